@@ -1,0 +1,248 @@
+package fsm
+
+import (
+	"encoding/hex"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func (a *Agent) validate() error {
+	if err := ValidID("id", a.ID); err != nil {
+		return err
+	}
+	if err := ValidText("name", a.Name, 128, true); err != nil {
+		return err
+	}
+	if err := ValidText("hostname", a.Hostname, 253, true); err != nil {
+		return err
+	}
+	if a.Status == "" {
+		a.Status = AgentOffline
+	}
+	st, err := validEnum("status", a.Status, AgentStatuses, true)
+	if err != nil {
+		return err
+	}
+	a.Status = st
+	if a.APIKeyHash != "" {
+		if b, err := hex.DecodeString(a.APIKeyHash); err != nil || len(b) != 32 {
+			return invalidf("api_key_hash", "api_key_hash must be a hex SHA-256")
+		}
+	}
+	return ValidText("version", a.Version, 64, false)
+}
+
+type agentStore struct{ t *txn }
+
+func (s agentStore) get(id string) (*Agent, error) {
+	var a Agent
+	found, err := getJSON(s.t.bucket(bucketAgents), []byte(id), &a)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound("agent", id)
+	}
+	return &a, nil
+}
+
+func (s agentStore) put(old, a *Agent) {
+	putJSON(s.t.bucket(bucketAgents), []byte(a.ID), a)
+	oldStatus := ""
+	if old == nil {
+		s.t.addCount(1, string(bucketAgents))
+	} else {
+		oldStatus = old.Status
+	}
+	if oldStatus != a.Status {
+		if oldStatus != "" {
+			s.t.addCount(-1, string(bucketAgents), "status", oldStatus)
+		}
+		s.t.addCount(1, string(bucketAgents), "status", a.Status)
+	}
+}
+
+// RegisterAgent adds an agent; its id and name must be new.
+type RegisterAgent struct {
+	Agent Agent `json:"agent"`
+}
+
+func (RegisterAgent) CommandType() CommandType { return CommandRegisterAgent }
+func (p *RegisterAgent) Validate() error        { return p.Agent.validate() }
+func (p *RegisterAgent) apply(t *txn) (any, error) {
+	a := p.Agent
+	if t.exists(bucketAgents, a.ID) {
+		return nil, conflictf("agent", a.ID, "agent %q already exists", a.ID)
+	}
+	if err := t.checkNameFree(bucketAgents, "agent", a.Name, a.ID); err != nil {
+		return nil, err
+	}
+	a.RegisteredAt, a.RetiredAt = t.now(), nil
+	agentStore{t}.put(nil, &a)
+	t.setName(bucketAgents, "", a.Name, a.ID)
+	t.audit("agent_registered", "agent", a.ID, map[string]string{"name": a.Name, "hostname": a.Hostname})
+	return a, nil
+}
+
+// Heartbeat is one agent's sign of life, as received by any node.
+type Heartbeat struct {
+	AgentID  string    `json:"agent_id"`
+	At       time.Time `json:"at"`
+	Version  string    `json:"version,omitempty"`
+	Hostname string    `json:"hostname,omitempty"`
+}
+
+// RecordHeartbeats folds many heartbeats into one entry, so thousands of
+// agents cost a few raft entries a second. Unknown and retired agents are
+// skipped, not refused: one stale agent must not fail the batch.
+type RecordHeartbeats struct {
+	Beats []Heartbeat `json:"beats"`
+}
+
+func (RecordHeartbeats) CommandType() CommandType { return CommandRecordHeartbeats }
+func (p *RecordHeartbeats) Validate() error {
+	if len(p.Beats) == 0 || len(p.Beats) > 20_000 {
+		return invalidf("beats", "between 1 and 20000 heartbeats are required")
+	}
+	for _, b := range p.Beats {
+		if err := ValidID("agent_id", b.AgentID); err != nil {
+			return err
+		}
+		if b.At.IsZero() {
+			return invalidf("at", "heartbeat time is required")
+		}
+		if err := ValidText("version", b.Version, 64, false); err != nil {
+			return err
+		}
+		if err := ValidText("hostname", b.Hostname, 253, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (p *RecordHeartbeats) apply(t *txn) (any, error) {
+	s := agentStore{t}
+	var recorded int
+	var cameOnline []string
+	for _, b := range p.Beats {
+		old, err := s.get(b.AgentID)
+		if err != nil || old.RetiredAt != nil {
+			continue
+		}
+		a := *old
+		if a.LastHeartbeatAt == nil || b.At.After(*a.LastHeartbeatAt) {
+			at := b.At
+			a.LastHeartbeatAt = &at
+		}
+		if b.Version != "" {
+			a.Version = b.Version
+		}
+		if b.Hostname != "" {
+			a.Hostname = b.Hostname
+		}
+		if a.Status != AgentOnline {
+			cameOnline = append(cameOnline, a.ID)
+		}
+		a.Status = AgentOnline
+		s.put(old, &a)
+		recorded++
+	}
+	if recorded > 0 {
+		t.audit("heartbeats_recorded", "agent", "", map[string]any{"count": recorded, "came_online": cameOnline})
+	}
+	return recorded, nil
+}
+
+// SetAgentStatus changes an agent's status; with From set, only while the
+// status is still From.
+type SetAgentStatus struct {
+	AgentID string `json:"agent_id"`
+	Status  string `json:"status"`
+	From    string `json:"from,omitempty"`
+}
+
+func (SetAgentStatus) CommandType() CommandType { return CommandSetAgentStatus }
+func (p *SetAgentStatus) Validate() error {
+	if err := ValidID("agent_id", p.AgentID); err != nil {
+		return err
+	}
+	st, err := validEnum("status", p.Status, AgentStatuses, true)
+	if err != nil {
+		return err
+	}
+	p.Status = st
+	p.From, err = validEnum("from", p.From, AgentStatuses, false)
+	return err
+}
+func (p *SetAgentStatus) apply(t *txn) (any, error) {
+	s := agentStore{t}
+	old, err := s.get(p.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	if p.From != "" && old.Status != p.From {
+		return nil, statef("agent", old.ID, "agent %q is %s, not %s", old.ID, old.Status, p.From)
+	}
+	if old.Status == p.Status {
+		return nil, nil
+	}
+	a := *old
+	a.Status = p.Status
+	s.put(old, &a)
+	t.audit("agent_status_changed", "agent", a.ID, map[string]string{"from": old.Status, "to": a.Status})
+	return nil, nil
+}
+
+// RetireAgent retires an agent: it is kept for history, its key stops working.
+type RetireAgent struct {
+	AgentID string `json:"agent_id"`
+}
+
+func (RetireAgent) CommandType() CommandType { return CommandRetireAgent }
+func (p *RetireAgent) Validate() error        { return ValidID("agent_id", p.AgentID) }
+func (p *RetireAgent) apply(t *txn) (any, error) {
+	s := agentStore{t}
+	old, err := s.get(p.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	if old.RetiredAt != nil {
+		return nil, nil
+	}
+	a, now := *old, t.now()
+	a.RetiredAt, a.Status = &now, AgentOffline
+	s.put(old, &a)
+	t.audit("agent_retired", "agent", a.ID, nil)
+	return nil, nil
+}
+
+// Agent returns the agent with id.
+func (f *FSM) Agent(id string) (*Agent, error) {
+	var out *Agent
+	err := f.view(func(tx *bolt.Tx) (err error) {
+		out, err = agentStore{&txn{tx: tx}}.get(id)
+		return err
+	})
+	return out, err
+}
+
+// AgentFilter selects agents; empty fields match everything.
+type AgentFilter struct {
+	Status string
+}
+
+// Agents lists agents in id order.
+func (f *FSM) Agents(flt AgentFilter, p Page) (List[Agent], error) {
+	var match func(*Agent) bool
+	if flt.Status != "" {
+		st, _ := AgentStatuses.Canonical(flt.Status)
+		match = func(a *Agent) bool { return a.Status == st }
+	}
+	var out List[Agent]
+	err := f.view(func(tx *bolt.Tx) (err error) {
+		out, err = scanBucket(tx, bucketAgents, p, match)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,507 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Limits on a certificate's lists.
+const (
+	MaxSANs    = 100
+	MaxTags    = 64
+	MaxTargets = 256
+)
+
+func (c *Certificate) validate() error {
+	if err := ValidID("id", c.ID); err != nil {
+		return err
+	}
+	if err := validName("name", c.Name); err != nil {
+		return err
+	}
+	if err := ValidCommonName("common_name", c.CommonName); err != nil {
+		return err
+	}
+	if len(c.SANs) > MaxSANs {
+		return invalidf("sans", "at most %d SANs are allowed", MaxSANs)
+	}
+	for _, s := range c.SANs {
+		if err := ValidSAN("sans", s); err != nil {
+			return err
+		}
+	}
+	if err := ValidText("environment", c.Environment, 64, false); err != nil {
+		return err
+	}
+	for _, r := range c.references()[:3] {
+		if err := ValidID(r.field, r.id); err != nil {
+			return err
+		}
+	}
+	if err := optionalID("renewal_policy_id", c.RenewalPolicyID); err != nil {
+		return err
+	}
+	if c.Status == "" {
+		c.Status = CertPending
+	}
+	st, err := validEnum("status", c.Status, CertificateStatuses, true)
+	if err != nil {
+		return err
+	}
+	c.Status = st
+	if len(c.Tags) > MaxTags {
+		return invalidf("tags", "at most %d tags are allowed", MaxTags)
+	}
+	// Keys in order: the first error must be the same on every node.
+	keys := make([]string, 0, len(c.Tags))
+	for k := range c.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := ValidText("tags", k, 128, true); err != nil {
+			return err
+		}
+		if err := ValidText("tags", c.Tags[k], 1024, false); err != nil {
+			return err
+		}
+	}
+	if len(c.TargetIDs) > MaxTargets {
+		return invalidf("target_ids", "at most %d targets are allowed", MaxTargets)
+	}
+	for _, id := range c.TargetIDs {
+		if err := ValidID("target_ids", id); err != nil {
+			return err
+		}
+	}
+	switch c.KeyGeneration {
+	case "", "agent", "server":
+	default:
+		return invalidf("key_generation", "key_generation %q must be \"agent\" or \"server\"", c.KeyGeneration)
+	}
+	return ValidText("status_reason", c.StatusReason, 4096, false)
+}
+
+func (c *Certificate) references() []reference {
+	return []reference{
+		{bucketOwners, "owner", "owner_id", c.OwnerID},
+		{bucketTeams, "team", "team_id", c.TeamID},
+		{bucketIssuers, "issuer", "issuer_id", c.IssuerID},
+		{bucketRenewalPolicies, "renewal policy", "renewal_policy_id", c.RenewalPolicyID},
+	}
+}
+
+// certStore reads and writes certificates with their indexes and mappings.
+type certStore struct{ t *txn }
+
+func (s certStore) get(id string) (*Certificate, error) {
+	var c Certificate
+	found, err := getJSON(s.t.bucket(bucketCertificates), []byte(id), &c)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound("certificate", id)
+	}
+	return &c, nil
+}
+
+// put writes c (without its target ids) and moves its index entries from old.
+func (s certStore) put(old, c *Certificate) {
+	t := s.t
+	stored := *c
+	stored.TargetIDs = nil
+	putJSON(t.bucket(bucketCertificates), []byte(c.ID), &stored)
+	exp, stat := t.bucket(bucketCertExp), t.bucket(bucketCertStat)
+	var oldName, oldStatus string
+	var oldRefs []reference
+	if old != nil {
+		oldName, oldStatus, oldRefs = old.Name, old.Status, old.references()
+		if old.ExpiresAt != nil {
+			must(exp.Delete(timeIDKey(*old.ExpiresAt, old.ID)))
+		}
+		must(stat.Delete(compound(old.Status, old.ID)))
+	} else {
+		t.addCount(1, string(bucketCertificates))
+	}
+	if c.ExpiresAt != nil {
+		must(exp.Put(timeIDKey(*c.ExpiresAt, c.ID), nil))
+	}
+	must(stat.Put(compound(c.Status, c.ID), nil))
+	if oldStatus != c.Status {
+		if oldStatus != "" {
+			t.addCount(-1, string(bucketCertificates), "status", oldStatus)
+		}
+		t.addCount(1, string(bucketCertificates), "status", c.Status)
+	}
+	t.setName(bucketCertificates, oldName, c.Name, c.ID)
+	t.moveRefs(oldRefs, c.references())
+}
+
+// setTargets replaces the certificate's mappings with ids.
+func (s certStore) setTargets(certID string, ids []string) {
+	m, byTgt := s.t.bucket(bucketMappings), s.t.bucket(bucketMapByTgt)
+	for _, old := range mappedTargets(s.t.tx, certID) {
+		must(m.Delete(compound(certID, old)))
+		must(byTgt.Delete(compound(old, certID)))
+		s.t.moveRefs([]reference{{bucket: bucketTargets, id: old}}, nil)
+	}
+	for _, id := range ids {
+		must(m.Put(compound(certID, id), nil))
+		must(byTgt.Put(compound(id, certID), nil))
+		s.t.moveRefs(nil, []reference{{bucket: bucketTargets, id: id}})
+	}
+}
+
+func (s certStore) checkTargets(ids []string) error {
+	for _, id := range ids {
+		if err := s.t.requireExists(bucketTargets, "target", "target_ids", id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mappedTargets returns the target ids mapped to a certificate, in order.
+func mappedTargets(tx *bolt.Tx, certID string) []string {
+	out := []string{}
+	pfx := prefix(certID)
+	c := tx.Bucket(bucketMappings).Cursor()
+	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+		out = append(out, string(k[len(pfx):]))
+	}
+	return out
+}
+
+func dedupSorted(ids []string) []string {
+	out := append([]string(nil), ids...)
+	sort.Strings(out)
+	n := 0
+	for i, id := range out {
+		if i == 0 || id != out[n-1] {
+			out[n] = id
+			n++
+		}
+	}
+	return out[:n]
+}
+
+// CreateCertificate adds a managed certificate with its target mappings.
+type CreateCertificate struct {
+	Certificate Certificate `json:"certificate"`
+}
+
+func (CreateCertificate) CommandType() CommandType { return CommandCreateCertificate }
+func (p *CreateCertificate) Validate() error        { return p.Certificate.validate() }
+func (p *CreateCertificate) apply(t *txn) (any, error) {
+	c := p.Certificate
+	if t.exists(bucketCertificates, c.ID) {
+		return nil, conflictf("certificate", c.ID, "certificate %q already exists", c.ID)
+	}
+	if err := t.checkNameFree(bucketCertificates, "certificate", c.Name, c.ID); err != nil {
+		return nil, err
+	}
+	if err := t.checkRefs(c.references()); err != nil {
+		return nil, err
+	}
+	s := certStore{t}
+	c.TargetIDs = dedupSorted(c.TargetIDs)
+	if err := s.checkTargets(c.TargetIDs); err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.UpdatedAt = t.now(), t.now()
+	s.put(nil, &c)
+	s.setTargets(c.ID, c.TargetIDs)
+	t.audit("certificate_created", "certificate", c.ID, map[string]any{
+		"name": c.Name, "common_name": c.CommonName, "environment": c.Environment, "target_ids": c.TargetIDs,
+	})
+	return c, nil
+}
+
+// UpdateCertificate replaces a certificate's descriptive fields and mappings.
+// Status, renewal and deployment times are the lifecycle's and are kept;
+// expires_at is kept unless the update sets it (inventory of external certs).
+type UpdateCertificate struct {
+	Certificate Certificate `json:"certificate"`
+}
+
+func (UpdateCertificate) CommandType() CommandType { return CommandUpdateCertificate }
+func (p *UpdateCertificate) Validate() error        { return p.Certificate.validate() }
+func (p *UpdateCertificate) apply(t *txn) (any, error) {
+	s := certStore{t}
+	old, err := s.get(p.Certificate.ID)
+	if err != nil {
+		return nil, err
+	}
+	if old.Status == CertArchived {
+		return nil, statef("certificate", old.ID, "certificate %q is archived and cannot be changed", old.ID)
+	}
+	c := p.Certificate
+	if err := t.checkNameFree(bucketCertificates, "certificate", c.Name, c.ID); err != nil {
+		return nil, err
+	}
+	if err := t.checkRefs(c.references()); err != nil {
+		return nil, err
+	}
+	c.TargetIDs = dedupSorted(c.TargetIDs)
+	if err := s.checkTargets(c.TargetIDs); err != nil {
+		return nil, err
+	}
+	c.Status, c.StatusReason = old.Status, old.StatusReason
+	c.LastRenewalAt, c.LastDeploymentAt = old.LastRenewalAt, old.LastDeploymentAt
+	if c.ExpiresAt == nil {
+		c.ExpiresAt = old.ExpiresAt
+	}
+	if c.KeyGeneration == "" {
+		c.KeyGeneration = old.KeyGeneration
+	}
+	c.CreatedAt, c.UpdatedAt = old.CreatedAt, t.now()
+	s.put(old, &c)
+	s.setTargets(c.ID, c.TargetIDs)
+	t.audit("certificate_updated", "certificate", c.ID, map[string]any{"name": c.Name, "target_ids": c.TargetIDs})
+	return c, nil
+}
+
+// ArchiveCertificate retires a certificate: status Archived, kept for history.
+type ArchiveCertificate struct {
+	ID string `json:"id"`
+}
+
+func (ArchiveCertificate) CommandType() CommandType { return CommandArchiveCertificate }
+func (p *ArchiveCertificate) Validate() error        { return ValidID("id", p.ID) }
+func (p *ArchiveCertificate) apply(t *txn) (any, error) {
+	s := certStore{t}
+	old, err := s.get(p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if old.Status == CertArchived {
+		return nil, nil
+	}
+	c := *old
+	c.Status, c.UpdatedAt = CertArchived, t.now()
+	s.put(old, &c)
+	t.audit("certificate_archived", "certificate", c.ID, map[string]string{"previous_status": old.Status})
+	return nil, nil
+}
+
+// SetCertificateStatus moves a certificate to a lifecycle status. If From is
+// set, the change applies only while the status is still From (compare and set),
+// so a stale decision of the scheduler cannot overwrite a newer one.
+type SetCertificateStatus struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	From   string `json:"from,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (SetCertificateStatus) CommandType() CommandType { return CommandSetCertificateStatus }
+func (p *SetCertificateStatus) Validate() error {
+	if err := ValidID("id", p.ID); err != nil {
+		return err
+	}
+	st, err := validEnum("status", p.Status, CertificateStatuses, true)
+	if err != nil {
+		return err
+	}
+	p.Status = st
+	if p.From, err = validEnum("from", p.From, CertificateStatuses, false); err != nil {
+		return err
+	}
+	return ValidText("reason", p.Reason, 4096, false)
+}
+func (p *SetCertificateStatus) apply(t *txn) (any, error) {
+	s := certStore{t}
+	old, err := s.get(p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if p.From != "" && old.Status != p.From {
+		return nil, statef("certificate", p.ID, "certificate %q is %s, not %s", p.ID, old.Status, p.From)
+	}
+	if old.Status == CertArchived && p.Status != CertArchived {
+		return nil, statef("certificate", p.ID, "certificate %q is archived", p.ID)
+	}
+	if old.Status == p.Status && old.StatusReason == p.Reason {
+		return nil, nil
+	}
+	c := *old
+	c.Status, c.StatusReason, c.UpdatedAt = p.Status, p.Reason, t.now()
+	s.put(old, &c)
+	t.audit("certificate_status_changed", "certificate", c.ID, map[string]string{"from": old.Status, "to": c.Status, "reason": p.Reason})
+	return nil, nil
+}
+
+// MapTarget maps a certificate to a target (idempotent).
+type MapTarget struct {
+	CertificateID string `json:"certificate_id"`
+	TargetID      string `json:"target_id"`
+}
+
+func (MapTarget) CommandType() CommandType { return CommandMapTarget }
+func (p *MapTarget) Validate() error {
+	if err := ValidID("certificate_id", p.CertificateID); err != nil {
+		return err
+	}
+	return ValidID("target_id", p.TargetID)
+}
+func (p *MapTarget) apply(t *txn) (any, error) {
+	if _, err := (certStore{t}).get(p.CertificateID); err != nil {
+		return nil, err
+	}
+	if err := t.requireExists(bucketTargets, "target", "target_id", p.TargetID); err != nil {
+		return nil, err
+	}
+	if t.bucket(bucketMappings).Get(compound(p.CertificateID, p.TargetID)) != nil {
+		return nil, nil
+	}
+	must(t.bucket(bucketMappings).Put(compound(p.CertificateID, p.TargetID), nil))
+	must(t.bucket(bucketMapByTgt).Put(compound(p.TargetID, p.CertificateID), nil))
+	t.moveRefs(nil, []reference{{bucket: bucketTargets, id: p.TargetID}})
+	t.audit("certificate_target_mapped", "certificate", p.CertificateID, map[string]string{"target_id": p.TargetID})
+	return nil, nil
+}
+
+// UnmapTarget removes a certificate ↔ target mapping.
+type UnmapTarget struct {
+	CertificateID string `json:"certificate_id"`
+	TargetID      string `json:"target_id"`
+}
+
+func (UnmapTarget) CommandType() CommandType { return CommandUnmapTarget }
+func (p *UnmapTarget) Validate() error        { return (&MapTarget{p.CertificateID, p.TargetID}).Validate() }
+func (p *UnmapTarget) apply(t *txn) (any, error) {
+	if t.bucket(bucketMappings).Get(compound(p.CertificateID, p.TargetID)) == nil {
+		return nil, notFound("mapping", p.CertificateID+"/"+p.TargetID)
+	}
+	must(t.bucket(bucketMappings).Delete(compound(p.CertificateID, p.TargetID)))
+	must(t.bucket(bucketMapByTgt).Delete(compound(p.TargetID, p.CertificateID)))
+	t.moveRefs([]reference{{bucket: bucketTargets, id: p.TargetID}}, nil)
+	t.audit("certificate_target_unmapped", "certificate", p.CertificateID, map[string]string{"target_id": p.TargetID})
+	return nil, nil
+}
+
+// Certificate returns the certificate with id, its target ids filled in.
+func (f *FSM) Certificate(id string) (*Certificate, error) {
+	var out *Certificate
+	err := f.view(func(tx *bolt.Tx) error {
+		c, err := certStore{&txn{tx: tx}}.get(id)
+		if err != nil {
+			return err
+		}
+		c.TargetIDs = mappedTargets(tx, id)
+		out = c
+		return nil
+	})
+	return out, err
+}
+
+// CertificateFilter selects certificates; empty fields match everything.
+type CertificateFilter struct {
+	Status        string
+	Environment   string
+	OwnerID       string
+	TeamID        string
+	IssuerID      string
+	ExpiresBefore *time.Time
+	ExpiresAfter  *time.Time
+	Q             string // substring of name or common name, case-insensitive
+}
+
+func (flt CertificateFilter) match() func(*Certificate) bool {
+	if flt == (CertificateFilter{Status: flt.Status}) {
+		return nil
+	}
+	q := strings.ToLower(flt.Q)
+	return func(c *Certificate) bool {
+		switch {
+		case flt.Status != "" && c.Status != flt.Status,
+			flt.Environment != "" && c.Environment != flt.Environment,
+			flt.OwnerID != "" && c.OwnerID != flt.OwnerID,
+			flt.TeamID != "" && c.TeamID != flt.TeamID,
+			flt.IssuerID != "" && c.IssuerID != flt.IssuerID:
+			return false
+		}
+		if flt.ExpiresBefore != nil && (c.ExpiresAt == nil || !c.ExpiresAt.Before(*flt.ExpiresBefore)) {
+			return false
+		}
+		if flt.ExpiresAfter != nil && (c.ExpiresAt == nil || !c.ExpiresAt.After(*flt.ExpiresAfter)) {
+			return false
+		}
+		if q != "" && !strings.Contains(strings.ToLower(c.Name), q) && !strings.Contains(strings.ToLower(c.CommonName), q) {
+			return false
+		}
+		return true
+	}
+}
+
+// Certificates lists certificates in id order (by status index when filtered
+// by status), with exact totals.
+func (f *FSM) Certificates(flt CertificateFilter, p Page) (List[Certificate], error) {
+	if flt.Status != "" {
+		if st, ok := CertificateStatuses.Canonical(flt.Status); ok {
+			flt.Status = st
+		}
+	}
+	var out List[Certificate]
+	err := f.view(func(tx *bolt.Tx) (err error) {
+		if flt.Status != "" {
+			out, err = scanIndex(tx, bucketCertStat, prefix(flt.Status), 0, bucketCertificates, p, flt.match())
+		} else {
+			out, err = scanBucket(tx, bucketCertificates, p, flt.match())
+		}
+		for i := range out.Items {
+			out.Items[i].TargetIDs = mappedTargets(tx, out.Items[i].ID)
+		}
+		return err
+	})
+	return out, err
+}
+
+// CertificatesExpiringBefore calls fn for each certificate (not archived)
+// whose expiry is before t, soonest first, reading only the expiry index range
+// so a renewal sweep costs what is in its window. fn returning false stops.
+func (f *FSM) CertificatesExpiringBefore(t time.Time, fn func(*Certificate) bool) error {
+	return f.view(func(tx *bolt.Tx) error {
+		end := timeKey(t)
+		certs := tx.Bucket(bucketCertificates)
+		c := tx.Bucket(bucketCertExp).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], end) < 0; k, _ = c.Next() {
+			var cert Certificate
+			raw := certs.Get(k[8:])
+			if raw == nil {
+				continue
+			}
+			if err := json.Unmarshal(raw, &cert); err != nil {
+				return unreadable(k[8:], err)
+			}
+			if cert.Status == CertArchived {
+				continue
+			}
+			cert.TargetIDs = mappedTargets(tx, cert.ID)
+			if !fn(&cert) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// CertificatesByStatusCount returns the number of certificates per status.
+func (f *FSM) CertificatesByStatusCount() (map[string]int, error) {
+	out := map[string]int{}
+	err := f.view(func(tx *bolt.Tx) error {
+		for _, st := range CertificateStatuses {
+			if n := readCount(tx, string(bucketCertificates), "status", st); n > 0 {
+				out[st] = n
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,298 @@
+package fsm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Options tune how the bbolt file is opened.
+type Options struct {
+	// NoSync skips fsync on commit. Only for tests and benchmarks of the
+	// code path: a crash can then lose or corrupt applied state.
+	NoSync bool
+}
+
+// FSM is certctl's raft.BatchingFSM on one bbolt file. Its state survives a
+// restart, so raft is configured not to restore a snapshot on start; entries at
+// or below the stored applied index are skipped when raft replays its log.
+//
+// Apply, ApplyBatch and Restore are called by raft from one goroutine; queries
+// and Snapshot may run concurrently with them.
+type FSM struct {
+	path string
+	opts Options
+
+	mu sync.RWMutex // held for reading around every use of db; Restore swaps db under the write lock
+	db *bolt.DB
+
+	applied atomic.Uint64
+	waitMu  sync.Mutex
+	waitCh  chan struct{} // closed and replaced each time applied advances
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+
+// Open opens or creates the state file at path.
+func Open(path string, opts Options) (*FSM, error) {
+	f := &FSM{path: path, opts: opts, waitCh: make(chan struct{})}
+	db, err := f.openDB(path, false)
+	if err != nil {
+		return nil, err
+	}
+	f.db = db
+	if err := f.loadApplied(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *FSM) openDB(path string, readOnly bool) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        2 * time.Second,
+		NoSync:         f.opts.NoSync,
+		ReadOnly:       readOnly,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("fsm: %s is locked by another process: is another certctl running on this data dir?", path)
+		}
+		return nil, fmt.Errorf("fsm: open %s: %w", path, err)
+	}
+	if readOnly {
+		return db, nil
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(metaSchema); v == nil {
+			return meta.Put(metaSchema, u64(schemaVersion))
+		} else if readU64(v) > schemaVersion {
+			return fmt.Errorf("state file schema version %d is newer than this binary understands (%d): upgrade certctl", readU64(v), schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("fsm: prepare %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (f *FSM) loadApplied() error {
+	return f.db.View(func(tx *bolt.Tx) error {
+		f.applied.Store(readU64(tx.Bucket(bucketMeta).Get(metaAppliedIndex)))
+		return nil
+	})
+}
+
+// Close closes the state file. The FSM must not be used afterwards.
+func (f *FSM) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.db == nil {
+		return nil
+	}
+	err := f.db.Close()
+	f.db = nil
+	return err
+}
+
+// AppliedIndex is the index of the last raft entry reflected in the state.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// WaitApplied blocks until the state reflects raft index idx or ctx ends.
+func (f *FSM) WaitApplied(ctx context.Context, idx uint64) error {
+	for {
+		f.waitMu.Lock()
+		ch := f.waitCh
+		f.waitMu.Unlock()
+		if f.applied.Load() >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("fsm: waiting for index %d (applied %d): %w", idx, f.applied.Load(), ctx.Err())
+		}
+	}
+}
+
+func (f *FSM) setApplied(idx uint64) {
+	f.applied.Store(idx)
+	f.waitMu.Lock()
+	close(f.waitCh)
+	f.waitCh = make(chan struct{})
+	f.waitMu.Unlock()
+}
+
+// Apply applies one entry; raft calls ApplyBatch instead, this is for callers
+// that hold a single entry.
+func (f *FSM) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies entries in one bbolt transaction, so a batch costs one
+// commit. Each element of the result is an *ApplyResult. A failed commit
+// panics: this replica's state can no longer be trusted.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	results := make([]any, len(logs))
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var last *raft.Log
+	err := f.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		applied := readU64(meta.Get(metaAppliedIndex))
+		for i, l := range logs {
+			if l.Index <= applied {
+				results[i] = &ApplyResult{Err: statef("", "", "entry %d already applied", l.Index)}
+				continue
+			}
+			last = l
+			if l.Type != raft.LogCommand {
+				results[i] = &ApplyResult{}
+				continue
+			}
+			results[i] = applyEntry(tx, l)
+		}
+		if last == nil {
+			return nil
+		}
+		if err := meta.Put(metaAppliedIndex, u64(last.Index)); err != nil {
+			return err
+		}
+		if err := meta.Put(metaAppliedTerm, u64(last.Term)); err != nil {
+			return err
+		}
+		return pruneRequests(tx, last.Index)
+	})
+	if err != nil {
+		panic(fmt.Sprintf("fsm: commit of entries %d..%d failed: %v", logs[0].Index, logs[len(logs)-1].Index, err))
+	}
+	if last != nil {
+		f.setApplied(last.Index)
+	}
+	return results
+}
+
+// applyEntry decodes and applies one command inside tx. Storage failures
+// (which only a broken file produces) panic via the commit in ApplyBatch.
+func applyEntry(tx *bolt.Tx, l *raft.Log) *ApplyResult {
+	cmd, p, err := DecodeCommand(l.Data)
+	if err != nil {
+		return &ApplyResult{Err: err}
+	}
+	if cmd.RequestID != "" {
+		if prev, ok := lookupRequest(tx, cmd.RequestID); ok {
+			return &ApplyResult{Err: prev}
+		}
+	}
+	t := &txn{tx: tx, index: l.Index, cmd: cmd}
+	value, err := p.apply(t)
+	if err != nil && CodeOf(err) == codeUnknownRaw {
+		panic(fmt.Sprintf("fsm: entry %d (%s): storage error: %v", l.Index, cmd.Type, err))
+	}
+	if cmd.RequestID != "" {
+		recordRequest(tx, cmd.RequestID, l.Index, err)
+	}
+	return &ApplyResult{Value: value, Err: err}
+}
+
+// requestsKept is how many recent request ids are remembered for deduplication:
+// enough for any client retry after a leadership change, small enough to bound.
+const requestsKept = 50_000
+
+type storedRequest struct {
+	Index uint64 `json:"index"`
+	Err   *Error `json:"err,omitempty"`
+}
+
+func lookupRequest(tx *bolt.Tx, id string) (error, bool) {
+	v := tx.Bucket(bucketRequests).Get([]byte(id))
+	if v == nil {
+		return nil, false
+	}
+	var r storedRequest
+	if json.Unmarshal(v, &r) != nil || r.Err == nil {
+		return nil, true
+	}
+	return r.Err, true
+}
+
+func recordRequest(tx *bolt.Tx, id string, index uint64, err error) {
+	r := storedRequest{Index: index}
+	var e *Error
+	if errors.As(err, &e) {
+		r.Err = e
+	}
+	v, _ := json.Marshal(r)
+	must(tx.Bucket(bucketRequests).Put([]byte(id), v))
+	must(tx.Bucket(bucketReqByIdx).Put(append(u64(index), id...), nil))
+}
+
+// pruneRequests forgets request ids older than requestsKept entries, at most
+// a bounded number per batch so a commit never balloons.
+func pruneRequests(tx *bolt.Tx, index uint64) error {
+	if index <= requestsKept {
+		return nil
+	}
+	cutoff := u64(index - requestsKept)
+	byIdx := tx.Bucket(bucketReqByIdx)
+	reqs := tx.Bucket(bucketRequests)
+	var old [][]byte
+	c := byIdx.Cursor()
+	for k, _ := c.First(); k != nil && string(k[:8]) < string(cutoff) && len(old) < 1024; k, _ = c.Next() {
+		old = append(old, k)
+	}
+	for _, k := range old {
+		if err := reqs.Delete(k[8:]); err != nil {
+			return err
+		}
+		if err := byIdx.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// must turns a bbolt write error into a panic. bbolt writes fail only for a
+// closed or read-only transaction or a key too large, which the validation of
+// every command rules out; the panic surfaces as a failed commit.
+func must(err error) {
+	if err != nil {
+		panic(fmt.Sprintf("fsm: write: %v", err))
+	}
+}
+
+// view runs fn in a read transaction of the current file.
+func (f *FSM) view(fn func(tx *bolt.Tx) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.db == nil {
+		return errors.New("fsm: closed")
+	}
+	return f.db.View(fn)
+}
+
+// Path is the file the state lives in.
+func (f *FSM) Path() string { return f.path }
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

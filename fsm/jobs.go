@@ -1,0 +1,440 @@
+package fsm
+
+import (
+	"encoding/json"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// MaxBatch bounds the records of one batch command.
+const MaxBatch = 1000
+
+// DefaultMaxAttempts is the original's jobs.max_attempts default.
+const DefaultMaxAttempts = 3
+
+func (j *Job) validate() error {
+	if err := ValidID("id", j.ID); err != nil {
+		return err
+	}
+	typ, err := validEnum("type", j.Type, JobTypes, true)
+	if err != nil {
+		return err
+	}
+	j.Type = typ
+	if err := ValidID("certificate_id", j.CertificateID); err != nil {
+		return err
+	}
+	if err := optionalID("target_id", j.TargetID); err != nil {
+		return err
+	}
+	if err := optionalID("agent_id", j.AgentID); err != nil {
+		return err
+	}
+	if j.Status == "" {
+		j.Status = JobPending
+	}
+	if j.Status != JobPending && j.Status != JobAwaitingCSR {
+		return invalidf("status", "a new job is Pending or AwaitingCSR, not %q", j.Status)
+	}
+	if j.MaxAttempts == 0 {
+		j.MaxAttempts = DefaultMaxAttempts
+	}
+	if j.MaxAttempts < 1 || j.MaxAttempts > 100 {
+		return invalidf("max_attempts", "max_attempts must be between 1 and 100")
+	}
+	return nil
+}
+
+// jobStore writes jobs with their status, agent and certificate indexes.
+type jobStore struct{ t *txn }
+
+func (s jobStore) get(id string) (*Job, error) {
+	var j Job
+	found, err := getJSON(s.t.bucket(bucketJobs), []byte(id), &j)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound("job", id)
+	}
+	return &j, nil
+}
+
+func (s jobStore) put(old, j *Job) {
+	t := s.t
+	putJSON(t.bucket(bucketJobs), []byte(j.ID), j)
+	stat := t.bucket(bucketJobStat)
+	if old == nil {
+		t.addCount(1, string(bucketJobs))
+		must(t.bucket(bucketJobCert).Put(compound(j.CertificateID, j.ID), nil))
+		if j.AgentID != "" {
+			must(t.bucket(bucketJobAgent).Put(compound(j.AgentID, j.ID), nil))
+		}
+	} else if old.Status != j.Status {
+		must(stat.Delete(compound(old.Status, old.ID)))
+		t.addCount(-1, string(bucketJobs), "status", old.Status)
+	}
+	if old == nil || old.Status != j.Status {
+		must(stat.Put(compound(j.Status, j.ID), nil))
+		t.addCount(1, string(bucketJobs), "status", j.Status)
+	}
+}
+
+// CreateJobs adds jobs, all or none.
+type CreateJobs struct {
+	Jobs []Job `json:"jobs"`
+}
+
+func (CreateJobs) CommandType() CommandType { return CommandCreateJobs }
+func (p *CreateJobs) Validate() error {
+	if len(p.Jobs) == 0 || len(p.Jobs) > MaxBatch {
+		return invalidf("jobs", "between 1 and %d jobs are required", MaxBatch)
+	}
+	for i := range p.Jobs {
+		if err := p.Jobs[i].validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (p *CreateJobs) apply(t *txn) (any, error) {
+	seen := map[string]bool{}
+	for _, j := range p.Jobs {
+		if seen[j.ID] || t.exists(bucketJobs, j.ID) {
+			return nil, conflictf("job", j.ID, "job %q already exists", j.ID)
+		}
+		seen[j.ID] = true
+		if err := t.checkRefs([]reference{
+			{bucketCertificates, "certificate", "certificate_id", j.CertificateID},
+			{bucketTargets, "target", "target_id", j.TargetID},
+			{bucketAgents, "agent", "agent_id", j.AgentID},
+		}); err != nil {
+			return nil, err
+		}
+	}
+	s := jobStore{t}
+	out := make([]Job, 0, len(p.Jobs))
+	for _, j := range p.Jobs {
+		j.Attempts, j.CreatedAt = 0, t.now()
+		if j.ScheduledAt.IsZero() {
+			j.ScheduledAt = t.now()
+		}
+		s.put(nil, &j)
+		t.audit("job_created", "job", j.ID, map[string]string{"type": j.Type, "certificate_id": j.CertificateID, "target_id": j.TargetID})
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// ClaimJob leases a due job to Holder until LeaseUntil and marks it Running,
+// counting an attempt. A Running job whose lease has expired (by the command's
+// time) can be claimed again, which is how a new leader takes over the work of
+// a lost one; a job leased to someone else is refused with ErrLeaseHeld. The
+// current holder claiming again extends its lease.
+type ClaimJob struct {
+	JobID      string    `json:"job_id"`
+	Holder     string    `json:"holder"`
+	LeaseUntil time.Time `json:"lease_until"`
+}
+
+func (ClaimJob) CommandType() CommandType { return CommandClaimJob }
+func (p *ClaimJob) Validate() error {
+	if err := ValidID("job_id", p.JobID); err != nil {
+		return err
+	}
+	if err := ValidText("holder", p.Holder, MaxNameLength, true); err != nil {
+		return err
+	}
+	if p.LeaseUntil.IsZero() {
+		return invalidf("lease_until", "lease_until is required")
+	}
+	return nil
+}
+func (p *ClaimJob) apply(t *txn) (any, error) {
+	s := jobStore{t}
+	old, err := s.get(p.JobID)
+	if err != nil {
+		return nil, err
+	}
+	if !p.LeaseUntil.After(t.now()) {
+		return nil, &Error{Code: CodeBadLease, Resource: "job", ID: p.JobID, Message: "lease_until must be later than the command's time"}
+	}
+	j := *old
+	switch {
+	case old.Status == JobPending:
+		if old.ScheduledAt.After(t.now()) {
+			return nil, statef("job", old.ID, "job %q is not due until %s", old.ID, old.ScheduledAt.Format(time.RFC3339))
+		}
+		j.Attempts++
+	case old.Status == JobRunning && old.LeaseHolder == p.Holder:
+		// The holder extends its lease.
+	case old.Status == JobRunning && old.LeaseExpiresAt != nil && !old.LeaseExpiresAt.After(t.now()):
+		j.Attempts++
+	case old.Status == JobRunning:
+		return nil, &Error{Code: CodeLeaseHeld, Resource: "job", ID: old.ID,
+			Message: "job " + old.ID + " is leased to " + old.LeaseHolder + " until " + old.LeaseExpiresAt.Format(time.RFC3339Nano)}
+	default:
+		return nil, statef("job", old.ID, "job %q is %s and cannot be claimed", old.ID, old.Status)
+	}
+	now, until := t.now(), p.LeaseUntil
+	j.Status, j.LeaseHolder, j.LeaseExpiresAt = JobRunning, p.Holder, &until
+	if old.Status != JobRunning || old.LeaseHolder != p.Holder {
+		j.StartedAt = &now
+		t.audit("job_claimed", "job", j.ID, map[string]any{"holder": p.Holder, "attempt": j.Attempts, "lease_until": until})
+	}
+	s.put(old, &j)
+	return j, nil
+}
+
+// jobOwner checks that the caller may finish the job: the lease holder when
+// Holder is given, the job's agent when AgentID is given.
+func jobOwner(j *Job, holder, agentID string, now time.Time) error {
+	if holder != "" && (j.Status != JobRunning || j.LeaseHolder != holder || j.LeaseExpiresAt == nil || !j.LeaseExpiresAt.After(now)) {
+		return &Error{Code: CodeBadLease, Resource: "job", ID: j.ID,
+			Message: "job " + j.ID + " is not leased to " + holder + " (status " + j.Status + ", holder " + j.LeaseHolder + ")"}
+	}
+	if agentID != "" && j.AgentID != agentID {
+		return &Error{Code: CodeBadLease, Resource: "job", ID: j.ID, Message: "job " + j.ID + " does not belong to agent " + agentID}
+	}
+	if jobTerminal(j.Status) {
+		return statef("job", j.ID, "job %q is already %s", j.ID, j.Status)
+	}
+	return nil
+}
+
+// CompleteJob marks a job Completed. Holder (a lease holder) or AgentID (the
+// job's agent) identifies who finished it; a Deployment also stamps the
+// certificate's last_deployment_at.
+type CompleteJob struct {
+	JobID            string          `json:"job_id"`
+	Holder           string          `json:"holder,omitempty"`
+	AgentID          string          `json:"agent_id,omitempty"`
+	DeploymentResult json.RawMessage `json:"deployment_result,omitempty"`
+}
+
+func (CompleteJob) CommandType() CommandType { return CommandCompleteJob }
+func (p *CompleteJob) Validate() error {
+	if err := ValidID("job_id", p.JobID); err != nil {
+		return err
+	}
+	if err := optionalID("agent_id", p.AgentID); err != nil {
+		return err
+	}
+	if len(p.DeploymentResult) > MaxTextLength {
+		return invalidf("deployment_result", "deployment_result is larger than %d bytes", MaxTextLength)
+	}
+	return validObject("deployment_result", p.DeploymentResult)
+}
+func (p *CompleteJob) apply(t *txn) (any, error) {
+	s := jobStore{t}
+	old, err := s.get(p.JobID)
+	if err != nil {
+		return nil, err
+	}
+	if err := jobOwner(old, p.Holder, p.AgentID, t.now()); err != nil {
+		return nil, err
+	}
+	var cert *Certificate
+	if old.Type == JobDeployment {
+		if cert, err = (certStore{t}).get(old.CertificateID); err != nil {
+			return nil, err
+		}
+	}
+	j, now := *old, t.now()
+	j.Status, j.CompletedAt, j.LastError = JobCompleted, &now, ""
+	j.LeaseHolder, j.LeaseExpiresAt = "", nil
+	if len(p.DeploymentResult) > 0 {
+		j.DeploymentResult = p.DeploymentResult
+	}
+	s.put(old, &j)
+	if cert != nil {
+		c := *cert
+		c.LastDeploymentAt, c.UpdatedAt = &now, now
+		certStore{t}.put(cert, &c)
+	}
+	t.audit("job_completed", "job", j.ID, map[string]any{"type": j.Type, "certificate_id": j.CertificateID, "attempts": j.Attempts})
+	return j, nil
+}
+
+// FailJob records a failed attempt. With RetryAt set and attempts left the job
+// goes back to Pending, due at RetryAt; otherwise it is Failed for good.
+type FailJob struct {
+	JobID            string          `json:"job_id"`
+	Holder           string          `json:"holder,omitempty"`
+	AgentID          string          `json:"agent_id,omitempty"`
+	Error            string          `json:"error"`
+	RetryAt          *time.Time      `json:"retry_at,omitempty"`
+	DeploymentResult json.RawMessage `json:"deployment_result,omitempty"`
+}
+
+func (FailJob) CommandType() CommandType { return CommandFailJob }
+func (p *FailJob) Validate() error {
+	if err := ValidID("job_id", p.JobID); err != nil {
+		return err
+	}
+	if err := optionalID("agent_id", p.AgentID); err != nil {
+		return err
+	}
+	if err := ValidText("error", p.Error, MaxTextLength, false); err != nil {
+		return err
+	}
+	return validObject("deployment_result", p.DeploymentResult)
+}
+func (p *FailJob) apply(t *txn) (any, error) {
+	s := jobStore{t}
+	old, err := s.get(p.JobID)
+	if err != nil {
+		return nil, err
+	}
+	if err := jobOwner(old, p.Holder, p.AgentID, t.now()); err != nil {
+		return nil, err
+	}
+	j, now := *old, t.now()
+	j.LastError, j.LeaseHolder, j.LeaseExpiresAt = p.Error, "", nil
+	if len(p.DeploymentResult) > 0 {
+		j.DeploymentResult = p.DeploymentResult
+	}
+	action := "job_failed"
+	if p.RetryAt != nil && j.Attempts < j.MaxAttempts {
+		j.Status, j.ScheduledAt = JobPending, *p.RetryAt
+		action = "job_retry_scheduled"
+	} else {
+		j.Status, j.CompletedAt = JobFailed, &now
+	}
+	s.put(old, &j)
+	t.audit(action, "job", j.ID, map[string]any{"error": p.Error, "attempts": j.Attempts, "max_attempts": j.MaxAttempts})
+	return j, nil
+}
+
+// CancelJob cancels a job that has not finished.
+type CancelJob struct {
+	JobID string `json:"job_id"`
+}
+
+func (CancelJob) CommandType() CommandType { return CommandCancelJob }
+func (p *CancelJob) Validate() error        { return ValidID("job_id", p.JobID) }
+func (p *CancelJob) apply(t *txn) (any, error) {
+	s := jobStore{t}
+	old, err := s.get(p.JobID)
+	if err != nil {
+		return nil, err
+	}
+	if jobTerminal(old.Status) {
+		return nil, statef("job", old.ID, "job %q is already %s", old.ID, old.Status)
+	}
+	j, now := *old, t.now()
+	j.Status, j.CompletedAt, j.LeaseHolder, j.LeaseExpiresAt = JobCancelled, &now, "", nil
+	s.put(old, &j)
+	t.audit("job_cancelled", "job", j.ID, map[string]string{"previous_status": old.Status})
+	return j, nil
+}
+
+// AwaitCSR parks a job until the agent sends its CSR; the lease is released.
+type AwaitCSR struct {
+	JobID  string `json:"job_id"`
+	Holder string `json:"holder,omitempty"`
+}
+
+func (AwaitCSR) CommandType() CommandType { return CommandAwaitCSR }
+func (p *AwaitCSR) Validate() error        { return ValidID("job_id", p.JobID) }
+func (p *AwaitCSR) apply(t *txn) (any, error) {
+	s := jobStore{t}
+	old, err := s.get(p.JobID)
+	if err != nil {
+		return nil, err
+	}
+	if err := jobOwner(old, p.Holder, "", t.now()); err != nil {
+		return nil, err
+	}
+	if old.Status == JobAwaitingCSR {
+		return *old, nil
+	}
+	j := *old
+	j.Status, j.LeaseHolder, j.LeaseExpiresAt = JobAwaitingCSR, "", nil
+	s.put(old, &j)
+	t.audit("job_awaiting_csr", "job", j.ID, nil)
+	return j, nil
+}
+
+// ReleaseLease hands a Running job back to Pending without counting a failure,
+// for a holder that stops (a leader stepping down).
+type ReleaseLease struct {
+	JobID  string `json:"job_id"`
+	Holder string `json:"holder"`
+}
+
+func (ReleaseLease) CommandType() CommandType { return CommandReleaseLease }
+func (p *ReleaseLease) Validate() error {
+	if err := ValidID("job_id", p.JobID); err != nil {
+		return err
+	}
+	return ValidText("holder", p.Holder, MaxNameLength, true)
+}
+func (p *ReleaseLease) apply(t *txn) (any, error) {
+	s := jobStore{t}
+	old, err := s.get(p.JobID)
+	if err != nil {
+		return nil, err
+	}
+	if err := jobOwner(old, p.Holder, "", t.now()); err != nil {
+		return nil, err
+	}
+	j := *old
+	j.Status, j.LeaseHolder, j.LeaseExpiresAt = JobPending, "", nil
+	if j.Attempts > 0 {
+		j.Attempts--
+	}
+	s.put(old, &j)
+	t.audit("job_lease_released", "job", j.ID, map[string]string{"holder": p.Holder})
+	return j, nil
+}
+
+// Job returns the job with id.
+func (f *FSM) Job(id string) (*Job, error) {
+	var out *Job
+	err := f.view(func(tx *bolt.Tx) (err error) {
+		out, err = jobStore{&txn{tx: tx}}.get(id)
+		return err
+	})
+	return out, err
+}
+
+// JobFilter selects jobs; empty fields match everything.
+type JobFilter struct {
+	Status        string
+	Type          string
+	AgentID       string
+	CertificateID string
+}
+
+// Jobs lists jobs, through the most selective index the filter allows.
+func (f *FSM) Jobs(flt JobFilter, p Page) (List[Job], error) {
+	if st, ok := JobStatuses.Canonical(flt.Status); ok {
+		flt.Status = st
+	}
+	if ty, ok := JobTypes.Canonical(flt.Type); ok {
+		flt.Type = ty
+	}
+	match := func(j *Job) bool {
+		return (flt.Status == "" || j.Status == flt.Status) && (flt.Type == "" || j.Type == flt.Type) &&
+			(flt.AgentID == "" || j.AgentID == flt.AgentID) && (flt.CertificateID == "" || j.CertificateID == flt.CertificateID)
+	}
+	var out List[Job]
+	err := f.view(func(tx *bolt.Tx) (err error) {
+		switch {
+		case flt.AgentID != "":
+			out, err = scanIndex(tx, bucketJobAgent, prefix(flt.AgentID), 0, bucketJobs, p, match)
+		case flt.CertificateID != "":
+			out, err = scanIndex(tx, bucketJobCert, prefix(flt.CertificateID), 0, bucketJobs, p, match)
+		case flt.Status != "":
+			out, err = scanIndex(tx, bucketJobStat, prefix(flt.Status), 0, bucketJobs, p, match)
+		case flt.Type != "":
+			out, err = scanBucket(tx, bucketJobs, p, match)
+		default:
+			out, err = scanBucket[Job](tx, bucketJobs, p, nil)
+		}
+		return err
+	})
+	return out, err
+}

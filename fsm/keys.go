@@ -1,0 +1,127 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Bucket names. The fourteen tables keep the original's table names; the rest
+// are indexes and bookkeeping. All keys are built by the functions in this file.
+var (
+	bucketTeams           = []byte("teams")
+	bucketOwners          = []byte("owners")
+	bucketRenewalPolicies = []byte("renewal_policies")
+	bucketIssuers         = []byte("issuers")
+	bucketAgents          = []byte("agents")
+	bucketCertificates    = []byte("managed_certificates")
+	bucketTargets         = []byte("deployment_targets")
+	bucketMappings        = []byte("certificate_target_mappings")
+	bucketVersions        = []byte("certificate_versions")
+	bucketJobs            = []byte("jobs")
+	bucketPolicyRules     = []byte("policy_rules")
+	bucketViolations      = []byte("policy_violations")
+	bucketAudit           = []byte("audit_events")
+	bucketNotifications   = []byte("notification_events")
+
+	bucketMeta      = []byte("meta")      // applied index and term, cluster id, audit head
+	bucketMembers   = []byte("members")   // node id → Member
+	bucketCounts    = []byte("counts")    // count key → uint64
+	bucketRequests  = []byte("requests")  // request id → stored result
+	bucketReqByIdx  = []byte("requests_by_index")
+	bucketNames     = []byte("idx_names")  // table \x00 name → id, for unique names
+	bucketCertExp   = []byte("idx_certificates_by_expiry")
+	bucketCertStat  = []byte("idx_certificates_by_status")
+	bucketMapByTgt  = []byte("idx_mappings_by_target")
+	bucketVerByCert = []byte("idx_versions_by_certificate")
+	bucketVerByFP   = []byte("idx_versions_by_fingerprint")
+	bucketJobStat   = []byte("idx_jobs_by_status")
+	bucketJobAgent  = []byte("idx_jobs_by_agent")
+	bucketJobCert   = []byte("idx_jobs_by_certificate")
+	bucketAuditTime = []byte("idx_audit_by_time")
+	bucketAuditID   = []byte("idx_audit_by_id")
+	bucketViolCert  = []byte("idx_violations_by_certificate")
+	bucketViolRule  = []byte("idx_violations_by_rule")
+	bucketNotifStat = []byte("idx_notifications_by_status")
+	bucketNotifKey  = []byte("idx_notifications_by_dedup_key")
+)
+
+// allBuckets is every bucket Open creates; a snapshot lacking one is refused.
+var allBuckets = [][]byte{
+	bucketTeams, bucketOwners, bucketRenewalPolicies, bucketIssuers, bucketAgents,
+	bucketCertificates, bucketTargets, bucketMappings, bucketVersions, bucketJobs,
+	bucketPolicyRules, bucketViolations, bucketAudit, bucketNotifications,
+	bucketMeta, bucketMembers, bucketCounts, bucketRequests, bucketReqByIdx, bucketNames,
+	bucketCertExp, bucketCertStat, bucketMapByTgt, bucketVerByCert, bucketVerByFP,
+	bucketJobStat, bucketJobAgent, bucketJobCert, bucketAuditTime, bucketAuditID,
+	bucketViolCert, bucketViolRule, bucketNotifStat, bucketNotifKey,
+}
+
+var (
+	metaAppliedIndex = []byte("applied_index")
+	metaAppliedTerm  = []byte("applied_term")
+	metaClusterID    = []byte("cluster_id")
+	metaAuditSeq     = []byte("audit_seq")
+	metaAuditHead    = []byte("audit_head")
+	metaSchema       = []byte("schema_version")
+)
+
+// schemaVersion is written once; a file with a newer version is refused.
+const schemaVersion = 1
+
+const sep = 0x00
+
+// compound joins parts with a NUL byte, which ids and names never contain.
+func compound(parts ...string) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	b := make([]byte, 0, n)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, sep)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+// prefix is compound(parts...) followed by the separator, for prefix scans.
+func prefix(parts ...string) []byte {
+	return append(compound(parts...), sep)
+}
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+func readU64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// timeKey orders times bytewise; times before 1970 sort first as zero.
+func timeKey(t time.Time) []byte {
+	n := t.UnixNano()
+	if n < 0 {
+		n = 0
+	}
+	return u64(uint64(n))
+}
+
+// timeIDKey is an index key ordered by time, then id.
+func timeIDKey(t time.Time, id string) []byte {
+	return append(timeKey(t), id...)
+}
+
+func nameKey(table []byte, name string) []byte {
+	return compound(string(table), name)
+}
+
+func countKey(parts ...string) []byte {
+	return compound(parts...)
+}

@@ -1,0 +1,141 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/json"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Page selects a page of a list, as the original paged: page from 1, per_page
+// 50 by default and 500 at most.
+type Page struct {
+	Page    int
+	PerPage int
+}
+
+const (
+	DefaultPerPage = 50
+	MaxPerPage     = 500
+)
+
+// Normalize fills defaults and clamps PerPage to MaxPerPage.
+func (p Page) Normalize() Page {
+	if p.Page < 1 {
+		p.Page = 1
+	}
+	if p.PerPage < 1 {
+		p.PerPage = DefaultPerPage
+	}
+	if p.PerPage > MaxPerPage {
+		p.PerPage = MaxPerPage
+	}
+	return p
+}
+
+func (p Page) offset() int { return (p.Page - 1) * p.PerPage }
+
+// List is one page of results and the exact number of matches.
+type List[T any] struct {
+	Items []T
+	Total int
+}
+
+// pager collects the items of one page while counting every match.
+type pager[T any] struct {
+	page  Page
+	seen  int
+	items []T
+}
+
+func newPager[T any](p Page) *pager[T] { return &pager[T]{page: p.Normalize(), items: []T{}} }
+
+// wants reports whether the next match falls on the page, and counts it.
+func (pg *pager[T]) wants() bool {
+	pg.seen++
+	i := pg.seen - 1
+	return i >= pg.page.offset() && i < pg.page.offset()+pg.page.PerPage
+}
+
+// full reports whether the page is complete, for callers that know the total.
+func (pg *pager[T]) full() bool { return len(pg.items) >= pg.page.PerPage }
+
+func (pg *pager[T]) add(v T) { pg.items = append(pg.items, v) }
+
+// scanBucket walks every record of a bucket in key order, paging the ones
+// match accepts. With a nil match the total comes from the counter and the
+// walk skips to the page instead of decoding everything.
+func scanBucket[T any](tx *bolt.Tx, bucket []byte, p Page, match func(*T) bool) (List[T], error) {
+	pg := newPager[T](p)
+	c := tx.Bucket(bucket).Cursor()
+	if match == nil {
+		total := readCount(tx, string(bucket))
+		k, v := c.First()
+		for i := 0; k != nil && i < pg.page.offset(); i++ {
+			k, v = c.Next()
+		}
+		for ; k != nil && !pg.full(); k, v = c.Next() {
+			var r T
+			if err := json.Unmarshal(v, &r); err != nil {
+				return List[T]{}, unreadable(k, err)
+			}
+			pg.add(r)
+		}
+		return List[T]{Items: pg.items, Total: total}, nil
+	}
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var r T
+		if err := json.Unmarshal(v, &r); err != nil {
+			return List[T]{}, unreadable(k, err)
+		}
+		if match(&r) && pg.wants() {
+			pg.add(r)
+		}
+	}
+	return List[T]{Items: pg.items, Total: pg.seen}, nil
+}
+
+// scanIndex walks the keys of an index bucket under pfx, resolving each id
+// (the key's tail after pfx, minus skip bytes of ordering prefix) in bucket.
+func scanIndex[T any](tx *bolt.Tx, index, pfx []byte, skip int, bucket []byte, p Page, match func(*T) bool) (List[T], error) {
+	pg := newPager[T](p)
+	records := tx.Bucket(bucket)
+	c := tx.Bucket(index).Cursor()
+	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+		id := k[len(pfx)+skip:]
+		if match == nil {
+			if !pg.wants() {
+				continue
+			}
+		}
+		var r T
+		found, err := getJSON(records, id, &r)
+		if err != nil {
+			return List[T]{}, err
+		}
+		if !found {
+			continue
+		}
+		if match != nil && !(match(&r) && pg.wants()) {
+			continue
+		}
+		pg.add(r)
+	}
+	return List[T]{Items: pg.items, Total: pg.seen}, nil
+}
+
+func unreadable(k []byte, err error) error {
+	return &Error{Code: CodeInternal, Message: "stored record " + string(k) + " is unreadable: " + err.Error()}
+}
+
+// Counts returns the number of records of each of the fourteen tables.
+func (f *FSM) Counts() (map[string]int, error) {
+	out := map[string]int{}
+	err := f.view(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets[:14] {
+			out[string(b)] = tx.Bucket(b).Stats().KeyN
+		}
+		return nil
+	})
+	return out, err
+}

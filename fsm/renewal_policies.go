@@ -1,0 +1,89 @@
+package fsm
+
+import (
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func (r *RenewalPolicy) recordID() string                 { return r.ID }
+func (r *RenewalPolicy) uniqueName() string               { return r.Name }
+func (r *RenewalPolicy) references() []reference          { return nil }
+func (r *RenewalPolicy) stamp(created, updated time.Time) { r.CreatedAt, r.UpdatedAt = created, updated }
+func (r *RenewalPolicy) createdAt() time.Time             { return r.CreatedAt }
+func (r *RenewalPolicy) auditDetails() any                { return r }
+
+func (r *RenewalPolicy) validate() error {
+	if err := ValidID("id", r.ID); err != nil {
+		return err
+	}
+	if err := validName("name", r.Name); err != nil {
+		return err
+	}
+	if r.RenewalWindowDays != nil && (*r.RenewalWindowDays < 1 || *r.RenewalWindowDays > 3650) {
+		return invalidf("renewal_window_days", "renewal_window_days must be between 1 and 3650, or unset to renew with a third of the lifetime left")
+	}
+	if r.MaxRetries < 0 || r.MaxRetries > 100 {
+		return invalidf("max_retries", "max_retries must be between 0 and 100")
+	}
+	if r.RetryIntervalMinutes < 0 || r.RetryIntervalMinutes > 7*24*60 {
+		return invalidf("retry_interval_minutes", "retry_interval_minutes must be between 0 and 10080 (a week)")
+	}
+	if len(r.AlertThresholdsDays) > 32 {
+		return invalidf("alert_thresholds_days", "at most 32 alert thresholds are allowed")
+	}
+	for _, d := range r.AlertThresholdsDays {
+		if d < 0 || d > 3650 {
+			return invalidf("alert_thresholds_days", "alert threshold %d must be between 0 and 3650 days", d)
+		}
+	}
+	return nil
+}
+
+// CreateRenewalPolicy adds a renewal policy.
+type CreateRenewalPolicy struct {
+	Policy RenewalPolicy `json:"policy"`
+}
+
+func (CreateRenewalPolicy) CommandType() CommandType { return CommandCreateRenewalPolicy }
+func (p *CreateRenewalPolicy) Validate() error        { return p.Policy.validate() }
+func (p *CreateRenewalPolicy) apply(t *txn) (any, error) {
+	return createRecord(t, renewalPoliciesTable, &p.Policy)
+}
+
+// UpdateRenewalPolicy replaces a renewal policy's fields.
+type UpdateRenewalPolicy struct {
+	Policy RenewalPolicy `json:"policy"`
+}
+
+func (UpdateRenewalPolicy) CommandType() CommandType { return CommandUpdateRenewalPolicy }
+func (p *UpdateRenewalPolicy) Validate() error        { return p.Policy.validate() }
+func (p *UpdateRenewalPolicy) apply(t *txn) (any, error) {
+	return updateRecord(t, renewalPoliciesTable, &p.Policy)
+}
+
+// DeleteRenewalPolicy removes a renewal policy no certificate uses.
+type DeleteRenewalPolicy struct {
+	ID string `json:"id"`
+}
+
+func (DeleteRenewalPolicy) CommandType() CommandType { return CommandDeleteRenewalPolicy }
+func (p *DeleteRenewalPolicy) Validate() error        { return ValidID("id", p.ID) }
+func (p *DeleteRenewalPolicy) apply(t *txn) (any, error) {
+	return deleteRecord[RenewalPolicy](t, renewalPoliciesTable, p.ID)
+}
+
+// RenewalPolicy returns the renewal policy with id.
+func (f *FSM) RenewalPolicy(id string) (*RenewalPolicy, error) {
+	return get[RenewalPolicy](f, renewalPoliciesTable, id)
+}
+
+// RenewalPolicies lists renewal policies in id order.
+func (f *FSM) RenewalPolicies(p Page) (List[RenewalPolicy], error) {
+	var out List[RenewalPolicy]
+	err := f.view(func(tx *bolt.Tx) (err error) {
+		out, err = scanBucket[RenewalPolicy](tx, bucketRenewalPolicies, p, nil)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,92 @@
+package fsm
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits on stored strings; the API enforces the same before proposing.
+const (
+	MaxIDLength   = 128
+	MaxNameLength = 255
+	MaxTextLength = 64 << 10
+)
+
+// ValidID checks an id: 1..128 characters of letters, digits, '.', '_' and
+// '-', not starting with '.' and without "..", so an id is always safe as a
+// path segment and a key.
+func ValidID(field, id string) error {
+	if id == "" {
+		return invalidf(field, "%s is required", field)
+	}
+	if len(id) > MaxIDLength {
+		return invalidf(field, "%s is %d characters long; at most %d are allowed", field, len(id), MaxIDLength)
+	}
+	if id[0] == '.' || strings.Contains(id, "..") {
+		return invalidf(field, "%s %q must not start with '.' or contain '..'", field, id)
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return invalidf(field, "%s %q may contain only letters, digits, '-', '_' and '.'", field, id)
+		}
+	}
+	return nil
+}
+
+// optionalID is ValidID for a reference that may be empty.
+func optionalID(field, id string) error {
+	if id == "" {
+		return nil
+	}
+	return ValidID(field, id)
+}
+
+// ValidText checks a free-text field: valid UTF-8, no NUL or other control
+// characters but tab and newline, at most max bytes; required if req.
+func ValidText(field, s string, max int, req bool) error {
+	if s == "" {
+		if req {
+			return invalidf(field, "%s is required", field)
+		}
+		return nil
+	}
+	if len(s) > max {
+		return invalidf(field, "%s is %d bytes long; at most %d are allowed", field, len(s), max)
+	}
+	if !utf8.ValidString(s) {
+		return invalidf(field, "%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
+			return invalidf(field, "%s contains control character %U", field, r)
+		}
+	}
+	return nil
+}
+
+func validName(field, s string) error { return ValidText(field, s, MaxNameLength, true) }
+
+// validEnum checks s against e and returns its canonical spelling.
+func validEnum(field, s string, e Enum, req bool) (string, error) {
+	if s == "" && !req {
+		return "", nil
+	}
+	c, ok := e.Canonical(s)
+	if !ok {
+		return "", invalidf(field, "%s %q is not one of %s", field, s, strings.Join(e, ", "))
+	}
+	return c, nil
+}
+
+// validObject checks that raw is empty or a JSON object.
+func validObject(field string, raw json.RawMessage) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return invalidf(field, "%s must be a JSON object", field)
+	}
+	return nil
+}

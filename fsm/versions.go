@@ -1,0 +1,106 @@
+package fsm
+
+import (
+	"encoding/hex"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func (v *CertificateVersion) validate() error {
+	if err := ValidID("id", v.ID); err != nil {
+		return err
+	}
+	if err := ValidID("certificate_id", v.CertificateID); err != nil {
+		return err
+	}
+	if err := ValidText("serial_number", v.SerialNumber, 128, true); err != nil {
+		return err
+	}
+	if b, err := hex.DecodeString(v.FingerprintSHA256); err != nil || len(b) != 32 {
+		return invalidf("fingerprint_sha256", "fingerprint_sha256 must be 64 hexadecimal characters")
+	}
+	v.FingerprintSHA256 = strings.ToLower(v.FingerprintSHA256)
+	if err := ValidText("pem_chain", v.PEMChain, MaxTextLength, true); err != nil {
+		return err
+	}
+	if err := ValidText("csr_pem", v.CSRPEM, MaxTextLength, false); err != nil {
+		return err
+	}
+	// The original stored server-generated keys in csr_pem; a private key must
+	// never enter the replicated state in plaintext.
+	if strings.Contains(v.PEMChain, "PRIVATE KEY") || strings.Contains(v.CSRPEM, "PRIVATE KEY") {
+		return invalidf("pem_chain", "a certificate version must not contain a private key")
+	}
+	if v.NotBefore.IsZero() || !v.NotAfter.After(v.NotBefore) {
+		return invalidf("not_after", "not_after must be later than not_before")
+	}
+	return nil
+}
+
+// RecordVersion stores a newly issued certificate and makes it current: the
+// certificate becomes Active with the version's expiry.
+type RecordVersion struct {
+	Version CertificateVersion `json:"version"`
+}
+
+func (RecordVersion) CommandType() CommandType { return CommandRecordVersion }
+func (p *RecordVersion) Validate() error        { return p.Version.validate() }
+func (p *RecordVersion) apply(t *txn) (any, error) {
+	v := p.Version
+	s := certStore{t}
+	old, err := s.get(v.CertificateID)
+	if err != nil {
+		return nil, err
+	}
+	if old.Status == CertArchived {
+		return nil, statef("certificate", old.ID, "certificate %q is archived", old.ID)
+	}
+	if t.exists(bucketVersions, v.ID) {
+		return nil, conflictf("certificate_version", v.ID, "certificate version %q already exists", v.ID)
+	}
+	if other := t.bucket(bucketVerByFP).Get([]byte(v.FingerprintSHA256)); other != nil {
+		return nil, conflictf("certificate_version", v.ID, "a version with fingerprint %s already exists (%s)", v.FingerprintSHA256, other)
+	}
+	v.CreatedAt = t.now()
+	putJSON(t.bucket(bucketVersions), []byte(v.ID), &v)
+	must(t.bucket(bucketVerByCert).Put(append(prefix(v.CertificateID), timeIDKey(v.CreatedAt, v.ID)...), nil))
+	must(t.bucket(bucketVerByFP).Put([]byte(v.FingerprintSHA256), []byte(v.ID)))
+	t.addCount(1, string(bucketVersions))
+
+	c := *old
+	notAfter, now := v.NotAfter, t.now()
+	c.ExpiresAt, c.LastRenewalAt = &notAfter, &now
+	c.Status, c.StatusReason, c.UpdatedAt = CertActive, "", now
+	s.put(old, &c)
+	t.audit("certificate_issued", "certificate", c.ID, map[string]any{
+		"version_id": v.ID, "serial_number": v.SerialNumber, "not_after": v.NotAfter, "fingerprint_sha256": v.FingerprintSHA256,
+	})
+	return v, nil
+}
+
+// CertificateVersion returns the version with id.
+func (f *FSM) CertificateVersion(id string) (*CertificateVersion, error) {
+	var out CertificateVersion
+	err := f.view(func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(bucketVersions), []byte(id), &out)
+		if err == nil && !found {
+			err = notFound("certificate version", id)
+		}
+		return err
+	})
+	return &out, err
+}
+
+// CertificateVersions lists a certificate's versions, oldest first.
+func (f *FSM) CertificateVersions(certID string, p Page) (List[CertificateVersion], error) {
+	var out List[CertificateVersion]
+	err := f.view(func(tx *bolt.Tx) (err error) {
+		if tx.Bucket(bucketCertificates).Get([]byte(certID)) == nil {
+			return notFound("certificate", certID)
+		}
+		out, err = scanIndex[CertificateVersion](tx, bucketVerByCert, prefix(certID), 8, bucketVersions, p, nil)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,217 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/certctl/certctl/fsm"
+)
+
+// Defaults for the fields of Config that are not raft's own.
+const (
+	DefaultMaxAppendEntries = 512
+	DefaultJoinTimeout      = 60 * time.Second
+	DefaultApplyTimeout     = 10 * time.Second
+	DefaultLeaderWait       = 5 * time.Second
+	DefaultAPIScheme        = "http"
+)
+
+// Config is what a Node needs. The zero value of every tuning field means its
+// default; raft's timing defaults are raft.DefaultConfig's.
+type Config struct {
+	// NodeID names this node in the raft configuration and the members
+	// bucket. It never changes for a data dir.
+	NodeID string
+	// DataDir holds raft/raft.db, raft/snapshots, state.db and node.json.
+	DataDir string
+	// RaftAddr is the host:port the raft transport binds to.
+	RaftAddr string
+	// RaftAdvertise is the host:port other nodes dial to reach this node's
+	// raft transport. Empty means the bound address, which must then not be
+	// unspecified (0.0.0.0).
+	RaftAdvertise string
+	// APIAddr is the host:port other nodes use to reach this node's HTTP API
+	// (joins and forwarded writes). It is recorded in the members bucket.
+	APIAddr string
+	// APIScheme is the scheme of requests to other nodes' APIs: "http"
+	// (default) or "https".
+	APIScheme string
+	// HTTPClient carries joins and forwarded writes. Nil means a client
+	// owned by the Node with keep-alive and a deep idle pool per host.
+	HTTPClient *http.Client
+
+	// Bootstrap makes this node a one-voter cluster if its data dir holds no
+	// raft state. Exactly one node of a new cluster bootstraps.
+	Bootstrap bool
+	// JoinAddrs are API addresses (host:port or a URL) of members of the
+	// cluster to join when the data dir holds no raft state. With existing
+	// state they are only used to check that the cluster is still the same.
+	JoinAddrs []string
+	// JoinToken authenticates joins and forwarded writes between nodes.
+	// An empty token refuses every join.
+	JoinToken string
+	// JoinTimeout bounds the whole join attempt (default 60 s).
+	JoinTimeout time.Duration
+
+	// Logger receives raft's and node's logs. Nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock used to stamp the commands node proposes itself.
+	// Nil means time.Now.
+	Now func() time.Time
+
+	// Raft timing; zero means raft.DefaultConfig's value.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	// MaxAppendEntries is the most entries sent in one AppendEntries RPC
+	// (default 512, raft allows at most 1024).
+	MaxAppendEntries int
+
+	// SnapshotThreshold is how many new entries trigger a snapshot and log
+	// truncation (default 8192). SnapshotInterval is how often raft checks
+	// (default 2 min). TrailingLogs is how many entries are kept behind a
+	// snapshot so a lagging follower catches up without a snapshot
+	// (default 10240).
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+
+	// ApplyTimeout bounds how long a proposal may wait to enter raft's
+	// queue when the caller's context has no deadline (default 10 s).
+	ApplyTimeout time.Duration
+	// LeaderWait is how long a proposal waits for a leader to be known
+	// before failing with ErrNoLeader (default 5 s, never past its ctx).
+	LeaderWait time.Duration
+
+	// NoSync skips fsync in raft.db and state.db. Tests only: a crash can
+	// lose acknowledged writes.
+	NoSync bool
+}
+
+// withDefaults returns a copy of c with every zero tuning field set.
+func (c Config) withDefaults() Config {
+	d := raft.DefaultConfig()
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = d.HeartbeatTimeout
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = d.ElectionTimeout
+	}
+	if c.LeaderLeaseTimeout == 0 {
+		c.LeaderLeaseTimeout = min(d.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.CommitTimeout == 0 {
+		c.CommitTimeout = d.CommitTimeout
+	}
+	if c.MaxAppendEntries == 0 {
+		c.MaxAppendEntries = DefaultMaxAppendEntries
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = d.SnapshotThreshold
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = d.SnapshotInterval
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = d.TrailingLogs
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = DefaultJoinTimeout
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = DefaultApplyTimeout
+	}
+	if c.LeaderWait == 0 {
+		c.LeaderWait = DefaultLeaderWait
+	}
+	if c.APIScheme == "" {
+		c.APIScheme = DefaultAPIScheme
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports the first problem with c, after defaults are applied.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if err := fsm.ValidID("node_id", c.NodeID); err != nil {
+		return fmt.Errorf("node: invalid NodeID: %w", err)
+	}
+	if c.DataDir == "" {
+		return errors.New("node: DataDir is required")
+	}
+	if err := validHostPort("RaftAddr", c.RaftAddr); err != nil {
+		return err
+	}
+	if c.RaftAdvertise != "" {
+		if err := validHostPort("RaftAdvertise", c.RaftAdvertise); err != nil {
+			return err
+		}
+	}
+	if err := validHostPort("APIAddr", c.APIAddr); err != nil {
+		return err
+	}
+	if c.APIScheme != "http" && c.APIScheme != "https" {
+		return fmt.Errorf("node: APIScheme %q must be http or https", c.APIScheme)
+	}
+	if c.Bootstrap && len(c.JoinAddrs) > 0 {
+		return errors.New("node: Bootstrap and JoinAddrs are mutually exclusive: bootstrap one node, join the others to it")
+	}
+	for _, a := range c.JoinAddrs {
+		if strings.TrimSpace(a) == "" {
+			return errors.New("node: JoinAddrs holds an empty address")
+		}
+	}
+	if len(c.JoinAddrs) > 0 && c.JoinToken == "" {
+		return errors.New("node: JoinToken is required to join a cluster")
+	}
+	rc := c.raftConfig()
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("node: raft settings: %w", err)
+	}
+	return nil
+}
+
+func validHostPort(field, addr string) error {
+	if addr == "" {
+		return fmt.Errorf("node: %s is required", field)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("node: %s %q is not host:port: %w", field, addr, err)
+	}
+	return nil
+}
+
+// raftConfig translates c (with defaults) into raft's configuration.
+func (c Config) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.NodeID)
+	rc.HeartbeatTimeout = c.HeartbeatTimeout
+	rc.ElectionTimeout = c.ElectionTimeout
+	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
+	rc.CommitTimeout = c.CommitTimeout
+	rc.MaxAppendEntries = c.MaxAppendEntries
+	rc.SnapshotThreshold = c.SnapshotThreshold
+	rc.SnapshotInterval = c.SnapshotInterval
+	rc.TrailingLogs = c.TrailingLogs
+	// The fsm keeps its state in state.db across restarts and skips
+	// entries at or below its applied index, so a restart must not wipe it
+	// with the last snapshot.
+	rc.NoSnapshotRestoreOnStart = true
+	// Hand raft's queued applies to the fsm as one batch: one bbolt commit.
+	rc.BatchApplyCh = true
+	return rc
+}
