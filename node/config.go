@@ -17,6 +17,7 @@ import (
 // Defaults for the fields of Config that are not raft's own.
 const (
 	DefaultMaxAppendEntries = 512
+	DefaultCommitTimeout    = 5 * time.Millisecond
 	DefaultJoinTimeout      = 60 * time.Second
 	DefaultApplyTimeout     = 10 * time.Second
 	DefaultLeaderWait       = 5 * time.Second
@@ -70,7 +71,13 @@ type Config struct {
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
-	CommitTimeout      time.Duration
+	// CommitTimeout is how long the leader waits, with no new entries, before
+	// telling followers the commit index. A follower answers a forwarded
+	// write only once it has applied it, so this bounds a quiet follower's
+	// write latency. Default 5 ms, not raft's 50 ms: measured in-process, a
+	// write through a follower took 51 ms at 50 ms and 7 ms at 5 ms, for a
+	// few extra empty AppendEntries a second when idle.
+	CommitTimeout time.Duration
 	// MaxAppendEntries is the most entries sent in one AppendEntries RPC
 	// (default 512, raft allows at most 1024).
 	MaxAppendEntries int
@@ -109,7 +116,7 @@ func (c Config) withDefaults() Config {
 		c.LeaderLeaseTimeout = min(d.LeaderLeaseTimeout, c.HeartbeatTimeout)
 	}
 	if c.CommitTimeout == 0 {
-		c.CommitTimeout = d.CommitTimeout
+		c.CommitTimeout = DefaultCommitTimeout
 	}
 	if c.MaxAppendEntries == 0 {
 		c.MaxAppendEntries = DefaultMaxAppendEntries
@@ -213,5 +220,6 @@ func (c Config) raftConfig() *raft.Config {
 	rc.NoSnapshotRestoreOnStart = true
 	// Hand raft's queued applies to the fsm as one batch: one bbolt commit.
 	rc.BatchApplyCh = true
+	rc.Logger = newHCLog(c.Logger, "raft")
 	return rc
 }

@@ -1,0 +1,47 @@
+# certctl: `make run` starts one node with demo data; `make test` runs the whole suite.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO       ?= go
+BIN      := bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+API_ADDR ?= 127.0.0.1:8443
+
+.PHONY: all build run test test-unit test-e2e bench cluster vet fmt clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/certctl ./cmd/certctl
+
+## run: one node with demo data, no auth, in a temporary data dir.
+run: build
+	$(BIN)/certctl server --dev --api-addr $(API_ADDR)
+
+## test: vet, unit tests with the race detector, then the multi-process tests.
+test: vet test-unit test-e2e
+
+vet:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+test-unit:
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /e2e)
+
+test-e2e: build
+	CERTCTL_BIN=$(CURDIR)/$(BIN)/certctl $(GO) test -count=1 -timeout 20m ./e2e/...
+
+## bench: benchmarks; figures go to docs/benchmarks.md by hand, with this command.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime=1x -count=1 ./fsm/
+	CERTCTL_BIN=$(CURDIR)/$(BIN)/certctl $(GO) test -run '^$$' -bench . -benchtime=1x -count=1 -timeout 30m ./e2e/
+
+## cluster: three local nodes on 127.0.0.1, joined into one cluster; Ctrl-C stops them.
+cluster: build
+	./scripts/cluster.sh $(BIN)/certctl
+
+clean:
+	rm -rf $(BIN) dist

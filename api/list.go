@@ -1,0 +1,82 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/certctl/certctl/fsm"
+	"github.com/gin-gonic/gin"
+)
+
+// listBody is the original's list envelope.
+type listBody[T any] struct {
+	Data    []T `json:"data"`
+	Total   int `json:"total"`
+	Page    int `json:"page"`
+	PerPage int `json:"per_page"`
+}
+
+// pageOf reads page and per_page; bad values are a 400 naming the parameter.
+func pageOf(c *gin.Context) (fsm.Page, bool) {
+	p := fsm.Page{}
+	for _, q := range []struct {
+		name string
+		dst  *int
+	}{{"page", &p.Page}, {"per_page", &p.PerPage}} {
+		v := c.Query(q.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			failStatus(c, http.StatusBadRequest, q.name, q.name+" must be a positive integer, not "+strconv.Quote(v))
+			return p, false
+		}
+		*q.dst = n
+	}
+	return p.Normalize(), true
+}
+
+func respondList[T any](c *gin.Context, p fsm.Page, l fsm.List[T]) {
+	c.JSON(http.StatusOK, listBody[T]{Data: l.Items, Total: l.Total, Page: p.Page, PerPage: p.PerPage})
+}
+
+// timeQuery parses an RFC 3339 query parameter; absent is nil.
+func timeQuery(c *gin.Context, name string) (*time.Time, bool) {
+	v := c.Query(name)
+	if v == "" {
+		return nil, true
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		failStatus(c, http.StatusBadRequest, name, name+" must be an RFC 3339 time such as 2026-01-02T15:04:05Z, not "+strconv.Quote(v))
+		return nil, false
+	}
+	return &t, true
+}
+
+// enumQuery reads a query parameter that must be one of e (any case).
+func enumQuery(c *gin.Context, name string, e fsm.Enum) (string, bool) {
+	v := c.Query(name)
+	if v == "" {
+		return "", true
+	}
+	canon, ok := e.Canonical(v)
+	if !ok {
+		failStatus(c, http.StatusBadRequest, name, name+" "+strconv.Quote(v)+" is not one of "+joinEnum(e))
+		return "", false
+	}
+	return canon, true
+}
+
+func joinEnum(e fsm.Enum) string {
+	s := ""
+	for i, v := range e {
+		if i > 0 {
+			s += ", "
+		}
+		s += v
+	}
+	return s
+}

@@ -1,0 +1,53 @@
+package wire
+
+import "encoding/json"
+
+// HeartbeatRequest is the body of POST /agents/{id}/heartbeat.
+type HeartbeatRequest struct {
+	Version  string `json:"version"`
+	Hostname string `json:"hostname"`
+}
+
+// WorkItem is one job handed to an agent by GET /agents/{id}/work.
+type WorkItem struct {
+	ID            string          `json:"id"`
+	Type          string          `json:"type"`
+	CertificateID string          `json:"certificate_id"`
+	CommonName    string          `json:"common_name"`
+	SANs          []string        `json:"sans"`
+	TargetID      string          `json:"target_id,omitempty"`
+	TargetType    string          `json:"target_type,omitempty"`
+	TargetConfig  json.RawMessage `json:"target_config,omitempty"`
+	Status        string          `json:"status"`
+}
+
+// WorkResponse is the answer of GET /agents/{id}/work.
+type WorkResponse struct {
+	Jobs  []WorkItem `json:"jobs"`
+	Count int        `json:"count"`
+}
+
+// CSRRequest is the body of POST /agents/{id}/csr.
+type CSRRequest struct {
+	CSRPEM        string `json:"csr_pem"`
+	CertificateID string `json:"certificate_id,omitempty"`
+}
+
+// JobStatusRequest is the body of POST /agents/{id}/jobs/{job_id}/status.
+type JobStatusRequest struct {
+	Status           string          `json:"status"`
+	Error            string          `json:"error,omitempty"`
+	DeploymentResult json.RawMessage `json:"deployment_result,omitempty"`
+}
+
+// CertificatePickup is the answer of GET /agents/{id}/certificates/{cert_id}.
+type CertificatePickup struct {
+	CertificatePEM string `json:"certificate_pem"`
+}
+
+// AgentRegistration is the answer of POST /agents: the agent and its API
+// key, shown this once.
+type AgentRegistration struct {
+	Agent
+	APIKey string `json:"api_key"`
+}

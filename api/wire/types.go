@@ -1,0 +1,206 @@
+package wire
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// List is the envelope of every list answer.
+type List[T any] struct {
+	Data    []T `json:"data"`
+	Total   int `json:"total"`
+	Page    int `json:"page"`
+	PerPage int `json:"per_page"`
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Error     string `json:"error"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+	Field     string `json:"field,omitempty"`
+	Code      string `json:"code,omitempty"`
+}
+
+// Status is the {"status": "..."} answer of health checks and actions.
+type Status struct {
+	Status string `json:"status"`
+}
+
+// Team is a group of people owning certificates.
+type Team struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Owner is a person responsible for certificates.
+type Owner struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email"`
+	TeamID    string    `json:"team_id"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// RenewalPolicy says when a certificate renews and when alerts go out.
+type RenewalPolicy struct {
+	ID                   string    `json:"id"`
+	Name                 string    `json:"name"`
+	RenewalWindowDays    *int      `json:"renewal_window_days"`
+	AutoRenew            bool      `json:"auto_renew"`
+	MaxRetries           int       `json:"max_retries"`
+	RetryIntervalMinutes int       `json:"retry_interval_minutes"`
+	AlertThresholdsDays  []int     `json:"alert_thresholds_days"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
+}
+
+// Issuer is a configured certificate authority.
+type Issuer struct {
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Type      string          `json:"type"`
+	Config    json.RawMessage `json:"config"`
+	Enabled   bool            `json:"enabled"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// Agent is a certctl-agent. The key hash is never served.
+type Agent struct {
+	ID              string     `json:"id"`
+	Name            string     `json:"name"`
+	Hostname        string     `json:"hostname"`
+	Status          string     `json:"status"`
+	LastHeartbeatAt *time.Time `json:"last_heartbeat_at,omitempty"`
+	RegisteredAt    time.Time  `json:"registered_at"`
+	Version         string     `json:"version,omitempty"`
+	RetiredAt       *time.Time `json:"retired_at,omitempty"`
+}
+
+// Certificate is a managed certificate.
+type Certificate struct {
+	ID               string            `json:"id"`
+	Name             string            `json:"name"`
+	CommonName       string            `json:"common_name"`
+	SANs             []string          `json:"sans"`
+	Environment      string            `json:"environment"`
+	OwnerID          string            `json:"owner_id"`
+	TeamID           string            `json:"team_id"`
+	IssuerID         string            `json:"issuer_id"`
+	TargetIDs        []string          `json:"target_ids"`
+	RenewalPolicyID  string            `json:"renewal_policy_id,omitempty"`
+	Status           string            `json:"status"`
+	ExpiresAt        *time.Time        `json:"expires_at,omitempty"`
+	Tags             map[string]string `json:"tags"`
+	LastRenewalAt    *time.Time        `json:"last_renewal_at,omitempty"`
+	LastDeploymentAt *time.Time        `json:"last_deployment_at,omitempty"`
+	KeyGeneration    string            `json:"key_generation,omitempty"`
+	StatusReason     string            `json:"status_reason,omitempty"`
+	CreatedAt        time.Time         `json:"created_at"`
+	UpdatedAt        time.Time         `json:"updated_at"`
+}
+
+// CertificateVersion is one issued certificate of a managed certificate.
+type CertificateVersion struct {
+	ID                string    `json:"id"`
+	CertificateID     string    `json:"certificate_id"`
+	SerialNumber      string    `json:"serial_number"`
+	NotBefore         time.Time `json:"not_before"`
+	NotAfter          time.Time `json:"not_after"`
+	FingerprintSHA256 string    `json:"fingerprint_sha256"`
+	PEMChain          string    `json:"pem_chain"`
+	CSRPEM            string    `json:"csr_pem"`
+	CreatedAt         time.Time `json:"created_at"`
+}
+
+// Target is a deployment target served by an agent.
+type Target struct {
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Type      string          `json:"type"`
+	AgentID   string          `json:"agent_id"`
+	Config    json.RawMessage `json:"config"`
+	Enabled   bool            `json:"enabled"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// Job is a unit of lifecycle work.
+type Job struct {
+	ID               string          `json:"id"`
+	Type             string          `json:"type"`
+	CertificateID    string          `json:"certificate_id"`
+	TargetID         string          `json:"target_id,omitempty"`
+	AgentID          string          `json:"agent_id,omitempty"`
+	Status           string          `json:"status"`
+	Attempts         int             `json:"attempts"`
+	MaxAttempts      int             `json:"max_attempts"`
+	LastError        string          `json:"last_error,omitempty"`
+	DeploymentResult json.RawMessage `json:"deployment_result,omitempty"`
+	ScheduledAt      time.Time       `json:"scheduled_at"`
+	StartedAt        *time.Time      `json:"started_at,omitempty"`
+	CompletedAt      *time.Time      `json:"completed_at,omitempty"`
+	CreatedAt        time.Time       `json:"created_at"`
+	LeaseHolder      string          `json:"lease_holder,omitempty"`
+	LeaseExpiresAt   *time.Time      `json:"lease_expires_at,omitempty"`
+}
+
+// PolicyRule is a compliance rule.
+type PolicyRule struct {
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Type      string          `json:"type"`
+	Config    json.RawMessage `json:"config"`
+	Enabled   bool            `json:"enabled"`
+	Severity  string          `json:"severity,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// PolicyViolation records that a certificate broke a rule.
+type PolicyViolation struct {
+	ID            string    `json:"id"`
+	CertificateID string    `json:"certificate_id"`
+	RuleID        string    `json:"rule_id"`
+	Message       string    `json:"message"`
+	Severity      string    `json:"severity"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// AuditEvent is an append-only, hash-chained record of a change.
+type AuditEvent struct {
+	ID           string          `json:"id"`
+	Actor        string          `json:"actor"`
+	ActorType    string          `json:"actor_type"`
+	Action       string          `json:"action"`
+	ResourceType string          `json:"resource_type"`
+	ResourceID   string          `json:"resource_id"`
+	Details      json.RawMessage `json:"details"`
+	Timestamp    time.Time       `json:"timestamp"`
+	Seq          uint64          `json:"seq"`
+	RaftIndex    uint64          `json:"raft_index"`
+	PrevHash     string          `json:"prev_hash"`
+	Hash         string          `json:"hash"`
+}
+
+// Notification is an alert or event to send.
+type Notification struct {
+	ID            string     `json:"id"`
+	Type          string     `json:"type"`
+	CertificateID string     `json:"certificate_id,omitempty"`
+	Channel       string     `json:"channel"`
+	Recipient     string     `json:"recipient"`
+	Message       string     `json:"message"`
+	SentAt        *time.Time `json:"sent_at,omitempty"`
+	Status        string     `json:"status"`
+	Error         string     `json:"error,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	DedupKey      string     `json:"dedup_key,omitempty"`
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// serverConfig is the configuration of `certctl server`. Each field is a YAML
+// key of --config, a CERTCTL_* environment variable and a flag; a flag beats the
+// environment, which beats the file, which beats the default.
+type serverConfig struct {
+	NodeID    string   `yaml:"node_id"`
+	DataDir   string   `yaml:"data_dir"`
+	APIAddr   string   `yaml:"api_addr"`
+	RaftAddr  string   `yaml:"raft_addr"`
+	Advertise string   `yaml:"advertise_addr"`
+	Bootstrap bool     `yaml:"bootstrap"`
+	Join      []string `yaml:"join"`
+	JoinToken string   `yaml:"join_token"`
+	Dev       bool     `yaml:"dev"`
+	LogLevel  string   `yaml:"log_level"`
+	LogFormat string   `yaml:"log_format"`
+}
+
+// setting describes one configuration key across its three sources. field
+// returns a pointer to the key's field (*string, *bool or *[]string).
+type setting struct {
+	flag, env, usage string
+	field            func(c *serverConfig) any
+}
+
+func defaultServerConfig() serverConfig {
+	host, _ := os.Hostname()
+	return serverConfig{
+		NodeID:    sanitizeNodeID(host),
+		DataDir:   "/var/lib/certctl",
+		APIAddr:   "127.0.0.1:8443",
+		RaftAddr:  "127.0.0.1:8300",
+		LogLevel:  "info",
+		LogFormat: "text",
+	}
+}
+
+func sanitizeNodeID(host string) string {
+	host, _, _ = strings.Cut(host, ".")
+	if host == "" {
+		return "node1"
+	}
+	return host
+}
+
+// serverSettings is the table of every key.
+var serverSettings = []setting{
+	{"node-id", "CERTCTL_NODE_ID", "unique name of this node in the cluster (default: the host name)", func(c *serverConfig) any { return &c.NodeID }},
+	{"data-dir", "CERTCTL_DATA_DIR", "directory of this node's state (raft log, snapshots, state file)", func(c *serverConfig) any { return &c.DataDir }},
+	{"api-addr", "CERTCTL_API_ADDR", "host:port of the REST API and dashboard", func(c *serverConfig) any { return &c.APIAddr }},
+	{"raft-addr", "CERTCTL_RAFT_ADDR", "host:port of the Raft transport between nodes", func(c *serverConfig) any { return &c.RaftAddr }},
+	{"advertise-addr", "CERTCTL_ADVERTISE_ADDR", "host:port other nodes dial for Raft, when it differs from --raft-addr (e.g. bound to 0.0.0.0)", func(c *serverConfig) any { return &c.Advertise }},
+	{"bootstrap", "CERTCTL_BOOTSTRAP", "start a new cluster with this node as its first member (ignored once the data dir holds state)", func(c *serverConfig) any { return &c.Bootstrap }},
+	{"join", "CERTCTL_JOIN", "API address of any member of the cluster to join; repeatable (environment: comma-separated)", func(c *serverConfig) any { return &c.Join }},
+	{"join-token", "CERTCTL_JOIN_TOKEN", "secret shared by the members of a cluster; new nodes present it to join", func(c *serverConfig) any { return &c.JoinToken }},
+	{"dev", "CERTCTL_DEV", "one node with demo data and NO AUTHENTICATION, in a temporary data dir unless --data-dir is given", func(c *serverConfig) any { return &c.Dev }},
+	{"log-level", "CERTCTL_LOG_LEVEL", "debug, info, warn or error", func(c *serverConfig) any { return &c.LogLevel }},
+	{"log-format", "CERTCTL_LOG_FORMAT", "text or json", func(c *serverConfig) any { return &c.LogFormat }},
+}
+
+// bindFlags registers a flag per setting, writing into c.
+func bindFlags(fs *pflag.FlagSet, c *serverConfig) {
+	for _, s := range serverSettings {
+		usage := s.usage + " (env " + s.env + ")"
+		switch p := s.field(c).(type) {
+		case *string:
+			fs.StringVar(p, s.flag, *p, usage)
+		case *bool:
+			fs.BoolVar(p, s.flag, *p, usage)
+		case *[]string:
+			fs.StringArrayVar(p, s.flag, *p, usage)
+		}
+	}
+}
+
+// applyEnv sets every key whose CERTCTL_* variable is set.
+func (c *serverConfig) applyEnv(getenv func(string) string) error {
+	for _, s := range serverSettings {
+		v := getenv(s.env)
+		if v == "" {
+			continue
+		}
+		switch p := s.field(c).(type) {
+		case *string:
+			*p = v
+		case *bool:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a boolean (use true or false)", s.env, v)
+			}
+			*p = b
+		case *[]string:
+			*p = splitList(v)
+		}
+	}
+	return nil
+}
+
+// applyFlags copies the keys whose flag was given on the command line.
+func (c *serverConfig) applyFlags(fs *pflag.FlagSet, given *serverConfig) {
+	for _, s := range serverSettings {
+		if !fs.Changed(s.flag) {
+			continue
+		}
+		switch p := s.field(c).(type) {
+		case *string:
+			*p = *s.field(given).(*string)
+		case *bool:
+			*p = *s.field(given).(*bool)
+		case *[]string:
+			*p = *s.field(given).(*[]string)
+		}
+	}
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// loadFile merges a YAML config file into cfg; unknown keys are an error so
+// a typo never silently falls back to a default.
+func (cfg *serverConfig) loadFile(path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && err.Error() != "EOF" {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// validate checks the final configuration and says what to fix.
+func (cfg *serverConfig) validate() error {
+	if cfg.Bootstrap && len(cfg.Join) > 0 {
+		return fmt.Errorf("--bootstrap starts a new cluster and --join joins an existing one: give only one")
+	}
+	if cfg.DataDir == "" {
+		return fmt.Errorf("--data-dir is required")
+	}
+	switch cfg.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q must be debug, info, warn or error", cfg.LogLevel)
+	}
+	switch cfg.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q must be text or json", cfg.LogFormat)
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/certctl/certctl/api"
+	"github.com/certctl/certctl/node"
+)
+
+func newServerCommand() *cobra.Command {
+	var cfgPath string
+	given := defaultServerConfig()
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a certctl node",
+		Long: `Run a node of the certctl control plane.
+
+Start a new cluster on the first node with --bootstrap, then start the others
+with --join pointing at any member and the same --join-token. Every flag is
+also a key of the YAML file given with --config and a CERTCTL_* environment
+variable; a flag beats the environment, which beats the file.
+
+  certctl server --dev                  one node, demo data, no authentication
+  certctl server --config /etc/certctl/certctl.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := defaultServerConfig()
+			if cfgPath == "" {
+				cfgPath = os.Getenv("CERTCTL_CONFIG")
+			}
+			if cfgPath != "" {
+				if err := cfg.loadFile(cfgPath); err != nil {
+					return usageError{err}
+				}
+			}
+			if err := cfg.applyEnv(os.Getenv); err != nil {
+				return usageError{err}
+			}
+			cfg.applyFlags(cmd.Flags(), &given)
+			if cfg.Dev && !cmd.Flags().Changed("data-dir") && os.Getenv("CERTCTL_DATA_DIR") == "" && !fileSetsDataDir(cfgPath) {
+				cfg.DataDir = ""
+			}
+			if err := cfg.validateFor(); err != nil {
+				return usageError{err}
+			}
+			return runServer(cmd.Context(), cfg, cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML configuration file (env CERTCTL_CONFIG)")
+	bindFlags(cmd.Flags(), &given)
+	return cmd
+}
+
+// fileSetsDataDir reports whether the config file names a data dir.
+func fileSetsDataDir(path string) bool {
+	if path == "" {
+		return false
+	}
+	var c serverConfig
+	return c.loadFile(path) == nil && c.DataDir != ""
+}
+
+func (cfg *serverConfig) validateFor() error {
+	if cfg.Dev {
+		if cfg.Bootstrap || len(cfg.Join) > 0 {
+			return errors.New("--dev runs a single node: it takes neither --bootstrap nor --join")
+		}
+		return nil
+	}
+	return cfg.validate()
+}
+
+func newLogger(cfg serverConfig, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+	if cfg.Dev {
+		cleanup, err := prepareDev(&cfg)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		fmt.Fprint(stderr, devBanner(cfg))
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	token, generated, err := joinToken(cfg)
+	if err != nil {
+		return err
+	}
+	if generated && !cfg.Dev {
+		fmt.Fprintf(stderr, "\nJoin token for new nodes (saved in %s):\n\n    %s\n\n", tokenPath(cfg.DataDir), token)
+	}
+
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w (is another certctl running? choose another --api-addr)", cfg.APIAddr, err)
+	}
+	n, err := node.New(node.Config{
+		NodeID:        cfg.NodeID,
+		DataDir:       cfg.DataDir,
+		RaftAddr:      cfg.RaftAddr,
+		RaftAdvertise: cfg.Advertise,
+		APIAddr:       advertisedAPIAddr(ln.Addr().String()),
+		Bootstrap:     cfg.Bootstrap || cfg.Dev,
+		JoinAddrs:     cfg.Join,
+		JoinToken:     token,
+		Logger:        log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev}, n.FSM(), n)
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	log.Info("api listening", "addr", ln.Addr().String(), "node_id", cfg.NodeID)
+
+	if err := n.Open(ctx); err != nil {
+		shutdownHTTP(httpSrv)
+		_ = n.Close()
+		return err
+	}
+	if cfg.Dev {
+		if err := loadDemoData(ctx, n, log); err != nil {
+			log.Error("loading demo data failed", "err", err)
+		}
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		runErr = fmt.Errorf("api: %w", err)
+	}
+	// The API stops first so clients move to other nodes; the node then hands
+	// leadership over before raft stops.
+	shutdownHTTP(httpSrv)
+	if err := n.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+func shutdownHTTP(s *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.Shutdown(ctx)
+}
+
+// advertisedAPIAddr is the API address recorded for other nodes. A wildcard
+// bind is not dialable, so it becomes the host's name.
+func advertisedAPIAddr(bound string) string {
+	host, port, err := net.SplitHostPort(bound)
+	if err != nil {
+		return bound
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			return net.JoinHostPort(h, port)
+		}
+	}
+	return bound
+}
+
+func tokenPath(dataDir string) string { return filepath.Join(dataDir, "join-token") }
+
+// joinToken returns the configured token, or the one saved in the data dir,
+// or, for a node bootstrapping a cluster, a new one it saves there.
+func joinToken(cfg serverConfig) (token string, generated bool, err error) {
+	if cfg.JoinToken != "" {
+		return cfg.JoinToken, false, nil
+	}
+	if b, err := os.ReadFile(tokenPath(cfg.DataDir)); err == nil {
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	if !cfg.Bootstrap && !cfg.Dev {
+		if len(cfg.Join) > 0 {
+			return "", false, usageError{errors.New("--join needs --join-token: the token printed by the first node (or in its data dir, file join-token)")}
+		}
+		return "", false, nil
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", false, err
+	}
+	token = hex.EncodeToString(b[:])
+	if err := os.WriteFile(tokenPath(cfg.DataDir), []byte(token+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("save join token: %w", err)
+	}
+	return token, true, nil
+}

@@ -1,0 +1,50 @@
+package node_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/certctl/certctl/node"
+)
+
+func TestConfig_Validate(t *testing.T) {
+	valid := func() node.Config {
+		return node.Config{NodeID: "n1", DataDir: "/tmp/x", RaftAddr: "127.0.0.1:8300", APIAddr: "127.0.0.1:8443", Bootstrap: true}
+	}
+	tests := []struct {
+		name    string
+		change  func(*node.Config)
+		wantErr string
+	}{
+		{"valid", func(*node.Config) {}, ""},
+		{"no node id", func(c *node.Config) { c.NodeID = "" }, "NodeID"},
+		{"bad node id", func(c *node.Config) { c.NodeID = "a b" }, "NodeID"},
+		{"no data dir", func(c *node.Config) { c.DataDir = "" }, "DataDir"},
+		{"raft addr without port", func(c *node.Config) { c.RaftAddr = "127.0.0.1" }, "RaftAddr"},
+		{"no api addr", func(c *node.Config) { c.APIAddr = "" }, "APIAddr"},
+		{"bad scheme", func(c *node.Config) { c.APIScheme = "ftp" }, "APIScheme"},
+		{"bootstrap and join", func(c *node.Config) { c.JoinAddrs = []string{"a:1"}; c.JoinToken = "x" }, "mutually exclusive"},
+		{"join without token", func(c *node.Config) { c.Bootstrap = false; c.JoinAddrs = []string{"a:1"} }, "JoinToken"},
+		{"lease above heartbeat", func(c *node.Config) {
+			c.HeartbeatTimeout = 100 * time.Millisecond
+			c.LeaderLeaseTimeout = 200 * time.Millisecond
+		}, "LeaderLeaseTimeout"},
+		{"too many append entries", func(c *node.Config) { c.MaxAppendEntries = 2048 }, "MaxAppendEntries"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.change(&c)
+			err := c.Validate()
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			if assert.Error(t, err) {
+				assert.Contains(t, err.Error(), tt.wantErr)
+			}
+		})
+	}
+}

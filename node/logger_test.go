@@ -1,0 +1,31 @@
+package node
+
+import (
+	"bytes"
+	"log/slog"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/assert"
+)
+
+func TestHCLogAdapter_WritesToSlog(t *testing.T) {
+	var buf bytes.Buffer
+	l := newHCLog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), "raft")
+
+	l.Debug("hidden", "k", 1)
+	l.Named("net").With("peer", "n2").Warn("slow", "took", "5ms")
+	l.StandardLogger(nil).Print("from std")
+
+	out := buf.String()
+	assert.NotContains(t, out, "hidden")
+	assert.Contains(t, out, "level=WARN msg=slow component=raft.net peer=n2 took=5ms")
+	assert.Contains(t, out, `msg="from std"`)
+	assert.False(t, l.IsDebug())
+	assert.True(t, l.IsWarn())
+
+	l.SetLevel(hclog.Error)
+	l.Warn("dropped")
+	assert.NotContains(t, buf.String(), "dropped")
+	assert.Equal(t, hclog.Error, l.GetLevel())
+}

@@ -1,0 +1,385 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/certctl/certctl/fsm"
+)
+
+// Node is one certctl server's raft member: it owns the raft instance, its
+// stores and transport, and the fsm they drive. Create it with New, start it
+// with Open, stop it with Close. All methods are safe for concurrent use;
+// the HTTP entry points (HandleJoin, ApplyForwarded and their handlers) may
+// be served before Open and answer ErrClosed until raft runs.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	fsm  *fsm.FSM
+	http *http.Client
+	// ownHTTP is http when the node built it and must close its idle pool.
+	ownHTTP bool
+
+	// mu guards the lifecycle fields below. Background goroutines never
+	// take it: Open and Close wait for them while holding it.
+	mu     sync.Mutex
+	opened bool
+	failed bool // an Open failed; the Node can only be closed
+	closed bool
+	stores *raftStores
+	trans  *raft.NetworkTransport
+	obs    *raft.Observer
+
+	raft      atomic.Pointer[raft.Raft] // set once raft runs, for lock-free reads
+	advertise atomic.Pointer[string]    // the transport's advertised address
+
+	identMu sync.Mutex
+	ident   identity // node.json as last written or read
+
+	hooksMu sync.Mutex
+	hooks   []leaderHook
+
+	termMu sync.Mutex
+	term   *leaderTerm // the RunOnLeader functions running, if any
+
+	// life is the node's lifetime, cancelled by Close: the parent of every
+	// background goroutine's ctx, each counted in wg. It is a field, unlike
+	// a request's ctx, because nothing else tells those goroutines to stop.
+	life     context.Context
+	stopLife context.CancelFunc
+	wg       sync.WaitGroup
+
+	leaderMu      sync.Mutex
+	leaderChanged chan struct{} // closed and replaced at each leader change
+	leaderCache   leaderAddr    // leader's API address, reset at each change
+
+	caughtUp atomic.Bool // see Ready
+}
+
+// New checks cfg, refuses a data dir written by another node id, and opens the
+// state file (state.db), so FSM is usable for reads before Open. It starts no
+// goroutine and no network listener.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	ident, found, err := readIdentity(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if found && ident.NodeID != "" && ident.NodeID != cfg.NodeID {
+		return nil, &NodeIDMismatchError{DataDir: cfg.DataDir, Recorded: ident.NodeID, Configured: cfg.NodeID}
+	}
+	if !found {
+		ident = identity{NodeID: cfg.NodeID}
+	}
+	f, err := fsm.Open(statePath(cfg.DataDir), fsm.Options{NoSync: cfg.NoSync})
+	if err != nil {
+		return nil, err
+	}
+	life, stopLife := context.WithCancel(context.Background())
+	n := &Node{
+		cfg:           cfg,
+		log:           cfg.Logger.With("component", "node", "node_id", cfg.NodeID),
+		fsm:           f,
+		http:          cfg.HTTPClient,
+		ident:         ident,
+		life:          life,
+		stopLife:      stopLife,
+		leaderChanged: make(chan struct{}),
+	}
+	if n.http == nil {
+		n.http, n.ownHTTP = newHTTPClient(), true
+	}
+	// The first duty of every new leader: make sure the cluster has an id and
+	// this node's addresses are recorded.
+	n.hooks = append(n.hooks, leaderHook{name: "cluster-membership", fn: n.tendMembership})
+	return n, nil
+}
+
+// newHTTPClient returns the client for joins and forwarded writes: one
+// keep-alive pool deep enough that 128 concurrent writes to the leader never
+// open a connection each.
+func newHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               nil, // node-to-node traffic never goes through a proxy
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}}
+}
+
+// FSM returns the state machine this node applies the raft log to. Read it
+// freely; change it only through Propose. It is valid from New until Close.
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// ID returns this node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// RaftAddr returns the address other nodes dial for raft: the advertised
+// address once Open has bound the transport, else the configured one.
+func (n *Node) RaftAddr() string {
+	if a := n.advertise.Load(); a != nil {
+		return *a
+	}
+	if n.cfg.RaftAdvertise != "" {
+		return n.cfg.RaftAdvertise
+	}
+	return n.cfg.RaftAddr
+}
+
+// APIAddr returns the API address this node records for itself.
+func (n *Node) APIAddr() string { return n.cfg.APIAddr }
+
+// Open starts raft. With no raft state in the data dir it bootstraps
+// (Config.Bootstrap) or joins one of Config.JoinAddrs, retrying for up to
+// Config.JoinTimeout; with existing state it restarts, first checking that
+// the cluster at JoinAddrs (if any answers quickly) is the one the data dir
+// belongs to. Open returns once raft runs and, for a join, once this node is a
+// voter; it does not wait for a leader. On error everything Open started is
+// stopped and the Node can only be closed.
+func (n *Node) Open(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.closed:
+		return ErrClosed
+	case n.opened:
+		return errors.New("node: already open")
+	case n.failed:
+		return errors.New("node: an earlier Open failed; close this Node and create a new one")
+	}
+	if err := n.open(ctx); err != nil {
+		n.abortOpen()
+		n.failed = true
+		return err
+	}
+	n.opened = true
+	return nil
+}
+
+// open does Open's work with n.mu held.
+func (n *Node) open(ctx context.Context) error {
+	stores, err := openRaftStores(n.cfg)
+	if err != nil {
+		return err
+	}
+	n.stores = stores
+	existing, err := stores.hasState()
+	if err != nil {
+		return err
+	}
+	if existing {
+		restored, err := catchUpFromSnapshot(n.fsm, stores.snaps)
+		if err != nil {
+			return err
+		}
+		if restored {
+			n.log.Warn("state file was behind the newest raft snapshot; restored it from the snapshot", "applied_index", n.fsm.AppliedIndex())
+		}
+	}
+
+	local, err := n.localClusterID()
+	if err != nil {
+		return err
+	}
+	if existing && local != "" && len(n.cfg.JoinAddrs) > 0 {
+		if err := n.checkCluster(ctx, local); err != nil {
+			return err
+		}
+	}
+
+	trans, err := newTransport(n.cfg)
+	if err != nil {
+		return err
+	}
+	n.trans = trans
+	adv := string(trans.LocalAddr())
+	n.advertise.Store(&adv)
+
+	r, err := raft.NewRaft(n.cfg.raftConfig(), raftFSM{n.fsm}, stores.logs, stores.bolt, stores.snaps, trans)
+	if err != nil {
+		return fmt.Errorf("node: start raft: %w", err)
+	}
+	n.raft.Store(r)
+	n.startWatchers(r)
+
+	switch {
+	case existing:
+		n.log.Info("restarted with existing raft state", "last_index", r.LastIndex(), "applied_index", n.fsm.AppliedIndex(), "cluster_id", local)
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.snapshotIfDue(r, stores.snaps)
+		}()
+	case n.cfg.Bootstrap:
+		cfg := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter,
+			ID:       raft.ServerID(n.cfg.NodeID),
+			Address:  trans.LocalAddr(),
+		}}}
+		if err := r.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fmt.Errorf("node: bootstrap: %w", err)
+		}
+		n.log.Info("bootstrapped a new cluster", "raft_addr", trans.LocalAddr())
+	case len(n.cfg.JoinAddrs) > 0:
+		resp, err := n.join(ctx, string(trans.LocalAddr()), local)
+		if err != nil {
+			return err
+		}
+		if err := n.recordClusterID(resp.ClusterID); err != nil {
+			return err
+		}
+		n.log.Info("joined the cluster", "cluster_id", resp.ClusterID, "leader", resp.Leader.NodeID)
+	default:
+		n.log.Warn("no raft state, no bootstrap and no join address: waiting to be added to a cluster")
+	}
+	return nil
+}
+
+// localClusterID is the cluster this data dir belongs to, from node.json or
+// the state file, or "" for a data dir that never joined one.
+func (n *Node) localClusterID() (string, error) {
+	fromState, err := n.fsm.ClusterID()
+	if err != nil {
+		return "", fmt.Errorf("node: read cluster id: %w", err)
+	}
+	n.identMu.Lock()
+	fromFile := n.ident.ClusterID
+	n.identMu.Unlock()
+	switch {
+	case fromFile != "" && fromState != "" && fromFile != fromState:
+		return "", fmt.Errorf("node: data dir %s is inconsistent: %s names cluster %s but the state file holds cluster %s",
+			n.cfg.DataDir, identityPath(n.cfg.DataDir), fromFile, fromState)
+	case fromFile != "":
+		return fromFile, nil
+	default:
+		return fromState, nil
+	}
+}
+
+// abortOpen undoes a failed open, with n.mu held.
+func (n *Node) abortOpen() {
+	n.stopLife()
+	if r := n.raft.Swap(nil); r != nil {
+		if err := r.Shutdown().Error(); err != nil {
+			n.log.Warn("raft shutdown after a failed open", "err", err)
+		}
+		if n.obs != nil {
+			r.DeregisterObserver(n.obs)
+		}
+	}
+	n.wg.Wait()
+	if n.trans != nil {
+		n.trans.Close()
+		n.trans = nil
+	}
+	if n.stores != nil {
+		n.stores.Close()
+		n.stores = nil
+	}
+}
+
+// Close stops the node. A leader first hands leadership to the most
+// up-to-date follower, so a planned stop costs the cluster one fast election
+// instead of an election timeout. Then the RunOnLeader functions are
+// cancelled and waited for, raft is shut down, and the stores and the state
+// file are closed. Close is idempotent; the Node cannot be reopened.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+
+	var errs []error
+	r := n.raft.Load()
+	if r != nil {
+		n.handOff(r)
+	}
+	n.stopLife()
+	n.wg.Wait() // leader functions have returned
+	n.raft.Store(nil)
+	if r != nil {
+		if err := r.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("node: raft shutdown: %w", err))
+		}
+		n.mu.Lock()
+		if n.obs != nil {
+			r.DeregisterObserver(n.obs)
+		}
+		n.mu.Unlock()
+	}
+	n.mu.Lock()
+	if n.trans != nil {
+		if err := n.trans.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("node: close transport: %w", err))
+		}
+	}
+	if n.stores != nil {
+		if err := n.stores.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("node: close raft store: %w", err))
+		}
+	}
+	n.mu.Unlock()
+	if err := n.fsm.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("node: close state: %w", err))
+	}
+	if n.ownHTTP {
+		n.http.CloseIdleConnections()
+	}
+	return errors.Join(errs...)
+}
+
+// handOff transfers leadership away if this node leads a cluster with other
+// voters, waiting a few election timeouts at most.
+func (n *Node) handOff(r *raft.Raft) {
+	if r.State() != raft.Leader || n.otherVoters(r) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*n.cfg.ElectionTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := n.TransferLeadership(ctx); err != nil {
+		n.log.Warn("leadership transfer before shutdown failed", "err", err)
+		return
+	}
+	n.log.Info("handed leadership over before shutdown", "took", time.Since(start))
+}
+
+func (n *Node) otherVoters(r *raft.Raft) int {
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	c := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.NodeID {
+			c++
+		}
+	}
+	return c
+}
+
+// raftOrErr returns the running raft instance or ErrClosed.
+func (n *Node) raftOrErr() (*raft.Raft, error) {
+	if r := n.raft.Load(); r != nil {
+		return r, nil
+	}
+	return nil, ErrClosed
+}

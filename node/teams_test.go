@@ -1,0 +1,47 @@
+package node_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node/nodetest"
+)
+
+// testCtx returns a context that ends with the test or after the package's
+// wait timeout.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// createTeam returns a CreateTeam command for a team named like its id.
+func createTeam(t testing.TB, id, requestID string) *fsm.Command {
+	t.Helper()
+	cmd, err := fsm.NewCommand(fsm.Meta{RequestID: requestID, Time: time.Now(), Actor: "test", ActorType: fsm.ActorUser},
+		&fsm.CreateTeam{Team: fsm.Team{ID: id, Name: id}})
+	require.NoError(t, err)
+	return cmd
+}
+
+// hasTeam reports whether m's state holds team id.
+func hasTeam(m *nodetest.Member, id string) bool {
+	n := m.Node()
+	if n == nil {
+		return false
+	}
+	_, err := n.FSM().Team(id)
+	return err == nil
+}
+
+// teamCount returns how many teams m's state holds.
+func teamCount(t testing.TB, m *nodetest.Member) int {
+	t.Helper()
+	l, err := m.Node().FSM().Teams(fsm.Page{Page: 1, PerPage: 1})
+	require.NoError(t, err)
+	return l.Total
+}
