@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -58,7 +59,20 @@ func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if !h.l.Enabled(ctx, lv) {
 		return
 	}
-	h.l.Log(ctx, lv, msg, args...)
+	h.l.Log(ctx, lv, msg, renderFormats(args)...)
+}
+
+// renderFormats expands hclog.Format values (raft logs its configuration with
+// hclog.Fmt("%+v", ...)), which slog would otherwise print as a raw slice.
+func renderFormats(args []any) []any {
+	for i, a := range args {
+		if f, ok := a.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				args[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+	}
+	return args
 }
 
 func (h *hclogAdapter) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }

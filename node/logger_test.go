@@ -29,3 +29,10 @@ func TestHCLogAdapter_WritesToSlog(t *testing.T) {
 	assert.NotContains(t, buf.String(), "dropped")
 	assert.Equal(t, hclog.Error, l.GetLevel())
 }
+
+func TestLogger_RendersHCLogFormat(t *testing.T) {
+	var buf bytes.Buffer
+	l := newHCLog(slog.New(slog.NewTextHandler(&buf, nil)), "raft")
+	l.Info("initial configuration", "servers", hclog.Fmt("%+v", []string{"a", "b"}))
+	assert.Contains(t, buf.String(), "servers=\"[a b]\"")
+}
