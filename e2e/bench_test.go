@@ -70,7 +70,7 @@ const createBudget = 15 * time.Second
 func createsFor(clients int) int {
 	switch {
 	case clients <= 1:
-		return 1500
+		return 1000
 	case clients <= 16:
 		return 6000
 	default:

@@ -91,13 +91,19 @@ func WaitFor(timeout time.Duration, cond func(ctx context.Context) error) error 
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(PollInterval)
 	defer tick.Stop()
+	var last error
 	for {
 		ctx, cancel := context.WithDeadline(context.Background(), minTime(deadline, time.Now().Add(requestTimeout)))
 		err := cond(ctx)
+		cut := ctx.Err() != nil && !time.Now().Before(deadline)
 		cancel()
 		if err == nil {
 			return nil
 		}
+		if cut && last != nil {
+			err = last // cut short by the overall deadline: the previous answer says more
+		}
+		last = err
 		var fe *fatalError
 		if errors.As(err, &fe) {
 			return err
@@ -239,7 +245,8 @@ func (c *Cluster) AddNode(cfg NodeConfig) *Node {
 	return n
 }
 
-// AddDevNode returns a node, not started, running `certctl server --dev`.
+// AddDevNode returns a node, not started, running `certctl server --dev`. It
+// gets a free --raft-addr too, so that it never competes for the default port.
 func (c *Cluster) AddDevNode() *Node {
 	c.tb.Helper()
 	api, err := FreeAddr()
@@ -248,21 +255,27 @@ func (c *Cluster) AddDevNode() *Node {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	raft, err := FreeAddr()
+	if err != nil {
+		c.tb.Fatal(err)
+	}
 	id := "dev"
-	n := &Node{ID: id, APIAddr: api, LogPath: c.logPath(id, ""), bin: c.bin,
-		args: []string{"server", "--dev", "--api-addr", api}, env: c.env()}
+	n := &Node{ID: id, APIAddr: api, RaftAddr: raft, LogPath: c.logPath(id, ""), bin: c.bin,
+		args: []string{"server", "--dev", "--api-addr", api, "--raft-addr", raft}, env: c.env()}
 	c.nodes = append(c.nodes, n)
 	return n
 }
 
-// env gives every process TMPDIR inside the cluster directory, so whatever a
-// node puts in a temporary directory (--dev does) goes away with the test.
+// env is the test's environment without CERTCTL_* (which configure a node: the
+// command line alone must) and with TMPDIR inside the cluster directory, so
+// whatever a node puts in a temporary directory (--dev does) goes away with
+// the test.
 func (c *Cluster) env() []string {
 	tmp := filepath.Join(c.dir, "tmp")
 	_ = os.MkdirAll(tmp, 0o755)
 	env := []string{}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TMPDIR=") {
+		if !strings.HasPrefix(kv, "TMPDIR=") && !strings.HasPrefix(kv, "CERTCTL_") {
 			env = append(env, kv)
 		}
 	}

@@ -68,6 +68,7 @@ func TestNode_RefusesForeignDataDir(t *testing.T) {
 	assert.NotEqual(t, 0, code, "exit status")
 	out := nodeOutput(foreign)
 	assert.Contains(t, strings.ToLower(out), "cluster", "stderr must name the cluster mismatch:\n%s", out)
+	t.Logf("exit status %d; last words:\n%s", code, foreign.LogTail(3))
 	if !strings.Contains(out, ciA.ClusterID) && !strings.Contains(out, ciB.ClusterID) {
 		t.Logf("note: the error names neither cluster id (%s, %s)", ciA.ClusterID, ciB.ClusterID)
 	}

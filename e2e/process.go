@@ -192,7 +192,8 @@ func (n *Node) Log() string {
 	return string(b)
 }
 
-// LogTail returns the last lines of the node's log.
+// LogTail returns the last lines of the node's log, leaving out the request
+// lines of the harness's own polling.
 func (n *Node) LogTail(lines int) string {
 	b, err := os.ReadFile(n.LogPath)
 	if err != nil {
@@ -202,7 +203,9 @@ func (n *Node) LogTail(lines int) string {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		all = append(all, sc.Text())
+		if !isPollLine(sc.Text()) {
+			all = append(all, sc.Text())
+		}
 	}
 	if len(all) > lines {
 		all = all[len(all)-lines:]
@@ -224,4 +227,14 @@ func exitText(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
+}
+
+// isPollLine reports whether a log line records one of the harness's polls
+// (GET /ready, GET /api/v1/cluster), which would crowd out everything else.
+func isPollLine(line string) bool {
+	if !strings.Contains(line, "request") {
+		return false
+	}
+	return strings.Contains(line, "path=/ready ") || strings.Contains(line, "path=/api/v1/cluster ") ||
+		strings.Contains(line, `"path":"/ready"`) || strings.Contains(line, `"path":"/api/v1/cluster"`)
 }

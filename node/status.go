@@ -48,8 +48,12 @@ func (n *Node) Ready() bool {
 	if n.caughtUp.Load() {
 		return true
 	}
+	// raft's own applied index counts the entries that never reach the
+	// state machine (a new term's no-op, configuration changes), which the
+	// state machine's index does not: after a restart with no new writes the
+	// latter stays below the commit index for good.
 	commit := r.CommitIndex()
-	if commit == 0 || n.fsm.AppliedIndex() < commit {
+	if commit == 0 || r.AppliedIndex() < commit {
 		return false
 	}
 	n.caughtUp.Store(true)
