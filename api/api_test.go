@@ -31,7 +31,9 @@ func newTestServer(t *testing.T) string {
 	cfg.APIAddr = ln.Addr().String()
 	n, err := node.New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewUnstartedServer(api.New(api.Config{Logger: cfg.Logger}, n.FSM(), n).Handler())
+	a := api.New(api.Config{Logger: cfg.Logger, Dev: true}, n.FSM(), n)
+	t.Cleanup(a.Close)
+	srv := httptest.NewUnstartedServer(a.Handler())
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/certctl/certctl/fsm"
@@ -72,7 +73,7 @@ func (s *Server) listCertificates(c *gin.Context) {
 	}
 	flt := fsm.CertificateFilter{
 		Environment: c.Query("environment"), OwnerID: c.Query("owner_id"), TeamID: c.Query("team_id"),
-		IssuerID: c.Query("issuer_id"), Q: c.Query("q"),
+		IssuerID: c.Query("issuer_id"), Q: c.Query("q"), Sort: c.Query("sort"),
 	}
 	if flt.Status, ok = enumQuery(c, "status", fsm.CertificateStatuses); !ok {
 		return
@@ -99,4 +100,175 @@ func (s *Server) respondRead(c *gin.Context, status int, read func() (any, error
 		return
 	}
 	c.JSON(status, v)
+}
+
+func (s *Server) updateCertificate(c *gin.Context) {
+	var req certificateRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.ID != "" && req.ID != c.Param("id") {
+		failStatus(c, http.StatusBadRequest, "id", "the body's id "+req.ID+" differs from the id in the path "+c.Param("id"))
+		return
+	}
+	req.ID = c.Param("id")
+	cert := req.certificate()
+	if !s.propose(c, &fsm.UpdateCertificate{Certificate: cert}) {
+		return
+	}
+	s.respondRead(c, http.StatusOK, func() (any, error) { return s.state.Certificate(cert.ID) })
+}
+
+func (s *Server) archiveCertificate(c *gin.Context) {
+	if s.propose(c, &fsm.ArchiveCertificate{ID: c.Param("id")}) {
+		c.Status(http.StatusNoContent)
+	}
+}
+
+func (s *Server) listVersions(c *gin.Context) {
+	p, ok := pageOf(c)
+	if !ok {
+		return
+	}
+	l, err := s.state.CertificateVersions(c.Param("id"), p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respondList(c, p, l)
+}
+
+// actionBody is the answer of an action that created jobs.
+type actionBody struct {
+	Status string   `json:"status"`
+	JobIDs []string `json:"job_ids,omitempty"` // ours
+}
+
+// openJobs returns the unfinished jobs of a certificate of one of types.
+func (s *Server) openJobs(certID string, types ...string) ([]fsm.Job, error) {
+	l, err := s.state.Jobs(fsm.JobFilter{CertificateID: certID}, fsm.Page{PerPage: fsm.MaxPerPage})
+	if err != nil {
+		return nil, err
+	}
+	var out []fsm.Job
+	for _, j := range l.Items {
+		if j.Status == fsm.JobCompleted || j.Status == fsm.JobFailed || j.Status == fsm.JobCancelled {
+			continue
+		}
+		for _, t := range types {
+			if j.Type == t {
+				out = append(out, j)
+			}
+		}
+	}
+	return out, nil
+}
+
+// renewCertificate queues a Renewal job (one at a time per certificate) for
+// the job processor.
+func (s *Server) renewCertificate(c *gin.Context) {
+	cert, err := s.state.Certificate(c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
+		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" is "+cert.Status+" and cannot be renewed")
+		return
+	}
+	open, err := s.openJobs(cert.ID, fsm.JobIssuance, fsm.JobRenewal)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if len(open) > 0 {
+		c.JSON(http.StatusAccepted, actionBody{Status: "renewal_triggered", JobIDs: []string{open[0].ID}})
+		return
+	}
+	job := fsm.Job{ID: NewID("job-"), Type: fsm.JobRenewal, CertificateID: cert.ID, MaxAttempts: s.maxAttempts(cert)}
+	if s.propose(c, &fsm.CreateJobs{Jobs: []fsm.Job{job}}) {
+		c.JSON(http.StatusAccepted, actionBody{Status: "renewal_triggered", JobIDs: []string{job.ID}})
+	}
+}
+
+// maxAttempts is one attempt plus the renewal policy's retries.
+func (s *Server) maxAttempts(cert *fsm.Certificate) int {
+	if cert.RenewalPolicyID != "" {
+		if p, err := s.state.RenewalPolicy(cert.RenewalPolicyID); err == nil {
+			return min(p.MaxRetries+1, 100)
+		}
+	}
+	return fsm.DefaultMaxAttempts
+}
+
+type deployRequest struct {
+	TargetID string `json:"target_id"`
+}
+
+// deployCertificate queues a Deployment job for each mapped target, or for
+// the one target named, which must be mapped.
+func (s *Server) deployCertificate(c *gin.Context) {
+	var req deployRequest
+	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
+		return
+	}
+	cert, err := s.state.Certificate(c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
+		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" is "+cert.Status+" and cannot be deployed")
+		return
+	}
+	versions, err := s.state.CertificateVersions(cert.ID, fsm.Page{PerPage: 1})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if versions.Total == 0 {
+		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" has not been issued yet; renew it first")
+		return
+	}
+	targets := cert.TargetIDs
+	if req.TargetID != "" {
+		if !slices.Contains(targets, req.TargetID) {
+			failStatus(c, http.StatusBadRequest, "target_id", "target "+req.TargetID+" is not mapped to certificate "+cert.ID+"; map it first (target_ids)")
+			return
+		}
+		targets = []string{req.TargetID}
+	}
+	if len(targets) == 0 {
+		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" is mapped to no target; set target_ids first")
+		return
+	}
+	jobs := make([]fsm.Job, 0, len(targets))
+	ids := make([]string, 0, len(targets))
+	for _, tid := range targets {
+		t, err := s.state.Target(tid)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		j := fsm.Job{ID: NewID("job-"), Type: fsm.JobDeployment, CertificateID: cert.ID, TargetID: tid, AgentID: t.AgentID}
+		jobs = append(jobs, j)
+		ids = append(ids, j.ID)
+	}
+	if s.propose(c, &fsm.CreateJobs{Jobs: jobs}) {
+		c.JSON(http.StatusAccepted, actionBody{Status: "deployment_triggered", JobIDs: ids})
+	}
+}
+
+type revokeRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) revokeCertificate(c *gin.Context) {
+	var req revokeRequest
+	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
+		return
+	}
+	if s.propose(c, &fsm.RevokeCertificate{CertificateID: c.Param("id"), Reason: req.Reason}) {
+		statusOK(c, http.StatusOK, "revoked")
+	}
 }

@@ -4,93 +4,232 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/gin-gonic/gin"
 )
 
-func (s *Server) createTeam(c *gin.Context) {
-	var t fsm.Team
-	if !bindJSON(c, &t) {
-		return
+// crud serves the five routes of a resource kept as plain records (teams,
+// owners, issuers, targets, policy rules, renewal policies).
+type crud[T any] struct {
+	s        *Server
+	tag      string // the OpenAPI tag and the resource's name in summaries
+	idPrefix string
+	wire     any // the wire type, for the OpenAPI document
+	wireList any
+	id       func(*T) *string
+	prepare  func(*T)                     // fills defaults before validation
+	bind     func(*gin.Context) (T, bool) // decodes a body; nil means bindJSON into T
+	read     func(id string) (*T, error)
+	readList func(c *gin.Context, p fsm.Page) (fsm.List[T], error)
+	onCreate func(T) fsm.Payload
+	onUpdate func(T) fsm.Payload
+	onDelete func(id string) fsm.Payload
+}
+
+func (r *crud[T]) list(path string, filters ...string) route {
+	return route{method: "GET", path: path, access: accessRead, summary: "List " + r.tag, tag: r.tag,
+		response: r.wireList, status: 200, query: withList(append(filters, "consistency")...),
+		handler: func(c *gin.Context) {
+			p, ok := pageOf(c)
+			if !ok {
+				return
+			}
+			l, err := r.readList(c, p)
+			if err != nil {
+				fail(c, err)
+				return
+			}
+			respondList(c, p, l)
+		}}
+}
+
+func (r *crud[T]) get(path string) route {
+	return route{method: "GET", path: path, access: accessRead, summary: "Get one of " + r.tag, tag: r.tag,
+		response: r.wire, status: 200, query: []string{"consistency"},
+		handler: func(c *gin.Context) {
+			r.s.respondRead(c, http.StatusOK, func() (any, error) { return r.read(c.Param("id")) })
+		}}
+}
+
+func (r *crud[T]) create(path string) route {
+	return route{method: "POST", path: path, access: accessWrite, summary: "Create one of " + r.tag, tag: r.tag,
+		request: r.wire, response: r.wire, status: 201,
+		handler: func(c *gin.Context) {
+			v, ok := r.decode(c)
+			if !ok {
+				return
+			}
+			id := r.id(&v)
+			if *id == "" {
+				*id = NewID(r.idPrefix)
+			}
+			if r.prepare != nil {
+				r.prepare(&v)
+			}
+			if r.s.propose(c, r.onCreate(v)) {
+				r.s.respondRead(c, http.StatusCreated, func() (any, error) { return r.read(*id) })
+			}
+		}}
+}
+
+func (r *crud[T]) update(path string) route {
+	return route{method: "PUT", path: path, access: accessWrite, summary: "Update one of " + r.tag, tag: r.tag,
+		request: r.wire, response: r.wire, status: 200,
+		handler: func(c *gin.Context) {
+			v, ok := r.decode(c)
+			if !ok {
+				return
+			}
+			id := r.id(&v)
+			if *id != "" && *id != c.Param("id") {
+				failStatus(c, http.StatusBadRequest, "id", "the body's id "+*id+" differs from the id in the path "+c.Param("id"))
+				return
+			}
+			*id = c.Param("id")
+			if r.prepare != nil {
+				r.prepare(&v)
+			}
+			if r.s.propose(c, r.onUpdate(v)) {
+				r.s.respondRead(c, http.StatusOK, func() (any, error) { return r.read(*id) })
+			}
+		}}
+}
+
+func (r *crud[T]) remove(path string) route {
+	return route{method: "DELETE", path: path, access: accessWrite, summary: "Delete one of " + r.tag, tag: r.tag, status: 204,
+		handler: func(c *gin.Context) {
+			if r.s.propose(c, r.onDelete(c.Param("id"))) {
+				c.Status(http.StatusNoContent)
+			}
+		}}
+}
+
+func (r *crud[T]) decode(c *gin.Context) (T, bool) {
+	if r.bind != nil {
+		return r.bind(c)
 	}
-	if t.ID == "" {
-		t.ID = NewID("t-")
-	}
-	if s.propose(c, &fsm.CreateTeam{Team: t}) {
-		s.respondRead(c, http.StatusCreated, func() (any, error) { return s.state.Team(t.ID) })
+	var v T
+	ok := bindJSON(c, &v)
+	return v, ok
+}
+
+func emptyObject(raw *json.RawMessage) {
+	if len(*raw) == 0 {
+		*raw = json.RawMessage("{}")
 	}
 }
 
-func (s *Server) getTeam(c *gin.Context) {
-	s.respondRead(c, http.StatusOK, func() (any, error) { return s.state.Team(c.Param("id")) })
-}
-
-func (s *Server) listTeams(c *gin.Context) {
-	if p, ok := pageOf(c); ok {
-		l, err := s.state.Teams(p)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		respondList(c, p, l)
+func (s *Server) teamsResource() *crud[fsm.Team] {
+	return &crud[fsm.Team]{s: s, tag: "teams", idPrefix: "t-", wire: wire.Team{}, wireList: wire.List[wire.Team]{},
+		id:       func(v *fsm.Team) *string { return &v.ID },
+		read:     s.state.Team,
+		readList: func(_ *gin.Context, p fsm.Page) (fsm.List[fsm.Team], error) { return s.state.Teams(p) },
+		onCreate: func(v fsm.Team) fsm.Payload { return &fsm.CreateTeam{Team: v} },
+		onUpdate: func(v fsm.Team) fsm.Payload { return &fsm.UpdateTeam{Team: v} },
+		onDelete: func(id string) fsm.Payload { return &fsm.DeleteTeam{ID: id} },
 	}
 }
 
-func (s *Server) createOwner(c *gin.Context) {
-	var o fsm.Owner
-	if !bindJSON(c, &o) {
-		return
-	}
-	if o.ID == "" {
-		o.ID = NewID("o-")
-	}
-	if s.propose(c, &fsm.CreateOwner{Owner: o}) {
-		s.respondRead(c, http.StatusCreated, func() (any, error) { return s.state.Owner(o.ID) })
-	}
-}
-
-func (s *Server) getOwner(c *gin.Context) {
-	s.respondRead(c, http.StatusOK, func() (any, error) { return s.state.Owner(c.Param("id")) })
-}
-
-func (s *Server) listOwners(c *gin.Context) {
-	if p, ok := pageOf(c); ok {
-		l, err := s.state.Owners(fsm.OwnerFilter{TeamID: c.Query("team_id")}, p)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		respondList(c, p, l)
+func (s *Server) ownersResource() *crud[fsm.Owner] {
+	return &crud[fsm.Owner]{s: s, tag: "owners", idPrefix: "o-", wire: wire.Owner{}, wireList: wire.List[wire.Owner]{},
+		id:   func(v *fsm.Owner) *string { return &v.ID },
+		read: s.state.Owner,
+		readList: func(c *gin.Context, p fsm.Page) (fsm.List[fsm.Owner], error) {
+			return s.state.Owners(fsm.OwnerFilter{TeamID: c.Query("team_id")}, p)
+		},
+		onCreate: func(v fsm.Owner) fsm.Payload { return &fsm.CreateOwner{Owner: v} },
+		onUpdate: func(v fsm.Owner) fsm.Payload { return &fsm.UpdateOwner{Owner: v} },
+		onDelete: func(id string) fsm.Payload { return &fsm.DeleteOwner{ID: id} },
 	}
 }
 
-func (s *Server) createIssuer(c *gin.Context) {
-	var i fsm.Issuer
-	if !bindJSON(c, &i) {
-		return
-	}
-	if i.ID == "" {
-		i.ID = NewID("iss-")
-	}
-	if len(i.Config) == 0 {
-		i.Config = json.RawMessage("{}")
-	}
-	if s.propose(c, &fsm.CreateIssuer{Issuer: i}) {
-		s.respondRead(c, http.StatusCreated, func() (any, error) { return s.state.Issuer(i.ID) })
+func (s *Server) issuersResource() *crud[fsm.Issuer] {
+	return &crud[fsm.Issuer]{s: s, tag: "issuers", idPrefix: "iss-", wire: wire.Issuer{}, wireList: wire.List[wire.Issuer]{},
+		id:       func(v *fsm.Issuer) *string { return &v.ID },
+		prepare:  func(v *fsm.Issuer) { emptyObject(&v.Config) },
+		read:     s.state.Issuer,
+		readList: func(_ *gin.Context, p fsm.Page) (fsm.List[fsm.Issuer], error) { return s.state.Issuers(p) },
+		onCreate: func(v fsm.Issuer) fsm.Payload { return &fsm.CreateIssuer{Issuer: v} },
+		onUpdate: func(v fsm.Issuer) fsm.Payload { return &fsm.UpdateIssuer{Issuer: v} },
+		onDelete: func(id string) fsm.Payload { return &fsm.DeleteIssuer{ID: id} },
 	}
 }
 
-func (s *Server) getIssuer(c *gin.Context) {
-	s.respondRead(c, http.StatusOK, func() (any, error) { return s.state.Issuer(c.Param("id")) })
+func (s *Server) targetsResource() *crud[fsm.Target] {
+	return &crud[fsm.Target]{s: s, tag: "targets", idPrefix: "tgt-", wire: wire.Target{}, wireList: wire.List[wire.Target]{},
+		id:      func(v *fsm.Target) *string { return &v.ID },
+		prepare: func(v *fsm.Target) { emptyObject(&v.Config) },
+		read:    s.state.Target,
+		readList: func(c *gin.Context, p fsm.Page) (fsm.List[fsm.Target], error) {
+			typ := c.Query("type")
+			if canon, ok := fsm.TargetTypes.Canonical(typ); ok {
+				typ = canon
+			}
+			return s.state.Targets(fsm.TargetFilter{AgentID: c.Query("agent_id"), Type: typ}, p)
+		},
+		onCreate: func(v fsm.Target) fsm.Payload { return &fsm.CreateTarget{Target: v} },
+		onUpdate: func(v fsm.Target) fsm.Payload { return &fsm.UpdateTarget{Target: v} },
+		onDelete: func(id string) fsm.Payload { return &fsm.DeleteTarget{ID: id} },
+	}
 }
 
-func (s *Server) listIssuers(c *gin.Context) {
-	if p, ok := pageOf(c); ok {
-		l, err := s.state.Issuers(p)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		respondList(c, p, l)
+func (s *Server) policyRulesResource() *crud[fsm.PolicyRule] {
+	return &crud[fsm.PolicyRule]{s: s, tag: "policies", idPrefix: "pr-", wire: wire.PolicyRule{}, wireList: wire.List[wire.PolicyRule]{},
+		id:       func(v *fsm.PolicyRule) *string { return &v.ID },
+		prepare:  func(v *fsm.PolicyRule) { emptyObject(&v.Config) },
+		read:     s.state.PolicyRule,
+		readList: func(_ *gin.Context, p fsm.Page) (fsm.List[fsm.PolicyRule], error) { return s.state.PolicyRules(p) },
+		onCreate: func(v fsm.PolicyRule) fsm.Payload { return &fsm.CreatePolicyRule{Rule: v} },
+		onUpdate: func(v fsm.PolicyRule) fsm.Payload { return &fsm.UpdatePolicyRule{Rule: v} },
+		onDelete: func(id string) fsm.Payload { return &fsm.DeletePolicyRule{ID: id} },
+	}
+}
+
+// renewalPolicyRequest holds the renewal policy fields whose absence means
+// the original's defaults (auto_renew true, 3 retries, 60 minutes, 30/14/7/0).
+type renewalPolicyRequest struct {
+	ID                   string `json:"id"`
+	Name                 string `json:"name"`
+	RenewalWindowDays    *int   `json:"renewal_window_days"`
+	AutoRenew            *bool  `json:"auto_renew"`
+	MaxRetries           *int   `json:"max_retries"`
+	RetryIntervalMinutes *int   `json:"retry_interval_minutes"`
+	AlertThresholdsDays  []int  `json:"alert_thresholds_days"`
+}
+
+func (r renewalPolicyRequest) policy() fsm.RenewalPolicy {
+	p := fsm.RenewalPolicy{ID: r.ID, Name: r.Name, RenewalWindowDays: r.RenewalWindowDays, AutoRenew: true,
+		MaxRetries: 3, RetryIntervalMinutes: 60, AlertThresholdsDays: []int{30, 14, 7, 0}}
+	if r.AutoRenew != nil {
+		p.AutoRenew = *r.AutoRenew
+	}
+	if r.MaxRetries != nil {
+		p.MaxRetries = *r.MaxRetries
+	}
+	if r.RetryIntervalMinutes != nil {
+		p.RetryIntervalMinutes = *r.RetryIntervalMinutes
+	}
+	if r.AlertThresholdsDays != nil {
+		p.AlertThresholdsDays = r.AlertThresholdsDays
+	}
+	return p
+}
+
+func (s *Server) renewalPoliciesResource() *crud[fsm.RenewalPolicy] {
+	return &crud[fsm.RenewalPolicy]{s: s, tag: "renewal policies", idPrefix: "rp-", wire: wire.RenewalPolicy{}, wireList: wire.List[wire.RenewalPolicy]{},
+		id: func(v *fsm.RenewalPolicy) *string { return &v.ID },
+		bind: func(c *gin.Context) (fsm.RenewalPolicy, bool) {
+			var r renewalPolicyRequest
+			ok := bindJSON(c, &r)
+			return r.policy(), ok
+		},
+		read: s.state.RenewalPolicy,
+		readList: func(_ *gin.Context, p fsm.Page) (fsm.List[fsm.RenewalPolicy], error) {
+			return s.state.RenewalPolicies(p)
+		},
+		onCreate: func(v fsm.RenewalPolicy) fsm.Payload { return &fsm.CreateRenewalPolicy{Policy: v} },
+		onUpdate: func(v fsm.RenewalPolicy) fsm.Payload { return &fsm.UpdateRenewalPolicy{Policy: v} },
+		onDelete: func(id string) fsm.Payload { return &fsm.DeleteRenewalPolicy{ID: id} },
 	}
 }

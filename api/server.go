@@ -11,21 +11,45 @@ import (
 
 	"github.com/certctl/certctl/fsm"
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// State is the local replica the handlers read.
+// State is the local replica the handlers read; *fsm.FSM implements it.
 type State interface {
 	AppliedIndex() uint64
 	ClusterID() (string, error)
 	Members() ([]fsm.Member, error)
+
 	Certificate(id string) (*fsm.Certificate, error)
 	Certificates(fsm.CertificateFilter, fsm.Page) (fsm.List[fsm.Certificate], error)
+	CertificateVersions(certID string, p fsm.Page) (fsm.List[fsm.CertificateVersion], error)
+	CertificatesByStatusCount() (map[string]int, error)
+	CertificatesExpiringBefore(t time.Time, fn func(*fsm.Certificate) bool) error
 	Team(id string) (*fsm.Team, error)
 	Teams(fsm.Page) (fsm.List[fsm.Team], error)
 	Owner(id string) (*fsm.Owner, error)
 	Owners(fsm.OwnerFilter, fsm.Page) (fsm.List[fsm.Owner], error)
 	Issuer(id string) (*fsm.Issuer, error)
 	Issuers(fsm.Page) (fsm.List[fsm.Issuer], error)
+	Target(id string) (*fsm.Target, error)
+	Targets(fsm.TargetFilter, fsm.Page) (fsm.List[fsm.Target], error)
+	RenewalPolicy(id string) (*fsm.RenewalPolicy, error)
+	RenewalPolicies(fsm.Page) (fsm.List[fsm.RenewalPolicy], error)
+	PolicyRule(id string) (*fsm.PolicyRule, error)
+	PolicyRules(fsm.Page) (fsm.List[fsm.PolicyRule], error)
+	Violations(fsm.ViolationFilter, fsm.Page) (fsm.List[fsm.PolicyViolation], error)
+	Agent(id string) (*fsm.Agent, error)
+	Agents(fsm.AgentFilter, fsm.Page) (fsm.List[fsm.Agent], error)
+	Job(id string) (*fsm.Job, error)
+	Jobs(fsm.JobFilter, fsm.Page) (fsm.List[fsm.Job], error)
+	AuditEvent(id string) (*fsm.AuditEvent, error)
+	AuditEvents(fsm.AuditFilter, fsm.Page) (fsm.List[fsm.AuditEvent], error)
+	VerifyAudit() (fsm.AuditVerification, error)
+	Notification(id string) (*fsm.Notification, error)
+	Notifications(fsm.NotificationFilter, fsm.Page) (fsm.List[fsm.Notification], error)
+	APIKey(id string) (*fsm.APIKey, error)
+	APIKeyByHash(hash string) (*fsm.APIKey, error)
+	APIKeys(fsm.Page) (fsm.List[fsm.APIKey], error)
 }
 
 // Config configures the API server.
@@ -35,8 +59,28 @@ type Config struct {
 	Now func() time.Time
 	// WriteTimeout bounds how long a write waits for the cluster.
 	WriteTimeout time.Duration
-	// Dev marks a --dev node; it is reported on /api/v1/auth/info.
+	// Dev turns authentication off (certctl server --dev only).
 	Dev bool
+	// RateLimit is the requests per second allowed per API key (burst
+	// RateBurst); 0 means the default of 100/s with a burst of 200.
+	RateLimit float64
+	RateBurst int
+	// HeartbeatFlush is how often heartbeats received by this node are
+	// folded into one raft entry (default 1 s).
+	HeartbeatFlush time.Duration
+	// Registerer receives the API's metrics; nil means a registry of the
+	// server's own, served at /metrics.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Issuers tests issuer connectors and signs CSRs; nil until the
+	// lifecycle engine provides connectors (the routes then answer 501).
+	Issuers IssuerService
+}
+
+// IssuerService is what the API needs of the issuer connectors.
+type IssuerService interface {
+	// TestIssuer checks that the issuer's connector can reach its CA.
+	TestIssuer(ctx context.Context, iss *fsm.Issuer) error
 }
 
 func (c Config) withDefaults() Config {
@@ -49,27 +93,44 @@ func (c Config) withDefaults() Config {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
+	if c.RateLimit == 0 {
+		c.RateLimit, c.RateBurst = 100, 200
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = int(c.RateLimit * 2)
+	}
+	if c.HeartbeatFlush <= 0 {
+		c.HeartbeatFlush = time.Second
+	}
 	return c
 }
 
-// Server is certctl's HTTP API. It is safe for concurrent use.
+// Server is certctl's HTTP API. It is safe for concurrent use. Close stops
+// its background work (the heartbeat batcher).
 type Server struct {
-	cfg     Config
-	state   State
-	cluster Cluster
-	engine  *gin.Engine
+	cfg        Config
+	state      State
+	cluster    Cluster
+	engine     *gin.Engine
+	limiter    *rateLimiter
+	heartbeats *heartbeatBatcher
+	metrics    *metrics
+	openapi    openAPIDocument
 }
 
 // New builds the router. state is the local replica; cluster proposes writes.
 func New(cfg Config, state State, cluster Cluster) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg.withDefaults(), state: state, cluster: cluster}
+	s.limiter = newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst)
+	s.metrics = newMetrics(s.cfg.Registerer, s.cfg.Gatherer, state, cluster, s.cfg.Now)
+	s.heartbeats = newHeartbeatBatcher(s.cfg.HeartbeatFlush, s.proposeSystem, s.cfg.Logger)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(withRequestID(s.cfg.Logger), withRecovery(), withAccessLog(), withBodyLimit(MaxBodyBytes))
+	e.Use(withRequestID(s.cfg.Logger), withRecovery(), s.metrics.middleware(), withAccessLog(), withBodyLimit(MaxBodyBytes))
 	for _, r := range s.routes() {
-		e.Handle(r.method, r.path, r.handler)
+		e.Handle(r.method, r.path, s.authorize(r.access), s.consistency(r), r.handler)
 	}
 	e.NoRoute(func(c *gin.Context) {
 		failStatus(c, http.StatusNotFound, "", "no route "+c.Request.Method+" "+c.Request.URL.Path)
@@ -84,40 +145,8 @@ func New(cfg Config, state State, cluster Cluster) *Server {
 // Handler returns the http.Handler serving every route.
 func (s *Server) Handler() http.Handler { return s.engine }
 
-// route is one entry of the routes table.
-type route struct {
-	method  string
-	path    string
-	handler gin.HandlerFunc
-}
-
-// routes is the one table of every route the server serves.
-func (s *Server) routes() []route {
-	return []route{
-		{http.MethodGet, "/health", s.health},
-		{http.MethodGet, "/ready", s.ready},
-
-		{http.MethodGet, "/api/v1/cluster", s.clusterStatus},
-		{http.MethodGet, "/api/v1/cluster/node", s.nodeStatus},
-		{http.MethodPost, "/api/v1/cluster/join", gin.WrapH(s.cluster.JoinHandler())},
-		{http.MethodDelete, "/api/v1/cluster/members/:id", s.clusterRemove},
-		{http.MethodPost, "/internal/v1/propose", gin.WrapH(s.cluster.ProposeHandler())},
-
-		{http.MethodGet, "/api/v1/certificates", s.listCertificates},
-		{http.MethodPost, "/api/v1/certificates", s.createCertificate},
-		{http.MethodGet, "/api/v1/certificates/:id", s.getCertificate},
-
-		{http.MethodGet, "/api/v1/teams", s.listTeams},
-		{http.MethodPost, "/api/v1/teams", s.createTeam},
-		{http.MethodGet, "/api/v1/teams/:id", s.getTeam},
-		{http.MethodGet, "/api/v1/owners", s.listOwners},
-		{http.MethodPost, "/api/v1/owners", s.createOwner},
-		{http.MethodGet, "/api/v1/owners/:id", s.getOwner},
-		{http.MethodGet, "/api/v1/issuers", s.listIssuers},
-		{http.MethodPost, "/api/v1/issuers", s.createIssuer},
-		{http.MethodGet, "/api/v1/issuers/:id", s.getIssuer},
-	}
-}
+// Close stops the heartbeat batcher, flushing what it holds.
+func (s *Server) Close() { s.heartbeats.close() }
 
 // NewID returns prefix followed by 16 random hex digits, e.g. "mc-3f9a2c1b7d4e0a55".
 func NewID(prefix string) string {
@@ -126,20 +155,26 @@ func NewID(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// propose stamps p into a command and writes it through the cluster. The
-// client's Idempotency-Key, if any, becomes the command's request id so that a
-// retried request is applied once. It writes the error response itself and
-// returns false on failure.
+// propose stamps p into a command on behalf of the request's principal and
+// writes it through the cluster. The client's Idempotency-Key, if any, becomes
+// the command's request id so that a retried request is applied once. It
+// writes the error response itself and returns false on failure.
 func (s *Server) propose(c *gin.Context, p fsm.Payload) bool {
 	reqID := c.GetHeader("Idempotency-Key")
 	if !validRequestID(reqID) {
 		reqID = newRequestID()
 	}
+	who := principalOf(c)
+	actorType := fsm.ActorUser
+	if who.role == fsm.RoleAgent {
+		actorType = fsm.ActorAgent
+	}
 	cmd, err := fsm.NewCommand(fsm.Meta{
 		RequestID: reqID,
 		Time:      s.cfg.Now(),
-		Actor:     actorOf(c),
-		ActorType: fsm.ActorUser,
+		Actor:     who.name,
+		ActorType: actorType,
+		ActorRole: who.role,
 	}, p)
 	if err != nil {
 		fail(c, err)
@@ -157,10 +192,12 @@ func (s *Server) propose(c *gin.Context, p fsm.Payload) bool {
 	return true
 }
 
-// actorOf names who acts; authentication (a later layer) sets it.
-func actorOf(c *gin.Context) string {
-	if a := c.GetString("certctl.actor"); a != "" {
-		return a
+// proposeSystem writes a command the server makes itself (heartbeat batches).
+func (s *Server) proposeSystem(ctx context.Context, p fsm.Payload) error {
+	cmd, err := fsm.NewCommand(fsm.Meta{RequestID: newRequestID(), Time: s.cfg.Now(), Actor: "certctl", ActorType: fsm.ActorSystem}, p)
+	if err != nil {
+		return err
 	}
-	return "anonymous"
+	_, err = s.cluster.Propose(ctx, cmd)
+	return err
 }

@@ -104,6 +104,8 @@ func (e *StatusError) Error() string {
 // for concurrent use.
 type Client struct {
 	HTTP *http.Client
+	// APIKey, if set, is sent as a Bearer token on every request.
+	APIKey string
 }
 
 // NewClient returns a Client keeping up to conns idle keep-alive connections
@@ -143,6 +145,9 @@ func (c *Client) Do(ctx context.Context, method, u string, body, out any, want i
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.APIKey)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -139,6 +139,8 @@ type Cluster struct {
 	token  string
 	prefix string
 	client *Client
+	// adminKeyFile holds AdminKey; bootstrapping nodes read it.
+	adminKeyFile string
 
 	mu    sync.Mutex
 	nodes []*Node
@@ -149,6 +151,9 @@ type Option func(*Cluster)
 
 // WithNodePrefix names the nodes prefix1, prefix2, ... instead of n1, n2, ...
 func WithNodePrefix(p string) Option { return func(c *Cluster) { c.prefix = p } }
+
+// AdminKey is the first admin API key of every cluster the harness starts.
+const AdminKey = "e2e-admin-key-0123456789abcdef0123"
 
 // WithToken sets the join token shared by the nodes.
 func WithToken(tok string) Option { return func(c *Cluster) { c.token = tok } }
@@ -168,6 +173,11 @@ func NewCluster(tb testing.TB, bin string, opts ...Option) *Cluster {
 	for _, o := range opts {
 		o(c)
 	}
+	c.adminKeyFile = filepath.Join(c.dir, "admin.key")
+	if err := os.WriteFile(c.adminKeyFile, []byte(AdminKey+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	c.client.APIKey = AdminKey
 	tb.Cleanup(c.cleanup)
 	return c
 }
@@ -234,7 +244,7 @@ func (c *Cluster) AddNode(cfg NodeConfig) *Node {
 		"--join-token", c.token,
 	}
 	if cfg.Bootstrap {
-		args = append(args, "--bootstrap")
+		args = append(args, "--bootstrap", "--admin-key-file", c.adminKeyFile)
 	}
 	for _, j := range cfg.Join {
 		args = append(args, "--join", j)

@@ -177,6 +177,7 @@ type AuditEvent struct {
 	ID           string          `json:"id"`
 	Actor        string          `json:"actor"`
 	ActorType    string          `json:"actor_type"`
+	ActorRole    string          `json:"actor_role,omitempty"`
 	Action       string          `json:"action"`
 	ResourceType string          `json:"resource_type"`
 	ResourceID   string          `json:"resource_id"`

@@ -23,6 +23,7 @@ type serverConfig struct {
 	Bootstrap bool     `yaml:"bootstrap"`
 	Join      []string `yaml:"join"`
 	JoinToken string   `yaml:"join_token"`
+	AdminKey  string   `yaml:"admin_key_file"`
 	Dev       bool     `yaml:"dev"`
 	LogLevel  string   `yaml:"log_level"`
 	LogFormat string   `yaml:"log_format"`
@@ -65,6 +66,7 @@ var serverSettings = []setting{
 	{"bootstrap", "CERTCTL_BOOTSTRAP", "start a new cluster with this node as its first member (ignored once the data dir holds state)", func(c *serverConfig) any { return &c.Bootstrap }},
 	{"join", "CERTCTL_JOIN", "API address of any member of the cluster to join; repeatable (environment: comma-separated)", func(c *serverConfig) any { return &c.Join }},
 	{"join-token", "CERTCTL_JOIN_TOKEN", "secret shared by the members of a cluster; new nodes present it to join", func(c *serverConfig) any { return &c.JoinToken }},
+	{"admin-key-file", "CERTCTL_ADMIN_KEY_FILE", "file whose content becomes the first admin API key when this node bootstraps a cluster (default: one is generated and printed once)", func(c *serverConfig) any { return &c.AdminKey }},
 	{"dev", "CERTCTL_DEV", "one node with demo data and NO AUTHENTICATION, in a temporary data dir unless --data-dir is given", func(c *serverConfig) any { return &c.Dev }},
 	{"log-level", "CERTCTL_LOG_LEVEL", "debug, info, warn or error", func(c *serverConfig) any { return &c.LogLevel }},
 	{"log-format", "CERTCTL_LOG_FORMAT", "text or json", func(c *serverConfig) any { return &c.LogFormat }},

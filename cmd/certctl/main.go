@@ -44,5 +44,12 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServerCommand())
+	cli := addCLIFlags(root)
+	root.AddCommand(newCertCommand(cli))
+	root.AddCommand(newAgentCommand(cli))
+	root.AddCommand(newJobCommand(cli))
+	root.AddCommand(newAuditCommand(cli))
+	root.AddCommand(newKeyCommand(cli))
+	root.AddCommand(newStatusCommand(cli))
 	return root
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certctl/certctl/api"
+	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
 )
 
@@ -135,19 +136,34 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer) error {
 		return err
 	}
 	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev}, n.FSM(), n)
+	defer srv.Close()
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
-	log.Info("api listening", "addr", ln.Addr().String(), "node_id", cfg.NodeID)
-
+	serve := func() {
+		go func() { serveErr <- httpSrv.Serve(ln) }()
+		log.Info("api listening", "addr", ln.Addr().String(), "node_id", cfg.NodeID)
+	}
+	// A cluster node answers /health while it joins; a dev node opens its
+	// port once the demo data is in, so that ready means ready to look at.
+	if !cfg.Dev {
+		serve()
+	}
 	if err := n.Open(ctx); err != nil {
 		shutdownHTTP(httpSrv)
+		ln.Close()
 		_ = n.Close()
 		return err
 	}
 	if cfg.Dev {
 		if err := loadDemoData(ctx, n, log); err != nil {
 			log.Error("loading demo data failed", "err", err)
+		}
+		serve()
+	} else if cfg.Bootstrap {
+		if err := bootstrapAdminKey(ctx, n, cfg.AdminKey, stderr); err != nil {
+			shutdownHTTP(httpSrv)
+			_ = n.Close()
+			return err
 		}
 	}
 
@@ -214,4 +230,40 @@ func joinToken(cfg serverConfig) (token string, generated bool, err error) {
 		return "", false, fmt.Errorf("save join token: %w", err)
 	}
 	return token, true, nil
+}
+
+// bootstrapAdminKey gives a new cluster its first admin key: the content of
+// keyFile, or a generated key printed this once. A cluster that has keys
+// already is left alone.
+func bootstrapAdminKey(ctx context.Context, n *node.Node, keyFile string, out io.Writer) error {
+	if count, err := n.FSM().APIKeyCount(); err != nil || count > 0 {
+		return err
+	}
+	secret, generated := "", false
+	if keyFile != "" {
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			return fmt.Errorf("admin key file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+		if len(secret) < 16 {
+			return usageError{fmt.Errorf("admin key file %s holds %d characters; use at least 16 random ones", keyFile, len(secret))}
+		}
+	} else {
+		secret, generated = api.NewKeySecret(), true
+	}
+	cmd, err := fsm.NewCommand(fsm.Meta{RequestID: "bootstrap-admin-key", Time: time.Now(), Actor: "bootstrap", ActorType: fsm.ActorSystem},
+		&fsm.CreateAPIKey{Key: fsm.APIKey{ID: "key-admin", Name: "admin", Role: fsm.RoleAdmin, Hash: api.HashKey(secret), Prefix: api.KeyPrefix(secret)}})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := n.Propose(ctx, cmd); err != nil {
+		return fmt.Errorf("create the first admin key: %w", err)
+	}
+	if generated {
+		fmt.Fprintf(out, "\nFirst admin API key (shown this once; store it now):\n\n    %s\n\n", secret)
+	}
+	return nil
 }

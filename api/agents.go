@@ -1,0 +1,317 @@
+package api
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/certctl/certctl/api/wire"
+	"github.com/certctl/certctl/fsm"
+	"github.com/gin-gonic/gin"
+)
+
+// viewAgent is an agent as served: never its key hash.
+func viewAgent(a *fsm.Agent) wire.Agent {
+	return wire.Agent{ID: a.ID, Name: a.Name, Hostname: a.Hostname, Status: a.Status, LastHeartbeatAt: a.LastHeartbeatAt,
+		RegisteredAt: a.RegisteredAt, Version: a.Version, RetiredAt: a.RetiredAt}
+}
+
+func (s *Server) listAgents(c *gin.Context) {
+	p, ok := pageOf(c)
+	if !ok {
+		return
+	}
+	st, ok := enumQuery(c, "status", fsm.AgentStatuses)
+	if !ok {
+		return
+	}
+	l, err := s.state.Agents(fsm.AgentFilter{Status: st}, p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	views := make([]wire.Agent, len(l.Items))
+	for i := range l.Items {
+		views[i] = viewAgent(&l.Items[i])
+	}
+	respondList(c, p, fsm.List[wire.Agent]{Items: views, Total: l.Total})
+}
+
+func (s *Server) getAgent(c *gin.Context) {
+	a, err := s.state.Agent(c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewAgent(a))
+}
+
+type agentRequest struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Hostname string `json:"hostname"`
+}
+
+// registerAgent registers an agent with a key of its own, returned once.
+func (s *Server) registerAgent(c *gin.Context) {
+	var req agentRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.ID == "" {
+		req.ID = NewID("ag-")
+	}
+	secret := NewKeySecret()
+	key := &fsm.APIKey{ID: NewID("key-"), Name: "agent " + req.ID, Role: fsm.RoleAgent, AgentID: req.ID, Hash: HashKey(secret), Prefix: KeyPrefix(secret)}
+	agent := fsm.Agent{ID: req.ID, Name: req.Name, Hostname: req.Hostname, Status: fsm.AgentOffline, APIKeyHash: key.Hash}
+	if !s.propose(c, &fsm.RegisterAgent{Agent: agent, Key: key}) {
+		return
+	}
+	a, err := s.state.Agent(req.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, wire.AgentRegistration{Agent: viewAgent(a), APIKey: secret})
+}
+
+func (s *Server) retireAgent(c *gin.Context) {
+	if s.propose(c, &fsm.RetireAgent{AgentID: c.Param("id")}) {
+		c.Status(http.StatusNoContent)
+	}
+}
+
+// liveAgent loads the agent of the path; a retired agent gets 410 Gone.
+func (s *Server) liveAgent(c *gin.Context) (*fsm.Agent, bool) {
+	a, err := s.state.Agent(c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return nil, false
+	}
+	if a.RetiredAt != nil {
+		failStatus(c, http.StatusGone, "", "agent "+a.ID+" was retired; register a new agent")
+		return nil, false
+	}
+	return a, true
+}
+
+// heartbeat records an agent's sign of life. Beats are folded into one raft
+// entry per flush interval; the answer comes once the beat is committed.
+func (s *Server) heartbeat(c *gin.Context) {
+	var req wire.HeartbeatRequest
+	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
+		return
+	}
+	for field, v := range map[string]string{"version": req.Version, "hostname": req.Hostname} {
+		if err := fsm.ValidText(field, v, 253, false); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	a, ok := s.liveAgent(c)
+	if !ok {
+		return
+	}
+	beat := fsm.Heartbeat{AgentID: a.ID, At: s.cfg.Now().UTC(), Version: req.Version, Hostname: req.Hostname}
+	if err := s.heartbeats.add(c.Request.Context(), beat); err != nil {
+		fail(c, err)
+		return
+	}
+	statusOK(c, http.StatusOK, "heartbeat_recorded")
+}
+
+// agentWork lists the jobs waiting for the agent: deployments to its targets
+// and key requests (AwaitingCSR) for certificates it serves.
+func (s *Server) agentWork(c *gin.Context) {
+	a, ok := s.liveAgent(c)
+	if !ok {
+		return
+	}
+	items := []wire.WorkItem{}
+	for _, status := range []string{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning} {
+		l, err := s.state.Jobs(fsm.JobFilter{AgentID: a.ID, Status: status}, fsm.Page{PerPage: fsm.MaxPerPage})
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		for _, j := range l.Items {
+			if j.Status == fsm.JobRunning && j.LeaseHolder != "" {
+				continue // leased to the server side
+			}
+			item, err := s.workItem(&j)
+			if err != nil {
+				fail(c, err)
+				return
+			}
+			items = append(items, item)
+		}
+	}
+	c.JSON(http.StatusOK, wire.WorkResponse{Jobs: items, Count: len(items)})
+}
+
+func (s *Server) workItem(j *fsm.Job) (wire.WorkItem, error) {
+	cert, err := s.state.Certificate(j.CertificateID)
+	if err != nil {
+		return wire.WorkItem{}, err
+	}
+	item := wire.WorkItem{ID: j.ID, Type: j.Type, CertificateID: j.CertificateID, CommonName: cert.CommonName, SANs: cert.SANs,
+		TargetID: j.TargetID, Status: j.Status}
+	if j.TargetID != "" {
+		t, err := s.state.Target(j.TargetID)
+		if err != nil {
+			return wire.WorkItem{}, err
+		}
+		item.TargetType, item.TargetConfig = t.Type, t.Config
+	}
+	return item, nil
+}
+
+// agentCSR takes an agent's CSR for an AwaitingCSR job. The CSR is checked
+// here (it parses, its signature holds, its names are the certificate's);
+// signing is the issuer connectors' work.
+func (s *Server) agentCSR(c *gin.Context) {
+	var req wire.CSRRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	a, ok := s.liveAgent(c)
+	if !ok {
+		return
+	}
+	block, _ := pem.Decode([]byte(req.CSRPEM))
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		failStatus(c, http.StatusBadRequest, "csr_pem", "csr_pem must hold a PEM \"CERTIFICATE REQUEST\" block")
+		return
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		failStatus(c, http.StatusBadRequest, "csr_pem", "csr_pem does not parse: "+err.Error())
+		return
+	}
+	if err := csr.CheckSignature(); err != nil {
+		failStatus(c, http.StatusBadRequest, "csr_pem", "the CSR's signature does not verify: "+err.Error())
+		return
+	}
+	l, err := s.state.Jobs(fsm.JobFilter{AgentID: a.ID, Status: fsm.JobAwaitingCSR}, fsm.Page{PerPage: fsm.MaxPerPage})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	idx := slices.IndexFunc(l.Items, func(j fsm.Job) bool {
+		return req.CertificateID == "" || j.CertificateID == req.CertificateID
+	})
+	if idx < 0 {
+		failStatus(c, http.StatusConflict, "certificate_id", "agent "+a.ID+" has no job waiting for a CSR"+forCert(req.CertificateID))
+		return
+	}
+	cert, err := s.state.Certificate(l.Items[idx].CertificateID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if csr.Subject.CommonName != cert.CommonName {
+		failStatus(c, http.StatusBadRequest, "csr_pem", "the CSR's common name "+csr.Subject.CommonName+" is not the certificate's "+cert.CommonName)
+		return
+	}
+	failStatus(c, http.StatusNotImplemented, "", "no issuer connector can sign CSRs in this build yet")
+}
+
+func forCert(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " for certificate " + id
+}
+
+// agentPickup hands the agent the current certificate and chain of a
+// certificate mapped to one of its targets.
+func (s *Server) agentPickup(c *gin.Context) {
+	a, ok := s.liveAgent(c)
+	if !ok {
+		return
+	}
+	cert, err := s.state.Certificate(c.Param("cert_id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	served, err := s.agentServes(a.ID, cert)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if !served {
+		failStatus(c, http.StatusForbidden, "", "certificate "+cert.ID+" is not mapped to a target of agent "+a.ID)
+		return
+	}
+	v, err := s.latestVersion(cert.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, wire.CertificatePickup{CertificatePEM: v.PEMChain})
+}
+
+// agentServes reports whether one of the certificate's targets is the agent's.
+func (s *Server) agentServes(agentID string, cert *fsm.Certificate) (bool, error) {
+	for _, tid := range cert.TargetIDs {
+		t, err := s.state.Target(tid)
+		if err != nil {
+			if fsm.CodeOf(err) == fsm.CodeNotFound {
+				continue
+			}
+			return false, err
+		}
+		if t.AgentID == agentID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+var errNotIssued = &fsm.Error{Code: fsm.CodeNotFound, Resource: "certificate version", Message: "the certificate has not been issued yet"}
+
+func (s *Server) latestVersion(certID string) (*fsm.CertificateVersion, error) {
+	first, err := s.state.CertificateVersions(certID, fsm.Page{PerPage: 1})
+	if err != nil {
+		return nil, err
+	}
+	if first.Total == 0 {
+		return nil, errNotIssued
+	}
+	last, err := s.state.CertificateVersions(certID, fsm.Page{Page: first.Total, PerPage: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(last.Items) == 0 {
+		return nil, errNotIssued
+	}
+	return &last.Items[0], nil
+}
+
+// agentJobStatus records the outcome an agent reports for one of its jobs.
+func (s *Server) agentJobStatus(c *gin.Context) {
+	var req wire.JobStatusRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	a, ok := s.liveAgent(c)
+	if !ok {
+		return
+	}
+	var p fsm.Payload
+	switch strings.ToLower(req.Status) {
+	case "completed":
+		p = &fsm.CompleteJob{JobID: c.Param("job_id"), AgentID: a.ID, DeploymentResult: req.DeploymentResult}
+	case "failed":
+		p = &fsm.FailJob{JobID: c.Param("job_id"), AgentID: a.ID, Error: req.Error, DeploymentResult: req.DeploymentResult}
+	default:
+		failStatus(c, http.StatusBadRequest, "status", "status must be Completed or Failed, not \""+req.Status+"\"")
+		return
+	}
+	if s.propose(c, p) {
+		statusOK(c, http.StatusOK, "updated")
+	}
+}

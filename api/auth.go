@@ -1,0 +1,278 @@
+package api
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/certctl/certctl/fsm"
+	"github.com/gin-gonic/gin"
+)
+
+// access says who may call a route.
+type access int
+
+const (
+	accessPublic  access = iota // anyone, no key
+	accessAnyKey                // any valid key
+	accessRead                  // viewer, operator, admin
+	accessWrite                 // operator, admin
+	accessAdmin                 // admin: keys and cluster membership
+	accessAudit                 // auditor, viewer, operator, admin
+	accessAgent                 // the agent named by :id with its own key, or operator, admin
+	accessCluster               // the cluster's join token, or viewer and above (node-to-node reads)
+	accessInternal              // the cluster's join token only (checked by the node's handlers)
+)
+
+func (a access) String() string {
+	return [...]string{"public", "any key", "viewer", "operator", "admin", "auditor", "agent", "cluster", "internal"}[a]
+}
+
+// allows reports whether a key of role may use a route of access a.
+func (a access) allows(role string) bool {
+	switch a {
+	case accessPublic, accessAnyKey, accessInternal:
+		return true
+	case accessRead, accessCluster:
+		return role == fsm.RoleViewer || role == fsm.RoleOperator || role == fsm.RoleAdmin
+	case accessWrite, accessAgent:
+		return role == fsm.RoleOperator || role == fsm.RoleAdmin
+	case accessAdmin:
+		return role == fsm.RoleAdmin
+	case accessAudit:
+		return role == fsm.RoleAuditor || role == fsm.RoleViewer || role == fsm.RoleOperator || role == fsm.RoleAdmin
+	}
+	return false
+}
+
+// principal is who a request acts as.
+type principal struct {
+	keyID   string
+	name    string
+	role    string
+	agentID string // for agent keys
+}
+
+const ctxPrincipal = "certctl.principal"
+
+func principalOf(c *gin.Context) principal {
+	if p, ok := c.Get(ctxPrincipal); ok {
+		return p.(principal)
+	}
+	return principal{name: "anonymous"}
+}
+
+// HashKey is how a key's secret is stored: the hex SHA-256 of the secret.
+func HashKey(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewKeySecret returns a new random key secret: "cck_" and 32 random bytes.
+func NewKeySecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return "cck_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// KeyPrefix is the part of a secret shown to tell keys apart.
+func KeyPrefix(secret string) string {
+	if len(secret) > 12 {
+		return secret[:12]
+	}
+	return secret
+}
+
+// authorize is the middleware of one route: it resolves the bearer key,
+// checks the role against the route's access and rate-limits the key.
+func (s *Server) authorize(a access) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if a == accessPublic || a == accessInternal {
+			c.Next()
+			return
+		}
+		if s.cfg.Dev {
+			c.Set(ctxPrincipal, principal{name: "dev", role: fsm.RoleAdmin})
+			c.Next()
+			return
+		}
+		token := bearer(c.Request)
+		if a == accessCluster && token != "" && s.cluster.CheckJoinToken(token) {
+			c.Set(ctxPrincipal, principal{name: "cluster", role: fsm.RoleViewer})
+			c.Next()
+			return
+		}
+		if token == "" {
+			unauthorized(c, "this endpoint needs an API key: send it as \"Authorization: Bearer <key>\"")
+			return
+		}
+		hash := HashKey(token)
+		key, err := s.state.APIKeyByHash(hash)
+		if err != nil || key.RevokedAt != nil || subtle.ConstantTimeCompare([]byte(key.Hash), []byte(hash)) != 1 {
+			unauthorized(c, "the API key is unknown or revoked")
+			return
+		}
+		p := principal{keyID: key.ID, name: key.Name, role: key.Role, agentID: key.AgentID}
+		c.Set(ctxPrincipal, p)
+		if wait, ok := s.limiter.allow(key.ID, s.cfg.Now()); !ok {
+			c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			failStatus(c, http.StatusTooManyRequests, "", "too many requests for API key "+key.Name+"; slow down and retry after the Retry-After delay")
+			return
+		}
+		if key.Role == fsm.RoleAgent {
+			if a == accessAnyKey || a == accessAgent && c.Param("id") == key.AgentID {
+				c.Next()
+				return
+			}
+			failStatus(c, http.StatusForbidden, "", "an agent key may only be used on its own agent's endpoints (/api/v1/agents/"+key.AgentID+"/...)")
+			return
+		}
+		if !a.allows(key.Role) {
+			failStatus(c, http.StatusForbidden, "", "API key "+key.Name+" has role "+key.Role+"; this endpoint needs "+a.String())
+			return
+		}
+		c.Next()
+	}
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func unauthorized(c *gin.Context, msg string) {
+	c.Header("WWW-Authenticate", `Bearer realm="certctl"`)
+	failStatus(c, http.StatusUnauthorized, "", msg)
+}
+
+// rateLimiter is a token bucket per key: rate tokens a second, up to burst.
+type rateLimiter struct {
+	rate  float64
+	burst float64
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(rate float64, burst int) *rateLimiter {
+	return &rateLimiter{rate: rate, burst: float64(burst), buckets: map[string]*bucket{}}
+}
+
+// allow takes a token for key, or says how long until one is free.
+func (l *rateLimiter) allow(key string, now time.Time) (time.Duration, bool) {
+	if l == nil || l.rate <= 0 {
+		return 0, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
+	}
+	b.tokens--
+	return 0, true
+}
+
+// authInfo is GET /api/v1/auth/info: whether this server requires a key.
+func (s *Server) authInfo(c *gin.Context) {
+	if s.cfg.Dev {
+		c.JSON(http.StatusOK, gin.H{"auth_type": "none", "required": false})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"auth_type": "api_key", "required": true})
+}
+
+// authCheck is GET /api/v1/auth/check: the key works; ours adds who it is.
+func (s *Server) authCheck(c *gin.Context) {
+	p := principalOf(c)
+	c.JSON(http.StatusOK, gin.H{"status": "authenticated", "name": p.name, "role": p.role, "agent_id": p.agentID})
+}
+
+// keyView is an API key as served: never its hash.
+type keyView struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	AgentID   string     `json:"agent_id,omitempty"`
+	Prefix    string     `json:"prefix"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+func viewKey(k *fsm.APIKey) keyView {
+	return keyView{ID: k.ID, Name: k.Name, Role: k.Role, AgentID: k.AgentID, Prefix: k.Prefix, CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt}
+}
+
+type keyRequest struct {
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	AgentID string `json:"agent_id"`
+}
+
+// keyCreated is the answer to a key creation: the secret, shown this once.
+type keyCreated struct {
+	keyView
+	APIKey string `json:"api_key"`
+}
+
+func (s *Server) createKey(c *gin.Context) {
+	var req keyRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	secret := NewKeySecret()
+	k := fsm.APIKey{ID: NewID("key-"), Name: req.Name, Role: req.Role, AgentID: req.AgentID, Hash: HashKey(secret), Prefix: KeyPrefix(secret)}
+	if !s.propose(c, &fsm.CreateAPIKey{Key: k}) {
+		return
+	}
+	stored, err := s.state.APIKey(k.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, keyCreated{keyView: viewKey(stored), APIKey: secret})
+}
+
+func (s *Server) listKeys(c *gin.Context) {
+	p, ok := pageOf(c)
+	if !ok {
+		return
+	}
+	l, err := s.state.APIKeys(p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	views := make([]keyView, len(l.Items))
+	for i := range l.Items {
+		views[i] = viewKey(&l.Items[i])
+	}
+	respondList(c, p, fsm.List[keyView]{Items: views, Total: l.Total})
+}
+
+func (s *Server) revokeKey(c *gin.Context) {
+	if s.propose(c, &fsm.RevokeAPIKey{ID: c.Param("id")}) {
+		c.Status(http.StatusNoContent)
+	}
+}

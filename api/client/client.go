@@ -1,0 +1,365 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Headers the client sets on every request (X-Request-ID) or every write
+// (Idempotency-Key).
+const (
+	HeaderRequestID      = "X-Request-ID"
+	HeaderIdempotencyKey = "Idempotency-Key"
+)
+
+// maxResponseBytes bounds how much of an answer the client reads.
+const maxResponseBytes = 32 << 20
+
+// Config configures a Client. Only Servers is required.
+type Config struct {
+	// Servers are the base URLs of the cluster's members, such as
+	// http://127.0.0.1:8443. A call goes first to the server that answered
+	// the previous call and moves to the next one on a connection failure or
+	// a 503. An address without a scheme means http://.
+	Servers []string
+	// APIKey, when set, is sent as "Authorization: Bearer <APIKey>".
+	APIKey string
+	// HTTPClient sends the requests; nil means a client of the package's own
+	// with dial, handshake and response timeouts.
+	HTTPClient *http.Client
+	// UserAgent is sent as User-Agent; empty means "certctl-client".
+	UserAgent string
+	// MaxAttempts bounds the tries of one call over all servers; 0 means
+	// three rounds over the servers.
+	MaxAttempts int
+	// Backoff is the pause after a round in which every server failed; it
+	// doubles each round up to MaxBackoff, and a 503's Retry-After lengthens
+	// it. 0 means 500ms and 5s.
+	Backoff, MaxBackoff time.Duration
+}
+
+// Validate reports what is wrong with the configuration.
+func (c Config) Validate() error {
+	if len(c.Servers) == 0 {
+		return errors.New("certctl: no server address given")
+	}
+	for _, s := range c.Servers {
+		if _, err := parseServer(s); err != nil {
+			return err
+		}
+	}
+	if c.MaxAttempts < 0 || c.Backoff < 0 || c.MaxBackoff < 0 {
+		return errors.New("certctl: MaxAttempts, Backoff and MaxBackoff must not be negative")
+	}
+	return nil
+}
+
+func parseServer(s string) (string, error) {
+	raw := strings.TrimSpace(s)
+	if raw != "" && !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("certctl: server address %q is not a base URL such as http://127.0.0.1:8443", s)
+	}
+	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+// Client calls one certctl cluster. It is safe for concurrent use.
+type Client struct {
+	servers     []string
+	apiKey      string
+	userAgent   string
+	hc          *http.Client
+	maxAttempts int
+	backoff     time.Duration
+	maxBackoff  time.Duration
+	current     atomic.Int64 // index of the server that answered last
+}
+
+// New returns a client for cfg.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{
+		apiKey:      cfg.APIKey,
+		userAgent:   cfg.UserAgent,
+		hc:          cfg.HTTPClient,
+		maxAttempts: cfg.MaxAttempts,
+		backoff:     cfg.Backoff,
+		maxBackoff:  cfg.MaxBackoff,
+	}
+	for _, s := range cfg.Servers {
+		u, _ := parseServer(s)
+		c.servers = append(c.servers, u)
+	}
+	if c.userAgent == "" {
+		c.userAgent = "certctl-client"
+	}
+	if c.hc == nil {
+		c.hc = defaultHTTPClient()
+	}
+	if c.maxAttempts == 0 {
+		c.maxAttempts = 3 * len(c.servers)
+	}
+	if c.backoff == 0 {
+		c.backoff = 500 * time.Millisecond
+	}
+	if c.maxBackoff == 0 {
+		c.maxBackoff = 5 * time.Second
+	}
+	return c, nil
+}
+
+// Servers returns the normalized base URLs the client calls.
+func (c *Client) Servers() []string { return slices.Clone(c.servers) }
+
+// defaultHTTPClient fails fast on a dead server, so the next one is tried
+// soon, and bounds each attempt.
+func defaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 5 * time.Second
+	t.ResponseHeaderTimeout = 30 * time.Second
+	return &http.Client{Transport: t, Timeout: 60 * time.Second}
+}
+
+type idempotencyKeyCtx struct{}
+
+// WithIdempotencyKey returns a context whose writes carry key as their
+// Idempotency-Key instead of a fresh random one, so that a caller retrying a
+// call of its own (an agent reporting a job status again after a restart, say)
+// has it applied once. key must be 1 to 128 letters, digits, '-', '_' or '.'.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKeyCtx{}, key)
+}
+
+// call is one API call: what to send, where to decode the answer and which
+// 2xx statuses it expects (none: any 2xx).
+type call struct {
+	method string
+	path   string // from the server's base URL on, escaped; "" when an id was empty
+	query  url.Values
+	body   []byte // nil: no body
+	out    any    // nil: discard the answer
+	want   []int
+	once   bool // try each server once without pausing (probes of a node's state)
+}
+
+// do sends method path?query with body (JSON-encoded unless nil) and decodes
+// a 2xx answer into out (unless nil). The answer's status must be one of want
+// when want is given. A non-2xx answer is an *APIError.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any, want ...int) error {
+	cl := &call{method: method, path: path, query: query, out: out, want: want}
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("certctl: encoding the body of %s %s: %w", method, path, err)
+		}
+		cl.body = raw
+	}
+	return c.exec(ctx, cl)
+}
+
+// exec runs cl, moving through the servers on connection failures and 503s.
+// The request id and the idempotency key are the same on every attempt.
+func (c *Client) exec(ctx context.Context, cl *call) error {
+	if cl.path == "" {
+		return ErrEmptyID
+	}
+	reqID := newToken()
+	var idemKey string
+	if isWrite(cl.method) {
+		idemKey = newToken()
+		if k, ok := ctx.Value(idempotencyKeyCtx{}).(string); ok {
+			if !validToken(k) {
+				return fmt.Errorf("certctl: idempotency key %q must be 1 to 128 letters, digits, '-', '_' or '.'", k)
+			}
+			idemKey = k
+		}
+	}
+	n := len(c.servers)
+	attempts := c.maxAttempts
+	if cl.once {
+		attempts = n
+	}
+	start := int(c.current.Load())
+	var (
+		lastErr    error
+		retryAfter time.Duration
+		unreached  bool // the last failure was a connection failure
+	)
+	for i := range attempts {
+		if i > 0 && i%n == 0 {
+			if err := c.pause(ctx, i/n, retryAfter); err != nil {
+				return fmt.Errorf("certctl: %s %s: %w", cl.method, cl.path, err)
+			}
+		}
+		idx := (start + i) % n
+		resp, err := c.attempt(ctx, c.servers[idx], cl, reqID, idemKey)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("certctl: %s %s: %w", cl.method, cl.path, context.Cause(ctx))
+			}
+			lastErr, unreached = err, true
+			continue
+		}
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+			lastErr, unreached = c.finish(resp, cl, reqID), false
+			continue
+		}
+		c.current.Store(int64(idx))
+		return c.finish(resp, cl, reqID)
+	}
+	if unreached {
+		servers := "1 server"
+		if n > 1 {
+			servers = strconv.Itoa(n) + " servers"
+		}
+		return fmt.Errorf("%w (%d attempts over %s): %w", ErrUnreachable, attempts, servers, lastErr)
+	}
+	return lastErr
+}
+
+// attempt sends cl once to server.
+func (c *Client) attempt(ctx context.Context, server string, cl *call, reqID, idemKey string) (*http.Response, error) {
+	u := server + cl.path
+	if len(cl.query) > 0 {
+		u += "?" + cl.query.Encode()
+	}
+	var body io.Reader
+	if cl.body != nil {
+		body = bytes.NewReader(cl.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set(HeaderRequestID, reqID)
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if idemKey != "" {
+		req.Header.Set(HeaderIdempotencyKey, idemKey)
+	}
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	return c.hc.Do(req)
+}
+
+// finish reads resp and decodes it into cl.out or turns it into an error.
+func (c *Client) finish(resp *http.Response, cl *call, reqID string) error {
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return fmt.Errorf("certctl: reading the answer of %s %s: %w", cl.method, cl.path, err)
+	}
+	if len(raw) > maxResponseBytes {
+		return fmt.Errorf("certctl: the answer of %s %s is larger than %d bytes", cl.method, cl.path, maxResponseBytes)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return newAPIError(resp, raw, reqID)
+	}
+	if len(cl.want) > 0 && !slices.Contains(cl.want, resp.StatusCode) {
+		return fmt.Errorf("certctl: %s %s answered %d %s where %d was expected", cl.method, cl.path,
+			resp.StatusCode, http.StatusText(resp.StatusCode), cl.want[0])
+	}
+	if cl.out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(raw, cl.out); err != nil {
+		return fmt.Errorf("certctl: decoding the answer of %s %s: %w", cl.method, cl.path, err)
+	}
+	return nil
+}
+
+// pause waits before round (1, 2, ...): the backoff doubled per round, at
+// least retryAfter, at most maxBackoff, with up to a quarter of jitter.
+func (c *Client) pause(ctx context.Context, round int, retryAfter time.Duration) error {
+	d := c.backoff << (round - 1)
+	if d <= 0 || d > c.maxBackoff {
+		d = c.maxBackoff
+	}
+	d = max(d, min(retryAfter, c.maxBackoff))
+	d += time.Duration(mrand.Int64N(int64(d)/4 + 1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+func parseRetryAfter(v string) time.Duration {
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return 0
+}
+
+func isWrite(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// newToken returns 16 random bytes in hex: a request id or idempotency key.
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// validToken is the server's rule for request ids and idempotency keys.
+func validToken(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// apiPath returns /api/v1/<parts...> with each part escaped, or "" when a
+// part is empty (an id the caller did not give), which exec reports as
+// ErrEmptyID instead of calling a different route.
+func apiPath(parts ...string) string {
+	var b strings.Builder
+	b.WriteString("/api/v1")
+	for _, p := range parts {
+		if p == "" {
+			return ""
+		}
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(p))
+	}
+	return b.String()
+}

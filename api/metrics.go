@@ -1,0 +1,113 @@
+package api
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/certctl/certctl/fsm"
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the API's Prometheus metrics: requests by route and code, and,
+// read at scrape time, raft's state and the certificate inventory.
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	handler  gin.HandlerFunc
+}
+
+func newMetrics(reg prometheus.Registerer, gather prometheus.Gatherer, state State, cluster Cluster, now func() time.Time) *metrics {
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg, gather = r, r
+	}
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certctl_http_requests_total", Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "certctl_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+	}
+	reg.MustRegister(m.requests, m.latency, &stateCollector{state: state, cluster: cluster, now: now})
+	h := promhttp.HandlerFor(gather, promhttp.HandlerOpts{})
+	m.handler = gin.WrapH(h)
+	return m
+}
+
+func (m *metrics) middleware() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
+		m.latency.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+	}
+}
+
+var (
+	descRaftState    = prometheus.NewDesc("certctl_raft_state", "1 for this node's current raft state.", []string{"state"}, nil)
+	descRaftTerm     = prometheus.NewDesc("certctl_raft_term", "This node's raft term.", nil, nil)
+	descRaftCommit   = prometheus.NewDesc("certctl_raft_commit_index", "This node's raft commit index.", nil, nil)
+	descRaftApplied  = prometheus.NewDesc("certctl_raft_applied_index", "The last raft index applied to this node's state.", nil, nil)
+	descRaftLeader   = prometheus.NewDesc("certctl_raft_leader", "1 if this node is the leader.", nil, nil)
+	descCertificates = prometheus.NewDesc("certctl_certificates", "Managed certificates by status.", []string{"status"}, nil)
+	descNearest      = prometheus.NewDesc("certctl_certificate_nearest_expiry_days", "Days until the soonest expiry among certificates not archived or revoked (negative when expired).", nil, nil)
+)
+
+// stateCollector reads raft and the inventory at scrape time: the counts are
+// kept by the state machine, so a scrape costs no scan.
+type stateCollector struct {
+	state   State
+	cluster Cluster
+	now     func() time.Time
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descRaftLeader, descCertificates, descNearest} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.cluster.Stats()
+	for _, s := range []string{"Follower", "Candidate", "Leader", "Shutdown"} {
+		v := 0.0
+		if st.State == s {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descRaftState, prometheus.GaugeValue, v, s)
+	}
+	leader := 0.0
+	if st.State == "Leader" {
+		leader = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descRaftLeader, prometheus.GaugeValue, leader)
+	ch <- prometheus.MustNewConstMetric(descRaftTerm, prometheus.GaugeValue, float64(st.Term))
+	ch <- prometheus.MustNewConstMetric(descRaftCommit, prometheus.GaugeValue, float64(st.CommitIndex))
+	ch <- prometheus.MustNewConstMetric(descRaftApplied, prometheus.GaugeValue, float64(st.AppliedIndex))
+	if counts, err := c.state.CertificatesByStatusCount(); err == nil {
+		for _, s := range fsm.CertificateStatuses {
+			ch <- prometheus.MustNewConstMetric(descCertificates, prometheus.GaugeValue, float64(counts[s]), s)
+		}
+	}
+	var nearest *time.Time
+	_ = c.state.CertificatesExpiringBefore(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), func(cert *fsm.Certificate) bool {
+		if cert.Status == fsm.CertRevoked {
+			return true
+		}
+		nearest = cert.ExpiresAt
+		return false
+	})
+	if nearest != nil {
+		ch <- prometheus.MustNewConstMetric(descNearest, prometheus.GaugeValue, nearest.Sub(c.now()).Hours()/24)
+	}
+}

@@ -1,0 +1,46 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/certctl/certctl/fsm"
+	"github.com/gin-gonic/gin"
+)
+
+func (s *Server) listRuleViolations(c *gin.Context) {
+	p, ok := pageOf(c)
+	if !ok {
+		return
+	}
+	if _, err := s.state.PolicyRule(c.Param("id")); err != nil {
+		fail(c, err)
+		return
+	}
+	l, err := s.state.Violations(fsm.ViolationFilter{RuleID: c.Param("id"), CertificateID: c.Query("certificate_id")}, p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respondList(c, p, l)
+}
+
+// testIssuer asks the issuer's connector to reach its CA.
+func (s *Server) testIssuer(c *gin.Context) {
+	iss, err := s.state.Issuer(c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if s.cfg.Issuers == nil {
+		failStatus(c, http.StatusNotImplemented, "", "no issuer connectors are configured on this node yet")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	if err := s.cfg.Issuers.TestIssuer(ctx, iss); err != nil {
+		failStatus(c, http.StatusBadGateway, "", "issuer "+iss.ID+" failed its test: "+err.Error())
+		return
+	}
+	statusOK(c, http.StatusOK, "connection_successful")
+}

@@ -1,0 +1,106 @@
+package api
+
+import (
+	"github.com/certctl/certctl/api/wire"
+	"github.com/certctl/certctl/fsm"
+	"github.com/gin-gonic/gin"
+)
+
+// route is one entry of the routes table: how it is served, who may call it,
+// and what the OpenAPI document says of it.
+type route struct {
+	method  string
+	path    string
+	access  access
+	handler gin.HandlerFunc
+	summary string
+	tag     string
+	// request is the body's type (nil for none); response the answer's
+	// type (nil for 204) with status its success code.
+	request  any
+	response any
+	status   int
+	query    []string // query parameters the route reads
+}
+
+// listQuery are the paging parameters of every list.
+var listQuery = []string{"page", "per_page"}
+
+func withList(extra ...string) []string { return append(append([]string{}, listQuery...), extra...) }
+
+// routes is the one table of every route the server serves.
+func (s *Server) routes() []route {
+	teams := s.teamsResource()
+	owners := s.ownersResource()
+	issuers := s.issuersResource()
+	targets := s.targetsResource()
+	rules := s.policyRulesResource()
+	rpolicies := s.renewalPoliciesResource()
+	status := wire.Status{}
+	return []route{
+		{method: "GET", path: "/health", access: accessPublic, handler: s.health, summary: "Liveness: the process answers", tag: "health", response: status, status: 200},
+		{method: "GET", path: "/ready", access: accessPublic, handler: s.ready, summary: "Readiness: a leader is known and the log is applied (503 otherwise)", tag: "health", response: status, status: 200},
+		{method: "GET", path: "/metrics", access: accessRead, handler: s.metrics.handler, summary: "Prometheus metrics", tag: "health", response: "", status: 200},
+		{method: "GET", path: "/api/v1/openapi.json", access: accessPublic, handler: s.openAPI, summary: "This API's OpenAPI 3 document", tag: "health", response: map[string]any{}, status: 200},
+
+		{method: "GET", path: "/api/v1/certificates", access: accessRead, handler: s.listCertificates, summary: "List certificates", tag: "certificates", response: wire.List[wire.Certificate]{}, status: 200,
+			query: withList("status", "environment", "owner_id", "team_id", "issuer_id", "expires_before", "expires_after", "q", "sort", "consistency")},
+		{method: "POST", path: "/api/v1/certificates", access: accessWrite, handler: s.createCertificate, summary: "Create a managed certificate", tag: "certificates", request: certificateRequest{}, response: wire.Certificate{}, status: 201},
+		{method: "GET", path: "/api/v1/certificates/:id", access: accessRead, handler: s.getCertificate, summary: "Get a certificate", tag: "certificates", response: wire.Certificate{}, status: 200, query: []string{"consistency"}},
+		{method: "PUT", path: "/api/v1/certificates/:id", access: accessWrite, handler: s.updateCertificate, summary: "Update a certificate", tag: "certificates", request: certificateRequest{}, response: wire.Certificate{}, status: 200},
+		{method: "DELETE", path: "/api/v1/certificates/:id", access: accessWrite, handler: s.archiveCertificate, summary: "Archive a certificate", tag: "certificates", status: 204},
+		{method: "GET", path: "/api/v1/certificates/:id/versions", access: accessRead, handler: s.listVersions, summary: "List a certificate's issued versions", tag: "certificates", response: wire.List[wire.CertificateVersion]{}, status: 200, query: withList("consistency")},
+		{method: "POST", path: "/api/v1/certificates/:id/renew", access: accessWrite, handler: s.renewCertificate, summary: "Trigger a renewal", tag: "certificates", response: status, status: 202},
+		{method: "POST", path: "/api/v1/certificates/:id/deploy", access: accessWrite, handler: s.deployCertificate, summary: "Trigger deployment to the mapped targets, or one", tag: "certificates", request: deployRequest{}, response: status, status: 202},
+		{method: "POST", path: "/api/v1/certificates/:id/revoke", access: accessWrite, handler: s.revokeCertificate, summary: "Revoke a certificate (RFC 5280 reason name)", tag: "certificates", request: revokeRequest{}, response: status, status: 200},
+
+		teams.list("/api/v1/teams"), teams.create("/api/v1/teams"), teams.get("/api/v1/teams/:id"), teams.update("/api/v1/teams/:id"), teams.remove("/api/v1/teams/:id"),
+		owners.list("/api/v1/owners", "team_id"), owners.create("/api/v1/owners"), owners.get("/api/v1/owners/:id"), owners.update("/api/v1/owners/:id"), owners.remove("/api/v1/owners/:id"),
+		issuers.list("/api/v1/issuers"), issuers.create("/api/v1/issuers"), issuers.get("/api/v1/issuers/:id"), issuers.update("/api/v1/issuers/:id"), issuers.remove("/api/v1/issuers/:id"),
+		{method: "POST", path: "/api/v1/issuers/:id/test", access: accessWrite, handler: s.testIssuer, summary: "Test the issuer's connection to its CA", tag: "issuers", response: status, status: 200},
+		targets.list("/api/v1/targets", "agent_id", "type"), targets.create("/api/v1/targets"), targets.get("/api/v1/targets/:id"), targets.update("/api/v1/targets/:id"), targets.remove("/api/v1/targets/:id"),
+		rules.list("/api/v1/policies"), rules.create("/api/v1/policies"), rules.get("/api/v1/policies/:id"), rules.update("/api/v1/policies/:id"), rules.remove("/api/v1/policies/:id"),
+		{method: "GET", path: "/api/v1/policies/:id/violations", access: accessRead, handler: s.listRuleViolations, summary: "List a policy rule's violations", tag: "policies", response: wire.List[wire.PolicyViolation]{}, status: 200, query: withList("certificate_id")},
+		rpolicies.list("/api/v1/renewal-policies"), rpolicies.create("/api/v1/renewal-policies"), rpolicies.get("/api/v1/renewal-policies/:id"), rpolicies.update("/api/v1/renewal-policies/:id"), rpolicies.remove("/api/v1/renewal-policies/:id"),
+
+		{method: "GET", path: "/api/v1/agents", access: accessRead, handler: s.listAgents, summary: "List agents", tag: "agents", response: wire.List[wire.Agent]{}, status: 200, query: withList("status", "consistency")},
+		{method: "POST", path: "/api/v1/agents", access: accessWrite, handler: s.registerAgent, summary: "Register an agent; its API key is in the answer, once", tag: "agents", request: agentRequest{}, response: wire.AgentRegistration{}, status: 201},
+		{method: "GET", path: "/api/v1/agents/:id", access: accessRead, handler: s.getAgent, summary: "Get an agent", tag: "agents", response: wire.Agent{}, status: 200},
+		{method: "DELETE", path: "/api/v1/agents/:id", access: accessWrite, handler: s.retireAgent, summary: "Retire an agent: its key stops working, it gets 410", tag: "agents", status: 204},
+		{method: "POST", path: "/api/v1/agents/:id/heartbeat", access: accessAgent, handler: s.heartbeat, summary: "Agent heartbeat", tag: "agent protocol", request: wire.HeartbeatRequest{}, response: status, status: 200},
+		{method: "GET", path: "/api/v1/agents/:id/work", access: accessAgent, handler: s.agentWork, summary: "Jobs waiting for this agent", tag: "agent protocol", response: wire.WorkResponse{}, status: 200},
+		{method: "POST", path: "/api/v1/agents/:id/csr", access: accessAgent, handler: s.agentCSR, summary: "Submit a CSR for an AwaitingCSR job", tag: "agent protocol", request: wire.CSRRequest{}, response: status, status: 202},
+		{method: "GET", path: "/api/v1/agents/:id/certificates/:cert_id", access: accessAgent, handler: s.agentPickup, summary: "Fetch an issued certificate with its chain", tag: "agent protocol", response: wire.CertificatePickup{}, status: 200},
+		{method: "POST", path: "/api/v1/agents/:id/jobs/:job_id/status", access: accessAgent, handler: s.agentJobStatus, summary: "Report a job's outcome", tag: "agent protocol", request: wire.JobStatusRequest{}, response: status, status: 200},
+
+		{method: "GET", path: "/api/v1/jobs", access: accessRead, handler: s.listJobs, summary: "List jobs", tag: "jobs", response: wire.List[wire.Job]{}, status: 200, query: withList("status", "type", "agent_id", "certificate_id", "consistency")},
+		{method: "GET", path: "/api/v1/jobs/:id", access: accessRead, handler: s.getJob, summary: "Get a job", tag: "jobs", response: wire.Job{}, status: 200},
+		{method: "POST", path: "/api/v1/jobs/:id/cancel", access: accessWrite, handler: s.cancelJob, summary: "Cancel a job", tag: "jobs", response: status, status: 200},
+
+		{method: "GET", path: "/api/v1/audit", access: accessAudit, handler: s.listAudit, summary: "List audit events", tag: "audit", response: wire.List[wire.AuditEvent]{}, status: 200,
+			query: withList("actor", "actor_type", "action", "resource_type", "resource_id", "from", "to", "consistency")},
+		{method: "GET", path: "/api/v1/audit/verify", access: accessAudit, handler: s.verifyAudit, summary: "Check the audit hash chain; names the first broken link", tag: "audit", response: fsm.AuditVerification{}, status: 200},
+		{method: "GET", path: "/api/v1/audit/:id", access: accessAudit, handler: s.getAudit, summary: "Get an audit event", tag: "audit", response: wire.AuditEvent{}, status: 200},
+
+		{method: "GET", path: "/api/v1/notifications", access: accessRead, handler: s.listNotifications, summary: "List notifications", tag: "notifications", response: wire.List[wire.Notification]{}, status: 200, query: withList("status", "type", "channel", "certificate_id")},
+		{method: "GET", path: "/api/v1/notifications/:id", access: accessRead, handler: s.getNotification, summary: "Get a notification", tag: "notifications", response: wire.Notification{}, status: 200},
+		{method: "POST", path: "/api/v1/notifications/:id/read", access: accessWrite, handler: s.readNotification, summary: "Mark a notification read", tag: "notifications", response: status, status: 200},
+
+		{method: "GET", path: "/api/v1/auth/info", access: accessPublic, handler: s.authInfo, summary: "Whether this server requires an API key", tag: "auth", response: map[string]any{}, status: 200},
+		{method: "GET", path: "/api/v1/auth/check", access: accessAnyKey, handler: s.authCheck, summary: "Check the presented API key", tag: "auth", response: map[string]any{}, status: 200},
+		{method: "GET", path: "/api/v1/auth/keys", access: accessAdmin, handler: s.listKeys, summary: "List API keys (never their secrets)", tag: "auth", response: wire.List[keyView]{}, status: 200, query: listQuery},
+		{method: "POST", path: "/api/v1/auth/keys", access: accessAdmin, handler: s.createKey, summary: "Create an API key; its secret is in the answer, once", tag: "auth", request: keyRequest{}, response: keyCreated{}, status: 201},
+		{method: "DELETE", path: "/api/v1/auth/keys/:id", access: accessAdmin, handler: s.revokeKey, summary: "Revoke an API key", tag: "auth", status: 204},
+
+		{method: "GET", path: "/api/v1/cluster", access: accessCluster, handler: s.clusterStatus, summary: "Members, leader, raft index and term, health of each node", tag: "cluster", response: clusterBody{}, status: 200},
+		{method: "GET", path: "/api/v1/cluster/node", access: accessCluster, handler: s.nodeStatus, summary: "This node's raft progress", tag: "cluster", response: map[string]any{}, status: 200},
+		{method: "POST", path: "/api/v1/cluster/join", access: accessInternal, handler: gin.WrapH(s.cluster.JoinHandler()), summary: "Join a node (join token)", tag: "cluster", response: map[string]any{}, status: 200},
+		{method: "DELETE", path: "/api/v1/cluster/members/:id", access: accessAdmin, handler: s.clusterRemove, summary: "Remove a member from the cluster", tag: "cluster", status: 204},
+		{method: "POST", path: "/internal/v1/propose", access: accessInternal, handler: gin.WrapH(s.cluster.ProposeHandler()), summary: "A write forwarded by another node (join token)", tag: "cluster", response: map[string]any{}, status: 200},
+	}
+}
+
+// statusOK answers an action with {"status": status}.
+func statusOK(c *gin.Context, code int, status string) {
+	c.JSON(code, wire.Status{Status: status})
+}

@@ -1,0 +1,35 @@
+package wire
+
+// ClusterStatus is the answer of GET /api/v1/cluster: the cluster's id, the
+// node that answered, the leader (nil while none is known) and every member
+// with its own view of its raft progress.
+type ClusterStatus struct {
+	ClusterID string          `json:"cluster_id"`
+	NodeID    string          `json:"node_id"`
+	Leader    *ClusterLeader  `json:"leader,omitempty"`
+	Members   []ClusterMember `json:"members"`
+}
+
+// ClusterLeader names the current leader and its addresses.
+type ClusterLeader struct {
+	NodeID   string `json:"node_id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+}
+
+// ClusterMember is one member of the cluster. Suffrage is voter, nonvoter or
+// staging; State is leader, follower, candidate, shutdown or unreachable, in
+// which case Error says why the member could not be asked.
+type ClusterMember struct {
+	NodeID       string `json:"node_id"`
+	RaftAddr     string `json:"raft_addr"`
+	APIAddr      string `json:"api_addr"`
+	Suffrage     string `json:"suffrage"`
+	State        string `json:"state"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	LastLogIndex uint64 `json:"last_log_index"`
+	Healthy      bool   `json:"healthy"`
+	Error        string `json:"error,omitempty"`
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/certctl/certctl/api/client"
+)
+
+// defaultServerURL is where the CLI looks for the API when neither --server
+// nor CERTCTL_SERVER_URL says otherwise: a node on this host.
+const defaultServerURL = "http://127.0.0.1:8443"
+
+// cliOptions are the global flags of the operator commands, and the
+// environment and clock they read; tests replace getenv and now.
+type cliOptions struct {
+	server string
+	apiKey string
+	output string
+	getenv func(string) string
+	now    func() time.Time
+}
+
+// addCLIFlags registers the operator commands' global flags on root and
+// returns where they land. A flag error anywhere becomes a usage error.
+func addCLIFlags(root *cobra.Command) *cliOptions {
+	o := &cliOptions{getenv: os.Getenv, now: time.Now}
+	pf := root.PersistentFlags()
+	pf.StringVar(&o.server, "server", defaultServerURL, "API base URL of a cluster member; a comma-separated list to try several (env CERTCTL_SERVER_URL)")
+	pf.StringVar(&o.apiKey, "api-key", "", "API key (env CERTCTL_API_KEY, better: a flag is visible in the process list)")
+	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	return o
+}
+
+// invocation is what a command's body gets: the client, the output streams
+// and format, and the time the command started.
+type invocation struct {
+	client *client.Client
+	flags  *pflag.FlagSet
+	in     io.Reader
+	out    io.Writer
+	errOut io.Writer
+	json   bool
+	now    time.Time
+}
+
+// run wraps a command body: it checks the global flags, builds the client
+// and turns the body's error into the CLI's message (main adds "certctl: ").
+func (o *cliOptions) run(body func(ctx context.Context, inv *invocation, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		inv, err := o.invocation(cmd)
+		if err != nil {
+			return err
+		}
+		return o.explain(body(cmd.Context(), inv, args))
+	}
+}
+
+func (o *cliOptions) invocation(cmd *cobra.Command) (*invocation, error) {
+	inv := &invocation{flags: cmd.Flags(), in: cmd.InOrStdin(), out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), now: o.now()}
+	switch o.output {
+	case "table":
+	case "json":
+		inv.json = true
+	default:
+		return nil, usageError{fmt.Errorf("--output %q must be table or json", o.output)}
+	}
+	server := o.server
+	if !cmd.Flags().Changed("server") {
+		if env := o.getenv("CERTCTL_SERVER_URL"); env != "" {
+			server = env
+		}
+	}
+	apiKey := o.apiKey
+	if !cmd.Flags().Changed("api-key") {
+		apiKey = o.getenv("CERTCTL_API_KEY")
+	}
+	c, err := client.New(client.Config{Servers: splitList(server), APIKey: apiKey, UserAgent: "certctl/" + version})
+	if err != nil {
+		return nil, usageError{errors.New(strings.TrimPrefix(err.Error(), "certctl: ") + " (--server or CERTCTL_SERVER_URL)")}
+	}
+	inv.client = c
+	return inv, nil
+}
+
+// explain drops the client's "certctl: " prefix, which main prints, and adds
+// a hint where the fix is on this side.
+func (o *cliOptions) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	msg := strings.TrimPrefix(err.Error(), "certctl: ")
+	switch {
+	case client.IsUnauthorized(err):
+		msg += "\n(give an API key with --api-key or CERTCTL_API_KEY)"
+	case client.IsForbidden(err):
+		msg += "\n(this API key's role does not allow it)"
+	case errors.Is(err, client.ErrUnreachable):
+		msg += "\n(is certctl running there? point --server or CERTCTL_SERVER_URL at a cluster member)"
+	}
+	return &cliError{msg: msg, err: err}
+}
+
+// cliError is an error as the CLI prints it; the original stays reachable
+// through errors.As and errors.Is.
+type cliError struct {
+	msg string
+	err error
+}
+
+func (e *cliError) Error() string { return e.msg }
+func (e *cliError) Unwrap() error { return e.err }
+
+// newGroup returns a command that only holds subcommands: alone it prints
+// its help, and an unknown subcommand is a usage error.
+func newGroup(use, short string, subs ...*cobra.Command) *cobra.Command {
+	g := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	g.AddCommand(subs...)
+	return g
+}
+
+// oneID accepts exactly one argument, the id of the resource.
+func oneID(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 || args[0] == "" {
+		return usageError{fmt.Errorf("%s needs one ID argument (usage: %s)", cmd.CommandPath(), cmd.UseLine())}
+	}
+	return nil
+}
+
+// noArgs accepts no argument.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0])}
+	}
+	return nil
+}
+
+// pageFlags are the --page and --per-page flags of list commands.
+type pageFlags struct{ page, perPage int }
+
+func (p *pageFlags) register(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&p.page, "page", 0, "page to show, from 1 (default 1)")
+	cmd.Flags().IntVar(&p.perPage, "per-page", 0, "items per page, up to 500 (default 50)")
+}
+
+func (p *pageFlags) validate() error {
+	if p.page < 0 || p.perPage < 0 || p.perPage > 500 {
+		return usageError{errors.New("--page must be positive and --per-page between 1 and 500")}
+	}
+	return nil
+}
