@@ -20,15 +20,15 @@ import (
 type access int
 
 const (
-	accessPublic  access = iota // anyone, no key
-	accessAnyKey                // any valid key
-	accessRead                  // viewer, operator, admin
-	accessWrite                 // operator, admin
-	accessAdmin                 // admin: keys and cluster membership
-	accessAudit                 // auditor, viewer, operator, admin
-	accessAgent                 // the agent named by :id with its own key, or operator, admin
-	accessCluster               // the cluster's join token, or viewer and above (node-to-node reads)
-	accessInternal              // the cluster's join token only (checked by the node's handlers)
+	accessPublic   access = iota // anyone, no key
+	accessAnyKey                 // any valid key
+	accessRead                   // viewer, operator, admin
+	accessWrite                  // operator, admin
+	accessAdmin                  // admin: keys and cluster membership
+	accessAudit                  // auditor, viewer, operator, admin
+	accessAgent                  // the agent named by :id with its own key, or operator, admin
+	accessCluster                // the cluster's join token, or viewer and above (node-to-node reads)
+	accessInternal               // the cluster's join token only (checked by the node's handlers)
 )
 
 func (a access) String() string {

@@ -128,7 +128,6 @@ func responses(r route) map[string]any {
 	return out
 }
 
-
 var (
 	timeType = reflect.TypeOf(time.Time{})
 	rawType  = reflect.TypeOf(json.RawMessage{})

@@ -63,13 +63,26 @@ func (s agentStore) put(old, a *Agent) {
 	}
 }
 
-// RegisterAgent adds an agent; its id and name must be new.
+// RegisterAgent adds an agent, and with Key its API key, in one step so an
+// agent never exists without the key it was promised.
 type RegisterAgent struct {
-	Agent Agent `json:"agent"`
+	Agent Agent   `json:"agent"`
+	Key   *APIKey `json:"key,omitempty"`
 }
 
 func (RegisterAgent) CommandType() CommandType { return CommandRegisterAgent }
-func (p *RegisterAgent) Validate() error        { return p.Agent.validate() }
+func (p *RegisterAgent) Validate() error {
+	if err := p.Agent.validate(); err != nil {
+		return err
+	}
+	if p.Key == nil {
+		return nil
+	}
+	if p.Key.Role != RoleAgent || p.Key.AgentID != p.Agent.ID {
+		return invalidf("key", "an agent's key has role agent and the agent's id")
+	}
+	return p.Key.validate()
+}
 func (p *RegisterAgent) apply(t *txn) (any, error) {
 	a := p.Agent
 	if t.exists(bucketAgents, a.ID) {
@@ -78,10 +91,19 @@ func (p *RegisterAgent) apply(t *txn) (any, error) {
 	if err := t.checkNameFree(bucketAgents, "agent", a.Name, a.ID); err != nil {
 		return nil, err
 	}
+	if p.Key != nil {
+		if err := checkKeyFree(t, p.Key); err != nil {
+			return nil, err
+		}
+	}
 	a.RegisteredAt, a.RetiredAt = t.now(), nil
 	agentStore{t}.put(nil, &a)
 	t.setName(bucketAgents, "", a.Name, a.ID)
 	t.audit("agent_registered", "agent", a.ID, map[string]string{"name": a.Name, "hostname": a.Hostname})
+	if p.Key != nil {
+		k := *p.Key
+		putKey(t, &k)
+	}
 	return a, nil
 }
 
@@ -194,13 +216,13 @@ func (p *SetAgentStatus) apply(t *txn) (any, error) {
 	return nil, nil
 }
 
-// RetireAgent retires an agent: it is kept for history, its key stops working.
+// RetireAgent retires an agent: it is kept for history, its keys are revoked.
 type RetireAgent struct {
 	AgentID string `json:"agent_id"`
 }
 
 func (RetireAgent) CommandType() CommandType { return CommandRetireAgent }
-func (p *RetireAgent) Validate() error        { return ValidID("agent_id", p.AgentID) }
+func (p *RetireAgent) Validate() error       { return ValidID("agent_id", p.AgentID) }
 func (p *RetireAgent) apply(t *txn) (any, error) {
 	s := agentStore{t}
 	old, err := s.get(p.AgentID)
@@ -214,6 +236,7 @@ func (p *RetireAgent) apply(t *txn) (any, error) {
 	a.RetiredAt, a.Status = &now, AgentOffline
 	s.put(old, &a)
 	t.audit("agent_retired", "agent", a.ID, nil)
+	revokeAgentKeys(t, a.ID)
 	return nil, nil
 }
 

@@ -24,6 +24,7 @@ func (t *txn) audit(action, resourceType, resourceID string, details any) {
 		ID:           auditID(seq),
 		Actor:        t.cmd.Actor,
 		ActorType:    t.cmd.ActorType,
+		ActorRole:    t.cmd.ActorRole,
 		Action:       action,
 		ResourceType: resourceType,
 		ResourceID:   resourceID,

@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -197,7 +198,7 @@ type CreateCertificate struct {
 }
 
 func (CreateCertificate) CommandType() CommandType { return CommandCreateCertificate }
-func (p *CreateCertificate) Validate() error        { return p.Certificate.validate() }
+func (p *CreateCertificate) Validate() error       { return p.Certificate.validate() }
 func (p *CreateCertificate) apply(t *txn) (any, error) {
 	c := p.Certificate
 	if t.exists(bucketCertificates, c.ID) {
@@ -231,7 +232,7 @@ type UpdateCertificate struct {
 }
 
 func (UpdateCertificate) CommandType() CommandType { return CommandUpdateCertificate }
-func (p *UpdateCertificate) Validate() error        { return p.Certificate.validate() }
+func (p *UpdateCertificate) Validate() error       { return p.Certificate.validate() }
 func (p *UpdateCertificate) apply(t *txn) (any, error) {
 	s := certStore{t}
 	old, err := s.get(p.Certificate.ID)
@@ -273,7 +274,7 @@ type ArchiveCertificate struct {
 }
 
 func (ArchiveCertificate) CommandType() CommandType { return CommandArchiveCertificate }
-func (p *ArchiveCertificate) Validate() error        { return ValidID("id", p.ID) }
+func (p *ArchiveCertificate) Validate() error       { return ValidID("id", p.ID) }
 func (p *ArchiveCertificate) apply(t *txn) (any, error) {
 	s := certStore{t}
 	old, err := s.get(p.ID)
@@ -357,7 +358,7 @@ func (p *MapTarget) apply(t *txn) (any, error) {
 	if err := t.requireExists(bucketTargets, "target", "target_id", p.TargetID); err != nil {
 		return nil, err
 	}
-	if t.bucket(bucketMappings).Get(compound(p.CertificateID, p.TargetID)) != nil {
+	if hasKey(t.bucket(bucketMappings), compound(p.CertificateID, p.TargetID)) {
 		return nil, nil
 	}
 	must(t.bucket(bucketMappings).Put(compound(p.CertificateID, p.TargetID), nil))
@@ -374,9 +375,9 @@ type UnmapTarget struct {
 }
 
 func (UnmapTarget) CommandType() CommandType { return CommandUnmapTarget }
-func (p *UnmapTarget) Validate() error        { return (&MapTarget{p.CertificateID, p.TargetID}).Validate() }
+func (p *UnmapTarget) Validate() error       { return (&MapTarget{p.CertificateID, p.TargetID}).Validate() }
 func (p *UnmapTarget) apply(t *txn) (any, error) {
-	if t.bucket(bucketMappings).Get(compound(p.CertificateID, p.TargetID)) == nil {
+	if !hasKey(t.bucket(bucketMappings), compound(p.CertificateID, p.TargetID)) {
 		return nil, notFound("mapping", p.CertificateID+"/"+p.TargetID)
 	}
 	must(t.bucket(bucketMappings).Delete(compound(p.CertificateID, p.TargetID)))
@@ -411,6 +412,44 @@ type CertificateFilter struct {
 	ExpiresBefore *time.Time
 	ExpiresAfter  *time.Time
 	Q             string // substring of name or common name, case-insensitive
+	// Sort is a field of CertificateSortFields, "-" first for descending;
+	// empty means by id.
+	Sort string
+}
+
+// CertificateSortFields are the fields a certificate list can be sorted by.
+var CertificateSortFields = Enum{"id", "name", "common_name", "status", "environment", "expires_at", "created_at", "updated_at"}
+
+// certLess orders certificates by field, then id; unset expiries sort last.
+func certLess(field string) func(a, b *Certificate) int {
+	key := func(c *Certificate) string {
+		switch field {
+		case "name":
+			return c.Name
+		case "common_name":
+			return c.CommonName
+		case "status":
+			return c.Status
+		case "environment":
+			return c.Environment
+		case "expires_at":
+			if c.ExpiresAt == nil {
+				return "\xff"
+			}
+			return c.ExpiresAt.UTC().Format("2006-01-02T15:04:05.000000000")
+		case "created_at":
+			return c.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000000")
+		case "updated_at":
+			return c.UpdatedAt.UTC().Format("2006-01-02T15:04:05.000000000")
+		}
+		return c.ID
+	}
+	return func(a, b *Certificate) int {
+		if c := strings.Compare(key(a), key(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	}
 }
 
 func (flt CertificateFilter) match() func(*Certificate) bool {
@@ -448,6 +487,14 @@ func (f *FSM) Certificates(flt CertificateFilter, p Page) (List[Certificate], er
 			flt.Status = st
 		}
 	}
+	field, desc := strings.CutPrefix(flt.Sort, "-")
+	if field != "" && field != "id" || desc {
+		if _, ok := CertificateSortFields.Canonical(field); !ok {
+			return List[Certificate]{}, invalidf("sort", "sort %q must be one of %s, with '-' first for descending", flt.Sort, strings.Join(CertificateSortFields, ", "))
+		}
+		return f.sortedCertificates(flt, field, desc, p)
+	}
+	flt.Sort = ""
 	var out List[Certificate]
 	err := f.view(func(tx *bolt.Tx) (err error) {
 		if flt.Status != "" {
@@ -504,4 +551,62 @@ func (f *FSM) CertificatesByStatusCount() (map[string]int, error) {
 		return nil
 	})
 	return out, err
+}
+
+// sortedCertificates collects every match, sorts and pages it: the cost is
+// the number of matches, so narrow filters stay cheap.
+func (f *FSM) sortedCertificates(flt CertificateFilter, field string, desc bool, p Page) (List[Certificate], error) {
+	all := flt
+	all.Sort = ""
+	var matches []Certificate
+	err := f.view(func(tx *bolt.Tx) error {
+		match := all.match()
+		visit := func(c *Certificate) {
+			if match == nil || match(c) {
+				matches = append(matches, *c)
+			}
+		}
+		if all.Status != "" {
+			pfx := prefix(all.Status)
+			certs := tx.Bucket(bucketCertificates)
+			cur := tx.Bucket(bucketCertStat).Cursor()
+			for k, _ := cur.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = cur.Next() {
+				var c Certificate
+				if _, err := getJSON(certs, k[len(pfx):], &c); err != nil {
+					return err
+				}
+				visit(&c)
+			}
+			return nil
+		}
+		return tx.Bucket(bucketCertificates).ForEach(func(k, v []byte) error {
+			var c Certificate
+			if err := json.Unmarshal(v, &c); err != nil {
+				return unreadable(k, err)
+			}
+			visit(&c)
+			return nil
+		})
+	})
+	if err != nil {
+		return List[Certificate]{}, err
+	}
+	less := certLess(field)
+	slices.SortFunc(matches, func(a, b Certificate) int {
+		if desc {
+			return less(&b, &a)
+		}
+		return less(&a, &b)
+	})
+	p = p.Normalize()
+	lo := min(p.offset(), len(matches))
+	hi := min(lo+p.PerPage, len(matches))
+	page := append([]Certificate{}, matches[lo:hi]...)
+	err = f.view(func(tx *bolt.Tx) error {
+		for i := range page {
+			page[i].TargetIDs = mappedTargets(tx, page[i].ID)
+		}
+		return nil
+	})
+	return List[Certificate]{Items: page, Total: len(matches)}, err
 }

@@ -13,7 +13,7 @@ type InitCluster struct {
 }
 
 func (InitCluster) CommandType() CommandType { return CommandInitCluster }
-func (p InitCluster) Validate() error       { return ValidID("cluster_id", p.ClusterID) }
+func (p InitCluster) Validate() error        { return ValidID("cluster_id", p.ClusterID) }
 func (p InitCluster) apply(t *txn) (any, error) {
 	meta := t.bucket(bucketMeta)
 	if cur := string(meta.Get(metaClusterID)); cur != "" {
@@ -73,7 +73,7 @@ type RemoveMember struct {
 }
 
 func (RemoveMember) CommandType() CommandType { return CommandRemoveMember }
-func (p RemoveMember) Validate() error       { return ValidID("node_id", p.NodeID) }
+func (p RemoveMember) Validate() error        { return ValidID("node_id", p.NodeID) }
 func (p RemoveMember) apply(t *txn) (any, error) {
 	b := t.bucket(bucketMembers)
 	if b.Get([]byte(p.NodeID)) == nil {

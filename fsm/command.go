@@ -63,6 +63,11 @@ const (
 	CommandMarkNotificationRead   CommandType = 63
 
 	CommandRecordViolations CommandType = 70
+
+	CommandCreateAPIKey CommandType = 80
+	CommandRevokeAPIKey CommandType = 81
+
+	CommandRevokeCertificate CommandType = 90
 )
 
 var commandNames = map[CommandType]string{
@@ -81,6 +86,8 @@ var commandNames = map[CommandType]string{
 	CommandCreateNotifications: "CreateNotifications", CommandMarkNotificationSent: "MarkNotificationSent",
 	CommandMarkNotificationFailed: "MarkNotificationFailed", CommandMarkNotificationRead: "MarkNotificationRead",
 	CommandRecordViolations: "RecordViolations",
+	CommandCreateAPIKey:     "CreateAPIKey", CommandRevokeAPIKey: "RevokeAPIKey",
+	CommandRevokeCertificate: "RevokeCertificate",
 }
 
 func (t CommandType) String() string {
@@ -181,6 +188,12 @@ func newPayload(t CommandType) Payload {
 		return &MarkNotificationRead{}
 	case CommandRecordViolations:
 		return &RecordViolations{}
+	case CommandCreateAPIKey:
+		return &CreateAPIKey{}
+	case CommandRevokeAPIKey:
+		return &RevokeAPIKey{}
+	case CommandRevokeCertificate:
+		return &RevokeCertificate{}
 	}
 	return nil
 }
@@ -204,6 +217,7 @@ type Command struct {
 	Time      time.Time       `json:"time"`
 	Actor     string          `json:"actor"`
 	ActorType string          `json:"actor_type"`
+	ActorRole string          `json:"actor_role,omitempty"`
 	Payload   json.RawMessage `json:"payload"`
 }
 
@@ -212,8 +226,9 @@ type Command struct {
 type Meta struct {
 	RequestID string
 	Time      time.Time
-	Actor     string
-	ActorType string
+	Actor     string // who acts: an API key's name, an agent id, "scheduler"
+	ActorType string // User, System or Agent
+	ActorRole string // the acting key's role, if a key acted
 }
 
 // NewCommand validates p and wraps it in an envelope ready to propose.
@@ -237,9 +252,10 @@ func NewCommand(m Meta, p Payload) (*Command, error) {
 	return &Command{
 		Type:      p.CommandType(),
 		RequestID: m.RequestID,
-		Time:      m.Time.UTC(),
+		Time:      m.Time.UTC().Truncate(time.Microsecond), // PostgreSQL's precision, for export parity
 		Actor:     m.Actor,
 		ActorType: m.ActorType,
+		ActorRole: m.ActorRole,
 		Payload:   body,
 	}, nil
 }
@@ -254,6 +270,9 @@ func DecodeCommand(data []byte) (*Command, Payload, error) {
 	var c Command
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, nil, invalidf("", "undecodable command: %v", err)
+	}
+	if c.Time.IsZero() {
+		return &c, nil, invalidf("time", "command time is required")
 	}
 	p := newPayload(c.Type)
 	if p == nil {

@@ -10,13 +10,13 @@ import (
 type Code string
 
 const (
-	CodeInvalid    Code = "invalid"     // the command is malformed; nothing was written
-	CodeNotFound   Code = "not_found"   // a resource named by the command does not exist
-	CodeConflict   Code = "conflict"    // a duplicate id or name, or a resource still in use
-	CodeLeaseHeld  Code = "lease_held"  // a job is leased to another holder
-	CodeBadLease   Code = "bad_lease"   // the caller does not hold the job's lease
-	CodeState      Code = "state"       // the resource is not in a state that allows the change
-	CodeInternal   Code = "internal"    // a stored record could not be read
+	CodeInvalid    Code = "invalid"    // the command is malformed; nothing was written
+	CodeNotFound   Code = "not_found"  // a resource named by the command does not exist
+	CodeConflict   Code = "conflict"   // a duplicate id or name, or a resource still in use
+	CodeLeaseHeld  Code = "lease_held" // a job is leased to another holder
+	CodeBadLease   Code = "bad_lease"  // the caller does not hold the job's lease
+	CodeState      Code = "state"      // the resource is not in a state that allows the change
+	CodeInternal   Code = "internal"   // a stored record could not be read
 	codeUnknownRaw Code = ""
 )
 

@@ -37,7 +37,7 @@ type CreateIssuer struct {
 	Issuer Issuer `json:"issuer"`
 }
 
-func (CreateIssuer) CommandType() CommandType    { return CommandCreateIssuer }
+func (CreateIssuer) CommandType() CommandType     { return CommandCreateIssuer }
 func (p *CreateIssuer) Validate() error           { return p.Issuer.validate() }
 func (p *CreateIssuer) apply(t *txn) (any, error) { return createRecord(t, issuersTable, &p.Issuer) }
 
@@ -46,7 +46,7 @@ type UpdateIssuer struct {
 	Issuer Issuer `json:"issuer"`
 }
 
-func (UpdateIssuer) CommandType() CommandType    { return CommandUpdateIssuer }
+func (UpdateIssuer) CommandType() CommandType     { return CommandUpdateIssuer }
 func (p *UpdateIssuer) Validate() error           { return p.Issuer.validate() }
 func (p *UpdateIssuer) apply(t *txn) (any, error) { return updateRecord(t, issuersTable, &p.Issuer) }
 
@@ -55,7 +55,7 @@ type DeleteIssuer struct {
 	ID string `json:"id"`
 }
 
-func (DeleteIssuer) CommandType() CommandType    { return CommandDeleteIssuer }
+func (DeleteIssuer) CommandType() CommandType     { return CommandDeleteIssuer }
 func (p *DeleteIssuer) Validate() error           { return ValidID("id", p.ID) }
 func (p *DeleteIssuer) apply(t *txn) (any, error) { return deleteRecord[Issuer](t, issuersTable, p.ID) }
 

@@ -313,7 +313,7 @@ type CancelJob struct {
 }
 
 func (CancelJob) CommandType() CommandType { return CommandCancelJob }
-func (p *CancelJob) Validate() error        { return ValidID("job_id", p.JobID) }
+func (p *CancelJob) Validate() error       { return ValidID("job_id", p.JobID) }
 func (p *CancelJob) apply(t *txn) (any, error) {
 	s := jobStore{t}
 	old, err := s.get(p.JobID)
@@ -337,7 +337,7 @@ type AwaitCSR struct {
 }
 
 func (AwaitCSR) CommandType() CommandType { return CommandAwaitCSR }
-func (p *AwaitCSR) Validate() error        { return ValidID("job_id", p.JobID) }
+func (p *AwaitCSR) Validate() error       { return ValidID("job_id", p.JobID) }
 func (p *AwaitCSR) apply(t *txn) (any, error) {
 	s := jobStore{t}
 	old, err := s.get(p.JobID)

@@ -23,12 +23,12 @@ var (
 	bucketAudit           = []byte("audit_events")
 	bucketNotifications   = []byte("notification_events")
 
-	bucketMeta      = []byte("meta")      // applied index and term, cluster id, audit head
-	bucketMembers   = []byte("members")   // node id → Member
-	bucketCounts    = []byte("counts")    // count key → uint64
-	bucketRequests  = []byte("requests")  // request id → stored result
+	bucketMeta      = []byte("meta")     // applied index and term, cluster id, audit head
+	bucketMembers   = []byte("members")  // node id → Member
+	bucketCounts    = []byte("counts")   // count key → uint64
+	bucketRequests  = []byte("requests") // request id → stored result
 	bucketReqByIdx  = []byte("requests_by_index")
-	bucketNames     = []byte("idx_names")  // table \x00 name → id, for unique names
+	bucketNames     = []byte("idx_names") // table \x00 name → id, for unique names
 	bucketCertExp   = []byte("idx_certificates_by_expiry")
 	bucketCertStat  = []byte("idx_certificates_by_status")
 	bucketMapByTgt  = []byte("idx_mappings_by_target")
@@ -43,6 +43,12 @@ var (
 	bucketViolRule  = []byte("idx_violations_by_rule")
 	bucketNotifStat = []byte("idx_notifications_by_status")
 	bucketNotifKey  = []byte("idx_notifications_by_dedup_key")
+
+	bucketAPIKeys     = []byte("api_keys")                       // key id → APIKey
+	bucketKeyByHash   = []byte("idx_api_keys_by_hash")           // sha-256 hex → key id
+	bucketKeyByAgent  = []byte("idx_api_keys_by_agent")          // agent \x00 key id
+	bucketRevocations = []byte("revocations")                    // issuer \x00 serial → Revocation
+	bucketRevByCert   = []byte("idx_revocations_by_certificate") // certificate \x00 issuer \x00 serial
 )
 
 // allBuckets is every bucket Open creates; a snapshot lacking one is refused.
@@ -54,6 +60,7 @@ var allBuckets = [][]byte{
 	bucketCertExp, bucketCertStat, bucketMapByTgt, bucketVerByCert, bucketVerByFP,
 	bucketJobStat, bucketJobAgent, bucketJobCert, bucketAuditTime, bucketAuditID,
 	bucketViolCert, bucketViolRule, bucketNotifStat, bucketNotifKey,
+	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert,
 }
 
 var (

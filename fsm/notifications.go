@@ -121,7 +121,7 @@ type MarkNotificationSent struct {
 }
 
 func (MarkNotificationSent) CommandType() CommandType { return CommandMarkNotificationSent }
-func (p *MarkNotificationSent) Validate() error        { return ValidID("id", p.ID) }
+func (p *MarkNotificationSent) Validate() error       { return ValidID("id", p.ID) }
 func (p *MarkNotificationSent) apply(t *txn) (any, error) {
 	s := notificationStore{t}
 	old, err := s.get(p.ID)
@@ -184,7 +184,7 @@ type MarkNotificationRead struct {
 }
 
 func (MarkNotificationRead) CommandType() CommandType { return CommandMarkNotificationRead }
-func (p *MarkNotificationRead) Validate() error        { return ValidID("id", p.ID) }
+func (p *MarkNotificationRead) Validate() error       { return ValidID("id", p.ID) }
 func (p *MarkNotificationRead) apply(t *txn) (any, error) {
 	s := notificationStore{t}
 	old, err := s.get(p.ID)

@@ -43,7 +43,7 @@ type CreateOwner struct {
 	Owner Owner `json:"owner"`
 }
 
-func (CreateOwner) CommandType() CommandType    { return CommandCreateOwner }
+func (CreateOwner) CommandType() CommandType     { return CommandCreateOwner }
 func (p *CreateOwner) Validate() error           { return p.Owner.validate() }
 func (p *CreateOwner) apply(t *txn) (any, error) { return createRecord(t, ownersTable, &p.Owner) }
 
@@ -52,7 +52,7 @@ type UpdateOwner struct {
 	Owner Owner `json:"owner"`
 }
 
-func (UpdateOwner) CommandType() CommandType    { return CommandUpdateOwner }
+func (UpdateOwner) CommandType() CommandType     { return CommandUpdateOwner }
 func (p *UpdateOwner) Validate() error           { return p.Owner.validate() }
 func (p *UpdateOwner) apply(t *txn) (any, error) { return updateRecord(t, ownersTable, &p.Owner) }
 
@@ -61,7 +61,7 @@ type DeleteOwner struct {
 	ID string `json:"id"`
 }
 
-func (DeleteOwner) CommandType() CommandType    { return CommandDeleteOwner }
+func (DeleteOwner) CommandType() CommandType     { return CommandDeleteOwner }
 func (p *DeleteOwner) Validate() error           { return ValidID("id", p.ID) }
 func (p *DeleteOwner) apply(t *txn) (any, error) { return deleteRecord[Owner](t, ownersTable, p.ID) }
 

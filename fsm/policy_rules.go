@@ -38,18 +38,22 @@ type CreatePolicyRule struct {
 	Rule PolicyRule `json:"rule"`
 }
 
-func (CreatePolicyRule) CommandType() CommandType    { return CommandCreatePolicyRule }
-func (p *CreatePolicyRule) Validate() error           { return p.Rule.validate() }
-func (p *CreatePolicyRule) apply(t *txn) (any, error) { return createRecord(t, policyRulesTable, &p.Rule) }
+func (CreatePolicyRule) CommandType() CommandType { return CommandCreatePolicyRule }
+func (p *CreatePolicyRule) Validate() error       { return p.Rule.validate() }
+func (p *CreatePolicyRule) apply(t *txn) (any, error) {
+	return createRecord(t, policyRulesTable, &p.Rule)
+}
 
 // UpdatePolicyRule replaces a policy rule's fields.
 type UpdatePolicyRule struct {
 	Rule PolicyRule `json:"rule"`
 }
 
-func (UpdatePolicyRule) CommandType() CommandType    { return CommandUpdatePolicyRule }
-func (p *UpdatePolicyRule) Validate() error           { return p.Rule.validate() }
-func (p *UpdatePolicyRule) apply(t *txn) (any, error) { return updateRecord(t, policyRulesTable, &p.Rule) }
+func (UpdatePolicyRule) CommandType() CommandType { return CommandUpdatePolicyRule }
+func (p *UpdatePolicyRule) Validate() error       { return p.Rule.validate() }
+func (p *UpdatePolicyRule) apply(t *txn) (any, error) {
+	return updateRecord(t, policyRulesTable, &p.Rule)
+}
 
 // DeletePolicyRule removes a rule that has no recorded violations.
 type DeletePolicyRule struct {
@@ -57,7 +61,7 @@ type DeletePolicyRule struct {
 }
 
 func (DeletePolicyRule) CommandType() CommandType { return CommandDeletePolicyRule }
-func (p *DeletePolicyRule) Validate() error        { return ValidID("id", p.ID) }
+func (p *DeletePolicyRule) Validate() error       { return ValidID("id", p.ID) }
 func (p *DeletePolicyRule) apply(t *txn) (any, error) {
 	return deleteRecord[PolicyRule](t, policyRulesTable, p.ID)
 }

@@ -6,12 +6,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func (r *RenewalPolicy) recordID() string                 { return r.ID }
-func (r *RenewalPolicy) uniqueName() string               { return r.Name }
-func (r *RenewalPolicy) references() []reference          { return nil }
-func (r *RenewalPolicy) stamp(created, updated time.Time) { r.CreatedAt, r.UpdatedAt = created, updated }
-func (r *RenewalPolicy) createdAt() time.Time             { return r.CreatedAt }
-func (r *RenewalPolicy) auditDetails() any                { return r }
+func (r *RenewalPolicy) recordID() string        { return r.ID }
+func (r *RenewalPolicy) uniqueName() string      { return r.Name }
+func (r *RenewalPolicy) references() []reference { return nil }
+func (r *RenewalPolicy) stamp(created, updated time.Time) {
+	r.CreatedAt, r.UpdatedAt = created, updated
+}
+func (r *RenewalPolicy) createdAt() time.Time { return r.CreatedAt }
+func (r *RenewalPolicy) auditDetails() any    { return r }
 
 func (r *RenewalPolicy) validate() error {
 	if err := ValidID("id", r.ID); err != nil {
@@ -46,7 +48,7 @@ type CreateRenewalPolicy struct {
 }
 
 func (CreateRenewalPolicy) CommandType() CommandType { return CommandCreateRenewalPolicy }
-func (p *CreateRenewalPolicy) Validate() error        { return p.Policy.validate() }
+func (p *CreateRenewalPolicy) Validate() error       { return p.Policy.validate() }
 func (p *CreateRenewalPolicy) apply(t *txn) (any, error) {
 	return createRecord(t, renewalPoliciesTable, &p.Policy)
 }
@@ -57,7 +59,7 @@ type UpdateRenewalPolicy struct {
 }
 
 func (UpdateRenewalPolicy) CommandType() CommandType { return CommandUpdateRenewalPolicy }
-func (p *UpdateRenewalPolicy) Validate() error        { return p.Policy.validate() }
+func (p *UpdateRenewalPolicy) Validate() error       { return p.Policy.validate() }
 func (p *UpdateRenewalPolicy) apply(t *txn) (any, error) {
 	return updateRecord(t, renewalPoliciesTable, &p.Policy)
 }
@@ -68,7 +70,7 @@ type DeleteRenewalPolicy struct {
 }
 
 func (DeleteRenewalPolicy) CommandType() CommandType { return CommandDeleteRenewalPolicy }
-func (p *DeleteRenewalPolicy) Validate() error        { return ValidID("id", p.ID) }
+func (p *DeleteRenewalPolicy) Validate() error       { return ValidID("id", p.ID) }
 func (p *DeleteRenewalPolicy) apply(t *txn) (any, error) {
 	return deleteRecord[RenewalPolicy](t, renewalPoliciesTable, p.ID)
 }

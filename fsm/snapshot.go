@@ -51,9 +51,10 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 func (s *snapshot) Release() { _ = s.tx.Rollback() }
 
 // Restore replaces the state with a snapshot. The snapshot is written to a
-// temporary file, synced and verified (it must open as bbolt, pass bbolt's
-// consistency check and hold every bucket) before it takes the place of the
-// current file; a corrupt or truncated snapshot leaves the state untouched.
+// temporary file, checked and copied record by record into a fresh file (see
+// rebuildFile), and the copy is verified (it must pass bbolt's consistency
+// check and hold every bucket) before it takes the place of the current file;
+// a corrupt or truncated snapshot leaves the state untouched.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(f.path), filepath.Base(f.path)+".restore-*")
@@ -73,7 +74,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
-	if err := VerifyFile(tmpPath); err != nil {
+	rebuilt := tmpPath + ".db"
+	defer os.Remove(rebuilt)
+	if err := rebuildFile(tmpPath, rebuilt); err != nil {
+		return fmt.Errorf("fsm: restore refused, state left unchanged: %w", err)
+	}
+	if err := VerifyFile(rebuilt); err != nil {
 		return fmt.Errorf("fsm: restore refused, state left unchanged: %w", err)
 	}
 
@@ -84,7 +90,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return fmt.Errorf("fsm: restore: close state: %w", err)
 		}
 	}
-	if err := os.Rename(tmpPath, f.path); err != nil {
+	if err := os.Rename(rebuilt, f.path); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	if d, err := os.Open(filepath.Dir(f.path)); err == nil {
@@ -105,7 +111,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-// VerifyFile checks that path is a complete certctl state file.
+// VerifyFile checks that path is a complete certctl state file. Its pages
+// are checked (see checkStructure) before bbolt's own consistency check runs.
 func VerifyFile(path string) error {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 0})
 	if err != nil {
@@ -113,6 +120,12 @@ func VerifyFile(path string) error {
 	}
 	defer db.Close()
 	return db.View(func(tx *bolt.Tx) error {
+		if err := checkStructure(path, db, tx); err != nil {
+			return err
+		}
+		if err := walkFile(tx, nil); err != nil {
+			return fmt.Errorf("state file is damaged: %w", err)
+		}
 		var damage error
 		for err := range tx.Check() { // drained: Check's goroutine holds the tx
 			if damage == nil {

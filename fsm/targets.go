@@ -44,7 +44,7 @@ type CreateTarget struct {
 	Target Target `json:"target"`
 }
 
-func (CreateTarget) CommandType() CommandType    { return CommandCreateTarget }
+func (CreateTarget) CommandType() CommandType     { return CommandCreateTarget }
 func (p *CreateTarget) Validate() error           { return p.Target.validate() }
 func (p *CreateTarget) apply(t *txn) (any, error) { return createRecord(t, targetsTable, &p.Target) }
 
@@ -53,7 +53,7 @@ type UpdateTarget struct {
 	Target Target `json:"target"`
 }
 
-func (UpdateTarget) CommandType() CommandType    { return CommandUpdateTarget }
+func (UpdateTarget) CommandType() CommandType     { return CommandUpdateTarget }
 func (p *UpdateTarget) Validate() error           { return p.Target.validate() }
 func (p *UpdateTarget) apply(t *txn) (any, error) { return updateRecord(t, targetsTable, &p.Target) }
 
@@ -62,7 +62,7 @@ type DeleteTarget struct {
 	ID string `json:"id"`
 }
 
-func (DeleteTarget) CommandType() CommandType    { return CommandDeleteTarget }
+func (DeleteTarget) CommandType() CommandType     { return CommandDeleteTarget }
 func (p *DeleteTarget) Validate() error           { return ValidID("id", p.ID) }
 func (p *DeleteTarget) apply(t *txn) (any, error) { return deleteRecord[Target](t, targetsTable, p.ID) }
 

@@ -28,7 +28,7 @@ type CreateTeam struct {
 	Team Team `json:"team"`
 }
 
-func (CreateTeam) CommandType() CommandType    { return CommandCreateTeam }
+func (CreateTeam) CommandType() CommandType     { return CommandCreateTeam }
 func (p *CreateTeam) Validate() error           { return p.Team.validate() }
 func (p *CreateTeam) apply(t *txn) (any, error) { return createRecord(t, teamsTable, &p.Team) }
 
@@ -37,7 +37,7 @@ type UpdateTeam struct {
 	Team Team `json:"team"`
 }
 
-func (UpdateTeam) CommandType() CommandType    { return CommandUpdateTeam }
+func (UpdateTeam) CommandType() CommandType     { return CommandUpdateTeam }
 func (p *UpdateTeam) Validate() error           { return p.Team.validate() }
 func (p *UpdateTeam) apply(t *txn) (any, error) { return updateRecord(t, teamsTable, &p.Team) }
 
@@ -46,7 +46,7 @@ type DeleteTeam struct {
 	ID string `json:"id"`
 }
 
-func (DeleteTeam) CommandType() CommandType    { return CommandDeleteTeam }
+func (DeleteTeam) CommandType() CommandType     { return CommandDeleteTeam }
 func (p *DeleteTeam) Validate() error           { return ValidID("id", p.ID) }
 func (p *DeleteTeam) apply(t *txn) (any, error) { return deleteRecord[Team](t, teamsTable, p.ID) }
 

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -36,6 +37,17 @@ func putJSON(b *bolt.Bucket, key []byte, v any) {
 	raw, err := json.Marshal(v)
 	must(err)
 	must(b.Put(key, raw))
+}
+
+// hasKey reports whether key is in b. Index and mapping entries have empty
+// values, and inside a write transaction bbolt's Get returns nil for an empty
+// value written earlier in that same transaction, as for a missing key, while
+// after the commit it returns an empty slice: a command would see the writes
+// of an earlier command of its batch differently than a later batch does.
+// A cursor sees the key either way.
+func hasKey(b *bolt.Bucket, key []byte) bool {
+	k, _ := b.Cursor().Seek(key)
+	return bytes.Equal(k, key)
 }
 
 // exists reports whether id is a key of the bucket.

@@ -171,15 +171,16 @@ type AuditEvent struct {
 	ID           string          `json:"id"`
 	Actor        string          `json:"actor"`
 	ActorType    string          `json:"actor_type"`
+	ActorRole    string          `json:"actor_role,omitempty"` // ours: the acting key's role
 	Action       string          `json:"action"`
 	ResourceType string          `json:"resource_type"`
 	ResourceID   string          `json:"resource_id"`
 	Details      json.RawMessage `json:"details"`
 	Timestamp    time.Time       `json:"timestamp"`
-	Seq          uint64          `json:"seq"`       // ours: position in the chain, from 1
+	Seq          uint64          `json:"seq"`        // ours: position in the chain, from 1
 	RaftIndex    uint64          `json:"raft_index"` // ours: the log entry that wrote it
-	PrevHash     string          `json:"prev_hash"` // ours
-	Hash         string          `json:"hash"`      // ours
+	PrevHash     string          `json:"prev_hash"`  // ours
+	Hash         string          `json:"hash"`       // ours
 }
 
 // Notification is an alert or event to send (table notification_events).

@@ -45,7 +45,7 @@ type RecordVersion struct {
 }
 
 func (RecordVersion) CommandType() CommandType { return CommandRecordVersion }
-func (p *RecordVersion) Validate() error        { return p.Version.validate() }
+func (p *RecordVersion) Validate() error       { return p.Version.validate() }
 func (p *RecordVersion) apply(t *txn) (any, error) {
 	v := p.Version
 	s := certStore{t}

@@ -55,7 +55,9 @@ func (p *RecordViolations) apply(t *txn) (any, error) {
 	}
 	seen := map[string]bool{}
 	for _, v := range p.Violations {
-		if seen[v.ID] || t.exists(bucketViolations, v.ID) {
+		// An id may be reused by the certificate whose violations it replaces.
+		taken := t.exists(bucketViolations, v.ID) && !hasKey(t.bucket(bucketViolCert), compound(p.CertificateID, v.ID))
+		if seen[v.ID] || taken {
 			return nil, conflictf("policy_violation", v.ID, "policy violation %q already exists", v.ID)
 		}
 		seen[v.ID] = true
