@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 )
 
@@ -111,13 +112,22 @@ func readU64(b []byte) uint64 {
 	return binary.BigEndian.Uint64(b)
 }
 
+// Times outside what UnixNano represents (1678..2262) are clamped, so a
+// "never expires" date such as 9999-12-31 sorts last instead of wrapping.
+var (
+	minKeyTime = time.Unix(0, 0)
+	maxKeyTime = time.Unix(0, math.MaxInt64)
+)
+
 // timeKey orders times bytewise; times before 1970 sort first as zero.
 func timeKey(t time.Time) []byte {
-	n := t.UnixNano()
-	if n < 0 {
-		n = 0
+	switch {
+	case t.Before(minKeyTime):
+		return u64(0)
+	case t.After(maxKeyTime):
+		return u64(math.MaxInt64)
 	}
-	return u64(uint64(n))
+	return u64(uint64(t.UnixNano()))
 }
 
 // timeIDKey is an index key ordered by time, then id.
