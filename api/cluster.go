@@ -92,7 +92,7 @@ func (s *Server) clusterStatus(c *gin.Context) {
 		wg.Add(1)
 		go func(i int, m memberStatus) {
 			defer wg.Done()
-			st, err := fetchNodeStatus(ctx, m.APIAddr)
+			st, err := fetchNodeStatus(ctx, m.APIAddr, c.GetHeader("Authorization"))
 			if err != nil {
 				m.State, m.Error = "unreachable", err.Error()
 			} else {
@@ -111,7 +111,9 @@ func (m *memberStatus) fill(st node.NodeStats) {
 	m.Healthy = (st.State == "Leader" || st.State == "Follower") && st.LeaderID != ""
 }
 
-func fetchNodeStatus(ctx context.Context, apiAddr string) (node.NodeStats, error) {
+// fetchNodeStatus asks a member for its own progress, presenting the
+// caller's credentials, which are valid cluster-wide.
+func fetchNodeStatus(ctx context.Context, apiAddr, authorization string) (node.NodeStats, error) {
 	var st node.NodeStats
 	if apiAddr == "" {
 		return st, errNoAPIAddr
@@ -119,6 +121,9 @@ func fetchNodeStatus(ctx context.Context, apiAddr string) (node.NodeStats, error
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apiAddr+"/api/v1/cluster/node", nil)
 	if err != nil {
 		return st, err
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := peerClient.Do(req)
 	if err != nil {

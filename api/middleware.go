@@ -50,7 +50,7 @@ func withRequestID(log *slog.Logger) gin.HandlerFunc {
 			id = newRequestID()
 		}
 		c.Set(ctxRequestID, id)
-		c.Set(ctxLogger, log.With("request_id", id))
+		c.Set(ctxLogger, log)
 		c.Header(headerRequestID, id)
 		c.Next()
 	}
@@ -58,11 +58,14 @@ func withRequestID(log *slog.Logger) gin.HandlerFunc {
 
 func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
 
+// loggerOf returns the server's logger with the request's id; it is built
+// only when something is logged, which keeps the hot path free of it.
 func loggerOf(c *gin.Context) *slog.Logger {
-	if l, ok := c.Get(ctxLogger); ok {
-		return l.(*slog.Logger)
+	l := slog.Default()
+	if v, ok := c.Get(ctxLogger); ok {
+		l = v.(*slog.Logger)
 	}
-	return slog.Default()
+	return l.With("request_id", requestID(c))
 }
 
 // withRecovery turns a handler panic into a 500 in the error shape.
@@ -89,6 +92,9 @@ func withAccessLog() gin.HandlerFunc {
 		lvl := slog.LevelDebug
 		if c.Writer.Status() >= 500 {
 			lvl = slog.LevelWarn
+		}
+		if v, ok := c.Get(ctxLogger); !ok || !v.(*slog.Logger).Enabled(c.Request.Context(), lvl) {
+			return
 		}
 		loggerOf(c).Log(c.Request.Context(), lvl, "request",
 			"method", c.Request.Method, "path", c.FullPath(), "status", c.Writer.Status(), "duration", time.Since(start))

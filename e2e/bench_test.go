@@ -89,6 +89,7 @@ func benchCreate(b *testing.B, via string, clients int) {
 		target = c.Followers(leader)[0]
 	}
 	client := NewClient(clients * 2)
+	client.APIKey = AdminKey
 	defer client.CloseIdle()
 
 	total := int64(createsFor(clients))
@@ -152,6 +153,7 @@ func BenchmarkFailover(b *testing.B) {
 	c.Start(3)
 	fx := c.Seed(c.WaitLeader())
 	client := NewClient(8)
+	client.APIKey = AdminKey
 	defer client.CloseIdle()
 
 	var times []time.Duration
@@ -221,6 +223,7 @@ func BenchmarkPlannedHandoff(b *testing.B) {
 	c.Start(3)
 	fx := c.Seed(c.WaitLeader())
 	client := NewClient(8)
+	client.APIKey = AdminKey
 	defer client.CloseIdle()
 
 	var gaps []time.Duration

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -37,13 +39,25 @@ func (t *txn) audit(action, resourceType, resourceID string, details any) {
 	ev.Hash = auditHash(&ev)
 	putJSON(t.bucket(bucketAudit), u64(seq), &ev)
 	must(t.bucket(bucketAuditTime).Put(append(timeKey(ev.Timestamp), u64(seq)...), nil))
-	must(t.bucket(bucketAuditID).Put([]byte(ev.ID), u64(seq)))
 	must(meta.Put(metaAuditSeq, u64(seq)))
 	must(meta.Put(metaAuditHead, []byte(ev.Hash)))
 	t.addCount(1, string(bucketAudit))
 }
 
 func auditID(seq uint64) string { return fmt.Sprintf("audit-%012d", seq) }
+
+// auditSeq is the inverse of auditID: an event's id names its position.
+func auditSeq(id string) (uint64, bool) {
+	digits, ok := strings.CutPrefix(id, "audit-")
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || auditID(seq) != id {
+		return 0, false
+	}
+	return seq, true
+}
 
 // auditHash is the SHA-256 (hex) of the event with its Hash field empty.
 // Events are stored with Go's encoding/json in struct order, so the same

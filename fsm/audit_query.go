@@ -73,11 +73,14 @@ func (f *FSM) AuditEvents(flt AuditFilter, p Page) (List[AuditEvent], error) {
 func (f *FSM) AuditEvent(id string) (*AuditEvent, error) {
 	var out AuditEvent
 	err := f.view(func(tx *bolt.Tx) error {
-		seq := tx.Bucket(bucketAuditID).Get([]byte(id))
-		if seq == nil {
+		seq, ok := auditSeq(id)
+		if !ok {
 			return notFound("audit event", id)
 		}
-		_, err := getJSON(tx.Bucket(bucketAudit), seq, &out)
+		found, err := getJSON(tx.Bucket(bucketAudit), u64(seq), &out)
+		if err == nil && !found {
+			err = notFound("audit event", id)
+		}
 		return err
 	})
 	return &out, err

@@ -39,7 +39,6 @@ var (
 	bucketJobAgent  = []byte("idx_jobs_by_agent")
 	bucketJobCert   = []byte("idx_jobs_by_certificate")
 	bucketAuditTime = []byte("idx_audit_by_time")
-	bucketAuditID   = []byte("idx_audit_by_id")
 	bucketViolCert  = []byte("idx_violations_by_certificate")
 	bucketViolRule  = []byte("idx_violations_by_rule")
 	bucketNotifStat = []byte("idx_notifications_by_status")
@@ -59,7 +58,7 @@ var allBuckets = [][]byte{
 	bucketPolicyRules, bucketViolations, bucketAudit, bucketNotifications,
 	bucketMeta, bucketMembers, bucketCounts, bucketRequests, bucketReqByIdx, bucketNames,
 	bucketCertExp, bucketCertStat, bucketMapByTgt, bucketVerByCert, bucketVerByFP,
-	bucketJobStat, bucketJobAgent, bucketJobCert, bucketAuditTime, bucketAuditID,
+	bucketJobStat, bucketJobAgent, bucketJobCert, bucketAuditTime,
 	bucketViolCert, bucketViolRule, bucketNotifStat, bucketNotifKey,
 	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert,
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ type serverConfig struct {
 	Join      []string `yaml:"join"`
 	JoinToken string   `yaml:"join_token"`
 	AdminKey  string   `yaml:"admin_key_file"`
+	RateLimit float64  `yaml:"rate_limit"`
+	PprofAddr string   `yaml:"pprof_addr"`
 	Dev       bool     `yaml:"dev"`
 	LogLevel  string   `yaml:"log_level"`
 	LogFormat string   `yaml:"log_format"`
@@ -44,6 +47,7 @@ func defaultServerConfig() serverConfig {
 		APIAddr:   "127.0.0.1:8443",
 		RaftAddr:  "127.0.0.1:8300",
 		LogLevel:  "info",
+		RateLimit: 100,
 		LogFormat: "text",
 	}
 }
@@ -68,6 +72,8 @@ var serverSettings = []setting{
 	{"join-token", "CERTCTL_JOIN_TOKEN", "secret shared by the members of a cluster; new nodes present it to join", func(c *serverConfig) any { return &c.JoinToken }},
 	{"admin-key-file", "CERTCTL_ADMIN_KEY_FILE", "file whose content becomes the first admin API key when this node bootstraps a cluster (default: one is generated and printed once)", func(c *serverConfig) any { return &c.AdminKey }},
 	{"dev", "CERTCTL_DEV", "one node with demo data and NO AUTHENTICATION, in a temporary data dir unless --data-dir is given", func(c *serverConfig) any { return &c.Dev }},
+	{"rate-limit", "CERTCTL_RATE_LIMIT", "requests per second allowed per API key (bursts of twice that); 0 turns the limit off", func(c *serverConfig) any { return &c.RateLimit }},
+	{"pprof-addr", "CERTCTL_PPROF_ADDR", "loopback host:port to serve Go's profiler on, for diagnosing performance (off when empty)", func(c *serverConfig) any { return &c.PprofAddr }},
 	{"log-level", "CERTCTL_LOG_LEVEL", "debug, info, warn or error", func(c *serverConfig) any { return &c.LogLevel }},
 	{"log-format", "CERTCTL_LOG_FORMAT", "text or json", func(c *serverConfig) any { return &c.LogFormat }},
 }
@@ -83,6 +89,8 @@ func bindFlags(fs *pflag.FlagSet, c *serverConfig) {
 			fs.BoolVar(p, s.flag, *p, usage)
 		case *[]string:
 			fs.StringArrayVar(p, s.flag, *p, usage)
+		case *float64:
+			fs.Float64Var(p, s.flag, *p, usage)
 		}
 	}
 }
@@ -105,6 +113,12 @@ func (c *serverConfig) applyEnv(getenv func(string) string) error {
 			*p = b
 		case *[]string:
 			*p = splitList(v)
+		case *float64:
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a number", s.env, v)
+			}
+			*p = f
 		}
 	}
 	return nil
@@ -123,6 +137,8 @@ func (c *serverConfig) applyFlags(fs *pflag.FlagSet, given *serverConfig) {
 			*p = *s.field(given).(*bool)
 		case *[]string:
 			*p = *s.field(given).(*[]string)
+		case *float64:
+			*p = *s.field(given).(*float64)
 		}
 	}
 }
@@ -159,6 +175,15 @@ func (cfg *serverConfig) validate() error {
 	}
 	if cfg.DataDir == "" {
 		return fmt.Errorf("--data-dir is required")
+	}
+	if cfg.RateLimit < 0 {
+		return fmt.Errorf("--rate-limit %g must be 0 (off) or more", cfg.RateLimit)
+	}
+	if cfg.PprofAddr != "" {
+		host, _, err := net.SplitHostPort(cfg.PprofAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("--pprof-addr %q must be a loopback address such as 127.0.0.1:6060", cfg.PprofAddr)
+		}
 	}
 	switch cfg.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,9 +136,20 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
-	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev}, n.FSM(), n)
+	rate := cfg.RateLimit
+	if rate == 0 {
+		rate = -1 // api.Config: negative turns the limit off
+	}
+	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate}, n.FSM(), n)
 	defer srv.Close()
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	serveErr := make(chan error, 1)
 	serve := func() {
 		go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -266,4 +278,21 @@ func bootstrapAdminKey(ctx context.Context, n *node.Node, keyFile string, out io
 		fmt.Fprintf(out, "\nFirst admin API key (shown this once; store it now):\n\n    %s\n\n", secret)
 	}
 	return nil
+}
+
+// servePprof serves Go's profiler on a loopback address until stopped.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("profiler listening", "addr", ln.Addr().String())
+	return func() { shutdownHTTP(srv) }, nil
 }
