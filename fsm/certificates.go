@@ -497,9 +497,15 @@ func (f *FSM) Certificates(flt CertificateFilter, p Page) (List[Certificate], er
 	flt.Sort = ""
 	var out List[Certificate]
 	err := f.view(func(tx *bolt.Tx) (err error) {
-		if flt.Status != "" {
-			out, err = scanIndex(tx, bucketCertStat, prefix(flt.Status), 0, bucketCertificates, p, flt.match())
-		} else {
+		switch match := flt.match(); {
+		case flt.Status != "" && match == nil:
+			out, err = scanIndexCounted[Certificate](tx, bucketCertStat, prefix(flt.Status), bucketCertificates, p,
+				readCount(tx, string(bucketCertificates), "status", flt.Status))
+		case flt.Status != "":
+			out, err = scanIndex(tx, bucketCertStat, prefix(flt.Status), 0, bucketCertificates, p, match)
+		case flt == CertificateFilter{ExpiresBefore: flt.ExpiresBefore, ExpiresAfter: flt.ExpiresAfter} && flt != CertificateFilter{}:
+			out, err = expiryRange(tx, flt.ExpiresAfter, flt.ExpiresBefore, p)
+		default:
 			out, err = scanBucket(tx, bucketCertificates, p, flt.match())
 		}
 		for i := range out.Items {
@@ -609,4 +615,36 @@ func (f *FSM) sortedCertificates(flt CertificateFilter, field string, desc bool,
 		return nil
 	})
 	return List[Certificate]{Items: page, Total: len(matches)}, err
+}
+
+// expiryRange pages the certificates expiring strictly between after and
+// before (either may be nil) through the expiry index, in expiry order. Only
+// the page is decoded; the rest of the range is counted by its keys.
+func expiryRange(tx *bolt.Tx, after, before *time.Time, p Page) (List[Certificate], error) {
+	p = p.Normalize()
+	c := tx.Bucket(bucketCertExp).Cursor()
+	var k []byte
+	if after != nil {
+		k, _ = c.Seek(timeKey(after.Add(time.Nanosecond)))
+	} else {
+		k, _ = c.First()
+	}
+	var end []byte
+	if before != nil {
+		end = timeKey(*before)
+	}
+	certs := tx.Bucket(bucketCertificates)
+	items := []Certificate{}
+	total := 0
+	for ; k != nil && (end == nil || bytes.Compare(k[:8], end) < 0); k, _ = c.Next() {
+		if total >= p.offset() && len(items) < p.PerPage {
+			var cert Certificate
+			if _, err := getJSON(certs, k[8:], &cert); err != nil {
+				return List[Certificate]{}, err
+			}
+			items = append(items, cert)
+		}
+		total++
+	}
+	return List[Certificate]{Items: items, Total: total}, nil
 }

@@ -427,6 +427,9 @@ func (f *FSM) Jobs(flt JobFilter, p Page) (List[Job], error) {
 			out, err = scanIndex(tx, bucketJobAgent, prefix(flt.AgentID), 0, bucketJobs, p, match)
 		case flt.CertificateID != "":
 			out, err = scanIndex(tx, bucketJobCert, prefix(flt.CertificateID), 0, bucketJobs, p, match)
+		case flt.Status != "" && flt.Type == "":
+			out, err = scanIndexCounted[Job](tx, bucketJobStat, prefix(flt.Status), bucketJobs, p,
+				readCount(tx, string(bucketJobs), "status", flt.Status))
 		case flt.Status != "":
 			out, err = scanIndex(tx, bucketJobStat, prefix(flt.Status), 0, bucketJobs, p, match)
 		case flt.Type != "":

@@ -228,6 +228,9 @@ func (f *FSM) Notifications(flt NotificationFilter, p Page) (List[Notification],
 	var out List[Notification]
 	err := f.view(func(tx *bolt.Tx) (err error) {
 		switch {
+		case flt.Status != "" && flt.Type == "" && flt.Channel == "" && flt.CertificateID == "":
+			out, err = scanIndexCounted[Notification](tx, bucketNotifStat, prefix(flt.Status), bucketNotifications, p,
+				readCount(tx, string(bucketNotifications), "status", flt.Status))
 		case flt.Status != "":
 			out, err = scanIndex(tx, bucketNotifStat, prefix(flt.Status), 0, bucketNotifications, p, match)
 		case flt == NotificationFilter{}:

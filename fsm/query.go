@@ -124,6 +124,31 @@ func scanIndex[T any](tx *bolt.Tx, index, pfx []byte, skip int, bucket []byte, p
 	return List[T]{Items: pg.items, Total: pg.seen}, nil
 }
 
+// scanIndexCounted pages the records under pfx of an index whose number of
+// entries is known (a counter): it reads only the page, never the whole range,
+// so a list filtered by status costs the same at any inventory size.
+func scanIndexCounted[T any](tx *bolt.Tx, index, pfx []byte, bucket []byte, p Page, total int) (List[T], error) {
+	p = p.Normalize()
+	items := []T{}
+	records := tx.Bucket(bucket)
+	c := tx.Bucket(index).Cursor()
+	k, _ := c.Seek(pfx)
+	for i := 0; i < p.offset() && k != nil && bytes.HasPrefix(k, pfx); i++ {
+		k, _ = c.Next()
+	}
+	for ; k != nil && bytes.HasPrefix(k, pfx) && len(items) < p.PerPage; k, _ = c.Next() {
+		var r T
+		found, err := getJSON(records, k[len(pfx):], &r)
+		if err != nil {
+			return List[T]{}, err
+		}
+		if found {
+			items = append(items, r)
+		}
+	}
+	return List[T]{Items: items, Total: total}, nil
+}
+
 func unreadable(k []byte, err error) error {
 	return &Error{Code: CodeInternal, Message: "stored record " + string(k) + " is unreadable: " + err.Error()}
 }
