@@ -203,6 +203,9 @@ func (p *SetAgentStatus) apply(t *txn) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if old.RetiredAt != nil {
+		return nil, statef("agent", old.ID, "agent %q is retired", old.ID)
+	}
 	if p.From != "" && old.Status != p.From {
 		return nil, statef("agent", old.ID, "agent %q is %s, not %s", old.ID, old.Status, p.From)
 	}

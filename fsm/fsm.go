@@ -33,6 +33,9 @@ type FSM struct {
 
 	mu sync.RWMutex // held for reading around every use of db; Restore swaps db under the write lock
 	db *bolt.DB
+	// retired counts files replaced by Restore still closing once their
+	// last readers are done.
+	retired sync.WaitGroup
 
 	applied atomic.Uint64
 	waitMu  sync.Mutex
@@ -105,6 +108,7 @@ func (f *FSM) loadApplied() error {
 func (f *FSM) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.retired.Wait()
 	if f.db == nil {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
@@ -83,13 +84,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore refused, state left unchanged: %w", err)
 	}
 
+	// The new file takes the path while the old one stays open: its handle
+	// keeps the old inode, so readers still in it (a snapshot being
+	// persisted) finish undisturbed, and the old handle is closed once they
+	// have. Waiting for them here could deadlock with raft, whose snapshot
+	// goroutine may hold such a reader while raft waits on this Restore.
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.db != nil {
-		if err := f.db.Close(); err != nil {
-			return fmt.Errorf("fsm: restore: close state: %w", err)
-		}
-	}
 	if err := os.Rename(rebuilt, f.path); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
@@ -100,6 +101,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	db, err := f.openDB(f.path, false)
 	if err != nil {
 		return err
+	}
+	if old := f.db; old != nil {
+		f.retired.Add(1)
+		go func() { // waited for by Close
+			defer f.retired.Done()
+			old.Close()
+		}()
 	}
 	f.db = db
 	var idx uint64
@@ -114,7 +122,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 // VerifyFile checks that path is a complete certctl state file. Its pages
 // are checked (see checkStructure) before bbolt's own consistency check runs.
 func VerifyFile(path string) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 0})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		return fmt.Errorf("not a state file: %w", err)
 	}
