@@ -104,8 +104,13 @@ func (s *Server) heartbeat(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
 		return
 	}
-	for field, v := range map[string]string{"version": req.Version, "hostname": req.Hostname} {
-		if err := fsm.ValidText(field, v, 253, false); err != nil {
+	// The state machine's own limits: a beat that passed here but failed
+	// there would fail the whole batch, every other agent's beat with it.
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{{"version", req.Version, 64}, {"hostname", req.Hostname, 253}} {
+		if err := fsm.ValidText(f.name, f.value, f.max, false); err != nil {
 			fail(c, err)
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -122,7 +123,7 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 		p := principal{keyID: key.ID, name: key.Name, role: key.Role, agentID: key.AgentID}
 		c.Set(ctxPrincipal, p)
 		if wait, ok := s.limiter.allow(key.ID, s.cfg.Now()); !ok {
-			c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			failStatus(c, http.StatusTooManyRequests, "", "too many requests for API key "+key.Name+"; slow down and retry after the Retry-After delay")
 			return
 		}

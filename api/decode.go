@@ -46,7 +46,77 @@ func bindJSON(c *gin.Context, v any) bool {
 		failStatus(c, http.StatusBadRequest, "", "request body holds more than one JSON value")
 		return false
 	}
+	// encoding/json keeps the last of duplicate keys where other parsers
+	// keep the first: refuse them, so every reader sees the same request.
+	if key, dup := duplicateKey(body); dup {
+		failStatus(c, http.StatusBadRequest, key, fmt.Sprintf("key %q appears more than once in one JSON object; send each field once", key))
+		return false
+	}
 	return true
+}
+
+// duplicateKey returns the first key that appears twice in one object of
+// body, a JSON text that has already decoded, as a dotted path ("tags.env").
+func duplicateKey(body []byte) (string, bool) {
+	type frame struct {
+		path    string          // of this object or array
+		keys    map[string]bool // nil for an array
+		wantKey bool
+		key     string // the key whose value comes next
+	}
+	var stack []*frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{', '[':
+				f := &frame{}
+				if n := len(stack); n > 0 {
+					f.path = stack[n-1].path
+					if stack[n-1].keys != nil {
+						f.path = joinPath(f.path, stack[n-1].key)
+					}
+				}
+				if v == '{' {
+					f.keys, f.wantKey = map[string]bool{}, true
+				}
+				stack = append(stack, f)
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].wantKey {
+				top := stack[n-1]
+				if top.keys[v] {
+					return joinPath(top.path, v), true
+				}
+				top.keys[v], top.wantKey, top.key = true, false, v
+				continue
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
 
 func describeJSONError(err error) (field, msg string) {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -17,6 +18,10 @@ type listBody[T any] struct {
 	PerPage int `json:"per_page"`
 }
 
+// maxPage bounds page and per_page so that the offset (page-1)*per_page
+// cannot overflow; per_page is clamped to fsm.MaxPerPage afterwards.
+const maxPage = math.MaxInt32
+
 // pageOf reads page and per_page; bad values are a 400 naming the parameter.
 func pageOf(c *gin.Context) (fsm.Page, bool) {
 	p := fsm.Page{}
@@ -29,8 +34,8 @@ func pageOf(c *gin.Context) (fsm.Page, bool) {
 			continue
 		}
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			failStatus(c, http.StatusBadRequest, q.name, q.name+" must be a positive integer, not "+strconv.Quote(v))
+		if err != nil || n < 1 || n > maxPage {
+			failStatus(c, http.StatusBadRequest, q.name, q.name+" must be an integer from 1 to "+strconv.Itoa(maxPage)+", not "+strconv.Quote(v))
 			return p, false
 		}
 		*q.dst = n

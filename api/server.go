@@ -62,7 +62,8 @@ type Config struct {
 	// Dev turns authentication off (certctl server --dev only).
 	Dev bool
 	// RateLimit is the requests per second allowed per API key (burst
-	// RateBurst); 0 means the default of 100/s with a burst of 200.
+	// RateBurst); 0 means the default of 100/s with a burst of 200, and a
+	// negative value turns the limit off.
 	RateLimit float64
 	RateBurst int
 	// HeartbeatFlush is how often heartbeats received by this node are
@@ -127,6 +128,9 @@ func New(cfg Config, state State, cluster Cluster) *Server {
 	s.heartbeats = newHeartbeatBatcher(s.cfg.HeartbeatFlush, s.proposeSystem, s.cfg.Logger)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
+	// No redirects: gin's trailing-slash redirect cleans the path, so
+	// /teams/..%2f would be sent on to /api/v1; such a path is a 404 here.
+	e.RedirectTrailingSlash = false
 	e.ContextWithFallback = true
 	e.Use(withRequestID(s.cfg.Logger), withRecovery(), s.metrics.middleware(), withAccessLog(), withBodyLimit(MaxBodyBytes))
 	for _, r := range s.routes() {

@@ -17,6 +17,7 @@ type Page struct {
 const (
 	DefaultPerPage = 50
 	MaxPerPage     = 500
+	maxPage        = 1 << 31
 )
 
 // Normalize fills defaults and clamps PerPage to MaxPerPage.
@@ -29,6 +30,9 @@ func (p Page) Normalize() Page {
 	}
 	if p.PerPage > MaxPerPage {
 		p.PerPage = MaxPerPage
+	}
+	if p.Page > maxPage { // keeps the offset far from overflowing
+		p.Page = maxPage
 	}
 	return p
 }

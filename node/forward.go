@@ -56,6 +56,14 @@ func (n *Node) ApplyForwarded(ctx context.Context, body []byte) (ForwardResponse
 	if r.State() != raft.Leader {
 		return ForwardResponse{}, ErrNotLeader
 	}
+	// A malformed command never reaches the log, wherever it comes from.
+	if _, _, err := fsm.DecodeCommand(body); err != nil {
+		var domain *fsm.Error
+		if errors.As(err, &domain) {
+			return ForwardResponse{Error: domain}, nil
+		}
+		return ForwardResponse{}, err
+	}
 	idx, err := n.applyLocal(ctx, r, body)
 	var domain *fsm.Error
 	if errors.As(err, &domain) {

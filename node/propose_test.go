@@ -157,3 +157,16 @@ func TestNode_ConcurrentProposalsThroughEveryNode(t *testing.T) {
 		nodetest.WaitFor(t, "every team on "+m.ID(), func() bool { return teamCount(t, m) == workers*each })
 	}
 }
+
+func TestNode_MalformedForwardedCommandNeverReachesTheLog(t *testing.T) {
+	c := nodetest.NewCluster(t, 1)
+	leader := c.Leader(t).Node()
+	before := leader.Stats().LastLogIndex
+	for _, body := range [][]byte{[]byte("not json"), []byte(`{"type":9999,"time":"2026-01-01T00:00:00Z"}`), []byte(`{"type":10,"payload":{}}`)} {
+		resp, err := leader.ApplyForwarded(context.Background(), body)
+		require.NoError(t, err)
+		require.NotNil(t, resp.Error, "%s", body)
+		assert.Equal(t, fsm.CodeInvalid, resp.Error.Code)
+	}
+	assert.Equal(t, before, leader.Stats().LastLogIndex, "no entry was appended")
+}

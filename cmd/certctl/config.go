@@ -173,7 +173,7 @@ func (cfg *serverConfig) validate() error {
 	if cfg.Bootstrap && len(cfg.Join) > 0 {
 		return fmt.Errorf("--bootstrap starts a new cluster and --join joins an existing one: give only one")
 	}
-	if cfg.DataDir == "" {
+	if cfg.DataDir == "" && !cfg.Dev {
 		return fmt.Errorf("--data-dir is required")
 	}
 	if cfg.RateLimit < 0 {

@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,26 +42,33 @@ variable; a flag beats the environment, which beats the file.
   certctl server --config /etc/certctl/certctl.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := defaultServerConfig()
 			if cfgPath == "" {
 				cfgPath = os.Getenv("CERTCTL_CONFIG")
 			}
-			if cfgPath != "" {
-				if err := cfg.loadFile(cfgPath); err != nil {
-					return usageError{err}
+			resolve := func() (serverConfig, error) {
+				cfg := defaultServerConfig()
+				if cfgPath != "" {
+					if err := cfg.loadFile(cfgPath); err != nil {
+						return cfg, usageError{err}
+					}
 				}
+				if err := cfg.applyEnv(os.Getenv); err != nil {
+					return cfg, usageError{err}
+				}
+				cfg.applyFlags(cmd.Flags(), &given)
+				if cfg.Dev && !cmd.Flags().Changed("data-dir") && os.Getenv("CERTCTL_DATA_DIR") == "" && !fileSetsDataDir(cfgPath) {
+					cfg.DataDir = ""
+				}
+				if err := cfg.validateFor(); err != nil {
+					return cfg, usageError{err}
+				}
+				return cfg, nil
 			}
-			if err := cfg.applyEnv(os.Getenv); err != nil {
-				return usageError{err}
+			cfg, err := resolve()
+			if err != nil {
+				return err
 			}
-			cfg.applyFlags(cmd.Flags(), &given)
-			if cfg.Dev && !cmd.Flags().Changed("data-dir") && os.Getenv("CERTCTL_DATA_DIR") == "" && !fileSetsDataDir(cfgPath) {
-				cfg.DataDir = ""
-			}
-			if err := cfg.validateFor(); err != nil {
-				return usageError{err}
-			}
-			return runServer(cmd.Context(), cfg, cmd.ErrOrStderr())
+			return runServer(cmd.Context(), cfg, cmd.ErrOrStderr(), resolve)
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML configuration file (env CERTCTL_CONFIG)")
@@ -77,27 +86,30 @@ func fileSetsDataDir(path string) bool {
 }
 
 func (cfg *serverConfig) validateFor() error {
-	if cfg.Dev {
-		if cfg.Bootstrap || len(cfg.Join) > 0 {
-			return errors.New("--dev runs a single node: it takes neither --bootstrap nor --join")
-		}
-		return nil
+	if cfg.Dev && (cfg.Bootstrap || len(cfg.Join) > 0) {
+		return errors.New("--dev runs a single node: it takes neither --bootstrap nor --join")
 	}
 	return cfg.validate()
 }
 
-func newLogger(cfg serverConfig, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
+// newLogger returns the server's logger; its level can change while it runs
+// (SIGHUP reloads it from the configuration).
+func newLogger(cfg serverConfig, w io.Writer, level *slog.LevelVar) *slog.Logger {
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer) error {
-	log := newLogger(cfg, stderr)
+// runServer runs a node until ctx ends. reload resolves the configuration
+// again on SIGHUP; what can change while running (the log level) is applied.
+func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload func() (serverConfig, error)) error {
+	level := new(slog.LevelVar)
+	log := newLogger(cfg, stderr, level)
+	stopReload := watchReload(log, level, reload)
+	defer stopReload()
 	if cfg.Dev {
 		cleanup, err := prepareDev(&cfg)
 		if err != nil {
@@ -295,4 +307,35 @@ func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("profiler listening", "addr", ln.Addr().String())
 	return func() { shutdownHTTP(srv) }, nil
+}
+
+// watchReload applies the reloadable configuration (the log level) on each
+// SIGHUP until the returned stop is called, which waits for it.
+func watchReload(log *slog.Logger, level *slog.LevelVar, reload func() (serverConfig, error)) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			next, err := reload()
+			if err != nil {
+				log.Error("reload refused; configuration unchanged", "err", err)
+				continue
+			}
+			if err := level.UnmarshalText([]byte(next.LogLevel)); err == nil {
+				log.Info("configuration reloaded", "log_level", next.LogLevel)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-finished
+	}
 }
