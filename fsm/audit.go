@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -36,8 +37,8 @@ func (t *txn) audit(action, resourceType, resourceID string, details any) {
 		RaftIndex:    t.index,
 		PrevHash:     string(meta.Get(metaAuditHead)),
 	}
-	ev.Hash = auditHash(&ev)
-	putJSON(t.bucket(bucketAudit), u64(seq), &ev)
+	stored := sealAudit(&ev)
+	must(t.bucket(bucketAudit).Put(u64(seq), stored))
 	must(t.bucket(bucketAuditTime).Put(append(timeKey(ev.Timestamp), u64(seq)...), nil))
 	must(meta.Put(metaAuditSeq, u64(seq)))
 	must(meta.Put(metaAuditHead, []byte(ev.Hash)))
@@ -57,6 +58,26 @@ func auditSeq(id string) (uint64, bool) {
 		return 0, false
 	}
 	return seq, true
+}
+
+// sealAudit sets ev.Hash and returns the event's stored bytes, marshalling it
+// once: Hash is the last field, so the unsealed encoding ends in an empty
+// hash that the seal fills in, giving what marshalling the sealed event gives.
+func sealAudit(ev *AuditEvent) []byte {
+	ev.Hash = ""
+	unsealed, err := json.Marshal(ev)
+	must(err)
+	sum := sha256.Sum256(unsealed)
+	ev.Hash = hex.EncodeToString(sum[:])
+	const empty = `"hash":""}`
+	if !bytes.HasSuffix(unsealed, []byte(empty)) {
+		sealed, err := json.Marshal(ev)
+		must(err)
+		return sealed
+	}
+	sealed := append(unsealed[:len(unsealed)-len(empty)], `"hash":"`...)
+	sealed = append(sealed, ev.Hash...)
+	return append(sealed, `"}`...)
 }
 
 // auditHash is the SHA-256 (hex) of the event with its Hash field empty.
