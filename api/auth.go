@@ -116,8 +116,20 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 		}
 		hash := HashKey(token)
 		key, err := s.state.APIKeyByHash(hash)
-		if err != nil || key.RevokedAt != nil || subtle.ConstantTimeCompare([]byte(key.Hash), []byte(hash)) != 1 {
-			unauthorized(c, "the API key is unknown or revoked")
+		if err != nil || subtle.ConstantTimeCompare([]byte(key.Hash), []byte(hash)) != 1 {
+			unauthorized(c, "the API key is unknown")
+			return
+		}
+		if key.RevokedAt != nil {
+			// A retired agent's key was revoked with it: the agent is told it
+			// is gone (410), as the original told retired agents.
+			if key.Role == fsm.RoleAgent && a == accessAgent && c.Param("id") == key.AgentID {
+				if ag, err := s.state.Agent(key.AgentID); err == nil && ag.RetiredAt != nil {
+					failStatus(c, http.StatusGone, "", "agent "+ag.ID+" was retired; register a new agent")
+					return
+				}
+			}
+			unauthorized(c, "the API key "+key.Name+" was revoked")
 			return
 		}
 		p := principal{keyID: key.ID, name: key.Name, role: key.Role, agentID: key.AgentID}

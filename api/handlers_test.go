@@ -577,7 +577,11 @@ func agentCases() map[string]routeCase {
 			assert.Empty(t, w.must(t, 204, "DELETE", "/api/v1/agents/"+id, nil).raw)
 			a := w.as(t, w.viewer, "GET", "/api/v1/agents/"+id, nil)
 			assert.NotEmpty(t, a.body["retired_at"])
-			requireError(t, w.as(t, key, "GET", "/api/v1/agents/"+id+"/work", nil), 401, "")
+			// The original told a retired agent it was gone; its revoked key
+			// still says who it is, and works nowhere else.
+			requireError(t, w.as(t, key, "GET", "/api/v1/agents/"+id+"/work", nil), 410, "")
+			requireError(t, w.as(t, key, "POST", "/api/v1/agents/"+id+"/heartbeat", nil), 410, "")
+			requireError(t, w.as(t, key, "GET", "/api/v1/auth/check", nil), 401, "")
 			requireError(t, w.as(t, w.admin, "DELETE", "/api/v1/agents/ag-none", nil), 404, "")
 		},
 		"POST /api/v1/agents/:id/heartbeat": func(t *testing.T, w *world) {

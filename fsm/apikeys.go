@@ -132,7 +132,6 @@ func revokeKey(t *txn, k *APIKey) {
 	now := t.now()
 	k.RevokedAt = &now
 	putJSON(t.bucket(bucketAPIKeys), []byte(k.ID), k)
-	must(t.bucket(bucketKeyByHash).Delete([]byte(k.Hash)))
 	t.audit("api_key_revoked", "api_key", k.ID, map[string]string{"name": k.Name, "role": k.Role})
 }
 
@@ -152,7 +151,9 @@ func revokeAgentKeys(t *txn, agentID string) {
 	}
 }
 
-// APIKeyByHash returns the live key whose secret hashes to hash (hex SHA-256).
+// APIKeyByHash returns the key whose secret hashes to hash (hex SHA-256),
+// revoked keys included (RevokedAt set), so that a caller can say why a key
+// no longer works.
 func (f *FSM) APIKeyByHash(hash string) (*APIKey, error) {
 	var out *APIKey
 	err := f.view(func(tx *bolt.Tx) error {
