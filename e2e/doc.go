@@ -2,5 +2,6 @@
 // 127.0.0.1, each with its own data directory, talking over HTTP and Raft. It
 // owns a harness (Cluster, Node, Client, Writer) and the tests and benchmarks
 // that use it. It must never import the server's packages: everything it knows
-// about a node comes from the command line, the HTTP API and the node's log.
+// about a node comes from the command line, the HTTP API (raw, or through the
+// typed client api/client and its api/wire types) and the node's log.
 package e2e
