@@ -84,12 +84,12 @@ func (s *Server) listCertificates(c *gin.Context) {
 	if flt.ExpiresAfter, ok = timeQuery(c, "expires_after"); !ok {
 		return
 	}
-	l, err := s.state.Certificates(flt, p)
+	l, err := s.state.CertificatesJSON(flt, p)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	respondList(c, p, l)
+	respondRawList(c, p, l)
 }
 
 // respondRead answers with what read returns, or its error.

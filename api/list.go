@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"math"
 	"net/http"
 	"strconv"
@@ -41,6 +42,31 @@ func pageOf(c *gin.Context) (fsm.Page, bool) {
 		*q.dst = n
 	}
 	return p.Normalize(), true
+}
+
+// respondRawList writes the list envelope around records already in their
+// wire form (the state machine stores certificates as they are served).
+func respondRawList(c *gin.Context, p fsm.Page, l fsm.List[json.RawMessage]) {
+	size := 64
+	for _, item := range l.Items {
+		size += len(item) + 1
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, `{"data":[`...)
+	for i, item := range l.Items {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, item...)
+	}
+	buf = append(buf, `],"total":`...)
+	buf = strconv.AppendInt(buf, int64(l.Total), 10)
+	buf = append(buf, `,"page":`...)
+	buf = strconv.AppendInt(buf, int64(p.Page), 10)
+	buf = append(buf, `,"per_page":`...)
+	buf = strconv.AppendInt(buf, int64(p.PerPage), 10)
+	buf = append(buf, '}')
+	c.Data(http.StatusOK, "application/json; charset=utf-8", buf)
 }
 
 func respondList[T any](c *gin.Context, p fsm.Page, l fsm.List[T]) {

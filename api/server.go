@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ type State interface {
 
 	Certificate(id string) (*fsm.Certificate, error)
 	Certificates(fsm.CertificateFilter, fsm.Page) (fsm.List[fsm.Certificate], error)
+	CertificatesJSON(fsm.CertificateFilter, fsm.Page) (fsm.List[json.RawMessage], error)
 	CertificateVersions(certID string, p fsm.Page) (fsm.List[fsm.CertificateVersion], error)
 	CertificatesByStatusCount() (map[string]int, error)
 	CertificatesExpiringBefore(t time.Time, fn func(*fsm.Certificate) bool) error

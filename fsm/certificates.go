@@ -112,12 +112,15 @@ func (s certStore) get(id string) (*Certificate, error) {
 	return &c, nil
 }
 
-// put writes c (without its target ids) and moves its index entries from old.
+// put writes c and moves its index entries from old. The record carries its
+// target ids (kept equal to certificate_target_mappings by every command that
+// maps), so the stored JSON is the certificate's wire form.
 func (s certStore) put(old, c *Certificate) {
 	t := s.t
-	stored := *c
-	stored.TargetIDs = nil
-	putJSON(t.bucket(bucketCertificates), []byte(c.ID), &stored)
+	if c.TargetIDs == nil {
+		c.TargetIDs = []string{}
+	}
+	putJSON(t.bucket(bucketCertificates), []byte(c.ID), c)
 	exp, stat := t.bucket(bucketCertExp), t.bucket(bucketCertStat)
 	var oldName, oldStatus string
 	var oldRefs []reference
@@ -352,7 +355,9 @@ func (p *MapTarget) Validate() error {
 	return ValidID("target_id", p.TargetID)
 }
 func (p *MapTarget) apply(t *txn) (any, error) {
-	if _, err := (certStore{t}).get(p.CertificateID); err != nil {
+	s := certStore{t}
+	old, err := s.get(p.CertificateID)
+	if err != nil {
 		return nil, err
 	}
 	if err := t.requireExists(bucketTargets, "target", "target_id", p.TargetID); err != nil {
@@ -361,6 +366,10 @@ func (p *MapTarget) apply(t *txn) (any, error) {
 	if hasKey(t.bucket(bucketMappings), compound(p.CertificateID, p.TargetID)) {
 		return nil, nil
 	}
+	c := *old
+	c.TargetIDs = dedupSorted(append(append([]string{}, old.TargetIDs...), p.TargetID))
+	c.UpdatedAt = t.now()
+	s.put(old, &c)
 	must(t.bucket(bucketMappings).Put(compound(p.CertificateID, p.TargetID), nil))
 	must(t.bucket(bucketMapByTgt).Put(compound(p.TargetID, p.CertificateID), nil))
 	t.moveRefs(nil, []reference{{bucket: bucketTargets, id: p.TargetID}})
@@ -380,6 +389,15 @@ func (p *UnmapTarget) apply(t *txn) (any, error) {
 	if !hasKey(t.bucket(bucketMappings), compound(p.CertificateID, p.TargetID)) {
 		return nil, notFound("mapping", p.CertificateID+"/"+p.TargetID)
 	}
+	s := certStore{t}
+	old, err := s.get(p.CertificateID)
+	if err != nil {
+		return nil, err
+	}
+	c := *old
+	c.TargetIDs = slices.DeleteFunc(append([]string{}, old.TargetIDs...), func(id string) bool { return id == p.TargetID })
+	c.UpdatedAt = t.now()
+	s.put(old, &c)
 	must(t.bucket(bucketMappings).Delete(compound(p.CertificateID, p.TargetID)))
 	must(t.bucket(bucketMapByTgt).Delete(compound(p.TargetID, p.CertificateID)))
 	t.moveRefs([]reference{{bucket: bucketTargets, id: p.TargetID}}, nil)
@@ -387,7 +405,7 @@ func (p *UnmapTarget) apply(t *txn) (any, error) {
 	return nil, nil
 }
 
-// Certificate returns the certificate with id, its target ids filled in.
+// Certificate returns the certificate with id.
 func (f *FSM) Certificate(id string) (*Certificate, error) {
 	var out *Certificate
 	err := f.view(func(tx *bolt.Tx) error {
@@ -395,7 +413,6 @@ func (f *FSM) Certificate(id string) (*Certificate, error) {
 		if err != nil {
 			return err
 		}
-		c.TargetIDs = mappedTargets(tx, id)
 		out = c
 		return nil
 	})
@@ -482,38 +499,97 @@ func (flt CertificateFilter) match() func(*Certificate) bool {
 // Certificates lists certificates in id order (by status index when filtered
 // by status), with exact totals.
 func (f *FSM) Certificates(flt CertificateFilter, p Page) (List[Certificate], error) {
-	if flt.Status != "" {
-		if st, ok := CertificateStatuses.Canonical(flt.Status); ok {
-			flt.Status = st
-		}
+	flt, sorted, err := flt.normalize()
+	if err != nil {
+		return List[Certificate]{}, err
 	}
-	field, desc := strings.CutPrefix(flt.Sort, "-")
-	if field != "" && field != "id" || desc {
-		if _, ok := CertificateSortFields.Canonical(field); !ok {
-			return List[Certificate]{}, invalidf("sort", "sort %q must be one of %s, with '-' first for descending", flt.Sort, strings.Join(CertificateSortFields, ", "))
-		}
+	if sorted {
+		field, desc := strings.CutPrefix(flt.Sort, "-")
 		return f.sortedCertificates(flt, field, desc, p)
 	}
-	flt.Sort = ""
-	var out List[Certificate]
-	err := f.view(func(tx *bolt.Tx) (err error) {
-		switch match := flt.match(); {
-		case flt.Status != "" && match == nil:
-			out, err = scanIndexCounted[Certificate](tx, bucketCertStat, prefix(flt.Status), bucketCertificates, p,
-				readCount(tx, string(bucketCertificates), "status", flt.Status))
-		case flt.Status != "":
-			out, err = scanIndex(tx, bucketCertStat, prefix(flt.Status), 0, bucketCertificates, p, match)
-		case flt == CertificateFilter{ExpiresBefore: flt.ExpiresBefore, ExpiresAfter: flt.ExpiresAfter} && flt != CertificateFilter{}:
-			out, err = expiryRange(tx, flt.ExpiresAfter, flt.ExpiresBefore, p)
-		default:
-			out, err = scanBucket(tx, bucketCertificates, p, flt.match())
+	if raw, ok, err := f.certificatesIndexed(flt, p); ok || err != nil {
+		if err != nil {
+			return List[Certificate]{}, err
 		}
-		for i := range out.Items {
-			out.Items[i].TargetIDs = mappedTargets(tx, out.Items[i].ID)
+		return decodeAll[Certificate](raw)
+	}
+	var out List[Certificate]
+	err = f.view(func(tx *bolt.Tx) (err error) {
+		if flt.Status != "" {
+			out, err = scanIndex(tx, bucketCertStat, prefix(flt.Status), 0, bucketCertificates, p, flt.match())
+		} else {
+			out, err = scanBucket(tx, bucketCertificates, p, flt.match())
 		}
 		return err
 	})
 	return out, err
+}
+
+// CertificatesJSON answers what Certificates answers, each certificate as
+// its stored JSON, which is its wire form: the common lists (unfiltered, by
+// status, by expiry) are served without decoding and encoding each record.
+func (f *FSM) CertificatesJSON(flt CertificateFilter, p Page) (List[json.RawMessage], error) {
+	norm, sorted, err := flt.normalize()
+	if err != nil {
+		return List[json.RawMessage]{}, err
+	}
+	if !sorted {
+		if raw, ok, err := f.certificatesIndexed(norm, p); ok || err != nil {
+			return raw, err
+		}
+	}
+	l, err := f.Certificates(flt, p)
+	if err != nil {
+		return List[json.RawMessage]{}, err
+	}
+	out := List[json.RawMessage]{Items: make([]json.RawMessage, len(l.Items)), Total: l.Total}
+	for i := range l.Items {
+		if out.Items[i], err = json.Marshal(&l.Items[i]); err != nil {
+			return List[json.RawMessage]{}, err
+		}
+	}
+	return out, nil
+}
+
+// normalize canonicalises the status and checks the sort; sorted reports
+// whether the list needs a sort other than by id.
+func (flt CertificateFilter) normalize() (CertificateFilter, bool, error) {
+	if st, ok := CertificateStatuses.Canonical(flt.Status); ok {
+		flt.Status = st
+	}
+	field, desc := strings.CutPrefix(flt.Sort, "-")
+	if field == "" || field == "id" && !desc {
+		flt.Sort = ""
+		return flt, false, nil
+	}
+	if _, ok := CertificateSortFields.Canonical(field); !ok {
+		return flt, false, invalidf("sort", "sort %q must be one of %s, with '-' first for descending", flt.Sort, strings.Join(CertificateSortFields, ", "))
+	}
+	return flt, true, nil
+}
+
+// certificatesIndexed serves the lists an index answers page by page: none,
+// status only, or expiry only as the filter. ok is false for other filters.
+func (f *FSM) certificatesIndexed(flt CertificateFilter, p Page) (out List[json.RawMessage], ok bool, err error) {
+	onlyExpiry := flt == CertificateFilter{ExpiresBefore: flt.ExpiresBefore, ExpiresAfter: flt.ExpiresAfter}
+	switch {
+	case flt == CertificateFilter{}:
+		out, err = f.certificatePage(p)
+		return out, true, err
+	case flt == CertificateFilter{Status: flt.Status}, onlyExpiry:
+	default:
+		return out, false, nil
+	}
+	err = f.view(func(tx *bolt.Tx) (err error) {
+		if flt.Status != "" {
+			out, err = rawIndexCounted(tx, bucketCertStat, prefix(flt.Status), bucketCertificates, p,
+				readCount(tx, string(bucketCertificates), "status", flt.Status))
+		} else {
+			out, err = expiryRange(tx, flt.ExpiresAfter, flt.ExpiresBefore, p)
+		}
+		return err
+	})
+	return out, true, err
 }
 
 // CertificatesExpiringBefore calls fn for each certificate (not archived)
@@ -536,7 +612,6 @@ func (f *FSM) CertificatesExpiringBefore(t time.Time, fn func(*Certificate) bool
 			if cert.Status == CertArchived {
 				continue
 			}
-			cert.TargetIDs = mappedTargets(tx, cert.ID)
 			if !fn(&cert) {
 				return nil
 			}
@@ -608,19 +683,13 @@ func (f *FSM) sortedCertificates(flt CertificateFilter, field string, desc bool,
 	lo := min(p.offset(), len(matches))
 	hi := min(lo+p.PerPage, len(matches))
 	page := append([]Certificate{}, matches[lo:hi]...)
-	err = f.view(func(tx *bolt.Tx) error {
-		for i := range page {
-			page[i].TargetIDs = mappedTargets(tx, page[i].ID)
-		}
-		return nil
-	})
-	return List[Certificate]{Items: page, Total: len(matches)}, err
+	return List[Certificate]{Items: page, Total: len(matches)}, nil
 }
 
 // expiryRange pages the certificates expiring strictly between after and
 // before (either may be nil) through the expiry index, in expiry order. Only
-// the page is decoded; the rest of the range is counted by its keys.
-func expiryRange(tx *bolt.Tx, after, before *time.Time, p Page) (List[Certificate], error) {
+// the page is read; the rest of the range is counted by its keys.
+func expiryRange(tx *bolt.Tx, after, before *time.Time, p Page) (List[json.RawMessage], error) {
 	p = p.Normalize()
 	c := tx.Bucket(bucketCertExp).Cursor()
 	var k []byte
@@ -634,17 +703,15 @@ func expiryRange(tx *bolt.Tx, after, before *time.Time, p Page) (List[Certificat
 		end = timeKey(*before)
 	}
 	certs := tx.Bucket(bucketCertificates)
-	items := []Certificate{}
+	items := []json.RawMessage{}
 	total := 0
 	for ; k != nil && (end == nil || bytes.Compare(k[:8], end) < 0); k, _ = c.Next() {
 		if total >= p.offset() && len(items) < p.PerPage {
-			var cert Certificate
-			if _, err := getJSON(certs, k[8:], &cert); err != nil {
-				return List[Certificate]{}, err
+			if v := certs.Get(k[8:]); v != nil {
+				items = append(items, append(json.RawMessage(nil), v...))
 			}
-			items = append(items, cert)
 		}
 		total++
 	}
-	return List[Certificate]{Items: items, Total: total}, nil
+	return List[json.RawMessage]{Items: items, Total: total}, nil
 }

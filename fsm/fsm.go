@@ -37,6 +37,8 @@ type FSM struct {
 	// last readers are done.
 	retired sync.WaitGroup
 
+	certMarks pageMarks
+
 	applied atomic.Uint64
 	waitMu  sync.Mutex
 	waitCh  chan struct{} // closed and replaced each time applied advances
@@ -46,7 +48,7 @@ var _ raft.BatchingFSM = (*FSM)(nil)
 
 // Open opens or creates the state file at path.
 func Open(path string, opts Options) (*FSM, error) {
-	f := &FSM{path: path, opts: opts, waitCh: make(chan struct{})}
+	f := &FSM{path: path, opts: opts, waitCh: make(chan struct{}), certMarks: pageMarks{count: -1}}
 	db, err := f.openDB(path, false)
 	if err != nil {
 		return nil, err

@@ -428,8 +428,11 @@ func (f *FSM) Jobs(flt JobFilter, p Page) (List[Job], error) {
 		case flt.CertificateID != "":
 			out, err = scanIndex(tx, bucketJobCert, prefix(flt.CertificateID), 0, bucketJobs, p, match)
 		case flt.Status != "" && flt.Type == "":
-			out, err = scanIndexCounted[Job](tx, bucketJobStat, prefix(flt.Status), bucketJobs, p,
-				readCount(tx, string(bucketJobs), "status", flt.Status))
+			var raw List[json.RawMessage]
+			if raw, err = rawIndexCounted(tx, bucketJobStat, prefix(flt.Status), bucketJobs, p,
+				readCount(tx, string(bucketJobs), "status", flt.Status)); err == nil {
+				out, err = decodeAll[Job](raw)
+			}
 		case flt.Status != "":
 			out, err = scanIndex(tx, bucketJobStat, prefix(flt.Status), 0, bucketJobs, p, match)
 		case flt.Type != "":

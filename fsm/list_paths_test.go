@@ -1,6 +1,7 @@
 package fsm_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -75,4 +76,54 @@ func TestFSM_CertificateListFastPathsMatchScan(t *testing.T) {
 		slices.Sort(want)
 		assert.Equal(t, want, got, "pages of %+v", flt)
 	}
+}
+
+// Deep pages of the unfiltered list are found through page marks; they must
+// stay right when certificates are added between the marks.
+func TestFSM_CertificatePagesStayExactAcrossMarks(t *testing.T) {
+	f := fsmtest.Open(t)
+	l := fsmtest.NewLog(t, f)
+	fsmtest.Seed(l)
+	add := func(id string) {
+		l.Must(&fsm.CreateCertificate{Certificate: fsmtest.Certificate(id, "h.example.com")})
+	}
+	for i := range 700 {
+		add(fmt.Sprintf("mc-m%04d", i*2))
+	}
+	check := func() {
+		t.Helper()
+		var want []string
+		for p := 1; ; p++ { // a walk with a filter that matches all: the scan path
+			res, err := f.Certificates(fsm.CertificateFilter{Q: "h.example.com"}, fsm.Page{Page: p, PerPage: 500})
+			require.NoError(t, err)
+			for _, c := range res.Items {
+				want = append(want, c.ID)
+			}
+			if len(res.Items) < 500 {
+				break
+			}
+		}
+		want = append([]string{fsmtest.CertificateID}, want...) // the seeded one has another name
+		var got []string
+		for p := 1; ; p++ {
+			res, err := f.CertificatesJSON(fsm.CertificateFilter{}, fsm.Page{Page: p, PerPage: 37})
+			require.NoError(t, err)
+			assert.Equal(t, len(want), res.Total)
+			for _, raw := range res.Items {
+				var c fsm.Certificate
+				require.NoError(t, json.Unmarshal(raw, &c))
+				got = append(got, c.ID)
+			}
+			if len(res.Items) < 37 {
+				break
+			}
+		}
+		slices.Sort(want)
+		assert.Equal(t, want, got)
+	}
+	check()
+	for i := range 20 { // land between existing keys, before and after marks
+		add(fmt.Sprintf("mc-m%04d", i*70+1))
+	}
+	check()
 }

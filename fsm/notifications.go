@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"encoding/json"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -229,8 +230,11 @@ func (f *FSM) Notifications(flt NotificationFilter, p Page) (List[Notification],
 	err := f.view(func(tx *bolt.Tx) (err error) {
 		switch {
 		case flt.Status != "" && flt.Type == "" && flt.Channel == "" && flt.CertificateID == "":
-			out, err = scanIndexCounted[Notification](tx, bucketNotifStat, prefix(flt.Status), bucketNotifications, p,
-				readCount(tx, string(bucketNotifications), "status", flt.Status))
+			var raw List[json.RawMessage]
+			if raw, err = rawIndexCounted(tx, bucketNotifStat, prefix(flt.Status), bucketNotifications, p,
+				readCount(tx, string(bucketNotifications), "status", flt.Status)); err == nil {
+				out, err = decodeAll[Notification](raw)
+			}
 		case flt.Status != "":
 			out, err = scanIndex(tx, bucketNotifStat, prefix(flt.Status), 0, bucketNotifications, p, match)
 		case flt == NotificationFilter{}:

@@ -128,12 +128,12 @@ func scanIndex[T any](tx *bolt.Tx, index, pfx []byte, skip int, bucket []byte, p
 	return List[T]{Items: pg.items, Total: pg.seen}, nil
 }
 
-// scanIndexCounted pages the records under pfx of an index whose number of
-// entries is known (a counter): it reads only the page, never the whole range,
-// so a list filtered by status costs the same at any inventory size.
-func scanIndexCounted[T any](tx *bolt.Tx, index, pfx []byte, bucket []byte, p Page, total int) (List[T], error) {
+// rawIndexCounted pages the records under pfx of an index whose number of
+// entries is known (a counter), as stored bytes: it reads only the page, never
+// the whole range, so a list filtered by status costs the same at any size.
+func rawIndexCounted(tx *bolt.Tx, index, pfx []byte, bucket []byte, p Page, total int) (List[json.RawMessage], error) {
 	p = p.Normalize()
-	items := []T{}
+	items := []json.RawMessage{}
 	records := tx.Bucket(bucket)
 	c := tx.Bucket(index).Cursor()
 	k, _ := c.Seek(pfx)
@@ -141,16 +141,22 @@ func scanIndexCounted[T any](tx *bolt.Tx, index, pfx []byte, bucket []byte, p Pa
 		k, _ = c.Next()
 	}
 	for ; k != nil && bytes.HasPrefix(k, pfx) && len(items) < p.PerPage; k, _ = c.Next() {
-		var r T
-		found, err := getJSON(records, k[len(pfx):], &r)
-		if err != nil {
-			return List[T]{}, err
-		}
-		if found {
-			items = append(items, r)
+		if v := records.Get(k[len(pfx):]); v != nil {
+			items = append(items, append(json.RawMessage(nil), v...))
 		}
 	}
-	return List[T]{Items: items, Total: total}, nil
+	return List[json.RawMessage]{Items: items, Total: total}, nil
+}
+
+// decodeAll decodes raw records into T.
+func decodeAll[T any](raw List[json.RawMessage]) (List[T], error) {
+	out := List[T]{Items: make([]T, len(raw.Items)), Total: raw.Total}
+	for i, b := range raw.Items {
+		if err := json.Unmarshal(b, &out.Items[i]); err != nil {
+			return List[T]{}, &Error{Code: CodeInternal, Message: "stored record is unreadable: " + err.Error()}
+		}
+	}
+	return out, nil
 }
 
 func unreadable(k []byte, err error) error {

@@ -110,6 +110,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		}()
 	}
 	f.db = db
+	f.certMarks.reset()
 	var idx uint64
 	_ = db.View(func(tx *bolt.Tx) error {
 		idx = readU64(tx.Bucket(bucketMeta).Get(metaAppliedIndex))
