@@ -1,0 +1,155 @@
+package localca
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/certctl/certctl/connectors/issuer"
+)
+
+// Type is the issuer type name of the Local CA.
+const Type = "GenericCA"
+
+// Defaults and bounds of a Config.
+const (
+	DefaultCommonName   = "certctl Local CA"
+	DefaultValidityDays = 90
+	MaxValidityDays     = 3650
+	DefaultKeyType      = issuer.KeyECDSAP384
+	// maxCommonName leaves room for the root's " Root" suffix within RFC
+	// 5280's 64 characters.
+	maxCommonName = 64 - len(rootSuffix)
+)
+
+// caKeyTypes are the key types a CA may have.
+var caKeyTypes = []issuer.KeyType{issuer.KeyECDSAP384, issuer.KeyRSA3072, issuer.KeyRSA4096}
+
+// Config is a Local CA issuer's stored config (the issuer's "config" JSON).
+// Zero fields take their defaults.
+type Config struct {
+	// CACommonName is the intermediate's common name; the root's is the
+	// same followed by " Root". Default DefaultCommonName. Used by NewCA.
+	CACommonName string `json:"ca_common_name,omitempty"`
+	// ValidityDays is the lifetime of a leaf when the request gives none.
+	// Default 90, at most MaxValidityDays.
+	ValidityDays int `json:"validity_days,omitempty"`
+	// KeyType is the CA's key: ECDSA-P384 (default), RSA-3072 or RSA-4096.
+	// Used by NewCA.
+	KeyType string `json:"key_type,omitempty"`
+	// CRLURL is put verbatim in every leaf's CRL distribution point, e.g.
+	// http://ca.example.net/.well-known/pki/crl/iss-local. Empty means no
+	// distribution point.
+	CRLURL string `json:"crl_url,omitempty"`
+
+	// ID is the issuer's id. It is not part of the stored config: the
+	// caller sets it (Constructor does). New requires it: it binds the
+	// sealed keys to the issuer.
+	ID string `json:"-"`
+}
+
+// ParseConfig decodes a stored config, applies the defaults and validates
+// it. null and empty input give the defaults. Unknown fields are refused, so
+// a misspelt field does not silently keep its default. Errors are
+// *issuer.ConfigError naming the field.
+func ParseConfig(raw json.RawMessage) (Config, error) {
+	var cfg Config
+	if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && !bytes.Equal(trimmed, []byte("null")) {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return Config{}, decodeError(err)
+		}
+		if dec.More() {
+			return Config{}, &issuer.ConfigError{Field: "config", Reason: "data after the JSON object"}
+		}
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// ValidateConfig checks a stored config as ParseConfig does; it is the
+// issuer.ConfigValidator of Type.
+func ValidateConfig(ctx context.Context, raw json.RawMessage) error {
+	_, err := ParseConfig(raw)
+	return err
+}
+
+// WithDefaults returns c with its zero fields set to their defaults and its
+// key type spelt canonically when it parses.
+func (c Config) WithDefaults() Config {
+	if c.CACommonName == "" {
+		c.CACommonName = DefaultCommonName
+	}
+	if c.ValidityDays == 0 {
+		c.ValidityDays = DefaultValidityDays
+	}
+	if c.KeyType == "" {
+		c.KeyType = string(DefaultKeyType)
+	} else if kt, err := issuer.ParseKeyType(c.KeyType); err == nil {
+		c.KeyType = string(kt)
+	}
+	return c
+}
+
+// Validate reports the first invalid field of c as an *issuer.ConfigError;
+// zero fields are valid (they take defaults). ID is not checked here.
+func (c Config) Validate() error {
+	if len(c.CACommonName) > maxCommonName {
+		return &issuer.ConfigError{Field: "ca_common_name", Reason: fmt.Sprintf("%d characters, at most %d", len(c.CACommonName), maxCommonName)}
+	}
+	if strings.TrimSpace(c.CACommonName) != c.CACommonName {
+		return &issuer.ConfigError{Field: "ca_common_name", Reason: "leading or trailing white space"}
+	}
+	if c.ValidityDays < 0 || c.ValidityDays > MaxValidityDays {
+		return &issuer.ConfigError{Field: "validity_days", Reason: fmt.Sprintf("%d is outside 1 to %d", c.ValidityDays, MaxValidityDays)}
+	}
+	if c.KeyType != "" {
+		if _, err := caKeyType(c.KeyType); err != nil {
+			return err
+		}
+	}
+	if c.CRLURL != "" {
+		u, err := url.Parse(c.CRLURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+			return &issuer.ConfigError{Field: "crl_url", Reason: fmt.Sprintf("%q is not an absolute http or https URL", c.CRLURL)}
+		}
+	}
+	return nil
+}
+
+func caKeyType(s string) (issuer.KeyType, error) {
+	kt, err := issuer.ParseKeyType(s)
+	if err == nil {
+		for _, ok := range caKeyTypes {
+			if kt == ok {
+				return kt, nil
+			}
+		}
+	}
+	return "", &issuer.ConfigError{Field: "key_type", Reason: fmt.Sprintf("%q is not a CA key type (ECDSA-P384, RSA-3072 or RSA-4096)", s)}
+}
+
+// decodeError turns a JSON decoding error into a *issuer.ConfigError naming
+// the field when there is one.
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return &issuer.ConfigError{Field: typeErr.Field, Reason: fmt.Sprintf("must be a %s, not a JSON %s", typeErr.Type, typeErr.Value)}
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if unquoted, uerr := strconv.Unquote(name); uerr == nil {
+			name = unquoted
+		}
+		return &issuer.ConfigError{Field: name, Reason: "unknown field (known: ca_common_name, validity_days, key_type, crl_url)"}
+	}
+	return &issuer.ConfigError{Field: "config", Reason: "not a JSON object: " + err.Error()}
+}

@@ -1,0 +1,158 @@
+package localca
+
+import (
+	"context"
+	"crypto/elliptic"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl/certctl/connectors/issuer"
+)
+
+func TestRevokeCertificate_ValidatesReason(t *testing.T) {
+	ca := newTestCA(t, "", Config{})
+	serial := "7f3a9c0e5b2d4e6f8a1b2c3d4e5f6071"
+	for _, reason := range []string{"", "unspecified", "keyCompromise", "caCompromise", "cACompromise", "affiliationChanged",
+		"superseded", "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise", "KEYCOMPROMISE"} {
+		assert.NoError(t, ca.iss.RevokeCertificate(t.Context(), issuer.RevocationRequest{Serial: serial, Reason: reason, RevokedAt: time.Now()}), reason)
+	}
+	for _, reason := range []string{"stolen", "removeFromCRL", "key compromise"} {
+		err := ca.iss.RevokeCertificate(t.Context(), issuer.RevocationRequest{Serial: serial, Reason: reason})
+		var re *issuer.RequestError
+		require.ErrorAs(t, err, &re, reason)
+		assert.Equal(t, "reason", re.Field)
+	}
+	err := ca.iss.RevokeCertificate(t.Context(), issuer.RevocationRequest{Serial: "not-hex", Reason: "superseded"})
+	assert.ErrorIs(t, err, issuer.ErrInvalidRequest)
+}
+
+func TestGetOrderStatus(t *testing.T) {
+	ca := newTestCA(t, "", Config{})
+	res, _ := issue(t, ca, issuer.IssuanceRequest{CommonName: "o.example.com", CSRPEM: makeCSR(t, ecKey(t, elliptic.P256()), "o.example.com")})
+
+	st, err := ca.iss.GetOrderStatus(t.Context(), res.OrderID)
+	require.NoError(t, err)
+	assert.Equal(t, res.OrderID, st.OrderID)
+	assert.Equal(t, issuer.OrderCompleted, st.Status)
+	assert.Nil(t, st.Result)
+
+	_, err = ca.iss.GetOrderStatus(t.Context(), "")
+	assert.ErrorIs(t, err, issuer.ErrInvalidRequest)
+	_, err = ca.iss.GetOrderStatus(t.Context(), "order-1")
+	assert.ErrorIs(t, err, issuer.ErrInvalidRequest)
+}
+
+func TestCAChainPEM_IntermediateThenRoot(t *testing.T) {
+	ca := newTestCA(t, "", Config{})
+	chain, err := ca.iss.CAChainPEM()
+	require.NoError(t, err)
+	first := mustParseCert(t, chain)
+	assert.Equal(t, ca.inter.Raw, first.Raw)
+	rest := strings.TrimPrefix(chain, ca.material.IntermediateCertPEM)
+	require.NotEqual(t, chain, rest)
+	assert.Equal(t, ca.root.Raw, mustParseCert(t, rest).Raw)
+}
+
+func TestParseConfig(t *testing.T) {
+	ok := []struct {
+		name string
+		raw  string
+		want Config
+	}{
+		{"null", `null`, Config{CACommonName: DefaultCommonName, ValidityDays: 90, KeyType: "ECDSA-P384"}},
+		{"empty", ``, Config{CACommonName: DefaultCommonName, ValidityDays: 90, KeyType: "ECDSA-P384"}},
+		{"demo", `{"ca_common_name":"CertCtl Demo CA","validity_days":90}`, Config{CACommonName: "CertCtl Demo CA", ValidityDays: 90, KeyType: "ECDSA-P384"}},
+		{"all fields", `{"ca_common_name":"X","validity_days":30,"key_type":"rsa-3072","crl_url":"http://n1:8080/.well-known/pki/crl/iss-local"}`,
+			Config{CACommonName: "X", ValidityDays: 30, KeyType: "RSA-3072", CRLURL: "http://n1:8080/.well-known/pki/crl/iss-local"}},
+	}
+	for _, tt := range ok {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseConfig(json.RawMessage(tt.raw))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+
+	bad := []struct {
+		name, raw, field string
+	}{
+		{"negative validity", `{"validity_days":-1}`, "validity_days"},
+		{"validity too long", `{"validity_days":3651}`, "validity_days"},
+		{"validity as a string", `{"validity_days":"90"}`, "validity_days"},
+		{"leaf key type", `{"key_type":"ECDSA-P256"}`, "key_type"},
+		{"unknown key type", `{"key_type":"DSA-1024"}`, "key_type"},
+		{"ftp CRL URL", `{"crl_url":"ftp://x/crl"}`, "crl_url"},
+		{"relative CRL URL", `{"crl_url":"/crl/iss-local"}`, "crl_url"},
+		{"long common name", `{"ca_common_name":"` + strings.Repeat("n", 60) + `"}`, "ca_common_name"},
+		{"misspelt field", `{"validity_day":30}`, "validity_day"},
+		{"not an object", `[1,2]`, "config"},
+		{"two objects", `{} {}`, "config"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig(json.RawMessage(tt.raw))
+			require.ErrorIs(t, err, issuer.ErrInvalidConfig)
+			var ce *issuer.ConfigError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, tt.field, ce.Field)
+			assert.Contains(t, err.Error(), tt.field)
+
+			ca := newTestCA(t, "", Config{})
+			assert.ErrorIs(t, ca.iss.ValidateConfig(t.Context(), json.RawMessage(tt.raw)), issuer.ErrInvalidConfig)
+		})
+	}
+}
+
+// TestRegistry_BuildsGenericCA wires the Local CA as cmd does and builds it
+// from an issuer's stored type (in any letter case) and config.
+func TestRegistry_BuildsGenericCA(t *testing.T) {
+	ca := newTestCA(t, "", Config{})
+	stored := map[string]*CAMaterial{testIssuerID: ca.material}
+	materials := func(ctx context.Context, id string) (*CAMaterial, error) { return stored[id], nil }
+
+	reg := issuer.NewRegistry()
+	require.NoError(t, reg.Register(Type, Constructor(materials, ca.kek), ValidateConfig))
+
+	config := json.RawMessage(`{"ca_common_name":"certctl Test CA","validity_days":30}`)
+	for _, typ := range []string{"genericca", "GenericCA", "GENERICCA"} {
+		built, err := reg.Build(t.Context(), testIssuerID, typ, config)
+		require.NoError(t, err, typ)
+		lca, ok := built.(*Issuer)
+		require.True(t, ok, "built a %T", built)
+		assert.Equal(t, testIssuerID, lca.Config().ID)
+		assert.Equal(t, 30, lca.Config().ValidityDays)
+		_, isCRL := built.(issuer.CRLSigner)
+		_, isChain := built.(issuer.ChainProvider)
+		assert.True(t, isCRL && isChain)
+
+		res, err := built.IssueCertificate(t.Context(), issuer.IssuanceRequest{CommonName: "reg.example.com", CSRPEM: makeCSR(t, ecKey(t, elliptic.P256()), "reg.example.com")})
+		require.NoError(t, err)
+		opensslVerify(t, ca, res.CertPEM, "-x509_strict")
+	}
+
+	_, err := reg.Build(t.Context(), "iss-x", "vault", config)
+	require.ErrorIs(t, err, issuer.ErrUnknownType)
+	assert.Equal(t, `issuer: unknown issuer type "vault" for issuer "iss-x" (this node knows: GenericCA)`, err.Error())
+
+	_, err = reg.Build(t.Context(), "iss-new", "GenericCA", config)
+	assert.ErrorIs(t, err, ErrNoMaterial)
+
+	_, err = reg.Build(t.Context(), testIssuerID, "GenericCA", json.RawMessage(`{"validity_days":-3}`))
+	assert.ErrorIs(t, err, issuer.ErrInvalidConfig)
+
+	failing := issuer.NewRegistry()
+	require.NoError(t, failing.Register(Type, Constructor(func(context.Context, string) (*CAMaterial, error) {
+		return nil, errors.New("raft: not ready")
+	}, ca.kek), ValidateConfig))
+	_, err = failing.Build(t.Context(), testIssuerID, "genericca", config)
+	assert.ErrorContains(t, err, "raft: not ready")
+
+	assert.NoError(t, reg.ValidateConfig(t.Context(), "genericca", config))
+	assert.ErrorIs(t, reg.ValidateConfig(t.Context(), "genericca", json.RawMessage(`{"url":"x"}`)), issuer.ErrInvalidConfig)
+}
