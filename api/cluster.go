@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
@@ -28,34 +29,6 @@ type Cluster interface {
 	JoinHandler() http.Handler
 }
 
-// memberStatus is one member in GET /api/v1/cluster.
-type memberStatus struct {
-	NodeID       string `json:"node_id"`
-	RaftAddr     string `json:"raft_addr"`
-	APIAddr      string `json:"api_addr"`
-	Suffrage     string `json:"suffrage"`
-	State        string `json:"state"`
-	Term         uint64 `json:"term"`
-	CommitIndex  uint64 `json:"commit_index"`
-	AppliedIndex uint64 `json:"applied_index"`
-	LastLogIndex uint64 `json:"last_log_index"`
-	Healthy      bool   `json:"healthy"`
-	Error        string `json:"error,omitempty"`
-}
-
-type leaderStatus struct {
-	NodeID   string `json:"node_id"`
-	RaftAddr string `json:"raft_addr"`
-	APIAddr  string `json:"api_addr"`
-}
-
-type clusterBody struct {
-	ClusterID string         `json:"cluster_id"`
-	NodeID    string         `json:"node_id"`
-	Leader    *leaderStatus  `json:"leader,omitempty"`
-	Members   []memberStatus `json:"members"`
-}
-
 // peerClient asks other members for their own view; short timeouts keep the
 // overview fast when a member is down.
 var peerClient = &http.Client{Timeout: 1500 * time.Millisecond}
@@ -69,9 +42,9 @@ func (s *Server) clusterStatus(c *gin.Context) {
 		return
 	}
 	self := s.cluster.Stats()
-	body := clusterBody{ClusterID: clusterID, NodeID: self.NodeID, Members: []memberStatus{}}
+	body := wire.ClusterStatus{ClusterID: clusterID, NodeID: self.NodeID, Members: []wire.ClusterMember{}}
 	if id, raftAddr, apiAddr := s.cluster.Leader(); id != "" {
-		body.Leader = &leaderStatus{NodeID: id, RaftAddr: raftAddr, APIAddr: apiAddr}
+		body.Leader = &wire.ClusterLeader{NodeID: id, RaftAddr: raftAddr, APIAddr: apiAddr}
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
@@ -80,23 +53,23 @@ func (s *Server) clusterStatus(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	body.Members = make([]memberStatus, len(servers))
+	body.Members = make([]wire.ClusterMember, len(servers))
 	var wg sync.WaitGroup
 	for i, srv := range servers {
-		m := memberStatus{NodeID: srv.NodeID, RaftAddr: srv.RaftAddr, APIAddr: srv.APIAddr, Suffrage: strings.ToLower(srv.Suffrage)}
+		m := wire.ClusterMember{NodeID: srv.NodeID, RaftAddr: srv.RaftAddr, APIAddr: srv.APIAddr, Suffrage: strings.ToLower(srv.Suffrage)}
 		if srv.NodeID == self.NodeID {
-			m.fill(self)
+			fillMember(&m, self)
 			body.Members[i] = m
 			continue
 		}
 		wg.Add(1)
-		go func(i int, m memberStatus) {
+		go func(i int, m wire.ClusterMember) {
 			defer wg.Done()
 			st, err := fetchNodeStatus(ctx, m.APIAddr, c.GetHeader("Authorization"))
 			if err != nil {
 				m.State, m.Error = "unreachable", err.Error()
 			} else {
-				m.fill(st)
+				fillMember(&m, st)
 			}
 			body.Members[i] = m
 		}(i, m)
@@ -105,7 +78,8 @@ func (s *Server) clusterStatus(c *gin.Context) {
 	c.JSON(http.StatusOK, body)
 }
 
-func (m *memberStatus) fill(st node.NodeStats) {
+// fillMember sets a member's progress from its own stats.
+func fillMember(m *wire.ClusterMember, st node.NodeStats) {
 	m.State = strings.ToLower(st.State)
 	m.Term, m.CommitIndex, m.AppliedIndex, m.LastLogIndex = st.Term, st.CommitIndex, st.AppliedIndex, st.LastLogIndex
 	m.Healthy = (st.State == "Leader" || st.State == "Follower") && st.LeaderID != ""

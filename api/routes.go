@@ -92,7 +92,7 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/api/v1/auth/keys", access: accessAdmin, handler: s.createKey, summary: "Create an API key; its secret is in the answer, once", tag: "auth", request: keyRequest{}, response: keyCreated{}, status: 201},
 		{method: "DELETE", path: "/api/v1/auth/keys/:id", access: accessAdmin, handler: s.revokeKey, summary: "Revoke an API key", tag: "auth", status: 204},
 
-		{method: "GET", path: "/api/v1/cluster", access: accessCluster, handler: s.clusterStatus, summary: "Members, leader, raft index and term, health of each node", tag: "cluster", response: clusterBody{}, status: 200},
+		{method: "GET", path: "/api/v1/cluster", access: accessCluster, handler: s.clusterStatus, summary: "Members, leader, raft index and term, health of each node", tag: "cluster", response: wire.ClusterStatus{}, status: 200},
 		{method: "GET", path: "/api/v1/cluster/node", access: accessCluster, handler: s.nodeStatus, summary: "This node's raft progress", tag: "cluster", response: map[string]any{}, status: 200},
 		{method: "POST", path: "/api/v1/cluster/join", access: accessInternal, handler: gin.WrapH(s.cluster.JoinHandler()), summary: "Join a node (join token)", tag: "cluster", response: map[string]any{}, status: 200},
 		{method: "DELETE", path: "/api/v1/cluster/members/:id", access: accessAdmin, handler: s.clusterRemove, summary: "Remove a member from the cluster", tag: "cluster", status: 204},
