@@ -29,10 +29,6 @@ type Cluster interface {
 	JoinHandler() http.Handler
 }
 
-// peerClient asks other members for their own view; short timeouts keep the
-// overview fast when a member is down.
-var peerClient = &http.Client{Timeout: 1500 * time.Millisecond}
-
 // clusterStatus names the members, the leader and each node's raft progress,
 // asking every member for its own applied index.
 func (s *Server) clusterStatus(c *gin.Context) {
@@ -65,7 +61,7 @@ func (s *Server) clusterStatus(c *gin.Context) {
 		wg.Add(1)
 		go func(i int, m wire.ClusterMember) {
 			defer wg.Done()
-			st, err := fetchNodeStatus(ctx, m.APIAddr, c.GetHeader("Authorization"))
+			st, err := s.fetchNodeStatus(ctx, m.APIAddr, c.GetHeader("Authorization"))
 			if err != nil {
 				m.State, m.Error = "unreachable", err.Error()
 			} else {
@@ -87,7 +83,7 @@ func fillMember(m *wire.ClusterMember, st node.NodeStats) {
 
 // fetchNodeStatus asks a member for its own progress, presenting the
 // caller's credentials, which are valid cluster-wide.
-func fetchNodeStatus(ctx context.Context, apiAddr, authorization string) (node.NodeStats, error) {
+func (s *Server) fetchNodeStatus(ctx context.Context, apiAddr, authorization string) (node.NodeStats, error) {
 	var st node.NodeStats
 	if apiAddr == "" {
 		return st, errNoAPIAddr
@@ -99,7 +95,7 @@ func fetchNodeStatus(ctx context.Context, apiAddr, authorization string) (node.N
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
-	resp, err := peerClient.Do(req)
+	resp, err := s.peers.Do(req)
 	if err != nil {
 		return st, err
 	}

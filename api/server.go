@@ -119,12 +119,15 @@ type Server struct {
 	heartbeats *heartbeatBatcher
 	metrics    *metrics
 	openapi    openAPIDocument
+	// peers asks other members for their own progress; a short timeout
+	// keeps the cluster overview fast when a member is down.
+	peers *http.Client
 }
 
 // New builds the router. state is the local replica; cluster proposes writes.
 func New(cfg Config, state State, cluster Cluster) *Server {
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg.withDefaults(), state: state, cluster: cluster}
+	s := &Server{cfg: cfg.withDefaults(), state: state, cluster: cluster, peers: &http.Client{Timeout: 1500 * time.Millisecond}}
 	s.limiter = newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst)
 	s.metrics = newMetrics(s.cfg.Registerer, s.cfg.Gatherer, state, cluster, s.cfg.Now)
 	s.heartbeats = newHeartbeatBatcher(s.cfg.HeartbeatFlush, s.proposeSystem, s.cfg.Logger)
