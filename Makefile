@@ -20,8 +20,9 @@ build:
 run: build
 	$(BIN)/certctl server --dev --api-addr $(API_ADDR)
 
-## test: vet, unit tests with the race detector, then the multi-process tests.
-test: vet test-unit test-e2e
+## test: vet, unit tests with the race detector, the multi-process tests, then the
+## packages installed, upgraded and removed with dpkg on this machine (needs root).
+test: vet test-unit test-e2e test-package
 
 vet:
 	$(GO) vet ./...
@@ -45,3 +46,19 @@ cluster: build
 
 clean:
 	rm -rf $(BIN) dist
+
+.PHONY: package test-package
+
+## package: the .deb and .rpm of certctl, and of certctl-agent once cmd/certctl-agent
+## exists (until then it says so loudly and skips it), for amd64 and arm64, into dist/
+## with SHA256SUMS. The version comes from git; `make package VERSION=1.2.3` sets it.
+package:
+	cd packaging && $(GO) run ./build -repo .. -dist $(CURDIR)/dist -go $(GO) \
+		$(if $(filter command line environment,$(origin VERSION)),-version '$(VERSION)')
+
+## test-package: builds the packages, then installs, runs, upgrades, removes and purges
+## the .deb ON THIS MACHINE with dpkg (as root, or through password-less sudo; fails
+## otherwise), with lintian, rpm -qip/-qlp and systemd-analyze verify; installs those
+## tools with apt-get when missing.
+test-package:
+	cd packaging && $(GO) vet ./... && $(GO) test -p 1 -count=1 -timeout 30m -v ./...

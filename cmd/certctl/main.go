@@ -57,5 +57,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newAuditCommand(cli))
 	root.AddCommand(newKeyCommand(cli))
 	root.AddCommand(newStatusCommand(cli))
+	root.AddCommand(newManCommand())
 	return root
 }
