@@ -20,6 +20,7 @@ type crud[T any] struct {
 	id       func(*T) *string
 	prepare  func(*T)                     // fills defaults before validation
 	bind     func(*gin.Context) (T, bool) // decodes a body; nil means bindJSON into T
+	check    func(*gin.Context, *T) error // checks beyond the state machine's (connector configs); nil for none
 	read     func(id string) (*T, error)
 	readList func(c *gin.Context, p fsm.Page) (fsm.List[T], error)
 	onCreate func(T) fsm.Payload
@@ -67,6 +68,12 @@ func (r *crud[T]) create(path string) route {
 			if r.prepare != nil {
 				r.prepare(&v)
 			}
+			if r.check != nil {
+				if err := r.check(c, &v); err != nil {
+					failStatus(c, http.StatusBadRequest, "config", err.Error())
+					return
+				}
+			}
 			if r.s.propose(c, r.onCreate(v)) {
 				r.s.respondRead(c, http.StatusCreated, func() (any, error) { return r.read(*id) })
 			}
@@ -89,6 +96,12 @@ func (r *crud[T]) update(path string) route {
 			*id = c.Param("id")
 			if r.prepare != nil {
 				r.prepare(&v)
+			}
+			if r.check != nil {
+				if err := r.check(c, &v); err != nil {
+					failStatus(c, http.StatusBadRequest, "config", err.Error())
+					return
+				}
 			}
 			if r.s.propose(c, r.onUpdate(v)) {
 				r.s.respondRead(c, http.StatusOK, func() (any, error) { return r.read(*id) })
@@ -146,8 +159,14 @@ func (s *Server) ownersResource() *crud[fsm.Owner] {
 
 func (s *Server) issuersResource() *crud[fsm.Issuer] {
 	return &crud[fsm.Issuer]{s: s, tag: "issuers", idPrefix: "iss-", wire: wire.Issuer{}, wireList: wire.List[wire.Issuer]{},
-		id:       func(v *fsm.Issuer) *string { return &v.ID },
-		prepare:  func(v *fsm.Issuer) { emptyObject(&v.Config) },
+		id:      func(v *fsm.Issuer) *string { return &v.ID },
+		prepare: func(v *fsm.Issuer) { emptyObject(&v.Config) },
+		check: func(c *gin.Context, v *fsm.Issuer) error {
+			if s.cfg.ValidateIssuerConfig == nil {
+				return nil
+			}
+			return s.cfg.ValidateIssuerConfig(c.Request.Context(), v.Type, v.Config)
+		},
 		read:     s.state.Issuer,
 		readList: func(_ *gin.Context, p fsm.Page) (fsm.List[fsm.Issuer], error) { return s.state.Issuers(p) },
 		onCreate: func(v fsm.Issuer) fsm.Payload { return &fsm.CreateIssuer{Issuer: v} },

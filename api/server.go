@@ -78,6 +78,9 @@ type Config struct {
 	// Issuers tests issuer connectors and signs CSRs; nil until the
 	// lifecycle engine provides connectors (the routes then answer 501).
 	Issuers IssuerService
+	// ValidateIssuerConfig checks an issuer's config with its connector's
+	// ValidateConfig before it is stored; nil accepts any JSON object.
+	ValidateIssuerConfig func(ctx context.Context, typ string, config json.RawMessage) error
 }
 
 // IssuerService is what the API needs of the issuer connectors.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certctl/certctl/api"
+	"github.com/certctl/certctl/connectors/issuer"
+	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
 )
@@ -152,7 +155,18 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	if rate == 0 {
 		rate = -1 // api.Config: negative turns the limit off
 	}
-	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate}, n.FSM(), n)
+	// The connectors' config validators by issuer type. Types without a
+	// connector in this build (ACME, Vault PKI, step-ca for now) are stored
+	// as given; their configs are checked when their connector arrives.
+	validators := map[string]issuer.ConfigValidator{strings.ToLower(localca.Type): localca.ValidateConfig}
+	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate,
+		ValidateIssuerConfig: func(ctx context.Context, typ string, config json.RawMessage) error {
+			if validate, ok := validators[strings.ToLower(typ)]; ok {
+				return validate(ctx, config)
+			}
+			return nil
+		},
+	}, n.FSM(), n)
 	defer srv.Close()
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	if cfg.PprofAddr != "" {
