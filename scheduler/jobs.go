@@ -1,0 +1,387 @@
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/certctl/certctl/fsm"
+)
+
+// maxRetryDelay caps the backoff between attempts of a job, unless the
+// policy's retry interval is longer still.
+const maxRetryDelay = 24 * time.Hour
+
+// finishTimeout bounds the proposals that close an attempt after ctx has
+// ended (leadership lost mid-work): they go to the next leader.
+const finishTimeout = 5 * time.Second
+
+// retryDelay is the wait before the attempt after attempt number attempt
+// (from 1) failed: the policy's retry interval, in minutes as the table
+// stores it, doubled after each failed attempt: interval × 2^(attempt−1),
+// at most maxRetryDelay (or the interval itself if longer).
+func retryDelay(intervalMinutes, attempt int) time.Duration {
+	base := time.Duration(intervalMinutes) * time.Minute
+	if base <= 0 {
+		return 0
+	}
+	limit := max(maxRetryDelay, base)
+	d := base
+	for i := 1; i < attempt && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// due reports whether the job processor should claim j at now: a Pending
+// Issuance or Renewal job whose time has come, or a Running one whose lease
+// has run out (its holder, a former leader, is gone).
+func due(now time.Time, j *fsm.Job) bool {
+	if j.Type != fsm.JobIssuance && j.Type != fsm.JobRenewal {
+		return false
+	}
+	switch j.Status {
+	case fsm.JobPending:
+		return !j.ScheduledAt.After(now)
+	case fsm.JobRunning:
+		return j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.After(now)
+	}
+	return false
+}
+
+// processJobs is the job processor: it claims the due Issuance and Renewal
+// jobs, oldest first, and works them one after another through Issuance.
+// Deployment jobs are the agents'.
+func (s *Scheduler) processJobs(ctx context.Context) error {
+	now := s.cfg.Now()
+	var jobs []fsm.Job
+	for _, st := range []string{fsm.JobPending, fsm.JobRunning} {
+		for page := 1; ; page++ {
+			l, err := s.state.Jobs(fsm.JobFilter{Status: st}, fsm.Page{Page: page, PerPage: fsm.MaxPerPage})
+			if err != nil {
+				return err
+			}
+			for _, j := range l.Items {
+				if due(now, &j) {
+					jobs = append(jobs, j)
+				}
+			}
+			if len(l.Items) < fsm.MaxPerPage {
+				break
+			}
+		}
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	slices.SortFunc(jobs, func(a, b fsm.Job) int {
+		return cmp.Or(a.ScheduledAt.Compare(b.ScheduledAt), strings.Compare(a.ID, b.ID))
+	})
+	if s.cfg.Issuance == nil {
+		s.noIssuer.Do(func() {
+			s.log.Warn("no issuer connector is wired: issuance and renewal jobs stay Pending", "due", len(jobs))
+		})
+		return s.handBack(ctx, jobs)
+	}
+	for _, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.work(ctx, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handBack returns to Pending the Running jobs whose holder is gone, with
+// no issuer to work them: claimed, then released, so they show Pending
+// instead of Running under a dead lease. Pending jobs are left alone (a claim
+// and release every pass would change nothing but fill the audit trail).
+func (s *Scheduler) handBack(ctx context.Context, jobs []fsm.Job) error {
+	for _, j := range jobs {
+		if j.Status != fsm.JobRunning {
+			continue
+		}
+		job, ok, err := s.claim(ctx, j)
+		if err != nil || !ok {
+			return err
+		}
+		if err := s.release(ctx, job); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// claim leases j to this scheduler. ok is false when someone else holds it
+// or it moved on meanwhile; the job returned is the claimed one.
+func (s *Scheduler) claim(ctx context.Context, j fsm.Job) (*fsm.Job, bool, error) {
+	now := s.cfg.Now()
+	err := s.propose(ctx, now, claimRequest(j.ID, now, "claim"),
+		&fsm.ClaimJob{JobID: j.ID, Holder: s.holder, LeaseUntil: now.Add(s.cfg.LeaseDuration)})
+	switch {
+	case errors.Is(err, fsm.ErrLeaseHeld):
+		s.log.Debug("job leased to another holder", "job", j.ID, "err", err)
+		return nil, false, nil
+	case rejected(err):
+		s.log.Debug("job moved on meanwhile", "job", j.ID, "err", err)
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	}
+	job, err := s.state.Job(j.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	return job, true, nil
+}
+
+// release hands a claimed job back to Pending without counting an attempt.
+func (s *Scheduler) release(ctx context.Context, job *fsm.Job) error {
+	ctx, cancel := finishing(ctx)
+	defer cancel()
+	err := s.propose(ctx, s.cfg.Now(), jobRequest(job.ID, started(job), "release"),
+		&fsm.ReleaseLease{JobID: job.ID, Holder: s.holder})
+	if rejected(err) {
+		s.log.Debug("lease already gone", "job", job.ID, "err", err)
+		return nil
+	}
+	return err
+}
+
+// work claims j, hands it to Issuance while keeping its lease, and records
+// the outcome: Completed, a retry with backoff, or Failed for good with the
+// certificate Failed too.
+func (s *Scheduler) work(ctx context.Context, j fsm.Job) error {
+	job, ok, err := s.claim(ctx, j)
+	if err != nil || !ok {
+		return err
+	}
+	cert, err := s.state.Certificate(job.CertificateID)
+	switch {
+	case rejected(err):
+		return s.fail(ctx, job, nil, fsm.RenewalPolicy{}, err.Error())
+	case err != nil:
+		return err
+	case cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked:
+		return s.fail(ctx, job, nil, fsm.RenewalPolicy{}, "certificate "+cert.ID+" is "+cert.Status)
+	}
+	policy, err := s.policyOf(cert)
+	if err != nil {
+		return err
+	}
+
+	ictx, lost := context.WithCancel(ctx)
+	var keeper sync.WaitGroup
+	keeper.Go(func() { s.keepLease(ictx, job.ID, lost) })
+	ierr := s.issue(ictx, job, cert)
+	lost()
+	keeper.Wait()
+
+	switch {
+	case ierr == nil:
+		return s.complete(ctx, job)
+	case ctx.Err() != nil:
+		// Leadership ended mid-work: not the job's fault. Hand it back;
+		// should that fail, the lease runs out and the next leader takes it.
+		return s.release(ctx, job)
+	default:
+		return s.fail(ctx, job, cert, policy, ierr.Error())
+	}
+}
+
+// issue calls Issuance, turning a panic into a failed attempt: a job whose
+// work panics must use up its attempts and fail, not stay Running forever.
+func (s *Scheduler) issue(ctx context.Context, job *fsm.Job, cert *fsm.Certificate) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("issuance panicked", "job", job.ID, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("scheduler: issuance panicked: %v", r)
+		}
+	}()
+	return s.cfg.Issuance.Issue(ctx, *job, *cert)
+}
+
+// policyOf returns the renewal policy governing cert.
+func (s *Scheduler) policyOf(cert *fsm.Certificate) (fsm.RenewalPolicy, error) {
+	if cert.RenewalPolicyID == "" {
+		return defaultPolicy(), nil
+	}
+	p, err := s.state.RenewalPolicy(cert.RenewalPolicyID)
+	switch {
+	case errors.Is(err, fsm.ErrNotFound):
+		return defaultPolicy(), nil
+	case err != nil:
+		return fsm.RenewalPolicy{}, err
+	}
+	return *p, nil
+}
+
+// keepLease extends the lease on job every third of LeaseDuration until ctx
+// ends; if the lease turns out lost, it calls lost so the work stops.
+func (s *Scheduler) keepLease(ctx context.Context, jobID string, lost context.CancelFunc) {
+	t := time.NewTicker(s.cfg.LeaseDuration / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.cfg.Now()
+		err := s.propose(ctx, now, claimRequest(jobID, now, "extend"),
+			&fsm.ClaimJob{JobID: jobID, Holder: s.holder, LeaseUntil: now.Add(s.cfg.LeaseDuration)})
+		switch {
+		case err == nil, ctx.Err() != nil:
+		case rejected(err):
+			s.log.Warn("job lease lost; stopping its work", "job", jobID, "err", err)
+			lost()
+			return
+		default:
+			s.log.Warn("job lease not extended; retrying", "job", jobID, "err", err)
+		}
+	}
+}
+
+// complete marks job Completed, unless Issue already moved it on (parked it
+// for an agent's CSR, for instance).
+func (s *Scheduler) complete(ctx context.Context, job *fsm.Job) error {
+	ctx, cancel := finishing(ctx)
+	defer cancel()
+	cur, err := s.state.Job(job.ID)
+	if err != nil {
+		return err
+	}
+	if cur.Status != fsm.JobRunning || cur.LeaseHolder != s.holder {
+		s.log.Info("job moved on by its work", "job", job.ID, "status", cur.Status)
+		return nil
+	}
+	err = s.propose(ctx, s.cfg.Now(), jobRequest(job.ID, started(job), "complete"),
+		&fsm.CompleteJob{JobID: job.ID, Holder: s.holder})
+	switch {
+	case err == nil:
+		s.log.Info("job completed", "job", job.ID, "type", job.Type, "certificate", job.CertificateID, "attempt", job.Attempts)
+	case rejected(err):
+		s.log.Warn("job finished, but its lease was lost", "job", job.ID, "err", err)
+	default:
+		return err
+	}
+	return nil
+}
+
+// fail records a failed attempt of job: a retry at now + backoff while
+// attempts remain, else Failed for good, with the certificate (cert, if
+// known) Failed with the reason and its owner alerted.
+func (s *Scheduler) fail(ctx context.Context, job *fsm.Job, cert *fsm.Certificate, p fsm.RenewalPolicy, reason string) error {
+	ctx, cancel := finishing(ctx)
+	defer cancel()
+	now := s.cfg.Now()
+	reason = clean(reason, 2048)
+	final := cert == nil || job.Attempts >= job.MaxAttempts
+	cmd := &fsm.FailJob{JobID: job.ID, Holder: s.holder, Error: reason}
+	if !final {
+		at := now.Add(retryDelay(p.RetryIntervalMinutes, job.Attempts))
+		cmd.RetryAt = &at
+	}
+	err := s.propose(ctx, now, jobRequest(job.ID, started(job), "fail"), cmd)
+	switch {
+	case rejected(err):
+		s.log.Warn("job failed, but its lease was lost", "job", job.ID, "err", err)
+		return nil
+	case err != nil:
+		return err
+	case !final:
+		s.log.Info("job attempt failed; retry scheduled", "job", job.ID, "attempt", job.Attempts,
+			"max_attempts", job.MaxAttempts, "retry_at", *cmd.RetryAt, "err", reason)
+		return nil
+	}
+	s.log.Warn("job failed for good", "job", job.ID, "attempts", job.Attempts, "err", reason)
+	if cert == nil {
+		return nil
+	}
+	return s.certificateFailed(ctx, now, job, cert, reason)
+}
+
+// certificateFailed marks cert Failed after its job failed for good, and
+// alerts its owner once.
+func (s *Scheduler) certificateFailed(ctx context.Context, now time.Time, job *fsm.Job, cert *fsm.Certificate, reason string) error {
+	what := "renewal"
+	if job.Type == fsm.JobIssuance {
+		what = "issuance"
+	}
+	why := clean(fmt.Sprintf("%s failed after %d attempt(s): %s", what, job.Attempts, reason), 4096)
+	cur, err := s.state.Certificate(cert.ID)
+	if err != nil {
+		return err
+	}
+	if cur.Status != fsm.CertArchived && cur.Status != fsm.CertRevoked {
+		err = s.propose(ctx, now, jobRequest(job.ID, started(job), "certificate-failed"),
+			&fsm.SetCertificateStatus{ID: cur.ID, Status: fsm.CertFailed, From: cur.Status, Reason: why})
+		switch {
+		case rejected(err):
+			s.log.Debug("certificate status changed meanwhile", "certificate", cur.ID, "err", err)
+		case err != nil:
+			return err
+		}
+	}
+	key := renewalFailedKey(cert.ID, job.ID)
+	email := ""
+	if o, err := s.state.Owner(cert.OwnerID); err == nil {
+		email = o.Email
+	} else if !errors.Is(err, fsm.ErrNotFound) {
+		return err
+	}
+	n := fsm.Notification{ID: notificationID(key), Type: "RenewalFailure", CertificateID: cert.ID, Channel: "Email",
+		Recipient: email, Message: fmt.Sprintf("Certificate %s (%s): %s", cert.Name, cert.CommonName, why), DedupKey: key}
+	err = s.propose(ctx, now, jobRequest(job.ID, started(job), "alert"), &fsm.CreateNotifications{Notifications: []fsm.Notification{n}})
+	if rejected(err) {
+		s.log.Debug("failure alert not queued", "certificate", cert.ID, "err", err)
+		return nil
+	}
+	return err
+}
+
+// started is when the current attempt of a claimed job began.
+func started(job *fsm.Job) time.Time {
+	if job.StartedAt != nil {
+		return *job.StartedAt
+	}
+	return time.Time{}
+}
+
+// finishing returns ctx, or once ctx has ended a context detached from it
+// for at most finishTimeout: the outcome of work done must still be recorded.
+func finishing(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+}
+
+// clean makes s a valid fsm text of at most limit bytes: control characters
+// become spaces and a long text is cut at a rune boundary.
+func clean(s string, limit int) string {
+	s = strings.Map(func(r rune) rune {
+		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == unicode.ReplacementChar) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, " "))
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
