@@ -187,6 +187,7 @@ func (s *Server) renewCertificate(c *gin.Context) {
 	}
 	job := fsm.Job{ID: NewID("job-"), Type: fsm.JobRenewal, CertificateID: cert.ID, MaxAttempts: s.maxAttempts(cert)}
 	if s.propose(c, &fsm.CreateJobs{Jobs: []fsm.Job{job}}) {
+		s.nudge()
 		c.JSON(http.StatusAccepted, actionBody{Status: "renewal_triggered", JobIDs: []string{job.ID}})
 	}
 }
@@ -255,6 +256,7 @@ func (s *Server) deployCertificate(c *gin.Context) {
 		ids = append(ids, j.ID)
 	}
 	if s.propose(c, &fsm.CreateJobs{Jobs: jobs}) {
+		s.nudge()
 		c.JSON(http.StatusAccepted, actionBody{Status: "deployment_triggered", JobIDs: ids})
 	}
 }
@@ -270,5 +272,12 @@ func (s *Server) revokeCertificate(c *gin.Context) {
 	}
 	if s.propose(c, &fsm.RevokeCertificate{CertificateID: c.Param("id"), Reason: req.Reason}) {
 		statusOK(c, http.StatusOK, "revoked")
+	}
+}
+
+// nudge wakes the job processor, if this node runs it.
+func (s *Server) nudge() {
+	if s.cfg.Nudge != nil {
+		s.cfg.Nudge()
 	}
 }

@@ -78,6 +78,9 @@ type Config struct {
 	// Issuers tests issuer connectors and signs CSRs; nil until the
 	// lifecycle engine provides connectors (the routes then answer 501).
 	Issuers IssuerService
+	// Nudge asks the job processor to run now, after renew and deploy have
+	// queued jobs; it reaches the scheduler only on the leader. Nil: none.
+	Nudge func()
 	// ValidateIssuerConfig checks an issuer's config with its connector's
 	// ValidateConfig before it is stored; nil accepts any JSON object.
 	ValidateIssuerConfig func(ctx context.Context, typ string, config json.RawMessage) error

@@ -26,6 +26,7 @@ import (
 	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
+	"github.com/certctl/certctl/scheduler"
 )
 
 func newServerCommand() *cobra.Command {
@@ -159,7 +160,21 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	// connector in this build (ACME, Vault PKI, step-ca for now) are stored
 	// as given; their configs are checked when their connector arrives.
 	validators := map[string]issuer.ConfigValidator{strings.ToLower(localca.Type): localca.ValidateConfig}
-	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate,
+	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log}
+	if cfg.Dev {
+		// The demo data arrives after the first passes: a dev node checks
+		// every minute so that its lifecycle shows within one.
+		schedCfg.RenewalSpec, schedCfg.HealthSpec = "@every 1m", "@every 1m"
+	}
+	sched, err := scheduler.New(schedCfg, n.FSM(), n)
+	if err != nil {
+		ln.Close()
+		_ = n.Close()
+		return err
+	}
+	// The lifecycle engine runs on whichever node leads, and only there.
+	n.RunOnLeader("scheduler", sched.Run)
+	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge,
 		ValidateIssuerConfig: func(ctx context.Context, typ string, config json.RawMessage) error {
 			if validate, ok := validators[strings.ToLower(typ)]; ok {
 				return validate(ctx, config)
