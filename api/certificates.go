@@ -59,11 +59,21 @@ func (s *Server) createCertificate(c *gin.Context) {
 	if !s.propose(c, &fsm.CreateCertificate{Certificate: cert}) {
 		return
 	}
-	s.respondRead(c, http.StatusCreated, func() (any, error) { return s.state.Certificate(cert.ID) })
+	s.respondCertificate(c, http.StatusCreated, cert.ID)
 }
 
 func (s *Server) getCertificate(c *gin.Context) {
-	s.respondRead(c, http.StatusOK, func() (any, error) { return s.state.Certificate(c.Param("id")) })
+	s.respondCertificate(c, http.StatusOK, c.Param("id"))
+}
+
+// respondCertificate answers with a certificate's stored JSON, its wire form.
+func (s *Server) respondCertificate(c *gin.Context, status int, id string) {
+	raw, err := s.state.CertificateJSON(id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Data(status, "application/json; charset=utf-8", raw)
 }
 
 func (s *Server) listCertificates(c *gin.Context) {
@@ -116,7 +126,7 @@ func (s *Server) updateCertificate(c *gin.Context) {
 	if !s.propose(c, &fsm.UpdateCertificate{Certificate: cert}) {
 		return
 	}
-	s.respondRead(c, http.StatusOK, func() (any, error) { return s.state.Certificate(cert.ID) })
+	s.respondCertificate(c, http.StatusOK, cert.ID)
 }
 
 func (s *Server) archiveCertificate(c *gin.Context) {

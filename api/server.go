@@ -22,6 +22,7 @@ type State interface {
 	Members() ([]fsm.Member, error)
 
 	Certificate(id string) (*fsm.Certificate, error)
+	CertificateJSON(id string) (json.RawMessage, error)
 	Certificates(fsm.CertificateFilter, fsm.Page) (fsm.List[fsm.Certificate], error)
 	CertificatesJSON(fsm.CertificateFilter, fsm.Page) (fsm.List[json.RawMessage], error)
 	CertificateVersions(certID string, p fsm.Page) (fsm.List[fsm.CertificateVersion], error)

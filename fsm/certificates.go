@@ -419,6 +419,21 @@ func (f *FSM) Certificate(id string) (*Certificate, error) {
 	return out, err
 }
 
+// CertificateJSON returns the stored JSON of the certificate with id, which is
+// its wire form.
+func (f *FSM) CertificateJSON(id string) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := f.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketCertificates).Get([]byte(id))
+		if v == nil {
+			return notFound("certificate", id)
+		}
+		out = append(json.RawMessage(nil), v...)
+		return nil
+	})
+	return out, err
+}
+
 // CertificateFilter selects certificates; empty fields match everything.
 type CertificateFilter struct {
 	Status        string
