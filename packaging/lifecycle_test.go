@@ -77,7 +77,8 @@ func TestDeb_InstallRunUpgradeRemovePurge(t *testing.T) {
 			require.NotEqual(t, shipped, edited, "the first comment line of the config changed")
 			m.writeRoot(t, confPath, edited)
 
-			out := m.root(t, "dpkg", "-i", m.debFile(m.newDist, "certctl", newVersion))
+			// As an unattended upgrade runs: a changed conffile keeps the operator's copy.
+			out := m.root(t, "dpkg", "--force-confdef", "--force-confold", "-i", m.debFile(m.newDist, "certctl", newVersion))
 			assert.NotContains(t, out, "systemctl enable --now", "an upgrade is not a first install")
 			assertInstalled(t, m, newVersion)
 			assert.Equal(t, edited, m.readRoot(t, confPath), "the upgrade kept the operator's config")
