@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 API_ADDR ?= 127.0.0.1:8443
 
-.PHONY: all build run test test-unit test-e2e bench cluster vet fmt clean
+.PHONY: all build run test test-deps test-unit test-e2e bench cluster vet fmt clean
 
 all: build
 
@@ -22,7 +22,15 @@ run: build
 
 ## test: vet, unit tests with the race detector, the multi-process tests, then the
 ## packages installed, upgraded and removed with dpkg on this machine (needs root).
-test: vet test-unit test-e2e test-package
+test: test-deps vet test-unit test-e2e test-package
+
+## test-deps: what the tests run besides Go, installed from Debian's packages when
+## missing (openssl checks the Local CA's certificates and CRLs).
+test-deps:
+	@command -v openssl >/dev/null || { \
+		echo "installing openssl for the Local CA tests"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openssl; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq openssl; fi; }
 
 vet:
 	$(GO) vet ./...
