@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -175,7 +177,8 @@ func (s *Server) workItem(j *fsm.Job) (wire.WorkItem, error) {
 
 // agentCSR takes an agent's CSR for an AwaitingCSR job. The CSR is checked
 // here (it parses, its signature holds, its names are the certificate's);
-// signing is the issuer connectors' work.
+// the issuer service signs it, records the version, completes the job and
+// queues the deployments. An issuer that cannot sign answers 502.
 func (s *Server) agentCSR(c *gin.Context) {
 	var req wire.CSRRequest
 	if !bindJSON(c, &req) {
@@ -220,7 +223,24 @@ func (s *Server) agentCSR(c *gin.Context) {
 		failStatus(c, http.StatusBadRequest, "csr_pem", "the CSR's common name "+csr.Subject.CommonName+" is not the certificate's "+cert.CommonName)
 		return
 	}
-	failStatus(c, http.StatusNotImplemented, "", "no issuer connector can sign CSRs in this build yet")
+	if s.cfg.Issuers == nil {
+		failStatus(c, http.StatusNotImplemented, "", "no issuer connector can sign CSRs on this node")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	if err := s.cfg.Issuers.SignCSR(ctx, a.ID, l.Items[idx], *cert, req.CSRPEM); err != nil {
+		switch st, _ := statusOf(err); {
+		case st != http.StatusInternalServerError || fsm.CodeOf(err) == fsm.CodeInternal:
+			fail(c, err)
+		case errors.Is(err, context.DeadlineExceeded):
+			fail(c, errTimeout)
+		default:
+			failStatus(c, http.StatusBadGateway, "", "issuer "+cert.IssuerID+" could not sign the CSR: "+err.Error())
+		}
+		return
+	}
+	statusOK(c, http.StatusAccepted, "csr_accepted")
 }
 
 func forCert(id string) string {

@@ -312,6 +312,21 @@ func healthCases() map[string]routeCase {
 			require.Equal(t, 200, a.status)
 			assert.Equal(t, map[string]any{"status": "healthy"}, a.body)
 		},
+		"GET /.well-known/pki/crl/:issuer_id": func(t *testing.T, w *world) {
+			a := w.as(t, "", "GET", "/.well-known/pki/crl/"+w.ref.issuer, nil)
+			require.Equal(t, 200, a.status, "%s", a.raw)
+			assert.Equal(t, "application/pkix-crl", a.header.Get("Content-Type"))
+			assert.Equal(t, []byte{0x30, 0x00}, a.raw)
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/crl/iss-none", nil), 404, "")
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/crl/iss-unknown", nil), 404, "")
+		},
+		"GET /.well-known/pki/ca/:issuer_id": func(t *testing.T, w *world) {
+			a := w.as(t, "", "GET", "/.well-known/pki/ca/"+w.ref.issuer, nil)
+			require.Equal(t, 200, a.status, "%s", a.raw)
+			assert.Equal(t, "application/x-pem-file", a.header.Get("Content-Type"))
+			assert.Contains(t, string(a.raw), "BEGIN CERTIFICATE")
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/ca/iss-none", nil), 404, "")
+		},
 		"GET /ready": func(t *testing.T, w *world) {
 			a := w.as(t, "", "GET", "/ready", nil)
 			require.Equal(t, 200, a.status)
@@ -647,7 +662,8 @@ func agentCases() map[string]routeCase {
 			requireError(t, w.as(t, key, "POST", path, map[string]any{"csr_pem": csrPEM(t, cn), "certificate_id": "mc-other"}), 409, "certificate_id")
 			requireError(t, w.as(t, key, "POST", path, map[string]any{"csr_pem": csrPEM(t, "evil.example.org")}), 400, "csr_pem")
 			ok := w.as(t, key, "POST", path, map[string]any{"csr_pem": csrPEM(t, cn), "certificate_id": certID})
-			assert.Contains(t, []int{202, 501}, ok.status, "accepted, or refused as not yet signable: %s", ok.raw)
+			require.Equal(t, 202, ok.status, "%s", ok.raw)
+			assert.Equal(t, map[string]any{"status": "csr_accepted"}, ok.body)
 			retired, _ := w.retiredAgent(t)
 			requireError(t, w.as(t, w.admin, "POST", "/api/v1/agents/"+retired+"/csr", map[string]any{"csr_pem": csrPEM(t, cn)}), 410, "")
 		},

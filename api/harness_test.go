@@ -316,3 +316,24 @@ func csrPEM(t testing.TB, cn string) string {
 type fakeIssuers struct{ err error }
 
 func (f fakeIssuers) TestIssuer(context.Context, *fsm.Issuer) error { return f.err }
+
+func (f fakeIssuers) SignCSR(context.Context, string, fsm.Job, fsm.Certificate, string) error {
+	return f.err
+}
+
+// fakeCRL is the CRL fakeIssuers serves: an empty DER SEQUENCE.
+var fakeCRL = []byte{0x30, 0x00}
+
+func (f fakeIssuers) CRL(_ context.Context, id string) ([]byte, error) {
+	if id == "iss-none" {
+		return nil, &fsm.Error{Code: fsm.CodeNotFound, Resource: "issuer", ID: id, Message: "issuer not found"}
+	}
+	return fakeCRL, f.err
+}
+
+func (f fakeIssuers) CAChain(_ context.Context, id string) (string, error) {
+	if id == "iss-none" {
+		return "", &fsm.Error{Code: fsm.CodeNotFound, Resource: "issuer", ID: id, Message: "issuer not found"}
+	}
+	return "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n", f.err
+}

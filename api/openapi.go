@@ -107,7 +107,11 @@ func responses(r route) map[string]any {
 	switch v := r.response.(type) {
 	case nil:
 	case string:
-		ok["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+		media := "text/plain"
+		if r.produces != "" {
+			media = r.produces
+		}
+		ok["content"] = map[string]any{media: map[string]any{"schema": map[string]any{"type": "string"}}}
 	default:
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(v))}}
 	}

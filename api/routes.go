@@ -21,6 +21,8 @@ type route struct {
 	response any
 	status   int
 	query    []string // query parameters the route reads
+	// produces is the media type of a string response (text/plain when empty).
+	produces string
 }
 
 // listQuery are the paging parameters of every list.
@@ -41,6 +43,8 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/health", access: accessPublic, handler: s.health, summary: "Liveness: the process answers", tag: "health", response: status, status: 200},
 		{method: "GET", path: "/ready", access: accessPublic, handler: s.ready, summary: "Readiness: a leader is known and the log is applied (503 otherwise)", tag: "health", response: status, status: 200},
 		{method: "GET", path: "/metrics", access: accessRead, handler: s.metrics.handler, summary: "Prometheus metrics", tag: "health", response: "", status: 200},
+		{method: "GET", path: "/.well-known/pki/crl/:issuer_id", access: accessPublic, handler: s.issuerCRL, summary: "The issuer's certificate revocation list (DER)", tag: "pki", response: "", status: 200, produces: "application/pkix-crl"},
+		{method: "GET", path: "/.well-known/pki/ca/:issuer_id", access: accessPublic, handler: s.issuerCAChain, summary: "The issuer's CA certificates in PEM, the issuing CA first and the root last", tag: "pki", response: "", status: 200, produces: "application/x-pem-file"},
 		{method: "GET", path: "/api/v1/openapi.json", access: accessPublic, handler: s.openAPI, summary: "This API's OpenAPI 3 document", tag: "health", response: map[string]any{}, status: 200},
 
 		{method: "GET", path: "/api/v1/certificates", access: accessRead, handler: s.listCertificates, summary: "List certificates", tag: "certificates", response: wire.List[wire.Certificate]{}, status: 200,

@@ -91,6 +91,15 @@ type Config struct {
 type IssuerService interface {
 	// TestIssuer checks that the issuer's connector can reach its CA.
 	TestIssuer(ctx context.Context, iss *fsm.Issuer) error
+	// SignCSR signs an agent's CSR for job (AwaitingCSR, bound to the
+	// agent), records the new version, completes the job and queues the
+	// deployments. A refused CSR is an *fsm.Error with CodeInvalid.
+	SignCSR(ctx context.Context, agentID string, job fsm.Job, cert fsm.Certificate, csrPEM string) error
+	// CRL returns the issuer's current certificate revocation list, DER.
+	CRL(ctx context.Context, issuerID string) ([]byte, error)
+	// CAChain returns the issuer's CA certificates in PEM, the issuing CA
+	// first and the root last.
+	CAChain(ctx context.Context, issuerID string) (string, error)
 }
 
 func (c Config) withDefaults() Config {

@@ -539,6 +539,36 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"job_awaiting_csr", "job", "job-1"}},
 		},
 		{
+			name:    "AwaitCSR/agent",
+			setup:   func(l *fsmtest.Log) { claimed(l, fsmtest.Job("job-1", fsm.JobRenewal)) },
+			payload: &fsm.AwaitCSR{JobID: "job-1", Holder: "node-1", AgentID: fsmtest.AgentID},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				j, err := f.Job("job-1")
+				require.NoError(t, err)
+				assert.Equal(t, fsm.JobAwaitingCSR, j.Status)
+				assert.Equal(t, fsmtest.AgentID, j.AgentID)
+				l, err := f.Jobs(fsm.JobFilter{AgentID: fsmtest.AgentID, Status: fsm.JobAwaitingCSR}, fsm.Page{})
+				require.NoError(t, err)
+				require.Len(t, l.Items, 1, "the job is found by its agent")
+				assert.Equal(t, "job-1", l.Items[0].ID)
+			},
+			audit: []auditWant{{"job_awaiting_csr", "job", "job-1"}},
+		},
+		{
+			name:    "SetIssuerMaterial",
+			payload: &fsm.SetIssuerMaterial{IssuerID: fsmtest.IssuerID, Material: json.RawMessage(`{"key_type": "ECDSA-P384", "kek_id": "k1", "root_key_sealed": "AQID"}`)},
+			check: func(t *testing.T, f *fsm.FSM, res *fsm.ApplyResult) {
+				m, err := f.IssuerMaterial(fsmtest.IssuerID)
+				require.NoError(t, err)
+				assert.JSONEq(t, `{"key_type":"ECDSA-P384","kek_id":"k1","root_key_sealed":"AQID"}`, string(m))
+				ev := auditEvents(t, f)
+				details := string(ev[len(ev)-1].Details)
+				assert.NotContains(t, details, "AQID", "no sealed key in the audit trail")
+				assert.Contains(t, details, "ECDSA-P384")
+			},
+			audit: []auditWant{{"issuer_material_created", "issuer", fsmtest.IssuerID}},
+		},
+		{
 			name:    "ReleaseLease",
 			setup:   func(l *fsmtest.Log) { claimed(l, fsmtest.Job("job-1", fsm.JobRenewal)) },
 			payload: &fsm.ReleaseLease{JobID: "job-1", Holder: "node-1"},
@@ -929,6 +959,9 @@ func TestFSM_ApplyIdempotentCommands(t *testing.T) {
 			l.Must(&fsm.CreateAPIKey{Key: fsmtest.APIKey("key-1", fsm.RoleViewer, "", 1)})
 			l.Must(&fsm.RevokeAPIKey{ID: "key-1"})
 		}, &fsm.RevokeAPIKey{ID: "key-1"}},
+		{"SetIssuerMaterial/same", func(l *fsmtest.Log) {
+			l.Must(&fsm.SetIssuerMaterial{IssuerID: fsmtest.IssuerID, Material: json.RawMessage(`{"kek_id":"k1"}`)})
+		}, &fsm.SetIssuerMaterial{IssuerID: fsmtest.IssuerID, Material: json.RawMessage(`{"kek_id": "k1"}`)}},
 		{"MarkNotificationRead/read", func(l *fsmtest.Log) {
 			l.Must(&fsm.CreateNotifications{Notifications: []fsm.Notification{fsmtest.Notification("n-1", "")}})
 			l.Must(&fsm.MarkNotificationRead{ID: "n-1"})

@@ -68,6 +68,8 @@ const (
 	CommandRevokeAPIKey CommandType = 81
 
 	CommandRevokeCertificate CommandType = 90
+
+	CommandSetIssuerMaterial CommandType = 100
 )
 
 var commandNames = map[CommandType]string{
@@ -88,6 +90,7 @@ var commandNames = map[CommandType]string{
 	CommandRecordViolations: "RecordViolations",
 	CommandCreateAPIKey:     "CreateAPIKey", CommandRevokeAPIKey: "RevokeAPIKey",
 	CommandRevokeCertificate: "RevokeCertificate",
+	CommandSetIssuerMaterial: "SetIssuerMaterial",
 }
 
 func (t CommandType) String() string {
@@ -194,6 +197,8 @@ func newPayload(t CommandType) Payload {
 		return &RevokeAPIKey{}
 	case CommandRevokeCertificate:
 		return &RevokeCertificate{}
+	case CommandSetIssuerMaterial:
+		return &SetIssuerMaterial{}
 	}
 	return nil
 }

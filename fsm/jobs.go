@@ -71,7 +71,15 @@ func (s jobStore) put(old, j *Job) {
 		if j.AgentID != "" {
 			must(t.bucket(bucketJobAgent).Put(compound(j.AgentID, j.ID), nil))
 		}
-	} else if old.Status != j.Status {
+	} else if old.AgentID != j.AgentID {
+		if old.AgentID != "" {
+			must(t.bucket(bucketJobAgent).Delete(compound(old.AgentID, j.ID)))
+		}
+		if j.AgentID != "" {
+			must(t.bucket(bucketJobAgent).Put(compound(j.AgentID, j.ID), nil))
+		}
+	}
+	if old != nil && old.Status != j.Status {
 		must(stat.Delete(compound(old.Status, old.ID)))
 		t.addCount(-1, string(bucketJobs), "status", old.Status)
 	}
@@ -331,13 +339,22 @@ func (p *CancelJob) apply(t *txn) (any, error) {
 }
 
 // AwaitCSR parks a job until the agent sends its CSR; the lease is released.
+// AgentID, when given, names the agent whose CSR the job waits for (a
+// renewal queued without one); a job already bound to another agent is
+// refused.
 type AwaitCSR struct {
-	JobID  string `json:"job_id"`
-	Holder string `json:"holder,omitempty"`
+	JobID   string `json:"job_id"`
+	Holder  string `json:"holder,omitempty"`
+	AgentID string `json:"agent_id,omitempty"`
 }
 
 func (AwaitCSR) CommandType() CommandType { return CommandAwaitCSR }
-func (p *AwaitCSR) Validate() error       { return ValidID("job_id", p.JobID) }
+func (p *AwaitCSR) Validate() error {
+	if err := ValidID("job_id", p.JobID); err != nil {
+		return err
+	}
+	return optionalID("agent_id", p.AgentID)
+}
 func (p *AwaitCSR) apply(t *txn) (any, error) {
 	s := jobStore{t}
 	old, err := s.get(p.JobID)
@@ -347,13 +364,26 @@ func (p *AwaitCSR) apply(t *txn) (any, error) {
 	if err := jobOwner(old, p.Holder, "", t.now()); err != nil {
 		return nil, err
 	}
-	if old.Status == JobAwaitingCSR {
+	if p.AgentID != "" && old.AgentID != "" && old.AgentID != p.AgentID {
+		return nil, conflictf("job", old.ID, "job %q belongs to agent %s, not %s", old.ID, old.AgentID, p.AgentID)
+	}
+	if err := t.requireExists(bucketAgents, "agent", "agent_id", p.AgentID); err != nil {
+		return nil, err
+	}
+	if old.Status == JobAwaitingCSR && (p.AgentID == "" || old.AgentID == p.AgentID) {
 		return *old, nil
 	}
 	j := *old
 	j.Status, j.LeaseHolder, j.LeaseExpiresAt = JobAwaitingCSR, "", nil
+	if p.AgentID != "" {
+		j.AgentID = p.AgentID
+	}
 	s.put(old, &j)
-	t.audit("job_awaiting_csr", "job", j.ID, nil)
+	var details any
+	if p.AgentID != "" {
+		details = map[string]string{"agent_id": p.AgentID}
+	}
+	t.audit("job_awaiting_csr", "job", j.ID, details)
 	return j, nil
 }
 

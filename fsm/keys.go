@@ -44,11 +44,12 @@ var (
 	bucketNotifStat = []byte("idx_notifications_by_status")
 	bucketNotifKey  = []byte("idx_notifications_by_dedup_key")
 
-	bucketAPIKeys     = []byte("api_keys")                       // key id → APIKey
-	bucketKeyByHash   = []byte("idx_api_keys_by_hash")           // sha-256 hex → key id
-	bucketKeyByAgent  = []byte("idx_api_keys_by_agent")          // agent \x00 key id
-	bucketRevocations = []byte("revocations")                    // issuer \x00 serial → Revocation
-	bucketRevByCert   = []byte("idx_revocations_by_certificate") // certificate \x00 issuer \x00 serial
+	bucketAPIKeys        = []byte("api_keys")                       // key id → APIKey
+	bucketKeyByHash      = []byte("idx_api_keys_by_hash")           // sha-256 hex → key id
+	bucketKeyByAgent     = []byte("idx_api_keys_by_agent")          // agent \x00 key id
+	bucketRevocations    = []byte("revocations")                    // issuer \x00 serial → Revocation
+	bucketRevByCert      = []byte("idx_revocations_by_certificate") // certificate \x00 issuer \x00 serial
+	bucketIssuerMaterial = []byte("issuer_material")                // issuer id → sealed CA material (JSON)
 )
 
 // allBuckets is every bucket Open creates; a snapshot lacking one is refused.
@@ -60,8 +61,13 @@ var allBuckets = [][]byte{
 	bucketCertExp, bucketCertStat, bucketMapByTgt, bucketVerByCert, bucketVerByFP,
 	bucketJobStat, bucketJobAgent, bucketJobCert, bucketAuditTime,
 	bucketViolCert, bucketViolRule, bucketNotifStat, bucketNotifKey,
-	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert,
+	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert, bucketIssuerMaterial,
 }
+
+// laterBuckets were added after the first release: a snapshot of an older
+// build lacks them and is still restored, Open creating them empty, as it
+// does on every replica.
+var laterBuckets = map[string]bool{string(bucketIssuerMaterial): true}
 
 var (
 	metaAppliedIndex = []byte("applied_index")

@@ -1,6 +1,7 @@
 package fsm_test
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -123,6 +124,12 @@ func TestFSM_ApplyRejects(t *testing.T) {
 		{"CompleteJob/another agent's job", createJob(fsmtest.DeploymentJob("job-1")), &fsm.CompleteJob{JobID: "job-1", AgentID: "agent-2"}, fsm.ErrBadLease},
 		{"FailJob/wrong holder", claimedJob(fsmtest.Job("job-1", fsm.JobRenewal)), &fsm.FailJob{JobID: "job-1", Holder: "node-2", Error: "e"}, fsm.ErrBadLease},
 		{"ReleaseLease/wrong holder", claimedJob(fsmtest.Job("job-1", fsm.JobRenewal)), &fsm.ReleaseLease{JobID: "job-1", Holder: "node-2"}, fsm.ErrBadLease},
+		{"AwaitCSR/unknown agent", claimedJob(fsmtest.Job("job-1", fsm.JobIssuance)), &fsm.AwaitCSR{JobID: "job-1", Holder: "node-1", AgentID: "agent-9"}, fsm.ErrNotFound},
+		{"AwaitCSR/another agent's job", claimedJob(fsmtest.DeploymentJob("job-1")), &fsm.AwaitCSR{JobID: "job-1", Holder: "node-1", AgentID: "agent-9"}, fsm.ErrConflict},
+		{"SetIssuerMaterial/other material", func(l *fsmtest.Log) {
+			l.Must(&fsm.SetIssuerMaterial{IssuerID: fsmtest.IssuerID, Material: json.RawMessage(`{"kek_id":"k1"}`)})
+		}, &fsm.SetIssuerMaterial{IssuerID: fsmtest.IssuerID, Material: json.RawMessage(`{"kek_id":"k2"}`)}, fsm.ErrConflict},
+		{"SetIssuerMaterial/unknown issuer", nil, &fsm.SetIssuerMaterial{IssuerID: "issuer-9", Material: json.RawMessage(`{"kek_id":"k1"}`)}, fsm.ErrNotFound},
 		{"AwaitCSR/wrong holder", claimedJob(fsmtest.Job("job-1", fsm.JobIssuance)), &fsm.AwaitCSR{JobID: "job-1", Holder: "node-2"}, fsm.ErrBadLease},
 		{"ClaimJob/lease in the past", createJob(fsmtest.Job("job-1", fsm.JobRenewal)), &fsm.ClaimJob{JobID: "job-1", Holder: "node-1", LeaseUntil: fsmtest.T0}, fsm.ErrBadLease},
 		{"ClaimJob/leased to another", claimedJob(fsmtest.Job("job-1", fsm.JobRenewal)), &fsm.ClaimJob{JobID: "job-1", Holder: "node-2", LeaseUntil: at(time.Hour)}, fsm.ErrLeaseHeld},

@@ -145,7 +145,7 @@ func VerifyFile(path string) error {
 			return fmt.Errorf("state file is damaged: %w", damage)
 		}
 		for _, b := range allBuckets {
-			if tx.Bucket(b) == nil {
+			if tx.Bucket(b) == nil && !laterBuckets[string(b)] {
 				return fmt.Errorf("state file lacks bucket %q", b)
 			}
 		}

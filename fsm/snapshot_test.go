@@ -192,6 +192,14 @@ func TestFSM_RestoreRefusesDamagedSnapshot(t *testing.T) {
 		})
 	}
 
+	t.Run("snapshot of a build without the issuer_material bucket", func(t *testing.T) {
+		f, _ := seeded(t)
+		older := stateFileWith(t, func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("issuer_material")) })
+		require.NoError(t, restore(f, older))
+		_, err := f.IssuerMaterial(fsmtest.IssuerID)
+		assert.ErrorIs(t, err, fsm.ErrNotFound, "the bucket is there, empty")
+	})
+
 	t.Run("good snapshot after refused ones", func(t *testing.T) {
 		f, _ := seeded(t)
 		require.Error(t, restore(f, good[:len(good)/2]))

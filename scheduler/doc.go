@@ -2,5 +2,7 @@
 // (started and stopped through node.RunOnLeader) on robfig/cron: the renewal
 // check, the job processor and agent health, each deciding by pure functions
 // of the time. It claims work through raft with a lease and never writes
-// state any other way.
+// state any other way. Its IssuanceService does the work of issuance and
+// renewal jobs through the issuer connectors (the Local CA, its CA made once
+// and stored sealed) and signs the CSRs agents send for them.
 package scheduler

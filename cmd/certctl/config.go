@@ -25,6 +25,7 @@ type serverConfig struct {
 	Join      []string `yaml:"join"`
 	JoinToken string   `yaml:"join_token"`
 	AdminKey  string   `yaml:"admin_key_file"`
+	KEKFile   string   `yaml:"kek_file"`
 	RateLimit float64  `yaml:"rate_limit"`
 	PprofAddr string   `yaml:"pprof_addr"`
 	Dev       bool     `yaml:"dev"`
@@ -71,6 +72,7 @@ var serverSettings = []setting{
 	{"join", "CERTCTL_JOIN", "API address of any member of the cluster to join; repeatable (environment: comma-separated)", func(c *serverConfig) any { return &c.Join }},
 	{"join-token", "CERTCTL_JOIN_TOKEN", "secret shared by the members of a cluster; new nodes present it to join", func(c *serverConfig) any { return &c.JoinToken }},
 	{"admin-key-file", "CERTCTL_ADMIN_KEY_FILE", "file whose content becomes the first admin API key when this node bootstraps a cluster (default: one is generated and printed once)", func(c *serverConfig) any { return &c.AdminKey }},
+	{"kek-file", "CERTCTL_KEK_FILE", "file holding the key-encryption key (32 bytes: raw, hex or base64; mode 0600) that seals the Local CA's keys; every node needs the same one (--dev makes one in its data dir)", func(c *serverConfig) any { return &c.KEKFile }},
 	{"dev", "CERTCTL_DEV", "one node with demo data and NO AUTHENTICATION, in a temporary data dir unless --data-dir is given", func(c *serverConfig) any { return &c.Dev }},
 	{"rate-limit", "CERTCTL_RATE_LIMIT", "requests per second allowed per API key (bursts of twice that); 0 turns the limit off", func(c *serverConfig) any { return &c.RateLimit }},
 	{"pprof-addr", "CERTCTL_PPROF_ADDR", "loopback host:port to serve Go's profiler on, for diagnosing performance (off when empty)", func(c *serverConfig) any { return &c.PprofAddr }},

@@ -24,6 +24,7 @@ import (
 	"github.com/certctl/certctl/api"
 	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/connectors/issuer/localca"
+	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
 	"github.com/certctl/certctl/scheduler"
@@ -125,6 +126,17 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	if cfg.Dev && cfg.KEKFile == "" {
+		path, err := devKEK(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		cfg.KEKFile = path
+	}
+	kek, err := loadKEK(cfg, log)
+	if err != nil {
+		return err
+	}
 	token, generated, err := joinToken(cfg)
 	if err != nil {
 		return err
@@ -160,7 +172,14 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	// connector in this build (ACME, Vault PKI, step-ca for now) are stored
 	// as given; their configs are checked when their connector arrives.
 	validators := map[string]issuer.ConfigValidator{strings.ToLower(localca.Type): localca.ValidateConfig}
-	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log}
+	issuance, err := scheduler.NewIssuanceService(scheduler.IssuanceConfig{NodeID: cfg.NodeID, KEK: kek, Logger: log}, n.FSM(), n)
+	clear(kek)
+	if err != nil {
+		ln.Close()
+		_ = n.Close()
+		return err
+	}
+	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log, Issuance: issuance}
 	if cfg.Dev {
 		// The demo data arrives after the first passes: a dev node checks
 		// every minute so that its lifecycle shows within one.
@@ -174,7 +193,7 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	}
 	// The lifecycle engine runs on whichever node leads, and only there.
 	n.RunOnLeader("scheduler", sched.Run)
-	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge,
+	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: issuance,
 		ValidateIssuerConfig: func(ctx context.Context, typ string, config json.RawMessage) error {
 			if validate, ok := validators[strings.ToLower(typ)]; ok {
 				return validate(ctx, config)
@@ -234,6 +253,47 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		runErr = err
 	}
 	return runErr
+}
+
+// loadKEK reads --kek-file. Without one the node runs, but the Local CA
+// cannot issue on it: its keys exist only sealed under that key.
+func loadKEK(cfg serverConfig, log *slog.Logger) ([]byte, error) {
+	if cfg.KEKFile == "" {
+		log.Warn("no --kek-file: the Local CA cannot issue on this node (give every node the same key-encryption key file)")
+		return nil, nil
+	}
+	kek, err := keywrap.LoadKEK(cfg.KEKFile)
+	if err != nil {
+		return nil, fmt.Errorf("--kek-file: %w", err)
+	}
+	log.Info("key-encryption key loaded", "kek_id", keywrap.KeyID(kek))
+	return kek, nil
+}
+
+// devKEK returns the key-encryption key file of a dev node's data dir,
+// making a fresh one (mode 0600) if the data dir has none yet.
+func devKEK(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "kek")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	kek, err := keywrap.NewKEK(nil)
+	if err != nil {
+		return "", err
+	}
+	defer clear(kek)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("dev key-encryption key: %w", err)
+	}
+	_, werr := f.WriteString(hex.EncodeToString(kek) + "\n")
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return "", fmt.Errorf("dev key-encryption key: %w", werr)
+	}
+	return path, nil
 }
 
 func shutdownHTTP(s *http.Server) {

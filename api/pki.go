@@ -1,0 +1,66 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// issuerCRL serves an issuer's CRL, DER-encoded, to anyone: relying
+// parties fetch it from the distribution point in the certificates.
+func (s *Server) issuerCRL(c *gin.Context) {
+	if !s.pkiReady(c) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	der, err := s.cfg.Issuers.CRL(ctx, c.Param("issuer_id"))
+	if err != nil {
+		s.failPKI(c, err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Data(http.StatusOK, "application/pkix-crl", der)
+}
+
+// issuerCAChain serves an issuer's CA certificates, the issuing CA first
+// and the root last, for clients that must trust them.
+func (s *Server) issuerCAChain(c *gin.Context) {
+	if !s.pkiReady(c) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	chain, err := s.cfg.Issuers.CAChain(ctx, c.Param("issuer_id"))
+	if err != nil {
+		s.failPKI(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/x-pem-file", []byte(chain))
+}
+
+// pkiReady answers 404 for an unknown issuer and 501 on a node without
+// issuer connectors.
+func (s *Server) pkiReady(c *gin.Context) bool {
+	if _, err := s.state.Issuer(c.Param("issuer_id")); err != nil {
+		fail(c, err)
+		return false
+	}
+	if s.cfg.Issuers == nil {
+		failStatus(c, http.StatusNotImplemented, "", "no issuer connectors are configured on this node")
+		return false
+	}
+	return true
+}
+
+// failPKI answers a domain error (unknown issuer, an issuer without a CRL)
+// as such and anything else as the issuer's failure.
+func (s *Server) failPKI(c *gin.Context, err error) {
+	if st, _ := statusOf(err); st != http.StatusInternalServerError {
+		fail(c, err)
+		return
+	}
+	loggerOf(c).Warn("issuer could not answer", "err", err)
+	failStatus(c, http.StatusBadGateway, "", err.Error())
+}

@@ -1,0 +1,93 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl/certctl/connectors/keywrap"
+	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/fsm/fsmtest"
+	"github.com/certctl/certctl/node/nodetest"
+)
+
+// localCAHarness is the scheduler harness with the seeded issuer a Local CA
+// of default config, and an issuance service per node sharing one KEK.
+func localCAHarness(t *testing.T) (*harness, func(node string) *IssuanceService) {
+	t.Helper()
+	h := newHarness(t)
+	iss := fsmtest.Issuer(fsmtest.IssuerID, "Local CA")
+	iss.Config = json.RawMessage(`{"ca_common_name":"Harness CA"}`)
+	h.must(&fsm.UpdateIssuer{Issuer: iss})
+	kek, err := keywrap.NewKEK(nil)
+	require.NoError(t, err)
+	return h, func(node string) *IssuanceService {
+		s, err := NewIssuanceService(IssuanceConfig{NodeID: node, KEK: kek, Now: h.clock.Now, Logger: nodetest.Logger(t, slog.LevelWarn)}, h.f, h.prop)
+		require.NoError(t, err)
+		return s
+	}
+}
+
+// TestIssuance_RacingNodesShareOneCA: a node that made a CA after another
+// stored its own uses the stored one; the state keeps the first.
+func TestIssuance_RacingNodesShareOneCA(t *testing.T) {
+	h, service := localCAHarness(t)
+	a, b := service("n1"), service("n2")
+	ctx := context.Background()
+	rec, err := h.f.Issuer(fsmtest.IssuerID)
+	require.NoError(t, err)
+
+	_, err = a.CAChain(ctx, fsmtest.IssuerID)
+	require.ErrorIs(t, err, fsm.ErrNotFound, "the public endpoints never make a CA")
+	assert.Zero(t, h.prop.count(fsm.CommandSetIssuerMaterial))
+	require.NoError(t, a.TestIssuer(ctx, rec), "the first test makes the CA")
+	first, err := h.f.IssuerMaterial(fsmtest.IssuerID)
+	require.NoError(t, err)
+	require.NoError(t, b.makeCA(ctx, rec), "losing the race is not an error")
+	after, err := h.f.IssuerMaterial(fsmtest.IssuerID)
+	require.NoError(t, err)
+	assert.Equal(t, first, after, "the stored CA is never replaced")
+	assert.Equal(t, 2, h.prop.count(fsm.CommandSetIssuerMaterial))
+	assert.Len(t, h.audit("issuer_material_created", fsmtest.IssuerID), 1)
+
+	chainA, err := a.CAChain(ctx, fsmtest.IssuerID)
+	require.NoError(t, err)
+	chainB, err := b.CAChain(ctx, fsmtest.IssuerID)
+	require.NoError(t, err)
+	assert.Equal(t, chainA, chainB, "both nodes serve the same CA")
+}
+
+// TestIssuance_IssueHandsTheJobToTheTargetsAgent: a renewal queued without
+// an agent is bound to the agent of the certificate's target and parked.
+func TestIssuance_IssueHandsTheJobToTheTargetsAgent(t *testing.T) {
+	h, service := localCAHarness(t)
+	s := service("n1")
+	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal)}})
+	h.must(&fsm.ClaimJob{JobID: "job-1", Holder: holderOf("n1"), LeaseUntil: t0.Add(DefaultLeaseDuration)})
+	require.NoError(t, s.Issue(context.Background(), *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
+	j := h.job("job-1")
+	assert.Equal(t, fsm.JobAwaitingCSR, j.Status)
+	assert.Equal(t, fsmtest.AgentID, j.AgentID)
+}
+
+// TestIssuance_IssueRefuses names what is missing: an agent to make the
+// key, a KEK for the Local CA.
+func TestIssuance_IssueRefuses(t *testing.T) {
+	h, service := localCAHarness(t)
+	ctx := context.Background()
+	h.must(&fsm.UnmapTarget{CertificateID: fsmtest.CertificateID, TargetID: fsmtest.TargetID})
+	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal)}})
+	err := service("n1").Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no target served by an agent")
+
+	noKEK, err := NewIssuanceService(IssuanceConfig{NodeID: "n1", Now: h.clock.Now, Logger: nodetest.Logger(t, slog.LevelWarn)}, h.f, h.prop)
+	require.NoError(t, err)
+	err = noKEK.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID))
+	require.ErrorIs(t, err, ErrNoKEK)
+	assert.Contains(t, err.Error(), "--kek-file")
+}
