@@ -57,26 +57,12 @@ func (r *crud[T]) create(path string) route {
 	return route{method: "POST", path: path, access: accessWrite, summary: "Create one of " + r.tag, tag: r.tag,
 		request: r.wire, response: r.wire, status: 201,
 		handler: func(c *gin.Context) {
-			v, ok := r.decode(c)
-			if !ok {
-				return
-			}
-			id := r.id(&v)
-			if *id == "" {
-				*id = NewID(r.idPrefix)
-			}
-			if r.prepare != nil {
-				r.prepare(&v)
-			}
-			if r.check != nil {
-				if err := r.check(c, &v); err != nil {
-					failStatus(c, http.StatusBadRequest, "config", err.Error())
-					return
+			r.write(c, http.StatusCreated, r.onCreate, func(id *string) bool {
+				if *id == "" {
+					*id = NewID(r.idPrefix)
 				}
-			}
-			if r.s.propose(c, r.onCreate(v)) {
-				r.s.respondRead(c, http.StatusCreated, func() (any, error) { return r.read(*id) })
-			}
+				return true
+			})
 		}}
 }
 
@@ -84,29 +70,40 @@ func (r *crud[T]) update(path string) route {
 	return route{method: "PUT", path: path, access: accessWrite, summary: "Update one of " + r.tag, tag: r.tag,
 		request: r.wire, response: r.wire, status: 200,
 		handler: func(c *gin.Context) {
-			v, ok := r.decode(c)
-			if !ok {
-				return
-			}
-			id := r.id(&v)
-			if *id != "" && *id != c.Param("id") {
-				failStatus(c, http.StatusBadRequest, "id", "the body's id "+*id+" differs from the id in the path "+c.Param("id"))
-				return
-			}
-			*id = c.Param("id")
-			if r.prepare != nil {
-				r.prepare(&v)
-			}
-			if r.check != nil {
-				if err := r.check(c, &v); err != nil {
-					failStatus(c, http.StatusBadRequest, "config", err.Error())
-					return
+			r.write(c, http.StatusOK, r.onUpdate, func(id *string) bool {
+				if *id != "" && *id != c.Param("id") {
+					failStatus(c, http.StatusBadRequest, "id", "the body's id "+*id+" differs from the id in the path "+c.Param("id"))
+					return false
 				}
-			}
-			if r.s.propose(c, r.onUpdate(v)) {
-				r.s.respondRead(c, http.StatusOK, func() (any, error) { return r.read(*id) })
-			}
+				*id = c.Param("id")
+				return true
+			})
 		}}
+}
+
+// write decodes a record, settles its id with setID, prepares and checks it,
+// proposes what payload makes of it, and answers with the stored record.
+func (r *crud[T]) write(c *gin.Context, status int, payload func(T) fsm.Payload, setID func(*string) bool) {
+	v, ok := r.decode(c)
+	if !ok {
+		return
+	}
+	id := r.id(&v)
+	if !setID(id) {
+		return
+	}
+	if r.prepare != nil {
+		r.prepare(&v)
+	}
+	if r.check != nil {
+		if err := r.check(c, &v); err != nil {
+			failStatus(c, http.StatusBadRequest, "config", err.Error())
+			return
+		}
+	}
+	if r.s.propose(c, payload(v)) {
+		r.s.respondRead(c, status, func() (any, error) { return r.read(*id) })
+	}
 }
 
 func (r *crud[T]) remove(path string) route {
