@@ -528,6 +528,32 @@ func certificateCases() map[string]routeCase {
 			assert.Equal(t, map[string]any{"status": "connection_successful"}, a.body)
 			requireError(t, w.as(t, w.admin, "POST", "/api/v1/issuers/iss-none/test", nil), 404, "")
 		},
+		"GET /api/v1/certificates/:id/violations": func(t *testing.T, w *world) {
+			rule := w.id("pr-")
+			ruleBody := map[string]any{"id": rule, "name": rule, "type": "RequiredMetadata", "config": map[string]any{"required_keys": []string{"cost_center"}}, "enabled": true, "severity": "Critical"}
+			w.must(t, 201, "POST", "/api/v1/policies", ruleBody)
+			certID := w.cert(t, w.admin, w.ref, nil)
+			l := w.as(t, w.viewer, "GET", "/api/v1/certificates/"+certID+"/violations", nil)
+			require.Equal(t, 200, l.status, "%s", l.raw)
+			assert.EqualValues(t, 1, l.body["total"], "creating the certificate evaluated the rule")
+			v := l.body["data"].([]any)[0].(map[string]any)
+			assert.Equal(t, "pv-"+certID+"-"+rule, v["id"])
+			assert.Equal(t, rule, v["rule_id"])
+			assert.Equal(t, "Critical", v["severity"])
+			assert.Contains(t, v["message"], "cost_center")
+			assert.EqualValues(t, 1, w.as(t, w.viewer, "GET", "/api/v1/certificates/"+certID+"/violations?rule_id="+rule, nil).body["total"])
+			assert.EqualValues(t, 0, w.as(t, w.viewer, "GET", "/api/v1/certificates/"+certID+"/violations?rule_id=pr-other", nil).body["total"])
+			// Fixing the certificate clears its violation.
+			fixed := w.certJSON(w.ref, map[string]any{"id": certID, "name": certID, "common_name": certID + ".example.com",
+				"sans": []string{certID + ".example.com"}, "tags": map[string]string{"service": "api", "cost_center": "42"}})
+			w.must(t, 200, "PUT", "/api/v1/certificates/"+certID, fixed)
+			assert.EqualValues(t, 0, w.as(t, w.viewer, "GET", "/api/v1/certificates/"+certID+"/violations", nil).body["total"])
+			// The rule would apply to every later certificate of the shared world.
+			ruleBody["enabled"] = false
+			w.must(t, 200, "PUT", "/api/v1/policies/"+rule, ruleBody)
+			requireError(t, w.as(t, w.viewer, "GET", "/api/v1/certificates/mc-none/violations", nil), 404, "")
+			requireError(t, w.as(t, w.viewer, "GET", "/api/v1/certificates/"+certID+"/violations?per_page=0", nil), 400, "per_page")
+		},
 		"GET /api/v1/policies/:id/violations": func(t *testing.T, w *world) {
 			rule := w.id("pr-")
 			w.must(t, 201, "POST", "/api/v1/policies", map[string]any{"id": rule, "name": rule, "type": "AllowedEnvironments", "config": map[string]any{"allowed": []string{"production"}}, "enabled": true})
@@ -969,7 +995,7 @@ func TestAPI_NoLeader(t *testing.T) {
 		{"POST", "/api/v1/owners", map[string]any{"name": "x"}},
 		{"POST", "/api/v1/issuers", map[string]any{"name": "x", "type": "ACME"}},
 		{"POST", "/api/v1/targets", map[string]any{"name": "x", "type": "NGINX"}},
-		{"POST", "/api/v1/policies", map[string]any{"name": "x", "type": "AllowedDomains"}},
+		{"POST", "/api/v1/policies", map[string]any{"name": "x", "type": "AllowedDomains", "config": map[string]any{"allowed_domains": []string{"example.com"}}}},
 		{"POST", "/api/v1/renewal-policies", map[string]any{"name": "x"}},
 		{"POST", "/api/v1/certificates", cert},
 		{"PUT", "/api/v1/certificates/mc-1", cert},

@@ -25,6 +25,25 @@ func (s *Server) listRuleViolations(c *gin.Context) {
 	respondList(c, p, l)
 }
 
+// listCertificateViolations lists the policy violations of one certificate,
+// optionally of one rule.
+func (s *Server) listCertificateViolations(c *gin.Context) {
+	p, ok := pageOf(c)
+	if !ok {
+		return
+	}
+	if _, err := s.state.Certificate(c.Param("id")); err != nil {
+		fail(c, err)
+		return
+	}
+	l, err := s.state.Violations(fsm.ViolationFilter{CertificateID: c.Param("id"), RuleID: c.Query("rule_id")}, p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	respondList(c, p, l)
+}
+
 // testIssuer asks the issuer's connector to reach its CA.
 func (s *Server) testIssuer(c *gin.Context) {
 	iss, err := s.state.Issuer(c.Param("id"))

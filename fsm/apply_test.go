@@ -279,7 +279,7 @@ func applyCases() []applyCase {
 		},
 		{
 			name:    "CreatePolicyRule",
-			payload: &fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "rule-2", Name: "Allowed domains", Type: "alloweddomains", Config: json.RawMessage(`{"domains":["example.com"]}`), Severity: "critical"}},
+			payload: &fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "rule-2", Name: "Allowed domains", Type: "alloweddomains", Config: json.RawMessage(`{"allowed_domains":["example.com"]}`), Severity: "critical"}},
 			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
 				got, err := f.PolicyRule("rule-2")
 				require.NoError(t, err)
@@ -293,7 +293,7 @@ func applyCases() []applyCase {
 		},
 		{
 			name:    "UpdatePolicyRule",
-			payload: &fsm.UpdatePolicyRule{Rule: fsm.PolicyRule{ID: fsmtest.RuleID, Name: "Allowed issuers", Type: "AllowedIssuers"}},
+			payload: &fsm.UpdatePolicyRule{Rule: fsm.PolicyRule{ID: fsmtest.RuleID, Name: "Allowed issuers", Type: "AllowedIssuers", Config: json.RawMessage(`{"allowed_issuer_ids":[]}`)}},
 			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
 				got, err := f.PolicyRule(fsmtest.RuleID)
 				require.NoError(t, err)
@@ -331,6 +331,27 @@ func applyCases() []applyCase {
 				assert.Equal(t, 2, list.Total)
 			},
 			audit: []auditWant{{"certificate_created", "certificate", "mc-2"}},
+		},
+		{
+			name: "CreateCertificate/violating a rule",
+			payload: &fsm.CreateCertificate{Certificate: func() fsm.Certificate {
+				c := fsmtest.Certificate("mc-2", "api.example.com")
+				c.IssuerID = "issuer-2"
+				return c
+			}()},
+			setup: func(l *fsmtest.Log) { l.Must(&fsm.CreateIssuer{Issuer: fsmtest.Issuer("issuer-2", "Other CA")}) },
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				l, err := f.Violations(fsm.ViolationFilter{CertificateID: "mc-2"}, fsm.Page{})
+				require.NoError(t, err)
+				require.Len(t, l.Items, 1)
+				assert.Equal(t, "pv-mc-2-"+fsmtest.RuleID, l.Items[0].ID)
+				assert.Equal(t, fsm.SeverityWarning, l.Items[0].Severity)
+			},
+			audit: []auditWant{
+				{"certificate_created", "certificate", "mc-2"},
+				{"policy_evaluated", "certificate", "mc-2"},
+				{"notification_queued", "notification", "ne-pv-mc-2-" + fsmtest.RuleID + "-10"},
+			},
 		},
 		{
 			name: "UpdateCertificate",
@@ -955,6 +976,10 @@ func TestFSM_ApplyIdempotentCommands(t *testing.T) {
 			&fsm.RetireAgent{AgentID: fsmtest.AgentID}},
 		{"RecordHeartbeats/only unknown agents", nil, &fsm.RecordHeartbeats{Beats: []fsm.Heartbeat{{AgentID: "ghost", At: fsmtest.T0}}}},
 		{"RecordViolations/nothing to clear", nil, &fsm.RecordViolations{CertificateID: fsmtest.CertificateID}},
+		{"RecordViolations/same set", func(l *fsmtest.Log) {
+			l.Must(&fsm.RecordViolations{CertificateID: fsmtest.CertificateID, Violations: []fsm.PolicyViolation{fsmtest.Violation("v-1", fsmtest.CertificateID)}})
+			l.Advance(time.Hour)
+		}, &fsm.RecordViolations{CertificateID: fsmtest.CertificateID, Violations: []fsm.PolicyViolation{fsmtest.Violation("v-1", fsmtest.CertificateID)}}},
 		{"RevokeAPIKey/revoked", func(l *fsmtest.Log) {
 			l.Must(&fsm.CreateAPIKey{Key: fsmtest.APIKey("key-1", fsm.RoleViewer, "", 1)})
 			l.Must(&fsm.RevokeAPIKey{ID: "key-1"})

@@ -219,11 +219,16 @@ func (p *CreateCertificate) apply(t *txn) (any, error) {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = t.now(), t.now()
+	violations, err := planPolicies(t, &c, nil)
+	if err != nil {
+		return nil, err
+	}
 	s.put(nil, &c)
 	s.setTargets(c.ID, c.TargetIDs)
 	t.audit("certificate_created", "certificate", c.ID, map[string]any{
 		"name": c.Name, "common_name": c.CommonName, "environment": c.Environment, "target_ids": c.TargetIDs,
 	})
+	applyPolicies(t, &c, violations)
 	return c, nil
 }
 
@@ -265,9 +270,14 @@ func (p *UpdateCertificate) apply(t *txn) (any, error) {
 		c.KeyGeneration = old.KeyGeneration
 	}
 	c.CreatedAt, c.UpdatedAt = old.CreatedAt, t.now()
+	violations, err := planPolicies(t, &c, nil)
+	if err != nil {
+		return nil, err
+	}
 	s.put(old, &c)
 	s.setTargets(c.ID, c.TargetIDs)
 	t.audit("certificate_updated", "certificate", c.ID, map[string]any{"name": c.Name, "target_ids": c.TargetIDs})
+	applyPolicies(t, &c, violations)
 	return c, nil
 }
 

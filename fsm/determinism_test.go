@@ -33,6 +33,12 @@ func mixedLog(t testing.TB, seed uint64, n int) []*raft.Log {
 	for _, p := range seedPayloads() {
 		add(p)
 	}
+	// Rules that random certificates and versions break, so that policy
+	// evaluation (violations and their notifications) is part of the log.
+	add(&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "rule-tags", Name: "Tags", Type: "RequiredMetadata",
+		Config: []byte(`{"required_keys":["cost_center"]}`), Enabled: true}})
+	add(&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "rule-life", Name: "Lifetime", Type: "CertificateLifetime",
+		Config: []byte(`{"max_days":45}`), Enabled: true, Severity: fsm.SeverityError}})
 	pick := func(prefix string, k int) string { return fmt.Sprint(prefix, rng.IntN(k)) }
 	for len(entries) < n {
 		rec.Advance(time.Duration(rng.IntN(120)) * time.Second)
@@ -49,7 +55,14 @@ func mixedLog(t testing.TB, seed uint64, n int) []*raft.Log {
 			if rng.IntN(2) == 0 {
 				c.TargetIDs = []string{fsmtest.TargetID}
 			}
-			add(&fsm.CreateCertificate{Certificate: c})
+			if rng.IntN(3) == 0 {
+				c.Tags["cost_center"] = "42"
+			}
+			if rng.IntN(3) == 0 {
+				add(&fsm.UpdateCertificate{Certificate: c})
+			} else {
+				add(&fsm.CreateCertificate{Certificate: c})
+			}
 		case 4:
 			add(&fsm.SetCertificateStatus{ID: pick("mc-", 20), Status: fsm.CertificateStatuses[rng.IntN(len(fsm.CertificateStatuses))]})
 		case 5:

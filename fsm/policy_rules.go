@@ -30,7 +30,7 @@ func (r *PolicyRule) validate() error {
 		return err
 	}
 	r.Severity = sev
-	return validObject("config", r.Config)
+	return r.validateConfig()
 }
 
 // CreatePolicyRule adds a policy rule.

@@ -63,19 +63,24 @@ func (p *RecordVersion) apply(t *txn) (any, error) {
 		return nil, conflictf("certificate_version", v.ID, "a version with fingerprint %s already exists (%s)", v.FingerprintSHA256, other)
 	}
 	v.CreatedAt = t.now()
+	c := *old
+	notAfter, now := v.NotAfter, t.now()
+	c.ExpiresAt, c.LastRenewalAt = &notAfter, &now
+	c.Status, c.StatusReason, c.UpdatedAt = CertActive, "", now
+	violations, err := planPolicies(t, &c, &v)
+	if err != nil {
+		return nil, err
+	}
 	putJSON(t.bucket(bucketVersions), []byte(v.ID), &v)
 	must(t.bucket(bucketVerByCert).Put(append(prefix(v.CertificateID), timeIDKey(v.CreatedAt, v.ID)...), nil))
 	must(t.bucket(bucketVerByFP).Put([]byte(v.FingerprintSHA256), []byte(v.ID)))
 	t.addCount(1, string(bucketVersions))
 
-	c := *old
-	notAfter, now := v.NotAfter, t.now()
-	c.ExpiresAt, c.LastRenewalAt = &notAfter, &now
-	c.Status, c.StatusReason, c.UpdatedAt = CertActive, "", now
 	s.put(old, &c)
 	t.audit("certificate_issued", "certificate", c.ID, map[string]any{
 		"version_id": v.ID, "serial_number": v.SerialNumber, "not_after": v.NotAfter, "fingerprint_sha256": v.FingerprintSHA256,
 	})
+	applyPolicies(t, &c, violations)
 	return v, nil
 }
 

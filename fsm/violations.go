@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -53,26 +54,56 @@ func (p *RecordViolations) apply(t *txn) (any, error) {
 	if err := t.requireExists(bucketCertificates, "certificate", "certificate_id", p.CertificateID); err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	if err := checkViolationIDs(t, p.CertificateID, p.Violations); err != nil {
+		return nil, err
+	}
 	for _, v := range p.Violations {
-		// An id may be reused by the certificate whose violations it replaces.
-		taken := t.exists(bucketViolations, v.ID) && !hasKey(t.bucket(bucketViolCert), compound(p.CertificateID, v.ID))
-		if seen[v.ID] || taken {
-			return nil, conflictf("policy_violation", v.ID, "policy violation %q already exists", v.ID)
-		}
-		seen[v.ID] = true
 		if err := t.requireExists(bucketPolicyRules, "policy rule", "rule_id", v.RuleID); err != nil {
 			return nil, err
 		}
 	}
+	replaceViolations(t, p.CertificateID, p.Violations)
+	return len(p.Violations), nil
+}
+
+// replaceViolations replaces the violations of certificate certID with vs,
+// whose ids the caller has checked. A violation of a rule the certificate
+// already broke keeps its created_at; the others are new, stamped with the
+// command's time and returned. Nothing is written, and no event, when the
+// set is unchanged; otherwise one policy_evaluated event records the change.
+func replaceViolations(t *txn, certID string, vs []PolicyViolation) (added []PolicyViolation) {
 	viol, byCert, byRule := t.bucket(bucketViolations), t.bucket(bucketViolCert), t.bucket(bucketViolRule)
-	pfx := prefix(p.CertificateID)
-	var old [][]byte
+	pfx := prefix(certID)
+	var oldKeys [][]byte
+	var old []PolicyViolation
 	c := byCert.Cursor()
 	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
-		old = append(old, k)
+		oldKeys = append(oldKeys, k)
+		var v PolicyViolation
+		if found, err := getJSON(viol, k[len(pfx):], &v); err == nil && found {
+			old = append(old, v)
+		}
 	}
-	for _, k := range old {
+	since := map[string]time.Time{}
+	for _, v := range old {
+		if at, ok := since[v.RuleID]; !ok || v.CreatedAt.Before(at) {
+			since[v.RuleID] = v.CreatedAt
+		}
+	}
+	next := make([]PolicyViolation, len(vs))
+	for i, v := range vs {
+		if at, ok := since[v.RuleID]; ok {
+			v.CreatedAt = at
+		} else {
+			v.CreatedAt = t.now()
+			added = append(added, v)
+		}
+		next[i] = v
+	}
+	if len(old) == len(oldKeys) && sameViolations(old, next) {
+		return nil
+	}
+	for _, k := range oldKeys {
 		id := k[len(pfx):]
 		var v PolicyViolation
 		if _, err := getJSON(viol, id, &v); err == nil {
@@ -83,22 +114,39 @@ func (p *RecordViolations) apply(t *txn) (any, error) {
 		must(byCert.Delete(k))
 		t.addCount(-1, string(bucketViolations))
 	}
-	for _, v := range p.Violations {
-		v.CreatedAt = t.now()
-		putJSON(viol, []byte(v.ID), &v)
+	ids := make([]string, 0, len(next))
+	for i := range next {
+		v := &next[i]
+		putJSON(viol, []byte(v.ID), v)
 		must(byCert.Put(compound(v.CertificateID, v.ID), nil))
 		must(byRule.Put(compound(v.RuleID, v.ID), nil))
 		t.moveRefs(nil, []reference{{bucket: bucketPolicyRules, id: v.RuleID}})
 		t.addCount(1, string(bucketViolations))
+		ids = append(ids, v.ID)
 	}
-	if len(old) > 0 || len(p.Violations) > 0 {
-		ids := make([]string, 0, len(p.Violations))
-		for _, v := range p.Violations {
-			ids = append(ids, v.ID)
+	t.audit("policy_evaluated", "certificate", certID, map[string]any{"violations": ids, "cleared": len(oldKeys)})
+	return added
+}
+
+// sameViolations reports whether a (in id order, as stored) and b hold the
+// same violations.
+func sameViolations(a, b []PolicyViolation) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	byID := make(map[string]PolicyViolation, len(a))
+	for _, v := range a {
+		byID[v.ID] = v
+	}
+	for _, v := range b {
+		o, ok := byID[v.ID]
+		if !ok || o.CertificateID != v.CertificateID || o.RuleID != v.RuleID || o.Message != v.Message ||
+			o.Severity != v.Severity || !o.CreatedAt.Equal(v.CreatedAt) {
+			return false
 		}
-		t.audit("policy_evaluated", "certificate", p.CertificateID, map[string]any{"violations": ids, "cleared": len(old)})
+		delete(byID, v.ID)
 	}
-	return len(p.Violations), nil
+	return len(byID) == 0
 }
 
 // ViolationFilter selects violations; empty fields match everything.

@@ -108,6 +108,12 @@ func (c *Client) ListCertificateVersions(ctx context.Context, id string, page, p
 	return list[wire.CertificateVersion](ctx, c, apiPath("certificates", id, "versions"), ListOptions{page, perPage}.query())
 }
 
+// ListCertificateViolations returns one page of the policy violations of
+// certificate id; page and perPage 0 mean the server's defaults.
+func (c *Client) ListCertificateViolations(ctx context.Context, id string, page, perPage int) (*wire.List[wire.PolicyViolation], error) {
+	return list[wire.PolicyViolation](ctx, c, apiPath("certificates", id, "violations"), ListOptions{page, perPage}.query())
+}
+
 // RenewCertificate asks for certificate id to be renewed now (202); the
 // renewal runs as a job.
 func (c *Client) RenewCertificate(ctx context.Context, id string) error {

@@ -210,6 +210,14 @@ func TestClient_Routes(t *testing.T) {
 				NotBefore: now, NotAfter: now, FingerprintSHA256: "ff", PEMChain: "PEM", CreatedAt: now}}, Total: 1, Page: 1, PerPage: 5},
 		},
 		{
+			name:   "certificate violations",
+			call:   func(c *Client) (any, error) { return c.ListCertificateViolations(ctx, "mc-api-prod", 0, 0) },
+			method: "GET", path: "/api/v1/certificates/mc-api-prod/violations", status: 200,
+			reply: `{"data":[{"id":"pv-mc-api-prod-pr-1","certificate_id":"mc-api-prod","rule_id":"pr-1","message":"m","severity":"Critical","created_at":"2026-02-03T04:05:06Z"}],"total":1,"page":1,"per_page":50}`,
+			want: &wire.List[wire.PolicyViolation]{Data: []wire.PolicyViolation{{ID: "pv-mc-api-prod-pr-1", CertificateID: "mc-api-prod", RuleID: "pr-1", Message: "m",
+				Severity: "Critical", CreatedAt: now}}, Total: 1, Page: 1, PerPage: 50},
+		},
+		{
 			name:   "renew",
 			call:   func(c *Client) (any, error) { return nil, c.RenewCertificate(ctx, "mc-api-prod") },
 			method: "POST", path: "/api/v1/certificates/mc-api-prod/renew", status: 202, reply: `{"status":"renewal_triggered"}`, idempotent: true,

@@ -1,7 +1,7 @@
 // Package demo builds the demo data that `certctl server --dev` loads, the
 // same inventory the original certctl seeded: teams, owners, renewal policies,
 // issuers, agents, targets, certificates in every lifecycle state with real
-// certificate versions, jobs, policy rules with violations, and notifications.
+// certificate versions, jobs, policy rules (whose evaluation records the violations), and notifications.
 //
 // The data is returned as fsm payloads, in an order that applies cleanly on an
 // empty state (every reference exists before it is used), to be proposed
@@ -137,7 +137,8 @@ var certs = []cert{
 		[]string{"tgt-iis-prod"}, fsm.CertExpiring, 21 * day, ""},
 
 	// mc-legacy-prod carries a SAN outside the allowed domains and mc-old-api
-	// lacks the service tag: the demo violations below are true of them.
+	// lacks the service tag: evaluating the policy rules when they are created
+	// records the demo's violations and notifies their owners.
 	{"mc-legacy-prod", "Legacy Portal Production", "legacy.example.com", []string{"legacy.example.com", "legacy.example-corp.net"},
 		"production", "o-carol", "iss-local", "rp-manual", svc("legacy-portal"),
 		[]string{"tgt-iis-prod"}, fsm.CertExpired, -3 * day, ""},
@@ -318,17 +319,6 @@ func Payloads(now time.Time) ([]fsm.Payload, error) {
 		&fsm.ClaimJob{JobID: "job-demo-2", Holder: LeaseHolder, LeaseUntil: now.Add(10 * time.Minute)},
 		&fsm.ClaimJob{JobID: "job-demo-3", Holder: LeaseHolder, LeaseUntil: now.Add(time.Minute)},
 		&fsm.FailJob{JobID: "job-demo-3", Holder: LeaseHolder, Error: vpnFailure},
-	)
-
-	add(
-		&fsm.RecordViolations{CertificateID: "mc-legacy-prod", Violations: []fsm.PolicyViolation{{
-			ID: "pv-demo-1", CertificateID: "mc-legacy-prod", RuleID: "pr-allowed-domains", Severity: fsm.SeverityError,
-			Message: "SAN legacy.example-corp.net is not within the allowed domains (example.com)",
-		}}},
-		&fsm.RecordViolations{CertificateID: "mc-old-api", Violations: []fsm.PolicyViolation{{
-			ID: "pv-demo-2", CertificateID: "mc-old-api", RuleID: "pr-required-metadata", Severity: fsm.SeverityWarning,
-			Message: "required tag \"service\" is missing",
-		}}},
 	)
 
 	expiry := func(id string) time.Time {

@@ -199,10 +199,21 @@ func TestDemoLoads(t *testing.T) {
 	// Violations and notifications.
 	viol, err := f.Violations(fsm.ViolationFilter{}, all())
 	require.NoError(t, err)
-	assert.Equal(t, 2, viol.Total)
+	require.Equal(t, 2, viol.Total)
+	assert.Equal(t, "pv-mc-legacy-prod-pr-allowed-domains", viol.Items[0].ID)
+	assert.Equal(t, fsm.SeverityError, viol.Items[0].Severity)
+	assert.Contains(t, viol.Items[0].Message, "legacy.example-corp.net")
+	assert.Equal(t, "pv-mc-old-api-pr-required-metadata", viol.Items[1].ID)
+	assert.Equal(t, fsm.SeverityWarning, viol.Items[1].Severity)
+	assert.Contains(t, viol.Items[1].Message, "service")
 	notes, err := f.Notifications(fsm.NotificationFilter{}, all())
 	require.NoError(t, err)
-	require.Equal(t, 3, notes.Total)
+	require.Equal(t, 5, notes.Total, "three demo notifications and one per violation")
+	policyNotes, err := f.Notifications(fsm.NotificationFilter{Type: "PolicyViolation"}, all())
+	require.NoError(t, err)
+	require.Equal(t, 2, policyNotes.Total)
+	assert.Equal(t, "carol@example.com", policyNotes.Items[0].Recipient)
+	assert.Equal(t, "alice@example.com", policyNotes.Items[1].Recipient)
 	for _, n := range notes.Items {
 		assert.NotEmpty(t, n.DedupKey, n.ID)
 		if n.ID == "ne-demo-3" {

@@ -72,7 +72,7 @@ func Target(id, name, agentID string) fsm.Target {
 
 // Rule returns a valid AllowedIssuers policy rule.
 func Rule(id, name string) fsm.PolicyRule {
-	return fsm.PolicyRule{ID: id, Name: name, Type: "AllowedIssuers", Config: []byte(`{"issuer_ids":["issuer-1"]}`),
+	return fsm.PolicyRule{ID: id, Name: name, Type: "AllowedIssuers", Config: []byte(`{"allowed_issuer_ids":["issuer-1"]}`),
 		Enabled: true, Severity: fsm.SeverityWarning}
 }
 

@@ -1,0 +1,475 @@
+package fsm
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Policy evaluation runs inside Apply: CreateCertificate, UpdateCertificate
+// and RecordVersion evaluate every enabled rule against the certificate they
+// write and replace its violations in the same transaction. The inputs are the
+// certificate, the stored rules (in key order), its renewal policy, its
+// current version and the command's time, so every replica reaches the same
+// violations.
+//
+// Rule configs, by type (every field is required; unknown fields are refused):
+//
+//	AllowedIssuers      {"allowed_issuer_ids": ["iss-local"]}
+//	AllowedDomains      {"allowed_domains": ["example.com"]}  the domain and its subdomains
+//	RequiredMetadata    {"required_keys": ["service"]}        tags that must be set, non-empty
+//	AllowedEnvironments {"allowed": ["production"]}
+//	RenewalLeadTime     {"lead_time_days": 30}                renewal must start at least this early
+//	CertificateLifetime {"max_days": 397}                     not_after − not_before of the current version
+//
+// RenewalLeadTime compares the renewal policy's renewal_window_days with the
+// lead time. Without a window (no policy, or a policy that leaves it unset)
+// the certificate renews with a third of its lifetime left: a third of the
+// current version's lifetime when it has one, otherwise 30 days (a third of
+// the Local CA's 90 days), so with no version and no window only a lead time
+// above 30 days is violated.
+
+// Limits on a rule's config.
+const (
+	maxRuleListLen  = 1000
+	maxRuleDays     = 36500
+	maxListedInMsg  = 10
+	violationPrefix = "pv-"
+)
+
+// ruleConfig is a parsed rule config; exactly the field of its type is set.
+type ruleConfig struct {
+	AllowedIssuerIDs *[]string
+	AllowedDomains   *[]string
+	RequiredKeys     *[]string
+	Allowed          *[]string
+	LeadTimeDays     *int
+	MaxDays          *int
+}
+
+// ruleConfigField is the one config field of each rule type, with what it holds.
+var ruleConfigField = map[string]struct{ name, want string }{
+	"AllowedIssuers":      {"allowed_issuer_ids", "a list of issuer ids"},
+	"AllowedDomains":      {"allowed_domains", "a list of DNS domains"},
+	"RequiredMetadata":    {"required_keys", "a list of tag keys"},
+	"AllowedEnvironments": {"allowed", "a list of environments"},
+	"RenewalLeadTime":     {"lead_time_days", fmt.Sprintf("a whole number of days from 1 to %d", maxRuleDays)},
+	"CertificateLifetime": {"max_days", fmt.Sprintf("a whole number of days from 1 to %d", maxRuleDays)},
+}
+
+// parseRuleConfig parses the config of a rule of type typ (canonical
+// spelling). Its error says what is wrong and what the type wants; it never
+// depends on map order.
+func parseRuleConfig(typ string, raw json.RawMessage) (*ruleConfig, error) {
+	field, ok := ruleConfigField[typ]
+	if !ok {
+		return nil, fmt.Errorf("rule type %q is unknown", typ)
+	}
+	example := fmt.Sprintf("config must be {%q: %s}", field.name, field.want)
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
+		return nil, fmt.Errorf("config is missing; %s", example)
+	}
+	// Decode into the one field of the type, refusing the others.
+	var present map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &present); err != nil || present == nil {
+		return nil, fmt.Errorf("config is not a JSON object; %s", example)
+	}
+	for k := range present {
+		if k != field.name {
+			// Report the smallest unknown key, so the message is the same on every node.
+			bad := k
+			for k2 := range present {
+				if k2 != field.name && k2 < bad {
+					bad = k2
+				}
+			}
+			return nil, fmt.Errorf("config field %q is not known to %s rules; %s", bad, typ, example)
+		}
+	}
+	val, ok := present[field.name]
+	if !ok {
+		return nil, fmt.Errorf("config.%s is missing; %s", field.name, example)
+	}
+	cfg := &ruleConfig{}
+	switch field.name {
+	case "lead_time_days", "max_days":
+		n, err := parseDays(val)
+		if err != nil {
+			return nil, fmt.Errorf("config.%s %s; it must be %s", field.name, err, field.want)
+		}
+		if field.name == "lead_time_days" {
+			cfg.LeadTimeDays = &n
+		} else {
+			cfg.MaxDays = &n
+		}
+	default:
+		list, err := parseStringList(val)
+		if err != nil {
+			return nil, fmt.Errorf("config.%s %s; it must be %s", field.name, err, field.want)
+		}
+		if field.name == "allowed_domains" {
+			for i, d := range list {
+				d = normalizeDomain(d)
+				if validDNSName("allowed_domains", d, false) != nil {
+					return nil, fmt.Errorf("config.allowed_domains entry %q is not a DNS domain; it must be %s", list[i], field.want)
+				}
+				list[i] = d
+			}
+		}
+		switch field.name {
+		case "allowed_issuer_ids":
+			cfg.AllowedIssuerIDs = &list
+		case "allowed_domains":
+			cfg.AllowedDomains = &list
+		case "required_keys":
+			cfg.RequiredKeys = &list
+		case "allowed":
+			cfg.Allowed = &list
+		}
+	}
+	return cfg, nil
+}
+
+func parseDays(raw json.RawMessage) (int, error) {
+	s := string(bytes.TrimSpace(raw))
+	n, err := strconv.Atoi(s)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("is %s, out of range", s)
+	}
+	if err != nil {
+		var f float64
+		if json.Unmarshal(raw, &f) == nil {
+			return 0, fmt.Errorf("is %s, not a whole number", s)
+		}
+		return 0, errors.New("is not a number")
+	}
+	if n < 1 || n > maxRuleDays {
+		return 0, fmt.Errorf("is %d, out of range", n)
+	}
+	return n, nil
+}
+
+func parseStringList(raw json.RawMessage) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var list []string
+	if err := dec.Decode(&list); err != nil || list == nil {
+		return nil, errors.New("is not a list of strings")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("is not a list of strings")
+	}
+	if len(list) > maxRuleListLen {
+		return nil, fmt.Errorf("has %d entries; at most %d are allowed", len(list), maxRuleListLen)
+	}
+	for i, s := range list {
+		if strings.TrimSpace(s) == "" {
+			return nil, fmt.Errorf("entry %d is empty", i)
+		}
+		if ValidText("config", s, MaxNameLength, true) != nil {
+			return nil, fmt.Errorf("entry %d is not a short single-line text", i)
+		}
+	}
+	return list, nil
+}
+
+// normalizeDomain lowercases a DNS name, drops a trailing dot and counts a
+// wildcard (or a leading dot) as its base domain.
+func normalizeDomain(s string) string {
+	s = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "."))
+	s = strings.TrimPrefix(s, "*.")
+	return strings.TrimPrefix(s, ".")
+}
+
+// validateConfig refuses a config its type cannot use, naming the config field.
+func (r *PolicyRule) validateConfig() error {
+	if _, err := parseRuleConfig(r.Type, r.Config); err != nil {
+		return invalidf("config", "%s", err.Error())
+	}
+	return nil
+}
+
+// violationID is the id of the violation of rule by cert: "pv-<cert>-<rule>",
+// or a hash of both when that is longer than an id may be.
+func violationID(certID, ruleID string) string {
+	id := violationPrefix + certID + "-" + ruleID
+	if len(id) <= MaxIDLength {
+		return id
+	}
+	return violationPrefix + shortHash(certID, ruleID)
+}
+
+// shortHash is 40 hexadecimal digits of the SHA-256 of parts joined by NUL.
+func shortHash(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:20])
+}
+
+// currentVersion returns the certificate's most recently recorded version, or nil.
+func currentVersion(t *txn, certID string) *CertificateVersion {
+	pfx := prefix(certID)
+	c := t.bucket(bucketVerByCert).Cursor()
+	k, _ := c.Seek(append(append([]byte(nil), pfx...), 0xff))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, pfx) || len(k) < len(pfx)+8 {
+		return nil
+	}
+	var v CertificateVersion
+	if found, err := getJSON(t.bucket(bucketVersions), k[len(pfx)+8:], &v); err != nil || !found {
+		return nil
+	}
+	return &v
+}
+
+// evaluate returns the violations of every enabled rule by c, in rule id
+// order. v is the version being issued, or nil to use the certificate's
+// current version. A rule whose config does not parse is itself reported,
+// as an Error violation. Ids and CreatedAt are left to the caller.
+func evaluate(t *txn, c *Certificate, v *CertificateVersion) []PolicyViolation {
+	if v == nil {
+		v = currentVersion(t, c.ID)
+	}
+	out := []PolicyViolation{}
+	cur := t.bucket(bucketPolicyRules).Cursor()
+	for k, raw := cur.First(); k != nil; k, raw = cur.Next() {
+		var r PolicyRule
+		if err := json.Unmarshal(raw, &r); err != nil {
+			out = append(out, PolicyViolation{CertificateID: c.ID, RuleID: string(k), Severity: SeverityError,
+				Message: fmt.Sprintf("policy rule %s is unreadable and could not be evaluated; recreate the rule", k)})
+			continue
+		}
+		if !r.Enabled {
+			continue
+		}
+		sev := r.Severity
+		if sev == "" {
+			sev = SeverityWarning
+		}
+		typ, ok := PolicyRuleTypes.Canonical(r.Type)
+		if !ok {
+			typ = r.Type
+		}
+		cfg, err := parseRuleConfig(typ, r.Config)
+		if err != nil {
+			out = append(out, PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: SeverityError,
+				Message: fmt.Sprintf("policy rule %s (%s) has a broken config and could not be evaluated: %s", r.ID, r.Name, err)})
+			continue
+		}
+		if msg := checkRule(t, typ, cfg, c, v); msg != "" {
+			out = append(out, PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: sev, Message: msg})
+		}
+	}
+	for i := range out {
+		out[i].Message = clip(out[i].Message)
+	}
+	return out
+}
+
+// checkRule returns what is wrong with c under one rule, or "".
+func checkRule(t *txn, typ string, cfg *ruleConfig, c *Certificate, v *CertificateVersion) string {
+	switch typ {
+	case "AllowedIssuers":
+		if !contains(*cfg.AllowedIssuerIDs, c.IssuerID, false) {
+			return fmt.Sprintf("issuer %s is not allowed; the rule allows issuers %s", c.IssuerID, listed(*cfg.AllowedIssuerIDs))
+		}
+	case "AllowedDomains":
+		var bad []string
+		seen := map[string]bool{}
+		for _, name := range append([]string{c.CommonName}, c.SANs...) {
+			if seen[name] || net.ParseIP(name) != nil || strings.Contains(name, "@") {
+				continue
+			}
+			seen[name] = true
+			if !inDomains(normalizeDomain(name), *cfg.AllowedDomains) {
+				bad = append(bad, name)
+			}
+		}
+		if len(bad) > 0 {
+			return fmt.Sprintf("%s not within the allowed domains; the rule allows %s and their subdomains",
+				plural(bad, "name %s is", "names %s are"), listed(*cfg.AllowedDomains))
+		}
+	case "RequiredMetadata":
+		var missing []string
+		for _, key := range *cfg.RequiredKeys {
+			if strings.TrimSpace(c.Tags[key]) == "" && !contains(missing, key, false) {
+				missing = append(missing, key)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Sprintf("%s missing; the rule requires tags %s",
+				plural(missing, "required tag %s is", "required tags %s are"), listed(*cfg.RequiredKeys))
+		}
+	case "AllowedEnvironments":
+		if c.Environment == "" {
+			return fmt.Sprintf("the certificate has no environment; the rule allows environments %s", listed(*cfg.Allowed))
+		}
+		if !contains(*cfg.Allowed, c.Environment, true) {
+			return fmt.Sprintf("environment %s is not allowed; the rule allows environments %s", c.Environment, listed(*cfg.Allowed))
+		}
+	case "RenewalLeadTime":
+		lead := *cfg.LeadTimeDays
+		window, source := renewalWindow(t, c, v)
+		if window < lead {
+			return fmt.Sprintf("renewal starts %d days before expiry (%s); the rule requires at least %d days", window, source, lead)
+		}
+	case "CertificateLifetime":
+		if v == nil {
+			return ""
+		}
+		life, max := v.NotAfter.Sub(v.NotBefore), time.Duration(*cfg.MaxDays)*24*time.Hour
+		if life > max {
+			return fmt.Sprintf("version %s is valid for %s days; the rule allows at most %d days", v.ID, days(life), *cfg.MaxDays)
+		}
+	}
+	return ""
+}
+
+// maxViolationMessage is the longest message a violation may carry.
+const maxViolationMessage = 4096
+
+// clip shortens s to maxViolationMessage bytes, on a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxViolationMessage {
+		return s
+	}
+	const more = " …"
+	n := maxViolationMessage - len(more)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + more
+}
+
+// renewalWindow returns how many days before expiry c renews, and why.
+func renewalWindow(t *txn, c *Certificate, v *CertificateVersion) (int, string) {
+	if c.RenewalPolicyID != "" {
+		var p RenewalPolicy
+		if found, err := getJSON(t.bucket(bucketRenewalPolicies), []byte(c.RenewalPolicyID), &p); err == nil && found && p.RenewalWindowDays != nil {
+			return *p.RenewalWindowDays, "renewal policy " + c.RenewalPolicyID
+		}
+	}
+	if v != nil {
+		third := int(v.NotAfter.Sub(v.NotBefore) / 3 / (24 * time.Hour))
+		return third, "a third of the lifetime of version " + v.ID + ", as no renewal window is set"
+	}
+	return 30, "a third of a 90-day lifetime, as no renewal window is set"
+}
+
+func inDomains(name string, allowed []string) bool {
+	for _, d := range allowed {
+		if name == d || strings.HasSuffix(name, "."+d) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string, fold bool) bool {
+	for _, x := range list {
+		if x == s || fold && strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// listed joins at most maxListedInMsg entries, saying how many more there are.
+func listed(list []string) string {
+	if len(list) == 0 {
+		return "(none)"
+	}
+	n := min(len(list), maxListedInMsg)
+	s := strings.Join(list[:n], ", ")
+	if len(list) > n {
+		s += fmt.Sprintf(" and %d more", len(list)-n)
+	}
+	return s
+}
+
+func plural(list []string, one, many string) string {
+	if len(list) == 1 {
+		return fmt.Sprintf(one, list[0])
+	}
+	return fmt.Sprintf(many, listed(list))
+}
+
+// days formats a duration in days, to a tenth.
+func days(d time.Duration) string {
+	return strconv.FormatFloat(math.Round(d.Hours()/24*10)/10, 'f', -1, 64)
+}
+
+// planPolicies evaluates the rules against c as a command is about to write
+// it (v being the version it issues, if any) and gives each violation its id.
+// It writes nothing, so a command calls it before its first write.
+func planPolicies(t *txn, c *Certificate, v *CertificateVersion) ([]PolicyViolation, error) {
+	vs := evaluate(t, c, v)
+	for i := range vs {
+		id := violationID(c.ID, vs[i].RuleID)
+		if checkViolationIDs(t, c.ID, []PolicyViolation{{ID: id}}) != nil {
+			// Taken by another certificate's recorded violation: use the hashed form.
+			id = violationPrefix + shortHash(c.ID, vs[i].RuleID)
+		}
+		vs[i].ID = id
+	}
+	if err := checkViolationIDs(t, c.ID, vs); err != nil {
+		return nil, err
+	}
+	return vs, nil
+}
+
+// applyPolicies replaces the violations of c, which the command has just
+// written, with vs (from planPolicies) and queues an e-mail to the owner for
+// each violation that is new: one the certificate did not have for that rule.
+func applyPolicies(t *txn, c *Certificate, vs []PolicyViolation) {
+	added := replaceViolations(t, c.ID, vs)
+	if len(added) == 0 || c.OwnerID == "" {
+		return
+	}
+	var o Owner
+	if found, err := getJSON(t.bucket(bucketOwners), []byte(c.OwnerID), &o); err != nil || !found || o.Email == "" {
+		return
+	}
+	for _, v := range added {
+		id := fmt.Sprintf("ne-pv-%s-%s-%d", c.ID, v.RuleID, t.index)
+		if len(id) > MaxIDLength {
+			id = fmt.Sprintf("ne-pv-%s-%d", shortHash(c.ID, v.RuleID), t.index)
+		}
+		key := fmt.Sprintf("policy/%s/%s/%d", c.ID, v.RuleID, v.CreatedAt.Unix())
+		if t.exists(bucketNotifications, id) || t.bucket(bucketNotifKey).Get([]byte(key)) != nil {
+			continue
+		}
+		n := Notification{ID: id, Type: "PolicyViolation", CertificateID: c.ID, Channel: "Email", Recipient: o.Email,
+			Status: NotifyPending, DedupKey: key, CreatedAt: t.now(),
+			Message: fmt.Sprintf("Certificate %s (%s) violates policy rule %s [%s]: %s", c.CommonName, c.ID, v.RuleID, v.Severity, v.Message)}
+		notificationStore{t}.put(nil, &n)
+		t.audit("notification_queued", "notification", n.ID, map[string]string{"type": n.Type, "channel": n.Channel, "certificate_id": n.CertificateID})
+	}
+}
+
+// checkViolationIDs refuses ids held by another certificate's violations.
+func checkViolationIDs(t *txn, certID string, vs []PolicyViolation) error {
+	seen := map[string]bool{}
+	for _, v := range vs {
+		// An id may be reused by the certificate whose violations it replaces.
+		taken := t.exists(bucketViolations, v.ID) && !hasKey(t.bucket(bucketViolCert), compound(certID, v.ID))
+		if seen[v.ID] || taken {
+			return conflictf("policy_violation", v.ID, "policy violation %q already exists", v.ID)
+		}
+		seen[v.ID] = true
+	}
+	return nil
+}
