@@ -7,6 +7,8 @@ BIN      := bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 API_ADDR ?= 127.0.0.1:8443
+TOOLS    := $(CURDIR)/$(BIN)/tools
+MAILPIT_VERSION := v1.27.11
 
 .PHONY: all build run test test-deps test-unit test-e2e bench cluster vet fmt clean
 
@@ -24,13 +26,19 @@ run: build
 ## packages installed, upgraded and removed with dpkg on this machine (needs root).
 test: test-deps vet test-unit test-e2e test-package
 
-## test-deps: what the tests run besides Go, installed from Debian's packages when
-## missing (openssl checks the Local CA's certificates and CRLs).
-test-deps:
+## test-deps: what the tests run besides Go, installed when missing: openssl from
+## Debian's packages (checks the Local CA's certificates and CRLs), and Mailpit, the
+## SMTP server the e-mail notifier's tests send to, built with go install into
+## $(TOOLS) (the tests look there).
+test-deps: $(TOOLS)/mailpit
 	@command -v openssl >/dev/null || { \
 		echo "installing openssl for the Local CA tests"; \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openssl; \
 		else sudo apt-get update -qq && sudo apt-get install -y -qq openssl; fi; }
+
+$(TOOLS)/mailpit:
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)
 
 vet:
 	$(GO) vet ./...

@@ -76,6 +76,13 @@ func renewalFailedKey(certID, jobID string) string {
 	return certID + "/renewal-failed/" + jobID
 }
 
+// notifyRequest is the request id of the outcome of a notification's
+// attempt after attempts earlier ones: one outcome per attempt, so a retry
+// after a lost leadership is a no-op.
+func notifyRequest(id string, attempts int, what string) string {
+	return fmt.Sprintf("notify/%s/%d/%s", id, attempts, what)
+}
+
 // notificationID names the notification with dedup key key.
 func notificationID(key string) string { return "ne-" + digest(key) }
 

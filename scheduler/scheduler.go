@@ -19,6 +19,8 @@ const (
 	DefaultRenewalSpec       = "@every 1h"
 	DefaultJobsSpec          = "@every 30s"
 	DefaultHealthSpec        = "@every 2m"
+	DefaultNotifySpec        = "@every 1m"
+	DefaultNotifyMaxAttempts = 8
 	DefaultAgentOfflineAfter = 3 * 60 * time.Second // three missed heartbeats of the agent's 60 s
 	DefaultLeaseDuration     = 5 * time.Minute
 	DefaultMaxLifetime       = 398 * 24 * time.Hour // the CA/Browser Forum ceiling for public TLS certificates
@@ -39,6 +41,19 @@ type Config struct {
 	RenewalSpec string
 	JobsSpec    string
 	HealthSpec  string
+	// NotifySpec schedules the notifications loop, the same way.
+	NotifySpec string
+
+	// NotifyMaxAttempts is how many failed sends make a notification dead;
+	// until then it is retried 1 min × 2^(attempts − 1) after each failure,
+	// at most an hour later.
+	NotifyMaxAttempts int
+
+	// Notifiers sends notifications through their channels. Nil means no
+	// notifier is wired: every notification fails with "no notifier
+	// configured for channel X", is retried (a config may arrive) and dies
+	// after NotifyMaxAttempts; none is ever marked sent.
+	Notifiers Notifiers
 
 	// AgentOfflineAfter is how old an Online agent's last heartbeat may be
 	// before the agent goes Offline: missed heartbeats × heartbeat interval.
@@ -76,6 +91,12 @@ func (c Config) withDefaults() Config {
 	if c.HealthSpec == "" {
 		c.HealthSpec = DefaultHealthSpec
 	}
+	if c.NotifySpec == "" {
+		c.NotifySpec = DefaultNotifySpec
+	}
+	if c.NotifyMaxAttempts == 0 {
+		c.NotifyMaxAttempts = DefaultNotifyMaxAttempts
+	}
 	if c.AgentOfflineAfter == 0 {
 		c.AgentOfflineAfter = DefaultAgentOfflineAfter
 	}
@@ -104,7 +125,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("scheduler: node id %q: %w", c.NodeID, err)
 	}
 	for _, s := range []struct{ name, spec string }{
-		{"renewal", c.RenewalSpec}, {"jobs", c.JobsSpec}, {"health", c.HealthSpec},
+		{"renewal", c.RenewalSpec}, {"jobs", c.JobsSpec}, {"health", c.HealthSpec}, {"notify", c.NotifySpec},
 	} {
 		if _, err := cron.ParseStandard(s.spec); err != nil {
 			return fmt.Errorf("scheduler: %s spec %q: %w", s.name, s.spec, err)
@@ -115,6 +136,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("scheduler: agent offline after %s is shorter than a second", c.AgentOfflineAfter)
 	case c.LeaseDuration < time.Second:
 		return fmt.Errorf("scheduler: lease duration %s is shorter than a second", c.LeaseDuration)
+	case c.NotifyMaxAttempts < 1:
+		return fmt.Errorf("scheduler: notify max attempts %d is less than one", c.NotifyMaxAttempts)
 	case c.MaxLifetime < 24*time.Hour:
 		return fmt.Errorf("scheduler: max lifetime %s is shorter than a day", c.MaxLifetime)
 	}
@@ -132,6 +155,7 @@ type State interface {
 	RenewalPolicies(p fsm.Page) (fsm.List[fsm.RenewalPolicy], error)
 	Owner(id string) (*fsm.Owner, error)
 	NotificationKeySeen(key string) (bool, error)
+	Notifications(flt fsm.NotificationFilter, p fsm.Page) (fsm.List[fsm.Notification], error)
 	Job(id string) (*fsm.Job, error)
 	Jobs(flt fsm.JobFilter, p fsm.Page) (fsm.List[fsm.Job], error)
 	Agents(flt fsm.AgentFilter, p fsm.Page) (fsm.List[fsm.Agent], error)
@@ -166,7 +190,7 @@ type Scheduler struct {
 	log      *slog.Logger
 	holder   string
 
-	renewal, jobs, health *loop
+	renewal, jobs, health, notify *loop
 
 	wake     chan struct{} // Nudge → the job loop; capacity 1
 	running  atomic.Bool
@@ -193,6 +217,7 @@ func New(cfg Config, state State, proposer Proposer) (*Scheduler, error) {
 	s.renewal = s.newLoop("renewal", cfg.RenewalSpec, s.checkRenewals)
 	s.jobs = s.newLoop("jobs", cfg.JobsSpec, s.processJobs)
 	s.health = s.newLoop("health", cfg.HealthSpec, s.checkAgents)
+	s.notify = s.newLoop("notify", cfg.NotifySpec, s.sendNotifications)
 	return s, nil
 }
 
@@ -215,7 +240,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cl),
 		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
 	recovered := cron.NewChain(cron.Recover(cl))
-	loops := []*loop{s.renewal, s.jobs, s.health}
+	loops := []*loop{s.renewal, s.jobs, s.health, s.notify}
 	for _, l := range loops {
 		c.Schedule(l.schedule, cron.FuncJob(func() { l.run(ctx) }))
 	}

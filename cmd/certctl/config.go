@@ -14,7 +14,8 @@ import (
 
 // serverConfig is the configuration of `certctl server`. Each field is a YAML
 // key of --config, a CERTCTL_* environment variable and a flag; a flag beats the
-// environment, which beats the file, which beats the default.
+// environment, which beats the file, which beats the default. The notifiers'
+// mappings (notify_email, notify_webhook) are keys of the file only.
 type serverConfig struct {
 	NodeID    string   `yaml:"node_id"`
 	DataDir   string   `yaml:"data_dir"`
@@ -31,6 +32,9 @@ type serverConfig struct {
 	Dev       bool     `yaml:"dev"`
 	LogLevel  string   `yaml:"log_level"`
 	LogFormat string   `yaml:"log_format"`
+
+	NotifyEmail   *emailSettings   `yaml:"notify_email"`
+	NotifyWebhook *webhookSettings `yaml:"notify_webhook"`
 }
 
 // setting describes one configuration key across its three sources. field
@@ -196,6 +200,9 @@ func (cfg *serverConfig) validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("--log-format %q must be text or json", cfg.LogFormat)
+	}
+	if _, err := cfg.notifiers(); err != nil {
+		return err
 	}
 	return nil
 }

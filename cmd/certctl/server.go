@@ -43,6 +43,11 @@ with --join pointing at any member and the same --join-token. Every flag is
 also a key of the YAML file given with --config and a CERTCTL_* environment
 variable; a flag beats the environment, which beats the file.
 
+The notifiers are configured in the file only, as the mappings notify_email
+(smtp_host, smtp_port, username, password_file, from_address, tls, ca_file,
+link_base_url) and notify_webhook (url, secret_file, headers); a channel
+without one has its notifications fail, never marked sent.
+
   certctl server --dev                  one node, demo data, no authentication
   certctl server --config /etc/certctl/certctl.yaml`,
 		Args: cobra.NoArgs,
@@ -179,7 +184,24 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		_ = n.Close()
 		return err
 	}
-	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log, Issuance: issuance}
+	notifiers, err := cfg.notifiers()
+	if err != nil {
+		ln.Close()
+		_ = n.Close()
+		return err
+	}
+	notify, err := scheduler.NewNotifierService(notifiers, n.FSM(), nil)
+	if err != nil {
+		ln.Close()
+		_ = n.Close()
+		return err
+	}
+	if ch := notifiers.Channels(); len(ch) > 0 {
+		log.Info("notifiers configured", "channels", ch)
+	} else {
+		log.Warn("no notifier configured (notify_email, notify_webhook in the config file): notifications are kept, failed, until one is")
+	}
+	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log, Issuance: issuance, Notifiers: notify}
 	if cfg.Dev {
 		// The demo data arrives after the first passes: a dev node checks
 		// every minute so that its lifecycle shows within one.
