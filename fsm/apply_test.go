@@ -1,6 +1,7 @@
 package fsm_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -313,6 +314,24 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"policy_rule_deleted", "policy_rule", "rule-2"}},
 		},
 		{
+			name: "DeletePolicyRule/clears its violations",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.RecordViolations{CertificateID: fsmtest.CertificateID, Violations: []fsm.PolicyViolation{fsmtest.Violation("v-1", fsmtest.CertificateID)}})
+			},
+			payload: &fsm.DeletePolicyRule{ID: fsmtest.RuleID},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				_, err := f.PolicyRule(fsmtest.RuleID)
+				assert.ErrorIs(t, err, fsm.ErrNotFound)
+				l, err := f.Violations(fsm.ViolationFilter{CertificateID: fsmtest.CertificateID}, fsm.Page{})
+				require.NoError(t, err)
+				assert.Zero(t, l.Total, "the certificate's violations of the rule are gone")
+				all, err := f.Violations(fsm.ViolationFilter{}, fsm.Page{})
+				require.NoError(t, err)
+				assert.Zero(t, all.Total)
+			},
+			audit: []auditWant{{"policy_violations_cleared", "policy_rule", fsmtest.RuleID}, {"policy_rule_deleted", "policy_rule", fsmtest.RuleID}},
+		},
+		{
 			name: "CreateCertificate",
 			payload: &fsm.CreateCertificate{Certificate: func() fsm.Certificate {
 				c := fsmtest.Certificate("mc-2", "api.example.com")
@@ -446,6 +465,23 @@ func applyCases() []applyCase {
 				assert.Equal(t, 1, list.Total)
 			},
 			audit: []auditWant{{"certificate_issued", "certificate", fsmtest.CertificateID}},
+		},
+		{
+			name:    "RecordVersion with a sealed server key",
+			payload: &fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, 90*24*time.Hour), SealedKey: sealedKey},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				sealed, versionID, err := f.ServerKey(fsmtest.CertificateID)
+				require.NoError(t, err)
+				assert.Equal(t, sealedKey, sealed)
+				assert.Equal(t, "ver-1", versionID)
+				v, err := f.CertificateVersion("ver-1")
+				require.NoError(t, err)
+				assert.NotContains(t, v.CSRPEM+v.PEMChain, "PRIVATE KEY")
+				events := auditEvents(t, f)
+				last := events[len(events)-1]
+				assert.NotContains(t, string(last.Details), "sealed")
+			},
+			audit: []auditWant{{"certificate_issued", "certificate", fsmtest.CertificateID}, {"server_key_recorded", "certificate", fsmtest.CertificateID}},
 		},
 		{
 			name:    "CreateJobs",
@@ -1004,3 +1040,6 @@ func TestFSM_ApplyIdempotentCommands(t *testing.T) {
 		})
 	}
 }
+
+// sealedKey looks like a keywrap value: format version 1, nonce, ciphertext, tag.
+var sealedKey = append([]byte{0x01}, bytes.Repeat([]byte{0xa5}, 60)...)

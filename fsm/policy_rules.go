@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -55,7 +56,8 @@ func (p *UpdatePolicyRule) apply(t *txn) (any, error) {
 	return updateRecord(t, policyRulesTable, &p.Rule)
 }
 
-// DeletePolicyRule removes a rule that has no recorded violations.
+// DeletePolicyRule removes a rule and the violations it produced: with the
+// rule gone they no longer hold, and the audit trail keeps both.
 type DeletePolicyRule struct {
 	ID string `json:"id"`
 }
@@ -63,6 +65,32 @@ type DeletePolicyRule struct {
 func (DeletePolicyRule) CommandType() CommandType { return CommandDeletePolicyRule }
 func (p *DeletePolicyRule) Validate() error       { return ValidID("id", p.ID) }
 func (p *DeletePolicyRule) apply(t *txn) (any, error) {
+	if _, err := getRecord[PolicyRule](t.tx, policyRulesTable, p.ID); err != nil {
+		return nil, err
+	}
+	var cleared []string
+	viol, byCert, byRule := t.bucket(bucketViolations), t.bucket(bucketViolCert), t.bucket(bucketViolRule)
+	pfx := prefix(p.ID)
+	var keys [][]byte
+	c := byRule.Cursor()
+	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		id := k[len(pfx):]
+		var v PolicyViolation
+		if found, err := getJSON(viol, id, &v); err == nil && found {
+			must(byCert.Delete(compound(v.CertificateID, v.ID)))
+			cleared = append(cleared, v.CertificateID)
+		}
+		must(viol.Delete(id))
+		must(byRule.Delete(k))
+		t.moveRefs([]reference{{bucket: bucketPolicyRules, id: p.ID}}, nil)
+		t.addCount(-1, string(bucketViolations))
+	}
+	if len(cleared) > 0 {
+		t.audit("policy_violations_cleared", "policy_rule", p.ID, map[string]any{"certificate_ids": cleared})
+	}
 	return deleteRecord[PolicyRule](t, policyRulesTable, p.ID)
 }
 

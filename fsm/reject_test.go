@@ -83,9 +83,6 @@ func TestFSM_ApplyRejects(t *testing.T) {
 		{"DeleteIssuer/referenced by a certificate", nil, &fsm.DeleteIssuer{ID: fsmtest.IssuerID}, fsm.ErrConflict},
 		{"DeleteRenewalPolicy/referenced by a certificate", nil, &fsm.DeleteRenewalPolicy{ID: fsmtest.RenewalPolicyID}, fsm.ErrConflict},
 		{"DeleteTarget/mapped to a certificate", nil, &fsm.DeleteTarget{ID: fsmtest.TargetID}, fsm.ErrConflict},
-		{"DeletePolicyRule/with violations", func(l *fsmtest.Log) {
-			l.Must(&fsm.RecordViolations{CertificateID: fsmtest.CertificateID, Violations: []fsm.PolicyViolation{fsmtest.Violation("v-1", fsmtest.CertificateID)}})
-		}, &fsm.DeletePolicyRule{ID: fsmtest.RuleID}, fsm.ErrConflict},
 		{"CreateTarget/same name on the same agent", nil, &fsm.CreateTarget{Target: fsmtest.Target("target-2", "nginx-web-01", fsmtest.AgentID)}, fsm.ErrConflict},
 		{"CreateCertificate/duplicate id", nil, &fsm.CreateCertificate{Certificate: fsmtest.Certificate(fsmtest.CertificateID, "x.example.com")}, fsm.ErrConflict},
 		{"CreateCertificate/duplicate name", nil, &fsm.CreateCertificate{Certificate: withCert(func(c *fsm.Certificate) { c.Name = "cert mc-1" })}, fsm.ErrConflict},
