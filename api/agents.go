@@ -251,7 +251,8 @@ func forCert(id string) string {
 }
 
 // agentPickup hands the agent the current certificate and chain of a
-// certificate mapped to one of its targets.
+// certificate mapped to one of its targets, and for a certificate whose key
+// the server made, that key: to no one else, in no other answer.
 func (s *Server) agentPickup(c *gin.Context) {
 	a, ok := s.liveAgent(c)
 	if !ok {
@@ -276,7 +277,44 @@ func (s *Server) agentPickup(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, wire.CertificatePickup{CertificatePEM: v.PEMChain})
+	pickup := wire.CertificatePickup{CertificatePEM: v.PEMChain}
+	if strings.EqualFold(cert.KeyGeneration, "server") {
+		keyPEM, ok := s.serverKey(c, cert.ID, v.ID)
+		if !ok {
+			return
+		}
+		defer clear(keyPEM)
+		pickup.PrivateKeyPEM = string(keyPEM)
+		c.Header("Cache-Control", "no-store")
+	}
+	c.JSON(http.StatusOK, pickup)
+}
+
+// serverKey opens the server-side key of version versionID of certificate
+// certID, for the agent of one of its targets: only this answer carries it.
+// A key that belongs to another version (the certificate's key moved to an
+// agent since) is not handed out.
+func (s *Server) serverKey(c *gin.Context, certID, versionID string) ([]byte, bool) {
+	if s.cfg.Keys == nil {
+		failStatus(c, http.StatusNotImplemented, "", "this node cannot open server-side keys")
+		return nil, false
+	}
+	keyPEM, keyVersion, err := s.cfg.Keys.OpenServerKey(c.Request.Context(), certID)
+	if err != nil {
+		if fsm.CodeOf(err) == fsm.CodeNotFound {
+			fail(c, &fsm.Error{Code: fsm.CodeNotFound, Resource: "server key", ID: certID, Message: "certificate " + certID + " has no server-side key for its current version"})
+			return nil, false
+		}
+		s.cfg.Logger.Error("server-side key does not open", "certificate", certID, "err", err)
+		failStatus(c, http.StatusInternalServerError, "", "the server-side key of certificate "+certID+" could not be opened on this node")
+		return nil, false
+	}
+	if keyVersion != versionID {
+		clear(keyPEM)
+		fail(c, &fsm.Error{Code: fsm.CodeNotFound, Resource: "server key", ID: certID, Message: "certificate " + certID + " has no server-side key for its current version"})
+		return nil, false
+	}
+	return keyPEM, true
 }
 
 // agentServes reports whether one of the certificate's targets is the agent's.

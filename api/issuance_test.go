@@ -35,12 +35,15 @@ import (
 // node it needs, which newEnv starts.
 type lateIssuers struct{ api.IssuerService }
 
+// lateKeys is lateIssuers for the key opener.
+type lateKeys struct{ api.KeyOpener }
+
 // issuanceWorld is a world whose API signs through the real issuance
 // service, with a fresh KEK (nil kek: none).
 func issuanceWorld(t *testing.T, withKEK bool) (*world, *scheduler.IssuanceService, []byte) {
 	t.Helper()
-	late := &lateIssuers{}
-	w := newWorld(t, api.Config{RateLimit: -1, HeartbeatFlush: 10 * time.Millisecond, Issuers: late})
+	late, keys := &lateIssuers{}, &lateKeys{}
+	w := newWorld(t, api.Config{RateLimit: -1, HeartbeatFlush: 10 * time.Millisecond, Issuers: late, Keys: keys})
 	var kek []byte
 	if withKEK {
 		var err error
@@ -49,7 +52,7 @@ func issuanceWorld(t *testing.T, withKEK bool) (*world, *scheduler.IssuanceServi
 	}
 	svc, err := scheduler.NewIssuanceService(scheduler.IssuanceConfig{NodeID: "n1", KEK: kek}, w.node.FSM(), w.node)
 	require.NoError(t, err)
-	late.IssuerService = svc
+	late.IssuerService, keys.KeyOpener = svc, svc
 	return w, svc, kek
 }
 
@@ -227,6 +230,54 @@ func TestAPI_LocalCAWithoutKEK(t *testing.T) {
 	a := w.as(t, w.agentKey, "POST", "/api/v1/agents/"+w.agentID+"/csr", map[string]any{"csr_pem": csrPEM(t, cn), "certificate_id": certID})
 	requireError(t, a, 502, "")
 	assert.Contains(t, a.body["message"], "--kek-file")
+}
+
+// TestAPI_ServerKeyPickup: a certificate with a server-side key is issued
+// by the scheduler alone; its key reaches the agent of its target through
+// the pickup, and no one else, in no other answer.
+func TestAPI_ServerKeyPickup(t *testing.T) {
+	w, svc, _ := issuanceWorld(t, true)
+	targetID := w.target(t, w.admin, w.agentID)
+	certID := w.cert(t, w.admin, w.ref, map[string]any{"target_ids": []string{targetID}, "key_generation": "server"})
+	other, otherKey := w.agent(t, w.admin)
+
+	before := w.as(t, w.agentKey, "GET", "/api/v1/agents/"+w.agentID+"/certificates/"+certID, nil)
+	requireError(t, before, 404, "")
+
+	jobID := w.id("job-")
+	w.propose(t, &fsm.CreateJobs{Jobs: []fsm.Job{{ID: jobID, Type: fsm.JobRenewal, CertificateID: certID}}})
+	sched, err := scheduler.New(scheduler.Config{NodeID: "n1", Issuance: svc}, w.node.FSM(), w.node)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	running.Go(func() { sched.Run(ctx) })
+	nodetest.WaitFor(t, "the renewal job completed by the scheduler", func() bool {
+		j, err := w.node.FSM().Job(jobID)
+		return err == nil && j.Status == fsm.JobCompleted
+	})
+	cancel()
+	running.Wait()
+
+	a := w.as(t, w.agentKey, "GET", "/api/v1/agents/"+w.agentID+"/certificates/"+certID, nil)
+	require.Equal(t, 200, a.status, "%s", a.raw)
+	assert.Equal(t, "no-store", a.header.Get("Cache-Control"))
+	keyPEM, _ := a.body["private_key_pem"].(string)
+	block, _ := pem.Decode([]byte(keyPEM))
+	require.NotNil(t, block, "the mapped agent gets the key: %s", a.raw)
+	assert.Equal(t, "PRIVATE KEY", block.Type)
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	require.NoError(t, err)
+	leaf := pemCerts(t, a.body["certificate_pem"].(string))[0]
+	assert.True(t, key.(*ecdsa.PrivateKey).PublicKey.Equal(leaf.PublicKey), "the key is the certificate's")
+
+	denied := w.as(t, otherKey, "GET", "/api/v1/agents/"+other+"/certificates/"+certID, nil)
+	requireError(t, denied, 403, "")
+	for _, path := range []string{"/api/v1/certificates/" + certID, "/api/v1/certificates/" + certID + "/versions",
+		"/api/v1/audit?per_page=500", "/api/v1/jobs?certificate_id=" + certID} {
+		r := w.must(t, 200, "GET", path, nil)
+		assert.NotContains(t, string(r.raw), "PRIVATE KEY", path)
+		assert.NotContains(t, string(r.raw), "sealed", path)
+	}
 }
 
 func pemCerts(t *testing.T, text string) []*x509.Certificate {

@@ -79,6 +79,10 @@ type Config struct {
 	// Issuers tests issuer connectors and signs CSRs; nil until the
 	// lifecycle engine provides connectors (the routes then answer 501).
 	Issuers IssuerService
+	// Keys opens the sealed keys of certificates whose key the server made
+	// (key_generation "server"), for the pickup of an agent that serves
+	// one of the certificate's targets; nil: such a pickup answers 501.
+	Keys KeyOpener
 	// Nudge asks the job processor to run now, after renew and deploy have
 	// queued jobs; it reaches the scheduler only on the leader. Nil: none.
 	Nudge func()
@@ -100,6 +104,15 @@ type IssuerService interface {
 	// CAChain returns the issuer's CA certificates in PEM, the issuing CA
 	// first and the root last.
 	CAChain(ctx context.Context, issuerID string) (string, error)
+}
+
+// KeyOpener opens server-side keys with the nodes' key-encryption key.
+type KeyOpener interface {
+	// OpenServerKey returns the private key (PEM) of the certificate's
+	// current server-side key and the id of the version it belongs to; an
+	// *fsm.Error with CodeNotFound when the certificate has none. The
+	// caller clears the key after use and never logs it.
+	OpenServerKey(ctx context.Context, certID string) (keyPEM []byte, versionID string, err error)
 }
 
 func (c Config) withDefaults() Config {

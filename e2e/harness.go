@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -141,6 +143,9 @@ type Cluster struct {
 	client *Client
 	// adminKeyFile holds AdminKey; bootstrapping nodes read it.
 	adminKeyFile string
+	// kekFile holds the key-encryption key every node is given
+	// (--kek-file): the same for all, as a cluster needs.
+	kekFile string
 
 	mu    sync.Mutex
 	nodes []*Node
@@ -187,8 +192,19 @@ func newCluster(tb testing.TB, bin, dir string, opts []Option) *Cluster {
 		tb.Fatal(err)
 	}
 	c.client.APIKey = AdminKey
+	c.kekFile = filepath.Join(c.dir, "kek")
+	kek := make([]byte, 32)
+	if _, err := rand.Read(kek); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(c.kekFile, []byte(hex.EncodeToString(kek)+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
 	return c
 }
+
+// KEKFile returns the path of the key-encryption key file every node gets.
+func (c *Cluster) KEKFile() string { return c.kekFile }
 
 // Client returns the cluster's HTTP client.
 func (c *Cluster) Client() *Client { return c.client }
@@ -250,6 +266,7 @@ func (c *Cluster) AddNode(cfg NodeConfig) *Node {
 		"--api-addr", api,
 		"--raft-addr", raft,
 		"--join-token", c.token,
+		"--kek-file", c.kekFile,
 	}
 	if cfg.Bootstrap {
 		args = append(args, "--bootstrap", "--admin-key-file", c.adminKeyFile)

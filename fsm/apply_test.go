@@ -484,6 +484,18 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"certificate_issued", "certificate", fsmtest.CertificateID}, {"server_key_recorded", "certificate", fsmtest.CertificateID}},
 		},
 		{
+			name: "RecordVersion without a key drops the older version's",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, 90*24*time.Hour), SealedKey: sealedKey})
+			},
+			payload: &fsm.RecordVersion{Version: fsmtest.Version("ver-2", fsmtest.CertificateID, 2, fsmtest.T0, 90*24*time.Hour)},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				_, _, err := f.ServerKey(fsmtest.CertificateID)
+				assert.ErrorIs(t, err, fsm.ErrNotFound)
+			},
+			audit: []auditWant{{"certificate_issued", "certificate", fsmtest.CertificateID}},
+		},
+		{
 			name:    "CreateJobs",
 			payload: &fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", "renewal"), fsmtest.DeploymentJob("job-2")}},
 			check: func(t *testing.T, f *fsm.FSM, res *fsm.ApplyResult) {

@@ -50,6 +50,7 @@ var (
 	bucketRevocations    = []byte("revocations")                    // issuer \x00 serial → Revocation
 	bucketRevByCert      = []byte("idx_revocations_by_certificate") // certificate \x00 issuer \x00 serial
 	bucketIssuerMaterial = []byte("issuer_material")                // issuer id → sealed CA material (JSON)
+	bucketServerKeys     = []byte("server_keys")                    // certificate id → ServerKey (JSON): its current version's sealed key
 )
 
 // allBuckets is every bucket Open creates; a snapshot lacking one is refused.
@@ -62,12 +63,13 @@ var allBuckets = [][]byte{
 	bucketJobStat, bucketJobAgent, bucketJobCert, bucketAuditTime,
 	bucketViolCert, bucketViolRule, bucketNotifStat, bucketNotifKey,
 	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert, bucketIssuerMaterial,
+	bucketServerKeys,
 }
 
 // laterBuckets were added after the first release: a snapshot of an older
 // build lacks them and is still restored, Open creating them empty, as it
 // does on every replica.
-var laterBuckets = map[string]bool{string(bucketIssuerMaterial): true}
+var laterBuckets = map[string]bool{string(bucketIssuerMaterial): true, string(bucketServerKeys): true}
 
 var (
 	metaAppliedIndex = []byte("applied_index")

@@ -200,6 +200,19 @@ func TestFSM_RestoreRefusesDamagedSnapshot(t *testing.T) {
 		assert.ErrorIs(t, err, fsm.ErrNotFound, "the bucket is there, empty")
 	})
 
+	t.Run("snapshot of a build without the server_keys bucket", func(t *testing.T) {
+		f, _ := seeded(t)
+		older := stateFileWith(t, func(tx *bolt.Tx) error {
+			if err := tx.DeleteBucket([]byte("issuer_material")); err != nil {
+				return err
+			}
+			return tx.DeleteBucket([]byte("server_keys"))
+		})
+		require.NoError(t, restore(f, older))
+		_, _, err := f.ServerKey(fsmtest.CertificateID)
+		assert.ErrorIs(t, err, fsm.ErrNotFound, "the bucket is there, empty")
+	})
+
 	t.Run("good snapshot after refused ones", func(t *testing.T) {
 		f, _ := seeded(t)
 		require.Error(t, restore(f, good[:len(good)/2]))

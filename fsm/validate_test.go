@@ -1,6 +1,7 @@
 package fsm_test
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -57,6 +58,10 @@ func TestFSM_NewCommandRejectsInvalid(t *testing.T) {
 			}
 		}), "tags"},
 		{"status unknown", &fsm.SetCertificateStatus{ID: "mc-1", Status: "Sleeping"}, "status"},
+		{"server key in the clear", &fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, time.Hour),
+			SealedKey: []byte("\x01-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIK9z0aZq3n8vQ7mR2xT4wYpL5sK1jH6dN0cB8eF3gU2oAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n")}, "sealed_key"},
+		{"server key in DER", &fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, time.Hour),
+			SealedKey: append([]byte{0x30, 0x77, 0x02, 0x01}, make([]byte, 40)...)}, "sealed_key"},
 		{"version with a private key", version(func(v *fsm.CertificateVersion) { v.PEMChain += "-----BEGIN PRIVATE KEY-----\n" }), "pem_chain"},
 		{"version expiring before it starts", version(func(v *fsm.CertificateVersion) { v.NotAfter = v.NotBefore }), "not_after"},
 		{"version with a short fingerprint", version(func(v *fsm.CertificateVersion) { v.FingerprintSHA256 = "abcd" }), "fingerprint_sha256"},
@@ -150,6 +155,10 @@ func TestFSM_ApplyRejectsMalformedEntries(t *testing.T) {
 		{"private key in a version", rawCommand(fsm.CommandRecordVersion,
 			`{"version":{"id":"v","certificate_id":"mc-1","serial_number":"1","not_before":"2025-01-01T00:00:00Z","not_after":"2026-01-01T00:00:00Z",`+
 				`"fingerprint_sha256":"`+strings.Repeat("ab", 32)+`","pem_chain":"-----BEGIN RSA PRIVATE KEY-----"}}`), "pem_chain"},
+		{"server key in the clear in a version", rawCommand(fsm.CommandRecordVersion,
+			`{"version":{"id":"v","certificate_id":"mc-1","serial_number":"1","not_before":"2025-01-01T00:00:00Z","not_after":"2026-01-01T00:00:00Z",`+
+				`"fingerprint_sha256":"`+strings.Repeat("ab", 32)+`","pem_chain":"-----BEGIN CERTIFICATE-----"},"sealed_key":"`+
+				base64.StdEncoding.EncodeToString([]byte("\x01-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n"))+`"}`), "sealed_key"},
 		{"too many jobs", rawCommand(fsm.CommandCreateJobs, `{"jobs":[`+strings.Repeat(`{"id":"j","type":"Renewal","certificate_id":"mc-1"},`, fsm.MaxBatch)+
 			`{"id":"j","type":"Renewal","certificate_id":"mc-1"}]}`), "jobs"},
 	}

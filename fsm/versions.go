@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/hex"
 	"strings"
 
@@ -39,13 +40,44 @@ func (v *CertificateVersion) validate() error {
 }
 
 // RecordVersion stores a newly issued certificate and makes it current: the
-// certificate becomes Active with the version's expiry.
+// certificate becomes Active with the version's expiry. SealedKey, for a
+// certificate whose key the server made (key_generation "server"), is that
+// key sealed under the nodes' key-encryption key: it lands in the same
+// transaction as the version, in the server_keys bucket, never in the
+// version. A version without one drops any key stored for an older version.
 type RecordVersion struct {
-	Version CertificateVersion `json:"version"`
+	Version   CertificateVersion `json:"version"`
+	SealedKey []byte             `json:"sealed_key,omitempty"`
 }
 
+// maxSealedKey bounds a sealed server key: an RSA-4096 key in PEM is
+// about 3.3 KB.
+const maxSealedKey = 16 << 10
+
+// sealedMinLen is the smallest sealed value: a version byte, a 12-byte
+// nonce and a 16-byte tag.
+const sealedMinLen = 1 + 12 + 16
+
 func (RecordVersion) CommandType() CommandType { return CommandRecordVersion }
-func (p *RecordVersion) Validate() error       { return p.Version.validate() }
+func (p *RecordVersion) Validate() error {
+	if err := p.Version.validate(); err != nil {
+		return err
+	}
+	if p.SealedKey == nil {
+		return nil
+	}
+	// A sealed value starts with its format version (1); a key in the
+	// clear, PEM or DER (0x30), never passes for one.
+	switch {
+	case bytes.Contains(p.SealedKey, []byte("PRIVATE KEY")):
+		return invalidf("sealed_key", "a server key must be sealed, never stored in the clear")
+	case len(p.SealedKey) < sealedMinLen || p.SealedKey[0] != 0x01:
+		return invalidf("sealed_key", "sealed_key is not a sealed value")
+	case len(p.SealedKey) > maxSealedKey:
+		return invalidf("sealed_key", "sealed_key is larger than %d bytes", maxSealedKey)
+	}
+	return nil
+}
 func (p *RecordVersion) apply(t *txn) (any, error) {
 	v := p.Version
 	s := certStore{t}
@@ -76,12 +108,48 @@ func (p *RecordVersion) apply(t *txn) (any, error) {
 	must(t.bucket(bucketVerByFP).Put([]byte(v.FingerprintSHA256), []byte(v.ID)))
 	t.addCount(1, string(bucketVersions))
 
+	keys := t.bucket(bucketServerKeys)
+	if p.SealedKey != nil {
+		putJSON(keys, []byte(c.ID), &ServerKey{VersionID: v.ID, SealedKey: p.SealedKey})
+	} else if keys.Get([]byte(c.ID)) != nil {
+		must(keys.Delete([]byte(c.ID)))
+	}
+
 	s.put(old, &c)
 	t.audit("certificate_issued", "certificate", c.ID, map[string]any{
 		"version_id": v.ID, "serial_number": v.SerialNumber, "not_after": v.NotAfter, "fingerprint_sha256": v.FingerprintSHA256,
 	})
+	if p.SealedKey != nil {
+		// What names the key, never the key.
+		t.audit("server_key_recorded", "certificate", c.ID, map[string]any{"version_id": v.ID})
+	}
 	applyPolicies(t, &c, violations)
 	return v, nil
+}
+
+// ServerKey is the sealed key of a certificate whose key the server made,
+// for the version it belongs to.
+type ServerKey struct {
+	VersionID string `json:"version_id"`
+	SealedKey []byte `json:"sealed_key"`
+}
+
+// ServerKey returns the sealed key of certificate certID's current version
+// and that version's id; ErrNotFound when the certificate has none (its key
+// is an agent's, or it has not been issued).
+func (f *FSM) ServerKey(certID string) (sealed []byte, versionID string, err error) {
+	var k ServerKey
+	err = f.view(func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(bucketServerKeys), []byte(certID), &k)
+		if err == nil && !found {
+			err = notFound("server key", certID)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return k.SealedKey, k.VersionID, nil
 }
 
 // CertificateVersion returns the version with id.

@@ -35,6 +35,8 @@ type IssuanceState interface {
 	IssuerMaterial(issuerID string) (json.RawMessage, error)
 	Target(id string) (*fsm.Target, error)
 	Revocations(issuerID string) ([]fsm.Revocation, error)
+	CertificateVersion(id string) (*fsm.CertificateVersion, error)
+	ServerKey(certID string) (sealed []byte, versionID string, err error)
 }
 
 var _ IssuanceState = (*fsm.FSM)(nil)
@@ -190,14 +192,14 @@ func (s *IssuanceService) makeCA(ctx context.Context, rec *fsm.Issuer) error {
 // Issue works an Issuance or Renewal job. With the default agent-side key
 // flow the job is handed to the agent serving one of the certificate's
 // targets: AwaitCSR binds it to that agent, whose CSR (SignCSR) completes
-// it. The issuer is built first, so a CA that cannot sign (no KEK, a bad
+// it. A certificate with a server-side key is issued here (issueServerKey). The issuer is built first, so a CA that cannot sign (no KEK, a bad
 // config) fails the attempt here instead of after the agent's work.
 func (s *IssuanceService) Issue(ctx context.Context, job fsm.Job, cert fsm.Certificate) error {
 	if job.Type != fsm.JobIssuance && job.Type != fsm.JobRenewal {
 		return fmt.Errorf("scheduler: job %s is a %s job, not an issuance or renewal", job.ID, job.Type)
 	}
 	if strings.EqualFold(cert.KeyGeneration, "server") {
-		return fmt.Errorf("scheduler: certificate %s asks for a server-side key, which this build cannot issue yet; use an agent (key_generation \"agent\")", cert.ID)
+		return s.issueServerKey(ctx, job, cert)
 	}
 	if _, _, err := s.build(ctx, cert.IssuerID, true); err != nil {
 		return err // the registry's error names the issuer

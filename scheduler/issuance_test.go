@@ -1,8 +1,12 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"log/slog"
 	"testing"
 
@@ -90,4 +94,53 @@ func TestIssuance_IssueRefuses(t *testing.T) {
 	err = noKEK.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID))
 	require.ErrorIs(t, err, ErrNoKEK)
 	assert.Contains(t, err.Error(), "--kek-file")
+}
+
+// TestIssuance_ServerKey: a certificate with a server-side key is issued by
+// Issue itself: one version whose key is stored only sealed, opened again
+// with the KEK; a second attempt of the same job adds nothing.
+func TestIssuance_ServerKey(t *testing.T) {
+	h, service := localCAHarness(t)
+	s := service("n1")
+	ctx := context.Background()
+	cert := *h.certificate(fsmtest.CertificateID)
+	cert.KeyGeneration = "server"
+	h.must(&fsm.UpdateCertificate{Certificate: cert})
+	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal)}})
+	h.must(&fsm.ClaimJob{JobID: "job-1", Holder: holderOf("n1"), LeaseUntil: t0.Add(DefaultLeaseDuration)})
+
+	require.NoError(t, s.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
+	versions, err := h.f.CertificateVersions(fsmtest.CertificateID, fsm.Page{})
+	require.NoError(t, err)
+	require.Equal(t, 1, versions.Total)
+	v := versions.Items[0]
+	assert.NotContains(t, v.PEMChain+v.CSRPEM, "PRIVATE KEY")
+
+	keyPEM, versionID, err := s.OpenServerKey(ctx, fsmtest.CertificateID)
+	require.NoError(t, err)
+	assert.Equal(t, v.ID, versionID)
+	block, _ := pem.Decode(keyPEM)
+	require.NotNil(t, block)
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	require.NoError(t, err)
+	leafBlock, _ := pem.Decode([]byte(v.PEMChain))
+	leaf, err := x509.ParseCertificate(leafBlock.Bytes)
+	require.NoError(t, err)
+	assert.True(t, key.(*ecdsa.PrivateKey).PublicKey.Equal(leaf.PublicKey), "the stored key is the certificate's")
+	sealed, _, err := h.f.ServerKey(fsmtest.CertificateID)
+	require.NoError(t, err)
+	assert.False(t, bytes.Contains(sealed, block.Bytes), "stored sealed")
+	deploys, err := h.f.Jobs(fsm.JobFilter{Type: fsm.JobDeployment}, fsm.Page{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, deploys.Total)
+
+	// Worked again (a failover took it over): nothing more is recorded.
+	require.NoError(t, s.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
+	versions, err = h.f.CertificateVersions(fsmtest.CertificateID, fsm.Page{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, versions.Total)
+	assert.Len(t, h.audit("certificate_issued", fsmtest.CertificateID), 1)
+	deploys, err = h.f.Jobs(fsm.JobFilter{Type: fsm.JobDeployment}, fsm.Page{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, deploys.Total)
 }

@@ -58,7 +58,7 @@ func due(now time.Time, j *fsm.Job) bool {
 }
 
 // processJobs is the job processor: it claims the due Issuance and Renewal
-// jobs, oldest first, and works them one after another through Issuance.
+// jobs, oldest first, and works them through Issuance, JobWorkers at once.
 // Deployment jobs are the agents'.
 func (s *Scheduler) processJobs(ctx context.Context) error {
 	now := s.cfg.Now()
@@ -91,13 +91,35 @@ func (s *Scheduler) processJobs(ctx context.Context) error {
 		})
 		return s.handBack(ctx, jobs)
 	}
+	return s.workAll(ctx, jobs)
+}
+
+// workAll works jobs, oldest first, up to JobWorkers at once. The first
+// error stops the pass: jobs not started yet wait for the next one, and
+// those in progress are handed back as on a lost leadership.
+func (s *Scheduler) workAll(ctx context.Context, jobs []fsm.Job) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	slots := make(chan struct{}, s.cfg.JobWorkers)
+	var wg sync.WaitGroup
 	for _, j := range jobs {
-		if err := ctx.Err(); err != nil {
-			return err
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
 		}
-		if err := s.work(ctx, j); err != nil {
-			return err
+		if ctx.Err() != nil {
+			break
 		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := s.work(ctx, j); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
 	}
 	return nil
 }

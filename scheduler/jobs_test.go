@@ -3,8 +3,10 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,4 +253,42 @@ func TestJobs_PanickingIssuanceCountsAsAFailedAttempt(t *testing.T) {
 	assert.Equal(t, fsm.JobPending, j.Status)
 	assert.Equal(t, 1, j.Attempts)
 	assert.Equal(t, "scheduler: issuance panicked: connector bug", j.LastError)
+}
+
+// TestJobs_WorkersRunAtOnce: due jobs are worked JobWorkers at once, each
+// completed under its own lease.
+func TestJobs_WorkersRunAtOnce(t *testing.T) {
+	var mu sync.Mutex
+	active, most := 0, 0
+	iss := &issuance{fn: func(ctx context.Context, job fsm.Job, cert fsm.Certificate) error {
+		mu.Lock()
+		active++
+		most = max(most, active)
+		mu.Unlock()
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			enough := most >= 3
+			mu.Unlock()
+			if enough {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		mu.Lock()
+		active--
+		mu.Unlock()
+		return nil
+	}}
+	h := newHarness(t, func(c *Config) { c.Issuance, c.JobWorkers = iss, 3 })
+	h.renewalJob("job-0")
+	for i := 1; i < 6; i++ {
+		h.must(&fsm.CreateJobs{Jobs: []fsm.Job{{ID: fmt.Sprint("job-", i), Type: fsm.JobRenewal, CertificateID: "mc-job", MaxAttempts: 4}}})
+	}
+	h.processJobs()
+	assert.Equal(t, 3, most, "three workers at once, never more")
+	assert.Len(t, iss.Calls(), 6)
+	for i := range 6 {
+		assert.Equal(t, fsm.JobCompleted, h.job(fmt.Sprint("job-", i)).Status)
+	}
 }

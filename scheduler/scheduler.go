@@ -22,7 +22,8 @@ const (
 	DefaultNotifySpec        = "@every 1m"
 	DefaultNotifyMaxAttempts = 8
 	DefaultAgentOfflineAfter = 3 * 60 * time.Second // three missed heartbeats of the agent's 60 s
-	DefaultLeaseDuration     = 5 * time.Minute
+	DefaultLeaseDuration     = 30 * time.Second
+	DefaultJobWorkers        = 32
 	DefaultMaxLifetime       = 398 * 24 * time.Hour // the CA/Browser Forum ceiling for public TLS certificates
 )
 
@@ -64,6 +65,11 @@ type Config struct {
 	// leaves the job to the next one once the lease runs out.
 	LeaseDuration time.Duration
 
+	// JobWorkers is how many due jobs the job processor works at once,
+	// each under its own lease; their raft entries share batches, which is
+	// what makes a burst of renewals fast. 1 works them one after another.
+	JobWorkers int
+
 	// MaxLifetime is the longest certificate lifetime the renewal check
 	// plans for when a policy leaves renewal_window_days unset (renew with a
 	// third of the lifetime left): it reads the certificates expiring within
@@ -102,6 +108,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LeaseDuration == 0 {
 		c.LeaseDuration = DefaultLeaseDuration
+	}
+	if c.JobWorkers <= 0 {
+		c.JobWorkers = DefaultJobWorkers
 	}
 	if c.MaxLifetime == 0 {
 		c.MaxLifetime = DefaultMaxLifetime

@@ -178,7 +178,7 @@ func TestConfig_Defaults(t *testing.T) {
 	assert.Equal(t, "@every 30s", c.JobsSpec)
 	assert.Equal(t, "@every 2m", c.HealthSpec)
 	assert.Equal(t, 3*time.Minute, c.AgentOfflineAfter)
-	assert.Equal(t, 5*time.Minute, c.LeaseDuration)
+	assert.Equal(t, 30*time.Second, c.LeaseDuration)
 	assert.Equal(t, 398*24*time.Hour, c.MaxLifetime)
 	assert.NotNil(t, c.Now)
 	assert.NotNil(t, c.Logger)

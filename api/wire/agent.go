@@ -41,8 +41,12 @@ type JobStatusRequest struct {
 }
 
 // CertificatePickup is the answer of GET /agents/{id}/certificates/{cert_id}.
+// PrivateKeyPEM (ours) is set only for a certificate whose key the server
+// made (key_generation "server"), and only for the agent of a target
+// mapped to it.
 type CertificatePickup struct {
 	CertificatePEM string `json:"certificate_pem"`
+	PrivateKeyPEM  string `json:"private_key_pem,omitempty"`
 }
 
 // AgentRegistration is the answer of POST /agents: the agent and its API

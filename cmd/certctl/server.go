@@ -215,7 +215,7 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	}
 	// The lifecycle engine runs on whichever node leads, and only there.
 	n.RunOnLeader("scheduler", sched.Run)
-	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: issuance,
+	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: issuance, Keys: issuance,
 		ValidateIssuerConfig: func(ctx context.Context, typ string, config json.RawMessage) error {
 			if validate, ok := validators[strings.ToLower(typ)]; ok {
 				return validate(ctx, config)
