@@ -8,8 +8,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/robfig/cron/v3"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
+
+	"github.com/certctl/certctl/scheduler"
 )
 
 // serverConfig is the configuration of `certctl server`. Each field is a YAML
@@ -28,10 +31,15 @@ type serverConfig struct {
 	AdminKey  string   `yaml:"admin_key_file"`
 	KEKFile   string   `yaml:"kek_file"`
 	RateLimit float64  `yaml:"rate_limit"`
-	PprofAddr string   `yaml:"pprof_addr"`
-	Dev       bool     `yaml:"dev"`
-	LogLevel  string   `yaml:"log_level"`
-	LogFormat string   `yaml:"log_format"`
+
+	RenewalCheckSpec string `yaml:"renewal_check_spec"`
+	JobProcessorSpec string `yaml:"job_processor_spec"`
+	AgentHealthSpec  string `yaml:"agent_health_spec"`
+	NotifySpec       string `yaml:"notification_spec"`
+	PprofAddr        string `yaml:"pprof_addr"`
+	Dev              bool   `yaml:"dev"`
+	LogLevel         string `yaml:"log_level"`
+	LogFormat        string `yaml:"log_format"`
 
 	NotifyEmail   *emailSettings   `yaml:"notify_email"`
 	NotifyWebhook *webhookSettings `yaml:"notify_webhook"`
@@ -54,6 +62,11 @@ func defaultServerConfig() serverConfig {
 		LogLevel:  "info",
 		RateLimit: 100,
 		LogFormat: "text",
+
+		RenewalCheckSpec: scheduler.DefaultRenewalSpec,
+		JobProcessorSpec: scheduler.DefaultJobsSpec,
+		AgentHealthSpec:  scheduler.DefaultHealthSpec,
+		NotifySpec:       scheduler.DefaultNotifySpec,
 	}
 }
 
@@ -80,6 +93,10 @@ var serverSettings = []setting{
 	{"dev", "CERTCTL_DEV", "one node with demo data and NO AUTHENTICATION, in a temporary data dir unless --data-dir is given", func(c *serverConfig) any { return &c.Dev }},
 	{"rate-limit", "CERTCTL_RATE_LIMIT", "requests per second allowed per API key (bursts of twice that); 0 turns the limit off", func(c *serverConfig) any { return &c.RateLimit }},
 	{"pprof-addr", "CERTCTL_PPROF_ADDR", "loopback host:port to serve Go's profiler on, for diagnosing performance (off when empty)", func(c *serverConfig) any { return &c.PprofAddr }},
+	{"renewal-check-spec", "CERTCTL_RENEWAL_CHECK_SPEC", "how often the leader checks expiries, sends threshold alerts and queues renewals (cron spec or @every)", func(c *serverConfig) any { return &c.RenewalCheckSpec }},
+	{"job-processor-spec", "CERTCTL_JOB_PROCESSOR_SPEC", "how often the leader works through due issuance and renewal jobs (renew and deploy also wake it)", func(c *serverConfig) any { return &c.JobProcessorSpec }},
+	{"agent-health-spec", "CERTCTL_AGENT_HEALTH_SPEC", "how often the leader marks agents with stale heartbeats offline", func(c *serverConfig) any { return &c.AgentHealthSpec }},
+	{"notification-spec", "CERTCTL_NOTIFICATION_SPEC", "how often the leader sends pending notifications and retries failed ones", func(c *serverConfig) any { return &c.NotifySpec }},
 	{"log-level", "CERTCTL_LOG_LEVEL", "debug, info, warn or error", func(c *serverConfig) any { return &c.LogLevel }},
 	{"log-format", "CERTCTL_LOG_FORMAT", "text or json", func(c *serverConfig) any { return &c.LogFormat }},
 }
@@ -189,6 +206,14 @@ func (cfg *serverConfig) validate() error {
 		host, _, err := net.SplitHostPort(cfg.PprofAddr)
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 			return fmt.Errorf("--pprof-addr %q must be a loopback address such as 127.0.0.1:6060", cfg.PprofAddr)
+		}
+	}
+	for _, spec := range []struct{ flag, value string }{
+		{"renewal-check-spec", cfg.RenewalCheckSpec}, {"job-processor-spec", cfg.JobProcessorSpec},
+		{"agent-health-spec", cfg.AgentHealthSpec}, {"notification-spec", cfg.NotifySpec},
+	} {
+		if _, err := cron.ParseStandard(spec.value); err != nil {
+			return fmt.Errorf("--%s %q: %v (use a cron spec such as \"0 * * * *\" or \"@every 1h\")", spec.flag, spec.value, err)
 		}
 	}
 	switch cfg.LogLevel {

@@ -201,17 +201,23 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	} else {
 		log.Warn("no notifier configured (notify_email, notify_webhook in the config file): notifications are kept, failed, until one is")
 	}
-	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log, Issuance: issuance, Notifiers: notify}
+	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log, Issuance: issuance, Notifiers: notify,
+		RenewalSpec: cfg.RenewalCheckSpec, JobsSpec: cfg.JobProcessorSpec, HealthSpec: cfg.AgentHealthSpec, NotifySpec: cfg.NotifySpec}
 	if cfg.Dev {
-		// The demo data arrives after the first passes: a dev node checks
-		// every minute so that its lifecycle shows within one.
-		schedCfg.RenewalSpec, schedCfg.HealthSpec = "@every 1m", "@every 1m"
+		// The demo data arrives after the first passes: unless told
+		// otherwise, a dev node checks every minute so its lifecycle shows.
+		if schedCfg.RenewalSpec == scheduler.DefaultRenewalSpec {
+			schedCfg.RenewalSpec = "@every 1m"
+		}
+		if schedCfg.HealthSpec == scheduler.DefaultHealthSpec {
+			schedCfg.HealthSpec = "@every 1m"
+		}
 	}
 	sched, err := scheduler.New(schedCfg, n.FSM(), n)
 	if err != nil {
 		ln.Close()
 		_ = n.Close()
-		return err
+		return usageError{err}
 	}
 	// The lifecycle engine runs on whichever node leads, and only there.
 	n.RunOnLeader("scheduler", sched.Run)
