@@ -205,13 +205,14 @@ func (s *Server) policyRulesResource() *crud[fsm.PolicyRule] {
 // renewalPolicyRequest holds the renewal policy fields whose absence means
 // the original's defaults (auto_renew true, 3 retries, 60 minutes, 30/14/7/0).
 type renewalPolicyRequest struct {
-	ID                   string `json:"id"`
-	Name                 string `json:"name"`
-	RenewalWindowDays    *int   `json:"renewal_window_days"`
-	AutoRenew            *bool  `json:"auto_renew"`
-	MaxRetries           *int   `json:"max_retries"`
-	RetryIntervalMinutes *int   `json:"retry_interval_minutes"`
-	AlertThresholdsDays  []int  `json:"alert_thresholds_days"`
+	ID                   string            `json:"id"`
+	Name                 string            `json:"name"`
+	RenewalWindowDays    *int              `json:"renewal_window_days"`
+	AutoRenew            *bool             `json:"auto_renew"`
+	MaxRetries           *int              `json:"max_retries"`
+	RetryIntervalMinutes *int              `json:"retry_interval_minutes"`
+	AlertThresholdsDays  []int             `json:"alert_thresholds_days"`
+	Notify               []fsm.NotifyRoute `json:"notify"`
 }
 
 func (r renewalPolicyRequest) policy() fsm.RenewalPolicy {
@@ -229,6 +230,7 @@ func (r renewalPolicyRequest) policy() fsm.RenewalPolicy {
 	if r.AlertThresholdsDays != nil {
 		p.AlertThresholdsDays = r.AlertThresholdsDays
 	}
+	p.Notify = r.Notify
 	return p
 }
 

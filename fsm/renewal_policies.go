@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,7 +40,46 @@ func (r *RenewalPolicy) validate() error {
 			return invalidf("alert_thresholds_days", "alert threshold %d must be between 0 and 3650 days", d)
 		}
 	}
+	if len(r.Notify) > 16 {
+		return invalidf("notify", "at most 16 notification routes are allowed")
+	}
+	for i := range r.Notify {
+		route := &r.Notify[i]
+		ch, err := validEnum("notify.channel", route.Channel, Channels, true)
+		if err != nil {
+			return err
+		}
+		route.Channel = ch
+		if len(route.Recipients) > 32 {
+			return invalidf("notify.recipients", "at most 32 recipients per route are allowed")
+		}
+		for _, rcpt := range route.Recipients {
+			if err := ValidText("notify.recipients", rcpt, MaxNameLength, true); err != nil {
+				return err
+			}
+		}
+		for j, typ := range route.Types {
+			canon, err := validEnum("notify.types", typ, NotificationTypes, true)
+			if err != nil {
+				return err
+			}
+			route.Types[j] = canon
+		}
+	}
 	return nil
+}
+
+// Routes returns where a notification of type typ about a certificate under
+// this policy goes: the routes that list typ (or list no types), else none
+// (the caller falls back to the owner's e-mail).
+func (r *RenewalPolicy) Routes(typ string) []NotifyRoute {
+	var out []NotifyRoute
+	for _, route := range r.Notify {
+		if len(route.Types) == 0 || slices.Contains(route.Types, typ) {
+			out = append(out, route)
+		}
+	}
+	return out
 }
 
 // CreateRenewalPolicy adds a renewal policy.

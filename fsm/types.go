@@ -31,15 +31,28 @@ type Owner struct {
 // RenewalPolicy says when and how a certificate renews and when alerts go out.
 // A nil RenewalWindowDays means "renew with a third of the lifetime left".
 type RenewalPolicy struct {
-	ID                   string    `json:"id"`
-	Name                 string    `json:"name"`
-	RenewalWindowDays    *int      `json:"renewal_window_days"`
-	AutoRenew            bool      `json:"auto_renew"`
-	MaxRetries           int       `json:"max_retries"`
-	RetryIntervalMinutes int       `json:"retry_interval_minutes"`
-	AlertThresholdsDays  []int     `json:"alert_thresholds_days"`
-	CreatedAt            time.Time `json:"created_at"`
-	UpdatedAt            time.Time `json:"updated_at"`
+	ID                   string `json:"id"`
+	Name                 string `json:"name"`
+	RenewalWindowDays    *int   `json:"renewal_window_days"`
+	AutoRenew            bool   `json:"auto_renew"`
+	MaxRetries           int    `json:"max_retries"`
+	RetryIntervalMinutes int    `json:"retry_interval_minutes"`
+	AlertThresholdsDays  []int  `json:"alert_thresholds_days"`
+	// Notify routes the notifications of this policy's certificates (ours):
+	// each route sends the listed types (all when empty) to its channel and
+	// recipients. A type no route lists goes to the owner's e-mail.
+	Notify    []NotifyRoute `json:"notify,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+// NotifyRoute is one channel a renewal policy's notifications go to.
+// Recipients empty means the certificate owner's e-mail (for Email) or the
+// channel's configured destination (webhooks).
+type NotifyRoute struct {
+	Channel    string   `json:"channel"`
+	Recipients []string `json:"recipients,omitempty"`
+	Types      []string `json:"types,omitempty"`
 }
 
 // Issuer is a configured certificate authority connector.

@@ -362,9 +362,16 @@ func (s *Scheduler) certificateFailed(ctx context.Context, now time.Time, job *f
 	} else if !errors.Is(err, fsm.ErrNotFound) {
 		return err
 	}
-	n := fsm.Notification{ID: notificationID(key), Type: "RenewalFailure", CertificateID: cert.ID, Channel: "Email",
-		Recipient: email, Message: fmt.Sprintf("Certificate %s (%s): %s", cert.Name, cert.CommonName, why), DedupKey: key}
-	err = s.propose(ctx, now, jobRequest(job.ID, started(job), "alert"), &fsm.CreateNotifications{Notifications: []fsm.Notification{n}})
+	var policy *fsm.RenewalPolicy
+	if cert.RenewalPolicyID != "" {
+		if policy, err = s.state.RenewalPolicy(cert.RenewalPolicyID); err != nil && !errors.Is(err, fsm.ErrNotFound) {
+			return err
+		}
+	}
+	notes := notificationsFor(policy, "RenewalFailure", key, email, func() fsm.Notification {
+		return fsm.Notification{CertificateID: cert.ID, Message: fmt.Sprintf("Certificate %s (%s): %s", cert.Name, cert.CommonName, why)}
+	})
+	err = s.propose(ctx, now, jobRequest(job.ID, started(job), "alert"), &fsm.CreateNotifications{Notifications: notes})
 	if rejected(err) {
 		s.log.Debug("failure alert not queued", "certificate", cert.ID, "err", err)
 		return nil

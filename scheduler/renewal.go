@@ -225,7 +225,7 @@ func (r *renewalRun) check(ctx context.Context, c *fsm.Certificate) error {
 		}
 	}
 
-	if err := r.alert(ctx, c, d); err != nil {
+	if err := r.alert(ctx, c, &p, d); err != nil {
 		return err
 	}
 	if d.renew {
@@ -237,29 +237,31 @@ func (r *renewalRun) check(ctx context.Context, c *fsm.Certificate) error {
 // alert queues the alerts of the thresholds c has crossed and not yet been
 // alerted for. The dedup keys make the fsm skip any it has seen; asking
 // first keeps a quiet run free of raft entries.
-func (r *renewalRun) alert(ctx context.Context, c *fsm.Certificate, d decision) error {
+func (r *renewalRun) alert(ctx context.Context, c *fsm.Certificate, p *fsm.RenewalPolicy, d decision) error {
 	s := r.s
 	exp := *c.ExpiresAt
 	var notes []fsm.Notification
 	var names []string
 	for _, t := range d.crossed {
-		key := expiryAlertKey(c.ID, t, exp)
-		seen, err := s.state.NotificationKeySeen(key)
-		if err != nil {
-			return err
-		}
-		if seen {
-			continue
-		}
 		email, err := r.ownerEmail(c.OwnerID)
 		if err != nil {
 			return err
 		}
-		// Per-policy channels come with the notifiers; until then the
-		// owner's e-mail is the one channel.
-		notes = append(notes, fsm.Notification{ID: notificationID(key), Type: "ExpirationWarning", CertificateID: c.ID,
-			Channel: "Email", Recipient: email, Message: expiryMessage(c, t, d.left), DedupKey: key})
-		names = append(names, strconv.Itoa(t))
+		queued := false
+		for _, n := range notificationsFor(p, "ExpirationWarning", expiryAlertKey(c.ID, t, exp), email, func() fsm.Notification {
+			return fsm.Notification{CertificateID: c.ID, Message: expiryMessage(c, t, d.left)}
+		}) {
+			seen, err := s.state.NotificationKeySeen(n.DedupKey)
+			if err != nil {
+				return err
+			}
+			if !seen {
+				notes, queued = append(notes, n), true
+			}
+		}
+		if queued {
+			names = append(names, strconv.Itoa(t))
+		}
 	}
 	if len(notes) == 0 {
 		return nil

@@ -48,15 +48,25 @@ type Owner struct {
 
 // RenewalPolicy says when a certificate renews and when alerts go out.
 type RenewalPolicy struct {
-	ID                   string    `json:"id"`
-	Name                 string    `json:"name"`
-	RenewalWindowDays    *int      `json:"renewal_window_days"`
-	AutoRenew            bool      `json:"auto_renew"`
-	MaxRetries           int       `json:"max_retries"`
-	RetryIntervalMinutes int       `json:"retry_interval_minutes"`
-	AlertThresholdsDays  []int     `json:"alert_thresholds_days"`
-	CreatedAt            time.Time `json:"created_at"`
-	UpdatedAt            time.Time `json:"updated_at"`
+	ID                   string        `json:"id"`
+	Name                 string        `json:"name"`
+	RenewalWindowDays    *int          `json:"renewal_window_days"`
+	AutoRenew            bool          `json:"auto_renew"`
+	MaxRetries           int           `json:"max_retries"`
+	RetryIntervalMinutes int           `json:"retry_interval_minutes"`
+	AlertThresholdsDays  []int         `json:"alert_thresholds_days"`
+	Notify               []NotifyRoute `json:"notify,omitempty"`
+	CreatedAt            time.Time     `json:"created_at"`
+	UpdatedAt            time.Time     `json:"updated_at"`
+}
+
+// NotifyRoute is one channel a renewal policy's notifications go to: the
+// listed types (all when empty) to the recipients (the owner's e-mail, or the
+// channel's configured destination, when empty).
+type NotifyRoute struct {
+	Channel    string   `json:"channel"`
+	Recipients []string `json:"recipients,omitempty"`
+	Types      []string `json:"types,omitempty"`
 }
 
 // Issuer is a configured certificate authority.

@@ -1,0 +1,52 @@
+package scheduler
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl/certctl/fsm"
+)
+
+// A renewal policy's routes say which channels and recipients get which
+// notifications; a type no route takes goes to the owner's e-mail.
+func TestRenewal_AlertsFollowThePolicysRoutes(t *testing.T) {
+	h := newHarness(t)
+	h.must(&fsm.CreateRenewalPolicy{Policy: fsm.RenewalPolicy{ID: "policy-routed", Name: "routed", AutoRenew: false,
+		MaxRetries: 3, RetryIntervalMinutes: 60, AlertThresholdsDays: []int{30},
+		Notify: []fsm.NotifyRoute{
+			{Channel: "webhook", Types: []string{"ExpirationWarning"}},
+			{Channel: "Email", Recipients: []string{"pki@example.com", "oncall@example.com"}, Types: []string{"ExpirationWarning", "RenewalFailure"}},
+			{Channel: "Email", Types: []string{"DeploymentFailure"}},
+		}}})
+	h.cert("mc-routed", fsm.CertActive, t0.Add(20*day), "policy-routed")
+	for range 3 {
+		h.renewalCheck()
+	}
+	notes := h.notifications(fsm.NotificationFilter{CertificateID: "mc-routed"})
+	require.Len(t, notes, 2, "one per route that takes the type, once however often the check runs")
+	byChannel := map[string]fsm.Notification{}
+	for _, n := range notes {
+		byChannel[n.Channel] = n
+		assert.Equal(t, "ExpirationWarning", n.Type)
+	}
+	assert.Equal(t, "", byChannel["Webhook"].Recipient, "a webhook goes to its configured destination")
+	assert.Equal(t, "pki@example.com,oncall@example.com", byChannel["Email"].Recipient, "not the owner: the route names its recipients")
+}
+
+func TestNotificationsFor_FallsBackToTheOwner(t *testing.T) {
+	build := func() fsm.Notification { return fsm.Notification{Message: "m"} }
+	p := &fsm.RenewalPolicy{Notify: []fsm.NotifyRoute{{Channel: "Webhook", Types: []string{"RenewalFailure"}}}}
+	for _, policy := range []*fsm.RenewalPolicy{nil, {}, p} {
+		notes := notificationsFor(policy, "ExpirationWarning", "k", "owner@example.com", build)
+		require.Len(t, notes, 1)
+		assert.Equal(t, "Email", notes[0].Channel)
+		assert.Equal(t, "owner@example.com", notes[0].Recipient)
+		assert.Equal(t, "k", notes[0].DedupKey, "the owner's e-mail keeps the event's key")
+	}
+	notes := notificationsFor(p, "RenewalFailure", "k", "owner@example.com", build)
+	require.Len(t, notes, 1)
+	assert.Equal(t, "Webhook", notes[0].Channel)
+	assert.Equal(t, "k/Webhook/0", notes[0].DedupKey)
+}
