@@ -278,7 +278,9 @@ func (s *Server) agentPickup(c *gin.Context) {
 		return
 	}
 	pickup := wire.CertificatePickup{CertificatePEM: v.PEMChain}
-	if strings.EqualFold(cert.KeyGeneration, "server") {
+	// A server-made key goes only to the agent itself, never to an operator
+	// or admin key calling the agent's endpoints on its behalf.
+	if who := principalOf(c); strings.EqualFold(cert.KeyGeneration, "server") && who.role == fsm.RoleAgent && who.agentID == a.ID {
 		keyPEM, ok := s.serverKey(c, cert.ID, v.ID)
 		if !ok {
 			return

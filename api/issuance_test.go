@@ -272,6 +272,9 @@ func TestAPI_ServerKeyPickup(t *testing.T) {
 
 	denied := w.as(t, otherKey, "GET", "/api/v1/agents/"+other+"/certificates/"+certID, nil)
 	requireError(t, denied, 403, "")
+	onBehalf := w.as(t, w.admin, "GET", "/api/v1/agents/"+w.agentID+"/certificates/"+certID, nil)
+	require.Equal(t, 200, onBehalf.status, "%s", onBehalf.raw)
+	assert.NotContains(t, onBehalf.body, "private_key_pem", "an admin calling the agent's endpoint gets the certificate, not the key")
 	for _, path := range []string{"/api/v1/certificates/" + certID, "/api/v1/certificates/" + certID + "/versions",
 		"/api/v1/audit?per_page=500", "/api/v1/jobs?certificate_id=" + certID} {
 		r := w.must(t, 200, "GET", path, nil)
