@@ -530,8 +530,25 @@ func applyCases() []applyCase {
 				running, err := f.Jobs(fsm.JobFilter{Status: fsm.JobRunning}, fsm.Page{})
 				require.NoError(t, err)
 				assert.Equal(t, 1, running.Total)
+				c, err := f.Certificate(fsmtest.CertificateID)
+				require.NoError(t, err)
+				assert.Equal(t, fsm.CertRenewalInProgress, c.Status, "a renewal being worked on shows on its certificate")
 			},
-			audit: []auditWant{{"job_claimed", "job", "job-1"}},
+			audit: []auditWant{{"job_claimed", "job", "job-1"}, {"certificate_status_changed", "certificate", fsmtest.CertificateID}},
+		},
+		{
+			name: "CancelJob/settles its certificate",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal)}})
+				l.Must(&fsm.ClaimJob{JobID: "job-1", Holder: "node-1", LeaseUntil: at(5 * time.Minute)})
+			},
+			payload: &fsm.CancelJob{JobID: "job-1"},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				c, err := f.Certificate(fsmtest.CertificateID)
+				require.NoError(t, err)
+				assert.Equal(t, fsm.CertPending, c.Status, "never issued: back to Pending")
+			},
+			audit: []auditWant{{"job_cancelled", "job", "job-1"}, {"certificate_status_changed", "certificate", fsmtest.CertificateID}},
 		},
 		{
 			name: "CompleteJob",

@@ -192,7 +192,50 @@ func (p *ClaimJob) apply(t *txn) (any, error) {
 		t.audit("job_claimed", "job", j.ID, map[string]any{"holder": p.Holder, "attempt": j.Attempts, "lease_until": until})
 	}
 	s.put(old, &j)
+	if old.Status == JobPending && (j.Type == JobRenewal || j.Type == JobIssuance) {
+		markRenewing(t, j.CertificateID, j.ID)
+	}
 	return j, nil
+}
+
+// markRenewing shows a certificate RenewalInProgress while an issuance or
+// renewal job of it is being worked on. Recording the new version makes it
+// Active; a final failure makes it Failed; a cancel (settleRenewal) undoes it.
+func markRenewing(t *txn, certID, jobID string) {
+	s := certStore{t}
+	old, err := s.get(certID)
+	if err != nil {
+		return // the job outlived its certificate: nothing to show
+	}
+	switch old.Status {
+	case CertActive, CertExpiring, CertExpired, CertFailed, CertPending:
+	default:
+		return
+	}
+	c := *old
+	c.Status, c.StatusReason, c.UpdatedAt = CertRenewalInProgress, "", t.now()
+	s.put(old, &c)
+	t.audit("certificate_status_changed", "certificate", c.ID, map[string]string{"from": old.Status, "to": c.Status, "reason": "job " + jobID})
+}
+
+// settleRenewal takes a certificate out of RenewalInProgress when its job
+// ends without a version: Expired past its expiry, else Active (the renewal
+// check moves it on to Expiring if it is in its alert window).
+func settleRenewal(t *txn, certID, jobID string) {
+	s := certStore{t}
+	old, err := s.get(certID)
+	if err != nil || old.Status != CertRenewalInProgress {
+		return
+	}
+	c := *old
+	c.Status, c.UpdatedAt = CertActive, t.now()
+	if c.ExpiresAt == nil {
+		c.Status = CertPending
+	} else if !c.ExpiresAt.After(t.now()) {
+		c.Status = CertExpired
+	}
+	s.put(old, &c)
+	t.audit("certificate_status_changed", "certificate", c.ID, map[string]string{"from": old.Status, "to": c.Status, "reason": "job " + jobID + " cancelled"})
 }
 
 // jobOwner checks that the caller may finish the job: the lease holder when
@@ -335,6 +378,9 @@ func (p *CancelJob) apply(t *txn) (any, error) {
 	j.Status, j.CompletedAt, j.LeaseHolder, j.LeaseExpiresAt = JobCancelled, &now, "", nil
 	s.put(old, &j)
 	t.audit("job_cancelled", "job", j.ID, map[string]string{"previous_status": old.Status})
+	if j.Type == JobRenewal || j.Type == JobIssuance {
+		settleRenewal(t, j.CertificateID, j.ID)
+	}
 	return j, nil
 }
 

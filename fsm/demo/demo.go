@@ -320,6 +320,13 @@ func Payloads(now time.Time) ([]fsm.Payload, error) {
 		&fsm.ClaimJob{JobID: "job-demo-3", Holder: LeaseHolder, LeaseUntil: now.Add(time.Minute)},
 		&fsm.FailJob{JobID: "job-demo-3", Holder: LeaseHolder, Error: vpnFailure},
 	)
+	// Claiming a renewal shows its certificate RenewalInProgress; the failed
+	// one ends Failed with its reason, as the scheduler leaves it.
+	for _, c := range certs {
+		if c.id == "mc-vpn-prod" {
+			add(&fsm.SetCertificateStatus{ID: c.id, Status: fsm.CertFailed, From: fsm.CertRenewalInProgress, Reason: c.reason})
+		}
+	}
 
 	expiry := func(id string) time.Time {
 		for _, c := range certs {
