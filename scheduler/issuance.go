@@ -54,6 +54,10 @@ type IssuanceConfig struct {
 	// Rand draws serials, ids and CA keys' serials; nil means crypto/rand.
 	Rand   io.Reader
 	Logger *slog.Logger
+	// CRLBaseURL (e.g. http://10.0.0.1:8443) gives a Local CA whose config
+	// names no crl_url the distribution point <CRLBaseURL>/.well-known/pki/crl/<id>,
+	// served by every node; empty leaves such leaves without one.
+	CRLBaseURL string
 }
 
 // IssuanceService issues certificates through the issuer connectors: it
@@ -144,7 +148,8 @@ func (s *IssuanceService) build(ctx context.Context, issuerID string, create boo
 	if err != nil {
 		return nil, nil, err
 	}
-	iss, err := s.registry.Build(ctx, rec.ID, rec.Type, rec.Config)
+	config := s.withCRLURL(rec)
+	iss, err := s.registry.Build(ctx, rec.ID, rec.Type, config)
 	if errors.Is(err, localca.ErrNoMaterial) && !create {
 		return nil, nil, &fsm.Error{Code: fsm.CodeNotFound, Resource: "issuer", ID: rec.ID,
 			Message: "issuer " + rec.ID + " has not made its CA yet: it does on its first issuance or test"}
@@ -153,12 +158,36 @@ func (s *IssuanceService) build(ctx context.Context, issuerID string, create boo
 		if err = s.makeCA(ctx, rec); err != nil {
 			return nil, nil, err
 		}
-		iss, err = s.registry.Build(ctx, rec.ID, rec.Type, rec.Config)
+		iss, err = s.registry.Build(ctx, rec.ID, rec.Type, config)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	return iss, rec, nil
+}
+
+// withCRLURL returns the issuer's config with the default CRL distribution
+// point filled in for a Local CA that names none.
+func (s *IssuanceService) withCRLURL(rec *fsm.Issuer) json.RawMessage {
+	if s.cfg.CRLBaseURL == "" || !strings.EqualFold(rec.Type, localca.Type) {
+		return rec.Config
+	}
+	var m map[string]any
+	if json.Unmarshal(rec.Config, &m) != nil {
+		return rec.Config // the connector says what is wrong with it
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	if u, _ := m["crl_url"].(string); u != "" {
+		return rec.Config
+	}
+	m["crl_url"] = strings.TrimRight(s.cfg.CRLBaseURL, "/") + "/.well-known/pki/crl/" + rec.ID
+	out, err := json.Marshal(m)
+	if err != nil {
+		return rec.Config
+	}
+	return out
 }
 
 // makeCA makes the Local CA of rec and proposes its material. A conflict

@@ -177,7 +177,8 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	// connector in this build (ACME, Vault PKI, step-ca for now) are stored
 	// as given; their configs are checked when their connector arrives.
 	validators := map[string]issuer.ConfigValidator{strings.ToLower(localca.Type): localca.ValidateConfig}
-	issuance, err := scheduler.NewIssuanceService(scheduler.IssuanceConfig{NodeID: cfg.NodeID, KEK: kek, Logger: log}, n.FSM(), n)
+	issuance, err := scheduler.NewIssuanceService(scheduler.IssuanceConfig{NodeID: cfg.NodeID, KEK: kek, Logger: log,
+		CRLBaseURL: "http://" + advertisedAPIAddr(ln.Addr().String())}, n.FSM(), n)
 	clear(kek)
 	if err != nil {
 		ln.Close()
