@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 	"github.com/spf13/pflag"
@@ -36,10 +37,13 @@ type serverConfig struct {
 	JobProcessorSpec string `yaml:"job_processor_spec"`
 	AgentHealthSpec  string `yaml:"agent_health_spec"`
 	NotifySpec       string `yaml:"notification_spec"`
-	PprofAddr        string `yaml:"pprof_addr"`
-	Dev              bool   `yaml:"dev"`
-	LogLevel         string `yaml:"log_level"`
-	LogFormat        string `yaml:"log_format"`
+
+	AgentHeartbeatInterval string  `yaml:"agent_heartbeat_interval"`
+	AgentMissedHeartbeats  float64 `yaml:"agent_missed_heartbeats"`
+	PprofAddr              string  `yaml:"pprof_addr"`
+	Dev                    bool    `yaml:"dev"`
+	LogLevel               string  `yaml:"log_level"`
+	LogFormat              string  `yaml:"log_format"`
 
 	NotifyEmail   *emailSettings   `yaml:"notify_email"`
 	NotifyWebhook *webhookSettings `yaml:"notify_webhook"`
@@ -67,6 +71,9 @@ func defaultServerConfig() serverConfig {
 		JobProcessorSpec: scheduler.DefaultJobsSpec,
 		AgentHealthSpec:  scheduler.DefaultHealthSpec,
 		NotifySpec:       scheduler.DefaultNotifySpec,
+
+		AgentHeartbeatInterval: "60s",
+		AgentMissedHeartbeats:  3,
 	}
 }
 
@@ -97,6 +104,8 @@ var serverSettings = []setting{
 	{"job-processor-spec", "CERTCTL_JOB_PROCESSOR_SPEC", "how often the leader works through due issuance and renewal jobs (renew and deploy also wake it)", func(c *serverConfig) any { return &c.JobProcessorSpec }},
 	{"agent-health-spec", "CERTCTL_AGENT_HEALTH_SPEC", "how often the leader marks agents with stale heartbeats offline", func(c *serverConfig) any { return &c.AgentHealthSpec }},
 	{"notification-spec", "CERTCTL_NOTIFICATION_SPEC", "how often the leader sends pending notifications and retries failed ones", func(c *serverConfig) any { return &c.NotifySpec }},
+	{"agent-heartbeat-interval", "CERTCTL_AGENT_HEARTBEAT_INTERVAL", "how often agents send heartbeats (their own setting; 60s by default)", func(c *serverConfig) any { return &c.AgentHeartbeatInterval }},
+	{"agent-missed-heartbeats", "CERTCTL_AGENT_MISSED_HEARTBEATS", "heartbeats an agent may miss before it is marked offline (and its owners alerted)", func(c *serverConfig) any { return &c.AgentMissedHeartbeats }},
 	{"log-level", "CERTCTL_LOG_LEVEL", "debug, info, warn or error", func(c *serverConfig) any { return &c.LogLevel }},
 	{"log-format", "CERTCTL_LOG_FORMAT", "text or json", func(c *serverConfig) any { return &c.LogFormat }},
 }
@@ -216,6 +225,9 @@ func (cfg *serverConfig) validate() error {
 			return fmt.Errorf("--%s %q: %v (use a cron spec such as \"0 * * * *\" or \"@every 1h\")", spec.flag, spec.value, err)
 		}
 	}
+	if _, err := cfg.agentOfflineAfter(); err != nil {
+		return err
+	}
 	switch cfg.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -230,4 +242,18 @@ func (cfg *serverConfig) validate() error {
 		return err
 	}
 	return nil
+}
+
+// agentOfflineAfter is how old an agent's last heartbeat may be before it
+// is marked offline: the missed heartbeats times their interval.
+func (cfg *serverConfig) agentOfflineAfter() (time.Duration, error) {
+	every, err := time.ParseDuration(cfg.AgentHeartbeatInterval)
+	if err != nil || every < time.Second {
+		return 0, fmt.Errorf("--agent-heartbeat-interval %q must be a duration of at least a second, such as 60s", cfg.AgentHeartbeatInterval)
+	}
+	n := cfg.AgentMissedHeartbeats
+	if n < 1 || n != float64(int(n)) || n > 1000 {
+		return 0, fmt.Errorf("--agent-missed-heartbeats %g must be a whole number from 1 to 1000", n)
+	}
+	return time.Duration(n) * every, nil
 }

@@ -38,3 +38,18 @@ func TestServerConfig_RefusesABadLoopSpec(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "--renewal-check-spec")
 }
+
+func TestServerConfig_AgentOfflineAfterMissedHeartbeats(t *testing.T) {
+	cfg := defaultServerConfig()
+	d, err := cfg.agentOfflineAfter()
+	require.NoError(t, err)
+	assert.Equal(t, "3m0s", d.String(), "three missed heartbeats of 60 s by default")
+	cfg.AgentHeartbeatInterval, cfg.AgentMissedHeartbeats = "30s", 5
+	d, err = cfg.agentOfflineAfter()
+	require.NoError(t, err)
+	assert.Equal(t, "2m30s", d.String())
+	cfg.AgentMissedHeartbeats = 0
+	assert.ErrorContains(t, cfg.validate(), "--agent-missed-heartbeats")
+	cfg.AgentMissedHeartbeats, cfg.AgentHeartbeatInterval = 3, "soon"
+	assert.ErrorContains(t, cfg.validate(), "--agent-heartbeat-interval")
+}

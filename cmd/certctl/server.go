@@ -202,7 +202,8 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	} else {
 		log.Warn("no notifier configured (notify_email, notify_webhook in the config file): notifications are kept, failed, until one is")
 	}
-	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log, Issuance: issuance, Notifiers: notify,
+	offlineAfter, _ := cfg.agentOfflineAfter() // checked by validate
+	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log, Issuance: issuance, Notifiers: notify, AgentOfflineAfter: offlineAfter,
 		RenewalSpec: cfg.RenewalCheckSpec, JobsSpec: cfg.JobProcessorSpec, HealthSpec: cfg.AgentHealthSpec, NotifySpec: cfg.NotifySpec}
 	if cfg.Dev {
 		// The demo data arrives after the first passes: unless told
