@@ -2,12 +2,9 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -17,33 +14,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl/certctl/api"
-	"github.com/certctl/certctl/node"
-	"github.com/certctl/certctl/node/nodetest"
 )
 
-// newTestServer runs a one-node cluster behind the API on 127.0.0.1.
+// newTestServer runs a one-node cluster behind the API (authentication off)
+// on 127.0.0.1 and returns its URL.
 func newTestServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	cfg := nodetest.Config(t, "n1")
-	cfg.Bootstrap = true
-	cfg.APIAddr = ln.Addr().String()
-	n, err := node.New(cfg)
-	require.NoError(t, err)
-	a := api.New(api.Config{Logger: cfg.Logger, Dev: true}, n.FSM(), n)
-	t.Cleanup(a.Close)
-	srv := httptest.NewUnstartedServer(a.Handler())
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
-	defer cancel()
-	require.NoError(t, n.Open(ctx))
-	t.Cleanup(func() { _ = n.Close() })
-	nodetest.WaitFor(t, "ready", n.Ready)
-	return srv.URL
+	return newEnv(t, api.Config{Dev: true}).url
 }
 
 type answer struct {
