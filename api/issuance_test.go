@@ -70,19 +70,7 @@ func TestAPI_AgentIssuanceThroughLocalCA(t *testing.T) {
 	issuerID := w.ref.issuer
 
 	// A renewal job, as the renewal check queues it: no agent named.
-	jobID := w.id("job-")
-	w.propose(t, &fsm.CreateJobs{Jobs: []fsm.Job{{ID: jobID, Type: fsm.JobRenewal, CertificateID: certID}}})
-	sched, err := scheduler.New(scheduler.Config{NodeID: "n1", Issuance: svc}, w.node.FSM(), w.node)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var running sync.WaitGroup
-	running.Go(func() { sched.Run(ctx) })
-	nodetest.WaitFor(t, "the renewal job waits for the agent's CSR", func() bool {
-		j, err := w.node.FSM().Job(jobID)
-		return err == nil && j.Status == fsm.JobAwaitingCSR
-	})
-	cancel()
-	running.Wait()
+	jobID := renewThroughScheduler(t, w, svc, certID, fsm.JobAwaitingCSR)
 	job, err := w.node.FSM().Job(jobID)
 	require.NoError(t, err)
 	assert.Equal(t, w.agentID, job.AgentID, "the job is bound to the target's agent")
@@ -244,19 +232,7 @@ func TestAPI_ServerKeyPickup(t *testing.T) {
 	before := w.as(t, w.agentKey, "GET", "/api/v1/agents/"+w.agentID+"/certificates/"+certID, nil)
 	requireError(t, before, 404, "")
 
-	jobID := w.id("job-")
-	w.propose(t, &fsm.CreateJobs{Jobs: []fsm.Job{{ID: jobID, Type: fsm.JobRenewal, CertificateID: certID}}})
-	sched, err := scheduler.New(scheduler.Config{NodeID: "n1", Issuance: svc}, w.node.FSM(), w.node)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var running sync.WaitGroup
-	running.Go(func() { sched.Run(ctx) })
-	nodetest.WaitFor(t, "the renewal job completed by the scheduler", func() bool {
-		j, err := w.node.FSM().Job(jobID)
-		return err == nil && j.Status == fsm.JobCompleted
-	})
-	cancel()
-	running.Wait()
+	renewThroughScheduler(t, w, svc, certID, fsm.JobCompleted)
 
 	a := w.as(t, w.agentKey, "GET", "/api/v1/agents/"+w.agentID+"/certificates/"+certID, nil)
 	require.Equal(t, 200, a.status, "%s", a.raw)
@@ -299,4 +275,25 @@ func pemCerts(t *testing.T, text string) []*x509.Certificate {
 		out = append(out, c)
 	}
 	return out
+}
+
+// renewThroughScheduler queues a renewal job for certID, as the renewal check
+// does (no agent named), and runs the real scheduler with svc until the job
+// reaches status. It returns the job's id.
+func renewThroughScheduler(t *testing.T, w *world, svc *scheduler.IssuanceService, certID, status string) string {
+	t.Helper()
+	jobID := w.id("job-")
+	w.propose(t, &fsm.CreateJobs{Jobs: []fsm.Job{{ID: jobID, Type: fsm.JobRenewal, CertificateID: certID}}})
+	sched, err := scheduler.New(scheduler.Config{NodeID: "n1", Issuance: svc}, w.node.FSM(), w.node)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	running.Go(func() { sched.Run(ctx) })
+	defer running.Wait()
+	defer cancel()
+	nodetest.WaitFor(t, "the renewal job is "+status, func() bool {
+		j, err := w.node.FSM().Job(jobID)
+		return err == nil && j.Status == status
+	})
+	return jobID
 }
