@@ -272,7 +272,7 @@ func (s *Server) agentPickup(c *gin.Context) {
 		failStatus(c, http.StatusForbidden, "", "certificate "+cert.ID+" is not mapped to a target of agent "+a.ID)
 		return
 	}
-	v, err := s.latestVersion(cert.ID)
+	v, err := s.state.LatestCertificateVersion(cert.ID)
 	if err != nil {
 		fail(c, err)
 		return
@@ -334,26 +334,6 @@ func (s *Server) agentServes(agentID string, cert *fsm.Certificate) (bool, error
 		}
 	}
 	return false, nil
-}
-
-var errNotIssued = &fsm.Error{Code: fsm.CodeNotFound, Resource: "certificate version", Message: "the certificate has not been issued yet"}
-
-func (s *Server) latestVersion(certID string) (*fsm.CertificateVersion, error) {
-	first, err := s.state.CertificateVersions(certID, fsm.Page{PerPage: 1})
-	if err != nil {
-		return nil, err
-	}
-	if first.Total == 0 {
-		return nil, errNotIssued
-	}
-	last, err := s.state.CertificateVersions(certID, fsm.Page{Page: first.Total, PerPage: 1})
-	if err != nil {
-		return nil, err
-	}
-	if len(last.Items) == 0 {
-		return nil, errNotIssued
-	}
-	return &last.Items[0], nil
 }
 
 // agentJobStatus records the outcome an agent reports for one of its jobs.

@@ -26,6 +26,7 @@ type State interface {
 	Certificates(fsm.CertificateFilter, fsm.Page) (fsm.List[fsm.Certificate], error)
 	CertificatesJSON(fsm.CertificateFilter, fsm.Page) (fsm.List[json.RawMessage], error)
 	CertificateVersions(certID string, p fsm.Page) (fsm.List[fsm.CertificateVersion], error)
+	LatestCertificateVersion(certID string) (*fsm.CertificateVersion, error)
 	CertificatesByStatusCount() (map[string]int, error)
 	CertificatesExpiringBefore(t time.Time, fn func(*fsm.Certificate) bool) error
 	Team(id string) (*fsm.Team, error)
