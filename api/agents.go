@@ -164,7 +164,7 @@ func (s *Server) workItem(j *fsm.Job) (wire.WorkItem, error) {
 		return wire.WorkItem{}, err
 	}
 	item := wire.WorkItem{ID: j.ID, Type: j.Type, CertificateID: j.CertificateID, CommonName: cert.CommonName, SANs: cert.SANs,
-		TargetID: j.TargetID, Status: j.Status}
+		KeyType: cert.KeyType, TargetID: j.TargetID, Status: j.Status}
 	if j.TargetID != "" {
 		t, err := s.state.Target(j.TargetID)
 		if err != nil {

@@ -26,6 +26,7 @@ type certificateRequest struct {
 	ExpiresAt       *time.Time        `json:"expires_at"`
 	Tags            map[string]string `json:"tags"`
 	KeyGeneration   string            `json:"key_generation"`
+	KeyType         string            `json:"key_type"`
 }
 
 func (r certificateRequest) certificate() fsm.Certificate {
@@ -33,7 +34,7 @@ func (r certificateRequest) certificate() fsm.Certificate {
 		ID: r.ID, Name: r.Name, CommonName: r.CommonName, SANs: r.SANs, Environment: r.Environment,
 		OwnerID: r.OwnerID, TeamID: r.TeamID, IssuerID: r.IssuerID, TargetIDs: r.TargetIDs,
 		RenewalPolicyID: r.RenewalPolicyID, Status: r.Status, ExpiresAt: r.ExpiresAt, Tags: r.Tags,
-		KeyGeneration: r.KeyGeneration,
+		KeyGeneration: r.KeyGeneration, KeyType: r.KeyType,
 	}
 	if c.ID == "" {
 		c.ID = NewID("mc-")

@@ -85,6 +85,11 @@ func (c *Certificate) validate() error {
 	default:
 		return invalidf("key_generation", "key_generation %q must be \"agent\" or \"server\"", c.KeyGeneration)
 	}
+	kt, err := validEnum("key_type", c.KeyType, KeyTypes, false)
+	if err != nil {
+		return err
+	}
+	c.KeyType = kt
 	return ValidText("status_reason", c.StatusReason, 4096, false)
 }
 
@@ -268,6 +273,9 @@ func (p *UpdateCertificate) apply(t *txn) (any, error) {
 	}
 	if c.KeyGeneration == "" {
 		c.KeyGeneration = old.KeyGeneration
+	}
+	if c.KeyType == "" {
+		c.KeyType = old.KeyType
 	}
 	c.CreatedAt, c.UpdatedAt = old.CreatedAt, t.now()
 	violations, err := planPolicies(t, &c, nil)

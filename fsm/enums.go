@@ -72,6 +72,9 @@ var (
 	NotificationStatus  = Enum{NotifyPending, NotifySent, NotifyFailed, NotifyRead, NotifyDead}
 	IssuerTypes         = Enum{"GenericCA", "ACME", "VaultPKI", "StepCA"}
 	TargetTypes         = Enum{"NGINX", "F5", "IIS", "Apache", "HAProxy", "Files"}
+	// KeyTypes are the private keys an agent (or the server) makes for a
+	// certificate; connectors/issuer spells them the same.
+	KeyTypes = Enum{"ECDSA-P256", "ECDSA-P384", "RSA-2048", "RSA-3072", "RSA-4096", "Ed25519"}
 )
 
 // jobTerminal reports whether a job status is final.

@@ -99,6 +99,7 @@ type Certificate struct {
 	LastRenewalAt    *time.Time        `json:"last_renewal_at,omitempty"`
 	LastDeploymentAt *time.Time        `json:"last_deployment_at,omitempty"`
 	KeyGeneration    string            `json:"key_generation,omitempty"` // ours: "agent" (default) or "server"
+	KeyType          string            `json:"key_type,omitempty"`       // ours: KeyTypes; empty means ECDSA-P256
 	StatusReason     string            `json:"status_reason,omitempty"`  // ours: why Failed or Revoked
 	CreatedAt        time.Time         `json:"created_at"`
 	UpdatedAt        time.Time         `json:"updated_at"`

@@ -51,6 +51,7 @@ func TestFSM_NewCommandRejectsInvalid(t *testing.T) {
 		{"certificate without owner", cert(func(c *fsm.Certificate) { c.OwnerID = "" }), "owner_id"},
 		{"certificate unknown status", cert(func(c *fsm.Certificate) { c.Status = "Sleeping" }), "status"},
 		{"certificate unknown key generation", cert(func(c *fsm.Certificate) { c.KeyGeneration = "hsm" }), "key_generation"},
+		{"certificate unknown key type", cert(func(c *fsm.Certificate) { c.KeyType = "DSA-1024" }), "key_type"},
 		{"certificate with too many tags", cert(func(c *fsm.Certificate) {
 			c.Tags = map[string]string{}
 			for i := range fsm.MaxTags + 1 {

@@ -278,6 +278,9 @@ func (s *IssuanceService) SignCSR(ctx context.Context, agentID string, job fsm.J
 	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
 		return &fsm.Error{Code: fsm.CodeState, Resource: "certificate", ID: cert.ID, Message: "certificate " + cert.ID + " is " + cert.Status + " and cannot be issued"}
 	}
+	if err := csrKeyTypeMatches(csrPEM, cert); err != nil {
+		return err
+	}
 	iss, _, err := s.build(ctx, cert.IssuerID, true)
 	if err != nil {
 		return err // the registry's error names the issuer
@@ -417,4 +420,26 @@ func (s *IssuanceService) newID(prefix string) string {
 		_, _ = rand.Read(b[:])
 	}
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// csrKeyTypeMatches refuses a CSR whose key is not of the certificate's
+// key_type, when it names one: an agent that made another kind of key (an
+// old agent that only makes P-256) must not quietly weaken or change it.
+func csrKeyTypeMatches(csrPEM string, cert fsm.Certificate) error {
+	if cert.KeyType == "" {
+		return nil
+	}
+	csr, err := issuer.ParseCSR(csrPEM)
+	if err != nil {
+		return &fsm.Error{Code: fsm.CodeInvalid, Field: "csr_pem", Message: err.Error()}
+	}
+	got, err := issuer.KeyTypeOf(csr.PublicKey)
+	if err != nil {
+		return &fsm.Error{Code: fsm.CodeInvalid, Field: "csr_pem", Message: err.Error()}
+	}
+	if !strings.EqualFold(string(got), cert.KeyType) {
+		return &fsm.Error{Code: fsm.CodeInvalid, Field: "csr_pem", Message: fmt.Sprintf(
+			"the CSR's key is %s but certificate %s asks for key_type %s: make a %s key", got, cert.ID, cert.KeyType, cert.KeyType)}
+	}
+	return nil
 }

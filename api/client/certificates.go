@@ -69,6 +69,7 @@ type certificateRequest struct {
 	ExpiresAt       *time.Time        `json:"expires_at,omitempty"`
 	Tags            map[string]string `json:"tags,omitempty"`
 	KeyGeneration   string            `json:"key_generation,omitempty"`
+	KeyType         string            `json:"key_type,omitempty"`
 }
 
 func newCertificateRequest(c wire.Certificate) certificateRequest {
@@ -76,7 +77,7 @@ func newCertificateRequest(c wire.Certificate) certificateRequest {
 		ID: c.ID, Name: c.Name, CommonName: c.CommonName, SANs: c.SANs, Environment: c.Environment,
 		OwnerID: c.OwnerID, TeamID: c.TeamID, IssuerID: c.IssuerID, TargetIDs: c.TargetIDs,
 		RenewalPolicyID: c.RenewalPolicyID, Status: c.Status, ExpiresAt: c.ExpiresAt, Tags: c.Tags,
-		KeyGeneration: c.KeyGeneration,
+		KeyGeneration: c.KeyGeneration, KeyType: c.KeyType,
 	}
 }
 

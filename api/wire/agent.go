@@ -15,6 +15,7 @@ type WorkItem struct {
 	CertificateID string          `json:"certificate_id"`
 	CommonName    string          `json:"common_name"`
 	SANs          []string        `json:"sans"`
+	KeyType       string          `json:"key_type,omitempty"` // ours: the key to make for an AwaitingCSR job
 	TargetID      string          `json:"target_id,omitempty"`
 	TargetType    string          `json:"target_type,omitempty"`
 	TargetConfig  json.RawMessage `json:"target_config,omitempty"`

@@ -110,6 +110,7 @@ type Certificate struct {
 	LastRenewalAt    *time.Time        `json:"last_renewal_at,omitempty"`
 	LastDeploymentAt *time.Time        `json:"last_deployment_at,omitempty"`
 	KeyGeneration    string            `json:"key_generation,omitempty"`
+	KeyType          string            `json:"key_type,omitempty"`
 	StatusReason     string            `json:"status_reason,omitempty"`
 	CreatedAt        time.Time         `json:"created_at"`
 	UpdatedAt        time.Time         `json:"updated_at"`

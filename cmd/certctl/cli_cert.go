@@ -117,6 +117,7 @@ func printCertificate(inv *invocation, c *wire.Certificate) error {
 		{"Targets", join(c.TargetIDs)},
 		{"Tags", tagList(c.Tags)},
 		{"Key generation", c.KeyGeneration},
+		{"Key type", c.KeyType},
 		{"Last renewal", when(c.LastRenewalAt)},
 		{"Last deployment", when(c.LastDeploymentAt)},
 		{"Created", when(&c.CreatedAt)},

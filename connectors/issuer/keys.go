@@ -126,3 +126,32 @@ func CSRFor(signer crypto.Signer, commonName string, sans []string) (string, err
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), nil
 }
+
+// KeyTypeOf names the key type of a public key, for checking that a CSR or
+// certificate carries the kind of key its certificate asks for. A key of a
+// kind or size certctl does not make is an error.
+func KeyTypeOf(pub any) (KeyType, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return KeyECDSAP256, nil
+		case elliptic.P384():
+			return KeyECDSAP384, nil
+		}
+		return "", fmt.Errorf("issuer: ECDSA key on curve %s is not a key type certctl makes", k.Curve.Params().Name)
+	case *rsa.PublicKey:
+		switch k.N.BitLen() {
+		case 2048:
+			return KeyRSA2048, nil
+		case 3072:
+			return KeyRSA3072, nil
+		case 4096:
+			return KeyRSA4096, nil
+		}
+		return "", fmt.Errorf("issuer: RSA key of %d bits is not a key type certctl makes", k.N.BitLen())
+	case ed25519.PublicKey:
+		return KeyEd25519, nil
+	}
+	return "", fmt.Errorf("issuer: %T is not a key type certctl makes", pub)
+}

@@ -64,3 +64,19 @@ func TestGenerateKey_AndCSRFor(t *testing.T) {
 	_, err = CSRFor(key, "", nil)
 	assert.ErrorIs(t, err, ErrInvalidRequest)
 }
+
+func TestKeyTypeOf_NamesEveryTypeItMakes(t *testing.T) {
+	for _, kt := range keyTypes {
+		key, err := kt.Generate(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := KeyTypeOf(key.Public())
+		if err != nil || got != kt {
+			t.Errorf("KeyTypeOf(%s key) = %q, %v", kt, got, err)
+		}
+	}
+	if _, err := KeyTypeOf("not a key"); err == nil {
+		t.Error("KeyTypeOf of a string: no error")
+	}
+}
