@@ -15,6 +15,9 @@ var (
 	ErrCommand = errors.New("target: command failed")
 	// ErrNotServed: the system does not serve the deployed certificate.
 	ErrNotServed = errors.New("target: certificate not served")
+	// ErrKeyMismatch: the certificate is not for the local private key, so
+	// deploying the pair would break the system's TLS.
+	ErrKeyMismatch = errors.New("target: certificate does not match the key")
 )
 
 // ConfigError is an invalid field of a target's config.
