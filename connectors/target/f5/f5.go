@@ -1,0 +1,382 @@
+package f5
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certctl/certctl/connectors/target"
+)
+
+// Options are the agent's settings for all BIG-IP targets.
+type Options struct {
+	// Timeout bounds one HTTP request to a device; 0 means 30 s.
+	Timeout time.Duration
+	// ProbeWait bounds the TLS handshake check of ValidateDeployment; 0
+	// means target.Probe's default.
+	ProbeWait time.Duration
+	// ChunkSize is the largest upload request in bytes; 0 or anything above
+	// the device's 1 MiB limit means 512 KiB.
+	ChunkSize int
+}
+
+// Connector deploys to BIG-IP devices over iControl REST. It holds no
+// per-device state between calls and is safe for concurrent use.
+type Connector struct {
+	opts Options
+}
+
+var (
+	_ target.Target     = (*Connector)(nil)
+	_ target.Rollbacker = (*Connector)(nil)
+)
+
+const maxChunk = 1 << 20
+
+// New returns a Connector with o's defaults filled in.
+func New(o Options) *Connector {
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.ChunkSize <= 0 || o.ChunkSize > maxChunk {
+		o.ChunkSize = 512 << 10
+	}
+	return &Connector{opts: o}
+}
+
+// ValidateConfig checks a JSON config without contacting the device.
+func (c *Connector) ValidateConfig(_ context.Context, raw json.RawMessage) error {
+	_, err := ParseConfig(raw)
+	return err
+}
+
+// unsafeName is what may not appear in a BIG-IP object name.
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// objects are the names of one deployment's objects on the device.
+type objects struct {
+	cert, key, chain string // bare names; chain is "" without intermediates
+}
+
+// objectNames derives the names from the certificate id and serial, so a
+// new serial never overwrites what the profile used before (Rollback
+// needs it) and a retry of the same deployment finds its own objects.
+func objectNames(certID, serial string, withChain bool) objects {
+	base := "certctl_" + strings.Trim(unsafeName.ReplaceAllString(certID, "_"), "_") + "_" + strings.ToLower(unsafeName.ReplaceAllString(serial, ""))
+	o := objects{cert: base + ".crt", key: base + ".key"}
+	if withChain {
+		o.chain = base + "_chain.crt"
+	}
+	return o
+}
+
+func full(partition, name string) string {
+	if name == "" {
+		return ""
+	}
+	return "/" + partition + "/" + name
+}
+
+// restName is the ~partition~name form iControl REST uses in paths.
+func restName(partition, name string) string { return "~" + partition + "~" + name }
+
+// DeployCertificate uploads and installs the certificate, chain and key,
+// then switches the profile in one transaction and saves the configuration.
+// It refuses a key that does not match the certificate before any request.
+// The profile switch is the last step and atomic: on any error the profile
+// still uses what it used before.
+func (c *Connector) DeployCertificate(ctx context.Context, req target.DeploymentRequest) (*target.DeploymentResult, error) {
+	cfg, err := ParseConfig(req.Config)
+	if err != nil {
+		return nil, err
+	}
+	if req.StateDir == "" {
+		return nil, fmt.Errorf("f5: the deployment has no StateDir to keep the previous profile in")
+	}
+	m, err := loadMaterial(req.CertPEM, req.ChainPEM, req.KeyPath)
+	if err != nil {
+		return nil, err
+	}
+	serial := req.SerialNumber
+	if serial == "" {
+		serial = m.leaf.SerialNumber.Text(16)
+	}
+	names := objectNames(req.CertificateID, serial, m.chainPEM != nil)
+
+	cl, err := newClient(cfg, c.opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.login(ctx, cfg.Username, cfg.Password); err != nil {
+		return nil, err
+	}
+	defer cl.logout(context.WithoutCancel(ctx))
+
+	prev, err := getChain(ctx, cl, cfg)
+	if err != nil {
+		return nil, err
+	}
+	// A retry of this deployment finds the state of its first attempt: keep
+	// that one, it is what the profile used before certctl touched it.
+	kept, err := readState(req.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	if kept == nil {
+		path, err := writeState(req.StateDir, &state{Profile: cfg.profilePath(), CertKeyChain: prev})
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, path)
+	}
+
+	var notes []string
+	var uploaded []string
+	cleanup := func() {
+		// The uploaded key would otherwise stay readable in the REST
+		// downloads folder; a failure to remove it is reported, not fatal.
+		for _, n := range uploaded {
+			if err := removeUpload(context.WithoutCancel(ctx), cl, n); err != nil {
+				notes = append(notes, fmt.Sprintf("could not remove %s%s: %v", downloadsDir, n, err))
+			}
+		}
+		uploaded = nil
+	}
+	defer cleanup()
+	for _, u := range []struct {
+		name, kind string
+		data       []byte
+	}{{names.key, "key", m.keyPEM}, {names.cert, "cert", m.certPEM}, {names.chain, "cert", m.chainPEM}} {
+		if u.name == "" {
+			continue
+		}
+		exists, err := installed(ctx, cl, u.kind, cfg.Partition, u.name)
+		if err != nil {
+			return nil, err
+		}
+		if exists {
+			continue
+		}
+		uploaded = append(uploaded, u.name)
+		if err := cl.upload(ctx, u.name, u.data, c.opts.ChunkSize); err != nil {
+			return nil, err
+		}
+		if err := install(ctx, cl, u.kind, cfg.Partition, u.name); err != nil {
+			return nil, err
+		}
+	}
+	cleanup()
+
+	entryName := "default"
+	if len(prev) > 0 && prev[0].Name != "" {
+		entryName = prev[0].Name
+	}
+	next := []chainEntry{{Name: entryName, Cert: full(cfg.Partition, names.cert), Key: full(cfg.Partition, names.key), Chain: full(cfg.Partition, names.chain)}}
+	if err := switchChain(ctx, cl, cfg, next); err != nil {
+		return nil, err
+	}
+	if err := saveConfig(ctx, cl); err != nil {
+		// The running configuration has switched but would not survive a
+		// reboot: switch back, so that the device is as it was.
+		if rerr := switchChain(context.WithoutCancel(ctx), cl, cfg, prev); rerr != nil {
+			return nil, fmt.Errorf("%w; switching the profile back failed too, roll back this deployment: %v", err, rerr)
+		}
+		return nil, err
+	}
+
+	sum := sha256.Sum256(m.leaf.Raw)
+	return &target.DeploymentResult{
+		Message: fmt.Sprintf("BIG-IP %s: profile %s now uses %s", cfg.Host, full(cfg.Partition, cfg.SSLProfile), next[0].Cert),
+		Files:   files,
+		Output:  target.TrimOutput([]byte(strings.Join(notes, "\n"))),
+		Details: map[string]string{
+			"profile":            full(cfg.Partition, cfg.SSLProfile),
+			"cert":               next[0].Cert,
+			"key":                next[0].Key,
+			"chain":              next[0].Chain,
+			"previous_cert":      firstField(prev, func(e chainEntry) string { return e.Cert }),
+			"fingerprint_sha256": hex.EncodeToString(sum[:]),
+		},
+	}, nil
+}
+
+func firstField(chain []chainEntry, f func(chainEntry) string) string {
+	if len(chain) == 0 {
+		return ""
+	}
+	return f(chain[0])
+}
+
+// getChain reads the profile's certKeyChain.
+func getChain(ctx context.Context, cl *client, cfg Config) ([]chainEntry, error) {
+	var p struct {
+		CertKeyChain []chainEntry `json:"certKeyChain"`
+	}
+	if err := cl.call(ctx, http.MethodGet, cfg.profilePath(), nil, nil, &p); err != nil {
+		if IsNotFound(err) {
+			return nil, fmt.Errorf("f5: client-ssl profile %s does not exist on %s: check ssl_profile and partition (%w)", full(cfg.Partition, cfg.SSLProfile), cfg.Host, err)
+		}
+		return nil, err
+	}
+	return p.CertKeyChain, nil
+}
+
+func installed(ctx context.Context, cl *client, kind, partition, name string) (bool, error) {
+	path := certPath
+	if kind == "key" {
+		path = keyPath
+	}
+	err := cl.call(ctx, http.MethodGet, path+"/"+restName(partition, name), nil, nil, nil)
+	if IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// install makes an uploaded file a sys crypto key or cert.
+func install(ctx context.Context, cl *client, kind, partition, name string) error {
+	path := certPath
+	if kind == "key" {
+		path = keyPath
+	}
+	body := map[string]string{"command": "install", "name": full(partition, name), "from-local-file": downloadsDir + name}
+	if err := cl.call(ctx, http.MethodPost, path, nil, body, nil); err != nil {
+		return fmt.Errorf("f5: install %s %s: %w", kind, full(partition, name), err)
+	}
+	return nil
+}
+
+func removeUpload(ctx context.Context, cl *client, name string) error {
+	return cl.call(ctx, http.MethodPost, rmPath, nil, map[string]string{"command": "run", "utilCmdArgs": downloadsDir + name}, nil)
+}
+
+func saveConfig(ctx context.Context, cl *client) error {
+	if err := cl.call(ctx, http.MethodPost, saveConfPath, nil, map[string]string{"command": "save"}, nil); err != nil {
+		return fmt.Errorf("f5: save the configuration: %w", err)
+	}
+	return nil
+}
+
+// switchChain sets the profile's certKeyChain inside one transaction, which
+// BIG-IP applies whole or not at all: a profile never pairs a new cert with
+// an old key.
+func switchChain(ctx context.Context, cl *client, cfg Config, chain []chainEntry) error {
+	var tx struct {
+		TransID json.Number `json:"transId"`
+	}
+	if err := cl.call(ctx, http.MethodPost, txPath, nil, struct{}{}, &tx); err != nil {
+		return fmt.Errorf("f5: start a transaction: %w", err)
+	}
+	id := tx.TransID.String()
+	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
+		return fmt.Errorf("f5: the device answered transaction id %q", id)
+	}
+	hdr := http.Header{txHeader: {id}}
+	if chain == nil {
+		chain = []chainEntry{}
+	}
+	if err := cl.call(ctx, http.MethodPatch, cfg.profilePath(), hdr, map[string]any{"certKeyChain": chain}, nil); err != nil {
+		return fmt.Errorf("f5: queue the profile change in transaction %s: %w", id, err)
+	}
+	// The commit itself must not carry the coordination header, or the
+	// device would queue it as one more command.
+	var res struct {
+		State         string `json:"state"`
+		FailureReason string `json:"failureReason"`
+	}
+	if err := cl.call(ctx, http.MethodPatch, txPath+"/"+id, nil, map[string]string{"state": "VALIDATING"}, &res); err != nil {
+		return fmt.Errorf("f5: commit transaction %s switching profile %s: %w", id, full(cfg.Partition, cfg.SSLProfile), err)
+	}
+	if res.State != "" && res.State != "COMPLETED" {
+		return fmt.Errorf("f5: transaction %s switching profile %s ended %s: %s", id, full(cfg.Partition, cfg.SSLProfile), res.State, res.FailureReason)
+	}
+	return nil
+}
+
+// ValidateDeployment asks the device whether the profile names the objects
+// of req's certificate (Method "api"); with endpoint configured, it then
+// checks with a TLS handshake that the virtual server serves it.
+func (c *Connector) ValidateDeployment(ctx context.Context, req target.ValidationRequest) (*target.ValidationResult, error) {
+	cfg, err := ParseConfig(req.Config)
+	if err != nil {
+		return nil, err
+	}
+	want := strings.ToLower(strings.ReplaceAll(req.FingerprintSHA256, ":", ""))
+	cl, err := newClient(cfg, c.opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.login(ctx, cfg.Username, cfg.Password); err != nil {
+		return nil, err
+	}
+	defer cl.logout(context.WithoutCancel(ctx))
+	chain, err := getChain(ctx, cl, cfg)
+	if err != nil {
+		return nil, err
+	}
+	names := objectNames(req.CertificateID, req.SerialNumber, false)
+	res := &target.ValidationResult{Method: "api", ExpectedFingerprint: want, CheckedAt: time.Now().UTC()}
+	profile := full(cfg.Partition, cfg.SSLProfile)
+	wantCert, wantKey := full(cfg.Partition, names.cert), full(cfg.Partition, names.key)
+	for _, e := range chain {
+		if e.Cert == wantCert && e.Key == wantKey {
+			res.Valid = true
+		}
+	}
+	if !res.Valid {
+		res.Message = fmt.Sprintf("profile %s uses %s, not %s", profile, firstField(chain, func(e chainEntry) string { return e.Cert }), wantCert)
+		return res, nil
+	}
+	res.Message = fmt.Sprintf("profile %s uses %s", profile, wantCert)
+	if cfg.Endpoint == "" {
+		return res, nil
+	}
+	return target.Probe{Endpoint: cfg.Endpoint, ServerName: cfg.ServerName, Want: want, Wait: c.opts.ProbeWait}.Run(ctx)
+}
+
+// Rollback switches the profile back to the certKeyChain kept by the
+// deployment. The new objects stay installed: they are harmless, and a
+// retried deployment reuses them.
+func (c *Connector) Rollback(ctx context.Context, req target.RollbackRequest) (*target.RollbackResult, error) {
+	if req.StateDir == "" {
+		return &target.RollbackResult{Message: "nothing to roll back: no StateDir"}, nil
+	}
+	st, err := readState(req.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return &target.RollbackResult{Message: "nothing to roll back: the deployment changed nothing"}, nil
+	}
+	cfg, err := ParseConfig(req.Config)
+	if err != nil {
+		return nil, err
+	}
+	if st.Profile != cfg.profilePath() {
+		return nil, fmt.Errorf("f5: the kept state is for %s but the target now names %s: restore it by hand", st.Profile, cfg.profilePath())
+	}
+	cl, err := newClient(cfg, c.opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.login(ctx, cfg.Username, cfg.Password); err != nil {
+		return nil, err
+	}
+	defer cl.logout(context.WithoutCancel(ctx))
+	if err := switchChain(ctx, cl, cfg, st.CertKeyChain); err != nil {
+		return nil, err
+	}
+	if err := saveConfig(ctx, cl); err != nil {
+		return nil, err
+	}
+	return &target.RollbackResult{Message: fmt.Sprintf("BIG-IP %s: profile %s uses %s again", cfg.Host, full(cfg.Partition, cfg.SSLProfile),
+		firstField(st.CertKeyChain, func(e chainEntry) string { return e.Cert }))}, nil
+}

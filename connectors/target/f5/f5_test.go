@@ -1,0 +1,292 @@
+package f5_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl/certctl/connectors/target"
+	"github.com/certctl/certctl/connectors/target/f5"
+)
+
+func deployment(t *testing.T, cfg json.RawMessage, c issued) target.DeploymentRequest {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "state")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	return target.DeploymentRequest{TargetID: "tg-f5", Config: cfg, CertificateID: "mc-www", CommonName: "www.example.com",
+		CertPEM: c.certPEM, ChainPEM: c.chainPEM, KeyPath: c.keyPath, SerialNumber: c.serial, FingerprintSHA256: c.fingerprint, StateDir: dir}
+}
+
+func validation(req target.DeploymentRequest) target.ValidationRequest {
+	return target.ValidationRequest{TargetID: req.TargetID, Config: req.Config, CertificateID: req.CertificateID,
+		CommonName: req.CommonName, SerialNumber: req.SerialNumber, FingerprintSHA256: req.FingerprintSHA256}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// serveTLS answers TLS handshakes on 127.0.0.1 with c, as the virtual
+// server would once the profile uses it.
+func serveTLS(t *testing.T, c issued) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{c.cert.Raw}, PrivateKey: c.key}}})
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			_ = conn.(*tls.Conn).Handshake()
+			_ = conn.Close()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+func TestF5_DeploySwitchesProfile(t *testing.T) {
+	dev := newFakeBIGIP(t)
+	c := issue(t, "www.example.com", 0x1a2b)
+	endpoint := serveTLS(t, c)
+	req := deployment(t, dev.config(t, `,"endpoint":"`+endpoint+`","server_name":"www.example.com"`), c)
+	conn := f5.New(f5.Options{ChunkSize: 200, ProbeWait: 5 * time.Second}) // small chunks: every PEM takes several requests
+
+	res, err := conn.DeployCertificate(ctxT(t), req)
+	require.NoError(t, err)
+
+	want := []entry{{Name: "default", Cert: "/Common/certctl_mc-www_1a2b.crt", Key: "/Common/certctl_mc-www_1a2b.key", Chain: "/Common/certctl_mc-www_1a2b_chain.crt"}}
+	assert.Equal(t, want, dev.profile("~Common~clientssl-www"))
+	dev.mu.Lock()
+	assert.Equal(t, c.certPEM, dev.certs[want[0].Cert])
+	assert.Equal(t, c.keyPEM, dev.keys[want[0].Key], "the device holds the agent's key")
+	assert.Equal(t, c.chainPEM, dev.certs[want[0].Chain])
+	assert.Contains(t, dev.certs, "/Common/default.crt", "the previous objects stay for rollback")
+	assert.Empty(t, dev.uploads, "uploaded files, the key above all, are removed from the downloads folder")
+	assert.Len(t, dev.removed, 3)
+	assert.Equal(t, 1, dev.saves, "the configuration is saved")
+	assert.Empty(t, dev.tokens, "the token is given back")
+	dev.mu.Unlock()
+
+	assert.Equal(t, want[0].Cert, res.Details["cert"])
+	assert.Equal(t, "/Common/default.crt", res.Details["previous_cert"])
+	assert.Equal(t, c.fingerprint, res.Details["fingerprint_sha256"])
+	require.Len(t, res.Files, 1)
+	assert.FileExists(t, res.Files[0])
+	out, err := json.Marshal(res)
+	require.NoError(t, err)
+	assert.NotContains(t, string(out), "PRIVATE KEY")
+	assert.NotContains(t, string(out), strings.Split(c.keyPEM, "\n")[1], "no key material in the result")
+
+	v, err := conn.ValidateDeployment(ctxT(t), validation(req))
+	require.NoError(t, err)
+	assert.True(t, v.Valid, v.Message)
+	assert.Equal(t, "tls", v.Method, "with an endpoint, the handshake has the last word")
+	assert.Equal(t, c.fingerprint, v.ServedFingerprint)
+
+	noEndpoint := deployment(t, dev.config(t, ""), c)
+	v, err = conn.ValidateDeployment(ctxT(t), validation(noEndpoint))
+	require.NoError(t, err)
+	assert.True(t, v.Valid, v.Message)
+	assert.Equal(t, "api", v.Method)
+}
+
+func TestF5_RedeployReusesObjectsAndKeepsFirstState(t *testing.T) {
+	dev := newFakeBIGIP(t)
+	c := issue(t, "www.example.com", 0x55)
+	req := deployment(t, dev.config(t, ""), c)
+	req.ChainPEM = ""
+	conn := f5.New(f5.Options{})
+	_, err := conn.DeployCertificate(ctxT(t), req)
+	require.NoError(t, err)
+	// A retry after, say, a lost answer: the objects exist and the profile
+	// already uses them; the kept state must still be the original one.
+	_, err = conn.DeployCertificate(ctxT(t), req)
+	require.NoError(t, err)
+	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/certctl_mc-www_55.crt", Key: "/Common/certctl_mc-www_55.key"}}, dev.profile("~Common~clientssl-www"))
+
+	rb, err := conn.Rollback(ctxT(t), target.RollbackRequest{TargetID: req.TargetID, Config: req.Config, CertificateID: req.CertificateID, StateDir: req.StateDir})
+	require.NoError(t, err)
+	assert.Contains(t, rb.Message, "/Common/default.crt")
+	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"))
+}
+
+func TestF5_CommitRefusedLeavesProfile(t *testing.T) {
+	dev := newFakeBIGIP(t)
+	dev.refuseCommit = "01071ac2:3: Profile (/Common/clientssl-www) is in use by a virtual server with an incompatible cipher group"
+	c := issue(t, "www.example.com", 0x99)
+	req := deployment(t, dev.config(t, ""), c)
+	conn := f5.New(f5.Options{})
+
+	_, err := conn.DeployCertificate(ctxT(t), req)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "01071ac2:3: Profile (/Common/clientssl-www) is in use")
+	assert.ErrorContains(t, err, "commit transaction")
+	var ae *f5.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, 400, ae.Status)
+	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"), "nothing switched")
+	dev.mu.Lock()
+	assert.Empty(t, dev.uploads, "the uploads are removed on failure too")
+	assert.Zero(t, dev.saves)
+	dev.mu.Unlock()
+
+	v, err := conn.ValidateDeployment(ctxT(t), validation(req))
+	require.NoError(t, err)
+	assert.False(t, v.Valid)
+	assert.Contains(t, v.Message, "/Common/default.crt")
+}
+
+func TestF5_SaveRefusedSwitchesBack(t *testing.T) {
+	dev := newFakeBIGIP(t)
+	dev.refuseSave = "01070711:3: Caught configuration exception (disk full)"
+	c := issue(t, "www.example.com", 0x77)
+	req := deployment(t, dev.config(t, ""), c)
+	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
+	assert.ErrorContains(t, err, "save the configuration")
+	assert.ErrorContains(t, err, "disk full")
+	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"))
+}
+
+func TestF5_Rollback(t *testing.T) {
+	dev := newFakeBIGIP(t)
+	c := issue(t, "www.example.com", 0x1234)
+	req := deployment(t, dev.config(t, ""), c)
+	conn := f5.New(f5.Options{})
+	rreq := target.RollbackRequest{TargetID: req.TargetID, Config: req.Config, CertificateID: req.CertificateID, StateDir: req.StateDir}
+
+	rb, err := conn.Rollback(ctxT(t), rreq)
+	require.NoError(t, err)
+	assert.Contains(t, rb.Message, "nothing to roll back", "before any deployment StateDir is empty")
+	dev.mu.Lock()
+	assert.Zero(t, dev.requests, "a no-op rollback does not contact the device")
+	dev.mu.Unlock()
+
+	_, err = conn.DeployCertificate(ctxT(t), req)
+	require.NoError(t, err)
+	require.NotEqual(t, "/Common/default.crt", dev.profile("~Common~clientssl-www")[0].Cert)
+
+	for range 2 { // idempotent
+		_, err = conn.Rollback(ctxT(t), rreq)
+		require.NoError(t, err)
+		assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"))
+	}
+	dev.mu.Lock()
+	assert.Equal(t, 3, dev.saves)
+	dev.mu.Unlock()
+
+	other := dev.config(t, `,"partition":"Other"`)
+	_, err = conn.Rollback(ctxT(t), target.RollbackRequest{Config: other, StateDir: req.StateDir})
+	assert.ErrorContains(t, err, "restore it by hand", "state kept for one profile is never applied to another")
+}
+
+func TestF5_MismatchedKeyRefusedBeforeAnyRequest(t *testing.T) {
+	dev := newFakeBIGIP(t)
+	c := issue(t, "www.example.com", 0x10)
+	other := issue(t, "www.example.com", 0x11)
+	req := deployment(t, dev.config(t, ""), c)
+	req.KeyPath = other.keyPath
+
+	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "does not match the public key")
+	assert.NotContains(t, err.Error(), strings.Split(other.keyPEM, "\n")[1])
+	dev.mu.Lock()
+	assert.Zero(t, dev.requests)
+	dev.mu.Unlock()
+	entries, err := os.ReadDir(req.StateDir)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+}
+
+func TestF5_WrongPassword(t *testing.T) {
+	dev := newFakeBIGIP(t)
+	c := issue(t, "www.example.com", 0x10)
+	req := deployment(t, dev.config(t, ""), c)
+	dev.pass = "rotated"
+	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
+	assert.ErrorContains(t, err, `login as "admin" refused: check username and password`)
+	assert.NotContains(t, err.Error(), "s3cret!")
+}
+
+func TestF5_UnknownProfile(t *testing.T) {
+	dev := newFakeBIGIP(t)
+	c := issue(t, "www.example.com", 0x10)
+	req := deployment(t, dev.config(t, ""), c)
+	req.Config = json.RawMessage(strings.Replace(string(req.Config), "clientssl-www", "clientssl-typo", 1))
+	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
+	assert.ErrorContains(t, err, "client-ssl profile /Common/clientssl-typo does not exist")
+}
+
+func TestF5_UntrustedManagementCertificate(t *testing.T) {
+	dev := newFakeBIGIP(t)
+	c := issue(t, "www.example.com", 0x10)
+	req := deployment(t, dev.config(t, ""), c)
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal(req.Config, &cfg))
+	delete(cfg, "ca_file")
+	req.Config, _ = json.Marshal(cfg)
+	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
+	var verr *tls.CertificateVerificationError
+	assert.True(t, errors.As(err, &verr), "without ca_file the host's roots do not trust the device: %v", err)
+	dev.mu.Lock()
+	assert.Zero(t, dev.requests, "nothing, the password above all, is sent to an unverified device")
+	dev.mu.Unlock()
+}
+
+func TestF5_ValidateConfig(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, []byte(issue(t, "ca", 1).chainPEM), 0o600))
+	notPEM := filepath.Join(t.TempDir(), "x.txt")
+	require.NoError(t, os.WriteFile(notPEM, []byte("hello"), 0o600))
+	base := `"host":"bigip.example","username":"u","password":"p","ssl_profile":"clientssl"`
+	for _, tc := range []struct{ name, config, field string }{
+		{"unknown field", `{` + base + `,"sslprofile":"x"}`, "sslprofile"},
+		{"wrong type", `{` + base + `,"port":"443"}`, "port"},
+		{"no host", `{"username":"u","password":"p","ssl_profile":"c"}`, "host"},
+		{"url as host", `{"host":"https://bigip/","username":"u","password":"p","ssl_profile":"c"}`, "host"},
+		{"bad port", `{` + base + `,"port":70000}`, "port"},
+		{"no password", `{"host":"h","username":"u","ssl_profile":"c"}`, "password"},
+		{"no profile", `{"host":"h","username":"u","password":"p"}`, "ssl_profile"},
+		{"profile with partition", `{"host":"h","username":"u","password":"p","ssl_profile":"/Common/c"}`, "ssl_profile"},
+		{"profile with tilde", `{"host":"h","username":"u","password":"p","ssl_profile":"a~b"}`, "ssl_profile"},
+		{"bad partition", `{` + base + `,"partition":"Com mon"}`, "partition"},
+		{"both trust settings", `{` + base + `,"ca_file":"` + ca + `","insecure_skip_verify":true}`, "insecure_skip_verify"},
+		{"missing ca file", `{` + base + `,"ca_file":"/nonexistent/ca.pem"}`, "ca_file"},
+		{"ca file without PEM", `{` + base + `,"ca_file":"` + notPEM + `"}`, "ca_file"},
+		{"endpoint without port", `{` + base + `,"endpoint":"www.example.com"}`, "endpoint"},
+		{"server_name alone", `{` + base + `,"server_name":"www.example.com"}`, "server_name"},
+		{"not an object", `[1]`, "config"},
+		{"trailing data", `{` + base + `}{}`, "config"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := f5.New(f5.Options{}).ValidateConfig(context.Background(), json.RawMessage(tc.config))
+			var ce *target.ConfigError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, tc.field, ce.Field, err.Error())
+			assert.ErrorIs(t, err, target.ErrInvalidConfig)
+			assert.NotContains(t, err.Error(), `"p"`, "never repeat the password")
+		})
+	}
+	cfg, err := f5.ParseConfig(json.RawMessage(`{` + base + `,"ca_file":"` + ca + `","endpoint":"10.0.0.5:443","server_name":"www.example.com"}`))
+	require.NoError(t, err)
+	assert.Equal(t, 443, cfg.Port)
+	assert.Equal(t, "Common", cfg.Partition)
+	assert.NoError(t, f5.New(f5.Options{}).ValidateConfig(context.Background(), json.RawMessage(`{`+base+`,"insecure_skip_verify":true,"port":8443}`)))
+	assert.NoError(t, f5.New(f5.Options{}).ValidateConfig(context.Background(), json.RawMessage(`{"host":"2001:db8::1","username":"u","password":"p","ssl_profile":"c"}`)))
+}
