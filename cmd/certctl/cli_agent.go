@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -10,7 +13,7 @@ import (
 )
 
 func newAgentCommand(o *cliOptions) *cobra.Command {
-	return newGroup("agent", "Manage agents", newAgentListCommand(o), newAgentGetCommand(o), newAgentRetireCommand(o))
+	return newGroup("agent", "Manage agents", newAgentListCommand(o), newAgentGetCommand(o), newAgentRegisterCommand(o), newAgentRetireCommand(o))
 }
 
 func newAgentListCommand(o *cliOptions) *cobra.Command {
@@ -97,4 +100,61 @@ func newAgentRetireCommand(o *cliOptions) *cobra.Command {
 			return printAction(inv, args[0], "retired", "retired agent %s", args[0])
 		}),
 	}
+}
+
+func newAgentRegisterCommand(o *cliOptions) *cobra.Command {
+	var name, hostname, keyFile string
+	cmd := &cobra.Command{
+		Use:   "register --name NAME --hostname HOST",
+		Short: "Register an agent and get its id and API key",
+		Long: "Register an agent. The answer carries the agent's id and its own API key, which the cluster shows this once: " +
+			"with --key-file the key is written there (0600) instead of printed. Put both in the agent's config " +
+			"(agent_id, and api_key or api_key_file in /etc/certctl/agent.yaml).",
+		Args: noArgs,
+		RunE: o.run(func(ctx context.Context, inv *invocation, _ []string) error {
+			if name == "" || hostname == "" {
+				return usageError{errors.New("--name and --hostname are required")}
+			}
+			if keyFile != "" {
+				// Made before registering: a key the cluster shows once must not
+				// be lost to a file that cannot be written.
+				f, err := os.OpenFile(keyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+				if err != nil {
+					return usageError{fmt.Errorf("--key-file: %w", err)}
+				}
+				defer f.Close()
+				reg, err := inv.client.RegisterAgent(ctx, name, hostname)
+				if err != nil {
+					os.Remove(keyFile)
+					return err
+				}
+				if _, err := fmt.Fprintln(f, reg.APIKey); err != nil {
+					return fmt.Errorf("write the key of agent %s to %s: %w (retire the agent and register again)", reg.ID, keyFile, err)
+				}
+				if err := f.Close(); err != nil {
+					return fmt.Errorf("write the key of agent %s to %s: %w (retire the agent and register again)", reg.ID, keyFile, err)
+				}
+				reg.APIKey = ""
+				if inv.json {
+					return printJSON(inv.out, reg)
+				}
+				fmt.Fprintf(inv.out, "agent_id: %s\napi_key_file: %s\n", reg.ID, keyFile)
+				return nil
+			}
+			reg, err := inv.client.RegisterAgent(ctx, name, hostname)
+			if err != nil {
+				return err
+			}
+			if inv.json {
+				return printJSON(inv.out, reg)
+			}
+			fmt.Fprintf(inv.out, "agent_id: %s\napi_key: %s\n", reg.ID, reg.APIKey)
+			fmt.Fprintln(inv.errOut, "the API key is shown this once: put it in the agent's config now")
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&name, "name", "", "the agent's name")
+	cmd.Flags().StringVar(&hostname, "hostname", "", "the host the agent runs on")
+	cmd.Flags().StringVar(&keyFile, "key-file", "", "write the API key to this new file (0600) instead of printing it")
+	return cmd
 }

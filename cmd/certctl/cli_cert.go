@@ -161,6 +161,8 @@ owner, a team and an issuer.`,
 				"issuer":         func() { cert.IssuerID = given.IssuerID },
 				"target":         func() { cert.TargetIDs = given.TargetIDs },
 				"renewal-policy": func() { cert.RenewalPolicyID = given.RenewalPolicyID },
+				"key-generation": func() { cert.KeyGeneration = given.KeyGeneration },
+				"key-type":       func() { cert.KeyType = given.KeyType },
 			}
 			fieldsGiven := file != ""
 			for name, apply := range overrides {
@@ -204,6 +206,8 @@ owner, a team and an issuer.`,
 	fs.StringVar(&given.IssuerID, "issuer", "", "issuer ID")
 	fs.StringArrayVar(&given.TargetIDs, "target", nil, "deployment target ID; repeatable")
 	fs.StringVar(&given.RenewalPolicyID, "renewal-policy", "", "renewal policy ID")
+	fs.StringVar(&given.KeyGeneration, "key-generation", "", "who makes the private key: agent (default; it never leaves the host) or server")
+	fs.StringVar(&given.KeyType, "key-type", "", "key to make: ECDSA-P256 (default), ECDSA-P384, RSA-2048, RSA-3072, RSA-4096 or Ed25519")
 	fs.StringArrayVar(&tags, "tag", nil, "tag as key=value; repeatable (merged into the file's tags)")
 	return cmd
 }

@@ -464,3 +464,31 @@ func TestExpires(t *testing.T) {
 	assert.Equal(t, "2026-02-03 (expired 1d ago)", expires(at(-time.Hour), now))
 	assert.Equal(t, "", expires(nil, now))
 }
+
+func TestCLI_AgentRegister(t *testing.T) {
+	api := newFakeAPI(t)
+	api.on("POST /api/v1/agents", 201, `{"id":"ag-1","name":"web1","hostname":"web1.example.com","status":"Offline",`+
+		`"registered_at":"2026-01-01T00:00:00Z","api_key":"ck_secret"}`)
+	out, errOut, err := runCLI(t, api, "agent", "register", "--name", "web1", "--hostname", "web1.example.com")
+	require.NoError(t, err)
+	assert.Equal(t, "agent_id: ag-1\napi_key: ck_secret\n", out)
+	assert.Contains(t, errOut, "shown this once")
+	assert.JSONEq(t, `{"name":"web1","hostname":"web1.example.com"}`, api.requests()[0].Body)
+
+	keyFile := filepath.Join(t.TempDir(), "agent.key")
+	out, _, err = runCLI(t, api, "agent", "register", "--name", "web1", "--hostname", "web1.example.com", "--key-file", keyFile)
+	require.NoError(t, err)
+	assert.NotContains(t, out, "ck_secret")
+	raw, err := os.ReadFile(keyFile)
+	require.NoError(t, err)
+	assert.Equal(t, "ck_secret\n", string(raw))
+	fi, err := os.Stat(keyFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	_, _, err = runCLI(t, api, "agent", "register", "--name", "web1", "--hostname", "h", "--key-file", keyFile)
+	require.Error(t, err, "an existing key file is never overwritten")
+	assert.Len(t, api.requests(), 2, "and nothing is registered then")
+	_, _, err = runCLI(t, api, "agent", "register", "--name", "web1")
+	assert.True(t, isUsage(err))
+}
