@@ -10,13 +10,25 @@ API_ADDR ?= 127.0.0.1:8443
 TOOLS    := $(CURDIR)/$(BIN)/tools
 MAILPIT_VERSION := v1.27.11
 
-.PHONY: all build run test test-deps test-unit test-e2e bench cluster vet fmt clean
+.PHONY: all build agent-cross run test test-deps test-unit test-e2e bench cluster vet fmt clean
 
 all: build
 
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/certctl ./cmd/certctl
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/certctl-agent ./cmd/certctl-agent
+
+## agent-cross: certctl-agent for every platform it runs on, into $(BIN)/cross/.
+AGENT_PLATFORMS := linux/amd64 linux/arm64 windows/amd64
+agent-cross:
+	@mkdir -p $(BIN)/cross
+	@for p in $(AGENT_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ "$$os" = windows ] && ext=.exe; \
+		echo "certctl-agent for $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+			-o $(BIN)/cross/certctl-agent-$$os-$$arch$$ext ./cmd/certctl-agent; \
+	done
 
 ## run: one node with demo data, no auth, in a temporary data dir.
 run: build
@@ -24,17 +36,26 @@ run: build
 
 ## test: vet, unit tests with the race detector, the multi-process tests, then the
 ## packages installed, upgraded and removed with dpkg on this machine (needs root).
-test: test-deps vet test-unit test-e2e test-package
+test: test-deps vet agent-cross test-unit test-e2e test-package
 
 ## test-deps: what the tests run besides Go, installed when missing: openssl from
 ## Debian's packages (checks the Local CA's certificates and CRLs), and Mailpit, the
 ## SMTP server the e-mail notifier's tests send to, built with go install into
 ## $(TOOLS) (the tests look there).
+## The agent's target tests run the real web servers: nginx, Apache httpd and
+## HAProxy from Debian's packages (started by the tests on 127.0.0.1, never as
+## system services).
+APT_TEST_PACKAGES := openssl:openssl nginx:nginx-light apache2:apache2 haproxy:haproxy
 test-deps: $(TOOLS)/mailpit
-	@command -v openssl >/dev/null || { \
-		echo "installing openssl for the Local CA tests"; \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openssl; \
-		else sudo apt-get update -qq && sudo apt-get install -y -qq openssl; fi; }
+	@missing=; for pair in $(APT_TEST_PACKAGES); do \
+		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+		command -v $$cmd >/dev/null || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing for the tests:$$missing"; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 $(TOOLS)/mailpit:
 	@mkdir -p $(TOOLS)
@@ -49,7 +70,7 @@ test-unit:
 	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /e2e)
 
 test-e2e: build
-	CERTCTL_BIN=$(CURDIR)/$(BIN)/certctl $(GO) test -count=1 -timeout 20m ./e2e/...
+	CERTCTL_BIN=$(CURDIR)/$(BIN)/certctl CERTCTL_AGENT_BIN=$(CURDIR)/$(BIN)/certctl-agent $(GO) test -count=1 -timeout 20m ./e2e/...
 
 ## bench: benchmarks; figures go to docs/benchmarks.md by hand, with this command.
 bench: build
