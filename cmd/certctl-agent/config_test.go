@@ -85,3 +85,12 @@ func TestRun_ExitStatuses(t *testing.T) {
 	assert.Equal(t, exitConfig, code)
 	assert.Contains(t, stderr.String(), "agent_id")
 }
+
+// TestConfig_PackagedFileLoads: the commented config the package installs
+// is one the agent reads, with the package's directories.
+func TestConfig_PackagedFileLoads(t *testing.T) {
+	cfg, _, err := loadConfig([]string{"-config", "../../packaging/etc/agent.yaml"}, env(nil), &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, "/var/lib/certctl-agent/keys", cfg.KeyDir)
+	assert.Equal(t, "/var/lib/certctl-agent/state", cfg.StateDir)
+}

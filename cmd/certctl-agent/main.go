@@ -61,11 +61,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "certctl-agent: the configuration is incomplete:\n  %v\n", err)
 		return exitConfig
 	}
-	log, err := newLogger(s, stderr)
+	level := new(slog.LevelVar)
+	log, err := newLogger(s, stderr, level)
 	if err != nil {
 		fmt.Fprintln(stderr, "certctl-agent:", err)
 		return exitConfig
 	}
+	stopReload := watchReload(ctx, log, level, func() (agentConfig, error) {
+		c, _, err := loadConfig(args, getenv, io.Discard)
+		return c, err
+	})
+	defer stopReload()
 	a, err := newAgent(s, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "certctl-agent:", err)
@@ -133,8 +139,7 @@ func httpClient(caBundle string) (*http.Client, error) {
 	return &http.Client{Transport: t, Timeout: 60 * time.Second}, nil
 }
 
-func newLogger(s settled, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
+func newLogger(s settled, w io.Writer, level *slog.LevelVar) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(s.LogLevel)); err != nil {
 		return nil, fmt.Errorf("log_level %q must be debug, info, warn or error", s.LogLevel)
 	}
@@ -146,4 +151,35 @@ func newLogger(s settled, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, o)), nil
 	}
 	return nil, fmt.Errorf("log_format %q must be text or json", s.LogFormat)
+}
+
+// watchReload applies what can change without a restart when the agent gets
+// SIGHUP (systemctl reload): the log level. Other settings are read at
+// start; it says so rather than half-applying them.
+func watchReload(ctx context.Context, log *slog.Logger, level *slog.LevelVar, reload func() (agentConfig, error)) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-hup:
+			}
+			cfg, err := reload()
+			if err != nil {
+				log.Error("reload: the configuration does not load; nothing changed", "err", err)
+				continue
+			}
+			if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+				log.Error("reload: log_level must be debug, info, warn or error; nothing changed", "log_level", cfg.LogLevel)
+				continue
+			}
+			log.Info("reload: log level applied; other settings take effect on restart (systemctl restart certctl-agent)", "log_level", level.Level())
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
 }
