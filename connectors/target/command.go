@@ -111,21 +111,13 @@ type Runner struct {
 // not start, exits non-zero, runs out of time or is cancelled with ctx is a
 // *CommandError carrying its output. It never runs a shell.
 func (r *Runner) Run(ctx context.Context, field, cmd string) (string, error) {
-	args, err := ParseCommand(field, cmd)
+	args, err := r.parse(field, cmd)
 	if err != nil {
 		return "", err
 	}
-	var allowed []string
 	timeout := DefaultCommandTimeout
-	if r != nil {
-		allowed = r.Allowed
-		if r.Timeout > 0 {
-			timeout = r.Timeout
-		}
-	}
-	if !executableAllowed(args[0], allowed) {
-		return "", Configf(field, "executable %q is not in this agent's allowed_commands (%s): add it there on the agent, or use an allowed one",
-			args[0], strings.Join(allowed, ", "))
+	if r != nil && r.Timeout > 0 {
+		timeout = r.Timeout
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -156,6 +148,30 @@ func (r *Runner) Run(ctx context.Context, field, cmd string) (string, error) {
 		cerr.ExitCode = exitErr.ExitCode()
 	}
 	return output, cerr
+}
+
+// Check parses cmd and checks its executable against Allowed without
+// running it, for a config check: the errors Run would return before
+// starting anything.
+func (r *Runner) Check(field, cmd string) error {
+	_, err := r.parse(field, cmd)
+	return err
+}
+
+func (r *Runner) parse(field, cmd string) ([]string, error) {
+	args, err := ParseCommand(field, cmd)
+	if err != nil {
+		return nil, err
+	}
+	var allowed []string
+	if r != nil {
+		allowed = r.Allowed
+	}
+	if !executableAllowed(args[0], allowed) {
+		return nil, Configf(field, "executable %q is not in this agent's allowed_commands (%s): add it there on the agent, or use an allowed one",
+			args[0], strings.Join(allowed, ", "))
+	}
+	return args, nil
 }
 
 func executableAllowed(exe string, allowed []string) bool {
