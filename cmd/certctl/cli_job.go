@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -83,6 +84,7 @@ func newJobGetCommand(o *cliOptions) *cobra.Command {
 				{"Agent", j.AgentID},
 				{"Attempts", attempts(j)},
 				{"Last error", j.LastError},
+				{"Validation", validationSummary(j.DeploymentResult)},
 				{"Deployment result", string(j.DeploymentResult)},
 				{"Lease", lease},
 				{"Scheduled", when(&j.ScheduledAt)},
@@ -106,4 +108,34 @@ func newJobCancelCommand(o *cliOptions) *cobra.Command {
 			return printAction(inv, args[0], "job_cancelled", "cancelled job %s", args[0])
 		}),
 	}
+}
+
+// validationSummary is one line on how the agent checked a deployment, from
+// the "validation" object it records in the job's deployment_result.
+func validationSummary(result json.RawMessage) string {
+	var r struct {
+		Validation *struct {
+			Valid        bool   `json:"valid"`
+			Method       string `json:"method"`
+			Endpoint     string `json:"endpoint"`
+			ServedSerial string `json:"served_serial"`
+			Message      string `json:"message"`
+		} `json:"validation"`
+	}
+	if len(result) == 0 || json.Unmarshal(result, &r) != nil || r.Validation == nil {
+		return ""
+	}
+	v := r.Validation
+	verdict := "FAILED"
+	if v.Valid {
+		verdict = "passed"
+	}
+	line := verdict + " (" + v.Method
+	if v.Endpoint != "" {
+		line += " " + v.Endpoint
+	}
+	if v.ServedSerial != "" {
+		line += ", served serial " + v.ServedSerial
+	}
+	return line + "): " + v.Message
 }

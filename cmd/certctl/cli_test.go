@@ -492,3 +492,13 @@ func TestCLI_AgentRegister(t *testing.T) {
 	_, _, err = runCLI(t, api, "agent", "register", "--name", "web1")
 	assert.True(t, isUsage(err))
 }
+
+func TestCLI_JobGetShowsValidation(t *testing.T) {
+	api := newFakeAPI(t)
+	api.on("GET /api/v1/jobs/job-1", 200, `{"id":"job-1","type":"Deployment","certificate_id":"mc-1","target_id":"tgt-1","status":"Completed",`+
+		`"attempts":1,"max_attempts":3,"scheduled_at":"2026-01-01T00:00:00Z","created_at":"2026-01-01T00:00:00Z",`+
+		`"deployment_result":{"validation":{"valid":true,"method":"tls","endpoint":"127.0.0.1:8443","served_serial":"0a1b","message":"serves it"}}}`)
+	out, _, err := runCLI(t, api, "job", "get", "job-1")
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^Validation:\s+passed \(tls 127.0.0.1:8443, served serial 0a1b\): serves it$`, out)
+}
