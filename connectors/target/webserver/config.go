@@ -93,7 +93,7 @@ type settings struct {
 func parseConfig(k kind, o target.HostOptions, raw json.RawMessage) (settings, error) {
 	var s settings
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return s, target.Configf("config", "a %s target needs a config with %s", k.Name, required(k))
+		return s, target.Configf("config", "%s targets need a config with %s", k.Name, required(k))
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
@@ -107,7 +107,7 @@ func parseConfig(k kind, o target.HostOptions, raw json.RawMessage) (settings, e
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return s, target.Configf(strings.Join(unknown, ", "), "not a field of a %s target, which takes %s", k.Name, strings.Join(k.Fields, ", "))
+		return s, target.Configf(strings.Join(unknown, ", "), "not a field of %s targets, which take %s", k.Name, strings.Join(k.Fields, ", "))
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -132,14 +132,14 @@ func (s *settings) check(k kind, o target.HostOptions) error {
 	switch k.Name {
 	case nginxKind.Name, apacheKind.Name:
 		if s.CertPath == "" {
-			return target.Configf("cert_path", "a %s target needs the path its server reads the certificate from", k.Name)
+			return target.Configf("cert_path", "%s targets need the path its server reads the certificate from", k.Name)
 		}
 		if s.KeyPath == "" {
-			return target.Configf("key_path", "a %s target needs the path its server reads the private key from", k.Name)
+			return target.Configf("key_path", "%s targets need the path its server reads the private key from", k.Name)
 		}
 	case haproxyKind.Name:
 		if s.PEMPath == "" {
-			return target.Configf("pem_path", "a HAProxy target needs the path of the PEM file its bind line's crt names")
+			return target.Configf("pem_path", "HAProxy targets need the path of the PEM file its bind line's crt names")
 		}
 	default:
 		if len(paths) == 0 {
