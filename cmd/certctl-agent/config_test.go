@@ -94,3 +94,14 @@ func TestConfig_PackagedFileLoads(t *testing.T) {
 	assert.Equal(t, "/var/lib/certctl-agent/keys", cfg.KeyDir)
 	assert.Equal(t, "/var/lib/certctl-agent/state", cfg.StateDir)
 }
+
+// TestTargets_EveryTypeTheClusterKnows: each target type the API accepts
+// has a connector in the agent.
+func TestTargets_EveryTypeTheClusterKnows(t *testing.T) {
+	r, err := newTargets(settled{agentConfig: agentConfig{KeyDir: "/k"}})
+	require.NoError(t, err)
+	for _, typ := range []string{"NGINX", "F5", "IIS", "Apache", "HAProxy", "Files"} {
+		_, err := r.Get(strings.ToLower(typ))
+		assert.NoError(t, err, typ)
+	}
+}

@@ -5,23 +5,33 @@ import (
 
 	"github.com/certctl/certctl/connectors/target"
 	"github.com/certctl/certctl/connectors/target/f5"
+	"github.com/certctl/certctl/connectors/target/iis"
+	"github.com/certctl/certctl/connectors/target/webserver"
 )
 
 // newTargets registers every target type with the agent's local limits:
 // commands only from allowed_commands, files only under allowed_dirs and
-// never into the key or state directory.
+// never into the key or state directory. F5 BIG-IP and IIS are reached over
+// the network, so any agent can serve them as a proxy agent.
 func newTargets(s settled) (*target.Registry, error) {
 	host := target.HostOptions{
 		Runner:        &target.Runner{Allowed: s.AllowedCommands},
 		AllowedDirs:   s.AllowedDirs,
 		ProtectedDirs: []string{filepath.Clean(s.KeyDir), filepath.Clean(s.StateDir)},
 	}
-	_ = host
 	r := target.NewRegistry()
-	for typ, t := range map[string]target.Target{
-		"F5": f5.New(f5.Options{}),
+	for _, t := range []struct {
+		typ string
+		t   target.Target
+	}{
+		{"NGINX", webserver.NewNGINX(host)},
+		{"Apache", webserver.NewApache(host)},
+		{"HAProxy", webserver.NewHAProxy(host)},
+		{"Files", webserver.NewFiles(host)},
+		{"F5", f5.New(f5.Options{})},
+		{"IIS", iis.New(iis.Options{})},
 	} {
-		if err := r.Register(typ, t); err != nil {
+		if err := r.Register(t.typ, t.t); err != nil {
 			return nil, err
 		}
 	}
