@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/certctl/certctl/fsm"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -100,7 +102,7 @@ func TestConfig_PackagedFileLoads(t *testing.T) {
 func TestTargets_EveryTypeTheClusterKnows(t *testing.T) {
 	r, err := newTargets(settled{agentConfig: agentConfig{KeyDir: "/k"}})
 	require.NoError(t, err)
-	for _, typ := range []string{"NGINX", "F5", "IIS", "Apache", "HAProxy", "Files"} {
+	for _, typ := range fsm.TargetTypes {
 		_, err := r.Get(strings.ToLower(typ))
 		assert.NoError(t, err, typ)
 	}
