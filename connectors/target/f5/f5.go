@@ -3,10 +3,12 @@ package f5
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -100,13 +102,14 @@ func (c *Connector) DeployCertificate(ctx context.Context, req target.Deployment
 	if req.StateDir == "" {
 		return nil, fmt.Errorf("f5: the deployment has no StateDir to keep the previous profile in")
 	}
-	m, err := loadMaterial(req.CertPEM, req.ChainPEM, req.KeyPath)
+	m, leaf, err := loadMaterial(req.CertPEM, req.ChainPEM, req.KeyPath)
 	if err != nil {
 		return nil, err
 	}
+	defer clear(m.keyPEM)
 	serial := req.SerialNumber
 	if serial == "" {
-		serial = m.leaf.SerialNumber.Text(16)
+		serial = leaf.SerialNumber.Text(16)
 	}
 	names := objectNames(req.CertificateID, serial, m.chainPEM != nil)
 
@@ -175,11 +178,17 @@ func (c *Connector) DeployCertificate(ctx context.Context, req target.Deployment
 	}
 	cleanup()
 
-	entryName := "default"
-	if len(prev) > 0 && prev[0].Name != "" {
-		entryName = prev[0].Name
+	next, err := nextChain(ctx, cl, prev, chainEntry{Cert: full(cfg.Partition, names.cert), Key: full(cfg.Partition, names.key),
+		Chain: full(cfg.Partition, names.chain)}, keyType(leaf))
+	if err != nil {
+		return nil, err
 	}
-	next := []chainEntry{{Name: entryName, Cert: full(cfg.Partition, names.cert), Key: full(cfg.Partition, names.key), Chain: full(cfg.Partition, names.chain)}}
+	replaced := ""
+	for i, e := range next {
+		if e.Cert == full(cfg.Partition, names.cert) && i < len(prev) && prev[i].Name == e.Name {
+			replaced = prev[i].Cert
+		}
+	}
 	if err := switchChain(ctx, cl, cfg, next); err != nil {
 		return nil, err
 	}
@@ -192,20 +201,67 @@ func (c *Connector) DeployCertificate(ctx context.Context, req target.Deployment
 		return nil, err
 	}
 
-	sum := sha256.Sum256(m.leaf.Raw)
+	sum := sha256.Sum256(leaf.Raw)
 	return &target.DeploymentResult{
-		Message: fmt.Sprintf("BIG-IP %s: profile %s now uses %s", cfg.Host, full(cfg.Partition, cfg.SSLProfile), next[0].Cert),
+		Message: fmt.Sprintf("BIG-IP %s: profile %s now uses %s", cfg.Host, full(cfg.Partition, cfg.SSLProfile), full(cfg.Partition, names.cert)),
 		Files:   files,
 		Output:  target.TrimOutput([]byte(strings.Join(notes, "\n"))),
 		Details: map[string]string{
 			"profile":            full(cfg.Partition, cfg.SSLProfile),
-			"cert":               next[0].Cert,
-			"key":                next[0].Key,
-			"chain":              next[0].Chain,
-			"previous_cert":      firstField(prev, func(e chainEntry) string { return e.Cert }),
+			"cert":               full(cfg.Partition, names.cert),
+			"key":                full(cfg.Partition, names.key),
+			"chain":              full(cfg.Partition, names.chain),
+			"previous_cert":      replaced,
 			"fingerprint_sha256": hex.EncodeToString(sum[:]),
 		},
 	}, nil
+}
+
+// keyType is BIG-IP's keyType of the certificate's key.
+func keyType(leaf *x509.Certificate) string {
+	switch leaf.PublicKeyAlgorithm {
+	case x509.RSA:
+		return "rsa-private"
+	case x509.ECDSA:
+		return "ec-private"
+	default:
+		return strings.ToLower(leaf.PublicKeyAlgorithm.String()) + "-private"
+	}
+}
+
+// nextChain is prev with the new certificate in place of the entry of the
+// same key type: a profile may serve an RSA and an ECDSA certificate side
+// by side, and deploying one must keep the other. A profile of one entry
+// has it replaced whatever its type.
+func nextChain(ctx context.Context, cl *client, prev []chainEntry, e chainEntry, typ string) ([]chainEntry, error) {
+	if len(prev) <= 1 {
+		e.Name = "default"
+		if len(prev) == 1 && prev[0].Name != "" {
+			e.Name = prev[0].Name
+		}
+		return []chainEntry{e}, nil
+	}
+	next := make([]chainEntry, 0, len(prev)+1)
+	replaced := false
+	for _, p := range prev {
+		var k struct {
+			KeyType string `json:"keyType"`
+		}
+		if err := cl.call(ctx, http.MethodGet, keyPath+"/"+strings.ReplaceAll(p.Key, "/", "~"), nil, nil, &k); err != nil {
+			return nil, fmt.Errorf("f5: read the type of key %s used by the profile: %w", p.Key, err)
+		}
+		if !replaced && k.KeyType == typ {
+			e.Name, replaced = p.Name, true
+			next = append(next, e)
+			continue
+		}
+		next = append(next, p)
+	}
+	if !replaced {
+		e.Name = strings.TrimSuffix(path.Base(e.Cert), ".crt")
+		next = append(next, e)
+	}
+	return next, nil
 }
 
 func firstField(chain []chainEntry, f func(chainEntry) string) string {

@@ -126,6 +126,34 @@ func TestF5_RedeployReusesObjectsAndKeepsFirstState(t *testing.T) {
 	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"))
 }
 
+func TestF5_DualCertificateProfileKeepsOtherKeyType(t *testing.T) {
+	dev := newFakeBIGIP(t)
+	dev.addDualProfile(t)
+	c := issue(t, "www.example.com", 0xec)
+	req := deployment(t, dev.config(t, ""), c)
+	req.Config = json.RawMessage(strings.Replace(string(req.Config), "clientssl-www", "dual", 1))
+	conn := f5.New(f5.Options{})
+
+	res, err := conn.DeployCertificate(ctxT(t), req)
+	require.NoError(t, err)
+	assert.Equal(t, []entry{
+		{Name: "rsa", Cert: "/Common/rsa.crt", Key: "/Common/rsa.key"},
+		{Name: "ecdsa", Cert: "/Common/certctl_mc-www_ec.crt", Key: "/Common/certctl_mc-www_ec.key", Chain: "/Common/certctl_mc-www_ec_chain.crt"},
+	}, dev.profile("~Common~dual"), "the ECDSA entry is replaced, the RSA one kept")
+	assert.Equal(t, "/Common/default.crt", res.Details["previous_cert"])
+
+	v, err := conn.ValidateDeployment(ctxT(t), validation(req))
+	require.NoError(t, err)
+	assert.True(t, v.Valid, v.Message)
+
+	_, err = conn.Rollback(ctxT(t), target.RollbackRequest{Config: req.Config, StateDir: req.StateDir})
+	require.NoError(t, err)
+	assert.Equal(t, []entry{
+		{Name: "rsa", Cert: "/Common/rsa.crt", Key: "/Common/rsa.key"},
+		{Name: "ecdsa", Cert: "/Common/default.crt", Key: "/Common/default.key"},
+	}, dev.profile("~Common~dual"))
+}
+
 func TestF5_CommitRefusedLeavesProfile(t *testing.T) {
 	dev := newFakeBIGIP(t)
 	dev.refuseCommit = "01071ac2:3: Profile (/Common/clientssl-www) is in use by a virtual server with an incompatible cipher group"
@@ -203,8 +231,8 @@ func TestF5_MismatchedKeyRefusedBeforeAnyRequest(t *testing.T) {
 	req.KeyPath = other.keyPath
 
 	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
-	require.Error(t, err)
-	assert.ErrorContains(t, err, "does not match the public key")
+	require.ErrorIs(t, err, target.ErrKeyMismatch)
+	assert.ErrorContains(t, err, other.keyPath)
 	assert.NotContains(t, err.Error(), strings.Split(other.keyPEM, "\n")[1])
 	dev.mu.Lock()
 	assert.Zero(t, dev.requests)

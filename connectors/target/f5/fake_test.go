@@ -2,11 +2,16 @@ package f5_test
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -79,6 +85,28 @@ func newFakeBIGIP(t *testing.T) *fakeBIGIP {
 	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// addDualProfile adds client-ssl profile "dual", which serves an RSA and
+// an ECDSA certificate side by side.
+func (f *fakeBIGIP) addDualProfile(t *testing.T) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(5), Subject: pkix.Name{CommonName: "rsa.example.com"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keys["/Common/rsa.key"] = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
+	f.certs["/Common/rsa.crt"] = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	f.profiles["~Common~dual"] = []entry{
+		{Name: "rsa", Cert: "/Common/rsa.crt", Key: "/Common/rsa.key"},
+		{Name: "ecdsa", Cert: "/Common/default.crt", Key: "/Common/default.key"},
+	}
 }
 
 // config is a target config for this device, trusting its certificate.
@@ -178,7 +206,17 @@ func (f *fakeBIGIP) serve(w http.ResponseWriter, r *http.Request) {
 			device(w, http.StatusNotFound, fmt.Sprintf("01020036:3: The requested %s (/%s/%s) was not found.", m[1], m[2], m[3]))
 			return
 		}
-		reply(w, map[string]any{"kind": "tm:sys:crypto:" + m[1] + ":" + m[1] + "state", "name": m[3], "partition": m[2]})
+		obj := map[string]any{"kind": "tm:sys:crypto:" + m[1] + ":" + m[1] + "state", "name": m[3], "partition": m[2]}
+		if m[1] == "key" {
+			k, _ := parsePEMKey([]byte(f.keys["/"+m[2]+"/"+m[3]]))
+			switch k.(type) {
+			case *rsa.PrivateKey:
+				obj["keyType"] = "rsa-private"
+			case *ecdsa.PrivateKey:
+				obj["keyType"] = "ec-private"
+			}
+		}
+		reply(w, obj)
 	case r.Method == http.MethodPost && (p == "/mgmt/tm/sys/crypto/key" || p == "/mgmt/tm/sys/crypto/cert"):
 		f.install(w, r, strings.TrimPrefix(p, "/mgmt/tm/sys/crypto/"))
 	case r.Method == http.MethodGet && profilePath.MatchString(p):

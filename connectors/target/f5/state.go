@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/certctl/certctl/connectors/target"
 )
 
 // stateFile, in the deployment's StateDir, is what Rollback restores.
@@ -44,42 +46,16 @@ func readState(dir string) (*state, error) {
 	return &s, nil
 }
 
-// writeState writes s atomically: a crash leaves the old file or the new
-// one, never half of one, since Rollback depends on it.
+// writeState writes s atomically: Rollback depends on it, so a crash must
+// leave no half of it.
 func writeState(dir string, s *state) (string, error) {
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, stateFile)
-	tmp, err := os.CreateTemp(dir, stateFile+".*")
-	if err != nil {
-		return "", fmt.Errorf("f5: keep rollback state: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err = tmp.Write(data); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
+	if err := target.WriteFileAtomic(target.File{Path: path, Data: data, Mode: 0o600, UID: -1, GID: -1}); err != nil {
 		return "", fmt.Errorf("f5: keep rollback state: %w", err)
 	}
 	return path, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
