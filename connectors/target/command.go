@@ -57,7 +57,7 @@ func ParseCommand(field, cmd string) ([]string, error) {
 			return nil, Configf(field, "a NUL byte at byte %d is not allowed", i)
 		case strings.ContainsRune(shellMeta, c):
 			return nil, Configf(field, "%q at byte %d is not allowed: commands run without a shell, so give the program and its arguments only (quotes may group a word with spaces)", c, i)
-		case c < 0x20 && c != '\t' || c == 0x7f:
+		case (c < 0x20 && c != '\t') || c == 0x7f:
 			return nil, Configf(field, "control character %U at byte %d is not allowed", c, i)
 		case quote != 0:
 			if c == quote {
@@ -120,9 +120,9 @@ func (r *Runner) Run(ctx context.Context, field, cmd string) (string, error) {
 		timeout = r.Timeout
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := exec.CommandContext(ctx, args[0], args[1:]...)
+	c := exec.CommandContext(runCtx, args[0], args[1:]...)
 	var out tailBuffer
 	c.Stdout, c.Stderr = &out, &out
 	c.WaitDelay = commandWaitDelay
@@ -140,10 +140,10 @@ func (r *Runner) Run(ctx context.Context, field, cmd string) (string, error) {
 	cerr := &CommandError{Field: field, Command: cmd, ExitCode: -1, Output: output, Err: err}
 	var exitErr *exec.ExitError
 	switch {
-	case ctx.Err() == context.DeadlineExceeded:
-		cerr.Err = fmt.Errorf("killed after %s without finishing", timeout)
 	case ctx.Err() != nil:
 		cerr.Err = fmt.Errorf("cancelled: %w", ctx.Err())
+	case runCtx.Err() != nil:
+		cerr.Err = fmt.Errorf("killed after %s without finishing", timeout)
 	case errors.As(err, &exitErr) && exitErr.Exited():
 		cerr.ExitCode = exitErr.ExitCode()
 	}

@@ -9,4 +9,9 @@
 // changing anything, restores it itself when its own steps fail, and puts it
 // back on Rollback when a later check (ValidateDeployment) fails or the agent
 // finds an unfinished deployment after a restart.
+//
+// For connectors that write files on the agent's host it provides commands
+// run without a shell (Runner), path checks against the agent's allowed and
+// protected directories (CheckPath), atomic writes and the backup a rollback
+// restores; DESIGN.md lists their invariants.
 package target
