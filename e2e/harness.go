@@ -34,13 +34,23 @@ const (
 // outDir and returns the binary's path. When env CERTCTL_BIN is set it is
 // returned instead and nothing is built.
 func BuildBinary(moduleDir, outDir string) (string, error) {
-	if bin := os.Getenv("CERTCTL_BIN"); bin != "" {
+	return buildCommand(moduleDir, outDir, "certctl", "CERTCTL_BIN")
+}
+
+// BuildAgentBinary is BuildBinary for ./cmd/certctl-agent, whose prebuilt
+// binary env CERTCTL_AGENT_BIN names.
+func BuildAgentBinary(moduleDir, outDir string) (string, error) {
+	return buildCommand(moduleDir, outDir, "certctl-agent", "CERTCTL_AGENT_BIN")
+}
+
+func buildCommand(moduleDir, outDir, name, envVar string) (string, error) {
+	if bin := os.Getenv(envVar); bin != "" {
 		abs, err := filepath.Abs(bin)
 		if err != nil {
-			return "", fmt.Errorf("e2e: CERTCTL_BIN: %w", err)
+			return "", fmt.Errorf("e2e: %s: %w", envVar, err)
 		}
 		if _, err := os.Stat(abs); err != nil {
-			return "", fmt.Errorf("e2e: CERTCTL_BIN: %w", err)
+			return "", fmt.Errorf("e2e: %s: %w", envVar, err)
 		}
 		return abs, nil
 	}
@@ -48,11 +58,11 @@ func BuildBinary(moduleDir, outDir string) (string, error) {
 	if err != nil {
 		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
-	out := filepath.Join(outDir, "certctl")
-	cmd := exec.Command(gobin, "build", "-o", out, "./cmd/certctl")
+	out := filepath.Join(outDir, name)
+	cmd := exec.Command(gobin, "build", "-o", out, "./cmd/"+name)
 	cmd.Dir = moduleDir
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("e2e: go build ./cmd/certctl: %w\n%s", err, b)
+		return "", fmt.Errorf("e2e: go build ./cmd/%s: %w\n%s", name, err, b)
 	}
 	return out, nil
 }
@@ -146,9 +156,12 @@ type Cluster struct {
 	// kekFile holds the key-encryption key every node is given
 	// (--kek-file): the same for all, as a cluster needs.
 	kekFile string
+	// nodeArgs, when set, gives each node added flags of its own.
+	nodeArgs func(id string) []string
 
-	mu    sync.Mutex
-	nodes []*Node
+	mu     sync.Mutex
+	nodes  []*Node
+	agents []*Agent
 }
 
 // Option changes a Cluster made by NewCluster.
@@ -156,6 +169,12 @@ type Option func(*Cluster)
 
 // WithNodePrefix names the nodes prefix1, prefix2, ... instead of n1, n2, ...
 func WithNodePrefix(p string) Option { return func(c *Cluster) { c.prefix = p } }
+
+// WithNodeArgs appends args(id) to the command line of every node added,
+// for flags a test needs on each node only (a --pprof-addr of its own, say).
+func WithNodeArgs(args func(id string) []string) Option {
+	return func(c *Cluster) { c.nodeArgs = args }
+}
 
 // AdminKey is the first admin API key of every cluster the harness starts.
 const AdminKey = "e2e-admin-key-0123456789abcdef0123"
@@ -215,6 +234,9 @@ func (c *Cluster) Token() string { return c.token }
 func (c *Cluster) cleanup() {
 	c.mu.Lock()
 	nodes := append([]*Node(nil), c.nodes...)
+	for _, a := range c.agents {
+		nodes = append(nodes, a.Node)
+	}
 	c.mu.Unlock()
 	for _, n := range nodes {
 		if err := n.Kill(); err != nil {
@@ -273,6 +295,9 @@ func (c *Cluster) AddNode(cfg NodeConfig) *Node {
 	}
 	for _, j := range cfg.Join {
 		args = append(args, "--join", j)
+	}
+	if c.nodeArgs != nil {
+		args = append(args, c.nodeArgs(cfg.ID)...)
 	}
 	n := &Node{ID: cfg.ID, APIAddr: api, RaftAddr: raft, DataDir: cfg.DataDir,
 		LogPath: c.logPath(cfg.ID, cfg.LogName), bin: c.bin, args: args, env: c.env()}
