@@ -234,6 +234,12 @@ func (f *fakeWinRM) serve(w http.ResponseWriter, r *http.Request) {
 		f.nextID++
 		id := fmt.Sprintf("11111111-2222-3333-4444-%012d", f.nextID)
 		f.shells[id] = true
+		// Hosts answer either form; alternate so that both are read.
+		if f.nextID%2 == 0 {
+			respond(w, h.MessageID, `<rsp:Shell><rsp:ShellId>`+id+`</rsp:ShellId><rsp:ResourceUri>`+wsResourceURI+
+				`</rsp:ResourceUri><rsp:State>Connected</rsp:State><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>`)
+			return
+		}
 		respond(w, h.MessageID, `<x:ResourceCreated xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer"><a:Address>`+h.To+
 			`</a:Address><a:ReferenceParameters><w:ResourceURI>`+wsResourceURI+`</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">`+id+
 			`</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>`)

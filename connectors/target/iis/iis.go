@@ -64,9 +64,6 @@ func (c *Connector) ValidateConfig(_ context.Context, raw json.RawMessage) error
 	return err
 }
 
-// Is makes an *ExitError match target.ErrCommand.
-func (e *ExitError) Is(t error) bool { return t == target.ErrCommand }
-
 func (c *Connector) client(cfg Config) (*wsman, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	switch {
@@ -357,6 +354,9 @@ func (c *Connector) ValidateDeployment(ctx context.Context, req target.Validatio
 	switch {
 	case b.thumbprint == "":
 		res.Message = where + " has no certificate"
+		return res, nil
+	case b.sha256 == "":
+		res.Message = fmt.Sprintf("%s names %s, which is not in Cert:\\LocalMachine\\%s", where, b.thumbprint, b.store)
 		return res, nil
 	case b.sha256 != want:
 		res.Message = fmt.Sprintf("%s uses %s (SHA-256 %s), not the deployed certificate", where, b.thumbprint, b.sha256)

@@ -97,10 +97,11 @@ const uploadBody = prelude + `try {
 // queryBody prints the binding's certificate: thumbprint, store and the
 // SHA-256 of its DER, the fingerprint certctl compares.
 const queryBody = prelude + `try {
-` + iisBinding + `  'certctl-bound-thumbprint=' + $bound
-  'certctl-bound-store=' + $b.CertificateStoreName
-  if ($bound) {
-    $c = Get-Item -LiteralPath ('Cert:\LocalMachine\' + $b.CertificateStoreName + '\' + $bound)
+` + iisBinding + `  $st = if ($b.CertificateStoreName) { $b.CertificateStoreName } else { 'My' }
+  'certctl-bound-thumbprint=' + $bound
+  'certctl-bound-store=' + $st
+  $c = if ($bound) { Get-Item -LiteralPath ('Cert:\LocalMachine\' + $st + '\' + $bound) -ErrorAction SilentlyContinue }
+  if ($c) {
     'certctl-bound-sha256=' + [BitConverter]::ToString([Security.Cryptography.SHA256]::Create().ComputeHash($c.RawData)).Replace('-', '')
   }
 ` + epilogue + `exit $code

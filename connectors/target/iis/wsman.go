@@ -64,6 +64,9 @@ func (e *ExitError) Error() string {
 	return msg
 }
 
+// Is makes an *ExitError match target.ErrCommand.
+func (e *ExitError) Is(t error) bool { return t == target.ErrCommand }
+
 // FaultError is a SOAP fault or an HTTP error from the WinRM listener.
 type FaultError struct {
 	Action string
