@@ -34,13 +34,23 @@ const (
 // outDir and returns the binary's path. When env CERTCTL_BIN is set it is
 // returned instead and nothing is built.
 func BuildBinary(moduleDir, outDir string) (string, error) {
-	if bin := os.Getenv("CERTCTL_BIN"); bin != "" {
+	return buildCommand(moduleDir, outDir, "certctl", "CERTCTL_BIN")
+}
+
+// BuildAgentBinary is BuildBinary for ./cmd/certctl-agent, whose prebuilt
+// binary env CERTCTL_AGENT_BIN names.
+func BuildAgentBinary(moduleDir, outDir string) (string, error) {
+	return buildCommand(moduleDir, outDir, "certctl-agent", "CERTCTL_AGENT_BIN")
+}
+
+func buildCommand(moduleDir, outDir, name, envVar string) (string, error) {
+	if bin := os.Getenv(envVar); bin != "" {
 		abs, err := filepath.Abs(bin)
 		if err != nil {
-			return "", fmt.Errorf("e2e: CERTCTL_BIN: %w", err)
+			return "", fmt.Errorf("e2e: %s: %w", envVar, err)
 		}
 		if _, err := os.Stat(abs); err != nil {
-			return "", fmt.Errorf("e2e: CERTCTL_BIN: %w", err)
+			return "", fmt.Errorf("e2e: %s: %w", envVar, err)
 		}
 		return abs, nil
 	}
@@ -48,11 +58,11 @@ func BuildBinary(moduleDir, outDir string) (string, error) {
 	if err != nil {
 		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
-	out := filepath.Join(outDir, "certctl")
-	cmd := exec.Command(gobin, "build", "-o", out, "./cmd/certctl")
+	out := filepath.Join(outDir, name)
+	cmd := exec.Command(gobin, "build", "-o", out, "./cmd/"+name)
 	cmd.Dir = moduleDir
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("e2e: go build ./cmd/certctl: %w\n%s", err, b)
+		return "", fmt.Errorf("e2e: go build ./cmd/%s: %w\n%s", name, err, b)
 	}
 	return out, nil
 }
@@ -149,8 +159,9 @@ type Cluster struct {
 	// nodeArgs, when set, gives each node added flags of its own.
 	nodeArgs func(id string) []string
 
-	mu    sync.Mutex
-	nodes []*Node
+	mu     sync.Mutex
+	nodes  []*Node
+	agents []*Agent
 }
 
 // Option changes a Cluster made by NewCluster.
@@ -223,6 +234,9 @@ func (c *Cluster) Token() string { return c.token }
 func (c *Cluster) cleanup() {
 	c.mu.Lock()
 	nodes := append([]*Node(nil), c.nodes...)
+	for _, a := range c.agents {
+		nodes = append(nodes, a.Node)
+	}
 	c.mu.Unlock()
 	for _, n := range nodes {
 		if err := n.Kill(); err != nil {

@@ -11,6 +11,9 @@ import (
 // runs and only read afterwards.
 var certctlBin string
 
+// agentBin is the certctl-agent binary under test, set like certctlBin.
+var agentBin string
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -27,6 +30,11 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	certctlBin, err = BuildBinary("..", dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	agentBin, err = BuildAgentBinary("..", dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Agent is a certctl-agent process of a test: a Node without an API of its
+// own, whose data is its key and state directories.
+type Agent struct {
+	*Node
+	AgentID  string
+	KeyDir   string
+	StateDir string
+}
+
+// AgentConfig describes an agent to add. Servers are the cluster members it
+// is given, in order (it sticks to the first that answers); Extra are more
+// flags.
+type AgentConfig struct {
+	ID, APIKey string
+	Servers    []*Node
+	Extra      []string
+}
+
+// AddAgent returns a certctl-agent for cfg, not started: heartbeat and poll
+// every second (the tests wait on it), keys and journal in the cluster's
+// directory, the API key in a file as the package's config suggests.
+func (c *Cluster) AddAgent(bin string, cfg AgentConfig) *Agent {
+	c.tb.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	dir := filepath.Join(c.dir, "agent-"+cfg.ID)
+	keyFile := filepath.Join(c.dir, "agent-"+cfg.ID+".key")
+	if err := writeFile(keyFile, cfg.APIKey+"\n"); err != nil {
+		c.tb.Fatal(err)
+	}
+	urls := make([]string, len(cfg.Servers))
+	for i, n := range cfg.Servers {
+		urls[i] = n.URL()
+	}
+	a := &Agent{AgentID: cfg.ID, KeyDir: filepath.Join(dir, "keys"), StateDir: filepath.Join(dir, "state")}
+	args := []string{
+		"-server", strings.Join(urls, ","),
+		"-agent-id", cfg.ID,
+		"-api-key-file", keyFile,
+		"-key-dir", a.KeyDir,
+		"-state-dir", a.StateDir,
+		"-heartbeat-interval", "1s",
+		"-poll-interval", "1s",
+		"-log-level", "debug",
+	}
+	a.Node = &Node{ID: "agent-" + cfg.ID, DataDir: dir, LogPath: c.logPath("agent-"+cfg.ID, ""),
+		bin: bin, args: append(args, cfg.Extra...), env: c.env()}
+	c.agents = append(c.agents, a)
+	return a
+}
+
+// StartAgent starts a; it serves once its first heartbeat lands.
+func (c *Cluster) StartAgent(a *Agent) {
+	c.tb.Helper()
+	if err := a.Start(); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+// AgentStopTimeout bounds a SIGTERM'd agent's exit: its grace for a job
+// under way is 30 s.
+const AgentStopTimeout = 40 * time.Second
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
