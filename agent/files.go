@@ -3,44 +3,18 @@ package agent
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/certctl/certctl/connectors/target"
 )
 
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory, synced, then renamed over path and the directory synced, so a
-// crash leaves either the old file or the new one, never a part.
+// writeFileAtomic replaces path with data so that a crash leaves the old
+// file or the new one, never a part (target.WriteFileAtomic).
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("agent: write %s: %w", path, err)
+	if err := target.WriteFileAtomic(target.File{Path: path, Data: data, Mode: mode, UID: -1, GID: -1}); err != nil {
+		return fmt.Errorf("agent: %w", err)
 	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("agent: write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("agent: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("agent: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("agent: write %s: %w", path, err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("agent: write %s: %w", path, err)
-	}
-	ok = true
-	return syncDir(dir)
+	return nil
 }
 
 func syncDir(dir string) error {
