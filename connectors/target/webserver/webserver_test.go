@@ -17,17 +17,17 @@ import (
 // deploy deploys l with the key at keyPath and requires it to succeed.
 func (s *server) deploy(t *testing.T, p *pki, l leaf, keyPath string) target.DeploymentRequest {
 	t.Helper()
-	req := p.request(t, s.config, l, keyPath)
+	req := p.request(t, s.Config, l, keyPath)
 	res, err := s.conn.DeployCertificate(context.Background(), req)
 	require.NoError(t, err)
-	assert.Contains(t, res.Files, s.leafFile)
+	assert.Contains(t, res.Files, s.LeafFile)
 	assert.Contains(t, res.Output, "reload_command")
 	return req
 }
 
 func (s *server) validate(t *testing.T, l leaf) *target.ValidationResult {
 	t.Helper()
-	return validate(t, s.conn, s.config, l)
+	return validate(t, s.conn, s.Config, l)
 }
 
 func validate(t *testing.T, conn *webserver.Connector, config map[string]string, l leaf) *target.ValidationResult {
@@ -41,10 +41,10 @@ func validate(t *testing.T, conn *webserver.Connector, config map[string]string,
 // assertFiles checks that the server's files hold l and the key at keyPath.
 func (s *server) assertFiles(t *testing.T, p *pki, l leaf, keyPath string) {
 	t.Helper()
-	data, err := os.ReadFile(s.leafFile)
+	data, err := os.ReadFile(s.LeafFile)
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(string(data), l.pem+p.chainPEM), "%s starts with the leaf, then the chain", s.leafFile)
-	key, err := os.ReadFile(s.keyFile)
+	assert.True(t, strings.HasPrefix(string(data), l.pem+p.chainPEM), "%s starts with the leaf, then the chain", s.LeafFile)
+	key, err := os.ReadFile(s.KeyFile)
 	require.NoError(t, err)
 	assert.Contains(t, string(key), readKey(t, keyPath))
 }
@@ -54,7 +54,7 @@ func forEachServer(t *testing.T, test func(t *testing.T, p *pki, s *server)) {
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
 			t.Parallel()
-			test(t, p, srv.start(t, p))
+			test(t, p, srv.run(t, p))
 		})
 	}
 }
@@ -76,7 +76,7 @@ func TestServer_DeployIsServed(t *testing.T) {
 		assert.Equal(t, commonName, res.ServerName, "SNI defaults to the common name")
 		s.assertFiles(t, p, p.b, p.keyBPath)
 
-		key, err := os.Stat(s.keyFile)
+		key, err := os.Stat(s.KeyFile)
 		require.NoError(t, err)
 		assert.Equal(t, os.FileMode(0o600), key.Mode().Perm())
 	})
@@ -85,19 +85,19 @@ func TestServer_DeployIsServed(t *testing.T) {
 func TestServer_RefusedValidationRestores(t *testing.T) {
 	forEachServer(t, func(t *testing.T, p *pki, s *server) {
 		s.deploy(t, p, p.a, p.keyAPath)
-		s.waitServing(t, p.a)
+		s.WaitServing(t, p.a.fp)
 
-		req := p.request(t, with(s.config, "validate_command", s.brokenValidate), p.b, p.keyBPath)
+		req := p.request(t, with(s.Config, "validate_command", s.BrokenValidate), p.b, p.keyBPath)
 		_, err := s.conn.DeployCertificate(context.Background(), req)
 		var cerr *target.CommandError
 		require.ErrorAs(t, err, &cerr)
 		assert.Equal(t, "validate_command", cerr.Field)
-		assert.Contains(t, err.Error(), s.refusal, "the server's complaint is in the error")
+		assert.Contains(t, err.Error(), s.Refusal, "the server's complaint is in the error")
 		assert.Contains(t, err.Error(), "previous files are restored")
 
 		s.assertFiles(t, p, p.a, p.keyAPath)
-		s.waitServing(t, p.a)
-		res := validate(t, s.impatient, s.config, p.b)
+		s.WaitServing(t, p.a.fp)
+		res := validate(t, s.impatient, s.Config, p.b)
 		assert.False(t, res.Valid)
 		assert.Equal(t, p.a.fp, res.ServedFingerprint)
 	})
@@ -106,21 +106,21 @@ func TestServer_RefusedValidationRestores(t *testing.T) {
 func TestServer_RollbackRestoresPrevious(t *testing.T) {
 	forEachServer(t, func(t *testing.T, p *pki, s *server) {
 		s.deploy(t, p, p.a, p.keyAPath)
-		s.waitServing(t, p.a)
+		s.WaitServing(t, p.a.fp)
 		req := s.deploy(t, p, p.b, p.keyBPath)
-		s.waitServing(t, p.b)
+		s.WaitServing(t, p.b.fp)
 
 		rb := target.RollbackRequest{TargetID: "t-1", Config: req.Config, CertificateID: "mc-1", StateDir: req.StateDir}
 		res, err := s.conn.Rollback(context.Background(), rb)
 		require.NoError(t, err)
-		assert.Contains(t, res.Files, s.leafFile)
+		assert.Contains(t, res.Files, s.LeafFile)
 		assert.Contains(t, res.Message, "reloaded")
 		s.assertFiles(t, p, p.a, p.keyAPath)
-		s.waitServing(t, p.a)
+		s.WaitServing(t, p.a.fp)
 
 		_, err = s.conn.Rollback(context.Background(), rb)
 		require.NoError(t, err, "rolling back twice is rolling back once")
-		s.waitServing(t, p.a)
+		s.WaitServing(t, p.a.fp)
 
 		res, err = s.conn.Rollback(context.Background(), target.RollbackRequest{Config: req.Config, StateDir: t.TempDir()})
 		require.NoError(t, err)
@@ -131,43 +131,43 @@ func TestServer_RollbackRestoresPrevious(t *testing.T) {
 func TestServer_KeyMismatchWritesNothing(t *testing.T) {
 	forEachServer(t, func(t *testing.T, p *pki, s *server) {
 		s.deploy(t, p, p.a, p.keyAPath)
-		before, err := os.ReadFile(s.leafFile)
+		before, err := os.ReadFile(s.LeafFile)
 		require.NoError(t, err)
 
-		req := p.request(t, s.config, p.b, p.keyAPath) // B's certificate, A's key
+		req := p.request(t, s.Config, p.b, p.keyAPath) // B's certificate, A's key
 		_, err = s.conn.DeployCertificate(context.Background(), req)
 		require.ErrorIs(t, err, target.ErrKeyMismatch)
 		assert.Contains(t, err.Error(), "certificate "+p.b.fp)
 		assert.Contains(t, err.Error(), "does not match the local key at "+p.keyAPath)
 		assert.NotContains(t, err.Error(), "PRIVATE KEY")
 
-		after, err := os.ReadFile(s.leafFile)
+		after, err := os.ReadFile(s.LeafFile)
 		require.NoError(t, err)
 		assert.Equal(t, before, after)
 		assert.NoDirExists(t, req.StateDir, "refused before the backup")
-		s.waitServing(t, p.a)
+		s.WaitServing(t, p.a.fp)
 	})
 }
 
 func TestServer_RefusesUnsafeConfig(t *testing.T) {
 	forEachServer(t, func(t *testing.T, p *pki, s *server) {
 		s.deploy(t, p, p.a, p.keyAPath)
-		before, err := os.ReadFile(s.leafFile)
+		before, err := os.ReadFile(s.LeafFile)
 		require.NoError(t, err)
 		pathField := "cert_path"
-		if _, ok := s.config["pem_path"]; ok {
+		if _, ok := s.Config["pem_path"]; ok {
 			pathField = "pem_path"
 		}
 		for _, tc := range []struct {
 			field, value, reason string
 		}{
-			{"reload_command", s.config["reload_command"] + "; rm -rf /", "without a shell"},
-			{"reload_command", s.config["reload_command"] + " && touch /tmp/pwned", "without a shell"},
+			{"reload_command", s.Config["reload_command"] + "; rm -rf /", "without a shell"},
+			{"reload_command", s.Config["reload_command"] + " && touch /tmp/pwned", "without a shell"},
 			{"validate_command", "$(id)", "without a shell"},
-			{pathField, filepath.Join(s.dir, "ssl") + "/../../../etc/cron.d/x", `contains ".."`},
+			{pathField, filepath.Join(s.Dir, "ssl") + "/../../../etc/cron.d/x", `contains ".."`},
 			{pathField, "ssl/cert.pem", "relative"},
 		} {
-			config := with(s.config, tc.field, tc.value)
+			config := with(s.Config, tc.field, tc.value)
 			err := s.conn.ValidateConfig(context.Background(), rawConfig(t, config))
 			var cerr *target.ConfigError
 			require.ErrorAs(t, err, &cerr, "%s=%q", tc.field, tc.value)
@@ -180,9 +180,9 @@ func TestServer_RefusesUnsafeConfig(t *testing.T) {
 			assert.Equal(t, tc.field, cerr.Field)
 			assert.NoDirExists(t, req.StateDir)
 		}
-		after, err := os.ReadFile(s.leafFile)
+		after, err := os.ReadFile(s.LeafFile)
 		require.NoError(t, err)
 		assert.Equal(t, before, after)
-		s.waitServing(t, p.a)
+		s.WaitServing(t, p.a.fp)
 	})
 }
