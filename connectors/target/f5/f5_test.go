@@ -16,14 +16,15 @@ import (
 
 	"github.com/certctl/certctl/connectors/target"
 	"github.com/certctl/certctl/connectors/target/f5"
+	"github.com/certctl/certctl/connectors/target/targettest"
 )
 
-func deployment(t *testing.T, cfg json.RawMessage, c issued) target.DeploymentRequest {
+func deployment(t *testing.T, cfg json.RawMessage, c targettest.Issued) target.DeploymentRequest {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "state")
 	require.NoError(t, os.Mkdir(dir, 0o700))
 	return target.DeploymentRequest{TargetID: "tg-f5", Config: cfg, CertificateID: "mc-www", CommonName: "www.example.com",
-		CertPEM: c.certPEM, ChainPEM: c.chainPEM, KeyPath: c.keyPath, SerialNumber: c.serial, FingerprintSHA256: c.fingerprint, StateDir: dir}
+		CertPEM: c.CertPEM, ChainPEM: c.ChainPEM, KeyPath: c.KeyPath, SerialNumber: c.Serial, FingerprintSHA256: c.Fingerprint, StateDir: dir}
 }
 
 func validation(req target.DeploymentRequest) target.ValidationRequest {
@@ -39,9 +40,9 @@ func ctxT(t *testing.T) context.Context {
 
 // serveTLS answers TLS handshakes on 127.0.0.1 with c, as the virtual
 // server would once the profile uses it.
-func serveTLS(t *testing.T, c issued) string {
+func serveTLS(t *testing.T, c targettest.Issued) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{c.cert.Raw}, PrivateKey: c.key}}})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{c.Cert.Raw}, PrivateKey: c.Key}}})
 	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() {
@@ -62,7 +63,7 @@ func serveTLS(t *testing.T, c issued) string {
 
 func TestF5_DeploySwitchesProfile(t *testing.T) {
 	dev := newFakeBIGIP(t)
-	c := issue(t, "www.example.com", 0x1a2b)
+	c := targettest.Issue(t, "www.example.com", 0x1a2b)
 	endpoint := serveTLS(t, c)
 	req := deployment(t, dev.config(t, `,"endpoint":"`+endpoint+`","server_name":"www.example.com"`), c)
 	conn := f5.New(f5.Options{ChunkSize: 200, ProbeWait: 5 * time.Second}) // small chunks: every PEM takes several requests
@@ -73,9 +74,9 @@ func TestF5_DeploySwitchesProfile(t *testing.T) {
 	want := []entry{{Name: "default", Cert: "/Common/certctl_mc-www_1a2b.crt", Key: "/Common/certctl_mc-www_1a2b.key", Chain: "/Common/certctl_mc-www_1a2b_chain.crt"}}
 	assert.Equal(t, want, dev.profile("~Common~clientssl-www"))
 	dev.mu.Lock()
-	assert.Equal(t, c.certPEM, dev.certs[want[0].Cert])
-	assert.Equal(t, c.keyPEM, dev.keys[want[0].Key], "the device holds the agent's key")
-	assert.Equal(t, c.chainPEM, dev.certs[want[0].Chain])
+	assert.Equal(t, c.CertPEM, dev.certs[want[0].Cert])
+	assert.Equal(t, c.KeyPEM, dev.keys[want[0].Key], "the device holds the agent's key")
+	assert.Equal(t, c.ChainPEM, dev.certs[want[0].Chain])
 	assert.Contains(t, dev.certs, "/Common/default.crt", "the previous objects stay for rollback")
 	assert.Empty(t, dev.uploads, "uploaded files, the key above all, are removed from the downloads folder")
 	assert.Len(t, dev.removed, 3)
@@ -85,19 +86,19 @@ func TestF5_DeploySwitchesProfile(t *testing.T) {
 
 	assert.Equal(t, want[0].Cert, res.Details["cert"])
 	assert.Equal(t, "/Common/default.crt", res.Details["previous_cert"])
-	assert.Equal(t, c.fingerprint, res.Details["fingerprint_sha256"])
+	assert.Equal(t, c.Fingerprint, res.Details["fingerprint_sha256"])
 	require.Len(t, res.Files, 1)
 	assert.FileExists(t, res.Files[0])
 	out, err := json.Marshal(res)
 	require.NoError(t, err)
 	assert.NotContains(t, string(out), "PRIVATE KEY")
-	assert.NotContains(t, string(out), strings.Split(c.keyPEM, "\n")[1], "no key material in the result")
+	assert.NotContains(t, string(out), strings.Split(c.KeyPEM, "\n")[1], "no key material in the result")
 
 	v, err := conn.ValidateDeployment(ctxT(t), validation(req))
 	require.NoError(t, err)
 	assert.True(t, v.Valid, v.Message)
 	assert.Equal(t, "tls", v.Method, "with an endpoint, the handshake has the last word")
-	assert.Equal(t, c.fingerprint, v.ServedFingerprint)
+	assert.Equal(t, c.Fingerprint, v.ServedFingerprint)
 
 	noEndpoint := deployment(t, dev.config(t, ""), c)
 	v, err = conn.ValidateDeployment(ctxT(t), validation(noEndpoint))
@@ -108,7 +109,7 @@ func TestF5_DeploySwitchesProfile(t *testing.T) {
 
 func TestF5_RedeployReusesObjectsAndKeepsFirstState(t *testing.T) {
 	dev := newFakeBIGIP(t)
-	c := issue(t, "www.example.com", 0x55)
+	c := targettest.Issue(t, "www.example.com", 0x55)
 	req := deployment(t, dev.config(t, ""), c)
 	req.ChainPEM = ""
 	conn := f5.New(f5.Options{})
@@ -129,7 +130,7 @@ func TestF5_RedeployReusesObjectsAndKeepsFirstState(t *testing.T) {
 func TestF5_DualCertificateProfileKeepsOtherKeyType(t *testing.T) {
 	dev := newFakeBIGIP(t)
 	dev.addDualProfile(t)
-	c := issue(t, "www.example.com", 0xec)
+	c := targettest.Issue(t, "www.example.com", 0xec)
 	req := deployment(t, dev.config(t, ""), c)
 	req.Config = json.RawMessage(strings.Replace(string(req.Config), "clientssl-www", "dual", 1))
 	conn := f5.New(f5.Options{})
@@ -157,7 +158,7 @@ func TestF5_DualCertificateProfileKeepsOtherKeyType(t *testing.T) {
 func TestF5_CommitRefusedLeavesProfile(t *testing.T) {
 	dev := newFakeBIGIP(t)
 	dev.refuseCommit = "01071ac2:3: Profile (/Common/clientssl-www) is in use by a virtual server with an incompatible cipher group"
-	c := issue(t, "www.example.com", 0x99)
+	c := targettest.Issue(t, "www.example.com", 0x99)
 	req := deployment(t, dev.config(t, ""), c)
 	conn := f5.New(f5.Options{})
 
@@ -183,7 +184,7 @@ func TestF5_CommitRefusedLeavesProfile(t *testing.T) {
 func TestF5_SaveRefusedSwitchesBack(t *testing.T) {
 	dev := newFakeBIGIP(t)
 	dev.refuseSave = "01070711:3: Caught configuration exception (disk full)"
-	c := issue(t, "www.example.com", 0x77)
+	c := targettest.Issue(t, "www.example.com", 0x77)
 	req := deployment(t, dev.config(t, ""), c)
 	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
 	assert.ErrorContains(t, err, "save the configuration")
@@ -193,7 +194,7 @@ func TestF5_SaveRefusedSwitchesBack(t *testing.T) {
 
 func TestF5_Rollback(t *testing.T) {
 	dev := newFakeBIGIP(t)
-	c := issue(t, "www.example.com", 0x1234)
+	c := targettest.Issue(t, "www.example.com", 0x1234)
 	req := deployment(t, dev.config(t, ""), c)
 	conn := f5.New(f5.Options{})
 	rreq := target.RollbackRequest{TargetID: req.TargetID, Config: req.Config, CertificateID: req.CertificateID, StateDir: req.StateDir}
@@ -225,15 +226,15 @@ func TestF5_Rollback(t *testing.T) {
 
 func TestF5_MismatchedKeyRefusedBeforeAnyRequest(t *testing.T) {
 	dev := newFakeBIGIP(t)
-	c := issue(t, "www.example.com", 0x10)
-	other := issue(t, "www.example.com", 0x11)
+	c := targettest.Issue(t, "www.example.com", 0x10)
+	other := targettest.Issue(t, "www.example.com", 0x11)
 	req := deployment(t, dev.config(t, ""), c)
-	req.KeyPath = other.keyPath
+	req.KeyPath = other.KeyPath
 
 	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
 	require.ErrorIs(t, err, target.ErrKeyMismatch)
-	assert.ErrorContains(t, err, other.keyPath)
-	assert.NotContains(t, err.Error(), strings.Split(other.keyPEM, "\n")[1])
+	assert.ErrorContains(t, err, other.KeyPath)
+	assert.NotContains(t, err.Error(), strings.Split(other.KeyPEM, "\n")[1])
 	dev.mu.Lock()
 	assert.Zero(t, dev.requests)
 	dev.mu.Unlock()
@@ -244,7 +245,7 @@ func TestF5_MismatchedKeyRefusedBeforeAnyRequest(t *testing.T) {
 
 func TestF5_WrongPassword(t *testing.T) {
 	dev := newFakeBIGIP(t)
-	c := issue(t, "www.example.com", 0x10)
+	c := targettest.Issue(t, "www.example.com", 0x10)
 	req := deployment(t, dev.config(t, ""), c)
 	dev.pass = "rotated"
 	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
@@ -254,7 +255,7 @@ func TestF5_WrongPassword(t *testing.T) {
 
 func TestF5_UnknownProfile(t *testing.T) {
 	dev := newFakeBIGIP(t)
-	c := issue(t, "www.example.com", 0x10)
+	c := targettest.Issue(t, "www.example.com", 0x10)
 	req := deployment(t, dev.config(t, ""), c)
 	req.Config = json.RawMessage(strings.Replace(string(req.Config), "clientssl-www", "clientssl-typo", 1))
 	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
@@ -263,7 +264,7 @@ func TestF5_UnknownProfile(t *testing.T) {
 
 func TestF5_UntrustedManagementCertificate(t *testing.T) {
 	dev := newFakeBIGIP(t)
-	c := issue(t, "www.example.com", 0x10)
+	c := targettest.Issue(t, "www.example.com", 0x10)
 	req := deployment(t, dev.config(t, ""), c)
 	var cfg map[string]any
 	require.NoError(t, json.Unmarshal(req.Config, &cfg))
@@ -279,7 +280,7 @@ func TestF5_UntrustedManagementCertificate(t *testing.T) {
 
 func TestF5_ValidateConfig(t *testing.T) {
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	require.NoError(t, os.WriteFile(ca, []byte(issue(t, "ca", 1).chainPEM), 0o600))
+	require.NoError(t, os.WriteFile(ca, []byte(targettest.Issue(t, "ca", 1).ChainPEM), 0o600))
 	notPEM := filepath.Join(t.TempDir(), "x.txt")
 	require.NoError(t, os.WriteFile(notPEM, []byte("hello"), 0o600))
 	base := `"host":"bigip.example","username":"u","password":"p","ssl_profile":"clientssl"`

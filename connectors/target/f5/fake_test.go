@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/certctl/certctl/connectors/target/targettest"
 )
 
 // fakeBIGIP implements the few iControl REST endpoints the connector may
@@ -78,9 +80,9 @@ const downloads = "/var/config/rest/downloads/"
 func newFakeBIGIP(t *testing.T) *fakeBIGIP {
 	f := &fakeBIGIP{t: t, user: "admin", pass: "s3cret!", tokens: map[string]bool{}, uploads: map[string]*upload{},
 		keys: map[string]string{}, certs: map[string]string{}, profiles: map[string][]entry{}, txs: map[string]*transaction{}}
-	old := issue(t, "old.example.com", 7)
-	f.keys["/Common/default.key"] = old.keyPEM
-	f.certs["/Common/default.crt"] = old.certPEM
+	old := targettest.Issue(t, "old.example.com", 7)
+	f.keys["/Common/default.key"] = old.KeyPEM
+	f.certs["/Common/default.crt"] = old.CertPEM
 	f.profiles["~Common~clientssl-www"] = []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}
 	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)

@@ -20,6 +20,8 @@ import (
 	"unicode/utf16"
 
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/certctl/certctl/connectors/target/targettest"
 )
 
 // Protocol constants as MS-WSMV documents them, spelled out again here so
@@ -79,10 +81,10 @@ func newFakeWinRM(t *testing.T) *fakeWinRM {
 	f := &fakeWinRM{t: t, user: `WEB01\certctl`, pass: "p@ss'word", msgIDs: map[string]bool{}, shells: map[string]bool{},
 		commands: map[string]*command{}, temp: map[string]string{}, stores: map[string]map[string]*x509.Certificate{"My": {}},
 		keys: map[string]bool{}, bindings: map[string]map[string]string{}, bStores: map[string]map[string]string{}}
-	old := issue(t, "old.example.com", 3)
-	f.stores["My"][thumb(old.cert)] = old.cert
-	f.keys[thumb(old.cert)] = true
-	f.addBinding("Default Web Site", "*:443:www.example.com", thumb(old.cert))
+	old := targettest.Issue(t, "old.example.com", 3)
+	f.stores["My"][thumb(old.Cert)] = old.Cert
+	f.keys[thumb(old.Cert)] = true
+	f.addBinding("Default Web Site", "*:443:www.example.com", thumb(old.Cert))
 	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() {
 		f.srv.Close()

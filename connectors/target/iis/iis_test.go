@@ -17,6 +17,7 @@ import (
 
 	"github.com/certctl/certctl/connectors/target"
 	"github.com/certctl/certctl/connectors/target/iis"
+	"github.com/certctl/certctl/connectors/target/targettest"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -38,12 +39,12 @@ func (f *fakeWinRM) config(t *testing.T, site, extra string) json.RawMessage {
 		port, f.user, f.pass, ca, siteJSON, extra))
 }
 
-func deployment(t *testing.T, cfg json.RawMessage, c issued) target.DeploymentRequest {
+func deployment(t *testing.T, cfg json.RawMessage, c targettest.Issued) target.DeploymentRequest {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "state")
 	require.NoError(t, os.Mkdir(dir, 0o700))
 	return target.DeploymentRequest{TargetID: "tg-iis", Config: cfg, CertificateID: "mc-www", CommonName: "www.example.com",
-		CertPEM: c.certPEM, ChainPEM: c.chainPEM, KeyPath: c.keyPath, SerialNumber: c.serial, FingerprintSHA256: c.fingerprint, StateDir: dir}
+		CertPEM: c.CertPEM, ChainPEM: c.ChainPEM, KeyPath: c.KeyPath, SerialNumber: c.Serial, FingerprintSHA256: c.Fingerprint, StateDir: dir}
 }
 
 func validation(req target.DeploymentRequest) target.ValidationRequest {
@@ -56,9 +57,9 @@ func rollback(req target.DeploymentRequest) target.RollbackRequest {
 }
 
 // serveTLS answers TLS handshakes on 127.0.0.1 with c, as the site would.
-func serveTLS(t *testing.T, c issued) string {
+func serveTLS(t *testing.T, c targettest.Issued) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{c.cert.Raw}, PrivateKey: c.key}}})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{c.Cert.Raw}, PrivateKey: c.Key}}})
 	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() {
@@ -79,12 +80,12 @@ func serveTLS(t *testing.T, c issued) string {
 
 func TestIIS_DeployBindsCertificate(t *testing.T) {
 	host := newFakeWinRM(t)
-	c := issue(t, "www.example.com", 0x42)
+	c := targettest.Issue(t, "www.example.com", 0x42)
 	endpoint := serveTLS(t, c)
 	req := deployment(t, host.config(t, "Default Web Site", `,"endpoint":"`+endpoint+`","server_name":"www.example.com"`), c)
 	// A longer chain makes a PKCS#12 that one command line cannot carry.
 	for i := range 3 {
-		req.ChainPEM += issue(t, "ca", int64(i)+2).chainPEM
+		req.ChainPEM += targettest.Issue(t, "ca", int64(i)+2).ChainPEM
 	}
 	conn := iis.New(iis.Options{ProbeWait: 5 * time.Second})
 	old := host.bound("Default Web Site", "*:443:www.example.com")
@@ -92,23 +93,23 @@ func TestIIS_DeployBindsCertificate(t *testing.T) {
 	res, err := conn.DeployCertificate(ctxT(t), req)
 	require.NoError(t, err)
 
-	assert.Equal(t, thumb(c.cert), host.bound("Default Web Site", "*:443:www.example.com"))
+	assert.Equal(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
 	host.mu.Lock()
-	assert.Equal(t, c.cert.Raw, host.stores["My"][thumb(c.cert)].Raw, "the deployed certificate is in LocalMachine\\My")
-	assert.True(t, host.keys[thumb(c.cert)], "with its private key")
+	assert.Equal(t, c.Cert.Raw, host.stores["My"][thumb(c.Cert)].Raw, "the deployed certificate is in LocalMachine\\My")
+	assert.True(t, host.keys[thumb(c.Cert)], "with its private key")
 	assert.NotNil(t, host.stores["My"][old], "the previous certificate stays for rollback")
 	assert.Greater(t, strings.Count(strings.Join(host.scripts, " "), "upload"), 1, "the PKCS#12 travels in several commands")
 	assert.Equal(t, []string{"query", "deploy"}, without(host.scripts, "upload"))
 	host.mu.Unlock()
 
-	assert.Equal(t, thumb(c.cert), res.Details["thumbprint"])
+	assert.Equal(t, thumb(c.Cert), res.Details["thumbprint"])
 	assert.Equal(t, old, res.Details["previous_thumbprint"])
 	require.Len(t, res.Files, 1)
 	assert.FileExists(t, res.Files[0])
 	out, err := json.Marshal(res)
 	require.NoError(t, err)
 	assert.NotContains(t, string(out), "PRIVATE KEY")
-	assert.NotContains(t, string(out), strings.Split(c.keyPEM, "\n")[1])
+	assert.NotContains(t, string(out), strings.Split(c.KeyPEM, "\n")[1])
 
 	v, err := conn.ValidateDeployment(ctxT(t), validation(req))
 	require.NoError(t, err)
@@ -119,7 +120,7 @@ func TestIIS_DeployBindsCertificate(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, v.Valid, v.Message)
 	assert.Equal(t, "api", v.Method)
-	assert.Equal(t, c.fingerprint, v.ServedFingerprint)
+	assert.Equal(t, c.Fingerprint, v.ServedFingerprint)
 }
 
 func without(kinds []string, drop string) []string {
@@ -135,7 +136,7 @@ func without(kinds []string, drop string) []string {
 func TestIIS_FailingScriptCarriesStderr(t *testing.T) {
 	host := newFakeWinRM(t)
 	host.failDeploy = "certctl: Import-PfxCertificate : The data is invalid. (Exception from HRESULT: 0x8007000D)"
-	c := issue(t, "www.example.com", 0x43)
+	c := targettest.Issue(t, "www.example.com", 0x43)
 	req := deployment(t, host.config(t, "Default Web Site", ""), c)
 	old := host.bound("Default Web Site", "*:443:www.example.com")
 
@@ -153,7 +154,7 @@ func TestIIS_FailingScriptCarriesStderr(t *testing.T) {
 
 func TestIIS_MissingBinding(t *testing.T) {
 	host := newFakeWinRM(t)
-	c := issue(t, "www.example.com", 0x44)
+	c := targettest.Issue(t, "www.example.com", 0x44)
 	req := deployment(t, host.config(t, "Intranet", ""), c)
 	_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
 	assert.ErrorContains(t, err, "site 'Intranet' has no https binding '*:443:www.example.com': add it in IIS Manager first")
@@ -164,7 +165,7 @@ func TestIIS_MissingBinding(t *testing.T) {
 
 func TestIIS_Rollback(t *testing.T) {
 	host := newFakeWinRM(t)
-	c := issue(t, "www.example.com", 0x45)
+	c := targettest.Issue(t, "www.example.com", 0x45)
 	req := deployment(t, host.config(t, "Default Web Site", ""), c)
 	conn := iis.New(iis.Options{})
 	old := host.bound("Default Web Site", "*:443:www.example.com")
@@ -178,7 +179,7 @@ func TestIIS_Rollback(t *testing.T) {
 
 	_, err = conn.DeployCertificate(ctxT(t), req)
 	require.NoError(t, err)
-	require.Equal(t, thumb(c.cert), host.bound("Default Web Site", "*:443:www.example.com"))
+	require.Equal(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
 	// A retry of the same deployment keeps the first attempt's state.
 	_, err = conn.DeployCertificate(ctxT(t), req)
 	require.NoError(t, err)
@@ -205,21 +206,21 @@ func TestIIS_HostileSiteNameIsQuoted(t *testing.T) {
 	// statement separator: all must reach IIS as the literal name.
 	site := "Shop'; Remove-Item -Recurse C:\\ ; '\u2019$(calc)\u2018\u201a\u201b\"x\""
 	host.addBinding(site, "*:443:www.example.com", host.bound("Default Web Site", "*:443:www.example.com"))
-	c := issue(t, "www.example.com", 0x46)
+	c := targettest.Issue(t, "www.example.com", 0x46)
 	req := deployment(t, host.config(t, site, ""), c)
 
 	_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
 	require.NoError(t, err)
-	assert.Equal(t, thumb(c.cert), host.bound(site, "*:443:www.example.com"))
-	assert.NotEqual(t, thumb(c.cert), host.bound("Default Web Site", "*:443:www.example.com"))
+	assert.Equal(t, thumb(c.Cert), host.bound(site, "*:443:www.example.com"))
+	assert.NotEqual(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
 	_, err = iis.New(iis.Options{}).Rollback(ctxT(t), rollback(req))
 	require.NoError(t, err)
-	assert.NotEqual(t, thumb(c.cert), host.bound(site, "*:443:www.example.com"))
+	assert.NotEqual(t, thumb(c.Cert), host.bound(site, "*:443:www.example.com"))
 }
 
 func TestIIS_ControlCharactersRefused(t *testing.T) {
 	host := newFakeWinRM(t)
-	c := issue(t, "www.example.com", 0x47)
+	c := targettest.Issue(t, "www.example.com", 0x47)
 	for _, site := range []string{"Default Web Site\n'; calc; '", "Site\r", "Site\u2028x", "Site\x00"} {
 		req := deployment(t, host.config(t, site, ""), c)
 		_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
@@ -234,13 +235,13 @@ func TestIIS_ControlCharactersRefused(t *testing.T) {
 
 func TestIIS_MismatchedKeyRefusedBeforeAnyRequest(t *testing.T) {
 	host := newFakeWinRM(t)
-	c := issue(t, "www.example.com", 0x48)
-	other := issue(t, "www.example.com", 0x49)
+	c := targettest.Issue(t, "www.example.com", 0x48)
+	other := targettest.Issue(t, "www.example.com", 0x49)
 	req := deployment(t, host.config(t, "Default Web Site", ""), c)
-	req.KeyPath = other.keyPath
+	req.KeyPath = other.KeyPath
 	_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
 	require.ErrorIs(t, err, target.ErrKeyMismatch)
-	assert.NotContains(t, err.Error(), strings.Split(other.keyPEM, "\n")[1])
+	assert.NotContains(t, err.Error(), strings.Split(other.KeyPEM, "\n")[1])
 	host.mu.Lock()
 	assert.Zero(t, host.requests)
 	host.mu.Unlock()
@@ -248,7 +249,7 @@ func TestIIS_MismatchedKeyRefusedBeforeAnyRequest(t *testing.T) {
 
 func TestIIS_WrongPassword(t *testing.T) {
 	host := newFakeWinRM(t)
-	c := issue(t, "www.example.com", 0x4a)
+	c := targettest.Issue(t, "www.example.com", 0x4a)
 	req := deployment(t, host.config(t, "Default Web Site", ""), c)
 	host.pass = "rotated"
 	_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
@@ -261,16 +262,16 @@ func TestIIS_WrongPassword(t *testing.T) {
 
 func TestIIS_LegacyPFX(t *testing.T) {
 	host := newFakeWinRM(t)
-	c := issue(t, "www.example.com", 0x4b)
+	c := targettest.Issue(t, "www.example.com", 0x4b)
 	req := deployment(t, host.config(t, "Default Web Site", `,"pfx_encryption":"3des"`), c)
 	_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
 	require.NoError(t, err)
-	assert.Equal(t, thumb(c.cert), host.bound("Default Web Site", "*:443:www.example.com"))
+	assert.Equal(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
 }
 
 func TestIIS_ValidateConfig(t *testing.T) {
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	require.NoError(t, os.WriteFile(ca, []byte(issue(t, "ca", 1).chainPEM), 0o600))
+	require.NoError(t, os.WriteFile(ca, []byte(targettest.Issue(t, "ca", 1).ChainPEM), 0o600))
 	base := `"hostname":"web01","site_name":"Default Web Site","binding_info":"*:443:www.example.com","winrm_username":"u","winrm_password":"p","winrm_https":true`
 	for _, tc := range []struct{ name, config, field string }{
 		{"unknown field", `{` + base + `,"winrm_pasword":"x"}`, "winrm_pasword"},

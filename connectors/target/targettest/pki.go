@@ -1,4 +1,4 @@
-package f5_test
+package targettest
 
 import (
 	"crypto/ecdsa"
@@ -18,18 +18,23 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// issued is a certificate as the agent holds it for a deployment.
-type issued struct {
-	certPEM, chainPEM, keyPEM string
-	keyPath                   string
-	serial, fingerprint       string
-	key                       *ecdsa.PrivateKey
-	cert                      *x509.Certificate
+// Issued is a certificate as the agent holds it for a deployment.
+type Issued struct {
+	// CertPEM is the leaf alone, ChainPEM its intermediate, KeyPEM the
+	// leaf's key (PKCS #8), also written at KeyPath.
+	CertPEM, ChainPEM, KeyPEM string
+	KeyPath                   string
+	// Serial is the leaf's serial in hex, Fingerprint the hex SHA-256 of
+	// its DER: the forms of target.DeploymentRequest.
+	Serial, Fingerprint string
+	Key                 *ecdsa.PrivateKey
+	Cert                *x509.Certificate
 }
 
-// issue makes a leaf for cn under a fresh intermediate, and writes its key
-// to a 0600 file as the agent's key store does.
-func issue(t *testing.T, cn string, serial int64) issued {
+// Issue makes a leaf for cn with the given serial under a fresh
+// intermediate, valid from an hour ago for a day, and writes its key to a
+// 0600 file as the agent's key store does.
+func Issue(t testing.TB, cn string, serial int64) Issued {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
@@ -57,14 +62,14 @@ func issue(t *testing.T, cn string, serial int64) issued {
 	keyPath := filepath.Join(t.TempDir(), "key.pem")
 	require.NoError(t, os.WriteFile(keyPath, []byte(keyPEM), 0o600))
 	sum := sha256.Sum256(der)
-	return issued{
-		certPEM:     string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		chainPEM:    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
-		keyPEM:      keyPEM,
-		keyPath:     keyPath,
-		serial:      cert.SerialNumber.Text(16),
-		fingerprint: hex.EncodeToString(sum[:]),
-		key:         key,
-		cert:        cert,
+	return Issued{
+		CertPEM:     string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		ChainPEM:    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
+		KeyPEM:      keyPEM,
+		KeyPath:     keyPath,
+		Serial:      cert.SerialNumber.Text(16),
+		Fingerprint: hex.EncodeToString(sum[:]),
+		Key:         key,
+		Cert:        cert,
 	}
 }
