@@ -363,3 +363,24 @@ func assertJournalEmpty(t *testing.T, stateDir string) {
 	require.NoError(t, err)
 	assert.Empty(t, entries, "nothing left to settle")
 }
+
+// TestAgent_DecidedJobNotRedone: a job whose report is still owed is not
+// deployed again when the cluster offers it once more (its report was lost
+// while the work list still came).
+func TestAgent_DecidedJobNotRedone(t *testing.T) {
+	r := newRig(t)
+	r.cluster.add(csrJob("job-csr", "mc-web", ""))
+	r.poll(t)
+	item := deployJob("job-dep", "mc-web")
+	e := &journalEntry{JobID: item.ID, JobType: item.Type, CertificateID: item.CertificateID, TargetID: item.TargetID,
+		TargetType: item.TargetType, StartedAt: time.Now()}
+	require.NoError(t, r.agent.journal.decide(e, outcome{Status: statusDone}))
+	require.NoError(t, r.agent.work(context.Background(), item))
+	deploys, _ := r.target.counts()
+	assert.Zero(t, deploys)
+	r.cluster.add(item)
+	r.poll(t)
+	deploys, _ = r.target.counts()
+	assert.Zero(t, deploys, "settled by its report, not deployed again")
+	require.Len(t, r.cluster.reports("job-dep"), 1)
+}

@@ -39,6 +39,12 @@ func (a *Agent) work(ctx context.Context, item wire.WorkItem) error {
 		log.Error("job refused", "err", err)
 		return nil
 	}
+	if a.journal.has(item.ID) {
+		// Done here already; its report did not reach the cluster yet and
+		// is sent again by settle, not the deployment.
+		log.Debug("job already worked; its report is pending")
+		return nil
+	}
 	ctx, cancel := a.jobContext()
 	defer cancel()
 	switch {

@@ -87,7 +87,19 @@ func (j *journal) write(e *journalEntry) error {
 	if err != nil {
 		return err
 	}
+	// An outcome decided before any change (a refused config) has no
+	// directory yet.
+	if err := os.MkdirAll(j.jobDir(e.JobID), 0o700); err != nil {
+		return fmt.Errorf("agent: journal of job %s: %w", e.JobID, err)
+	}
 	return writeFileAtomic(filepath.Join(j.jobDir(e.JobID), "journal.json"), raw, 0o600)
+}
+
+// has reports whether job jobID has an entry: an outcome still to report,
+// or a deployment to settle first.
+func (j *journal) has(jobID string) bool {
+	_, err := os.Stat(j.jobDir(jobID))
+	return err == nil
 }
 
 // done forgets a job: its report reached the cluster.
