@@ -19,56 +19,20 @@ import (
 	"github.com/certctl/certctl/connectors/target/targettest"
 )
 
+// deployment deploys c with cfg to the test's target.
 func deployment(t *testing.T, cfg json.RawMessage, c targettest.Issued) target.DeploymentRequest {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "state")
-	require.NoError(t, os.Mkdir(dir, 0o700))
-	return target.DeploymentRequest{TargetID: "tg-f5", Config: cfg, CertificateID: "mc-www", CommonName: "www.example.com",
-		CertPEM: c.CertPEM, ChainPEM: c.ChainPEM, KeyPath: c.KeyPath, SerialNumber: c.Serial, FingerprintSHA256: c.Fingerprint, StateDir: dir}
-}
-
-func validation(req target.DeploymentRequest) target.ValidationRequest {
-	return target.ValidationRequest{TargetID: req.TargetID, Config: req.Config, CertificateID: req.CertificateID,
-		CommonName: req.CommonName, SerialNumber: req.SerialNumber, FingerprintSHA256: req.FingerprintSHA256}
-}
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// serveTLS answers TLS handshakes on 127.0.0.1 with c, as the virtual
-// server would once the profile uses it.
-func serveTLS(t *testing.T, c targettest.Issued) string {
-	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{c.Cert.Raw}, PrivateKey: c.Key}}})
-	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-			_ = conn.(*tls.Conn).Handshake()
-			_ = conn.Close()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); <-done })
-	return ln.Addr().String()
+	return targettest.Deployment(t, "tg-f5", cfg, c)
 }
 
 func TestF5_DeploySwitchesProfile(t *testing.T) {
 	dev := newFakeBIGIP(t)
 	c := targettest.Issue(t, "www.example.com", 0x1a2b)
-	endpoint := serveTLS(t, c)
+	endpoint := targettest.ServeTLS(t, c)
 	req := deployment(t, dev.config(t, `,"endpoint":"`+endpoint+`","server_name":"www.example.com"`), c)
 	conn := f5.New(f5.Options{ChunkSize: 200, ProbeWait: 5 * time.Second}) // small chunks: every PEM takes several requests
 
-	res, err := conn.DeployCertificate(ctxT(t), req)
+	res, err := conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 
 	want := []entry{{Name: "default", Cert: "/Common/certctl_mc-www_1a2b.crt", Key: "/Common/certctl_mc-www_1a2b.key", Chain: "/Common/certctl_mc-www_1a2b_chain.crt"}}
@@ -94,14 +58,14 @@ func TestF5_DeploySwitchesProfile(t *testing.T) {
 	assert.NotContains(t, string(out), "PRIVATE KEY")
 	assert.NotContains(t, string(out), strings.Split(c.KeyPEM, "\n")[1], "no key material in the result")
 
-	v, err := conn.ValidateDeployment(ctxT(t), validation(req))
+	v, err := conn.ValidateDeployment(targettest.Context(t), targettest.Validation(req))
 	require.NoError(t, err)
 	assert.True(t, v.Valid, v.Message)
 	assert.Equal(t, "tls", v.Method, "with an endpoint, the handshake has the last word")
 	assert.Equal(t, c.Fingerprint, v.ServedFingerprint)
 
 	noEndpoint := deployment(t, dev.config(t, ""), c)
-	v, err = conn.ValidateDeployment(ctxT(t), validation(noEndpoint))
+	v, err = conn.ValidateDeployment(targettest.Context(t), targettest.Validation(noEndpoint))
 	require.NoError(t, err)
 	assert.True(t, v.Valid, v.Message)
 	assert.Equal(t, "api", v.Method)
@@ -113,15 +77,15 @@ func TestF5_RedeployReusesObjectsAndKeepsFirstState(t *testing.T) {
 	req := deployment(t, dev.config(t, ""), c)
 	req.ChainPEM = ""
 	conn := f5.New(f5.Options{})
-	_, err := conn.DeployCertificate(ctxT(t), req)
+	_, err := conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 	// A retry after, say, a lost answer: the objects exist and the profile
 	// already uses them; the kept state must still be the original one.
-	_, err = conn.DeployCertificate(ctxT(t), req)
+	_, err = conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/certctl_mc-www_55.crt", Key: "/Common/certctl_mc-www_55.key"}}, dev.profile("~Common~clientssl-www"))
 
-	rb, err := conn.Rollback(ctxT(t), target.RollbackRequest{TargetID: req.TargetID, Config: req.Config, CertificateID: req.CertificateID, StateDir: req.StateDir})
+	rb, err := conn.Rollback(targettest.Context(t), targettest.Rollback(req))
 	require.NoError(t, err)
 	assert.Contains(t, rb.Message, "/Common/default.crt")
 	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"))
@@ -135,7 +99,7 @@ func TestF5_DualCertificateProfileKeepsOtherKeyType(t *testing.T) {
 	req.Config = json.RawMessage(strings.Replace(string(req.Config), "clientssl-www", "dual", 1))
 	conn := f5.New(f5.Options{})
 
-	res, err := conn.DeployCertificate(ctxT(t), req)
+	res, err := conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 	assert.Equal(t, []entry{
 		{Name: "rsa", Cert: "/Common/rsa.crt", Key: "/Common/rsa.key"},
@@ -143,11 +107,11 @@ func TestF5_DualCertificateProfileKeepsOtherKeyType(t *testing.T) {
 	}, dev.profile("~Common~dual"), "the ECDSA entry is replaced, the RSA one kept")
 	assert.Equal(t, "/Common/default.crt", res.Details["previous_cert"])
 
-	v, err := conn.ValidateDeployment(ctxT(t), validation(req))
+	v, err := conn.ValidateDeployment(targettest.Context(t), targettest.Validation(req))
 	require.NoError(t, err)
 	assert.True(t, v.Valid, v.Message)
 
-	_, err = conn.Rollback(ctxT(t), target.RollbackRequest{Config: req.Config, StateDir: req.StateDir})
+	_, err = conn.Rollback(targettest.Context(t), target.RollbackRequest{Config: req.Config, StateDir: req.StateDir})
 	require.NoError(t, err)
 	assert.Equal(t, []entry{
 		{Name: "rsa", Cert: "/Common/rsa.crt", Key: "/Common/rsa.key"},
@@ -162,7 +126,7 @@ func TestF5_CommitRefusedLeavesProfile(t *testing.T) {
 	req := deployment(t, dev.config(t, ""), c)
 	conn := f5.New(f5.Options{})
 
-	_, err := conn.DeployCertificate(ctxT(t), req)
+	_, err := conn.DeployCertificate(targettest.Context(t), req)
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "01071ac2:3: Profile (/Common/clientssl-www) is in use")
 	assert.ErrorContains(t, err, "commit transaction")
@@ -175,7 +139,7 @@ func TestF5_CommitRefusedLeavesProfile(t *testing.T) {
 	assert.Zero(t, dev.saves)
 	dev.mu.Unlock()
 
-	v, err := conn.ValidateDeployment(ctxT(t), validation(req))
+	v, err := conn.ValidateDeployment(targettest.Context(t), targettest.Validation(req))
 	require.NoError(t, err)
 	assert.False(t, v.Valid)
 	assert.Contains(t, v.Message, "/Common/default.crt")
@@ -186,7 +150,7 @@ func TestF5_SaveRefusedSwitchesBack(t *testing.T) {
 	dev.refuseSave = "01070711:3: Caught configuration exception (disk full)"
 	c := targettest.Issue(t, "www.example.com", 0x77)
 	req := deployment(t, dev.config(t, ""), c)
-	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
+	_, err := f5.New(f5.Options{}).DeployCertificate(targettest.Context(t), req)
 	assert.ErrorContains(t, err, "save the configuration")
 	assert.ErrorContains(t, err, "disk full")
 	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"))
@@ -197,21 +161,21 @@ func TestF5_Rollback(t *testing.T) {
 	c := targettest.Issue(t, "www.example.com", 0x1234)
 	req := deployment(t, dev.config(t, ""), c)
 	conn := f5.New(f5.Options{})
-	rreq := target.RollbackRequest{TargetID: req.TargetID, Config: req.Config, CertificateID: req.CertificateID, StateDir: req.StateDir}
+	rreq := targettest.Rollback(req)
 
-	rb, err := conn.Rollback(ctxT(t), rreq)
+	rb, err := conn.Rollback(targettest.Context(t), rreq)
 	require.NoError(t, err)
 	assert.Contains(t, rb.Message, "nothing to roll back", "before any deployment StateDir is empty")
 	dev.mu.Lock()
 	assert.Zero(t, dev.requests, "a no-op rollback does not contact the device")
 	dev.mu.Unlock()
 
-	_, err = conn.DeployCertificate(ctxT(t), req)
+	_, err = conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 	require.NotEqual(t, "/Common/default.crt", dev.profile("~Common~clientssl-www")[0].Cert)
 
 	for range 2 { // idempotent
-		_, err = conn.Rollback(ctxT(t), rreq)
+		_, err = conn.Rollback(targettest.Context(t), rreq)
 		require.NoError(t, err)
 		assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"))
 	}
@@ -220,7 +184,7 @@ func TestF5_Rollback(t *testing.T) {
 	dev.mu.Unlock()
 
 	other := dev.config(t, `,"partition":"Other"`)
-	_, err = conn.Rollback(ctxT(t), target.RollbackRequest{Config: other, StateDir: req.StateDir})
+	_, err = conn.Rollback(targettest.Context(t), target.RollbackRequest{Config: other, StateDir: req.StateDir})
 	assert.ErrorContains(t, err, "restore it by hand", "state kept for one profile is never applied to another")
 }
 
@@ -231,7 +195,7 @@ func TestF5_MismatchedKeyRefusedBeforeAnyRequest(t *testing.T) {
 	req := deployment(t, dev.config(t, ""), c)
 	req.KeyPath = other.KeyPath
 
-	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
+	_, err := f5.New(f5.Options{}).DeployCertificate(targettest.Context(t), req)
 	require.ErrorIs(t, err, target.ErrKeyMismatch)
 	assert.ErrorContains(t, err, other.KeyPath)
 	assert.NotContains(t, err.Error(), strings.Split(other.KeyPEM, "\n")[1])
@@ -248,7 +212,7 @@ func TestF5_WrongPassword(t *testing.T) {
 	c := targettest.Issue(t, "www.example.com", 0x10)
 	req := deployment(t, dev.config(t, ""), c)
 	dev.pass = "rotated"
-	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
+	_, err := f5.New(f5.Options{}).DeployCertificate(targettest.Context(t), req)
 	assert.ErrorContains(t, err, `login as "admin" refused: check username and password`)
 	assert.NotContains(t, err.Error(), "s3cret!")
 }
@@ -258,7 +222,7 @@ func TestF5_UnknownProfile(t *testing.T) {
 	c := targettest.Issue(t, "www.example.com", 0x10)
 	req := deployment(t, dev.config(t, ""), c)
 	req.Config = json.RawMessage(strings.Replace(string(req.Config), "clientssl-www", "clientssl-typo", 1))
-	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
+	_, err := f5.New(f5.Options{}).DeployCertificate(targettest.Context(t), req)
 	assert.ErrorContains(t, err, "client-ssl profile /Common/clientssl-typo does not exist")
 }
 
@@ -270,7 +234,7 @@ func TestF5_UntrustedManagementCertificate(t *testing.T) {
 	require.NoError(t, json.Unmarshal(req.Config, &cfg))
 	delete(cfg, "ca_file")
 	req.Config, _ = json.Marshal(cfg)
-	_, err := f5.New(f5.Options{}).DeployCertificate(ctxT(t), req)
+	_, err := f5.New(f5.Options{}).DeployCertificate(targettest.Context(t), req)
 	var verr *tls.CertificateVerificationError
 	assert.True(t, errors.As(err, &verr), "without ca_file the host's roots do not trust the device: %v", err)
 	dev.mu.Lock()

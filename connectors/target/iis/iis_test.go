@@ -2,7 +2,6 @@ package iis_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -20,12 +19,6 @@ import (
 	"github.com/certctl/certctl/connectors/target/targettest"
 )
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // config is a target config for the fake host, trusting its listener.
 func (f *fakeWinRM) config(t *testing.T, site, extra string) json.RawMessage {
 	t.Helper()
@@ -39,49 +32,16 @@ func (f *fakeWinRM) config(t *testing.T, site, extra string) json.RawMessage {
 		port, f.user, f.pass, ca, siteJSON, extra))
 }
 
+// deployment deploys c with cfg to the test's target.
 func deployment(t *testing.T, cfg json.RawMessage, c targettest.Issued) target.DeploymentRequest {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "state")
-	require.NoError(t, os.Mkdir(dir, 0o700))
-	return target.DeploymentRequest{TargetID: "tg-iis", Config: cfg, CertificateID: "mc-www", CommonName: "www.example.com",
-		CertPEM: c.CertPEM, ChainPEM: c.ChainPEM, KeyPath: c.KeyPath, SerialNumber: c.Serial, FingerprintSHA256: c.Fingerprint, StateDir: dir}
-}
-
-func validation(req target.DeploymentRequest) target.ValidationRequest {
-	return target.ValidationRequest{TargetID: req.TargetID, Config: req.Config, CertificateID: req.CertificateID,
-		CommonName: req.CommonName, SerialNumber: req.SerialNumber, FingerprintSHA256: req.FingerprintSHA256}
-}
-
-func rollback(req target.DeploymentRequest) target.RollbackRequest {
-	return target.RollbackRequest{TargetID: req.TargetID, Config: req.Config, CertificateID: req.CertificateID, StateDir: req.StateDir}
-}
-
-// serveTLS answers TLS handshakes on 127.0.0.1 with c, as the site would.
-func serveTLS(t *testing.T, c targettest.Issued) string {
-	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{c.Cert.Raw}, PrivateKey: c.Key}}})
-	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-			_ = conn.(*tls.Conn).Handshake()
-			_ = conn.Close()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); <-done })
-	return ln.Addr().String()
+	return targettest.Deployment(t, "tg-iis", cfg, c)
 }
 
 func TestIIS_DeployBindsCertificate(t *testing.T) {
 	host := newFakeWinRM(t)
 	c := targettest.Issue(t, "www.example.com", 0x42)
-	endpoint := serveTLS(t, c)
+	endpoint := targettest.ServeTLS(t, c)
 	req := deployment(t, host.config(t, "Default Web Site", `,"endpoint":"`+endpoint+`","server_name":"www.example.com"`), c)
 	// A longer chain makes a PKCS#12 that one command line cannot carry.
 	for i := range 3 {
@@ -90,7 +50,7 @@ func TestIIS_DeployBindsCertificate(t *testing.T) {
 	conn := iis.New(iis.Options{ProbeWait: 5 * time.Second})
 	old := host.bound("Default Web Site", "*:443:www.example.com")
 
-	res, err := conn.DeployCertificate(ctxT(t), req)
+	res, err := conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 
 	assert.Equal(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
@@ -111,12 +71,12 @@ func TestIIS_DeployBindsCertificate(t *testing.T) {
 	assert.NotContains(t, string(out), "PRIVATE KEY")
 	assert.NotContains(t, string(out), strings.Split(c.KeyPEM, "\n")[1])
 
-	v, err := conn.ValidateDeployment(ctxT(t), validation(req))
+	v, err := conn.ValidateDeployment(targettest.Context(t), targettest.Validation(req))
 	require.NoError(t, err)
 	assert.True(t, v.Valid, v.Message)
 	assert.Equal(t, "tls", v.Method)
 
-	v, err = conn.ValidateDeployment(ctxT(t), validation(deployment(t, host.config(t, "Default Web Site", ""), c)))
+	v, err = conn.ValidateDeployment(targettest.Context(t), targettest.Validation(deployment(t, host.config(t, "Default Web Site", ""), c)))
 	require.NoError(t, err)
 	assert.True(t, v.Valid, v.Message)
 	assert.Equal(t, "api", v.Method)
@@ -140,7 +100,7 @@ func TestIIS_FailingScriptCarriesStderr(t *testing.T) {
 	req := deployment(t, host.config(t, "Default Web Site", ""), c)
 	old := host.bound("Default Web Site", "*:443:www.example.com")
 
-	_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
+	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, target.ErrCommand)
 	assert.ErrorContains(t, err, "exit status 1")
@@ -156,7 +116,7 @@ func TestIIS_MissingBinding(t *testing.T) {
 	host := newFakeWinRM(t)
 	c := targettest.Issue(t, "www.example.com", 0x44)
 	req := deployment(t, host.config(t, "Intranet", ""), c)
-	_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
+	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	assert.ErrorContains(t, err, "site 'Intranet' has no https binding '*:443:www.example.com': add it in IIS Manager first")
 	entries, err := os.ReadDir(req.StateDir)
 	require.NoError(t, err)
@@ -170,33 +130,33 @@ func TestIIS_Rollback(t *testing.T) {
 	conn := iis.New(iis.Options{})
 	old := host.bound("Default Web Site", "*:443:www.example.com")
 
-	rb, err := conn.Rollback(ctxT(t), rollback(req))
+	rb, err := conn.Rollback(targettest.Context(t), targettest.Rollback(req))
 	require.NoError(t, err)
 	assert.Contains(t, rb.Message, "nothing to roll back")
 	host.mu.Lock()
 	assert.Zero(t, host.requests, "a no-op rollback does not contact the host")
 	host.mu.Unlock()
 
-	_, err = conn.DeployCertificate(ctxT(t), req)
+	_, err = conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 	require.Equal(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
 	// A retry of the same deployment keeps the first attempt's state.
-	_, err = conn.DeployCertificate(ctxT(t), req)
+	_, err = conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 
 	for range 2 { // idempotent
-		rb, err = conn.Rollback(ctxT(t), rollback(req))
+		rb, err = conn.Rollback(targettest.Context(t), targettest.Rollback(req))
 		require.NoError(t, err)
 		assert.Contains(t, rb.Message, old)
 		assert.Equal(t, old, host.bound("Default Web Site", "*:443:www.example.com"))
 	}
-	v, err := conn.ValidateDeployment(ctxT(t), validation(req))
+	v, err := conn.ValidateDeployment(targettest.Context(t), targettest.Validation(req))
 	require.NoError(t, err)
 	assert.False(t, v.Valid)
 	assert.Contains(t, v.Message, old)
 
 	other := host.config(t, "Other Site", "")
-	_, err = conn.Rollback(ctxT(t), target.RollbackRequest{Config: other, StateDir: req.StateDir})
+	_, err = conn.Rollback(targettest.Context(t), target.RollbackRequest{Config: other, StateDir: req.StateDir})
 	assert.ErrorContains(t, err, "restore it by hand")
 }
 
@@ -209,11 +169,11 @@ func TestIIS_HostileSiteNameIsQuoted(t *testing.T) {
 	c := targettest.Issue(t, "www.example.com", 0x46)
 	req := deployment(t, host.config(t, site, ""), c)
 
-	_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
+	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 	assert.Equal(t, thumb(c.Cert), host.bound(site, "*:443:www.example.com"))
 	assert.NotEqual(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
-	_, err = iis.New(iis.Options{}).Rollback(ctxT(t), rollback(req))
+	_, err = iis.New(iis.Options{}).Rollback(targettest.Context(t), targettest.Rollback(req))
 	require.NoError(t, err)
 	assert.NotEqual(t, thumb(c.Cert), host.bound(site, "*:443:www.example.com"))
 }
@@ -223,7 +183,7 @@ func TestIIS_ControlCharactersRefused(t *testing.T) {
 	c := targettest.Issue(t, "www.example.com", 0x47)
 	for _, site := range []string{"Default Web Site\n'; calc; '", "Site\r", "Site\u2028x", "Site\x00"} {
 		req := deployment(t, host.config(t, site, ""), c)
-		_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
+		_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 		var ce *target.ConfigError
 		require.ErrorAs(t, err, &ce, "%q", site)
 		assert.Equal(t, "site_name", ce.Field)
@@ -239,7 +199,7 @@ func TestIIS_MismatchedKeyRefusedBeforeAnyRequest(t *testing.T) {
 	other := targettest.Issue(t, "www.example.com", 0x49)
 	req := deployment(t, host.config(t, "Default Web Site", ""), c)
 	req.KeyPath = other.KeyPath
-	_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
+	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	require.ErrorIs(t, err, target.ErrKeyMismatch)
 	assert.NotContains(t, err.Error(), strings.Split(other.KeyPEM, "\n")[1])
 	host.mu.Lock()
@@ -252,7 +212,7 @@ func TestIIS_WrongPassword(t *testing.T) {
 	c := targettest.Issue(t, "www.example.com", 0x4a)
 	req := deployment(t, host.config(t, "Default Web Site", ""), c)
 	host.pass = "rotated"
-	_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
+	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	var fe *iis.FaultError
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, 401, fe.Status)
@@ -264,7 +224,7 @@ func TestIIS_LegacyPFX(t *testing.T) {
 	host := newFakeWinRM(t)
 	c := targettest.Issue(t, "www.example.com", 0x4b)
 	req := deployment(t, host.config(t, "Default Web Site", `,"pfx_encryption":"3des"`), c)
-	_, err := iis.New(iis.Options{}).DeployCertificate(ctxT(t), req)
+	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 	assert.Equal(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
 }
