@@ -100,7 +100,10 @@ func (s *Server) liveAgent(c *gin.Context) (*fsm.Agent, bool) {
 }
 
 // heartbeat records an agent's sign of life. Beats are folded into one raft
-// entry per flush interval; the answer comes once the beat is committed.
+// entry per flush interval. A beat that changes the agent's record (it comes
+// Online, or reports a new version or hostname) is answered once committed,
+// so the agent and its operator read what it sent; a beat that only
+// refreshes the time is answered once queued (see heartbeatBatcher).
 func (s *Server) heartbeat(c *gin.Context) {
 	var req wire.HeartbeatRequest
 	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
@@ -122,7 +125,9 @@ func (s *Server) heartbeat(c *gin.Context) {
 		return
 	}
 	beat := fsm.Heartbeat{AgentID: a.ID, At: s.cfg.Now().UTC(), Version: req.Version, Hostname: req.Hostname}
-	if err := s.heartbeats.add(c.Request.Context(), beat); err != nil {
+	changes := a.Status != fsm.AgentOnline || (req.Version != "" && req.Version != a.Version) ||
+		(req.Hostname != "" && req.Hostname != a.Hostname)
+	if err := s.heartbeats.add(c.Request.Context(), beat, changes); err != nil {
 		fail(c, err)
 		return
 	}

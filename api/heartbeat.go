@@ -11,7 +11,14 @@ import (
 
 // heartbeatBatcher folds the heartbeats this node receives into one raft
 // entry per interval, so thousands of agents cost a handful of entries a
-// second. A caller waits until the batch holding its beat is committed.
+// second. A beat that must be readable once answered waits until the batch
+// holding it is committed. A beat that only refreshes an agent's time is
+// answered once queued, while the batches commit: waiting would hold every
+// agent's heartbeat for up to an interval (p99 above 1 s at 10,000 agents),
+// and the price of a beat lost with its node is one interval of freshness,
+// which the agent's next beat restores. When the last batch failed, or one
+// has been in flight for longer than an interval, every beat waits again, so
+// that an agent of a node that cannot write hears it and tries another.
 type heartbeatBatcher struct {
 	interval time.Duration
 	propose  func(context.Context, fsm.Payload) error
@@ -20,6 +27,11 @@ type heartbeatBatcher struct {
 	mu      sync.Mutex
 	pending map[string]fsm.Heartbeat // the latest beat of each agent
 	waiters []chan error
+	// committed is whether the last batch flushed was committed; false
+	// until one is, so that a node that never wrote answers no beat early.
+	committed bool
+	// flushing is when the batch being proposed was taken; zero when none.
+	flushing time.Time
 
 	stop chan struct{}
 	done chan struct{}
@@ -36,11 +48,17 @@ func newHeartbeatBatcher(interval time.Duration, propose func(context.Context, f
 	return b
 }
 
-// add queues a beat and waits until it is committed, or ctx ends.
-func (b *heartbeatBatcher) add(ctx context.Context, beat fsm.Heartbeat) error {
-	ch := make(chan error, 1)
+// add queues a beat. With wait, or while the batches are not committing
+// (see heartbeatBatcher), it waits until the beat is committed or ctx ends;
+// otherwise it returns at once.
+func (b *heartbeatBatcher) add(ctx context.Context, beat fsm.Heartbeat, wait bool) error {
 	b.mu.Lock()
 	b.pending[beat.AgentID] = beat
+	if !wait && b.committed && (b.flushing.IsZero() || time.Since(b.flushing) < b.interval) {
+		b.mu.Unlock()
+		return nil
+	}
+	ch := make(chan error, 1)
 	b.waiters = append(b.waiters, ch)
 	b.mu.Unlock()
 	select {
@@ -61,6 +79,9 @@ func (b *heartbeatBatcher) run() {
 			b.flush()
 		case <-b.stop:
 			b.flush()
+			b.mu.Lock()
+			b.committed = false // nothing flushes a beat queued from now on
+			b.mu.Unlock()
 			return
 		}
 	}
@@ -74,6 +95,9 @@ func (b *heartbeatBatcher) flush() {
 	}
 	waiters := b.waiters
 	b.pending, b.waiters = map[string]fsm.Heartbeat{}, nil
+	if len(beats) > 0 {
+		b.flushing = time.Now()
+	}
 	b.mu.Unlock()
 	if len(beats) == 0 {
 		return
@@ -87,6 +111,9 @@ func (b *heartbeatBatcher) flush() {
 	if err != nil {
 		b.log.Warn("recording heartbeats failed", "beats", len(beats), "err", err)
 	}
+	b.mu.Lock()
+	b.committed, b.flushing = err == nil, time.Time{}
+	b.mu.Unlock()
 	for _, w := range waiters {
 		w <- err
 	}
