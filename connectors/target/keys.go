@@ -59,6 +59,12 @@ func Fingerprint(c *x509.Certificate) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// NormalFingerprint returns fp, a hex SHA-256 fingerprint, in Fingerprint's
+// form: lower case, without colons. Compare fingerprints in this form.
+func NormalFingerprint(fp string) string {
+	return strings.ToLower(strings.ReplaceAll(fp, ":", ""))
+}
+
 // ReadKeyFor reads the PEM private key at keyPath (PKCS #8, SEC 1 or
 // PKCS #1) and returns it after checking that it is the key of cert; a
 // different key is an error matching ErrKeyMismatch. Errors never hold key
@@ -71,12 +77,12 @@ func ReadKeyFor(cert *x509.Certificate, keyPath string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target: read the local private key: %w", err)
 	}
-	pub, err := publicKeyOf(data)
+	key, err := parsePrivateKey(data)
 	if err != nil {
 		clear(data)
 		return nil, fmt.Errorf("target: the local private key at %s: %w", keyPath, err)
 	}
-	if k, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(pub) {
+	if k, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(key.Public()) {
 		clear(data)
 		return nil, fmt.Errorf("%w: certificate %s (serial %x, %q) does not match the local key at %s; nothing was deployed: issue the certificate again from this agent's CSR",
 			ErrKeyMismatch, Fingerprint(cert), cert.SerialNumber, cert.Subject.CommonName, keyPath)
@@ -84,7 +90,19 @@ func ReadKeyFor(cert *x509.Certificate, keyPath string) ([]byte, error) {
 	return data, nil
 }
 
-func publicKeyOf(data []byte) (crypto.PublicKey, error) {
+// ParsePrivateKey decodes a PEM private key as ReadKeyFor reads it (PKCS #8,
+// SEC 1 or PKCS #1, unencrypted), for a connector that must hand the key
+// itself to an encoder (a PKCS #12 for a Windows host). Errors never hold key
+// bytes.
+func ParsePrivateKey(keyPEM []byte) (crypto.Signer, error) {
+	key, err := parsePrivateKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("target: the private key: %w", err)
+	}
+	return key, nil
+}
+
+func parsePrivateKey(data []byte) (crypto.Signer, error) {
 	b, _ := pem.Decode(data)
 	if b == nil {
 		return nil, errors.New("not PEM")
@@ -110,5 +128,5 @@ func publicKeyOf(data []byte) (crypto.PublicKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("unsupported key type %T", key)
 	}
-	return s.Public(), nil
+	return s, nil
 }

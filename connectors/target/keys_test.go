@@ -87,6 +87,27 @@ func TestReadKeyFor(t *testing.T) {
 	assert.ErrorContains(t, err, "read the local private key")
 }
 
+func TestParsePrivateKey(t *testing.T) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	sec1, err := x509.MarshalECPrivateKey(ec)
+	require.NoError(t, err)
+	key, err := target.ParsePrivateKey(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}))
+	require.NoError(t, err)
+	assert.True(t, ec.Equal(key))
+
+	_, err = target.ParsePrivateKey(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("secret bytes")}))
+	assert.ErrorContains(t, err, "does not parse")
+	assert.NotContains(t, err.Error(), "secret bytes")
+	_, err = target.ParsePrivateKey([]byte("not a key"))
+	assert.ErrorContains(t, err, "not PEM")
+}
+
+func TestNormalFingerprint(t *testing.T) {
+	assert.Equal(t, "ab01ff", target.NormalFingerprint("AB:01:ff"))
+	assert.Equal(t, "ab01ff", target.NormalFingerprint("ab01ff"))
+}
+
 func TestParseCertificates(t *testing.T) {
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 )
 
@@ -39,7 +38,7 @@ func (p Probe) Run(ctx context.Context) (*ValidationResult, error) {
 	if interval <= 0 {
 		interval = 200 * time.Millisecond
 	}
-	want := strings.ToLower(strings.ReplaceAll(p.Want, ":", ""))
+	want := NormalFingerprint(p.Want)
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	res := &ValidationResult{Method: "tls", Endpoint: p.Endpoint, ServerName: p.ServerName, ExpectedFingerprint: want}

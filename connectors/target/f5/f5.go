@@ -2,9 +2,7 @@ package f5
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -201,7 +199,6 @@ func (c *Connector) DeployCertificate(ctx context.Context, req target.Deployment
 		return nil, err
 	}
 
-	sum := sha256.Sum256(leaf.Raw)
 	return &target.DeploymentResult{
 		Message: fmt.Sprintf("BIG-IP %s: profile %s now uses %s", cfg.Host, full(cfg.Partition, cfg.SSLProfile), full(cfg.Partition, names.cert)),
 		Files:   files,
@@ -212,7 +209,7 @@ func (c *Connector) DeployCertificate(ctx context.Context, req target.Deployment
 			"key":                full(cfg.Partition, names.key),
 			"chain":              full(cfg.Partition, names.chain),
 			"previous_cert":      replaced,
-			"fingerprint_sha256": hex.EncodeToString(sum[:]),
+			"fingerprint_sha256": target.Fingerprint(leaf),
 		},
 	}, nil
 }
@@ -365,7 +362,7 @@ func (c *Connector) ValidateDeployment(ctx context.Context, req target.Validatio
 	if err != nil {
 		return nil, err
 	}
-	want := strings.ToLower(strings.ReplaceAll(req.FingerprintSHA256, ":", ""))
+	want := target.NormalFingerprint(req.FingerprintSHA256)
 	cl, err := newClient(cfg, c.opts)
 	if err != nil {
 		return nil, err

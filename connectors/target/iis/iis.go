@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -186,7 +185,7 @@ func thumbprint(c *x509.Certificate) string {
 
 // buildPFX packs the leaf, chain and key under a fresh random password.
 func buildPFX(cfg Config, leaf *x509.Certificate, chain []*x509.Certificate, keyPEM []byte) (pfx []byte, password string, err error) {
-	key, err := parseKey(keyPEM)
+	key, err := target.ParsePrivateKey(keyPEM)
 	if err != nil {
 		return nil, "", err
 	}
@@ -204,31 +203,6 @@ func buildPFX(cfg Config, leaf *x509.Certificate, chain []*x509.Certificate, key
 		return nil, "", fmt.Errorf("iis: build the PKCS#12: %w", err)
 	}
 	return pfx, password, nil
-}
-
-func parseKey(keyPEM []byte) (any, error) {
-	b, _ := pem.Decode(keyPEM)
-	if b == nil {
-		return nil, errors.New("iis: the local private key is not PEM")
-	}
-	var (
-		key any
-		err error
-	)
-	switch b.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(b.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-	default:
-		return nil, fmt.Errorf("iis: a %q block is not a private key", b.Type)
-	}
-	if err != nil {
-		return nil, errors.New("iis: the local private key does not parse")
-	}
-	return key, nil
 }
 
 // DeployCertificate imports the certificate, chain and key into the
@@ -339,7 +313,7 @@ func (c *Connector) ValidateDeployment(ctx context.Context, req target.Validatio
 	if err != nil {
 		return nil, err
 	}
-	want := strings.ToLower(strings.ReplaceAll(req.FingerprintSHA256, ":", ""))
+	want := target.NormalFingerprint(req.FingerprintSHA256)
 	sh, closeShell, err := c.session(ctx, cfg)
 	if err != nil {
 		return nil, err

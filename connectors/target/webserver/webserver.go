@@ -76,7 +76,7 @@ func (c *Connector) DeployCertificate(ctx context.Context, req target.Deployment
 	if err != nil {
 		return nil, fmt.Errorf("webserver: %w", err)
 	}
-	if want := normalFingerprint(req.FingerprintSHA256); want != "" && want != target.Fingerprint(leaf) {
+	if want := target.NormalFingerprint(req.FingerprintSHA256); want != "" && want != target.Fingerprint(leaf) {
 		return nil, fmt.Errorf("webserver: the certificate's SHA-256 fingerprint is %s, but the deployment is for %s: nothing was deployed",
 			target.Fingerprint(leaf), want)
 	}
@@ -167,7 +167,7 @@ func (c *Connector) ValidateDeployment(ctx context.Context, req target.Validatio
 	if err != nil {
 		return nil, err
 	}
-	want := normalFingerprint(req.FingerprintSHA256)
+	want := target.NormalFingerprint(req.FingerprintSHA256)
 	if s.Endpoint != "" {
 		serverName := s.ServerName
 		if serverName == "" {
@@ -290,10 +290,6 @@ func firstCertificate(data []byte) (*x509.Certificate, error) {
 			return x509.ParseCertificate(b.Bytes)
 		}
 	}
-}
-
-func normalFingerprint(fp string) string {
-	return strings.ToLower(strings.ReplaceAll(fp, ":", ""))
 }
 
 func labelled(field, out string) string {
