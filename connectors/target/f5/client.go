@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/certctl/certctl/connectors/target"
 )
 
 // APIError is an answer of the BIG-IP other than success: the request it
@@ -64,7 +66,7 @@ func newClient(cfg Config, o Options) (*client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.Host}
 	switch {
 	case cfg.CAFile != "":
-		roots, err := loadRoots(cfg.CAFile)
+		roots, err := target.LoadRoots("ca_file", cfg.CAFile)
 		if err != nil {
 			return nil, err
 		}

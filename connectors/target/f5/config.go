@@ -1,14 +1,9 @@
 package f5
 
 import (
-	"bytes"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -51,17 +46,15 @@ const DefaultPartition = "Common"
 // quoting; anything else is refused rather than escaped into a URL.
 var objectName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 
+// fieldNames are Config's JSON names, for the error about an unknown one.
+var fieldNames = []string{"host", "port", "username", "password", "partition", "ssl_profile", "ca_file", "insecure_skip_verify", "endpoint", "server_name"}
+
 // ParseConfig decodes and checks a JSON config: unknown fields are errors
 // naming the field, and defaults are filled in.
 func ParseConfig(raw json.RawMessage) (Config, error) {
 	var c Config
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return c, decodeError(err)
-	}
-	if dec.Decode(&struct{}{}) != io.EOF {
-		return c, target.Configf("config", "trailing data after the JSON object")
+	if err := target.DecodeConfig(raw, &c, fieldNames); err != nil {
+		return c, err
 	}
 	if c.Port == 0 {
 		c.Port = 443
@@ -70,17 +63,6 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		c.Partition = DefaultPartition
 	}
 	return c, c.Validate()
-}
-
-func decodeError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return target.Configf(te.Field, "must be a JSON %s, not %s", te.Type, te.Value)
-	}
-	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return target.Configf(strings.Trim(field, `"`), "unknown field: check its spelling (host, port, username, password, partition, ssl_profile, ca_file, insecure_skip_verify, endpoint, server_name)")
-	}
-	return target.Configf("config", "not a JSON object: %v", err)
 }
 
 // Validate reports the first problem of c, which ParseConfig has filled
@@ -116,23 +98,11 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.CAFile != "" {
-		if _, err := loadRoots(c.CAFile); err != nil {
+		if _, err := target.LoadRoots("ca_file", c.CAFile); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func loadRoots(path string) (*x509.CertPool, error) {
-	pemData, err := os.ReadFile(path)
-	if err != nil {
-		return nil, target.Configf("ca_file", "%v", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemData) {
-		return nil, target.Configf("ca_file", "%s holds no PEM certificate", path)
-	}
-	return pool, nil
 }
 
 func (c Config) baseURL() string {

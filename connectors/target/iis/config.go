@@ -1,14 +1,9 @@
 package iis
 
 import (
-	"bytes"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -61,17 +56,15 @@ var (
 	hostHeader = regexp.MustCompile(`^[A-Za-z0-9*]([A-Za-z0-9.*-]{0,252})?$`)
 )
 
+// fieldNames are Config's JSON names, for the error about an unknown one.
+var fieldNames = []string{"hostname", "site_name", "cert_store", "binding_info", "winrm_host", "winrm_port", "winrm_username", "winrm_password", "winrm_https", "winrm_ca_file", "winrm_insecure_skip_verify", "endpoint", "server_name", "pfx_encryption"}
+
 // ParseConfig decodes and checks a JSON config: unknown fields are errors
 // naming the field, and defaults are filled in.
 func ParseConfig(raw json.RawMessage) (Config, error) {
 	var c Config
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return c, decodeError(err)
-	}
-	if dec.Decode(&struct{}{}) != io.EOF {
-		return c, target.Configf("config", "trailing data after the JSON object")
+	if err := target.DecodeConfig(raw, &c, fieldNames); err != nil {
+		return c, err
 	}
 	if c.CertStore == "" {
 		c.CertStore = "My"
@@ -89,17 +82,6 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		c.PFXEncryption = "aes256"
 	}
 	return c, c.Validate()
-}
-
-func decodeError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return target.Configf(te.Field, "must be a JSON %s, not %s", te.Type, te.Value)
-	}
-	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return target.Configf(strings.Trim(field, `"`), "unknown field: check its spelling (hostname, site_name, cert_store, binding_info, winrm_host, winrm_port, winrm_username, winrm_password, winrm_https, winrm_ca_file, winrm_insecure_skip_verify, endpoint, server_name, pfx_encryption)")
-	}
-	return target.Configf("config", "not a JSON object: %v", err)
 }
 
 // hasControl reports a character PowerShell or IIS could read as a line
@@ -153,7 +135,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.WinRMCAFile != "" {
-		if _, err := loadRoots(c.WinRMCAFile); err != nil {
+		if _, err := target.LoadRoots("winrm_ca_file", c.WinRMCAFile); err != nil {
 			return err
 		}
 	}
@@ -193,18 +175,6 @@ func splitBinding(info string) (ip string, port int, host string, err error) {
 		return "", 0, "", bad("has a host header that is not a DNS name")
 	}
 	return ip, port, host, nil
-}
-
-func loadRoots(path string) (*x509.CertPool, error) {
-	pemData, err := os.ReadFile(path)
-	if err != nil {
-		return nil, target.Configf("winrm_ca_file", "%v", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemData) {
-		return nil, target.Configf("winrm_ca_file", "%s holds no PEM certificate", path)
-	}
-	return pool, nil
 }
 
 func (c Config) wsmanURL() string {

@@ -67,7 +67,7 @@ func (c *Connector) client(cfg Config) (*wsman, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	switch {
 	case cfg.WinRMCAFile != "":
-		roots, err := loadRoots(cfg.WinRMCAFile)
+		roots, err := target.LoadRoots("winrm_ca_file", cfg.WinRMCAFile)
 		if err != nil {
 			return nil, err
 		}
