@@ -126,13 +126,13 @@ func (c *Connector) DeployCertificate(ctx context.Context, req target.Deployment
 	}
 	// A retry of this deployment finds the state of its first attempt: keep
 	// that one, it is what the profile used before certctl touched it.
-	kept, err := readState(req.StateDir)
+	kept, err := target.ReadState[state](req.StateDir, stateFile)
 	if err != nil {
 		return nil, err
 	}
 	var files []string
 	if kept == nil {
-		path, err := writeState(req.StateDir, &state{Profile: cfg.profilePath(), CertKeyChain: prev})
+		path, err := target.WriteState(req.StateDir, stateFile, state{Profile: cfg.profilePath(), CertKeyChain: prev})
 		if err != nil {
 			return nil, err
 		}
@@ -402,7 +402,7 @@ func (c *Connector) Rollback(ctx context.Context, req target.RollbackRequest) (*
 	if req.StateDir == "" {
 		return &target.RollbackResult{Message: "nothing to roll back: no StateDir"}, nil
 	}
-	st, err := readState(req.StateDir)
+	st, err := target.ReadState[state](req.StateDir, stateFile)
 	if err != nil {
 		return nil, err
 	}

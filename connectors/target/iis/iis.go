@@ -11,10 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -162,21 +159,6 @@ type state struct {
 	Store      string `json:"previous_store"`
 }
 
-func readState(dir string) (*state, error) {
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("iis: read rollback state: %w", err)
-	}
-	var s state
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("iis: rollback state %s is corrupt: %w", filepath.Join(dir, stateFile), err)
-	}
-	return &s, nil
-}
-
 // thumbprint is Windows' name of a certificate: the SHA-1 of its DER.
 func thumbprint(c *x509.Certificate) string {
 	sum := sha1.Sum(c.Raw) //nolint:gosec // a name, not a signature
@@ -245,16 +227,15 @@ func (c *Connector) DeployCertificate(ctx context.Context, req target.Deployment
 	}
 	// A retry of this deployment finds its first attempt's state: that one
 	// names what was bound before certctl touched the binding.
-	kept, err := readState(req.StateDir)
+	kept, err := target.ReadState[state](req.StateDir, stateFile)
 	if err != nil {
 		return nil, err
 	}
 	var files []string
 	if kept == nil {
-		data, _ := json.MarshalIndent(state{Site: cfg.SiteName, BindingInfo: cfg.BindingInfo, Thumbprint: prev.thumbprint, Store: prev.store}, "", "  ")
-		path := filepath.Join(req.StateDir, stateFile)
-		if err := target.WriteFileAtomic(target.File{Path: path, Data: data, Mode: 0o600, UID: -1, GID: -1}); err != nil {
-			return nil, fmt.Errorf("iis: keep rollback state: %w", err)
+		path, err := target.WriteState(req.StateDir, stateFile, state{Site: cfg.SiteName, BindingInfo: cfg.BindingInfo, Thumbprint: prev.thumbprint, Store: prev.store})
+		if err != nil {
+			return nil, err
 		}
 		files = append(files, path)
 	}
@@ -350,7 +331,7 @@ func (c *Connector) Rollback(ctx context.Context, req target.RollbackRequest) (*
 	if req.StateDir == "" {
 		return &target.RollbackResult{Message: "nothing to roll back: no StateDir"}, nil
 	}
-	st, err := readState(req.StateDir)
+	st, err := target.ReadState[state](req.StateDir, stateFile)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,45 @@
+package target
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ReadState decodes the JSON file name in stateDir, the state a device
+// connector kept there for Rollback (what a profile or binding used
+// before the deployment). It returns nil, and no error, when there is no
+// such file: the deployment changed nothing yet.
+func ReadState[T any](stateDir, name string) (*T, error) {
+	path := filepath.Join(stateDir, name)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("target: read rollback state: %w", err)
+	}
+	var s T
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("target: rollback state %s is corrupt: %w", path, err)
+	}
+	return &s, nil
+}
+
+// WriteState writes s as JSON to the file name in stateDir, 0600 and
+// atomically (WriteFileAtomic): Rollback depends on it, so a crash must
+// leave no half of it. It returns the file's path.
+func WriteState(stateDir, name string, s any) (string, error) {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("target: keep rollback state: %w", err)
+	}
+	path := filepath.Join(stateDir, name)
+	if err := WriteFileAtomic(File{Path: path, Data: data, Mode: 0o600, UID: -1, GID: -1}); err != nil {
+		return "", fmt.Errorf("target: keep rollback state: %w", err)
+	}
+	return path, nil
+}
