@@ -29,6 +29,23 @@ func ReadState[T any](stateDir, name string) (*T, error) {
 	return &s, nil
 }
 
+// KeptState is ReadState for a Rollback: when there is nothing to roll
+// back (no stateDir, or no state kept in it) st is nil and nothing is the
+// result that says so, for Rollback to return as it is.
+func KeptState[T any](stateDir, name string) (st *T, nothing *RollbackResult, err error) {
+	if stateDir == "" {
+		return nil, &RollbackResult{Message: "nothing to roll back: no StateDir"}, nil
+	}
+	st, err = ReadState[T](stateDir, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st == nil {
+		return nil, &RollbackResult{Message: "nothing to roll back: the deployment changed nothing"}, nil
+	}
+	return st, nil, nil
+}
+
 // WriteState writes s as JSON to the file name in stateDir, 0600 and
 // atomically (WriteFileAtomic): Rollback depends on it, so a crash must
 // leave no half of it. It returns the file's path.

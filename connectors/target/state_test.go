@@ -36,3 +36,32 @@ func TestState_WriteThenRead(t *testing.T) {
 	_, err = target.ReadState[kept](dir, "previous.json")
 	assert.ErrorContains(t, err, "rollback state "+path+" is corrupt")
 }
+
+func TestState_Kept(t *testing.T) {
+	type kept struct {
+		Profile string `json:"profile"`
+	}
+	st, nothing, err := target.KeptState[kept]("", "previous.json")
+	require.NoError(t, err)
+	assert.Nil(t, st)
+	assert.Equal(t, "nothing to roll back: no StateDir", nothing.Message)
+
+	dir := t.TempDir()
+	st, nothing, err = target.KeptState[kept](dir, "previous.json")
+	require.NoError(t, err)
+	assert.Nil(t, st)
+	assert.Equal(t, "nothing to roll back: the deployment changed nothing", nothing.Message)
+
+	_, err = target.WriteState(dir, "previous.json", kept{Profile: "/p"})
+	require.NoError(t, err)
+	st, nothing, err = target.KeptState[kept](dir, "previous.json")
+	require.NoError(t, err)
+	assert.Nil(t, nothing)
+	assert.Equal(t, &kept{Profile: "/p"}, st)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "previous.json"), []byte("{half"), 0o600))
+	st, nothing, err = target.KeptState[kept](dir, "previous.json")
+	require.Error(t, err)
+	assert.Nil(t, st)
+	assert.Nil(t, nothing)
+}

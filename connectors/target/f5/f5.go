@@ -399,15 +399,9 @@ func (c *Connector) ValidateDeployment(ctx context.Context, req target.Validatio
 // deployment. The new objects stay installed: they are harmless, and a
 // retried deployment reuses them.
 func (c *Connector) Rollback(ctx context.Context, req target.RollbackRequest) (*target.RollbackResult, error) {
-	if req.StateDir == "" {
-		return &target.RollbackResult{Message: "nothing to roll back: no StateDir"}, nil
-	}
-	st, err := target.ReadState[state](req.StateDir, stateFile)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil {
-		return &target.RollbackResult{Message: "nothing to roll back: the deployment changed nothing"}, nil
+	st, nothing, err := target.KeptState[state](req.StateDir, stateFile)
+	if err != nil || nothing != nil {
+		return nothing, err
 	}
 	cfg, err := ParseConfig(req.Config)
 	if err != nil {

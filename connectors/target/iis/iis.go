@@ -328,15 +328,9 @@ func (c *Connector) ValidateDeployment(ctx context.Context, req target.Validatio
 // Rollback binds the certificate the deployment replaced again. It stays
 // in the store, as does the deployed one.
 func (c *Connector) Rollback(ctx context.Context, req target.RollbackRequest) (*target.RollbackResult, error) {
-	if req.StateDir == "" {
-		return &target.RollbackResult{Message: "nothing to roll back: no StateDir"}, nil
-	}
-	st, err := target.ReadState[state](req.StateDir, stateFile)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil {
-		return &target.RollbackResult{Message: "nothing to roll back: the deployment changed nothing"}, nil
+	st, nothing, err := target.KeptState[state](req.StateDir, stateFile)
+	if err != nil || nothing != nil {
+		return nothing, err
 	}
 	cfg, err := ParseConfig(req.Config)
 	if err != nil {
