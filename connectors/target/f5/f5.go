@@ -57,6 +57,20 @@ func (c *Connector) ValidateConfig(_ context.Context, raw json.RawMessage) error
 	return err
 }
 
+// session opens a session with the device for the steps of one call: a
+// client logged in as cfg's user. logout gives the token back, even once
+// ctx is cancelled; call it when the steps are done.
+func (c *Connector) session(ctx context.Context, cfg Config) (cl *client, logout func(), err error) {
+	cl, err = newClient(cfg, c.opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cl.login(ctx, cfg.Username, cfg.Password); err != nil {
+		return nil, nil, err
+	}
+	return cl, func() { cl.logout(context.WithoutCancel(ctx)) }, nil
+}
+
 // unsafeName is what may not appear in a BIG-IP object name.
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
@@ -111,14 +125,11 @@ func (c *Connector) DeployCertificate(ctx context.Context, req target.Deployment
 	}
 	names := objectNames(req.CertificateID, serial, m.chainPEM != nil)
 
-	cl, err := newClient(cfg, c.opts)
+	cl, logout, err := c.session(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := cl.login(ctx, cfg.Username, cfg.Password); err != nil {
-		return nil, err
-	}
-	defer cl.logout(context.WithoutCancel(ctx))
+	defer logout()
 
 	prev, err := getChain(ctx, cl, cfg)
 	if err != nil {
@@ -363,14 +374,11 @@ func (c *Connector) ValidateDeployment(ctx context.Context, req target.Validatio
 		return nil, err
 	}
 	want := target.NormalFingerprint(req.FingerprintSHA256)
-	cl, err := newClient(cfg, c.opts)
+	cl, logout, err := c.session(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := cl.login(ctx, cfg.Username, cfg.Password); err != nil {
-		return nil, err
-	}
-	defer cl.logout(context.WithoutCancel(ctx))
+	defer logout()
 	chain, err := getChain(ctx, cl, cfg)
 	if err != nil {
 		return nil, err
@@ -410,14 +418,11 @@ func (c *Connector) Rollback(ctx context.Context, req target.RollbackRequest) (*
 	if st.Profile != cfg.profilePath() {
 		return nil, fmt.Errorf("f5: the kept state is for %s but the target now names %s: restore it by hand", st.Profile, cfg.profilePath())
 	}
-	cl, err := newClient(cfg, c.opts)
+	cl, logout, err := c.session(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := cl.login(ctx, cfg.Username, cfg.Password); err != nil {
-		return nil, err
-	}
-	defer cl.logout(context.WithoutCancel(ctx))
+	defer logout()
 	if err := switchChain(ctx, cl, cfg, st.CertKeyChain); err != nil {
 		return nil, err
 	}
