@@ -76,12 +76,7 @@ func newClient(cfg Config, o Options) (*client, error) {
 	}
 	return &client{
 		base: cfg.baseURL(),
-		http: &http.Client{
-			Timeout: o.Timeout,
-			Transport: &http.Transport{Proxy: nil, TLSClientConfig: tc, TLSHandshakeTimeout: o.Timeout,
-				ResponseHeaderTimeout: o.Timeout, MaxIdleConnsPerHost: 2},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		http: target.APIClient(tc, o.Timeout),
 	}, nil
 }
 

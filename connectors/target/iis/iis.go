@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -84,12 +83,7 @@ func (c *Connector) client(cfg Config) (*wsman, error) {
 		user:      cfg.WinRMUsername,
 		password:  cfg.WinRMPassword,
 		opTimeout: op,
-		http: &http.Client{
-			Timeout: c.opts.Timeout,
-			Transport: &http.Transport{Proxy: nil, TLSClientConfig: tc, TLSHandshakeTimeout: c.opts.Timeout,
-				ResponseHeaderTimeout: c.opts.Timeout, MaxIdleConnsPerHost: 2},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		http:      target.APIClient(tc, c.opts.Timeout),
 	}, nil
 }
 
