@@ -141,24 +141,30 @@ func (s *Server) agentWork(c *gin.Context) {
 	if !ok {
 		return
 	}
+	// One scan of the agent's jobs, not one per status: each scan decodes
+	// every job the agent ever had, finished ones included.
+	open := []string{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}
+	l, err := s.state.Jobs(fsm.JobFilter{AgentID: a.ID, Statuses: open}, fsm.Page{PerPage: fsm.MaxPerPage})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	// The answer lists the jobs by status in the order of open, as it did
+	// when each status had its own query.
+	slices.SortStableFunc(l.Items, func(x, y fsm.Job) int {
+		return slices.Index(open, x.Status) - slices.Index(open, y.Status)
+	})
 	items := []wire.WorkItem{}
-	for _, status := range []string{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning} {
-		l, err := s.state.Jobs(fsm.JobFilter{AgentID: a.ID, Status: status}, fsm.Page{PerPage: fsm.MaxPerPage})
+	for _, j := range l.Items {
+		if j.Status == fsm.JobRunning && j.LeaseHolder != "" {
+			continue // leased to the server side
+		}
+		item, err := s.workItem(&j)
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		for _, j := range l.Items {
-			if j.Status == fsm.JobRunning && j.LeaseHolder != "" {
-				continue // leased to the server side
-			}
-			item, err := s.workItem(&j)
-			if err != nil {
-				fail(c, err)
-				return
-			}
-			items = append(items, item)
-		}
+		items = append(items, item)
 	}
 	c.JSON(http.StatusOK, wire.WorkResponse{Jobs: items, Count: len(items)})
 }

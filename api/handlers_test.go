@@ -657,9 +657,12 @@ func agentCases() map[string]routeCase {
 			require.Equal(t, 200, a.status)
 			assert.EqualValues(t, 2, a.body["count"])
 			byID := map[string]map[string]any{}
+			var statuses []any
 			for _, j := range a.body["jobs"].([]any) {
 				byID[j.(map[string]any)["id"].(string)] = j.(map[string]any)
+				statuses = append(statuses, j.(map[string]any)["status"])
 			}
+			assert.Equal(t, []any{"Pending", "AwaitingCSR"}, statuses, "by status, Pending first, whatever the ids")
 			require.Contains(t, byID, jobID)
 			require.Contains(t, byID, csrJob)
 			dep := byID[jobID]

@@ -44,3 +44,49 @@ func BenchmarkFSM_ApplyBatch(b *testing.B) { benchmarkApply(b, 64) }
 
 // BenchmarkFSM_ApplyOneByOne commits each entry alone, for the ratio.
 func BenchmarkFSM_ApplyOneByOne(b *testing.B) { benchmarkApply(b, 1) }
+
+// BenchmarkFSM_AgentWork is the read behind an agent's poll: the jobs of one
+// agent that are Pending, AwaitingCSR or Running, when the agent has 200
+// finished jobs and one open. queries=3 asks once per status, queries=1
+// once for the three.
+func BenchmarkFSM_AgentWork(b *testing.B) {
+	f := fsmtest.Open(b)
+	l := fsmtest.NewLog(b, f)
+	fsmtest.Seed(l)
+	const history = 200
+	jobs := make([]fsm.Job, history+1)
+	for i := range jobs {
+		jobs[i] = fsmtest.DeploymentJob(fmt.Sprintf("job-%04d", i))
+	}
+	l.Must(&fsm.CreateJobs{Jobs: jobs})
+	for i := range history {
+		l.Must(&fsm.CancelJob{JobID: jobs[i].ID})
+	}
+	open := []string{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}
+	b.Run("queries=3", func(b *testing.B) {
+		for b.Loop() {
+			n := 0
+			for _, st := range open {
+				list, err := f.Jobs(fsm.JobFilter{AgentID: fsmtest.AgentID, Status: st}, fsm.Page{PerPage: fsm.MaxPerPage})
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += len(list.Items)
+			}
+			if n != 1 {
+				b.Fatalf("%d open jobs, want 1", n)
+			}
+		}
+	})
+	b.Run("queries=1", func(b *testing.B) {
+		for b.Loop() {
+			list, err := f.Jobs(fsm.JobFilter{AgentID: fsmtest.AgentID, Statuses: open}, fsm.Page{PerPage: fsm.MaxPerPage})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(list.Items) != 1 {
+				b.Fatalf("%d open jobs, want 1", len(list.Items))
+			}
+		}
+	})
+}

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -478,7 +479,10 @@ func (f *FSM) Job(id string) (*Job, error) {
 
 // JobFilter selects jobs; empty fields match everything.
 type JobFilter struct {
-	Status        string
+	Status string
+	// Statuses, when not empty, admits a job whose status is any of them,
+	// so that one scan answers what would take a query per status.
+	Statuses      []string
 	Type          string
 	AgentID       string
 	CertificateID string
@@ -492,9 +496,16 @@ func (f *FSM) Jobs(flt JobFilter, p Page) (List[Job], error) {
 	if ty, ok := JobTypes.Canonical(flt.Type); ok {
 		flt.Type = ty
 	}
+	statuses := slices.Clone(flt.Statuses)
+	for i, st := range statuses {
+		if c, ok := JobStatuses.Canonical(st); ok {
+			statuses[i] = c
+		}
+	}
 	match := func(j *Job) bool {
 		return (flt.Status == "" || j.Status == flt.Status) && (flt.Type == "" || j.Type == flt.Type) &&
-			(flt.AgentID == "" || j.AgentID == flt.AgentID) && (flt.CertificateID == "" || j.CertificateID == flt.CertificateID)
+			(flt.AgentID == "" || j.AgentID == flt.AgentID) && (flt.CertificateID == "" || j.CertificateID == flt.CertificateID) &&
+			(len(statuses) == 0 || slices.Contains(statuses, j.Status))
 	}
 	var out List[Job]
 	err := f.view(func(tx *bolt.Tx) (err error) {
@@ -503,7 +514,7 @@ func (f *FSM) Jobs(flt JobFilter, p Page) (List[Job], error) {
 			out, err = scanIndex(tx, bucketJobAgent, prefix(flt.AgentID), 0, bucketJobs, p, match)
 		case flt.CertificateID != "":
 			out, err = scanIndex(tx, bucketJobCert, prefix(flt.CertificateID), 0, bucketJobs, p, match)
-		case flt.Status != "" && flt.Type == "":
+		case flt.Status != "" && flt.Type == "" && len(statuses) == 0:
 			var raw List[json.RawMessage]
 			if raw, err = rawIndexCounted(tx, bucketJobStat, prefix(flt.Status), bucketJobs, p,
 				readCount(tx, string(bucketJobs), "status", flt.Status)); err == nil {
@@ -511,7 +522,7 @@ func (f *FSM) Jobs(flt JobFilter, p Page) (List[Job], error) {
 			}
 		case flt.Status != "":
 			out, err = scanIndex(tx, bucketJobStat, prefix(flt.Status), 0, bucketJobs, p, match)
-		case flt.Type != "":
+		case flt.Type != "" || len(statuses) > 0:
 			out, err = scanBucket(tx, bucketJobs, p, match)
 		default:
 			out, err = scanBucket[Job](tx, bucketJobs, p, nil)

@@ -221,6 +221,12 @@ func TestFSM_JobFilters(t *testing.T) {
 		{"certificate", fsm.JobFilter{CertificateID: fsmtest.CertificateID}, []string{"job-1", "job-2", "job-3"}},
 		{"certificate and status", fsm.JobFilter{CertificateID: fsmtest.CertificateID, Status: fsm.JobRunning}, []string{"job-1"}},
 		{"status and type", fsm.JobFilter{Status: fsm.JobPending, Type: fsm.JobDeployment}, []string{"job-3"}},
+		{"statuses", fsm.JobFilter{Statuses: []string{"pending", fsm.JobRunning}}, []string{"job-1", "job-3", "job-4"}},
+		{"statuses and type", fsm.JobFilter{Statuses: []string{fsm.JobPending, fsm.JobCancelled}, Type: fsm.JobIssuance}, []string{"job-2"}},
+		{"agent and statuses", fsm.JobFilter{AgentID: fsmtest.AgentID, Statuses: []string{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}}, []string{"job-3"}},
+		{"agent and statuses it has none of", fsm.JobFilter{AgentID: fsmtest.AgentID, Statuses: []string{fsm.JobRunning, fsm.JobCancelled}}, []string{}},
+		{"certificate and statuses", fsm.JobFilter{CertificateID: fsmtest.CertificateID, Statuses: []string{fsm.JobRunning, fsm.JobCancelled}}, []string{"job-1", "job-2"}},
+		{"status and statuses must both hold", fsm.JobFilter{Status: fsm.JobPending, Statuses: []string{fsm.JobRunning}}, []string{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
