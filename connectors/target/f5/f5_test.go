@@ -16,6 +16,7 @@ import (
 
 	"github.com/certctl/certctl/connectors/target"
 	"github.com/certctl/certctl/connectors/target/f5"
+	"github.com/certctl/certctl/connectors/target/f5/f5test"
 	"github.com/certctl/certctl/connectors/target/targettest"
 )
 
@@ -26,27 +27,26 @@ func deployment(t *testing.T, cfg json.RawMessage, c targettest.Issued) target.D
 }
 
 func TestF5_DeploySwitchesProfile(t *testing.T) {
-	dev := newFakeBIGIP(t)
+	dev := f5test.StartBIGIP(t)
 	c := targettest.Issue(t, "www.example.com", 0x1a2b)
 	endpoint := targettest.ServeTLS(t, c)
-	req := deployment(t, dev.config(t, `,"endpoint":"`+endpoint+`","server_name":"www.example.com"`), c)
+	req := deployment(t, dev.Config(`,"endpoint":"`+endpoint+`","server_name":"www.example.com"`), c)
 	conn := f5.New(f5.Options{ChunkSize: 200, ProbeWait: 5 * time.Second}) // small chunks: every PEM takes several requests
 
 	res, err := conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 
-	want := []entry{{Name: "default", Cert: "/Common/certctl_mc-www_1a2b.crt", Key: "/Common/certctl_mc-www_1a2b.key", Chain: "/Common/certctl_mc-www_1a2b_chain.crt"}}
-	assert.Equal(t, want, dev.profile("~Common~clientssl-www"))
-	dev.mu.Lock()
-	assert.Equal(t, c.CertPEM, dev.certs[want[0].Cert])
-	assert.Equal(t, c.KeyPEM, dev.keys[want[0].Key], "the device holds the agent's key")
-	assert.Equal(t, c.ChainPEM, dev.certs[want[0].Chain])
-	assert.Contains(t, dev.certs, "/Common/default.crt", "the previous objects stay for rollback")
-	assert.Empty(t, dev.uploads, "uploaded files, the key above all, are removed from the downloads folder")
-	assert.Len(t, dev.removed, 3)
-	assert.Equal(t, 1, dev.saves, "the configuration is saved")
-	assert.Empty(t, dev.tokens, "the token is given back")
-	dev.mu.Unlock()
+	want := []f5test.Entry{{Name: "default", Cert: "/Common/certctl_mc-www_1a2b.crt", Key: "/Common/certctl_mc-www_1a2b.key", Chain: "/Common/certctl_mc-www_1a2b_chain.crt"}}
+	assert.Equal(t, want, dev.Profile("~Common~clientssl-www"))
+	st := dev.State()
+	assert.Equal(t, c.CertPEM, st.Certs[want[0].Cert])
+	assert.Equal(t, c.KeyPEM, st.Keys[want[0].Key], "the device holds the agent's key")
+	assert.Equal(t, c.ChainPEM, st.Certs[want[0].Chain])
+	assert.Contains(t, st.Certs, "/Common/default.crt", "the previous objects stay for rollback")
+	assert.Empty(t, st.Uploads, "uploaded files, the key above all, are removed from the downloads folder")
+	assert.Len(t, st.Removed, 3)
+	assert.Equal(t, 1, st.Saves, "the configuration is saved")
+	assert.Empty(t, st.Tokens, "the token is given back")
 
 	assert.Equal(t, want[0].Cert, res.Details["cert"])
 	assert.Equal(t, "/Common/default.crt", res.Details["previous_cert"])
@@ -64,7 +64,7 @@ func TestF5_DeploySwitchesProfile(t *testing.T) {
 	assert.Equal(t, "tls", v.Method, "with an endpoint, the handshake has the last word")
 	assert.Equal(t, c.Fingerprint, v.ServedFingerprint)
 
-	noEndpoint := deployment(t, dev.config(t, ""), c)
+	noEndpoint := deployment(t, dev.Config(""), c)
 	v, err = conn.ValidateDeployment(targettest.Context(t), targettest.Validation(noEndpoint))
 	require.NoError(t, err)
 	assert.True(t, v.Valid, v.Message)
@@ -72,9 +72,9 @@ func TestF5_DeploySwitchesProfile(t *testing.T) {
 }
 
 func TestF5_RedeployReusesObjectsAndKeepsFirstState(t *testing.T) {
-	dev := newFakeBIGIP(t)
+	dev := f5test.StartBIGIP(t)
 	c := targettest.Issue(t, "www.example.com", 0x55)
-	req := deployment(t, dev.config(t, ""), c)
+	req := deployment(t, dev.Config(""), c)
 	req.ChainPEM = ""
 	conn := f5.New(f5.Options{})
 	_, err := conn.DeployCertificate(targettest.Context(t), req)
@@ -83,28 +83,28 @@ func TestF5_RedeployReusesObjectsAndKeepsFirstState(t *testing.T) {
 	// already uses them; the kept state must still be the original one.
 	_, err = conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
-	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/certctl_mc-www_55.crt", Key: "/Common/certctl_mc-www_55.key"}}, dev.profile("~Common~clientssl-www"))
+	assert.Equal(t, []f5test.Entry{{Name: "default", Cert: "/Common/certctl_mc-www_55.crt", Key: "/Common/certctl_mc-www_55.key"}}, dev.Profile("~Common~clientssl-www"))
 
 	rb, err := conn.Rollback(targettest.Context(t), targettest.Rollback(req))
 	require.NoError(t, err)
 	assert.Contains(t, rb.Message, "/Common/default.crt")
-	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"))
+	assert.Equal(t, []f5test.Entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.Profile("~Common~clientssl-www"))
 }
 
 func TestF5_DualCertificateProfileKeepsOtherKeyType(t *testing.T) {
-	dev := newFakeBIGIP(t)
-	dev.addDualProfile(t)
+	dev := f5test.StartBIGIP(t)
+	dev.AddDualProfile(t)
 	c := targettest.Issue(t, "www.example.com", 0xec)
-	req := deployment(t, dev.config(t, ""), c)
+	req := deployment(t, dev.Config(""), c)
 	req.Config = json.RawMessage(strings.Replace(string(req.Config), "clientssl-www", "dual", 1))
 	conn := f5.New(f5.Options{})
 
 	res, err := conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
-	assert.Equal(t, []entry{
+	assert.Equal(t, []f5test.Entry{
 		{Name: "rsa", Cert: "/Common/rsa.crt", Key: "/Common/rsa.key"},
 		{Name: "ecdsa", Cert: "/Common/certctl_mc-www_ec.crt", Key: "/Common/certctl_mc-www_ec.key", Chain: "/Common/certctl_mc-www_ec_chain.crt"},
-	}, dev.profile("~Common~dual"), "the ECDSA entry is replaced, the RSA one kept")
+	}, dev.Profile("~Common~dual"), "the ECDSA entry is replaced, the RSA one kept")
 	assert.Equal(t, "/Common/default.crt", res.Details["previous_cert"])
 
 	v, err := conn.ValidateDeployment(targettest.Context(t), targettest.Validation(req))
@@ -113,17 +113,17 @@ func TestF5_DualCertificateProfileKeepsOtherKeyType(t *testing.T) {
 
 	_, err = conn.Rollback(targettest.Context(t), target.RollbackRequest{Config: req.Config, StateDir: req.StateDir})
 	require.NoError(t, err)
-	assert.Equal(t, []entry{
+	assert.Equal(t, []f5test.Entry{
 		{Name: "rsa", Cert: "/Common/rsa.crt", Key: "/Common/rsa.key"},
 		{Name: "ecdsa", Cert: "/Common/default.crt", Key: "/Common/default.key"},
-	}, dev.profile("~Common~dual"))
+	}, dev.Profile("~Common~dual"))
 }
 
 func TestF5_CommitRefusedLeavesProfile(t *testing.T) {
-	dev := newFakeBIGIP(t)
-	dev.refuseCommit = "01071ac2:3: Profile (/Common/clientssl-www) is in use by a virtual server with an incompatible cipher group"
+	dev := f5test.StartBIGIP(t)
+	dev.RefuseCommit("01071ac2:3: Profile (/Common/clientssl-www) is in use by a virtual server with an incompatible cipher group")
 	c := targettest.Issue(t, "www.example.com", 0x99)
-	req := deployment(t, dev.config(t, ""), c)
+	req := deployment(t, dev.Config(""), c)
 	conn := f5.New(f5.Options{})
 
 	_, err := conn.DeployCertificate(targettest.Context(t), req)
@@ -133,11 +133,10 @@ func TestF5_CommitRefusedLeavesProfile(t *testing.T) {
 	var ae *f5.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, 400, ae.Status)
-	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"), "nothing switched")
-	dev.mu.Lock()
-	assert.Empty(t, dev.uploads, "the uploads are removed on failure too")
-	assert.Zero(t, dev.saves)
-	dev.mu.Unlock()
+	assert.Equal(t, []f5test.Entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.Profile("~Common~clientssl-www"), "nothing switched")
+	st := dev.State()
+	assert.Empty(t, st.Uploads, "the uploads are removed on failure too")
+	assert.Zero(t, st.Saves)
 
 	v, err := conn.ValidateDeployment(targettest.Context(t), targettest.Validation(req))
 	require.NoError(t, err)
@@ -146,90 +145,84 @@ func TestF5_CommitRefusedLeavesProfile(t *testing.T) {
 }
 
 func TestF5_SaveRefusedSwitchesBack(t *testing.T) {
-	dev := newFakeBIGIP(t)
-	dev.refuseSave = "01070711:3: Caught configuration exception (disk full)"
+	dev := f5test.StartBIGIP(t)
+	dev.RefuseSave("01070711:3: Caught configuration exception (disk full)")
 	c := targettest.Issue(t, "www.example.com", 0x77)
-	req := deployment(t, dev.config(t, ""), c)
+	req := deployment(t, dev.Config(""), c)
 	_, err := f5.New(f5.Options{}).DeployCertificate(targettest.Context(t), req)
 	assert.ErrorContains(t, err, "save the configuration")
 	assert.ErrorContains(t, err, "disk full")
-	assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"))
+	assert.Equal(t, []f5test.Entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.Profile("~Common~clientssl-www"))
 }
 
 func TestF5_Rollback(t *testing.T) {
-	dev := newFakeBIGIP(t)
+	dev := f5test.StartBIGIP(t)
 	c := targettest.Issue(t, "www.example.com", 0x1234)
-	req := deployment(t, dev.config(t, ""), c)
+	req := deployment(t, dev.Config(""), c)
 	conn := f5.New(f5.Options{})
 	rreq := targettest.Rollback(req)
 
 	rb, err := conn.Rollback(targettest.Context(t), rreq)
 	require.NoError(t, err)
 	assert.Contains(t, rb.Message, "nothing to roll back", "before any deployment StateDir is empty")
-	dev.mu.Lock()
-	assert.Zero(t, dev.requests, "a no-op rollback does not contact the device")
-	dev.mu.Unlock()
+	assert.Zero(t, dev.State().Requests, "a no-op rollback does not contact the device")
 
 	_, err = conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
-	require.NotEqual(t, "/Common/default.crt", dev.profile("~Common~clientssl-www")[0].Cert)
+	require.NotEqual(t, "/Common/default.crt", dev.Profile("~Common~clientssl-www")[0].Cert)
 
 	for range 2 { // idempotent
 		_, err = conn.Rollback(targettest.Context(t), rreq)
 		require.NoError(t, err)
-		assert.Equal(t, []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.profile("~Common~clientssl-www"))
+		assert.Equal(t, []f5test.Entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}, dev.Profile("~Common~clientssl-www"))
 	}
-	dev.mu.Lock()
-	assert.Equal(t, 3, dev.saves)
-	dev.mu.Unlock()
+	assert.Equal(t, 3, dev.State().Saves)
 
-	other := dev.config(t, `,"partition":"Other"`)
+	other := dev.Config(`,"partition":"Other"`)
 	_, err = conn.Rollback(targettest.Context(t), target.RollbackRequest{Config: other, StateDir: req.StateDir})
 	assert.ErrorContains(t, err, "restore it by hand", "state kept for one profile is never applied to another")
 }
 
 func TestF5_MismatchedKeyRefusedBeforeAnyRequest(t *testing.T) {
-	dev := newFakeBIGIP(t)
+	dev := f5test.StartBIGIP(t)
 	c := targettest.Issue(t, "www.example.com", 0x10)
 	other := targettest.Issue(t, "www.example.com", 0x11)
-	req := deployment(t, dev.config(t, ""), c)
+	req := deployment(t, dev.Config(""), c)
 	req.KeyPath = other.KeyPath
 
 	_, err := f5.New(f5.Options{}).DeployCertificate(targettest.Context(t), req)
 	require.ErrorIs(t, err, target.ErrKeyMismatch)
 	assert.ErrorContains(t, err, other.KeyPath)
 	assert.NotContains(t, err.Error(), strings.Split(other.KeyPEM, "\n")[1])
-	dev.mu.Lock()
-	assert.Zero(t, dev.requests)
-	dev.mu.Unlock()
+	assert.Zero(t, dev.State().Requests)
 	entries, err := os.ReadDir(req.StateDir)
 	require.NoError(t, err)
 	assert.Empty(t, entries)
 }
 
 func TestF5_WrongPassword(t *testing.T) {
-	dev := newFakeBIGIP(t)
+	dev := f5test.StartBIGIP(t)
 	c := targettest.Issue(t, "www.example.com", 0x10)
-	req := deployment(t, dev.config(t, ""), c)
-	dev.pass = "rotated"
+	req := deployment(t, dev.Config(""), c)
+	dev.SetPassword("rotated")
 	_, err := f5.New(f5.Options{}).DeployCertificate(targettest.Context(t), req)
 	assert.ErrorContains(t, err, `login as "admin" refused: check username and password`)
 	assert.NotContains(t, err.Error(), "s3cret!")
 }
 
 func TestF5_UnknownProfile(t *testing.T) {
-	dev := newFakeBIGIP(t)
+	dev := f5test.StartBIGIP(t)
 	c := targettest.Issue(t, "www.example.com", 0x10)
-	req := deployment(t, dev.config(t, ""), c)
+	req := deployment(t, dev.Config(""), c)
 	req.Config = json.RawMessage(strings.Replace(string(req.Config), "clientssl-www", "clientssl-typo", 1))
 	_, err := f5.New(f5.Options{}).DeployCertificate(targettest.Context(t), req)
 	assert.ErrorContains(t, err, "client-ssl profile /Common/clientssl-typo does not exist")
 }
 
 func TestF5_UntrustedManagementCertificate(t *testing.T) {
-	dev := newFakeBIGIP(t)
+	dev := f5test.StartBIGIP(t)
 	c := targettest.Issue(t, "www.example.com", 0x10)
-	req := deployment(t, dev.config(t, ""), c)
+	req := deployment(t, dev.Config(""), c)
 	var cfg map[string]any
 	require.NoError(t, json.Unmarshal(req.Config, &cfg))
 	delete(cfg, "ca_file")
@@ -237,9 +230,7 @@ func TestF5_UntrustedManagementCertificate(t *testing.T) {
 	_, err := f5.New(f5.Options{}).DeployCertificate(targettest.Context(t), req)
 	var verr *tls.CertificateVerificationError
 	assert.True(t, errors.As(err, &verr), "without ca_file the host's roots do not trust the device: %v", err)
-	dev.mu.Lock()
-	assert.Zero(t, dev.requests, "nothing, the password above all, is sent to an unverified device")
-	dev.mu.Unlock()
+	assert.Zero(t, dev.State().Requests, "nothing, the password above all, is sent to an unverified device")
 }
 
 func TestF5_ValidateConfig(t *testing.T) {

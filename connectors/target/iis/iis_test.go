@@ -3,8 +3,6 @@ package iis_test
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,21 +14,9 @@ import (
 
 	"github.com/certctl/certctl/connectors/target"
 	"github.com/certctl/certctl/connectors/target/iis"
+	"github.com/certctl/certctl/connectors/target/iis/iistest"
 	"github.com/certctl/certctl/connectors/target/targettest"
 )
-
-// config is a target config for the fake host, trusting its listener.
-func (f *fakeWinRM) config(t *testing.T, site, extra string) json.RawMessage {
-	t.Helper()
-	ca := filepath.Join(t.TempDir(), "winrm-ca.pem")
-	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}), 0o600))
-	addr := f.srv.Listener.Addr().String()
-	port := addr[strings.LastIndex(addr, ":")+1:]
-	siteJSON, _ := json.Marshal(site)
-	return json.RawMessage(fmt.Sprintf(`{"hostname":"web01.example.com","winrm_host":"127.0.0.1","winrm_port":%s,"winrm_https":true,`+
-		`"winrm_username":%q,"winrm_password":%q,"winrm_ca_file":%q,"site_name":%s,"binding_info":"*:443:www.example.com"%s}`,
-		port, f.user, f.pass, ca, siteJSON, extra))
-}
 
 // deployment deploys c with cfg to the test's target.
 func deployment(t *testing.T, cfg json.RawMessage, c targettest.Issued) target.DeploymentRequest {
@@ -39,30 +25,29 @@ func deployment(t *testing.T, cfg json.RawMessage, c targettest.Issued) target.D
 }
 
 func TestIIS_DeployBindsCertificate(t *testing.T) {
-	host := newFakeWinRM(t)
+	host := iistest.StartHost(t)
 	c := targettest.Issue(t, "www.example.com", 0x42)
 	endpoint := targettest.ServeTLS(t, c)
-	req := deployment(t, host.config(t, "Default Web Site", `,"endpoint":"`+endpoint+`","server_name":"www.example.com"`), c)
+	req := deployment(t, host.Config("Default Web Site", `,"endpoint":"`+endpoint+`","server_name":"www.example.com"`), c)
 	// A longer chain makes a PKCS#12 that one command line cannot carry.
 	for i := range 3 {
 		req.ChainPEM += targettest.Issue(t, "ca", int64(i)+2).ChainPEM
 	}
 	conn := iis.New(iis.Options{ProbeWait: 5 * time.Second})
-	old := host.bound("Default Web Site", "*:443:www.example.com")
+	old := host.Bound("Default Web Site", "*:443:www.example.com")
 
 	res, err := conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
 
-	assert.Equal(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
-	host.mu.Lock()
-	assert.Equal(t, c.Cert.Raw, host.stores["My"][thumb(c.Cert)].Raw, "the deployed certificate is in LocalMachine\\My")
-	assert.True(t, host.keys[thumb(c.Cert)], "with its private key")
-	assert.NotNil(t, host.stores["My"][old], "the previous certificate stays for rollback")
-	assert.Greater(t, strings.Count(strings.Join(host.scripts, " "), "upload"), 1, "the PKCS#12 travels in several commands")
-	assert.Equal(t, []string{"query", "deploy"}, without(host.scripts, "upload"))
-	host.mu.Unlock()
+	assert.Equal(t, iistest.Thumbprint(c.Cert), host.Bound("Default Web Site", "*:443:www.example.com"))
+	st := host.State()
+	assert.Equal(t, c.Cert.Raw, st.Stores["My"][iistest.Thumbprint(c.Cert)].Raw, "the deployed certificate is in LocalMachine\\My")
+	assert.True(t, st.Keys[iistest.Thumbprint(c.Cert)], "with its private key")
+	assert.NotNil(t, st.Stores["My"][old], "the previous certificate stays for rollback")
+	assert.Greater(t, strings.Count(strings.Join(st.Scripts, " "), "upload"), 1, "the PKCS#12 travels in several commands")
+	assert.Equal(t, []string{"query", "deploy"}, without(st.Scripts, "upload"))
 
-	assert.Equal(t, thumb(c.Cert), res.Details["thumbprint"])
+	assert.Equal(t, iistest.Thumbprint(c.Cert), res.Details["thumbprint"])
 	assert.Equal(t, old, res.Details["previous_thumbprint"])
 	require.Len(t, res.Files, 1)
 	assert.FileExists(t, res.Files[0])
@@ -76,7 +61,7 @@ func TestIIS_DeployBindsCertificate(t *testing.T) {
 	assert.True(t, v.Valid, v.Message)
 	assert.Equal(t, "tls", v.Method)
 
-	v, err = conn.ValidateDeployment(targettest.Context(t), targettest.Validation(deployment(t, host.config(t, "Default Web Site", ""), c)))
+	v, err = conn.ValidateDeployment(targettest.Context(t), targettest.Validation(deployment(t, host.Config("Default Web Site", ""), c)))
 	require.NoError(t, err)
 	assert.True(t, v.Valid, v.Message)
 	assert.Equal(t, "api", v.Method)
@@ -94,11 +79,11 @@ func without(kinds []string, drop string) []string {
 }
 
 func TestIIS_FailingScriptCarriesStderr(t *testing.T) {
-	host := newFakeWinRM(t)
-	host.failDeploy = "certctl: Import-PfxCertificate : The data is invalid. (Exception from HRESULT: 0x8007000D)"
+	host := iistest.StartHost(t)
+	host.FailDeploy("certctl: Import-PfxCertificate : The data is invalid. (Exception from HRESULT: 0x8007000D)")
 	c := targettest.Issue(t, "www.example.com", 0x43)
-	req := deployment(t, host.config(t, "Default Web Site", ""), c)
-	old := host.bound("Default Web Site", "*:443:www.example.com")
+	req := deployment(t, host.Config("Default Web Site", ""), c)
+	old := host.Bound("Default Web Site", "*:443:www.example.com")
 
 	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	require.Error(t, err)
@@ -109,13 +94,13 @@ func TestIIS_FailingScriptCarriesStderr(t *testing.T) {
 	var ee *iis.ExitError
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, 1, ee.Code)
-	assert.Equal(t, old, host.bound("Default Web Site", "*:443:www.example.com"), "nothing rebound")
+	assert.Equal(t, old, host.Bound("Default Web Site", "*:443:www.example.com"), "nothing rebound")
 }
 
 func TestIIS_MissingBinding(t *testing.T) {
-	host := newFakeWinRM(t)
+	host := iistest.StartHost(t)
 	c := targettest.Issue(t, "www.example.com", 0x44)
-	req := deployment(t, host.config(t, "Intranet", ""), c)
+	req := deployment(t, host.Config("Intranet", ""), c)
 	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	assert.ErrorContains(t, err, "site 'Intranet' has no https binding '*:443:www.example.com': add it in IIS Manager first")
 	entries, err := os.ReadDir(req.StateDir)
@@ -124,22 +109,20 @@ func TestIIS_MissingBinding(t *testing.T) {
 }
 
 func TestIIS_Rollback(t *testing.T) {
-	host := newFakeWinRM(t)
+	host := iistest.StartHost(t)
 	c := targettest.Issue(t, "www.example.com", 0x45)
-	req := deployment(t, host.config(t, "Default Web Site", ""), c)
+	req := deployment(t, host.Config("Default Web Site", ""), c)
 	conn := iis.New(iis.Options{})
-	old := host.bound("Default Web Site", "*:443:www.example.com")
+	old := host.Bound("Default Web Site", "*:443:www.example.com")
 
 	rb, err := conn.Rollback(targettest.Context(t), targettest.Rollback(req))
 	require.NoError(t, err)
 	assert.Contains(t, rb.Message, "nothing to roll back")
-	host.mu.Lock()
-	assert.Zero(t, host.requests, "a no-op rollback does not contact the host")
-	host.mu.Unlock()
+	assert.Zero(t, host.State().Requests, "a no-op rollback does not contact the host")
 
 	_, err = conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
-	require.Equal(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
+	require.Equal(t, iistest.Thumbprint(c.Cert), host.Bound("Default Web Site", "*:443:www.example.com"))
 	// A retry of the same deployment keeps the first attempt's state.
 	_, err = conn.DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
@@ -148,70 +131,66 @@ func TestIIS_Rollback(t *testing.T) {
 		rb, err = conn.Rollback(targettest.Context(t), targettest.Rollback(req))
 		require.NoError(t, err)
 		assert.Contains(t, rb.Message, old)
-		assert.Equal(t, old, host.bound("Default Web Site", "*:443:www.example.com"))
+		assert.Equal(t, old, host.Bound("Default Web Site", "*:443:www.example.com"))
 	}
 	v, err := conn.ValidateDeployment(targettest.Context(t), targettest.Validation(req))
 	require.NoError(t, err)
 	assert.False(t, v.Valid)
 	assert.Contains(t, v.Message, old)
 
-	other := host.config(t, "Other Site", "")
+	other := host.Config("Other Site", "")
 	_, err = conn.Rollback(targettest.Context(t), target.RollbackRequest{Config: other, StateDir: req.StateDir})
 	assert.ErrorContains(t, err, "restore it by hand")
 }
 
 func TestIIS_HostileSiteNameIsQuoted(t *testing.T) {
-	host := newFakeWinRM(t)
+	host := iistest.StartHost(t)
 	// Quotes of every kind PowerShell honours, a subexpression and a
 	// statement separator: all must reach IIS as the literal name.
 	site := "Shop'; Remove-Item -Recurse C:\\ ; '\u2019$(calc)\u2018\u201a\u201b\"x\""
-	host.addBinding(site, "*:443:www.example.com", host.bound("Default Web Site", "*:443:www.example.com"))
+	host.AddBinding(site, "*:443:www.example.com", host.Bound("Default Web Site", "*:443:www.example.com"))
 	c := targettest.Issue(t, "www.example.com", 0x46)
-	req := deployment(t, host.config(t, site, ""), c)
+	req := deployment(t, host.Config(site, ""), c)
 
 	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
-	assert.Equal(t, thumb(c.Cert), host.bound(site, "*:443:www.example.com"))
-	assert.NotEqual(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
+	assert.Equal(t, iistest.Thumbprint(c.Cert), host.Bound(site, "*:443:www.example.com"))
+	assert.NotEqual(t, iistest.Thumbprint(c.Cert), host.Bound("Default Web Site", "*:443:www.example.com"))
 	_, err = iis.New(iis.Options{}).Rollback(targettest.Context(t), targettest.Rollback(req))
 	require.NoError(t, err)
-	assert.NotEqual(t, thumb(c.Cert), host.bound(site, "*:443:www.example.com"))
+	assert.NotEqual(t, iistest.Thumbprint(c.Cert), host.Bound(site, "*:443:www.example.com"))
 }
 
 func TestIIS_ControlCharactersRefused(t *testing.T) {
-	host := newFakeWinRM(t)
+	host := iistest.StartHost(t)
 	c := targettest.Issue(t, "www.example.com", 0x47)
 	for _, site := range []string{"Default Web Site\n'; calc; '", "Site\r", "Site\u2028x", "Site\x00"} {
-		req := deployment(t, host.config(t, site, ""), c)
+		req := deployment(t, host.Config(site, ""), c)
 		_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 		var ce *target.ConfigError
 		require.ErrorAs(t, err, &ce, "%q", site)
 		assert.Equal(t, "site_name", ce.Field)
 	}
-	host.mu.Lock()
-	assert.Zero(t, host.requests)
-	host.mu.Unlock()
+	assert.Zero(t, host.State().Requests)
 }
 
 func TestIIS_MismatchedKeyRefusedBeforeAnyRequest(t *testing.T) {
-	host := newFakeWinRM(t)
+	host := iistest.StartHost(t)
 	c := targettest.Issue(t, "www.example.com", 0x48)
 	other := targettest.Issue(t, "www.example.com", 0x49)
-	req := deployment(t, host.config(t, "Default Web Site", ""), c)
+	req := deployment(t, host.Config("Default Web Site", ""), c)
 	req.KeyPath = other.KeyPath
 	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	require.ErrorIs(t, err, target.ErrKeyMismatch)
 	assert.NotContains(t, err.Error(), strings.Split(other.KeyPEM, "\n")[1])
-	host.mu.Lock()
-	assert.Zero(t, host.requests)
-	host.mu.Unlock()
+	assert.Zero(t, host.State().Requests)
 }
 
 func TestIIS_WrongPassword(t *testing.T) {
-	host := newFakeWinRM(t)
+	host := iistest.StartHost(t)
 	c := targettest.Issue(t, "www.example.com", 0x4a)
-	req := deployment(t, host.config(t, "Default Web Site", ""), c)
-	host.pass = "rotated"
+	req := deployment(t, host.Config("Default Web Site", ""), c)
+	host.SetPassword("rotated")
 	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	var fe *iis.FaultError
 	require.ErrorAs(t, err, &fe)
@@ -221,12 +200,12 @@ func TestIIS_WrongPassword(t *testing.T) {
 }
 
 func TestIIS_LegacyPFX(t *testing.T) {
-	host := newFakeWinRM(t)
+	host := iistest.StartHost(t)
 	c := targettest.Issue(t, "www.example.com", 0x4b)
-	req := deployment(t, host.config(t, "Default Web Site", `,"pfx_encryption":"3des"`), c)
+	req := deployment(t, host.Config("Default Web Site", `,"pfx_encryption":"3des"`), c)
 	_, err := iis.New(iis.Options{}).DeployCertificate(targettest.Context(t), req)
 	require.NoError(t, err)
-	assert.Equal(t, thumb(c.Cert), host.bound("Default Web Site", "*:443:www.example.com"))
+	assert.Equal(t, iistest.Thumbprint(c.Cert), host.Bound("Default Web Site", "*:443:www.example.com"))
 }
 
 func TestIIS_ValidateConfig(t *testing.T) {

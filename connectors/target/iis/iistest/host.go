@@ -1,4 +1,4 @@
-package iis_test
+package iistest
 
 import (
 	"crypto"
@@ -8,17 +8,25 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"unicode/utf16"
 
+	"github.com/stretchr/testify/require"
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/certctl/certctl/connectors/target/targettest"
@@ -39,23 +47,42 @@ const (
 	wsAnonymous   = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 )
 
-// fakeWinRM is a WinRM listener and the Windows host behind it: its
-// certificate stores and IIS bindings. It checks every envelope against
-// the protocol and fails the test on anything else, and "runs" the
-// connector's PowerShell by reading the parameters of each script.
-type fakeWinRM struct {
-	t    *testing.T
-	srv  *httptest.Server
-	user string
-	pass string
+// The host as StartHost makes it.
+const (
+	// Username and Password are the credentials the listener accepts
+	// until SetPassword.
+	Username = `WEB01\certctl`
+	Password = "p@ss'word"
+	// Site and Binding name the https binding the host has at first,
+	// bound to a certificate in LocalMachine\My with its key; Config names
+	// Binding.
+	Site    = "Default Web Site"
+	Binding = "*:443:www.example.com"
+)
 
-	mu       sync.Mutex
-	msgIDs   map[string]bool
-	shells   map[string]bool
-	commands map[string]*command
-	nextID   int
-	requests int
-	scripts  []string // kinds run, in order
+// Host is a running fake WinRM listener and the IIS host behind it. Its
+// methods are safe for concurrent use with the requests it serves.
+type Host struct {
+	// Addr is the WinRM listener, 127.0.0.1:port; Port is its port.
+	Addr string
+	Port int
+	// CAPEM is the listener's certificate in PEM, which a client must
+	// trust; CAFile holds it.
+	CAPEM  string
+	CAFile string
+
+	t   testing.TB
+	srv *httptest.Server
+
+	mu         sync.Mutex
+	pass       string
+	msgIDs     map[string]bool
+	shells     map[string]bool
+	commands   map[string]*command
+	nextID     int
+	requests   int
+	scripts    []string // kinds run, in order
+	violations []string
 
 	temp     map[string]string                       // temporary files: name → text
 	stores   map[string]map[string]*x509.Certificate // store → thumbprint → certificate
@@ -63,8 +90,8 @@ type fakeWinRM struct {
 	bindings map[string]map[string]string            // site → binding info → thumbprint
 	bStores  map[string]map[string]string            // site → binding info → store
 
-	// failDeploy, when set, is the stderr of a deploy script that fails
-	// with exit status 1 before changing anything.
+	// failDeploy, when set, is the stderr of every deploy script, which
+	// fails with exit status 1 before changing anything.
 	failDeploy string
 }
 
@@ -77,45 +104,152 @@ type command struct {
 	done     bool
 }
 
-func newFakeWinRM(t *testing.T) *fakeWinRM {
-	f := &fakeWinRM{t: t, user: `WEB01\certctl`, pass: "p@ss'word", msgIDs: map[string]bool{}, shells: map[string]bool{},
+// StartHost starts a host on 127.0.0.1 whose site Site has the https
+// binding Binding, and stops it when the test ends. Every protocol
+// violation it sees fails t, and so does a shell or a temporary file still
+// there when the test ends.
+func StartHost(t testing.TB) *Host {
+	t.Helper()
+	f := &Host{t: t, pass: Password, msgIDs: map[string]bool{}, shells: map[string]bool{},
 		commands: map[string]*command{}, temp: map[string]string{}, stores: map[string]map[string]*x509.Certificate{"My": {}},
 		keys: map[string]bool{}, bindings: map[string]map[string]string{}, bStores: map[string]map[string]string{}}
 	old := targettest.Issue(t, "old.example.com", 3)
-	f.stores["My"][thumb(old.Cert)] = old.Cert
-	f.keys[thumb(old.Cert)] = true
-	f.addBinding("Default Web Site", "*:443:www.example.com", thumb(old.Cert))
+	f.stores["My"][Thumbprint(old.Cert)] = old.Cert
+	f.keys[Thumbprint(old.Cert)] = true
+	f.addBinding(Site, Binding, Thumbprint(old.Cert))
 	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() {
 		f.srv.Close()
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		for id := range f.shells {
-			t.Errorf("fake WinRM: shell %s was never deleted", id)
+		for _, id := range slices.Sorted(maps.Keys(f.shells)) {
+			f.violate("shell %s was never deleted", id)
 		}
-		for name := range f.temp {
-			t.Errorf("fake WinRM: temporary file %s left on the host", name)
+		for _, name := range slices.Sorted(maps.Keys(f.temp)) {
+			f.violate("temporary file %s left on the host", name)
 		}
 	})
+	f.Addr = f.srv.Listener.Addr().String()
+	f.Port = f.srv.Listener.Addr().(*net.TCPAddr).Port
+	f.CAPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}))
+	f.CAFile = filepath.Join(t.TempDir(), "winrm-ca.pem")
+	require.NoError(t, os.WriteFile(f.CAFile, []byte(f.CAPEM), 0o600))
 	return f
 }
 
-func (f *fakeWinRM) addBinding(site, info, thumbprint string) {
+// Config is a target config for binding Binding of site on this host
+// (WinRM over HTTPS to 127.0.0.1, the credentials, winrm_ca_file), with
+// extra appended inside the object: "" or fields each starting with a
+// comma.
+func (f *Host) Config(site, extra string) json.RawMessage {
+	siteJSON, _ := json.Marshal(site)
+	return json.RawMessage(fmt.Sprintf(`{"hostname":"web01.example.com","winrm_host":"127.0.0.1","winrm_port":%d,"winrm_https":true,`+
+		`"winrm_username":%q,"winrm_password":%q,"winrm_ca_file":%q,"site_name":%s,"binding_info":%q%s}`,
+		f.Port, Username, Password, f.CAFile, siteJSON, Binding, extra))
+}
+
+// SetPassword makes the listener accept password, and no longer the one
+// Config names.
+func (f *Host) SetPassword(password string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pass = password
+}
+
+// FailDeploy makes every deploy script fail with exit status 1 and stderr
+// on the host, before it changes anything; "" lets them succeed again.
+func (f *Host) FailDeploy(stderr string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failDeploy = stderr
+}
+
+// AddBinding adds an https binding info to site, bound to the certificate
+// of thumbprint in LocalMachine\My.
+func (f *Host) AddBinding(site, info, thumbprint string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.addBinding(site, info, thumbprint)
+}
+
+func (f *Host) addBinding(site, info, thumbprint string) {
 	if f.bindings[site] == nil {
 		f.bindings[site], f.bStores[site] = map[string]string{}, map[string]string{}
 	}
 	f.bindings[site][info], f.bStores[site][info] = thumbprint, "My"
 }
 
-func (f *fakeWinRM) bound(site, info string) string {
+// Bound returns the thumbprint the binding info of site names, "" if none.
+func (f *Host) Bound(site, info string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.bindings[site][info]
 }
 
-func thumb(c *x509.Certificate) string {
+// BoundCertificate returns the certificate the binding info of site
+// names, from the store it names, failing the test if there is none.
+func (f *Host) BoundCertificate(t testing.TB, site, info string) *x509.Certificate {
+	t.Helper()
+	f.mu.Lock()
+	th := f.bindings[site][info]
+	store := f.bStores[site][info]
+	c := f.stores[store][th]
+	f.mu.Unlock()
+	require.NotNil(t, c, "site %q binding %s names %q, which is not in LocalMachine\\%s", site, info, th, store)
+	return c
+}
+
+// State is a copy of the host's state at one moment.
+type State struct {
+	// Stores are the LocalMachine certificate stores: store → thumbprint
+	// → certificate. Keys holds the thumbprints imported with their key.
+	Stores map[string]map[string]*x509.Certificate
+	Keys   map[string]bool
+	// Bindings are site → binding info → thumbprint.
+	Bindings map[string]map[string]string
+	// Scripts are the kinds of the scripts run, in order.
+	Scripts []string
+	// Temp are the temporary files on the host; Shells the shells open.
+	Temp, Shells []string
+	// Requests counts every request served.
+	Requests int
+}
+
+// State returns a copy of the host's state.
+func (f *Host) State() State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := State{Stores: map[string]map[string]*x509.Certificate{}, Keys: maps.Clone(f.keys), Bindings: map[string]map[string]string{},
+		Scripts: slices.Clone(f.scripts), Temp: slices.Sorted(maps.Keys(f.temp)), Shells: slices.Sorted(maps.Keys(f.shells)), Requests: f.requests}
+	for k, v := range f.stores {
+		s.Stores[k] = maps.Clone(v)
+	}
+	for k, v := range f.bindings {
+		s.Bindings[k] = maps.Clone(v)
+	}
+	return s
+}
+
+// Violations returns the protocol violations seen so far, each of which
+// has already failed the test.
+func (f *Host) Violations() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.violations)
+}
+
+// Thumbprint is Windows' name of a certificate: the SHA-1 of its DER, in
+// upper-case hex.
+func Thumbprint(c *x509.Certificate) string {
 	sum := sha1.Sum(c.Raw) //nolint:gosec // Windows thumbprint
 	return strings.ToUpper(hex.EncodeToString(sum[:]))
+}
+
+// violate records a violation and fails the test. Callers hold f.mu.
+func (f *Host) violate(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	f.violations = append(f.violations, msg)
+	f.t.Errorf("fake WinRM: %s", msg)
 }
 
 type envelope struct {
@@ -166,12 +300,12 @@ var (
 	durationR = regexp.MustCompile(`^PT[0-9]+(\.[0-9]+)?S$`)
 )
 
-func (f *fakeWinRM) fail(w http.ResponseWriter, format string, args ...any) {
-	f.t.Errorf("fake WinRM: "+format, args...)
+func (f *Host) fail(w http.ResponseWriter, format string, args ...any) {
+	f.violate(format, args...)
 	http.Error(w, "protocol error", http.StatusBadRequest)
 }
 
-func (f *fakeWinRM) serve(w http.ResponseWriter, r *http.Request) {
+func (f *Host) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++
@@ -188,7 +322,7 @@ func (f *fakeWinRM) serve(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, "no Basic authorization")
 		return
 	}
-	if user != f.user || pass != f.pass {
+	if user != Username || pass != f.pass {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
@@ -302,7 +436,7 @@ func (f *fakeWinRM) serve(w http.ResponseWriter, r *http.Request) {
 		delete(f.shells, shellID)
 		for id, c := range f.commands {
 			if c.shell == shellID {
-				f.t.Errorf("fake WinRM: command %s deleted with its shell, never terminated", id)
+				f.violate("command %s deleted with its shell, never terminated", id)
 				delete(f.commands, id)
 			}
 		}
@@ -333,19 +467,19 @@ func respond(w http.ResponseWriter, relatesTo, body string) {
 
 // run "executes" a command line: only powershell with an encoded script
 // of the connector's kinds, within cmd.exe's length limit.
-func (f *fakeWinRM) run(c *command, cmd string, args []string) {
+func (f *Host) run(c *command, cmd string, args []string) {
 	line := cmd + " " + strings.Join(args, " ")
 	if cmd != "powershell" || len(args) != 4 || args[0] != "-NoProfile" || args[1] != "-NonInteractive" || args[2] != "-EncodedCommand" {
-		f.t.Errorf("fake WinRM: command line %.200q", line)
+		f.violate("command line %.200q", line)
 		c.exit = 1
 		return
 	}
 	if len(line) > 8191 {
-		f.t.Errorf("fake WinRM: a command line of %d characters, over cmd.exe's 8191", len(line))
+		f.violate("a command line of %d characters, over cmd.exe's 8191", len(line))
 	}
 	raw, err := base64.StdEncoding.DecodeString(args[3])
 	if err != nil || len(raw)%2 != 0 {
-		f.t.Errorf("fake WinRM: -EncodedCommand is not base64 of UTF-16LE")
+		f.violate("-EncodedCommand is not base64 of UTF-16LE")
 		c.exit = 1
 		return
 	}
@@ -355,13 +489,13 @@ func (f *fakeWinRM) run(c *command, cmd string, args []string) {
 	}
 	kind, params, body, err := parseScript(string(utf16.Decode(u)))
 	if err != nil {
-		f.t.Errorf("fake WinRM: %v", err)
+		f.violate("%v", err)
 		c.exit = 1
 		return
 	}
 	for _, name := range []string{"Site", "BindingInfo", "Password", "Thumbprint"} {
 		if v := params[name]; len(v) > 3 && strings.Contains(body, v) {
-			f.t.Errorf("fake WinRM: $%s's value %q is spliced into the script's code", name, v)
+			f.violate("$%s's value %q is spliced into the script's code", name, v)
 		}
 	}
 	f.scripts = append(f.scripts, kind)
@@ -423,7 +557,7 @@ func psLiteral(s string) (value, rest string, err error) {
 }
 
 // script simulates the host running one of the connector's scripts.
-func (f *fakeWinRM) script(kind string, p map[string]string) (stdout, stderr string, exit int) {
+func (f *Host) script(kind string, p map[string]string) (stdout, stderr string, exit int) {
 	binding := func() (string, bool) {
 		th, ok := f.bindings[p["Site"]][p["BindingInfo"]]
 		return th, ok
@@ -432,18 +566,18 @@ func (f *fakeWinRM) script(kind string, p map[string]string) (stdout, stderr str
 	switch kind {
 	case "upload":
 		if !regexp.MustCompile(`^[A-Za-z0-9+/=]+$`).MatchString(p["Chunk"]) {
-			f.t.Errorf("fake WinRM: upload chunk is not base64")
+			f.violate("upload chunk is not base64")
 		}
 		switch p["Mode"] {
 		case "create":
 			f.temp[p["File"]] = p["Chunk"]
 		case "append":
 			if _, ok := f.temp[p["File"]]; !ok {
-				f.t.Errorf("fake WinRM: append to %s, never created", p["File"])
+				f.violate("append to %s, never created", p["File"])
 			}
 			f.temp[p["File"]] += p["Chunk"]
 		default:
-			f.t.Errorf("fake WinRM: upload mode %q", p["Mode"])
+			f.violate("upload mode %q", p["Mode"])
 		}
 		return "", "", 0
 	case "cleanup":
@@ -464,24 +598,24 @@ func (f *fakeWinRM) script(kind string, p map[string]string) (stdout, stderr str
 		text, ok := f.temp[p["File"]]
 		delete(f.temp, p["File"]) // the script's finally
 		if !ok {
-			f.t.Errorf("fake WinRM: deploy of %s, never uploaded", p["File"])
+			f.violate("deploy of %s, never uploaded", p["File"])
 			return "", "certctl: file not found", 1
 		}
 		pfx, err := base64.StdEncoding.DecodeString(text)
 		if err != nil {
-			f.t.Errorf("fake WinRM: the reassembled upload is not base64: %v", err)
+			f.violate("the reassembled upload is not base64: %v", err)
 			return "", "certctl: bad base64", 1
 		}
 		key, leaf, cas, err := pkcs12.DecodeChain(pfx, p["Password"])
 		if err != nil {
-			f.t.Errorf("fake WinRM: the PKCS#12 does not open with the one-time password: %v", err)
+			f.violate("the PKCS#12 does not open with the one-time password: %v", err)
 			return "", "certctl: The specified network password is not correct.", 1
 		}
 		if !key.(crypto.Signer).Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(leaf.PublicKey) {
-			f.t.Errorf("fake WinRM: the PKCS#12's key is not its certificate's")
+			f.violate("the PKCS#12's key is not its certificate's")
 		}
-		if thumb(leaf) != p["Thumbprint"] {
-			f.t.Errorf("fake WinRM: $Thumbprint %s, the PKCS#12 holds %s", p["Thumbprint"], thumb(leaf))
+		if Thumbprint(leaf) != p["Thumbprint"] {
+			f.violate("$Thumbprint %s, the PKCS#12 holds %s", p["Thumbprint"], Thumbprint(leaf))
 		}
 		if f.failDeploy != "" {
 			return "", f.failDeploy, 1
@@ -490,17 +624,17 @@ func (f *fakeWinRM) script(kind string, p map[string]string) (stdout, stderr str
 		if store == nil {
 			return "", "certctl: Cannot find path 'Cert:\\LocalMachine\\" + p["Store"] + "' because it does not exist.", 1
 		}
-		store[thumb(leaf)] = leaf
-		f.keys[thumb(leaf)] = true
+		store[Thumbprint(leaf)] = leaf
+		f.keys[Thumbprint(leaf)] = true
 		for _, ca := range cas {
-			store[thumb(ca)] = ca
+			store[Thumbprint(ca)] = ca
 		}
 		prev, ok := binding()
 		if !ok {
 			return "", noBinding, 1
 		}
-		f.bindings[p["Site"]][p["BindingInfo"]], f.bStores[p["Site"]][p["BindingInfo"]] = thumb(leaf), p["Store"]
-		return "certctl-previous-thumbprint=" + prev + "\r\ncertctl-thumbprint=" + thumb(leaf) + "\r\n", "", 0
+		f.bindings[p["Site"]][p["BindingInfo"]], f.bStores[p["Site"]][p["BindingInfo"]] = Thumbprint(leaf), p["Store"]
+		return "certctl-previous-thumbprint=" + prev + "\r\ncertctl-thumbprint=" + Thumbprint(leaf) + "\r\n", "", 0
 	case "rollback":
 		if f.stores[p["Store"]][p["Thumbprint"]] == nil {
 			return "", "certctl: Cannot find path 'Cert:\\LocalMachine\\" + p["Store"] + "\\" + p["Thumbprint"] + "' because it does not exist.", 1
@@ -511,6 +645,6 @@ func (f *fakeWinRM) script(kind string, p map[string]string) (stdout, stderr str
 		f.bindings[p["Site"]][p["BindingInfo"]], f.bStores[p["Site"]][p["BindingInfo"]] = p["Thumbprint"], p["Store"]
 		return "certctl-thumbprint=" + p["Thumbprint"] + "\r\n", "", 0
 	}
-	f.t.Errorf("fake WinRM: unknown script kind %q", kind)
+	f.violate("unknown script kind %q", kind)
 	return "", "unknown", 1
 }

@@ -1,4 +1,4 @@
-package f5_test
+package f5test
 
 import (
 	"crypto"
@@ -11,12 +11,15 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,30 +31,63 @@ import (
 	"github.com/certctl/certctl/connectors/target/targettest"
 )
 
-// fakeBIGIP implements the few iControl REST endpoints the connector may
-// use, as F5 documents them, and keeps the device's state: uploaded files,
-// installed keys and certs, profiles, transactions. Any request outside
-// that protocol fails the test.
-type fakeBIGIP struct {
-	t    *testing.T
-	srv  *httptest.Server
-	user string
-	pass string
+// The device as StartBIGIP makes it.
+const (
+	// Username and Password are the credentials the device accepts until
+	// SetPassword.
+	Username = "admin"
+	Password = "s3cret!"
+	// ProfileName is the client-ssl profile in partition Common that
+	// Config names, and ProfilePath its key in State.Profiles: the
+	// ~partition~name form of iControl REST paths.
+	ProfileName = "clientssl-www"
+	ProfilePath = "~Common~" + ProfileName
+	// DefaultCert and DefaultKey are the objects ProfileName uses at first.
+	DefaultCert = "/Common/default.crt"
+	DefaultKey  = "/Common/default.key"
+)
 
-	mu       sync.Mutex
-	tokens   map[string]bool
-	nextTok  int
-	uploads  map[string]*upload
-	keys     map[string]string // full name → PEM
-	certs    map[string]string
-	profiles map[string][]entry // "~Partition~name" → certKeyChain
-	txs      map[string]*transaction
-	nextTx   int
-	saves    int
-	removed  []string
-	requests int
+// Entry is one entry of a client-ssl profile's certKeyChain: the full
+// names (/partition/name) of the objects it uses.
+type Entry struct {
+	Name  string `json:"name"`
+	Cert  string `json:"cert,omitempty"`
+	Key   string `json:"key,omitempty"`
+	Chain string `json:"chain,omitempty"`
+}
 
-	// refuseCommit, when set, is the device's message refusing the next
+// BIGIP is a running fake BIG-IP. Its methods are safe for concurrent use
+// with the requests it serves.
+type BIGIP struct {
+	// Addr is the management interface, 127.0.0.1:port; Host and Port are
+	// its parts, as a target config names them.
+	Addr string
+	Host string
+	Port int
+	// CAPEM is the management interface's certificate in PEM, which a
+	// client must trust; CAFile holds it.
+	CAPEM  string
+	CAFile string
+
+	t   testing.TB
+	srv *httptest.Server
+
+	mu         sync.Mutex
+	pass       string
+	tokens     map[string]bool
+	nextTok    int
+	uploads    map[string]*upload
+	keys       map[string]string // full name → PEM
+	certs      map[string]string
+	profiles   map[string][]Entry // "~Partition~name" → certKeyChain
+	txs        map[string]*transaction
+	nextTx     int
+	saves      int
+	removed    []string
+	requests   int
+	violations []string
+
+	// refuseCommit, when set, is the device's message refusing every
 	// transaction commit.
 	refuseCommit string
 	// refuseSave, when set, fails the save of the configuration.
@@ -63,35 +99,71 @@ type upload struct {
 	total int
 }
 
-type entry struct {
-	Name  string `json:"name"`
-	Cert  string `json:"cert,omitempty"`
-	Key   string `json:"key,omitempty"`
-	Chain string `json:"chain,omitempty"`
-}
-
 type transaction struct {
 	state    string
-	profiles map[string][]entry
+	profiles map[string][]Entry
 }
 
 const downloads = "/var/config/rest/downloads/"
 
-func newFakeBIGIP(t *testing.T) *fakeBIGIP {
-	f := &fakeBIGIP{t: t, user: "admin", pass: "s3cret!", tokens: map[string]bool{}, uploads: map[string]*upload{},
-		keys: map[string]string{}, certs: map[string]string{}, profiles: map[string][]entry{}, txs: map[string]*transaction{}}
+// StartBIGIP starts a device on 127.0.0.1 whose profile ProfileName (in
+// Common) uses DefaultCert and DefaultKey, and stops it when the test
+// ends. Every protocol violation it sees fails t.
+func StartBIGIP(t testing.TB) *BIGIP {
+	t.Helper()
+	f := &BIGIP{t: t, pass: Password, tokens: map[string]bool{}, uploads: map[string]*upload{},
+		keys: map[string]string{}, certs: map[string]string{}, profiles: map[string][]Entry{}, txs: map[string]*transaction{}}
 	old := targettest.Issue(t, "old.example.com", 7)
-	f.keys["/Common/default.key"] = old.KeyPEM
-	f.certs["/Common/default.crt"] = old.CertPEM
-	f.profiles["~Common~clientssl-www"] = []entry{{Name: "default", Cert: "/Common/default.crt", Key: "/Common/default.key"}}
+	f.keys[DefaultKey] = old.KeyPEM
+	f.certs[DefaultCert] = old.CertPEM
+	f.profiles[ProfilePath] = []Entry{{Name: "default", Cert: DefaultCert, Key: DefaultKey}}
 	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
+	f.Addr = f.srv.Listener.Addr().String()
+	f.Host = "127.0.0.1"
+	f.Port = f.srv.Listener.Addr().(*net.TCPAddr).Port
+	f.CAPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}))
+	f.CAFile = filepath.Join(t.TempDir(), "bigip-ca.pem")
+	require.NoError(t, os.WriteFile(f.CAFile, []byte(f.CAPEM), 0o600))
 	return f
 }
 
-// addDualProfile adds client-ssl profile "dual", which serves an RSA and
-// an ECDSA certificate side by side.
-func (f *fakeBIGIP) addDualProfile(t *testing.T) {
+// Config is a target config for this device (host, port, credentials,
+// ProfileName, ca_file), with extra appended inside the object: "" or
+// fields each starting with a comma.
+func (f *BIGIP) Config(extra string) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"host":%q,"port":%d,"username":%q,"password":%q,"ssl_profile":%q,"ca_file":%q%s}`,
+		f.Host, f.Port, Username, Password, ProfileName, f.CAFile, extra))
+}
+
+// SetPassword makes the device accept password, and no longer the one
+// Config names.
+func (f *BIGIP) SetPassword(password string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pass = password
+}
+
+// RefuseCommit makes the device refuse every transaction commit with msg,
+// its own message, changing nothing; "" accepts them again.
+func (f *BIGIP) RefuseCommit(msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refuseCommit = msg
+}
+
+// RefuseSave makes the device refuse to save its configuration with msg;
+// "" accepts again.
+func (f *BIGIP) RefuseSave(msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refuseSave = msg
+}
+
+// AddDualProfile adds client-ssl profile "dual" (State.Profiles key
+// "~Common~dual"), which serves an RSA certificate (entry "rsa") and,
+// with DefaultCert, an ECDSA one (entry "ecdsa") side by side.
+func (f *BIGIP) AddDualProfile(t testing.TB) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
@@ -105,31 +177,83 @@ func (f *fakeBIGIP) addDualProfile(t *testing.T) {
 	defer f.mu.Unlock()
 	f.keys["/Common/rsa.key"] = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
 	f.certs["/Common/rsa.crt"] = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	f.profiles["~Common~dual"] = []entry{
+	f.profiles["~Common~dual"] = []Entry{
 		{Name: "rsa", Cert: "/Common/rsa.crt", Key: "/Common/rsa.key"},
-		{Name: "ecdsa", Cert: "/Common/default.crt", Key: "/Common/default.key"},
+		{Name: "ecdsa", Cert: DefaultCert, Key: DefaultKey},
 	}
 }
 
-// config is a target config for this device, trusting its certificate.
-func (f *fakeBIGIP) config(t *testing.T, extra string) json.RawMessage {
-	t.Helper()
-	ca := filepath.Join(t.TempDir(), "bigip-ca.pem")
-	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}), 0o600))
-	port := f.srv.Listener.Addr().String()[strings.LastIndex(f.srv.Listener.Addr().String(), ":")+1:]
-	return json.RawMessage(fmt.Sprintf(`{"host":"127.0.0.1","port":%s,"username":%q,"password":%q,"ssl_profile":"clientssl-www","ca_file":%q%s}`,
-		port, f.user, f.pass, ca, extra))
-}
-
-func (f *fakeBIGIP) profile(name string) []entry {
+// Profile returns the certKeyChain of profile path ("~Partition~name").
+func (f *BIGIP) Profile(path string) []Entry {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]entry(nil), f.profiles[name]...)
+	return slices.Clone(f.profiles[path])
 }
 
-func (f *fakeBIGIP) fail(w http.ResponseWriter, format string, args ...any) {
-	f.t.Errorf("fake BIG-IP: "+format, args...)
-	device(w, http.StatusBadRequest, fmt.Sprintf(format, args...))
+// ProfileCertificate returns the certificate of the first entry of
+// profile path ("~Partition~name"), failing the test if there is none.
+func (f *BIGIP) ProfileCertificate(t testing.TB, path string) *x509.Certificate {
+	t.Helper()
+	f.mu.Lock()
+	chain := f.profiles[path]
+	var certPEM string
+	if len(chain) > 0 {
+		certPEM = f.certs[chain[0].Cert]
+	}
+	f.mu.Unlock()
+	require.NotEmpty(t, chain, "profile %s has no certKeyChain", path)
+	b, _ := pem.Decode([]byte(certPEM))
+	require.NotNil(t, b, "profile %s names certificate %s, which is not installed", path, chain[0].Cert)
+	c, err := x509.ParseCertificate(b.Bytes)
+	require.NoError(t, err)
+	return c
+}
+
+// State is a copy of the device's state at one moment.
+type State struct {
+	// Keys and Certs are the installed objects: full name → PEM.
+	Keys, Certs map[string]string
+	// Profiles are the client-ssl profiles' certKeyChains by
+	// "~Partition~name".
+	Profiles map[string][]Entry
+	// Uploads are the files left in the REST downloads folder, Removed
+	// those removed with util/unix-rm, in order.
+	Uploads, Removed []string
+	// Tokens are those handed out and not deleted yet.
+	Tokens []string
+	// Saves counts saves of the configuration, Requests every request
+	// served.
+	Saves, Requests int
+}
+
+// State returns a copy of the device's state.
+func (f *BIGIP) State() State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := State{Keys: maps.Clone(f.keys), Certs: maps.Clone(f.certs), Profiles: map[string][]Entry{},
+		Uploads: slices.Sorted(maps.Keys(f.uploads)), Removed: slices.Clone(f.removed), Tokens: slices.Sorted(maps.Keys(f.tokens)),
+		Saves: f.saves, Requests: f.requests}
+	for k, v := range f.profiles {
+		s.Profiles[k] = slices.Clone(v)
+	}
+	return s
+}
+
+// Violations returns the protocol violations seen so far, each of which
+// has already failed the test.
+func (f *BIGIP) Violations() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.violations)
+}
+
+// fail records a violation, fails the test and answers 400. Callers hold
+// f.mu.
+func (f *BIGIP) fail(w http.ResponseWriter, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	f.violations = append(f.violations, msg)
+	f.t.Errorf("fake BIG-IP: %s", msg)
+	device(w, http.StatusBadRequest, msg)
 }
 
 func device(w http.ResponseWriter, status int, msg string) {
@@ -150,7 +274,7 @@ var (
 	contentRange = regexp.MustCompile(`^([0-9]+)-([0-9]+)/([0-9]+)$`)
 )
 
-func (f *fakeBIGIP) serve(w http.ResponseWriter, r *http.Request) {
+func (f *BIGIP) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++
@@ -168,14 +292,14 @@ func (f *fakeBIGIP) serve(w http.ResponseWriter, r *http.Request) {
 			f.fail(w, "login: loginProviderName %q, want tmos", in["loginProviderName"])
 			return
 		}
-		if in["username"] != f.user || in["password"] != f.pass {
+		if in["username"] != Username || in["password"] != f.pass {
 			device(w, http.StatusUnauthorized, "Authentication failed.")
 			return
 		}
 		f.nextTok++
 		tok := fmt.Sprintf("TOKEN%04d", f.nextTok)
 		f.tokens[tok] = true
-		reply(w, map[string]any{"username": f.user, "token": map[string]any{"token": tok, "timeout": 1200}})
+		reply(w, map[string]any{"username": Username, "token": map[string]any{"token": tok, "timeout": 1200}})
 		return
 	}
 	if tok := r.Header.Get("X-F5-Auth-Token"); !f.tokens[tok] {
@@ -238,7 +362,7 @@ func (f *fakeBIGIP) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		f.nextTx++
 		id := strconv.Itoa(1700000000 + f.nextTx)
-		f.txs[id] = &transaction{state: "STARTED", profiles: map[string][]entry{}}
+		f.txs[id] = &transaction{state: "STARTED", profiles: map[string][]Entry{}}
 		reply(w, map[string]any{"transId": json.Number(id), "state": "STARTED", "timeoutSeconds": 120, "kind": "tm:transactionstate"})
 	case r.Method == http.MethodPatch && txPath.MatchString(p):
 		f.commit(w, r, txPath.FindStringSubmatch(p)[1])
@@ -275,7 +399,7 @@ func (f *fakeBIGIP) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeBIGIP) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+func (f *BIGIP) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		f.fail(w, "%s %s: Content-Type %q, want application/json", r.Method, r.URL.Path, ct)
 		return false
@@ -289,7 +413,7 @@ func (f *fakeBIGIP) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func withReferences(chain []entry) []map[string]any {
+func withReferences(chain []Entry) []map[string]any {
 	out := []map[string]any{}
 	for _, e := range chain {
 		m := map[string]any{"name": e.Name, "cert": e.Cert, "key": e.Key,
@@ -303,7 +427,7 @@ func withReferences(chain []entry) []map[string]any {
 	return out
 }
 
-func (f *fakeBIGIP) upload(w http.ResponseWriter, r *http.Request, name string) {
+func (f *BIGIP) upload(w http.ResponseWriter, r *http.Request, name string) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/octet-stream" {
 		f.fail(w, "upload %s: Content-Type %q, want application/octet-stream", name, ct)
 		return
@@ -338,7 +462,7 @@ func (f *fakeBIGIP) upload(w http.ResponseWriter, r *http.Request, name string) 
 	reply(w, map[string]any{"remainingByteCount": total - len(u.data), "usedChunks": map[string]int{}, "totalByteCount": total, "localFilePath": downloads + name})
 }
 
-func (f *fakeBIGIP) install(w http.ResponseWriter, r *http.Request, kind string) {
+func (f *BIGIP) install(w http.ResponseWriter, r *http.Request, kind string) {
 	var in map[string]string
 	if !f.decode(w, r, &in) {
 		return
@@ -379,7 +503,7 @@ func (f *fakeBIGIP) install(w http.ResponseWriter, r *http.Request, kind string)
 	reply(w, map[string]any{"kind": "tm:sys:crypto:" + kind + ":" + kind + "state", "command": "install", "name": name})
 }
 
-func (f *fakeBIGIP) patchProfile(w http.ResponseWriter, r *http.Request, name, coord string) {
+func (f *BIGIP) patchProfile(w http.ResponseWriter, r *http.Request, name, coord string) {
 	if _, ok := f.profiles[name]; !ok {
 		f.fail(w, "PATCH of unknown profile %s", name)
 		return
@@ -390,7 +514,7 @@ func (f *fakeBIGIP) patchProfile(w http.ResponseWriter, r *http.Request, name, c
 		return
 	}
 	var in struct {
-		CertKeyChain []entry `json:"certKeyChain"`
+		CertKeyChain []Entry `json:"certKeyChain"`
 	}
 	if !f.decode(w, r, &in) {
 		return
@@ -408,7 +532,7 @@ func (f *fakeBIGIP) patchProfile(w http.ResponseWriter, r *http.Request, name, c
 	reply(w, map[string]any{"method": "PATCH", "uri": "https://localhost/mgmt/tm/ltm/profile/client-ssl/" + name, "evalOrder": len(tx.profiles), "commandId": len(tx.profiles)})
 }
 
-func (f *fakeBIGIP) commit(w http.ResponseWriter, r *http.Request, id string) {
+func (f *BIGIP) commit(w http.ResponseWriter, r *http.Request, id string) {
 	var in map[string]any
 	if !f.decode(w, r, &in) {
 		return
