@@ -76,6 +76,15 @@ func (r *agentRig) serve(t *testing.T, ctx context.Context, s *webservertest.Ser
 	}
 	raw, err := json.Marshal(cfg)
 	require.NoError(t, err)
+	return cn, r.serveConfig(t, ctx, raw, typ, certID, keyType)
+}
+
+// serveConfig maps a new certificate for certID.example.com (key made by
+// the agent, of keyType) to a new target of type typ with config raw, and
+// returns the target's id.
+func (r *agentRig) serveConfig(t *testing.T, ctx context.Context, raw json.RawMessage, typ, certID, keyType string) string {
+	t.Helper()
+	cn := certID + ".example.com"
 	tgt, err := r.api.CreateTarget(ctx, wire.Target{ID: "tgt-" + certID, Name: "target of " + certID, Type: typ, AgentID: r.reg.ID,
 		Config: raw, Enabled: true})
 	require.NoError(t, err)
@@ -83,7 +92,7 @@ func (r *agentRig) serve(t *testing.T, ctx context.Context, s *webservertest.Ser
 		Environment: "production", OwnerID: r.f.OwnerID, TeamID: r.f.TeamID, IssuerID: r.issuerID, TargetIDs: []string{tgt.ID},
 		KeyType: keyType})
 	require.NoError(t, err)
-	return cn, tgt.ID
+	return tgt.ID
 }
 
 // deploymentJobs returns the Deployment jobs of certificate certID.
@@ -138,6 +147,12 @@ func (r *agentRig) waitNewDeployment(t *testing.T, certID string, before map[str
 
 func (r *agentRig) latestSerial(t *testing.T, ctx context.Context, certID string) string {
 	t.Helper()
+	return r.latestVersion(t, ctx, certID).SerialNumber
+}
+
+// latestVersion is the certificate version of certID issued last.
+func (r *agentRig) latestVersion(t *testing.T, ctx context.Context, certID string) wire.CertificateVersion {
+	t.Helper()
 	l, err := r.api.ListCertificateVersions(ctx, certID, 1, 100)
 	require.NoError(t, err)
 	require.NotEmpty(t, l.Data)
@@ -147,7 +162,7 @@ func (r *agentRig) latestSerial(t *testing.T, ctx context.Context, certID string
 			latest = v
 		}
 	}
-	return latest.SerialNumber
+	return latest
 }
 
 // servedSerial is the serial of the certificate endpoint presents for sni.
