@@ -255,6 +255,19 @@ func jobOwner(j *Job, holder, agentID string, now time.Time) error {
 	return nil
 }
 
+// agentAttempt counts the attempt of an agent that reports on a job it was
+// handed Pending (a deployment: agents take no lease), and stamps when it
+// started, as a claim does for the server's jobs.
+func agentAttempt(j, old *Job, agentID string, now time.Time) {
+	if agentID == "" || old.Status != JobPending {
+		return
+	}
+	j.Attempts++
+	if j.StartedAt == nil {
+		j.StartedAt = &now
+	}
+}
+
 // CompleteJob marks a job Completed. Holder (a lease holder) or AgentID (the
 // job's agent) identifies who finished it; a Deployment also stamps the
 // certificate's last_deployment_at.
@@ -294,6 +307,7 @@ func (p *CompleteJob) apply(t *txn) (any, error) {
 		}
 	}
 	j, now := *old, t.now()
+	agentAttempt(&j, old, p.AgentID, now)
 	j.Status, j.CompletedAt, j.LastError = JobCompleted, &now, ""
 	j.LeaseHolder, j.LeaseExpiresAt = "", nil
 	if len(p.DeploymentResult) > 0 {
@@ -343,6 +357,7 @@ func (p *FailJob) apply(t *txn) (any, error) {
 		return nil, err
 	}
 	j, now := *old, t.now()
+	agentAttempt(&j, old, p.AgentID, now)
 	j.LastError, j.LeaseHolder, j.LeaseExpiresAt = p.Error, "", nil
 	if len(p.DeploymentResult) > 0 {
 		j.DeploymentResult = p.DeploymentResult
