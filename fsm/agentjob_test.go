@@ -37,3 +37,17 @@ func TestAgentReport_CountsTheAttempt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, j.Attempts, "the claim counted it")
 }
+
+// TestOnJobsQueued_CalledAfterJobsAreCreated: the hook runs once per commit
+// that created jobs, and not for other commands.
+func TestOnJobsQueued_CalledAfterJobsAreCreated(t *testing.T) {
+	f, l := seeded(t)
+	calls := 0
+	f.OnJobsQueued(func() { calls++ })
+	require.NoError(t, l.Apply(&fsm.SetCertificateStatus{ID: fsmtest.CertificateID, Status: fsm.CertExpiring}).Err)
+	assert.Zero(t, calls)
+	require.NoError(t, l.Apply(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.DeploymentJob("job-1")}}).Err)
+	assert.Equal(t, 1, calls)
+	require.Error(t, l.Apply(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.DeploymentJob("job-1")}}).Err, "a duplicate id")
+	assert.Equal(t, 1, calls, "a refused command queued nothing")
+}

@@ -40,7 +40,9 @@ type FSM struct {
 	certMarks pageMarks
 
 	applied atomic.Uint64
-	waitMu  sync.Mutex
+	// jobsQueued, when set, is called after a commit that created jobs.
+	jobsQueued atomic.Pointer[func()]
+	waitMu     sync.Mutex
 	waitCh  chan struct{} // closed and replaced each time applied advances
 }
 
@@ -161,6 +163,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var last *raft.Log
+	queued := false
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		applied := readU64(meta.Get(metaAppliedIndex))
@@ -174,7 +177,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 				results[i] = &ApplyResult{}
 				continue
 			}
-			results[i] = applyEntry(tx, l)
+			r, typ := applyEntry(tx, l)
+			results[i] = r
+			queued = queued || (r.Err == nil && typ == CommandCreateJobs)
 		}
 		if last == nil {
 			return nil
@@ -193,19 +198,27 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	if last != nil {
 		f.setApplied(last.Index)
 	}
+	if fn := f.jobsQueued.Load(); queued && fn != nil {
+		(*fn)()
+	}
 	return results
 }
 
+// OnJobsQueued makes fn be called after each commit that created jobs, on
+// every replica: the leader's job processor uses it to start on a renewal
+// asked for through any node at once. fn must not block.
+func (f *FSM) OnJobsQueued(fn func()) { f.jobsQueued.Store(&fn) }
+
 // applyEntry decodes and applies one command inside tx. Storage failures
 // (which only a broken file produces) panic via the commit in ApplyBatch.
-func applyEntry(tx *bolt.Tx, l *raft.Log) *ApplyResult {
+func applyEntry(tx *bolt.Tx, l *raft.Log) (*ApplyResult, CommandType) {
 	cmd, p, err := DecodeCommand(l.Data)
 	if err != nil {
-		return &ApplyResult{Err: err}
+		return &ApplyResult{Err: err}, 0
 	}
 	if cmd.RequestID != "" {
 		if prev, ok := lookupRequest(tx, cmd.RequestID); ok {
-			return &ApplyResult{Err: prev}
+			return &ApplyResult{Err: prev}, cmd.Type
 		}
 	}
 	t := &txn{tx: tx, index: l.Index, cmd: cmd}
@@ -216,7 +229,7 @@ func applyEntry(tx *bolt.Tx, l *raft.Log) *ApplyResult {
 	if cmd.RequestID != "" {
 		recordRequest(tx, cmd.RequestID, l.Index, err)
 	}
-	return &ApplyResult{Value: value, Err: err}
+	return &ApplyResult{Value: value, Err: err}, cmd.Type
 }
 
 // requestsKept is how many recent request ids are remembered for deduplication:

@@ -221,8 +221,11 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		_ = n.Close()
 		return usageError{err}
 	}
-	// The lifecycle engine runs on whichever node leads, and only there.
+	// The lifecycle engine runs on whichever node leads, and only there. A
+	// renewal asked for through a follower reaches the leader as a committed
+	// entry: its job processor starts on it then, not at its next tick.
 	n.RunOnLeader("scheduler", sched.Run)
+	n.FSM().OnJobsQueued(sched.Nudge)
 	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: issuance, Keys: issuance,
 		ValidateIssuerConfig: func(ctx context.Context, typ string, config json.RawMessage) error {
 			if validate, ok := validators[strings.ToLower(typ)]; ok {
