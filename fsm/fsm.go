@@ -43,7 +43,7 @@ type FSM struct {
 	// jobsQueued, when set, is called after a commit that created jobs.
 	jobsQueued atomic.Pointer[func()]
 	waitMu     sync.Mutex
-	waitCh  chan struct{} // closed and replaced each time applied advances
+	waitCh     chan struct{} // closed and replaced each time applied advances
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
