@@ -384,3 +384,45 @@ func TestAgent_DecidedJobNotRedone(t *testing.T) {
 	assert.Zero(t, deploys, "settled by its report, not deployed again")
 	require.Len(t, r.cluster.reports("job-dep"), 1)
 }
+
+// TestAgent_RunRidesOutAnOutage: with the cluster unreachable the agent
+// keeps running (it does not exit or give up) and beats again once the
+// cluster is back.
+func TestAgent_RunRidesOutAnOutage(t *testing.T) {
+	r := newRig(t)
+	r.agent.cfg.HeartbeatInterval, r.agent.cfg.PollInterval = 50*time.Millisecond, 50*time.Millisecond
+	r.agent.cfg.MaxBackoff = 200 * time.Millisecond
+	r.cluster.set(true, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.agent.Run(ctx) }()
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the agent stopped while the cluster was down: %v", err)
+	default:
+	}
+	beats := func() int {
+		r.cluster.mu.Lock()
+		defer r.cluster.mu.Unlock()
+		n := 0
+		for _, b := range r.cluster.bodies {
+			if strings.Contains(b, `"hostname":"web1"`) {
+				n++
+			}
+		}
+		return n
+	}
+	during := beats()
+	r.cluster.set(false, false)
+	r.cluster.add(csrJob("job-after", "mc-web", ""))
+	require.Eventually(t, func() bool {
+		r.cluster.mu.Lock()
+		defer r.cluster.mu.Unlock()
+		return len(r.cluster.csrs) == 1
+	}, 10*time.Second, 20*time.Millisecond, "work resumes")
+	require.Eventually(t, func() bool { return beats() > during }, 10*time.Second, 20*time.Millisecond, "heartbeats resume")
+	cancel()
+	require.NoError(t, <-done)
+}

@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,4 +110,29 @@ func TestTargets_EveryTypeTheClusterKnows(t *testing.T) {
 		_, err := r.Get(strings.ToLower(typ))
 		assert.NoError(t, err, typ)
 	}
+}
+
+// TestHTTPClient_TrustsTheCABundle: with ca_bundle the agent reaches an
+// HTTPS cluster whose certificate that bundle signs, and without it not.
+func TestHTTPClient_TrustsTheCABundle(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	defer srv.Close()
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644))
+
+	hc, err := httpClient(bundle)
+	require.NoError(t, err)
+	resp, err := hc.Get(srv.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+
+	hc, err = httpClient("")
+	require.NoError(t, err)
+	_, err = hc.Get(srv.URL)
+	require.Error(t, err, "the system's CAs do not sign a test server")
+
+	empty := filepath.Join(t.TempDir(), "empty.pem")
+	require.NoError(t, os.WriteFile(empty, []byte("not a certificate"), 0o644))
+	_, err = httpClient(empty)
+	require.ErrorContains(t, err, "holds no PEM certificate")
 }
