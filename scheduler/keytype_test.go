@@ -81,3 +81,36 @@ func TestIssuance_ServerKeyOfTheCertificatesType(t *testing.T) {
 	require.IsType(t, &rsa.PrivateKey{}, key)
 	assert.Equal(t, 2048, key.(*rsa.PrivateKey).N.BitLen())
 }
+
+// TestSignCSR_EveryKeyType: the Local CA signs a CSR of every key_type an
+// agent may be asked to make, and the leaf carries that key.
+func TestSignCSR_EveryKeyType(t *testing.T) {
+	for _, kt := range fsm.KeyTypes {
+		t.Run(kt, func(t *testing.T) {
+			h, service := localCAHarness(t)
+			s := service("n1")
+			ctx := context.Background()
+			cert := *h.certificate(fsmtest.CertificateID)
+			cert.KeyType = kt
+			h.must(&fsm.UpdateCertificate{Certificate: cert})
+			h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal)}})
+			h.must(&fsm.ClaimJob{JobID: "job-1", Holder: holderOf("n1"), LeaseUntil: t0.Add(DefaultLeaseDuration)})
+			require.NoError(t, s.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
+			cert = *h.certificate(fsmtest.CertificateID)
+			key, err := issuer.KeyType(kt).Generate(nil)
+			require.NoError(t, err)
+			csr, err := issuer.CSRFor(key, cert.CommonName, cert.SANs)
+			require.NoError(t, err)
+			require.NoError(t, s.SignCSR(ctx, fsmtest.AgentID, *h.job("job-1"), cert, csr))
+			versions, err := h.f.CertificateVersions(fsmtest.CertificateID, fsm.Page{})
+			require.NoError(t, err)
+			require.Equal(t, 1, versions.Total)
+			block, _ := pem.Decode([]byte(versions.Items[0].PEMChain))
+			leaf, err := x509.ParseCertificate(block.Bytes)
+			require.NoError(t, err)
+			got, err := issuer.KeyTypeOf(leaf.PublicKey)
+			require.NoError(t, err)
+			assert.Equal(t, kt, string(got))
+		})
+	}
+}
