@@ -154,12 +154,19 @@ func (s *Server) agentWork(c *gin.Context) {
 	slices.SortStableFunc(l.Items, func(x, y fsm.Job) int {
 		return slices.Index(open, x.Status) - slices.Index(open, y.Status)
 	})
+	// Target secrets go only to the agent's own key, never to an operator
+	// or admin key calling the agent's endpoint on its behalf.
+	who := principalOf(c)
+	own := who.role == fsm.RoleAgent && who.agentID == a.ID
+	if own {
+		c.Header("Cache-Control", "no-store")
+	}
 	items := []wire.WorkItem{}
 	for _, j := range l.Items {
 		if j.Status == fsm.JobRunning && j.LeaseHolder != "" {
 			continue // leased to the server side
 		}
-		item, err := s.workItem(&j)
+		item, err := s.workItem(c, &j, own)
 		if err != nil {
 			fail(c, err)
 			return
@@ -169,7 +176,10 @@ func (s *Server) agentWork(c *gin.Context) {
 	c.JSON(http.StatusOK, wire.WorkResponse{Jobs: items, Count: len(items)})
 }
 
-func (s *Server) workItem(j *fsm.Job) (wire.WorkItem, error) {
+// workItem is job j as handed to its agent: with its target's config, the
+// secrets of which are opened when own (the agent's own key asks) and
+// redacted otherwise.
+func (s *Server) workItem(c *gin.Context, j *fsm.Job, own bool) (wire.WorkItem, error) {
 	cert, err := s.state.Certificate(j.CertificateID)
 	if err != nil {
 		return wire.WorkItem{}, err
@@ -181,7 +191,13 @@ func (s *Server) workItem(j *fsm.Job) (wire.WorkItem, error) {
 		if err != nil {
 			return wire.WorkItem{}, err
 		}
-		item.TargetType, item.TargetConfig = t.Type, t.Config
+		item.TargetType = t.Type
+		if own {
+			item.TargetConfig = s.openTargetSecrets(c, t, j.ID)
+		} else {
+			redactTargetSecrets(t)
+			item.TargetConfig = t.Config
+		}
 	}
 	return item, nil
 }

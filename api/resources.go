@@ -21,6 +21,13 @@ type crud[T any] struct {
 	prepare  func(*T)                     // fills defaults before validation
 	bind     func(*gin.Context) (T, bool) // decodes a body; nil means bindJSON into T
 	check    func(*gin.Context, *T) error // checks beyond the state machine's (connector configs); nil for none
+	// protect settles a record's secrets (seals them) just before it is
+	// proposed, update telling a PUT from a POST; it writes the error
+	// itself and returns false on failure. Nil for none.
+	protect func(c *gin.Context, v *T, update bool) bool
+	// view hides what a record's answers must not show (secrets); nil
+	// serves records as stored.
+	view     func(*T)
 	read     func(id string) (*T, error)
 	readList func(c *gin.Context, p fsm.Page) (fsm.List[T], error)
 	onCreate func(T) fsm.Payload
@@ -41,6 +48,11 @@ func (r *crud[T]) list(path string, filters ...string) route {
 				fail(c, err)
 				return
 			}
+			if r.view != nil {
+				for i := range l.Items {
+					r.view(&l.Items[i])
+				}
+			}
 			respondList(c, p, l)
 		}}
 }
@@ -49,7 +61,7 @@ func (r *crud[T]) get(path string) route {
 	return route{method: "GET", path: path, access: accessRead, summary: "Get one of " + r.tag, tag: r.tag,
 		response: r.wire, status: 200, query: []string{"consistency"},
 		handler: func(c *gin.Context) {
-			r.s.respondRead(c, http.StatusOK, func() (any, error) { return r.read(c.Param("id")) })
+			r.s.respondRead(c, http.StatusOK, func() (any, error) { return r.load(c.Param("id")) })
 		}}
 }
 
@@ -57,7 +69,7 @@ func (r *crud[T]) create(path string) route {
 	return route{method: "POST", path: path, access: accessWrite, summary: "Create one of " + r.tag, tag: r.tag,
 		request: r.wire, response: r.wire, status: 201,
 		handler: func(c *gin.Context) {
-			r.write(c, http.StatusCreated, r.onCreate, func(id *string) bool {
+			r.write(c, http.StatusCreated, r.onCreate, false, func(id *string) bool {
 				if *id == "" {
 					*id = NewID(r.idPrefix)
 				}
@@ -70,7 +82,7 @@ func (r *crud[T]) update(path string) route {
 	return route{method: "PUT", path: path, access: accessWrite, summary: "Update one of " + r.tag, tag: r.tag,
 		request: r.wire, response: r.wire, status: 200,
 		handler: func(c *gin.Context) {
-			r.write(c, http.StatusOK, r.onUpdate, func(id *string) bool {
+			r.write(c, http.StatusOK, r.onUpdate, true, func(id *string) bool {
 				if *id != "" && *id != c.Param("id") {
 					failStatus(c, http.StatusBadRequest, "id", "the body's id "+*id+" differs from the id in the path "+c.Param("id"))
 					return false
@@ -81,9 +93,10 @@ func (r *crud[T]) update(path string) route {
 		}}
 }
 
-// write decodes a record, settles its id with setID, prepares and checks it,
-// proposes what payload makes of it, and answers with the stored record.
-func (r *crud[T]) write(c *gin.Context, status int, payload func(T) fsm.Payload, setID func(*string) bool) {
+// write decodes a record, settles its id with setID, prepares, checks and
+// protects it, proposes what payload makes of it, and answers with the
+// stored record as served.
+func (r *crud[T]) write(c *gin.Context, status int, payload func(T) fsm.Payload, update bool, setID func(*string) bool) {
 	v, ok := r.decode(c)
 	if !ok {
 		return
@@ -101,9 +114,21 @@ func (r *crud[T]) write(c *gin.Context, status int, payload func(T) fsm.Payload,
 			return
 		}
 	}
-	if r.s.propose(c, payload(v)) {
-		r.s.respondRead(c, status, func() (any, error) { return r.read(*id) })
+	if r.protect != nil && !r.protect(c, &v, update) {
+		return
 	}
+	if r.s.propose(c, payload(v)) {
+		r.s.respondRead(c, status, func() (any, error) { return r.load(*id) })
+	}
+}
+
+// load reads the record with id as it is served: through view.
+func (r *crud[T]) load(id string) (*T, error) {
+	v, err := r.read(id)
+	if err == nil && r.view != nil {
+		r.view(v)
+	}
+	return v, err
 }
 
 func (r *crud[T]) remove(path string) route {
@@ -176,6 +201,8 @@ func (s *Server) targetsResource() *crud[fsm.Target] {
 	return &crud[fsm.Target]{s: s, tag: "targets", idPrefix: "tgt-", wire: wire.Target{}, wireList: wire.List[wire.Target]{},
 		id:      func(v *fsm.Target) *string { return &v.ID },
 		prepare: func(v *fsm.Target) { emptyObject(&v.Config) },
+		protect: s.protectTargetSecrets,
+		view:    redactTargetSecrets,
 		read:    s.state.Target,
 		readList: func(c *gin.Context, p fsm.Page) (fsm.List[fsm.Target], error) {
 			typ := c.Query("type")

@@ -84,6 +84,12 @@ type Config struct {
 	// (key_generation "server"), for the pickup of an agent that serves
 	// one of the certificate's targets; nil: such a pickup answers 501.
 	Keys KeyOpener
+	// Secrets seals the passwords of target configs (see targetSecretFields)
+	// under the cluster's key-encryption key before they are proposed, and
+	// opens them for the agent that deploys through the target. Nil (a node
+	// without --kek-file): a create or update carrying one is refused, and
+	// agents get no sealed password.
+	Secrets SecretBox
 	// Nudge asks the job processor to run now, after renew and deploy have
 	// queued jobs; it reaches the scheduler only on the leader. Nil: none.
 	Nudge func()
@@ -114,6 +120,16 @@ type KeyOpener interface {
 	// *fsm.Error with CodeNotFound when the certificate has none. The
 	// caller clears the key after use and never logs it.
 	OpenServerKey(ctx context.Context, certID string) (keyPEM []byte, versionID string, err error)
+}
+
+// SecretBox seals and opens values under the nodes' key-encryption key;
+// *keywrap.Box implements it. Both are safe for concurrent use.
+type SecretBox interface {
+	// Seal encrypts plaintext bound to additionalData.
+	Seal(plaintext, additionalData []byte) ([]byte, error)
+	// Open decrypts what Seal made with the same additionalData; the
+	// caller clears the plaintext after use and never logs it.
+	Open(sealed, additionalData []byte) ([]byte, error)
 }
 
 func (c Config) withDefaults() Config {

@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -90,6 +94,25 @@ func TestAgent_ProxyAgentServesF5AndIIS(t *testing.T) {
 			assert.Equal(t, good.FingerprintSHA256, fingerprintOf(dev.current(t)))
 		})
 	}
+
+	// The targets as an admin sees them show "********" for the passwords;
+	// sent back as shown, the stored passwords are kept and still work.
+	var shown [][]byte
+	for _, certID := range []string{"mc-f5", "mc-iis"} {
+		tgt, err := r.api.GetTarget(ctx, "tgt-"+certID)
+		require.NoError(t, err)
+		var cfg map[string]any
+		require.NoError(t, json.Unmarshal(tgt.Config, &cfg))
+		assert.Contains(t, []any{cfg["password"], cfg["winrm_password"]}, "********", "config shown: %s", tgt.Config)
+		updated, err := r.api.UpdateTarget(ctx, tgt.ID, *tgt)
+		require.NoError(t, err)
+		raw, err := json.Marshal(updated)
+		require.NoError(t, err)
+		shown = append(shown, raw)
+		job := r.renew(t, ctx, certID, 90*time.Second)
+		require.Equal(t, "Completed", job.Status, "after an update with the placeholder; last error: %s\nagent log:\n%s", job.LastError, r.agent.LogTail(40))
+	}
+	assertTargetPasswordsNowhere(t, ctx, r, shown, f5test.Password, iistest.Password)
 	assert.Empty(t, bigip.Violations(), "the agent spoke iControl REST as F5 documents it")
 	assert.Empty(t, iisHost.Violations(), "the agent spoke WS-Management as Microsoft documents it")
 	assertAgentKeysNowhere(t, ctx, r)
@@ -102,4 +125,55 @@ func serialOf(c *x509.Certificate) string { return hex.EncodeToString(c.SerialNu
 func fingerprintOf(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
 	return hex.EncodeToString(sum[:])
+}
+
+// assertTargetPasswordsNowhere checks that no byte sequence of passwords
+// is in any node's files (state, raft log, snapshots) or log, and that
+// none is in an answer an admin gets that shows targets (answers holds
+// more such answers), where the sealed form is not shown either. The
+// state holds them sealed.
+func assertTargetPasswordsNowhere(t *testing.T, ctx context.Context, r *agentRig, answers [][]byte, passwords ...string) {
+	t.Helper()
+	var places []string
+	for _, n := range r.c.Nodes() {
+		places = append(places, n.DataDir, n.LogPath)
+	}
+	searched, sealed := 0, 0
+	for _, root := range places {
+		require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			searched++
+			if bytes.Contains(data, []byte("sealed:v1:")) {
+				sealed++
+			}
+			for _, pw := range passwords {
+				assert.False(t, bytes.Contains(data, []byte(pw)), "%s holds the target password %q", p, pw)
+			}
+			return nil
+		}))
+	}
+	assert.GreaterOrEqual(t, searched, 9, "every node's state file, raft log and log were searched")
+	assert.Positive(t, sealed, "the passwords are stored sealed")
+
+	paths := []string{"/api/v1/targets?per_page=500", "/api/v1/targets/tgt-mc-f5", "/api/v1/targets/tgt-mc-iis",
+		"/api/v1/agents/" + r.reg.ID + "/work", "/api/v1/audit?per_page=500", "/api/v1/jobs?per_page=500"}
+	for _, path := range paths {
+		for _, n := range r.c.Nodes() {
+			var raw json.RawMessage
+			require.NoError(t, r.c.Client().GetJSON(ctx, n.URL(), path, "", &raw), path)
+			answers = append(answers, raw)
+		}
+	}
+	for _, a := range answers {
+		assert.NotContains(t, string(a), "sealed:v1:", "an answer to the admin shows no sealed blob")
+		for _, pw := range passwords {
+			assert.False(t, bytes.Contains(a, []byte(pw)), "an answer to the admin holds the target password %q", pw)
+		}
+	}
 }

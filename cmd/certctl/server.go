@@ -179,6 +179,12 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	validators := map[string]issuer.ConfigValidator{strings.ToLower(localca.Type): localca.ValidateConfig}
 	issuance, err := scheduler.NewIssuanceService(scheduler.IssuanceConfig{NodeID: cfg.NodeID, KEK: kek, Logger: log,
 		CRLBaseURL: "http://" + advertisedAPIAddr(ln.Addr().String())}, n.FSM(), n)
+	// The passwords of target configs are sealed under the same KEK; a
+	// node without one refuses them (api.Config.Secrets nil).
+	var secrets api.SecretBox
+	if len(kek) > 0 && err == nil {
+		secrets, err = keywrap.NewBox(kek)
+	}
 	clear(kek)
 	if err != nil {
 		ln.Close()
@@ -226,7 +232,7 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	// entry: its job processor starts on it then, not at its next tick.
 	n.RunOnLeader("scheduler", sched.Run)
 	n.FSM().OnJobsQueued(sched.Nudge)
-	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: issuance, Keys: issuance,
+	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: issuance, Keys: issuance, Secrets: secrets,
 		ValidateIssuerConfig: func(ctx context.Context, typ string, config json.RawMessage) error {
 			if validate, ok := validators[strings.ToLower(typ)]; ok {
 				return validate(ctx, config)
@@ -289,10 +295,11 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 }
 
 // loadKEK reads --kek-file. Without one the node runs, but the Local CA
-// cannot issue on it: its keys exist only sealed under that key.
+// cannot issue on it and it refuses target passwords: both exist only
+// sealed under that key.
 func loadKEK(cfg serverConfig, log *slog.Logger) ([]byte, error) {
 	if cfg.KEKFile == "" {
-		log.Warn("no --kek-file: the Local CA cannot issue on this node (give every node the same key-encryption key file)")
+		log.Warn("no --kek-file: the Local CA cannot issue on this node, and target passwords (F5, IIS) are refused (give every node the same key-encryption key file)")
 		return nil, nil
 	}
 	kek, err := keywrap.LoadKEK(cfg.KEKFile)

@@ -102,3 +102,20 @@ func TestKeyID(t *testing.T) {
 	assert.NotEqual(t, a, b)
 	assert.Equal(t, a, KeyID(testKEK(t, 1)))
 }
+
+func TestBox_SealOpen(t *testing.T) {
+	kek := bytes.Repeat([]byte{7}, KEKSize)
+	b, err := NewBox(kek)
+	require.NoError(t, err)
+	clear(kek) // the Box keeps its own copy
+	sealed, err := b.Seal([]byte("s3cret!"), []byte("certctl/target-secret/tgt-1/password"))
+	require.NoError(t, err)
+	got, err := b.Open(sealed, []byte("certctl/target-secret/tgt-1/password"))
+	require.NoError(t, err)
+	assert.Equal(t, "s3cret!", string(got))
+	_, err = b.Open(sealed, []byte("certctl/target-secret/tgt-2/password"))
+	assert.ErrorIs(t, err, ErrOpen, "bound to its target and field")
+
+	_, err = NewBox(make([]byte, 16))
+	assert.ErrorIs(t, err, ErrInvalidKEK)
+}
