@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,3 +72,36 @@ func (c *Cluster) StartAgent(a *Agent) {
 const AgentStopTimeout = 40 * time.Second
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+// NodeFiles calls fn with the path and content of every file of the
+// cluster's nodes: their data directories (state file, raft log,
+// snapshots) and, withLogs, their log files. It returns how many it read,
+// for tests that search them for what must never be there.
+func (c *Cluster) NodeFiles(withLogs bool, fn func(path string, data []byte)) (int, error) {
+	var roots []string
+	for _, n := range c.Nodes() {
+		roots = append(roots, n.DataDir)
+		if withLogs {
+			roots = append(roots, n.LogPath)
+		}
+	}
+	read := 0
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			read++
+			fn(p, data)
+			return nil
+		})
+		if err != nil {
+			return read, err
+		}
+	}
+	return read, nil
+}

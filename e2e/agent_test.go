@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -276,27 +275,12 @@ func assertAgentKeysNowhere(t *testing.T, ctx context.Context, r *agentRig) {
 			secrets = append(secrets, k.Seed())
 		}
 	}
-	var places []string
-	for _, n := range r.c.Nodes() {
-		places = append(places, n.DataDir, n.LogPath)
-	}
-	searched := 0
-	for _, root := range places {
-		require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			searched++
-			for _, s := range secrets {
-				assert.False(t, bytes.Contains(data, s), "%s holds bytes of an agent's key", p)
-			}
-			return nil
-		}))
-	}
+	searched, err := r.c.NodeFiles(true, func(p string, data []byte) {
+		for _, s := range secrets {
+			assert.False(t, bytes.Contains(data, s), "%s holds bytes of an agent's key", p)
+		}
+	})
+	require.NoError(t, err)
 	assert.GreaterOrEqual(t, searched, 9, "every node's state file, raft log and log were searched")
 
 	var answers [][]byte

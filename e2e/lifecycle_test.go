@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -178,23 +177,12 @@ func TestLifecycle_ServerKeyIssueVerifyRevoke(t *testing.T) {
 	scalar, err := ek.Bytes()
 	require.NoError(t, err)
 	secrets := [][]byte{block.Bytes, scalar}
-	files := 0
-	for _, n := range c.Nodes() {
-		require.NoError(t, filepath.WalkDir(n.DataDir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			files++
-			for _, s := range secrets {
-				assert.False(t, bytes.Contains(data, s), "%s holds the server key in the clear", p)
-			}
-			return nil
-		}))
-	}
+	files, err := c.NodeFiles(false, func(p string, data []byte) {
+		for _, s := range secrets {
+			assert.False(t, bytes.Contains(data, s), "%s holds the server key in the clear", p)
+		}
+	})
+	require.NoError(t, err)
 	assert.GreaterOrEqual(t, files, 6, "every node's state file and raft log were searched")
 
 	// Revoked, the serial is on the CRL.

@@ -7,9 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -134,30 +131,16 @@ func fingerprintOf(c *x509.Certificate) string {
 // state holds them sealed.
 func assertTargetPasswordsNowhere(t *testing.T, ctx context.Context, r *agentRig, answers [][]byte, passwords ...string) {
 	t.Helper()
-	var places []string
-	for _, n := range r.c.Nodes() {
-		places = append(places, n.DataDir, n.LogPath)
-	}
-	searched, sealed := 0, 0
-	for _, root := range places {
-		require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			searched++
-			if bytes.Contains(data, []byte("sealed:v1:")) {
-				sealed++
-			}
-			for _, pw := range passwords {
-				assert.False(t, bytes.Contains(data, []byte(pw)), "%s holds the target password %q", p, pw)
-			}
-			return nil
-		}))
-	}
+	sealed := 0
+	searched, err := r.c.NodeFiles(true, func(p string, data []byte) {
+		if bytes.Contains(data, []byte("sealed:v1:")) {
+			sealed++
+		}
+		for _, pw := range passwords {
+			assert.False(t, bytes.Contains(data, []byte(pw)), "%s holds the target password %q", p, pw)
+		}
+	})
+	require.NoError(t, err)
 	assert.GreaterOrEqual(t, searched, 9, "every node's state file, raft log and log were searched")
 	assert.Positive(t, sealed, "the passwords are stored sealed")
 
