@@ -292,3 +292,23 @@ func TestAPI_TargetSecretStoredInTheClear(t *testing.T) {
 	requireSealed(t, s.stored(t, id)["password"])
 	assert.Equal(t, f5Password, s.workConfig(t, s.agentKey, id)["password"])
 }
+
+// TestAPI_DevNodeKnowsItsAgents: on a --dev node (no authentication) an
+// agent's own key on its own routes is still that agent, so a target's
+// password reaches an agent run against `make run`; without the key, or
+// with it on another agent's routes, the caller is the dev admin and gets
+// the placeholder.
+func TestAPI_DevNodeKnowsItsAgents(t *testing.T) {
+	kek, err := keywrap.NewKEK(nil)
+	require.NoError(t, err)
+	box, err := keywrap.NewBox(kek)
+	require.NoError(t, err)
+	e := newEnv(t, api.Config{Dev: true, RateLimit: -1, Secrets: box})
+	s := &secretsEnv{env: e, box: box, ref: e.refs(t, e.admin)}
+	s.agentID, s.agentKey = e.agent(t, e.admin)
+	s.otherID, s.otherAgentKey = e.agent(t, e.admin)
+	id, _ := s.createTarget(t, "F5", f5Config(f5Password))
+	assert.Equal(t, f5Password, s.work(t, s.agentKey, id)["password"])
+	assert.Equal(t, "********", s.workConfig(t, "", id)["password"])
+	assert.Equal(t, "********", s.workConfig(t, s.otherAgentKey, id)["password"], "another agent's key is no one in particular here")
+}
