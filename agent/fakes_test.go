@@ -37,6 +37,7 @@ type fakeCluster struct {
 	csrs   []wire.CSRRequest
 	status map[string][]wire.JobStatusRequest
 	bodies []string
+	beats  int  // heartbeats answered
 	down   bool // every call fails as if no node answered
 	gone   bool // the agent was retired
 	caKey  crypto.Signer
@@ -76,7 +77,11 @@ func (f *fakeCluster) Heartbeat(_ context.Context, _ string, hb wire.HeartbeatRe
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record(hb)
-	return f.fail()
+	if err := f.fail(); err != nil {
+		return err
+	}
+	f.beats++
+	return nil
 }
 
 func (f *fakeCluster) Work(context.Context, string) (*wire.WorkResponse, error) {
