@@ -2,6 +2,8 @@ package fsm_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -33,6 +35,14 @@ func claimed(l *fsmtest.Log, jobs ...fsm.Job) {
 	for _, j := range jobs {
 		l.Must(&fsm.ClaimJob{JobID: j.ID, Holder: "node-1", LeaseUntil: at(5 * time.Minute)})
 	}
+}
+
+var clusterCA = fsm.ClusterCA{CertPEM: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", SealedKey: "c2VhbGVk", Fingerprint: hash64("ca")}
+
+// hash64 is the hex SHA-256 of s.
+func hash64(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 func applyCases() []applyCase {
@@ -87,6 +97,83 @@ func applyCases() []applyCase {
 				assert.Empty(t, members)
 			},
 			audit: []auditWant{{"member_removed", "cluster_member", "node-2"}},
+		},
+		{
+			name:    "RemoveMember/revokes its node certificates",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.RegisterMember{Member: member})
+				l.Must(&fsm.RecordNodeCert{NodeID: "node-2", Serial: "0a", NotAfter: at(90 * 24 * time.Hour)})
+				l.Must(&fsm.RecordNodeCert{NodeID: "node-2", Serial: "0b", NotAfter: at(120 * 24 * time.Hour)})
+			},
+			payload: &fsm.RemoveMember{NodeID: "node-2"},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				for _, s := range []string{"0a", "0b"} {
+					revoked, err := f.NodeCertRevoked(s)
+					require.NoError(t, err)
+					assert.True(t, revoked, s)
+				}
+				revoked, err := f.NodeCertRevoked("0c")
+				require.NoError(t, err)
+				assert.False(t, revoked)
+			},
+			audit: []auditWant{{"member_removed", "cluster_member", "node-2"}},
+		},
+		{
+			name:    "SetClusterCA",
+			payload: &fsm.SetClusterCA{CA: clusterCA},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				ca, err := f.ClusterCA()
+				require.NoError(t, err)
+				assert.Equal(t, clusterCA, ca)
+			},
+			audit: []auditWant{{"cluster_ca_created", "cluster", ""}},
+		},
+		{
+			name:    "CreateJoinToken",
+			payload: &fsm.CreateJoinToken{ID: "jt-1", Hash: hash64("a"), TTL: time.Hour, Uses: 2},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				l, err := f.JoinTokens(fsm.Page{})
+				require.NoError(t, err)
+				require.Equal(t, 1, l.Total)
+				assert.Equal(t, fsm.JoinToken{ID: "jt-1", Hash: hash64("a"), CreatedAt: fsmtest.T0, CreatedBy: "tester",
+					ExpiresAt: fsmtest.T0.Add(time.Hour), Uses: 2, UsesLeft: 2}, l.Items[0])
+			},
+			audit: []auditWant{{"join_token_created", "join_token", "jt-1"}},
+		},
+		{
+			name:    "RevokeJoinToken",
+			setup:   func(l *fsmtest.Log) { l.Must(&fsm.CreateJoinToken{ID: "jt-1", Hash: hash64("a"), TTL: time.Hour, Uses: 2}) },
+			payload: &fsm.RevokeJoinToken{ID: "jt-1"},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				l, err := f.JoinTokens(fsm.Page{})
+				require.NoError(t, err)
+				require.NotNil(t, l.Items[0].RevokedAt)
+			},
+			audit: []auditWant{{"join_token_revoked", "join_token", "jt-1"}},
+		},
+		{
+			name:    "ConsumeJoinToken",
+			setup:   func(l *fsmtest.Log) { l.Must(&fsm.CreateJoinToken{ID: "jt-1", Hash: hash64("a"), TTL: time.Hour, Uses: 2}) },
+			payload: &fsm.ConsumeJoinToken{ID: "jt-1", Hash: hash64("a"), NodeID: "node-2"},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				l, err := f.JoinTokens(fsm.Page{})
+				require.NoError(t, err)
+				assert.Equal(t, 1, l.Items[0].UsesLeft)
+				assert.Equal(t, []string{"node-2"}, l.Items[0].UsedBy)
+			},
+			audit: []auditWant{{"join_token_used", "join_token", "jt-1"}},
+		},
+		{
+			name:    "RecordNodeCert",
+			setup:   func(l *fsmtest.Log) { l.Must(&fsm.RegisterMember{Member: member}) },
+			payload: &fsm.RecordNodeCert{NodeID: "node-2", Serial: "0a", NotAfter: at(90 * 24 * time.Hour)},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				m, err := f.Member("node-2")
+				require.NoError(t, err)
+				assert.Equal(t, []string{"0a"}, m.CertSerials)
+				assert.Equal(t, member.APIAddr, m.APIAddr, "addresses kept")
+			},
+			audit: []auditWant{{"node_certificate_issued", "cluster_member", "node-2"}},
 		},
 		{
 			name:    "CreateTeam",
@@ -1072,3 +1159,53 @@ func TestFSM_ApplyIdempotentCommands(t *testing.T) {
 
 // sealedKey looks like a keywrap value: format version 1, nonce, ciphertext, tag.
 var sealedKey = append([]byte{0x01}, bytes.Repeat([]byte{0xa5}, 60)...)
+
+// A join token is checked where every node agrees: in the state machine.
+func TestFSM_ConsumeJoinTokenRefusals(t *testing.T) {
+	f := fsmtest.Open(t)
+	l := fsmtest.NewLog(t, f)
+	l.Must(&fsm.CreateJoinToken{ID: "jt-1", Hash: hash64("a"), TTL: time.Hour, Uses: 1})
+	l.Must(&fsm.CreateJoinToken{ID: "jt-2", Hash: hash64("b"), TTL: time.Hour, Uses: 3})
+	l.Must(&fsm.CreateJoinToken{ID: "jt-3", Hash: hash64("c"), TTL: time.Minute, Uses: 3})
+
+	unauthorized := func(p fsm.Payload, want string) {
+		t.Helper()
+		err := l.Apply(p).Err
+		require.ErrorIs(t, err, fsm.ErrUnauthorized)
+		assert.Contains(t, err.Error(), want)
+	}
+	unauthorized(&fsm.ConsumeJoinToken{ID: "jt-1", Hash: hash64("wrong"), NodeID: "n2"}, "unknown")
+	unauthorized(&fsm.ConsumeJoinToken{ID: "jt-9", Hash: hash64("a"), NodeID: "n2"}, "unknown")
+	l.Must(&fsm.ConsumeJoinToken{ID: "jt-1", Hash: hash64("a"), NodeID: "n2"})
+	unauthorized(&fsm.ConsumeJoinToken{ID: "jt-1", Hash: hash64("a"), NodeID: "n3"}, "used up")
+	l.Must(&fsm.RevokeJoinToken{ID: "jt-2"})
+	unauthorized(&fsm.ConsumeJoinToken{ID: "jt-2", Hash: hash64("b"), NodeID: "n3"}, "revoked")
+	l.Advance(2 * time.Minute)
+	unauthorized(&fsm.ConsumeJoinToken{ID: "jt-3", Hash: hash64("c"), NodeID: "n3"}, "expired")
+
+	toks, err := f.JoinTokens(fsm.Page{})
+	require.NoError(t, err)
+	require.Len(t, toks.Items, 3)
+	assert.Equal(t, []string{"n2"}, toks.Items[0].UsedBy, "refused uses leave no trace")
+	assert.Equal(t, 3, toks.Items[2].UsesLeft)
+}
+
+// The cluster CA is written once; a node certificate revoked with its node
+// is never recorded again.
+func TestFSM_ClusterCAWrittenOnce(t *testing.T) {
+	l := fsmtest.NewLog(t, fsmtest.Open(t))
+	l.Must(&fsm.SetClusterCA{CA: clusterCA})
+	l.Must(&fsm.SetClusterCA{CA: clusterCA})
+	other := clusterCA
+	other.Fingerprint = hash64("other")
+	require.ErrorIs(t, l.Apply(&fsm.SetClusterCA{CA: other}).Err, fsm.ErrConflict)
+	plain := clusterCA
+	plain.SealedKey = "-----BEGIN EC PRIVATE KEY-----"
+	_, err := fsm.NewCommand(fsm.Meta{Time: fsmtest.T0}, &fsm.SetClusterCA{CA: plain})
+	require.ErrorIs(t, err, fsm.ErrInvalid)
+
+	l.Must(&fsm.RegisterMember{Member: fsm.Member{NodeID: "n2", RaftAddr: "a:1", APIAddr: "a:2"}})
+	l.Must(&fsm.RecordNodeCert{NodeID: "n2", Serial: "0a", NotAfter: fsmtest.T0.Add(time.Hour)})
+	l.Must(&fsm.RemoveMember{NodeID: "n2"})
+	require.ErrorIs(t, l.Apply(&fsm.RecordNodeCert{NodeID: "n2", Serial: "0a", NotAfter: fsmtest.T0.Add(time.Hour)}).Err, fsm.ErrState)
+}

@@ -35,6 +35,7 @@ func (t *txn) audit(action, resourceType, resourceID string, details any) {
 		Timestamp:    t.now(),
 		Seq:          seq,
 		RaftIndex:    t.index,
+		Via:          t.cmd.Via,
 		PrevHash:     string(meta.Get(metaAuditHead)),
 	}
 	stored := sealAudit(&ev)

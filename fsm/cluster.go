@@ -55,7 +55,10 @@ func (p RegisterMember) apply(t *txn) (any, error) {
 			return old, nil
 		}
 		m.JoinedAt = old.JoinedAt
+		// Certificates are recorded by RecordNodeCert only.
+		m.CertSerials, m.CertNotAfter = old.CertSerials, old.CertNotAfter
 	} else {
+		m.CertSerials, m.CertNotAfter = nil, nil
 		m.JoinedAt = t.now()
 	}
 	putJSON(b, []byte(m.NodeID), &m)
@@ -76,11 +79,19 @@ func (RemoveMember) CommandType() CommandType { return CommandRemoveMember }
 func (p RemoveMember) Validate() error        { return ValidID("node_id", p.NodeID) }
 func (p RemoveMember) apply(t *txn) (any, error) {
 	b := t.bucket(bucketMembers)
-	if b.Get([]byte(p.NodeID)) == nil {
+	var m Member
+	found, err := getJSON(b, []byte(p.NodeID), &m)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
 		return nil, notFound("cluster member", p.NodeID)
 	}
+	// A node that left never speaks for the cluster again: its
+	// certificates are refused from now on, even before they expire.
+	revokeNodeCerts(t, &m)
 	must(b.Delete([]byte(p.NodeID)))
-	t.audit("member_removed", "cluster_member", p.NodeID, nil)
+	t.audit("member_removed", "cluster_member", p.NodeID, map[string]any{"revoked_cert_serials": m.CertSerials})
 	return nil, nil
 }
 

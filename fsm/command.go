@@ -13,9 +13,14 @@ type CommandType uint16
 const (
 	CommandUnknown CommandType = 0
 
-	CommandInitCluster    CommandType = 1
-	CommandRegisterMember CommandType = 2
-	CommandRemoveMember   CommandType = 3
+	CommandInitCluster      CommandType = 1
+	CommandRegisterMember   CommandType = 2
+	CommandRemoveMember     CommandType = 3
+	CommandSetClusterCA     CommandType = 4
+	CommandCreateJoinToken  CommandType = 5
+	CommandRevokeJoinToken  CommandType = 6
+	CommandConsumeJoinToken CommandType = 7
+	CommandRecordNodeCert   CommandType = 8
 
 	CommandCreateTeam          CommandType = 10
 	CommandUpdateTeam          CommandType = 11
@@ -74,6 +79,8 @@ const (
 
 var commandNames = map[CommandType]string{
 	CommandInitCluster: "InitCluster", CommandRegisterMember: "RegisterMember", CommandRemoveMember: "RemoveMember",
+	CommandSetClusterCA: "SetClusterCA", CommandCreateJoinToken: "CreateJoinToken", CommandRevokeJoinToken: "RevokeJoinToken",
+	CommandConsumeJoinToken: "ConsumeJoinToken", CommandRecordNodeCert: "RecordNodeCert",
 	CommandCreateTeam: "CreateTeam", CommandUpdateTeam: "UpdateTeam", CommandDeleteTeam: "DeleteTeam",
 	CommandCreateOwner: "CreateOwner", CommandUpdateOwner: "UpdateOwner", CommandDeleteOwner: "DeleteOwner",
 	CommandCreateRenewalPolicy: "CreateRenewalPolicy", CommandUpdateRenewalPolicy: "UpdateRenewalPolicy", CommandDeleteRenewalPolicy: "DeleteRenewalPolicy",
@@ -109,6 +116,16 @@ func newPayload(t CommandType) Payload {
 		return &RegisterMember{}
 	case CommandRemoveMember:
 		return &RemoveMember{}
+	case CommandSetClusterCA:
+		return &SetClusterCA{}
+	case CommandCreateJoinToken:
+		return &CreateJoinToken{}
+	case CommandRevokeJoinToken:
+		return &RevokeJoinToken{}
+	case CommandConsumeJoinToken:
+		return &ConsumeJoinToken{}
+	case CommandRecordNodeCert:
+		return &RecordNodeCert{}
 	case CommandCreateTeam:
 		return &CreateTeam{}
 	case CommandUpdateTeam:
@@ -217,13 +234,17 @@ type Payload interface {
 // Command is the envelope written to the raft log. Time, RequestID and every id
 // inside the payload are fixed by the proposer, which keeps Apply deterministic.
 type Command struct {
-	Type      CommandType     `json:"type"`
-	RequestID string          `json:"request_id,omitempty"`
-	Time      time.Time       `json:"time"`
-	Actor     string          `json:"actor"`
-	ActorType string          `json:"actor_type"`
-	ActorRole string          `json:"actor_role,omitempty"`
-	Payload   json.RawMessage `json:"payload"`
+	Type      CommandType `json:"type"`
+	RequestID string      `json:"request_id,omitempty"`
+	Time      time.Time   `json:"time"`
+	Actor     string      `json:"actor"`
+	ActorType string      `json:"actor_type"`
+	ActorRole string      `json:"actor_role,omitempty"`
+	// Via is the node that authenticated Actor when the command reached the
+	// leader from another node. The leader sets it from the sending node's
+	// certificate, whatever the sender wrote.
+	Via     string          `json:"via,omitempty"`
+	Payload json.RawMessage `json:"payload"`
 }
 
 // Meta is what the proposer fixes about a command besides its payload.

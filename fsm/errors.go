@@ -10,25 +10,29 @@ import (
 type Code string
 
 const (
-	CodeInvalid    Code = "invalid"    // the command is malformed; nothing was written
-	CodeNotFound   Code = "not_found"  // a resource named by the command does not exist
-	CodeConflict   Code = "conflict"   // a duplicate id or name, or a resource still in use
-	CodeLeaseHeld  Code = "lease_held" // a job is leased to another holder
-	CodeBadLease   Code = "bad_lease"  // the caller does not hold the job's lease
-	CodeState      Code = "state"      // the resource is not in a state that allows the change
-	CodeInternal   Code = "internal"   // a stored record could not be read
-	codeUnknownRaw Code = ""
+	CodeInvalid   Code = "invalid"    // the command is malformed; nothing was written
+	CodeNotFound  Code = "not_found"  // a resource named by the command does not exist
+	CodeConflict  Code = "conflict"   // a duplicate id or name, or a resource still in use
+	CodeLeaseHeld Code = "lease_held" // a job is leased to another holder
+	CodeBadLease  Code = "bad_lease"  // the caller does not hold the job's lease
+	CodeState     Code = "state"      // the resource is not in a state that allows the change
+	CodeInternal  Code = "internal"   // a stored record could not be read
+	// CodeUnauthorized: a credential checked by the state machine (a join
+	// token) is unknown, expired, revoked or used up.
+	CodeUnauthorized Code = "unauthorized"
+	codeUnknownRaw   Code = ""
 )
 
 // Sentinels for errors.Is. A *Error matches the sentinel of its Code.
 var (
-	ErrInvalid   = &Error{Code: CodeInvalid}
-	ErrNotFound  = &Error{Code: CodeNotFound}
-	ErrConflict  = &Error{Code: CodeConflict}
-	ErrLeaseHeld = &Error{Code: CodeLeaseHeld}
-	ErrBadLease  = &Error{Code: CodeBadLease}
-	ErrState     = &Error{Code: CodeState}
-	ErrInternal  = &Error{Code: CodeInternal}
+	ErrInvalid      = &Error{Code: CodeInvalid}
+	ErrNotFound     = &Error{Code: CodeNotFound}
+	ErrConflict     = &Error{Code: CodeConflict}
+	ErrLeaseHeld    = &Error{Code: CodeLeaseHeld}
+	ErrBadLease     = &Error{Code: CodeBadLease}
+	ErrState        = &Error{Code: CodeState}
+	ErrInternal     = &Error{Code: CodeInternal}
+	ErrUnauthorized = &Error{Code: CodeUnauthorized}
 )
 
 // Error is a domain rejection of a command or a query. It carries a reason a
@@ -73,6 +77,10 @@ func notFound(resource, id string) *Error {
 
 func conflictf(resource, id, format string, args ...any) *Error {
 	return &Error{Code: CodeConflict, Resource: resource, ID: id, Message: fmt.Sprintf(format, args...)}
+}
+
+func unauthorizedf(format string, args ...any) *Error {
+	return &Error{Code: CodeUnauthorized, Message: fmt.Sprintf(format, args...)}
 }
 
 func statef(resource, id, format string, args ...any) *Error {

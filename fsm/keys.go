@@ -51,6 +51,8 @@ var (
 	bucketRevByCert      = []byte("idx_revocations_by_certificate") // certificate \x00 issuer \x00 serial
 	bucketIssuerMaterial = []byte("issuer_material")                // issuer id → sealed CA material (JSON)
 	bucketServerKeys     = []byte("server_keys")                    // certificate id → ServerKey (JSON): its current version's sealed key
+	bucketJoinTokens     = []byte("join_tokens")                    // token id → JoinToken (its secret only as a hash)
+	bucketNodeCertRevoke = []byte("node_cert_revocations")          // node certificate serial → NodeCertRevocation
 )
 
 // allBuckets is every bucket Open creates; a snapshot lacking one is refused.
@@ -63,18 +65,20 @@ var allBuckets = [][]byte{
 	bucketJobStat, bucketJobAgent, bucketJobCert, bucketAuditTime,
 	bucketViolCert, bucketViolRule, bucketNotifStat, bucketNotifKey,
 	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert, bucketIssuerMaterial,
-	bucketServerKeys,
+	bucketServerKeys, bucketJoinTokens, bucketNodeCertRevoke,
 }
 
 // laterBuckets were added after the first release: a snapshot of an older
 // build lacks them and is still restored, Open creating them empty, as it
 // does on every replica.
-var laterBuckets = map[string]bool{string(bucketIssuerMaterial): true, string(bucketServerKeys): true}
+var laterBuckets = map[string]bool{string(bucketIssuerMaterial): true, string(bucketServerKeys): true,
+	string(bucketJoinTokens): true, string(bucketNodeCertRevoke): true}
 
 var (
 	metaAppliedIndex = []byte("applied_index")
 	metaAppliedTerm  = []byte("applied_term")
 	metaClusterID    = []byte("cluster_id")
+	metaClusterCA    = []byte("cluster_ca") // ClusterCA (JSON): the CA of node certificates
 	metaAuditSeq     = []byte("audit_seq")
 	metaAuditHead    = []byte("audit_head")
 	metaSchema       = []byte("schema_version")

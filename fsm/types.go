@@ -193,8 +193,11 @@ type AuditEvent struct {
 	Timestamp    time.Time       `json:"timestamp"`
 	Seq          uint64          `json:"seq"`        // ours: position in the chain, from 1
 	RaftIndex    uint64          `json:"raft_index"` // ours: the log entry that wrote it
-	PrevHash     string          `json:"prev_hash"`  // ours
-	Hash         string          `json:"hash"`       // ours
+	// Via is the node that authenticated the actor, when the write reached
+	// the leader through another node (ours).
+	Via      string `json:"via,omitempty"`
+	PrevHash string `json:"prev_hash"` // ours
+	Hash     string `json:"hash"`      // ours
 }
 
 // Notification is an alert or event to send (table notification_events).
@@ -221,4 +224,10 @@ type Member struct {
 	RaftAddr string    `json:"raft_addr"`
 	APIAddr  string    `json:"api_addr"`
 	JoinedAt time.Time `json:"joined_at"`
+	// CertSerials are the serials (hex) of the node certificates issued to
+	// this node, newest first, at most maxNodeCerts; removing the member
+	// revokes every one of them.
+	CertSerials []string `json:"cert_serials,omitempty"`
+	// CertNotAfter is when the newest of them expires.
+	CertNotAfter *time.Time `json:"cert_not_after,omitempty"`
 }
