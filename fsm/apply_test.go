@@ -45,6 +45,12 @@ func hash64(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// joinWith admits nodeID with the secret whose hash token id holds.
+func joinWith(id, secret, nodeID string) *fsm.ConsumeJoinToken {
+	return &fsm.ConsumeJoinToken{ID: id, Hash: hash64(secret), Member: fsm.Member{NodeID: nodeID, RaftAddr: "10.0.0.2:7000", APIAddr: "10.0.0.2:8443"},
+		CertSerial: "0a", CertNotAfter: at(90 * 24 * time.Hour)}
+}
+
 func applyCases() []applyCase {
 	member := fsm.Member{NodeID: "node-2", RaftAddr: "10.0.0.2:7000", APIAddr: "https://10.0.0.2:8443"}
 	maxOne := fsmtest.Job("job-1", fsm.JobRenewal)
@@ -154,14 +160,18 @@ func applyCases() []applyCase {
 		{
 			name:    "ConsumeJoinToken",
 			setup:   func(l *fsmtest.Log) { l.Must(&fsm.CreateJoinToken{ID: "jt-1", Hash: hash64("a"), TTL: time.Hour, Uses: 2}) },
-			payload: &fsm.ConsumeJoinToken{ID: "jt-1", Hash: hash64("a"), NodeID: "node-2"},
+			payload: joinWith("jt-1", "a", "node-2"),
 			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
 				l, err := f.JoinTokens(fsm.Page{})
 				require.NoError(t, err)
 				assert.Equal(t, 1, l.Items[0].UsesLeft)
 				assert.Equal(t, []string{"node-2"}, l.Items[0].UsedBy)
+				m, err := f.Member("node-2")
+				require.NoError(t, err)
+				assert.Equal(t, "10.0.0.2:7000", m.RaftAddr)
+				assert.Equal(t, []string{"0a"}, m.CertSerials)
 			},
-			audit: []auditWant{{"join_token_used", "join_token", "jt-1"}},
+			audit: []auditWant{{"join_token_used", "join_token", "jt-1"}, {"member_joined", "cluster_member", "node-2"}, {"node_certificate_issued", "cluster_member", "node-2"}},
 		},
 		{
 			name:    "RecordNodeCert",
@@ -1174,14 +1184,14 @@ func TestFSM_ConsumeJoinTokenRefusals(t *testing.T) {
 		require.ErrorIs(t, err, fsm.ErrUnauthorized)
 		assert.Contains(t, err.Error(), want)
 	}
-	unauthorized(&fsm.ConsumeJoinToken{ID: "jt-1", Hash: hash64("wrong"), NodeID: "n2"}, "unknown")
-	unauthorized(&fsm.ConsumeJoinToken{ID: "jt-9", Hash: hash64("a"), NodeID: "n2"}, "unknown")
-	l.Must(&fsm.ConsumeJoinToken{ID: "jt-1", Hash: hash64("a"), NodeID: "n2"})
-	unauthorized(&fsm.ConsumeJoinToken{ID: "jt-1", Hash: hash64("a"), NodeID: "n3"}, "used up")
+	unauthorized(joinWith("jt-1", "wrong", "n2"), "unknown")
+	unauthorized(joinWith("jt-9", "a", "n2"), "unknown")
+	l.Must(joinWith("jt-1", "a", "n2"))
+	unauthorized(joinWith("jt-1", "a", "n3"), "used up")
 	l.Must(&fsm.RevokeJoinToken{ID: "jt-2"})
-	unauthorized(&fsm.ConsumeJoinToken{ID: "jt-2", Hash: hash64("b"), NodeID: "n3"}, "revoked")
+	unauthorized(joinWith("jt-2", "b", "n3"), "revoked")
 	l.Advance(2 * time.Minute)
-	unauthorized(&fsm.ConsumeJoinToken{ID: "jt-3", Hash: hash64("c"), NodeID: "n3"}, "expired")
+	unauthorized(joinWith("jt-3", "c", "n3"), "expired")
 
 	toks, err := f.JoinTokens(fsm.Page{})
 	require.NoError(t, err)

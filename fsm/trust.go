@@ -166,13 +166,17 @@ func (p *RevokeJoinToken) apply(t *txn) (any, error) {
 	return tok, nil
 }
 
-// ConsumeJoinToken spends one use of a join token for a node. It is where a
-// token is checked: the replicated state decides, so two nodes presenting a
-// one-use token at once cannot both join.
+// ConsumeJoinToken admits a node: it spends one use of a join token and, in
+// the same transaction, records the node as a member with the certificate it
+// was given. It is where a token is checked: the replicated state decides, so
+// two nodes presenting a one-use token at once cannot both join, and no node
+// records another node's membership without a token.
 type ConsumeJoinToken struct {
-	ID     string `json:"id"`
-	Hash   string `json:"hash"`
-	NodeID string `json:"node_id"`
+	ID           string    `json:"id"`
+	Hash         string    `json:"hash"`
+	Member       Member    `json:"member"`
+	CertSerial   string    `json:"cert_serial"`
+	CertNotAfter time.Time `json:"cert_not_after"`
 }
 
 func (ConsumeJoinToken) CommandType() CommandType { return CommandConsumeJoinToken }
@@ -183,7 +187,10 @@ func (p *ConsumeJoinToken) Validate() error {
 	if b, err := hex.DecodeString(p.Hash); err != nil || len(b) != 32 {
 		return invalidf("hash", "hash must be a hex SHA-256")
 	}
-	return ValidID("node_id", p.NodeID)
+	if err := (RegisterMember{Member: p.Member}).Validate(); err != nil {
+		return err
+	}
+	return (&RecordNodeCert{NodeID: p.Member.NodeID, Serial: p.CertSerial, NotAfter: p.CertNotAfter}).Validate()
 }
 func (p *ConsumeJoinToken) apply(t *txn) (any, error) {
 	b := t.bucket(bucketJoinTokens)
@@ -205,11 +212,30 @@ func (p *ConsumeJoinToken) apply(t *txn) (any, error) {
 	case tok.UsesLeft <= 0:
 		return nil, unauthorizedf("join token %s is used up (%d of %d uses); ask an admin for a new one (certctl operator join-token create)", tok.ID, tok.Uses, tok.Uses)
 	}
+	if t.exists(bucketNodeCertRevoke, p.CertSerial) {
+		return nil, statef("node_certificate", p.CertSerial, "node certificate %s was revoked", p.CertSerial)
+	}
 	tok.UsesLeft--
-	tok.UsedBy = append(tok.UsedBy, p.NodeID)
+	tok.UsedBy = append(tok.UsedBy, p.Member.NodeID)
 	putJSON(b, []byte(tok.ID), &tok)
-	t.audit("join_token_used", "join_token", tok.ID, map[string]any{"node_id": p.NodeID, "uses_left": tok.UsesLeft})
-	return tok, nil
+	t.audit("join_token_used", "join_token", tok.ID, map[string]any{"node_id": p.Member.NodeID, "uses_left": tok.UsesLeft})
+	if _, err := (RegisterMember{Member: p.Member}).apply(t); err != nil {
+		return nil, err // unreachable: RegisterMember rejects nothing that Validate passed
+	}
+	return (&RecordNodeCert{NodeID: p.Member.NodeID, Serial: p.CertSerial, NotAfter: p.CertNotAfter}).apply(t)
+}
+
+// JoinToken returns the join token with that id.
+func (f *FSM) JoinToken(id string) (JoinToken, error) {
+	var tok JoinToken
+	err := f.view(func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(bucketJoinTokens), []byte(id), &tok)
+		if err == nil && !found {
+			err = notFound("join token", id)
+		}
+		return err
+	})
+	return tok, err
 }
 
 // JoinTokens lists join tokens by id.

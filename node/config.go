@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node/clusterca"
 )
 
 // Defaults for the fields of Config that are not raft's own.
@@ -21,7 +21,6 @@ const (
 	DefaultJoinTimeout      = 60 * time.Second
 	DefaultApplyTimeout     = 10 * time.Second
 	DefaultLeaderWait       = 5 * time.Second
-	DefaultAPIScheme        = "http"
 )
 
 // Config is what a Node needs. The zero value of every tuning field means its
@@ -38,15 +37,17 @@ type Config struct {
 	// raft transport. Empty means the bound address, which must then not be
 	// unspecified (0.0.0.0).
 	RaftAdvertise string
-	// APIAddr is the host:port other nodes use to reach this node's HTTP API
-	// (joins and forwarded writes). It is recorded in the members bucket.
+	// APIAddr is the host:port other nodes use to reach this node's HTTPS
+	// API (joins and forwarded writes). It is recorded in the members bucket.
 	APIAddr string
-	// APIScheme is the scheme of requests to other nodes' APIs: "http"
-	// (default) or "https".
-	APIScheme string
-	// HTTPClient carries joins and forwarded writes. Nil means a client
-	// owned by the Node with keep-alive and a deep idle pool per host.
-	HTTPClient *http.Client
+	// TLSHosts are names (DNS or IP) the node certificate carries besides
+	// the hosts of RaftAdvertise (or RaftAddr) and APIAddr: the addresses
+	// clients use to reach this node (the operator's tls_sans).
+	TLSHosts []string
+	// Sealer seals the cluster CA's key under the key-encryption key every
+	// node shares. Required: a node without it cannot bootstrap a cluster,
+	// admit a joining node or renew its own certificate.
+	Sealer Sealer
 
 	// Bootstrap makes this node a one-voter cluster if its data dir holds no
 	// raft state. Exactly one node of a new cluster bootstraps.
@@ -55,8 +56,9 @@ type Config struct {
 	// cluster to join when the data dir holds no raft state. With existing
 	// state they are only used to check that the cluster is still the same.
 	JoinAddrs []string
-	// JoinToken authenticates joins and forwarded writes between nodes.
-	// An empty token refuses every join.
+	// JoinToken is the token (cjt1.<id>.<secret>.<CA fingerprint>) this
+	// node presents to join a cluster, when its data dir holds no state. It
+	// buys one node certificate; it never authenticates anything else.
 	JoinToken string
 	// JoinTimeout bounds the whole join attempt (default 60 s).
 	JoinTimeout time.Duration
@@ -139,9 +141,6 @@ func (c Config) withDefaults() Config {
 	if c.LeaderWait == 0 {
 		c.LeaderWait = DefaultLeaderWait
 	}
-	if c.APIScheme == "" {
-		c.APIScheme = DefaultAPIScheme
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -171,8 +170,13 @@ func (c Config) Validate() error {
 	if err := validHostPort("APIAddr", c.APIAddr); err != nil {
 		return err
 	}
-	if c.APIScheme != "http" && c.APIScheme != "https" {
-		return fmt.Errorf("node: APIScheme %q must be http or https", c.APIScheme)
+	if c.Sealer == nil {
+		return errors.New("node: Sealer is required: the cluster CA's key is sealed under the key-encryption key (--kek-file)")
+	}
+	for _, h := range c.TLSHosts {
+		if err := validTLSHost(h); err != nil {
+			return err
+		}
 	}
 	if c.Bootstrap && len(c.JoinAddrs) > 0 {
 		return errors.New("node: Bootstrap and JoinAddrs are mutually exclusive: bootstrap one node, join the others to it")
@@ -182,12 +186,36 @@ func (c Config) Validate() error {
 			return errors.New("node: JoinAddrs holds an empty address")
 		}
 	}
-	if len(c.JoinAddrs) > 0 && c.JoinToken == "" {
-		return errors.New("node: JoinToken is required to join a cluster")
+	if c.JoinToken != "" {
+		if _, err := clusterca.ParseJoinToken(c.JoinToken); err != nil {
+			return fmt.Errorf("node: JoinToken: %w", err)
+		}
 	}
 	rc := c.raftConfig()
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("node: raft settings: %w", err)
+	}
+	return nil
+}
+
+// validTLSHost checks a name for a node certificate: an IP address or a
+// DNS name.
+func validTLSHost(h string) error {
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	if h == "" || len(h) > 253 {
+		return fmt.Errorf("node: TLS host %q must be an IP address or a DNS name", h)
+	}
+	for _, label := range strings.Split(strings.TrimPrefix(h, "*."), ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("node: TLS host %q must be an IP address or a DNS name", h)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("node: TLS host %q must be an IP address or a DNS name (letters, digits, '-' and '.')", h)
+			}
+		}
 	}
 	return nil
 }

@@ -1,17 +1,19 @@
 package node_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 
 	"github.com/certctl/certctl/node"
+	"github.com/certctl/certctl/node/nodetest"
 )
 
 func TestConfig_Validate(t *testing.T) {
 	valid := func() node.Config {
-		return node.Config{NodeID: "n1", DataDir: "/tmp/x", RaftAddr: "127.0.0.1:8300", APIAddr: "127.0.0.1:8443", Bootstrap: true}
+		return node.Config{NodeID: "n1", DataDir: "/tmp/x", RaftAddr: "127.0.0.1:8300", APIAddr: "127.0.0.1:8443", Bootstrap: true, Sealer: nodetest.Sealer}
 	}
 	tests := []struct {
 		name    string
@@ -24,9 +26,19 @@ func TestConfig_Validate(t *testing.T) {
 		{"no data dir", func(c *node.Config) { c.DataDir = "" }, "DataDir"},
 		{"raft addr without port", func(c *node.Config) { c.RaftAddr = "127.0.0.1" }, "RaftAddr"},
 		{"no api addr", func(c *node.Config) { c.APIAddr = "" }, "APIAddr"},
-		{"bad scheme", func(c *node.Config) { c.APIScheme = "ftp" }, "APIScheme"},
-		{"bootstrap and join", func(c *node.Config) { c.JoinAddrs = []string{"a:1"}; c.JoinToken = "x" }, "mutually exclusive"},
-		{"join without token", func(c *node.Config) { c.Bootstrap = false; c.JoinAddrs = []string{"a:1"} }, "JoinToken"},
+		{"no sealer", func(c *node.Config) { c.Sealer = nil }, "key-encryption key"},
+		{"bad tls host", func(c *node.Config) { c.TLSHosts = []string{"a b"} }, "TLS host"},
+		{"bootstrap and join", func(c *node.Config) { c.JoinAddrs = []string{"a:1"} }, "mutually exclusive"},
+		{"short join token", func(c *node.Config) {
+			c.Bootstrap = false
+			c.JoinAddrs = []string{"a:1"}
+			c.JoinToken = "cjt1.jt-1.c2hvcnQ." + strings.Repeat("ab", 32)
+		}, "at least 32 random bytes"},
+		{"join token without CA fingerprint", func(c *node.Config) {
+			c.Bootstrap = false
+			c.JoinAddrs = []string{"a:1"}
+			c.JoinToken = "e2e-join-token-0123456789abcdef"
+		}, "not a join token"},
 		{"lease above heartbeat", func(c *node.Config) {
 			c.HeartbeatTimeout = 100 * time.Millisecond
 			c.LeaderLeaseTimeout = 200 * time.Millisecond

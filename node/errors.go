@@ -17,8 +17,12 @@ var (
 	// may or may not have been applied. A retry with the same request id is
 	// safe because the fsm deduplicates by request id.
 	ErrLeadershipLost = errors.New("node: leadership lost while committing; outcome unknown")
-	// ErrUnauthorized: a join or forwarded write carried a wrong token.
-	ErrUnauthorized = errors.New("node: invalid join token")
+	// ErrUnauthorized: a join carried no valid join token, or a
+	// node-to-node request no certificate of a node of this cluster.
+	ErrUnauthorized = errors.New("node: unauthorized")
+	// ErrForbidden: a node asked for what only another node may ask (to
+	// change another node's membership).
+	ErrForbidden = errors.New("node: forbidden")
 	// ErrClosed: the node is closed or not open.
 	ErrClosed = errors.New("node: closed")
 )

@@ -22,8 +22,12 @@ const (
 	// ProposePath receives a forwarded write: POST, body = an encoded
 	// fsm.Command, answer = ForwardResponse.
 	ProposePath = "/internal/v1/propose"
-	// JoinPath receives a JoinRequest: POST, answer = JoinResponse.
+	// JoinPath receives a JoinRequest with a join token: POST, answer =
+	// JoinResponse.
 	JoinPath = "/api/v1/cluster/join"
+	// AddVoterPath receives an AddVoterRequest from a node admitted by a
+	// join (node certificate): POST, answer = LeaderInfo.
+	AddVoterPath = "/internal/v1/add-voter"
 	// ClusterPath answers at least {"cluster_id": "..."}.
 	ClusterPath = "/api/v1/cluster"
 	// ForwardedHeader names the node that forwarded a request. A request that
@@ -43,12 +47,14 @@ type ForwardResponse struct {
 	Error *fsm.Error `json:"error"`
 }
 
-// ApplyForwarded applies a command another node forwarded, on the leader.
-// It never forwards: on a follower it returns ErrNotLeader, and the sender
-// retries on the leader it finds next. A domain rejection travels in the
-// response; the error is for node failures only (ErrNotLeader,
-// ErrLeadershipLost, ErrClosed, ctx).
-func (n *Node) ApplyForwarded(ctx context.Context, body []byte) (ForwardResponse, error) {
+// ApplyForwarded applies a command that node peer forwarded, on the leader.
+// The command's actor is who peer authenticated; the leader records peer as
+// the node that vouched for it (Command.Via), whatever the body says. A node
+// may change only its own member record and may not name or re-key the
+// cluster (ErrForbidden). It never forwards: on a follower it returns
+// ErrNotLeader, and the sender retries on the leader it finds next. A domain
+// rejection travels in the response; the error is for node failures only.
+func (n *Node) ApplyForwarded(ctx context.Context, peer string, body []byte) (ForwardResponse, error) {
 	r, err := n.raftOrErr()
 	if err != nil {
 		return ForwardResponse{}, err
@@ -57,14 +63,23 @@ func (n *Node) ApplyForwarded(ctx context.Context, body []byte) (ForwardResponse
 		return ForwardResponse{}, ErrNotLeader
 	}
 	// A malformed command never reaches the log, wherever it comes from.
-	if _, _, err := fsm.DecodeCommand(body); err != nil {
+	cmd, payload, err := fsm.DecodeCommand(body)
+	if err != nil {
 		var domain *fsm.Error
 		if errors.As(err, &domain) {
 			return ForwardResponse{Error: domain}, nil
 		}
 		return ForwardResponse{}, err
 	}
-	idx, err := n.applyLocal(ctx, r, body)
+	if err := peerMayPropose(peer, payload); err != nil {
+		return ForwardResponse{}, err
+	}
+	cmd.Via = peer
+	data, err := cmd.Encode()
+	if err != nil {
+		return ForwardResponse{}, fmt.Errorf("node: encode command: %w", err)
+	}
+	idx, err := n.applyLocal(ctx, r, data)
 	var domain *fsm.Error
 	if errors.As(err, &domain) {
 		return ForwardResponse{Index: idx, Error: domain}, nil
@@ -73,6 +88,25 @@ func (n *Node) ApplyForwarded(ctx context.Context, body []byte) (ForwardResponse
 		return ForwardResponse{}, err
 	}
 	return ForwardResponse{Index: idx}, nil
+}
+
+// peerMayPropose refuses what another node may not ask of the leader: a
+// change of a member record other than its own, the cluster's id and CA,
+// and removals (the leader's own act, on an admin's request).
+func peerMayPropose(peer string, p fsm.Payload) error {
+	switch c := p.(type) {
+	case *fsm.RegisterMember:
+		if c.Member.NodeID != peer {
+			return fmt.Errorf("%w: node %s may not change the member record of node %s", ErrForbidden, peer, c.Member.NodeID)
+		}
+	case *fsm.RecordNodeCert:
+		if c.NodeID != peer {
+			return fmt.Errorf("%w: node %s may not record a certificate of node %s", ErrForbidden, peer, c.NodeID)
+		}
+	case *fsm.InitCluster, *fsm.SetClusterCA, *fsm.RemoveMember:
+		return fmt.Errorf("%w: only the leader proposes %s", ErrForbidden, p.CommandType())
+	}
+	return nil
 }
 
 // leaderAddr is where writes go: this node, or another's API address.
@@ -217,9 +251,8 @@ func (n *Node) postForward(ctx context.Context, l leaderAddr, data []byte) (Forw
 		return ForwardResponse{}, fmt.Errorf("node: forward: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+n.cfg.JoinToken)
 	req.Header.Set(ForwardedHeader, n.cfg.NodeID)
-	res, err := n.http.Do(req)
+	res, err := n.peers.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ForwardResponse{}, fmt.Errorf("node: forward to leader %s, outcome unknown: %w", l.id, ctx.Err())
@@ -293,11 +326,11 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// apiURL builds the URL of path on the API at addr, which is host:port or a
-// URL with a scheme.
+// apiURL builds the URL of path on the API at addr, which is host:port or an
+// https URL (JoinAddrs may be either). Node-to-node HTTP is HTTPS only.
 func (n *Node) apiURL(addr, path string) string {
-	if strings.Contains(addr, "://") {
-		return strings.TrimRight(addr, "/") + path
+	if rest, ok := strings.CutPrefix(addr, "https://"); ok {
+		addr = strings.TrimRight(rest, "/")
 	}
-	return n.cfg.APIScheme + "://" + addr + path
+	return n.PeerURL(addr, path).String()
 }

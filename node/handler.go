@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,6 +17,7 @@ const (
 	codeNoLeader       = "no_leader"
 	codeLeadershipLost = "leadership_lost"
 	codeUnauthorized   = "unauthorized"
+	codeForbidden      = "forbidden"
 	codeUnavailable    = "unavailable"
 	codeTimeout        = "timeout"
 	codeTooLarge       = "too_large"
@@ -34,6 +33,8 @@ func ErrorStatus(err error) (status int, code string) {
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized, codeUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden, codeForbidden
 	case errors.Is(err, ErrNoLeader):
 		return http.StatusServiceUnavailable, codeNoLeader
 	case errors.Is(err, ErrNotLeader):
@@ -50,6 +51,8 @@ func ErrorStatus(err error) (status int, code string) {
 			return http.StatusBadRequest, string(domain.Code)
 		case fsm.CodeNotFound:
 			return http.StatusNotFound, string(domain.Code)
+		case fsm.CodeUnauthorized:
+			return http.StatusUnauthorized, string(domain.Code)
 		case fsm.CodeInternal:
 			return http.StatusInternalServerError, string(domain.Code)
 		default:
@@ -57,18 +60,6 @@ func ErrorStatus(err error) (status int, code string) {
 		}
 	}
 	return http.StatusInternalServerError, codeInternal
-}
-
-// CheckJoinToken reports, in constant time, whether tok is this node's join
-// token. An empty configured token matches nothing.
-func (n *Node) CheckJoinToken(tok string) bool {
-	if n.cfg.JoinToken == "" {
-		return false
-	}
-	// Hash both sides so the comparison time does not reveal the length.
-	a := sha256.Sum256([]byte(tok))
-	b := sha256.Sum256([]byte(n.cfg.JoinToken))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
 // BearerToken returns the token of an "Authorization: Bearer <token>" header,
@@ -81,11 +72,13 @@ func BearerToken(r *http.Request) string {
 	return ""
 }
 
-// ProposeHandler serves ProposePath: it checks the join token and applies the
-// forwarded command on this node if it leads (ApplyForwarded). It answers
-// 200 with a ForwardResponse (its Error being the command's domain
+// ProposeHandler serves ProposePath: it takes the sending node from its
+// certificate (PeerNode; a token or an API key is never enough) and applies
+// the forwarded command on this node if it leads (ApplyForwarded). It
+// answers 200 with a ForwardResponse (its Error being the command's domain
 // rejection), or an error status with {"index": 0, "error": {"code",
-// "message"}}: 401 for a bad token, 503 when this node does not lead.
+// "message"}}: 401 without a node certificate, 403 for a command the node
+// may not send, 503 when this node does not lead.
 func (n *Node) ProposeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -93,8 +86,9 @@ func (n *Node) ProposeHandler() http.Handler {
 			writeForwardError(w, http.StatusMethodNotAllowed, string(fsm.CodeInvalid), "use POST")
 			return
 		}
-		if !n.CheckJoinToken(BearerToken(r)) {
-			writeForwardError(w, http.StatusUnauthorized, codeUnauthorized, ErrUnauthorized.Error())
+		peer, err := n.PeerNode(r)
+		if err != nil {
+			writeForwardError(w, http.StatusUnauthorized, codeUnauthorized, "node: "+ProposePath+" takes a node certificate of this cluster only: "+err.Error())
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCommandBytes))
@@ -102,7 +96,7 @@ func (n *Node) ProposeHandler() http.Handler {
 			writeForwardError(w, http.StatusRequestEntityTooLarge, codeTooLarge, "node: forwarded command too large or unreadable: "+err.Error())
 			return
 		}
-		resp, err := n.ApplyForwarded(r.Context(), body)
+		resp, err := n.ApplyForwarded(r.Context(), peer, body)
 		if err != nil {
 			status, code := ErrorStatus(err)
 			writeForwardError(w, status, code, err.Error())
@@ -113,9 +107,8 @@ func (n *Node) ProposeHandler() http.Handler {
 }
 
 // JoinHandler serves JoinPath: it decodes a JoinRequest, takes its token from
-// the Authorization header and its hop guard from ForwardedHeader, and
-// answers HandleJoin's JoinResponse, or an error status with
-// {"error": {"code", "message"}}.
+// the Authorization header, and answers HandleJoin's JoinResponse, or an
+// error status with {"error": {"code", "message"}}.
 func (n *Node) JoinHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -129,8 +122,36 @@ func (n *Node) JoinHandler() http.Handler {
 			return
 		}
 		req.Token = BearerToken(r)
-		req.ForwardedBy = r.Header.Get(ForwardedHeader)
 		resp, err := n.HandleJoin(r.Context(), req)
+		if err != nil {
+			status, code := ErrorStatus(err)
+			writeError(w, status, code, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+}
+
+// AddVoterHandler serves AddVoterPath for nodes only (PeerNode): a node
+// admitted by a join asks to become a voter.
+func (n *Node) AddVoterHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeError(w, http.StatusMethodNotAllowed, string(fsm.CodeInvalid), "use POST")
+			return
+		}
+		peer, err := n.PeerNode(r)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, "node: "+AddVoterPath+" takes a node certificate of this cluster only: "+err.Error())
+			return
+		}
+		var req AddVoterRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, string(fsm.CodeInvalid), "node: undecodable request: "+err.Error())
+			return
+		}
+		resp, err := n.HandleAddVoter(r.Context(), peer, r.Header.Get(ForwardedHeader), req)
 		if err != nil {
 			status, code := ErrorStatus(err)
 			writeError(w, status, code, err.Error())

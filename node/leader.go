@@ -246,11 +246,20 @@ func (n *Node) tendMembershipOnce(ctx context.Context) error {
 		return err
 	}
 	if id == "" {
-		id = randomHex(8)
+		// The bootstrapping node chose the id when it made the cluster CA.
+		n.identMu.Lock()
+		id = n.ident.ClusterID
+		n.identMu.Unlock()
+		if id == "" {
+			id = randomHex(8)
+		}
 		if _, err := n.proposeSystem(ctx, &fsm.InitCluster{ClusterID: id}); err != nil {
 			return fmt.Errorf("node: initialise cluster: %w", err)
 		}
 		n.log.Info("initialised cluster", "cluster_id", id)
+	}
+	if err := n.replicateClusterCA(ctx); err != nil {
+		return err
 	}
 	self := fsm.Member{NodeID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), APIAddr: n.cfg.APIAddr}
 	m, err := n.fsm.Member(self.NodeID)
@@ -269,10 +278,15 @@ func (n *Node) tendMembershipOnce(ctx context.Context) error {
 // proposeSystem proposes a command node issues on its own behalf, with a
 // fresh request id so a retry after a lost leadership is a no-op.
 func (n *Node) proposeSystem(ctx context.Context, p fsm.Payload) (uint64, error) {
+	return n.proposeAs(ctx, "node:"+n.cfg.NodeID, p)
+}
+
+// proposeAs is proposeSystem with another system actor.
+func (n *Node) proposeAs(ctx context.Context, actor string, p fsm.Payload) (uint64, error) {
 	cmd, err := fsm.NewCommand(fsm.Meta{
 		RequestID: "node-" + randomHex(12),
 		Time:      n.cfg.Now(),
-		Actor:     "node:" + n.cfg.NodeID,
+		Actor:     actor,
 		ActorType: fsm.ActorSystem,
 	}, p)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node/clusterca"
 )
 
 // Node is one certctl server's raft member: it owns the raft instance, its
@@ -22,12 +24,13 @@ import (
 // the HTTP entry points (HandleJoin, ApplyForwarded and their handlers) may
 // be served before Open and answer ErrClosed until raft runs.
 type Node struct {
-	cfg  Config
-	log  *slog.Logger
-	fsm  *fsm.FSM
-	http *http.Client
-	// ownHTTP is http when the node built it and must close its idle pool.
-	ownHTTP bool
+	cfg Config
+	log *slog.Logger
+	fsm *fsm.FSM
+	// peers is the one client of node-to-node HTTP (mutual TLS).
+	peers *http.Client
+	// tls is this node's TLS identity: the cluster CA and its certificate.
+	tls tlsState
 
 	// mu guards the lifecycle fields below. Background goroutines never
 	// take it: Open and Close wait for them while holding it.
@@ -92,34 +95,16 @@ func New(cfg Config) (*Node, error) {
 		cfg:           cfg,
 		log:           cfg.Logger.With("component", "node", "node_id", cfg.NodeID),
 		fsm:           f,
-		http:          cfg.HTTPClient,
 		ident:         ident,
 		life:          life,
 		stopLife:      stopLife,
 		leaderChanged: make(chan struct{}),
 	}
-	if n.http == nil {
-		n.http, n.ownHTTP = newHTTPClient(), true
-	}
+	n.peers = &http.Client{Transport: n.newPeerTransport()}
 	// The first duty of every new leader: make sure the cluster has an id and
 	// this node's addresses are recorded.
 	n.hooks = append(n.hooks, leaderHook{name: "cluster-membership", fn: n.tendMembership})
 	return n, nil
-}
-
-// newHTTPClient returns the client for joins and forwarded writes: one
-// keep-alive pool deep enough that 128 concurrent writes to the leader never
-// open a connection each.
-func newHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:               nil, // node-to-node traffic never goes through a proxy
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        512,
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}}
 }
 
 // FSM returns the state machine this node applies the raft log to. Read it
@@ -196,19 +181,32 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Bound first: a joining node's certificate names its raft address.
+	ln, adv, err := listenRaft(n.cfg.RaftAddr, n.cfg.RaftAdvertise)
+	if err != nil {
+		return err
+	}
+	advStr := adv.String()
+	n.advertise.Store(&advStr)
+	if err := n.establishIdentity(ctx, existing, local, ln); err != nil {
+		ln.Close()
+		return err
+	}
+	if local == "" {
+		if local, err = n.localClusterID(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	if existing && local != "" && len(n.cfg.JoinAddrs) > 0 {
 		if err := n.checkCluster(ctx, local); err != nil {
+			ln.Close()
 			return err
 		}
 	}
 
-	trans, err := newTransport(n.cfg)
-	if err != nil {
-		return err
-	}
+	trans := n.newTransport(ln, adv)
 	n.trans = trans
-	adv := string(trans.LocalAddr())
-	n.advertise.Store(&adv)
 
 	r, err := raft.NewRaft(n.cfg.raftConfig(), raftFSM{n.fsm}, stores.logs, stores.bolt, stores.snaps, trans)
 	if err != nil {
@@ -234,19 +232,91 @@ func (n *Node) open(ctx context.Context) error {
 		if err := r.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			return fmt.Errorf("node: bootstrap: %w", err)
 		}
-		n.log.Info("bootstrapped a new cluster", "raft_addr", trans.LocalAddr())
-	case len(n.cfg.JoinAddrs) > 0:
-		resp, err := n.join(ctx, string(trans.LocalAddr()), local)
+		n.log.Info("bootstrapped a new cluster", "raft_addr", trans.LocalAddr(), "cluster_id", local, "ca_fingerprint", n.CAFingerprint())
+	default:
+		leader, err := n.addSelf(ctx, string(trans.LocalAddr()))
 		if err != nil {
 			return err
 		}
-		if err := n.recordClusterID(resp.ClusterID); err != nil {
+		n.log.Info("joined the cluster", "cluster_id", local, "leader", leader)
+	}
+	n.wg.Add(2)
+	go n.renewCertLoop()
+	go n.recordOwnCert()
+	return nil
+}
+
+// establishIdentity loads this node's TLS identity, or makes it: a new
+// cluster CA and a certificate signed by it when bootstrapping, a
+// certificate bought with the join token when joining, a certificate signed
+// locally with the replicated CA when the data dir lost its tls/ directory.
+func (n *Node) establishIdentity(ctx context.Context, existing bool, local string, ln net.Listener) error {
+	id, found, err := loadIdentityTLS(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	switch {
+	case found:
+		n.tls.cur.Store(id)
+		return n.checkIdentity(id)
+	case existing:
+		ca, err := n.signingCA()
+		if err != nil {
+			return fmt.Errorf("node: data dir %s holds raft state but no node certificate (%s), and the state holds no cluster CA to sign one: "+
+				"it was written by a certctl without TLS between nodes, or tls/ was lost before the cluster had a CA: %w", n.cfg.DataDir, tlsDir(n.cfg.DataDir), err)
+		}
+		if _, err := n.issueSelf(ca); err != nil {
 			return err
 		}
-		n.log.Info("joined the cluster", "cluster_id", resp.ClusterID, "leader", resp.Leader.NodeID)
+		n.log.Warn("the data dir had no node certificate; signed a new one with the cluster CA", "dir", tlsDir(n.cfg.DataDir))
+		return nil
+	case n.cfg.Bootstrap:
+		return n.bootstrapIdentity(local)
+	case len(n.cfg.JoinAddrs) > 0:
+		return n.certify(ctx, ln.Addr().String())
 	default:
-		n.log.Warn("no raft state, no bootstrap and no join address: waiting to be added to a cluster")
+		return errors.New("node: the data dir holds no cluster: start the first node with Bootstrap, the others with JoinAddrs and a JoinToken")
 	}
+}
+
+// checkIdentity refuses a TLS identity that does not name this node.
+func (n *Node) checkIdentity(id *identityTLS) error {
+	got, ok := clusterca.NodeID(id.leaf)
+	if !ok || got != n.cfg.NodeID {
+		return fmt.Errorf("node: %s names node %q, not %s", nodeCertPath(n.cfg.DataDir), got, n.cfg.NodeID)
+	}
+	return nil
+}
+
+// bootstrapIdentity makes the cluster's id, its CA (the key sealed, kept in
+// tls/ca.key.sealed until the first leader has replicated it) and this
+// node's certificate.
+func (n *Node) bootstrapIdentity(clusterID string) error {
+	if clusterID == "" {
+		clusterID = randomHex(8)
+		if err := n.recordClusterID(clusterID); err != nil {
+			return err
+		}
+	}
+	ca, keyPEM, err := clusterca.New(clusterID, n.cfg.Now())
+	if err != nil {
+		return err
+	}
+	defer clear(keyPEM)
+	sealed, err := n.cfg.Sealer.Seal(keyPEM, caKeyAAD(clusterID))
+	if err != nil {
+		return fmt.Errorf("node: seal the cluster CA's key: %w", err)
+	}
+	if err := os.MkdirAll(tlsDir(n.cfg.DataDir), 0o700); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if err := writeFileAtomic(sealedCAKeyPath(n.cfg.DataDir), sealed, 0o600); err != nil {
+		return err
+	}
+	if _, err := n.issueSelf(ca); err != nil {
+		return err
+	}
+	n.log.Info("made the cluster CA", "cluster_id", clusterID, "ca_fingerprint", ca.Fingerprint())
 	return nil
 }
 
@@ -340,9 +410,7 @@ func (n *Node) Close() error {
 	if err := n.fsm.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("node: close state: %w", err))
 	}
-	if n.ownHTTP {
-		n.http.CloseIdleConnections()
-	}
+	n.peers.CloseIdleConnections()
 	return errors.Join(errs...)
 }
 

@@ -99,33 +99,47 @@ func TestNode_ForwardedProposeIsNeverForwardedAgain(t *testing.T) {
 	body, err := createTeam(t, "t-hop", "").Encode()
 	require.NoError(t, err)
 
-	_, err = follower.Node().ApplyForwarded(ctx, body)
+	_, err = follower.Node().ApplyForwarded(ctx, "n9", body)
 	require.ErrorIs(t, err, node.ErrNotLeader)
 
-	post := func(m *nodetest.Member, token string) (*http.Response, node.ForwardResponse) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+m.Config.APIAddr+node.ProposePath, bytes.NewReader(body))
+	post := func(m *nodetest.Member, client *http.Client, token string) (*http.Response, node.ForwardResponse) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+m.Config.APIAddr+node.ProposePath, bytes.NewReader(body))
 		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		req.Header.Set(node.ForwardedHeader, "test")
-		res, err := http.DefaultClient.Do(req)
+		res, err := client.Do(req)
 		require.NoError(t, err)
 		defer res.Body.Close()
 		var fr node.ForwardResponse
 		require.NoError(t, json.NewDecoder(res.Body).Decode(&fr))
 		return res, fr
 	}
-	res, fr := post(follower, nodetest.Token)
+	sender := c.Followers()[1]
+	asNode := nodetest.HTTPClient(t, sender.Config.DataDir, true)
+	res, fr := post(follower, asNode, "")
 	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	require.NotNil(t, fr.Error)
 	assert.Equal(t, fsm.Code("not_leader"), fr.Error.Code)
 
-	res, _ = post(c.Leader(t), "wrong-token")
+	// A token, whatever it is, is never a node's credential.
+	noCert := nodetest.HTTPClient(t, sender.Config.DataDir, false)
+	res, _ = post(c.Leader(t), noCert, c.JoinToken(t))
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	res, _ = post(c.Leader(t), noCert, "")
 	assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
 
-	res, fr = post(c.Leader(t), nodetest.Token)
+	res, fr = post(c.Leader(t), asNode, "")
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Nil(t, fr.Error)
 	assert.NotZero(t, fr.Index)
+	// The leader records which node vouched for the actor.
+	nodetest.WaitFor(t, "the team on the leader", func() bool { return hasTeam(c.Leader(t), "t-hop") })
+	events, err := c.Leader(t).Node().FSM().AuditEvents(fsm.AuditFilter{ResourceID: "t-hop"}, fsm.Page{})
+	require.NoError(t, err)
+	require.NotEmpty(t, events.Items)
+	assert.Equal(t, sender.ID(), events.Items[0].Via)
 }
 
 func TestNode_ConcurrentProposalsThroughEveryNode(t *testing.T) {
@@ -163,10 +177,35 @@ func TestNode_MalformedForwardedCommandNeverReachesTheLog(t *testing.T) {
 	leader := c.Leader(t).Node()
 	before := leader.Stats().LastLogIndex
 	for _, body := range [][]byte{[]byte("not json"), []byte(`{"type":9999,"time":"2026-01-01T00:00:00Z"}`), []byte(`{"type":10,"payload":{}}`)} {
-		resp, err := leader.ApplyForwarded(context.Background(), body)
+		resp, err := leader.ApplyForwarded(context.Background(), "n2", body)
 		require.NoError(t, err)
 		require.NotNil(t, resp.Error, "%s", body)
 		assert.Equal(t, fsm.CodeInvalid, resp.Error.Code)
 	}
 	assert.Equal(t, before, leader.Stats().LastLogIndex, "no entry was appended")
+}
+
+// A node may change only its own member record, and never the cluster's
+// id, CA or membership: those are the leader's own acts.
+func TestNode_ForwardedCommandsANodeMayNotSend(t *testing.T) {
+	c := nodetest.NewCluster(t, 1)
+	leader := c.Leader(t).Node()
+	before := leader.Stats().LastLogIndex
+	for _, p := range []fsm.Payload{
+		&fsm.RegisterMember{Member: fsm.Member{NodeID: "n1", RaftAddr: "10.9.9.9:1", APIAddr: "10.9.9.9:2"}},
+		&fsm.RecordNodeCert{NodeID: "n1", Serial: "0a", NotAfter: time.Now().Add(time.Hour)},
+		&fsm.RemoveMember{NodeID: "n1"},
+		&fsm.InitCluster{ClusterID: "other"},
+	} {
+		body, err := command(t, p).Encode()
+		require.NoError(t, err)
+		_, err = leader.ApplyForwarded(context.Background(), "n2", body)
+		require.ErrorIs(t, err, node.ErrForbidden, "%T", p)
+	}
+	assert.Equal(t, before, leader.Stats().LastLogIndex, "no entry was appended")
+	body, err := command(t, &fsm.RegisterMember{Member: fsm.Member{NodeID: "n2", RaftAddr: "10.9.9.9:1", APIAddr: "10.9.9.9:2"}}).Encode()
+	require.NoError(t, err)
+	resp, err := leader.ApplyForwarded(context.Background(), "n2", body)
+	require.NoError(t, err)
+	assert.Nil(t, resp.Error, "its own record it may change")
 }

@@ -43,6 +43,7 @@ func TestNode_SnapshotsTruncateAndSeedNewNodes(t *testing.T) {
 	cfg := nodetest.Config(t, "n2")
 	smallSnapshots(&cfg)
 	cfg.JoinAddrs = []string{first.Config.APIAddr}
+	cfg.JoinToken = c.JoinToken(t)
 	second := nodetest.NewMember(t, cfg)
 	require.NoError(t, second.Start(ctx))
 	c.Members = append(c.Members, second)

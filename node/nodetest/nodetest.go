@@ -6,11 +6,18 @@ package nodetest
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,10 +26,48 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl/certctl/node"
+	"github.com/certctl/certctl/node/clusterca"
 )
 
-// Token is the join token of every cluster this package starts.
-const Token = "nodetest-join-token"
+// testKEK is the key-encryption key of every node this package starts: the
+// nodes of a cluster share one, as in production.
+var testKEK = [32]byte{'n', 'o', 'd', 'e', 't', 'e', 's', 't'}
+
+// Sealer is an AES-256-GCM sealer under the test key-encryption key, what
+// keywrap.Box is for a real node.
+var Sealer node.Sealer = gcmSealer{}
+
+type gcmSealer struct{}
+
+func (gcmSealer) aead() cipher.AEAD {
+	b, err := aes.NewCipher(testKEK[:])
+	if err != nil {
+		panic(err)
+	}
+	g, err := cipher.NewGCM(b)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}
+
+func (s gcmSealer) Seal(plaintext, ad []byte) ([]byte, error) {
+	g := s.aead()
+	nonce := make([]byte, g.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return []byte(base64.StdEncoding.EncodeToString(g.Seal(nonce, nonce, plaintext, ad))), nil
+}
+
+func (s gcmSealer) Open(sealed, ad []byte) ([]byte, error) {
+	raw, err := base64.StdEncoding.DecodeString(string(sealed))
+	g := s.aead()
+	if err != nil || len(raw) < g.NonceSize() {
+		return nil, errors.New("nodetest: not sealed")
+	}
+	return g.Open(nil, raw[:g.NonceSize()], raw[g.NonceSize():], ad)
+}
 
 // WaitTimeout bounds every wait of this package.
 const WaitTimeout = 15 * time.Second
@@ -35,7 +80,7 @@ func Config(t testing.TB, id string) node.Config {
 		NodeID:             id,
 		DataDir:            t.TempDir(),
 		RaftAddr:           "127.0.0.1:0",
-		JoinToken:          Token,
+		Sealer:             Sealer,
 		Logger:             Logger(t, slog.LevelWarn),
 		HeartbeatTimeout:   200 * time.Millisecond,
 		ElectionTimeout:    200 * time.Millisecond,
@@ -100,6 +145,8 @@ func Handler(h func() *node.Node) http.Handler {
 			n.JoinHandler().ServeHTTP(w, r)
 		case node.ProposePath:
 			n.ProposeHandler().ServeHTTP(w, r)
+		case node.AddVoterPath:
+			n.AddVoterHandler().ServeHTTP(w, r)
 		case node.ClusterPath:
 			n.ClusterHandler().ServeHTTP(w, r)
 		default:
@@ -146,7 +193,7 @@ func (m *Member) Start(ctx context.Context) error {
 	}
 	m.cur.Store(n)
 	m.srv = &http.Server{Handler: Handler(m.cur.Load), ReadHeaderTimeout: 5 * time.Second}
-	go m.srv.Serve(ln)
+	go m.srv.Serve(tls.NewListener(ln, ServerTLS(m.cur.Load)))
 	if err := n.Open(ctx); err != nil {
 		m.cur.Store(nil)
 		m.srv.Close()
@@ -174,6 +221,18 @@ func (m *Member) Stop() error {
 	return err
 }
 
+// ServerTLS is the TLS configuration of a member's API: that of whatever
+// node h returns (none while it is stopped or has no identity yet).
+func ServerTLS(h func() *node.Node) *tls.Config {
+	return &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		n := h()
+		if n == nil {
+			return nil, errors.New("nodetest: node stopped")
+		}
+		return n.ServerTLSConfig(nil), nil
+	}}
+}
+
 // listenRetry listens on addr, retrying briefly while a just-closed listener
 // still holds it.
 func listenRetry(addr string) (net.Listener, error) {
@@ -191,6 +250,22 @@ func listenRetry(addr string) (net.Listener, error) {
 // others join through the API addresses of those started before them.
 type Cluster struct {
 	Members []*Member
+}
+
+// JoinToken makes a join token (1 h, 10 uses) through a running member.
+func (c *Cluster) JoinToken(t testing.TB) string {
+	t.Helper()
+	for _, m := range c.Running() {
+		ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+		tok, err := m.Node().CreateJoinToken(ctx, time.Hour, 10)
+		cancel()
+		if err == nil {
+			return tok
+		}
+		t.Logf("nodetest: join token through %s: %v", m.ID(), err)
+	}
+	t.Fatal("nodetest: no running member made a join token")
+	return ""
 }
 
 // Option adjusts a new Cluster.
@@ -231,6 +306,9 @@ func NewCluster(t testing.TB, size int, opts ...Option) *Cluster {
 		}
 		cfg.Bootstrap = i == 0
 		cfg.JoinAddrs = append([]string(nil), joinAddrs...)
+		if i > 0 {
+			cfg.JoinToken = c.JoinToken(t)
+		}
 		m := NewMember(t, cfg)
 		m.BeforeOpen = o.beforeOpen
 		ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
@@ -240,9 +318,10 @@ func NewCluster(t testing.TB, size int, opts ...Option) *Cluster {
 		c.Members = append(c.Members, m)
 		joinAddrs = append(joinAddrs, m.Config.APIAddr)
 		if i == 0 {
-			WaitFor(t, "bootstrap node to name the cluster", func() bool {
+			WaitFor(t, "bootstrap node to name the cluster and store its CA", func() bool {
 				id, _ := m.Node().FSM().ClusterID()
-				return id != "" && m.Node().IsLeader()
+				_, caErr := m.Node().FSM().ClusterCA()
+				return id != "" && caErr == nil && m.Node().IsLeader()
 			})
 		}
 	}
@@ -335,4 +414,30 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// ClientTLS returns a client configuration that trusts the cluster CA in
+// dataDir and, when withCert, presents the node certificate found there,
+// asking for the node certificate of the server (clusterca.ServerName).
+func ClientTLS(t testing.TB, dataDir string, withCert bool) *tls.Config {
+	t.Helper()
+	caFile, certFile, keyFile := node.TLSFiles(dataDir)
+	caPEM, err := os.ReadFile(caFile)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(caPEM))
+	cfg := &tls.Config{RootCAs: pool, ServerName: clusterca.ServerName, MinVersion: tls.VersionTLS12}
+	if withCert {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		require.NoError(t, err)
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg
+}
+
+// HTTPClient returns a client with ClientTLS, closed at the end of the test.
+func HTTPClient(t testing.TB, dataDir string, withCert bool) *http.Client {
+	tr := &http.Transport{TLSClientConfig: ClientTLS(t, dataDir, withCert)}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: WaitTimeout}
 }

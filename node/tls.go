@@ -1,0 +1,600 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node/clusterca"
+)
+
+// Sealer seals and opens secrets under the nodes' key-encryption key;
+// *keywrap.Box implements it. The cluster CA's key exists only sealed by it.
+type Sealer interface {
+	Seal(plaintext, additionalData []byte) ([]byte, error)
+	Open(sealed, additionalData []byte) ([]byte, error)
+}
+
+// Files of a node's TLS identity, in the data dir's tls/ (0700).
+func tlsDir(dataDir string) string       { return filepath.Join(dataDir, "tls") }
+func caCertPath(dataDir string) string   { return filepath.Join(tlsDir(dataDir), "ca.crt") }
+func nodeCertPath(dataDir string) string { return filepath.Join(tlsDir(dataDir), "node.crt") }
+func nodeKeyPath(dataDir string) string  { return filepath.Join(tlsDir(dataDir), "node.key") }
+
+// caKeyAAD binds the sealed cluster CA key to its purpose and cluster.
+func caKeyAAD(clusterID string) []byte { return []byte("certctl cluster ca key\x00" + clusterID) }
+
+// identityTLS is a node's TLS identity: the cluster CA and its own
+// certificate, swapped whole when the certificate is renewed.
+type identityTLS struct {
+	ca   *clusterca.CA
+	cert *tls.Certificate // leaf, then the CA: a joining node pins the CA
+	leaf *x509.Certificate
+}
+
+// tlsState holds the current identity; nil until Open has one.
+type tlsState struct {
+	cur atomic.Pointer[identityTLS]
+}
+
+func (s *tlsState) load() *identityTLS { return s.cur.Load() }
+
+// loadIdentityTLS reads tls/ of dataDir; found is false when it holds none.
+func loadIdentityTLS(dataDir string) (id *identityTLS, found bool, err error) {
+	caPEM, err := os.ReadFile(caCertPath(dataDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("node: read cluster CA: %w", err)
+	}
+	ca, err := clusterca.Parse(caPEM, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("node: %s: %w", caCertPath(dataDir), err)
+	}
+	certPEM, err := os.ReadFile(nodeCertPath(dataDir))
+	if err != nil {
+		return nil, false, fmt.Errorf("node: read node certificate: %w", err)
+	}
+	keyPEM, err := os.ReadFile(nodeKeyPath(dataDir))
+	if err != nil {
+		return nil, false, fmt.Errorf("node: read node key: %w", err)
+	}
+	defer clear(keyPEM)
+	id, err = newIdentityTLS(ca, certPEM, keyPEM)
+	if err != nil {
+		return nil, false, fmt.Errorf("node: %s: %w", tlsDir(dataDir), err)
+	}
+	return id, true, nil
+}
+
+func newIdentityTLS(ca *clusterca.CA, certPEM, keyPEM []byte) (*identityTLS, error) {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("node certificate and key: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, err
+	}
+	pair.Leaf = leaf
+	pair.Certificate = append(pair.Certificate[:1], ca.Cert.Raw)
+	return &identityTLS{ca: ca, cert: &pair, leaf: leaf}, nil
+}
+
+// saveIdentityTLS writes the CA, the node certificate and its key (0600)
+// into tls/ (0700), each file atomically, the key last but one so a crash
+// never leaves a certificate without its key: the certificate goes last.
+func saveIdentityTLS(dataDir string, caPEM, certPEM, keyPEM []byte) error {
+	dir := tlsDir(dataDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("node: create %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+		mode os.FileMode
+	}{
+		{caCertPath(dataDir), caPEM, 0o644},
+		{nodeKeyPath(dataDir), keyPEM, 0o600},
+		{nodeCertPath(dataDir), certPEM, 0o644},
+	} {
+		if err := writeFileAtomic(f.path, f.data, f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("node: write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("node: write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("node: write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("node: write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("node: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("node: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// certHosts are the names a node certificate carries besides the node's id:
+// the hosts of its raft and API addresses and the operator's extra names.
+func (n *Node) certHosts(raftAddr string) []string {
+	var hosts []string
+	for _, a := range []string{raftAddr, n.cfg.APIAddr} {
+		if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
+			if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+				continue
+			}
+			hosts = append(hosts, h)
+		}
+	}
+	return append(hosts, n.cfg.TLSHosts...)
+}
+
+// issueSelf makes a new key and a node certificate for this node signed by
+// ca (which holds its key), saves both and uses them.
+func (n *Node) issueSelf(ca *clusterca.CA) (*identityTLS, error) {
+	p, err := n.issueSelfPending(ca)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.commitPending(p); err != nil {
+		return nil, err
+	}
+	return p.identityTLS, nil
+}
+
+// signingCA opens the cluster CA's key from the replicated state. Every node
+// holds the same key-encryption key, so any node can sign.
+func (n *Node) signingCA() (*clusterca.CA, error) {
+	stored, err := n.fsm.ClusterCA()
+	if err != nil {
+		return nil, err
+	}
+	clusterID, err := n.fsm.ClusterID()
+	if err != nil {
+		return nil, err
+	}
+	if n.cfg.Sealer == nil {
+		return nil, errors.New("node: this node has no key-encryption key and cannot open the cluster CA's key")
+	}
+	keyPEM, err := n.cfg.Sealer.Open([]byte(stored.SealedKey), caKeyAAD(clusterID))
+	if err != nil {
+		return nil, fmt.Errorf("node: open the cluster CA's key (is --kek-file the cluster's key-encryption key?): %w", err)
+	}
+	defer clear(keyPEM)
+	return clusterca.Parse([]byte(stored.CertPEM), keyPEM)
+}
+
+// peerAllowed decides whether the node a verified certificate names may
+// speak to this one: its certificate must not be revoked (it left the
+// cluster), and it must be a voter of the raft configuration or a recorded
+// member (certified by a join, about to be added). A node that hears from
+// no leader accepts any node of the cluster whose certificate is not
+// revoked: it may have missed a join while it was down, and refusing the
+// newcomer, should it lead by now, would keep it behind for good.
+func (n *Node) peerAllowed(nodeID string, leaf *x509.Certificate) error {
+	revoked, err := n.fsm.NodeCertRevoked(clusterca.Serial(leaf))
+	if err != nil {
+		return err
+	}
+	if revoked {
+		return &clusterca.PeerError{Reason: fmt.Sprintf("the certificate of node %s (serial %s) was revoked when it left the cluster", nodeID, clusterca.Serial(leaf))}
+	}
+	if nodeID == n.cfg.NodeID {
+		return nil
+	}
+	r := n.raft.Load()
+	if r == nil {
+		return nil // joining or opening: no configuration to check against yet
+	}
+	servers := r.GetConfiguration().Configuration().Servers
+	if len(servers) == 0 {
+		return nil
+	}
+	if slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == nodeID }) {
+		return nil
+	}
+	if _, err := n.fsm.Member(nodeID); err == nil {
+		return nil
+	}
+	if _, lid := r.LeaderWithID(); lid == "" {
+		n.log.Warn("accepting a node this node does not know yet: it hears from no leader and may be behind", "peer", nodeID)
+		return nil
+	}
+	return &clusterca.PeerError{Reason: fmt.Sprintf("node %s is not a member of this cluster", nodeID)}
+}
+
+// verifyPeerChain checks a handshake's certificates: a node certificate of
+// the cluster CA, of a node that may speak (peerAllowed). want, when not
+// empty, is the node the caller meant to reach.
+func (n *Node) verifyPeerChain(rawCerts [][]byte, want string) (string, error) {
+	id := n.tls.load()
+	if id == nil {
+		return "", &clusterca.PeerError{Reason: "this node has no TLS identity yet"}
+	}
+	chain := make([]*x509.Certificate, 0, len(rawCerts))
+	for _, raw := range rawCerts {
+		c, err := x509.ParseCertificate(raw)
+		if err != nil {
+			return "", &clusterca.PeerError{Reason: "unparsable certificate: " + err.Error()}
+		}
+		chain = append(chain, c)
+	}
+	nodeID, err := id.ca.VerifyNode(chain, n.cfg.Now())
+	if err != nil {
+		return "", err
+	}
+	if want != "" && nodeID != want {
+		return "", &clusterca.PeerError{Reason: fmt.Sprintf("expected node %s, the certificate names node %s", want, nodeID)}
+	}
+	if err := n.peerAllowed(nodeID, chain[0]); err != nil {
+		return "", err
+	}
+	return nodeID, nil
+}
+
+// raftServerTLS is the raft listener's configuration: TLS 1.3, a node
+// certificate required of the dialer.
+func (n *Node) raftServerTLS() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		ClientAuth: tls.RequireAnyClientCert, // verified below, against the cluster CA and the membership
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return n.currentCert()
+		},
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			_, err := n.verifyPeerChain(raw, "")
+			if err != nil {
+				n.log.Warn("refused a raft connection", "err", err)
+			}
+			return err
+		},
+	}
+}
+
+// raftClientTLS is the configuration of a raft dial to addr: the server
+// must be the node the configuration has at addr.
+func (n *Node) raftClientTLS(addr raft.ServerAddress) *tls.Config {
+	want := ""
+	if r := n.raft.Load(); r != nil {
+		for _, s := range r.GetConfiguration().Configuration().Servers {
+			if s.Address == addr {
+				want = string(s.ID)
+			}
+		}
+	}
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		ServerName:         clusterca.ServerName,
+		InsecureSkipVerify: true, // verified below: the cluster CA, the node named, its membership
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return n.currentCert()
+		},
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			_, err := n.verifyPeerChain(raw, want)
+			return err
+		},
+	}
+}
+
+func (n *Node) currentCert() (*tls.Certificate, error) {
+	id := n.tls.load()
+	if id == nil {
+		return nil, errors.New("node: no node certificate yet")
+	}
+	return id.cert, nil
+}
+
+// ServerTLSConfig is the configuration of the API's HTTPS listener. Callers
+// asking for clusterca.ServerName (other nodes, a joining node) get the node
+// certificate with the CA; everyone else gets operator's certificate when it
+// returns one, else the node certificate. A client certificate is asked
+// for, not required: nodes present theirs (PeerNode reads it), people and
+// agents present none. operator may be nil.
+func (n *Node) ServerTLSConfig(operator func() *tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
+		ClientAuth: tls.RequestClientCert,
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if hello.ServerName != clusterca.ServerName && operator != nil {
+				if c := operator(); c != nil {
+					return c, nil
+				}
+			}
+			return n.currentCert()
+		},
+	}
+}
+
+// PeerNode returns the node whose certificate r's TLS connection presented,
+// when it is a node of this cluster that may speak (see peerAllowed). It is
+// how /internal/... and node-to-node reads authenticate: never by a token.
+func (n *Node) PeerNode(r *http.Request) (string, error) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return "", &clusterca.PeerError{Reason: "no node certificate presented"}
+	}
+	raw := make([][]byte, len(r.TLS.PeerCertificates))
+	for i, c := range r.TLS.PeerCertificates {
+		raw[i] = c.Raw
+	}
+	return n.verifyPeerChain(raw, "")
+}
+
+// peerTransport is the one client of node-to-node HTTP: mutual TLS with the
+// node certificate, the server verified as a node of the cluster CA,
+// keep-alive with a pool deep enough that 128 concurrent writes to the
+// leader never open a connection each.
+func (n *Node) newPeerTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil, // node-to-node traffic never goes through a proxy
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 5 * time.Second,
+		ForceAttemptHTTP2:   true,
+		TLSClientConfig: &tls.Config{
+			MinVersion:         tls.VersionTLS13,
+			ServerName:         clusterca.ServerName,
+			InsecureSkipVerify: true, // verified below
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				return n.currentCert()
+			},
+			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+				_, err := n.verifyPeerChain(raw, "")
+				return err
+			},
+		},
+	}
+}
+
+// PeerTransport is the transport of node-to-node HTTP (mutual TLS between
+// nodes of this cluster). The API uses it to reach other nodes.
+func (n *Node) PeerTransport() http.RoundTripper { return n.peers.Transport }
+
+// PeerURL is the URL of path on the API of the node at apiAddr (host:port,
+// as recorded in the members bucket).
+func (n *Node) PeerURL(apiAddr, path string) *url.URL {
+	return &url.URL{Scheme: "https", Host: apiAddr, Path: path}
+}
+
+// CACertPEM returns the cluster CA certificate in PEM, or nil before this
+// node has a TLS identity.
+func (n *Node) CACertPEM() []byte {
+	if id := n.tls.load(); id != nil {
+		return id.ca.CertPEM()
+	}
+	return nil
+}
+
+// CAFingerprint returns the SHA-256 of the cluster CA's DER, hex.
+func (n *Node) CAFingerprint() string {
+	if id := n.tls.load(); id != nil {
+		return id.ca.Fingerprint()
+	}
+	return ""
+}
+
+// NodeCertificate returns this node's current certificate, or nil.
+func (n *Node) NodeCertificate() *x509.Certificate {
+	if id := n.tls.load(); id != nil {
+		return id.leaf
+	}
+	return nil
+}
+
+// renewCertLoop renews this node's certificate once a third of its lifetime
+// is left, checking hourly, until the node closes.
+func (n *Node) renewCertLoop() {
+	defer n.wg.Done()
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		if err := n.renewCertIfDue(n.life); err != nil && n.life.Err() == nil {
+			n.log.Warn("renewing the node certificate failed; retrying within the hour", "err", err)
+		}
+		select {
+		case <-n.life.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// renewCertIfDue signs a new node certificate for this node with the
+// cluster CA (any node can: the key is sealed under the shared
+// key-encryption key), records it, then uses it.
+func (n *Node) renewCertIfDue(ctx context.Context) error {
+	cur := n.tls.load()
+	if cur == nil {
+		return nil
+	}
+	life := cur.leaf.NotAfter.Sub(cur.leaf.NotBefore)
+	if n.cfg.Now().Before(cur.leaf.NotAfter.Add(-life / 3)) {
+		return nil
+	}
+	ca, err := n.signingCA()
+	if err != nil {
+		return err
+	}
+	next, err := n.issueSelfPending(ca)
+	if err != nil {
+		return err
+	}
+	if _, err := n.proposeSystem(ctx, &fsm.RecordNodeCert{NodeID: n.cfg.NodeID, Serial: clusterca.Serial(next.leaf), NotAfter: next.leaf.NotAfter}); err != nil {
+		return fmt.Errorf("node: record the renewed node certificate: %w", err)
+	}
+	if err := n.commitPending(next); err != nil {
+		return err
+	}
+	n.log.Info("renewed the node certificate", "serial", clusterca.Serial(next.leaf), "not_after", next.leaf.NotAfter)
+	return nil
+}
+
+// pendingIdentity is a renewed identity not yet in use.
+type pendingIdentity struct {
+	*identityTLS
+	certPEM, keyPEM []byte
+}
+
+func (n *Node) issueSelfPending(ca *clusterca.CA) (*pendingIdentity, error) {
+	key, err := clusterca.NewNodeKey()
+	if err != nil {
+		return nil, err
+	}
+	csr, err := clusterca.NodeCSR(key, n.cfg.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := ca.SignNode(csr, n.cfg.NodeID, n.certHosts(n.RaftAddr()), n.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := clusterca.MarshalKey(key)
+	if err != nil {
+		return nil, err
+	}
+	certPEM := clusterca.EncodeCert(cert)
+	id, err := newIdentityTLS(&clusterca.CA{Cert: ca.Cert}, certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &pendingIdentity{identityTLS: id, certPEM: certPEM, keyPEM: keyPEM}, nil
+}
+
+func (n *Node) commitPending(p *pendingIdentity) error {
+	defer clear(p.keyPEM)
+	if err := saveIdentityTLS(n.cfg.DataDir, p.ca.CertPEM(), p.certPEM, p.keyPEM); err != nil {
+		return err
+	}
+	n.tls.cur.Store(p.identityTLS)
+	return nil
+}
+
+// sealedCAKeyPath is where the bootstrapping node keeps the cluster CA's
+// sealed key until the state holds it.
+func sealedCAKeyPath(dataDir string) string { return filepath.Join(tlsDir(dataDir), "ca.key.sealed") }
+
+// replicateClusterCA stores the cluster CA in the replicated state if it is
+// not there yet and this node made it (a leader's duty, see tendMembership).
+func (n *Node) replicateClusterCA(ctx context.Context) error {
+	if _, err := n.fsm.ClusterCA(); err == nil {
+		return nil
+	} else if !errors.Is(err, fsm.ErrNotFound) {
+		return err
+	}
+	sealed, err := os.ReadFile(sealedCAKeyPath(n.cfg.DataDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // another node made it; its leadership will replicate it
+	}
+	if err != nil {
+		return fmt.Errorf("node: read the sealed cluster CA key: %w", err)
+	}
+	id := n.tls.load()
+	if id == nil {
+		return errors.New("node: no TLS identity to take the cluster CA from")
+	}
+	ca := fsm.ClusterCA{CertPEM: string(id.ca.CertPEM()), SealedKey: string(sealed), Fingerprint: id.ca.Fingerprint()}
+	if _, err := n.proposeSystem(ctx, &fsm.SetClusterCA{CA: ca}); err != nil {
+		return fmt.Errorf("node: replicate the cluster CA: %w", err)
+	}
+	n.log.Info("replicated the cluster CA", "ca_fingerprint", ca.Fingerprint)
+	return nil
+}
+
+// recordOwnCert records this node's certificate in its member record if it
+// is not there (the bootstrapping node's, or one signed at a restart),
+// retrying until it lands or the node closes.
+func (n *Node) recordOwnCert() {
+	defer n.wg.Done()
+	backoff := 100 * time.Millisecond
+	for {
+		id := n.tls.load()
+		if id == nil {
+			return
+		}
+		serial := clusterca.Serial(id.leaf)
+		m, err := n.fsm.Member(n.cfg.NodeID)
+		if err == nil && slices.Contains(m.CertSerials, serial) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(n.life, 10*time.Second)
+		_, err = n.proposeSystem(ctx, &fsm.RecordNodeCert{NodeID: n.cfg.NodeID, Serial: serial, NotAfter: id.leaf.NotAfter})
+		cancel()
+		if err == nil {
+			return
+		}
+		n.log.Debug("recording this node's certificate failed; retrying", "err", err)
+		if !sleepCtx(n.life, backoff) {
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// NewJoinToken makes a join token for this cluster: a fresh id and secret,
+// and the cluster CA's fingerprint. Propose fsm.CreateJoinToken with its id
+// and SecretHash for it to be accepted.
+func (n *Node) NewJoinToken() (clusterca.JoinToken, error) {
+	fp := n.CAFingerprint()
+	if fp == "" {
+		return clusterca.JoinToken{}, errors.New("node: no cluster CA yet")
+	}
+	return clusterca.NewJoinToken(fp)
+}
+
+// CreateJoinToken makes a join token valid for ttl and uses joins and
+// proposes it on behalf of the node itself (the token printed at bootstrap).
+// The returned string is the only copy of its secret.
+func (n *Node) CreateJoinToken(ctx context.Context, ttl time.Duration, uses int) (string, error) {
+	tok, err := n.NewJoinToken()
+	if err != nil {
+		return "", err
+	}
+	if _, err := n.proposeSystem(ctx, &fsm.CreateJoinToken{ID: tok.ID, Hash: tok.SecretHash(), TTL: ttl, Uses: uses}); err != nil {
+		return "", err
+	}
+	return tok.String(), nil
+}
+
+// TLSFiles names the files of a node's TLS identity in dataDir: the cluster
+// CA certificate, the node certificate and its key. Tools read them (a CLI
+// on the node, tests); nothing but the node writes them.
+func TLSFiles(dataDir string) (caCert, nodeCert, nodeKey string) {
+	return caCertPath(dataDir), nodeCertPath(dataDir), nodeKeyPath(dataDir)
+}

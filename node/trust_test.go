@@ -1,0 +1,135 @@
+package node_test
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node/clusterca"
+	"github.com/certctl/certctl/node/nodetest"
+)
+
+func b64(der []byte) string { return base64.StdEncoding.EncodeToString(der) }
+
+// raftHandshake dials addr with cfg and exchanges a byte, which in TLS 1.3
+// is when the server's verdict on the client's certificate arrives.
+func raftHandshake(t *testing.T, addr string, cfg *tls.Config) error {
+	t.Helper()
+	cfg = cfg.Clone()
+	cfg.InsecureSkipVerify = true // the server's certificate is not what is tested here
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := conn.Write([]byte{0}); err != nil {
+		return err
+	}
+	_, err = conn.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return nil // accepted: raft waits for the rest of the RPC
+	}
+	return err
+}
+
+// hostileStream is a raft stream layer that dials with an attacker's TLS
+// configuration (or none).
+type hostileStream struct {
+	tls *tls.Config
+}
+
+func (h hostileStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if h.tls == nil {
+		return net.DialTimeout("tcp", string(addr), timeout)
+	}
+	return tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", string(addr), h.tls)
+}
+func (hostileStream) Accept() (net.Conn, error) { select {} }
+func (hostileStream) Close() error              { return nil }
+func (hostileStream) Addr() net.Addr            { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
+
+// TestNode_RaftPortRefusesStrangers speaks raft's wire protocol to a
+// follower's raft port as a host on the network would, trying to append a
+// CreateAPIKey with role admin: without a certificate, and with a
+// certificate of another cluster's CA. The handshake refuses both; the
+// follower's log, state and audit head do not move.
+func TestNode_RaftPortRefusesStrangers(t *testing.T) {
+	c := nodetest.NewCluster(t, 3)
+	follower := c.Followers()[0]
+	leader := c.Leader(t)
+	f := follower.Node().FSM()
+	before := f.AppliedIndex()
+	headBefore, err := f.VerifyAudit()
+	require.NoError(t, err)
+
+	// Another cluster's CA and a node certificate from it, with the name of
+	// a real member.
+	otherCA, _, err := clusterca.New("other", time.Now())
+	require.NoError(t, err)
+	key, err := clusterca.NewNodeKey()
+	require.NoError(t, err)
+	csr, err := clusterca.NodeCSR(key, leader.ID())
+	require.NoError(t, err)
+	forged, err := otherCA.SignNode(csr, leader.ID(), []string{"127.0.0.1"}, time.Now())
+	require.NoError(t, err)
+	forgedPair := tls.Certificate{Certificate: [][]byte{forged.Raw, otherCA.Cert.Raw}, PrivateKey: key, Leaf: forged}
+
+	cmd := command(t, &fsm.CreateAPIKey{Key: fsm.APIKey{ID: "key-evil", Name: "evil", Role: fsm.RoleAdmin, Hash: hash("evil"), Prefix: "evil"}})
+	data, err := cmd.Encode()
+	require.NoError(t, err)
+	args := &raft.AppendEntriesRequest{
+		RPCHeader:         raft.RPCHeader{ID: []byte(leader.ID()), Addr: []byte(leader.Node().RaftAddr())},
+		Term:              1 << 40,
+		PrevLogEntry:      f.AppliedIndex(),
+		PrevLogTerm:       1,
+		Entries:           []*raft.Log{{Index: f.AppliedIndex() + 1, Term: 1 << 40, Type: raft.LogCommand, Data: data}},
+		LeaderCommitIndex: f.AppliedIndex() + 1,
+	}
+	for name, cfg := range map[string]*tls.Config{
+		"plain TCP":            nil,
+		"TLS without a cert":   {InsecureSkipVerify: true},
+		"another cluster's CA": {InsecureSkipVerify: true, Certificates: []tls.Certificate{forgedPair}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			trans := raft.NewNetworkTransport(hostileStream{tls: cfg}, 1, 2*time.Second, nil)
+			defer trans.Close()
+			var resp raft.AppendEntriesResponse
+			err := trans.AppendEntries(raft.ServerID(follower.ID()), raft.ServerAddress(follower.Node().RaftAddr()), args, &resp)
+			require.Error(t, err, "the append must not be answered")
+			assert.False(t, resp.Success)
+		})
+	}
+	require.Error(t, raftHandshake(t, follower.Node().RaftAddr(), &tls.Config{Certificates: []tls.Certificate{forgedPair}}))
+
+	// The cluster goes on; nothing of the attempt is anywhere.
+	_, err = leader.Node().Propose(testCtx(t), createTeam(t, "t-after-attack", ""))
+	require.NoError(t, err)
+	nodetest.WaitFor(t, "the follower applies the next write", func() bool { return f.AppliedIndex() > before })
+	_, err = f.APIKey("key-evil")
+	require.ErrorIs(t, err, fsm.ErrNotFound)
+	nodetest.WaitFor(t, "the follower applies the team", func() bool { return hasTeam(follower, "t-after-attack") })
+	headAfter, err := f.VerifyAudit()
+	require.NoError(t, err)
+	assert.True(t, headAfter.Valid)
+	assert.Greater(t, headAfter.Events, headBefore.Events)
+	nodetest.WaitFor(t, "the follower's audit head equals the leader's", func() bool {
+		h, _ := f.VerifyAudit()
+		lh, _ := leader.Node().FSM().VerifyAudit()
+		return h.Head == lh.Head && lh.Head != ""
+	})
+}
+
+func hash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
