@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"math"
 	"net/http"
 	"strconv"
@@ -28,18 +29,19 @@ const (
 	accessAdmin                  // admin: keys and cluster membership
 	accessAudit                  // auditor, viewer, operator, admin
 	accessAgent                  // the agent named by :id with its own key, or operator, admin
-	accessCluster                // the cluster's join token, or viewer and above (node-to-node reads)
-	accessInternal               // the cluster's join token only (checked by the node's handlers)
+	accessCluster                // a node certificate of this cluster, or viewer and above (node-to-node reads)
+	accessInternal               // a node certificate of this cluster only (node-to-node writes)
+	accessJoin                   // a join token, checked by the node's handler (no API key)
 )
 
 func (a access) String() string {
-	return [...]string{"public", "any key", "viewer", "operator", "admin", "auditor", "agent", "cluster", "internal"}[a]
+	return [...]string{"public", "any key", "viewer", "operator", "admin", "auditor", "agent", "cluster", "internal", "join"}[a]
 }
 
 // allows reports whether a key of role may use a route of access a.
 func (a access) allows(role string) bool {
 	switch a {
-	case accessPublic, accessAnyKey, accessInternal:
+	case accessPublic, accessAnyKey, accessJoin:
 		return true
 	case accessRead, accessCluster:
 		return role == fsm.RoleViewer || role == fsm.RoleOperator || role == fsm.RoleAdmin
@@ -59,6 +61,45 @@ type principal struct {
 	name    string
 	role    string
 	agentID string // for agent keys
+	// via is the node that authenticated the caller, for a request another
+	// node relayed (a strong read); "" when this node did.
+	via string
+	// node is set when the caller is a node of the cluster itself.
+	node bool
+}
+
+// vouchedHeader carries, on a request one node relays to another over
+// mutual TLS, the principal the relaying node authenticated: the caller's
+// key goes no further than the node it was presented to. It is honoured only
+// on a connection that presents a node certificate of this cluster.
+const vouchedHeader = "X-Certctl-Vouched-Principal"
+
+// vouched is the wire form of a relayed principal.
+type vouched struct {
+	KeyID   string `json:"key_id,omitempty"`
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	AgentID string `json:"agent_id,omitempty"`
+}
+
+func (p principal) vouch() string {
+	b, _ := json.Marshal(vouched{KeyID: p.keyID, Name: p.name, Role: p.role, AgentID: p.agentID})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func unvouch(h, via string) (principal, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return principal{}, false
+	}
+	var v vouched
+	if json.Unmarshal(b, &v) != nil || v.Name == "" {
+		return principal{}, false
+	}
+	if _, ok := fsm.Roles.Canonical(v.Role); !ok {
+		return principal{}, false
+	}
+	return principal{keyID: v.KeyID, name: v.Name, role: v.Role, agentID: v.AgentID, via: via}, true
 }
 
 const ctxPrincipal = "certctl.principal"
@@ -110,13 +151,38 @@ func KeyPrefix(secret string) string {
 	return secret
 }
 
-// authorize is the middleware of one route: it resolves the bearer key,
+// authorize is the middleware of one route: it resolves who calls (a node
+// by its certificate, a principal a node vouches for, or a bearer key),
 // checks the role against the route's access and rate-limits the key.
 func (s *Server) authorize(a access) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if a == accessPublic || a == accessInternal {
+		// A vouched principal is believed only from a node; from anyone
+		// else it is dropped before anything reads it.
+		vouchedBy := c.GetHeader(vouchedHeader)
+		c.Request.Header.Del(vouchedHeader)
+		if a == accessPublic || a == accessJoin {
 			c.Next()
 			return
+		}
+		if a == accessInternal || a == accessCluster || vouchedBy != "" {
+			peer, err := s.cluster.PeerNode(c.Request)
+			switch {
+			case err == nil && vouchedBy != "":
+				p, ok := unvouch(vouchedBy, peer)
+				if !ok {
+					failStatus(c, http.StatusBadRequest, "", "undecodable "+vouchedHeader+" from node "+peer)
+					return
+				}
+				s.authorizePrincipal(c, a, p)
+				return
+			case err == nil:
+				c.Set(ctxPrincipal, principal{name: "node:" + peer, role: fsm.RoleViewer, node: true})
+				c.Next()
+				return
+			case a == accessInternal:
+				unauthorized(c, "this endpoint takes a node certificate of this cluster only (mutual TLS); no API key or token opens it: "+err.Error())
+				return
+			}
 		}
 		if s.cfg.Dev {
 			c.Set(ctxPrincipal, s.devPrincipal(c, a))
@@ -124,11 +190,6 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 			return
 		}
 		token := bearer(c.Request)
-		if a == accessCluster && token != "" && s.cluster.CheckJoinToken(token) {
-			c.Set(ctxPrincipal, principal{name: "cluster", role: fsm.RoleViewer})
-			c.Next()
-			return
-		}
 		if token == "" {
 			unauthorized(c, "this endpoint needs an API key: send it as \"Authorization: Bearer <key>\"")
 			return
@@ -152,26 +213,32 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 			return
 		}
 		p := principal{keyID: key.ID, name: key.Name, role: key.Role, agentID: key.AgentID}
-		c.Set(ctxPrincipal, p)
 		if wait, ok := s.limiter.allow(key.ID, s.cfg.Now()); !ok {
+			c.Set(ctxPrincipal, p)
 			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			failStatus(c, http.StatusTooManyRequests, "", "too many requests for API key "+key.Name+"; slow down and retry after the Retry-After delay")
 			return
 		}
-		if key.Role == fsm.RoleAgent {
-			if a == accessAnyKey || a == accessAgent && c.Param("id") == key.AgentID {
-				c.Next()
-				return
-			}
-			failStatus(c, http.StatusForbidden, "", "an agent key may only be used on its own agent's endpoints (/api/v1/agents/"+key.AgentID+"/...)")
-			return
-		}
-		if !a.allows(key.Role) {
-			failStatus(c, http.StatusForbidden, "", "API key "+key.Name+" has role "+key.Role+"; this endpoint needs "+a.String())
-			return
-		}
-		c.Next()
+		s.authorizePrincipal(c, a, p)
 	}
+}
+
+// authorizePrincipal lets p through to a route of access a, or refuses.
+func (s *Server) authorizePrincipal(c *gin.Context, a access, p principal) {
+	c.Set(ctxPrincipal, p)
+	if p.role == fsm.RoleAgent {
+		if a == accessAnyKey || a == accessAgent && c.Param("id") == p.agentID {
+			c.Next()
+			return
+		}
+		failStatus(c, http.StatusForbidden, "", "an agent key may only be used on its own agent's endpoints (/api/v1/agents/"+p.agentID+"/...)")
+		return
+	}
+	if !a.allows(p.role) {
+		failStatus(c, http.StatusForbidden, "", "API key "+p.name+" has role "+p.role+"; this endpoint needs "+a.String())
+		return
+	}
+	c.Next()
 }
 
 func bearer(r *http.Request) string {

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/certctl/certctl/api"
-	"github.com/certctl/certctl/node/nodetest"
 )
 
 // Who calls in the authorization matrix.
@@ -22,10 +21,11 @@ const (
 	asAgentOther = "agent-other" // another agent's key
 	asNoKey      = "no key"
 	asRevoked    = "revoked key"
-	asJoinToken  = "join token" // the cluster's join token, not an API key
+	asJoinToken  = "join token" // a valid join token, not an API key
+	asNodeCert   = "node"       // a node certificate of the cluster, no key
 )
 
-var principals = []string{asAdmin, asOperator, asViewer, asAuditor, asAgentOwn, asAgentOther, asNoKey, asRevoked, asJoinToken}
+var principals = []string{asAdmin, asOperator, asViewer, asAuditor, asAgentOwn, asAgentOther, asNoKey, asRevoked, asJoinToken, asNodeCert}
 
 // allowed is the answer class "neither 401 nor 403".
 const allowed = 0
@@ -40,24 +40,32 @@ const allowed = 0
 //	admin     admin
 //	auditor   auditor, viewer, operator, admin
 //	agent     the agent named by :id with its own key, or operator, admin
-//	cluster   the cluster's join token, or viewer and above
-//	internal  the cluster's join token only (checked by the node's handlers)
+//	cluster   a node certificate of the cluster, or viewer and above
+//	internal  a node certificate of the cluster only
+//	join      a join token only (checked by the node's handler)
 //
 // A request without a valid key is 401; a valid key without the right is 403.
+// A join token opens nothing but the join; a node certificate nothing but
+// the node-to-node routes.
 func expectedAccess(level, who string) int {
 	switch level {
 	case "public":
 		return allowed
 	case "internal":
+		if who == asNodeCert {
+			return allowed
+		}
+		return http.StatusUnauthorized
+	case "join":
 		if who == asJoinToken {
 			return allowed
 		}
 		return http.StatusUnauthorized
 	}
-	if who == asJoinToken && level == "cluster" {
+	if who == asNodeCert && level == "cluster" {
 		return allowed
 	}
-	if who == asNoKey || who == asRevoked || who == asJoinToken {
+	if who == asNoKey || who == asRevoked || who == asJoinToken || who == asNodeCert {
 		return http.StatusUnauthorized
 	}
 	may := map[string][]string{
@@ -88,7 +96,7 @@ func TestAPI_AuthorizationMatrix(t *testing.T) {
 	keyOf := map[string]string{
 		asAdmin: w.admin, asOperator: w.operator, asViewer: w.viewer, asAuditor: w.auditor,
 		asAgentOwn: w.agentKey, asAgentOther: w.otherAgentKey, asNoKey: "", asRevoked: str(revoked, "api_key"),
-		asJoinToken: nodetest.Token,
+		asJoinToken: w.joinToken(t), asNodeCert: asNode,
 	}
 	levels := map[string]bool{}
 	for _, r := range api.RoutesOf(w.api) {
@@ -112,7 +120,7 @@ func TestAPI_AuthorizationMatrix(t *testing.T) {
 					assert.Less(t, a.status, 500, "%s: %s", who, a.raw)
 				case http.StatusUnauthorized:
 					assert.Equal(t, 401, a.status, "%s (access %s): %s", who, r.Access, a.raw)
-					if r.Access != "internal" {
+					if r.Access != "internal" && r.Access != "join" {
 						assert.Equal(t, `Bearer realm="certctl"`, a.header.Get("WWW-Authenticate"), who)
 						assert.Equal(t, "unauthorized", a.body["code"], who)
 					}
@@ -124,7 +132,7 @@ func TestAPI_AuthorizationMatrix(t *testing.T) {
 			}
 		})
 	}
-	for _, l := range []string{"public", "any key", "viewer", "operator", "admin", "auditor", "agent", "cluster", "internal"} {
+	for _, l := range []string{"public", "any key", "viewer", "operator", "admin", "auditor", "agent", "cluster", "internal", "join"} {
 		assert.True(t, levels[l], "no route has access level %q: the matrix does not exercise it", l)
 	}
 }

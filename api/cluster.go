@@ -3,7 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
+	"github.com/certctl/certctl/node/clusterca"
 	"github.com/gin-gonic/gin"
 )
 
@@ -23,10 +28,24 @@ type Cluster interface {
 	Leader() (id, raftAddr, apiAddr string)
 	IsLeader() bool
 	Barrier(ctx context.Context) error
-	CheckJoinToken(token string) bool
 	Remove(ctx context.Context, nodeID string) error
 	ProposeHandler() http.Handler
 	JoinHandler() http.Handler
+	AddVoterHandler() http.Handler
+
+	// PeerNode returns the node of this cluster whose certificate the
+	// request's TLS connection presented, or an error.
+	PeerNode(r *http.Request) (string, error)
+	// PeerTransport carries node-to-node HTTP (mutual TLS); PeerURL is the
+	// URL of a path on another node's API.
+	PeerTransport() http.RoundTripper
+	PeerURL(apiAddr, path string) *url.URL
+	// CACertPEM is the cluster CA's certificate (PEM), nil before the node
+	// has a TLS identity.
+	CACertPEM() []byte
+	// NewJoinToken makes a fresh join token for this cluster; it is valid
+	// once fsm.CreateJoinToken with its id and hash is committed.
+	NewJoinToken() (clusterca.JoinToken, error)
 }
 
 // clusterStatus names the members, the leader and each node's raft progress,
@@ -61,7 +80,7 @@ func (s *Server) clusterStatus(c *gin.Context) {
 		wg.Add(1)
 		go func(i int, m wire.ClusterMember) {
 			defer wg.Done()
-			st, err := s.fetchNodeStatus(ctx, m.APIAddr, c.GetHeader("Authorization"))
+			st, err := s.fetchNodeStatus(ctx, m.NodeID, m.APIAddr)
 			if err != nil {
 				m.State, m.Error = "unreachable", err.Error()
 			} else {
@@ -81,19 +100,17 @@ func fillMember(m *wire.ClusterMember, st node.NodeStats) {
 	m.Healthy = (st.State == "Leader" || st.State == "Follower") && st.LeaderID != ""
 }
 
-// fetchNodeStatus asks a member for its own progress, presenting the
-// caller's credentials, which are valid cluster-wide.
-func (s *Server) fetchNodeStatus(ctx context.Context, apiAddr, authorization string) (node.NodeStats, error) {
+// fetchNodeStatus asks a member for its own progress over mutual TLS, as
+// this node: the caller's credentials never leave this node, so a member
+// record pointing anywhere learns nothing from it.
+func (s *Server) fetchNodeStatus(ctx context.Context, nodeID, apiAddr string) (node.NodeStats, error) {
 	var st node.NodeStats
 	if apiAddr == "" {
 		return st, errNoAPIAddr
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apiAddr+"/api/v1/cluster/node", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cluster.PeerURL(apiAddr, "/api/v1/cluster/node").String(), nil)
 	if err != nil {
 		return st, err
-	}
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := s.peers.Do(req)
 	if err != nil {
@@ -103,8 +120,13 @@ func (s *Server) fetchNodeStatus(ctx context.Context, apiAddr, authorization str
 	if resp.StatusCode != http.StatusOK {
 		return st, &peerError{status: resp.StatusCode}
 	}
-	err = json.NewDecoder(resp.Body).Decode(&st)
-	return st, err
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+		return st, err
+	}
+	if st.NodeID != nodeID {
+		return node.NodeStats{}, fmt.Errorf("the node at %s is %s, not %s", apiAddr, st.NodeID, nodeID)
+	}
+	return st, nil
 }
 
 type peerError struct{ status int }
@@ -127,4 +149,93 @@ func (s *Server) clusterRemove(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// clusterCA is GET /.well-known/pki/cluster-ca: the CA of the nodes'
+// certificates, PEM, for clients to trust (certctl ca bundle).
+func (s *Server) clusterCA(c *gin.Context) {
+	pemBytes := s.cluster.CACertPEM()
+	if pemBytes == nil {
+		fail(c, node.ErrClosed)
+		return
+	}
+	c.Data(http.StatusOK, "application/x-pem-file", pemBytes)
+}
+
+// joinTokenRequest is the body of POST /api/v1/cluster/join-tokens.
+type joinTokenRequest struct {
+	TTL  string `json:"ttl"`
+	Uses int    `json:"uses"`
+}
+
+// joinTokenView is a join token as served: never its secret or hash.
+type joinTokenView struct {
+	ID        string     `json:"id"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	Uses      int        `json:"uses"`
+	UsesLeft  int        `json:"uses_left"`
+	UsedBy    []string   `json:"used_by,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	CreatedBy string     `json:"created_by"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// joinTokenCreated is the answer to a creation: the token, shown this once.
+type joinTokenCreated struct {
+	joinTokenView
+	Token string `json:"token"`
+}
+
+func viewJoinToken(t fsm.JoinToken) joinTokenView {
+	return joinTokenView{ID: t.ID, ExpiresAt: t.ExpiresAt, Uses: t.Uses, UsesLeft: t.UsesLeft, UsedBy: t.UsedBy,
+		CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy, RevokedAt: t.RevokedAt}
+}
+
+func (s *Server) createJoinToken(c *gin.Context) {
+	req := joinTokenRequest{TTL: "1h", Uses: 1}
+	if !bindJSON(c, &req) {
+		return
+	}
+	ttl, err := time.ParseDuration(req.TTL)
+	if err != nil {
+		failStatus(c, http.StatusBadRequest, "ttl", "ttl "+strconv.Quote(req.TTL)+" is not a duration; use e.g. 30m, 1h or 24h")
+		return
+	}
+	tok, err := s.cluster.NewJoinToken()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if !s.propose(c, &fsm.CreateJoinToken{ID: tok.ID, Hash: tok.SecretHash(), TTL: ttl, Uses: req.Uses}) {
+		return
+	}
+	stored, err := s.state.JoinToken(tok.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, joinTokenCreated{joinTokenView: viewJoinToken(stored), Token: tok.String()})
+}
+
+func (s *Server) listJoinTokens(c *gin.Context) {
+	p, ok := pageOf(c)
+	if !ok {
+		return
+	}
+	l, err := s.state.JoinTokens(p)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	views := make([]joinTokenView, len(l.Items))
+	for i, t := range l.Items {
+		views[i] = viewJoinToken(t)
+	}
+	respondList(c, p, fsm.List[joinTokenView]{Items: views, Total: l.Total})
+}
+
+func (s *Server) revokeJoinToken(c *gin.Context) {
+	if s.propose(c, &fsm.RevokeJoinToken{ID: c.Param("id")}) {
+		c.Status(http.StatusNoContent)
+	}
 }

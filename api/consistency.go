@@ -2,16 +2,19 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 
 	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
 // consistency serves ?consistency=strong reads: on the leader after a
-// barrier (every committed write is applied), elsewhere by asking the leader.
+// barrier (every committed write is applied), elsewhere by asking the leader
+// over mutual TLS, as this node, vouching for the caller it authenticated
+// (the caller's key goes no further). Both answer within WriteTimeout, as a
+// write does: a leader out of reach is a 503 with Retry-After, never a hang.
 // The default, ?consistency=local, reads this node's replica.
 func (s *Server) consistency(r route) gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -32,6 +35,9 @@ func (s *Server) consistency(r route) gin.HandlerFunc {
 			ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
 			defer cancel()
 			if err := s.cluster.Barrier(ctx); err != nil {
+				if errors.Is(err, context.DeadlineExceeded) {
+					err = errTimeout
+				}
 				fail(c, err)
 				return
 			}
@@ -47,12 +53,38 @@ func (s *Server) consistency(r route) gin.HandlerFunc {
 			fail(c, node.ErrNoLeader)
 			return
 		}
-		proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: apiAddr})
-		proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) { fail(c, node.ErrNoLeader) }
-		c.Request.Header.Set(node.ForwardedHeader, s.cluster.Stats().NodeID)
-		c.Writer.Header().Del(headerRequestID) // the leader echoes ours
-		c.Request.Header.Set(headerRequestID, requestID(c))
-		proxy.ServeHTTP(c.Writer, c.Request)
-		c.Abort()
+		s.proxyToLeader(c, apiAddr)
 	}
+}
+
+// proxyToLeader relays a strong read to the leader at apiAddr within
+// WriteTimeout.
+func (s *Server) proxyToLeader(c *gin.Context, apiAddr string) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	target := s.cluster.PeerURL(apiAddr, "")
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = target.Host
+			pr.Out.Header.Del("Authorization")
+			pr.Out.Header.Del("Cookie")
+			pr.Out.Header.Set(vouchedHeader, principalOf(c).vouch())
+			pr.Out.Header.Set(node.ForwardedHeader, s.cluster.Stats().NodeID)
+			pr.Out.Header.Set(headerRequestID, requestID(c))
+		},
+		Transport: s.cluster.PeerTransport(),
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			if ctx.Err() != nil {
+				err = errTimeout
+			} else {
+				err = node.ErrNoLeader
+			}
+			fail(c, err)
+		},
+		FlushInterval: -1,
+	}
+	c.Writer.Header().Del(headerRequestID) // the leader echoes ours
+	proxy.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
+	c.Abort()
 }

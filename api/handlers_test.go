@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"strconv"
@@ -15,7 +16,7 @@ import (
 	"github.com/certctl/certctl/api"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
-	"github.com/certctl/certctl/node/nodetest"
+	"github.com/certctl/certctl/node/clusterca"
 )
 
 // world is a server with authentication on, an admin key, a key of every
@@ -39,6 +40,23 @@ func newWorld(t *testing.T, cfg api.Config) *world {
 	w.agentID, w.agentKey = e.agent(t, e.admin)
 	w.otherAgentID, w.otherAgentKey = e.agent(t, e.admin)
 	return w
+}
+
+// joinBody is a well-formed join request for nodeID.
+func joinBody(t testing.TB, nodeID string) map[string]any {
+	key, err := clusterca.NewNodeKey()
+	require.NoError(t, err)
+	der, err := clusterca.NodeCSR(key, nodeID)
+	require.NoError(t, err)
+	return map[string]any{"node_id": nodeID, "raft_addr": "127.0.0.1:1", "api_addr": "127.0.0.1:2",
+		"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))}
+}
+
+// joinToken creates a join token through the API and returns it.
+func (w *world) joinToken(t testing.TB) string {
+	t.Helper()
+	a := w.must(t, 201, "POST", "/api/v1/cluster/join-tokens", map[string]any{"ttl": "1h", "uses": 1})
+	return str(a, "token")
 }
 
 // newKey creates a key through POST /api/v1/auth/keys and returns its secret.
@@ -120,7 +138,7 @@ func TestAPI_EveryRoute(t *testing.T) {
 			}
 			c(t, w)
 			path := strings.NewReplacer(":id", "x-none", ":cert_id", "x-none", ":job_id", "x-none").Replace(r.Path)
-			if r.Access != "public" && r.Access != "internal" {
+			if r.Access != "public" && r.Access != "internal" && r.Access != "join" {
 				for _, key := range []string{"", "cck_not-a-key"} {
 					a := w.as(t, key, r.Method, path, nil)
 					requireError(t, a, http.StatusUnauthorized, "")
@@ -894,7 +912,7 @@ func authClusterCases() map[string]routeCase {
 			requireError(t, w.as(t, w.admin, "DELETE", "/api/v1/auth/keys/key-none", nil), 404, "")
 		},
 		"GET /api/v1/cluster": func(t *testing.T, w *world) {
-			for _, key := range []string{w.viewer, nodetest.Token} {
+			for _, key := range []string{w.viewer, asNode} {
 				a := w.as(t, key, "GET", "/api/v1/cluster", nil)
 				require.Equal(t, 200, a.status, "%s", a.raw)
 				assert.Equal(t, []string{"cluster_id", "leader", "members", "node_id"}, keys(a.body))
@@ -902,7 +920,7 @@ func authClusterCases() map[string]routeCase {
 			}
 		},
 		"GET /api/v1/cluster/node": func(t *testing.T, w *world) {
-			a := w.as(t, nodetest.Token, "GET", "/api/v1/cluster/node", nil)
+			a := w.as(t, asNode, "GET", "/api/v1/cluster/node", nil)
 			require.Equal(t, 200, a.status)
 			assert.Equal(t, "n1", a.body["node_id"])
 			assert.Equal(t, "Leader", a.body["state"])
@@ -910,19 +928,61 @@ func authClusterCases() map[string]routeCase {
 		"POST /api/v1/cluster/join": func(t *testing.T, w *world) {
 			// Node-to-node: the node's own handler and error shape {error: {code, message}}.
 			a := w.as(t, w.admin, "POST", "/api/v1/cluster/join", map[string]any{"node_id": "n9", "raft_addr": "127.0.0.1:1"})
-			assert.Equal(t, 401, a.status, "an API key is not the join token: %s", a.raw)
-			bad := w.as(t, nodetest.Token, "POST", "/api/v1/cluster/join", "{")
+			assert.Equal(t, 401, a.status, "an API key is not a join token: %s", a.raw)
+			bad := w.as(t, w.joinToken(t), "POST", "/api/v1/cluster/join", "{")
 			assert.Equal(t, 400, bad.status, "%s", bad.raw)
+		},
+		"GET /api/v1/cluster/join-tokens": func(t *testing.T, w *world) {
+			w.joinToken(t)
+			a := w.must(t, 200, "GET", "/api/v1/cluster/join-tokens", nil)
+			require.NotEmpty(t, a.body["data"])
+			assert.NotContains(t, string(a.raw), "cjt1.", "a token's secret is never listed")
+			assert.NotContains(t, string(a.raw), `"hash"`)
+			requireError(t, w.as(t, w.operator, "GET", "/api/v1/cluster/join-tokens", nil), 403, "")
+		},
+		"POST /api/v1/cluster/join-tokens": func(t *testing.T, w *world) {
+			a := w.must(t, 201, "POST", "/api/v1/cluster/join-tokens", map[string]any{"ttl": "30m", "uses": 3})
+			assert.True(t, strings.HasPrefix(str(a, "token"), "cjt1."+str(a, "id")+"."), "%s", a.raw)
+			assert.Equal(t, float64(3), a.body["uses_left"])
+			requireError(t, w.as(t, w.admin, "POST", "/api/v1/cluster/join-tokens", map[string]any{"ttl": "soon"}), 400, "ttl")
+			requireError(t, w.as(t, w.admin, "POST", "/api/v1/cluster/join-tokens", map[string]any{"ttl": "30d"}), 400, "ttl")
+			requireError(t, w.as(t, w.admin, "POST", "/api/v1/cluster/join-tokens", map[string]any{"uses": 1000}), 400, "uses")
+		},
+		"DELETE /api/v1/cluster/join-tokens/:id": func(t *testing.T, w *world) {
+			a := w.must(t, 201, "POST", "/api/v1/cluster/join-tokens", map[string]any{})
+			w.must(t, 204, "DELETE", "/api/v1/cluster/join-tokens/"+str(a, "id"), nil)
+			// The revoked token buys nothing.
+			j := w.as(t, str(a, "token"), "POST", "/api/v1/cluster/join", joinBody(t, "n7"))
+			assert.Equal(t, 401, j.status, "%s", j.raw)
+			assert.Contains(t, string(j.raw), "revoked")
+			requireError(t, w.as(t, w.admin, "DELETE", "/api/v1/cluster/join-tokens/jt-none", nil), 404, "")
+		},
+		"GET /.well-known/pki/cluster-ca": func(t *testing.T, w *world) {
+			a := w.as(t, "", "GET", "/.well-known/pki/cluster-ca", nil)
+			require.Equal(t, 200, a.status)
+			assert.Equal(t, "application/x-pem-file", a.header.Get("Content-Type"))
+			assert.Equal(t, string(w.node.CACertPEM()), string(a.raw))
+		},
+		"POST /internal/v1/add-voter": func(t *testing.T, w *world) {
+			for _, key := range []string{w.admin, w.joinToken(t)} {
+				a := w.as(t, key, "POST", "/internal/v1/add-voter", "{}")
+				assert.Equal(t, 401, a.status, "only a node certificate: %s", a.raw)
+			}
+			// A node may add only itself.
+			a := w.as(t, asNode, "POST", "/internal/v1/add-voter", map[string]any{"node_id": "n9", "raft_addr": "127.0.0.1:1", "api_addr": "127.0.0.1:2"})
+			assert.Equal(t, 403, a.status, "%s", a.raw)
 		},
 		"DELETE /api/v1/cluster/members/:id": func(t *testing.T, w *world) {
 			requireError(t, w.as(t, w.admin, "DELETE", "/api/v1/cluster/members/n-none", nil), 404, "")
 			requireError(t, w.as(t, w.operator, "DELETE", "/api/v1/cluster/members/n1", nil), 403, "")
 		},
 		"POST /internal/v1/propose": func(t *testing.T, w *world) {
-			a := w.as(t, w.admin, "POST", "/internal/v1/propose", "{}")
-			assert.Equal(t, 401, a.status, "only the join token: %s", a.raw)
+			for _, key := range []string{w.admin, w.joinToken(t)} {
+				a := w.as(t, key, "POST", "/internal/v1/propose", "{}")
+				assert.Equal(t, 401, a.status, "only a node certificate: %s", a.raw)
+			}
 			// A forwarded command's rejection travels in the body of a 200.
-			bad := w.as(t, nodetest.Token, "POST", "/internal/v1/propose", "not a command")
+			bad := w.as(t, asNode, "POST", "/internal/v1/propose", "not a command")
 			require.Equal(t, 200, bad.status, "%s", bad.raw)
 			assert.Equal(t, "invalid", bad.body["error"].(map[string]any)["code"])
 		},
@@ -978,7 +1038,7 @@ func TestAPI_RateLimit(t *testing.T) {
 // TestAPI_NoLeader: on a node that never bootstraps, every write fails with
 // 503 and Retry-After once the leader wait is over, and nothing is written.
 func TestAPI_NoLeader(t *testing.T) {
-	e := newEnv(t, api.Config{Dev: true, WriteTimeout: 5 * time.Second}, noBootstrap)
+	e := newEnv(t, api.Config{Dev: true, WriteTimeout: 5 * time.Second}, noQuorum(t))
 	before, err := e.node.FSM().StateHash()
 	require.NoError(t, err)
 	ready := e.as(t, "", "GET", "/ready", nil)

@@ -41,16 +41,31 @@ type env struct {
 	api   *api.Server
 	admin string
 	seq   atomic.Int64
+	// client trusts the cluster CA (HTTPS unless Dev); nodeClient presents
+	// the node's own certificate, as another node of the cluster would.
+	client     *http.Client
+	nodeClient *http.Client
 }
+
+// asNode, given as the key of a request, sends it with the node's
+// certificate instead of an API key.
+const asNode = "<node certificate>"
 
 // envOption adjusts the node's config before it starts.
 type envOption func(*node.Config)
 
-// noBootstrap starts a node that never bootstraps nor joins, so it never
-// knows a leader: every proposal ends with node.ErrNoLeader after a short wait.
-func noBootstrap(c *node.Config) {
-	c.Bootstrap = false
-	c.LeaderWait = 200 * time.Millisecond
+// noQuorum starts the node from the data dir of one member of a stopped
+// three-node cluster, so it never knows a leader: every proposal ends with
+// node.ErrNoLeader after a short wait.
+func noQuorum(t testing.TB) envOption {
+	c := nodetest.NewCluster(t, 3)
+	m := c.Members[0]
+	c.Close()
+	return func(cfg *node.Config) {
+		cfg.NodeID, cfg.DataDir, cfg.RaftAddr = m.Config.NodeID, m.Config.DataDir, m.Config.RaftAddr
+		cfg.Bootstrap = false
+		cfg.LeaderWait = 200 * time.Millisecond
+	}
 }
 
 // newEnv starts a node and the API configured by cfg. It waits for the node
@@ -76,13 +91,22 @@ func newEnv(t testing.TB, cfg api.Config, opts ...envOption) *env {
 	srv := httptest.NewUnstartedServer(a.Handler())
 	srv.Listener.Close()
 	srv.Listener = ln
-	srv.Start()
+	if cfg.Dev {
+		srv.Start()
+	} else {
+		srv.TLS = n.ServerTLSConfig(nil)
+		srv.StartTLS()
+	}
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
 	defer cancel()
 	require.NoError(t, n.Open(ctx))
 	t.Cleanup(func() { _ = n.Close() })
-	e := &env{url: srv.URL, node: n, api: a}
+	e := &env{url: srv.URL, node: n, api: a, client: http.DefaultClient}
+	if !cfg.Dev {
+		e.client = nodetest.HTTPClient(t, ncfg.DataDir, false)
+		e.nodeClient = nodetest.HTTPClient(t, ncfg.DataDir, true)
+	}
 	if !ncfg.Bootstrap {
 		return e
 	}
@@ -160,13 +184,18 @@ func (e *env) call(t testing.TB, r req) answer {
 	if rd != nil {
 		hr.Header.Set("Content-Type", "application/json")
 	}
-	if r.key != "" {
+	client := e.client
+	switch r.key {
+	case "":
+	case asNode:
+		client = e.nodeClient
+	default:
 		hr.Header.Set("Authorization", "Bearer "+r.key)
 	}
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(hr)
+	resp, err := client.Do(hr)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)

@@ -99,9 +99,14 @@ func (s *Server) routes() []route {
 
 		{method: "GET", path: "/api/v1/cluster", access: accessCluster, handler: s.clusterStatus, summary: "Members, leader, raft index and term, health of each node", tag: "cluster", response: wire.ClusterStatus{}, status: 200},
 		{method: "GET", path: "/api/v1/cluster/node", access: accessCluster, handler: s.nodeStatus, summary: "This node's raft progress", tag: "cluster", response: map[string]any{}, status: 200},
-		{method: "POST", path: "/api/v1/cluster/join", access: accessInternal, handler: gin.WrapH(s.cluster.JoinHandler()), summary: "Join a node (join token)", tag: "cluster", response: map[string]any{}, status: 200},
+		{method: "POST", path: "/api/v1/cluster/join", access: accessJoin, handler: gin.WrapH(s.cluster.JoinHandler()), summary: "A new node buys its node certificate with a join token", tag: "cluster", response: map[string]any{}, status: 200},
+		{method: "GET", path: "/api/v1/cluster/join-tokens", access: accessAdmin, handler: s.listJoinTokens, summary: "List join tokens (never their secrets)", tag: "cluster", response: wire.List[joinTokenView]{}, status: 200, query: listQuery},
+		{method: "POST", path: "/api/v1/cluster/join-tokens", access: accessAdmin, handler: s.createJoinToken, summary: "Create a join token (ttl, uses); the token is in the answer, once", tag: "cluster", request: joinTokenRequest{}, response: joinTokenCreated{}, status: 201},
+		{method: "DELETE", path: "/api/v1/cluster/join-tokens/:id", access: accessAdmin, handler: s.revokeJoinToken, summary: "Revoke a join token", tag: "cluster", status: 204},
+		{method: "GET", path: "/.well-known/pki/cluster-ca", access: accessPublic, handler: s.clusterCA, summary: "The cluster CA certificate (PEM) that signs the nodes' certificates", tag: "cluster", status: 200},
 		{method: "DELETE", path: "/api/v1/cluster/members/:id", access: accessAdmin, handler: s.clusterRemove, summary: "Remove a member from the cluster", tag: "cluster", status: 204},
-		{method: "POST", path: "/internal/v1/propose", access: accessInternal, handler: gin.WrapH(s.cluster.ProposeHandler()), summary: "A write forwarded by another node (join token)", tag: "cluster", response: map[string]any{}, status: 200},
+		{method: "POST", path: "/internal/v1/propose", access: accessInternal, handler: gin.WrapH(s.cluster.ProposeHandler()), summary: "A write forwarded by another node (node certificate)", tag: "cluster", response: map[string]any{}, status: 200},
+		{method: "POST", path: "/internal/v1/add-voter", access: accessInternal, handler: gin.WrapH(s.cluster.AddVoterHandler()), summary: "A node admitted by a join becomes a voter (node certificate)", tag: "cluster", response: map[string]any{}, status: 200},
 	}
 }
 

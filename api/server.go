@@ -54,6 +54,8 @@ type State interface {
 	APIKey(id string) (*fsm.APIKey, error)
 	APIKeyByHash(hash string) (*fsm.APIKey, error)
 	APIKeys(fsm.Page) (fsm.List[fsm.APIKey], error)
+	JoinToken(id string) (fsm.JoinToken, error)
+	JoinTokens(fsm.Page) (fsm.List[fsm.JoinToken], error)
 }
 
 // Config configures the API server.
@@ -173,7 +175,8 @@ type Server struct {
 // New builds the router. state is the local replica; cluster proposes writes.
 func New(cfg Config, state State, cluster Cluster) *Server {
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg.withDefaults(), state: state, cluster: cluster, peers: &http.Client{Timeout: 1500 * time.Millisecond}}
+	s := &Server{cfg: cfg.withDefaults(), state: state, cluster: cluster,
+		peers: &http.Client{Transport: cluster.PeerTransport(), Timeout: 1500 * time.Millisecond}}
 	s.limiter = newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst)
 	s.metrics = newMetrics(s.cfg.Registerer, s.cfg.Gatherer, state, cluster, s.cfg.Now)
 	s.heartbeats = newHeartbeatBatcher(s.cfg.HeartbeatFlush, s.proposeSystem, s.cfg.Logger)

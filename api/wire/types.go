@@ -196,6 +196,7 @@ type AuditEvent struct {
 	Timestamp    time.Time       `json:"timestamp"`
 	Seq          uint64          `json:"seq"`
 	RaftIndex    uint64          `json:"raft_index"`
+	Via          string          `json:"via,omitempty"` // the node that vouched for the actor of a forwarded write
 	PrevHash     string          `json:"prev_hash"`
 	Hash         string          `json:"hash"`
 }
