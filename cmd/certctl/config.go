@@ -29,6 +29,16 @@ type serverConfig struct {
 	Bootstrap bool     `yaml:"bootstrap"`
 	Join      []string `yaml:"join"`
 	JoinToken string   `yaml:"join_token"`
+	// JoinTokenFile holds the join token: the way to pass it that keeps it
+	// out of ps and of the unit's environment.
+	JoinTokenFile string `yaml:"join_token_file"`
+	// TLSCertFile and TLSKeyFile are the operator's certificate for the API
+	// (reloaded on SIGHUP); without them the API serves the node
+	// certificate. TLSSANs are names the node certificate carries besides
+	// the hosts of api_addr and advertise_addr.
+	TLSCertFile string   `yaml:"tls_cert_file"`
+	TLSKeyFile  string   `yaml:"tls_key_file"`
+	TLSSANs     []string `yaml:"tls_sans"`
 	AdminKey  string   `yaml:"admin_key_file"`
 	KEKFile   string   `yaml:"kek_file"`
 	RateLimit float64  `yaml:"rate_limit"`
@@ -94,7 +104,11 @@ var serverSettings = []setting{
 	{"advertise-addr", "CERTCTL_ADVERTISE_ADDR", "host:port other nodes dial for Raft, when it differs from --raft-addr (e.g. bound to 0.0.0.0)", func(c *serverConfig) any { return &c.Advertise }},
 	{"bootstrap", "CERTCTL_BOOTSTRAP", "start a new cluster with this node as its first member (ignored once the data dir holds state)", func(c *serverConfig) any { return &c.Bootstrap }},
 	{"join", "CERTCTL_JOIN", "API address of any member of the cluster to join; repeatable (environment: comma-separated)", func(c *serverConfig) any { return &c.Join }},
-	{"join-token", "CERTCTL_JOIN_TOKEN", "secret shared by the members of a cluster; new nodes present it to join", func(c *serverConfig) any { return &c.JoinToken }},
+	{"join-token", "CERTCTL_JOIN_TOKEN", "join token a new node presents to join (prefer --join-token-file or the environment: a flag shows in ps)", func(c *serverConfig) any { return &c.JoinToken }},
+	{"join-token-file", "CERTCTL_JOIN_TOKEN_FILE", "file holding the join token a new node presents to join (from certctl operator join-token create, or printed by the first node)", func(c *serverConfig) any { return &c.JoinTokenFile }},
+	{"tls-cert-file", "CERTCTL_TLS_CERT_FILE", "PEM certificate (with its chain) the API serves to browsers, the CLI and agents; reloaded on SIGHUP (default: the node certificate from the cluster CA)", func(c *serverConfig) any { return &c.TLSCertFile }},
+	{"tls-key-file", "CERTCTL_TLS_KEY_FILE", "PEM private key of --tls-cert-file", func(c *serverConfig) any { return &c.TLSKeyFile }},
+	{"tls-san", "CERTCTL_TLS_SANS", "name (DNS or IP) the node certificate carries besides the hosts of --api-addr and --advertise-addr; repeatable (environment: comma-separated)", func(c *serverConfig) any { return &c.TLSSANs }},
 	{"admin-key-file", "CERTCTL_ADMIN_KEY_FILE", "file whose content becomes the first admin API key when this node bootstraps a cluster (default: one is generated and printed once)", func(c *serverConfig) any { return &c.AdminKey }},
 	{"kek-file", "CERTCTL_KEK_FILE", "file holding the key-encryption key (32 bytes: raw, hex or base64; mode 0600) that seals the Local CA's keys; every node needs the same one (--dev makes one in its data dir)", func(c *serverConfig) any { return &c.KEKFile }},
 	{"dev", "CERTCTL_DEV", "one node with demo data and NO AUTHENTICATION, in a temporary data dir unless --data-dir is given", func(c *serverConfig) any { return &c.Dev }},
@@ -207,6 +221,12 @@ func (cfg *serverConfig) validate() error {
 	}
 	if cfg.DataDir == "" && !cfg.Dev {
 		return fmt.Errorf("--data-dir is required")
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return fmt.Errorf("--tls-cert-file and --tls-key-file go together: give both, or neither to serve the node certificate")
+	}
+	if cfg.JoinToken != "" && cfg.JoinTokenFile != "" {
+		return fmt.Errorf("--join-token and --join-token-file: give only one (the file keeps the token out of ps)")
 	}
 	if cfg.RateLimit < 0 {
 		return fmt.Errorf("--rate-limit %g must be 0 (off) or more", cfg.RateLimit)

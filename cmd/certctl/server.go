@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -118,7 +119,19 @@ func newLogger(cfg serverConfig, w io.Writer, level *slog.LevelVar) *slog.Logger
 func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload func() (serverConfig, error)) error {
 	level := new(slog.LevelVar)
 	log := newLogger(cfg, stderr, level)
-	stopReload := watchReload(log, level, reload)
+	operatorCert := new(atomic.Pointer[tls.Certificate])
+	stopReload := watchReload(log, level, reload, func(next serverConfig) {
+		if next.TLSCertFile == "" {
+			return
+		}
+		c, err := loadOperatorCert(next)
+		if err != nil {
+			log.Error("TLS certificate not reloaded; serving the previous one", "err", err)
+			return
+		}
+		operatorCert.Store(c.Load())
+		log.Info("TLS certificate reloaded", "file", next.TLSCertFile)
+	})
 	defer stopReload()
 	if cfg.Dev {
 		cleanup, err := prepareDev(&cfg)
@@ -142,24 +155,35 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	if err != nil {
 		return err
 	}
-	token, generated, err := joinToken(cfg)
+	// The cluster CA's key, the Local CA's keys and target passwords are
+	// sealed under the KEK; every node of a cluster has the same one.
+	box, err := keywrap.NewBox(kek)
 	if err != nil {
 		return err
 	}
-	if generated && !cfg.Dev {
-		fmt.Fprintf(stderr, "\nJoin token for new nodes (saved in %s):\n\n    %s\n\n", tokenPath(cfg.DataDir), token)
+	token, err := joinToken(cfg, log)
+	if err != nil {
+		return err
+	}
+	if c, err := loadOperatorCert(cfg); err != nil {
+		return usageError{err}
+	} else {
+		operatorCert.Store(c.Load())
 	}
 
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("api: listen on %s: %w (is another certctl running? choose another --api-addr)", cfg.APIAddr, err)
 	}
+	apiAddr := advertisedAPIAddr(ln.Addr().String())
 	n, err := node.New(node.Config{
 		NodeID:        cfg.NodeID,
 		DataDir:       cfg.DataDir,
 		RaftAddr:      cfg.RaftAddr,
 		RaftAdvertise: cfg.Advertise,
-		APIAddr:       advertisedAPIAddr(ln.Addr().String()),
+		APIAddr:       apiAddr,
+		TLSHosts:      cfg.TLSSANs,
+		Sealer:        box,
 		Bootstrap:     cfg.Bootstrap || cfg.Dev,
 		JoinAddrs:     cfg.Join,
 		JoinToken:     token,
@@ -177,14 +201,14 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	// connector in this build (ACME, Vault PKI, step-ca for now) are stored
 	// as given; their configs are checked when their connector arrives.
 	validators := map[string]issuer.ConfigValidator{strings.ToLower(localca.Type): localca.ValidateConfig}
-	issuance, err := scheduler.NewIssuanceService(scheduler.IssuanceConfig{NodeID: cfg.NodeID, KEK: kek, Logger: log,
-		CRLBaseURL: "http://" + advertisedAPIAddr(ln.Addr().String())}, n.FSM(), n)
-	// The passwords of target configs are sealed under the same KEK; a
-	// node without one refuses them (api.Config.Secrets nil).
-	var secrets api.SecretBox
-	if len(kek) > 0 && err == nil {
-		secrets, err = keywrap.NewBox(kek)
+	scheme := "https"
+	if cfg.Dev {
+		scheme = "http"
 	}
+	issuance, err := scheduler.NewIssuanceService(scheduler.IssuanceConfig{NodeID: cfg.NodeID, KEK: kek, Logger: log,
+		CRLBaseURL: scheme + "://" + apiAddr}, n.FSM(), n)
+	// The passwords of target configs are sealed under the same KEK.
+	secrets := api.SecretBox(box)
 	clear(kek)
 	if err != nil {
 		ln.Close()
@@ -241,7 +265,10 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		},
 	}, n.FSM(), n)
 	defer srv.Close()
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	httpSrv := newHTTPServer(srv.Handler(), log)
+	if !cfg.Dev {
+		httpSrv.TLSConfig = n.ServerTLSConfig(operatorCert.Load)
+	}
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
 		if err != nil {
@@ -251,8 +278,14 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	}
 	serveErr := make(chan error, 1)
 	serve := func() {
-		go func() { serveErr <- httpSrv.Serve(ln) }()
-		log.Info("api listening", "addr", ln.Addr().String(), "node_id", cfg.NodeID)
+		go func() {
+			if cfg.Dev {
+				serveErr <- httpSrv.Serve(ln)
+				return
+			}
+			serveErr <- httpSrv.ServeTLS(ln, "", "")
+		}()
+		log.Info("api listening", "addr", ln.Addr().String(), "scheme", scheme, "node_id", cfg.NodeID)
 	}
 	// A cluster node answers /health while it joins; a dev node opens its
 	// port once the demo data is in, so that ready means ready to look at.
@@ -271,11 +304,14 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		}
 		serve()
 	} else if cfg.Bootstrap {
-		if err := bootstrapAdminKey(ctx, n, cfg.AdminKey, stderr); err != nil {
+		if err := bootstrapCluster(ctx, n, cfg.AdminKey, stderr, log); err != nil {
 			shutdownHTTP(httpSrv)
 			_ = n.Close()
 			return err
 		}
+	}
+	if !cfg.Dev {
+		log.Info("cluster CA", "sha256", n.CAFingerprint(), "bundle", "GET /.well-known/pki/cluster-ca or certctl ca bundle")
 	}
 
 	var runErr error
@@ -294,13 +330,13 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	return runErr
 }
 
-// loadKEK reads --kek-file. Without one the node runs, but the Local CA
-// cannot issue on it and it refuses target passwords: both exist only
-// sealed under that key.
+// loadKEK reads --kek-file, which a node cannot run without: the cluster
+// CA's key, the Local CA's keys and target passwords exist only sealed
+// under it.
 func loadKEK(cfg serverConfig, log *slog.Logger) ([]byte, error) {
 	if cfg.KEKFile == "" {
-		log.Warn("no --kek-file: the Local CA cannot issue on this node, and target passwords (F5, IIS) are refused (give every node the same key-encryption key file)")
-		return nil, nil
+		return nil, usageError{errors.New("--kek-file is required: the key-encryption key seals the cluster CA's key, the Local CA's keys and target passwords. " +
+			"Make one (head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > /etc/certctl/kek; chmod 0600) and give every node of the cluster the same file")}
 	}
 	kek, err := keywrap.LoadKEK(cfg.KEKFile)
 	if err != nil {
@@ -357,50 +393,101 @@ func advertisedAPIAddr(bound string) string {
 	return bound
 }
 
-func tokenPath(dataDir string) string { return filepath.Join(dataDir, "join-token") }
-
-// joinToken returns the configured token, or the one saved in the data dir,
-// or, for a node bootstrapping a cluster, a new one it saves there.
-func joinToken(cfg serverConfig) (token string, generated bool, err error) {
-	if cfg.JoinToken != "" {
-		return cfg.JoinToken, false, nil
-	}
-	if b, err := os.ReadFile(tokenPath(cfg.DataDir)); err == nil {
-		return strings.TrimSpace(string(b)), false, nil
-	}
-	if !cfg.Bootstrap && !cfg.Dev {
-		if len(cfg.Join) > 0 {
-			return "", false, usageError{errors.New("--join needs --join-token: the token printed by the first node (or in its data dir, file join-token)")}
+// joinToken returns the join token a new node presents: from
+// --join-token-file, else CERTCTL_JOIN_TOKEN or --join-token (a flag shows
+// in ps and in shell histories, hence the warning).
+func joinToken(cfg serverConfig, log *slog.Logger) (string, error) {
+	if cfg.JoinTokenFile != "" {
+		b, err := os.ReadFile(cfg.JoinTokenFile)
+		if err != nil {
+			return "", usageError{fmt.Errorf("--join-token-file: %w", err)}
 		}
-		return "", false, nil
+		return strings.TrimSpace(string(b)), nil
 	}
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", false, err
+	if cfg.JoinToken != "" && os.Getenv("CERTCTL_JOIN_TOKEN") == "" {
+		log.Warn("the join token was given as a flag or in the config file, where ps or a backup may show it: prefer --join-token-file")
 	}
-	token = hex.EncodeToString(b[:])
-	if err := os.WriteFile(tokenPath(cfg.DataDir), []byte(token+"\n"), 0o600); err != nil {
-		return "", false, fmt.Errorf("save join token: %w", err)
+	return strings.TrimSpace(cfg.JoinToken), nil
+}
+
+// loadOperatorCert loads --tls-cert-file and --tls-key-file; the pointer
+// holds nil when none is configured (the API then serves the node
+// certificate).
+func loadOperatorCert(cfg serverConfig) (*atomic.Pointer[tls.Certificate], error) {
+	p := new(atomic.Pointer[tls.Certificate])
+	if cfg.TLSCertFile == "" {
+		return p, nil
 	}
-	return token, true, nil
+	pair, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert-file/--tls-key-file: %w", err)
+	}
+	p.Store(&pair)
+	return p, nil
+}
+
+// newHTTPServer bounds every phase of a connection: a client that sends its
+// headers a byte at a time, or never finishes a body, is cut off.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// bootstrapCluster gives a new cluster its first admin key and, on the
+// operator's terminal only, a join token for the next nodes (1 h, 4 uses:
+// enough for a five-node cluster; more with certctl operator join-token
+// create). A cluster that has keys already is left alone.
+func bootstrapCluster(ctx context.Context, n *node.Node, keyFile string, out io.Writer, log *slog.Logger) error {
+	created, err := bootstrapAdminKey(ctx, n, keyFile, out)
+	if err != nil || !created {
+		return err
+	}
+	if !isTerminal(out) {
+		log.Info("new cluster: make a join token for the next nodes with `certctl operator join-token create` (it is shown only on a terminal, never in logs)")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tok, err := n.CreateJoinToken(ctx, time.Hour, 4)
+	if err != nil {
+		return fmt.Errorf("create the first join token: %w", err)
+	}
+	fmt.Fprintf(out, "\nJoin token for the next nodes (valid 1 h, 4 joins; shown this once):\n\n    %s\n\nCluster CA SHA-256 (for certctl ca bundle --fingerprint):\n\n    %s\n\n", tok, n.CAFingerprint())
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // bootstrapAdminKey gives a new cluster its first admin key: the content of
 // keyFile, or a generated key printed this once. A cluster that has keys
-// already is left alone.
-func bootstrapAdminKey(ctx context.Context, n *node.Node, keyFile string, out io.Writer) error {
+// already is left alone (created false).
+func bootstrapAdminKey(ctx context.Context, n *node.Node, keyFile string, out io.Writer) (created bool, err error) {
 	if count, err := n.FSM().APIKeyCount(); err != nil || count > 0 {
-		return err
+		return false, err
 	}
 	secret, generated := "", false
 	if keyFile != "" {
 		b, err := os.ReadFile(keyFile)
 		if err != nil {
-			return fmt.Errorf("admin key file: %w", err)
+			return false, fmt.Errorf("admin key file: %w", err)
 		}
 		secret = strings.TrimSpace(string(b))
 		if len(secret) < 16 {
-			return usageError{fmt.Errorf("admin key file %s holds %d characters; use at least 16 random ones", keyFile, len(secret))}
+			return false, usageError{fmt.Errorf("admin key file %s holds %d characters; use at least 16 random ones", keyFile, len(secret))}
 		}
 	} else {
 		secret, generated = api.NewKeySecret(), true
@@ -408,17 +495,17 @@ func bootstrapAdminKey(ctx context.Context, n *node.Node, keyFile string, out io
 	cmd, err := fsm.NewCommand(fsm.Meta{RequestID: "bootstrap-admin-key", Time: time.Now(), Actor: "bootstrap", ActorType: fsm.ActorSystem},
 		&fsm.CreateAPIKey{Key: fsm.APIKey{ID: "key-admin", Name: "admin", Role: fsm.RoleAdmin, Hash: api.HashKey(secret), Prefix: api.KeyPrefix(secret)}})
 	if err != nil {
-		return err
+		return false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := n.Propose(ctx, cmd); err != nil {
-		return fmt.Errorf("create the first admin key: %w", err)
+		return false, fmt.Errorf("create the first admin key: %w", err)
 	}
 	if generated {
 		fmt.Fprintf(out, "\nFirst admin API key (shown this once; store it now):\n\n    %s\n\n", secret)
 	}
-	return nil
+	return true, nil
 }
 
 // servePprof serves Go's profiler on a loopback address until stopped.
@@ -440,7 +527,7 @@ func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 
 // watchReload applies the reloadable configuration (the log level) on each
 // SIGHUP until the returned stop is called, which waits for it.
-func watchReload(log *slog.Logger, level *slog.LevelVar, reload func() (serverConfig, error)) (stop func()) {
+func watchReload(log *slog.Logger, level *slog.LevelVar, reload func() (serverConfig, error), apply func(serverConfig)) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done, finished := make(chan struct{}), make(chan struct{})
@@ -460,6 +547,7 @@ func watchReload(log *slog.Logger, level *slog.LevelVar, reload func() (serverCo
 			if err := level.UnmarshalText([]byte(next.LogLevel)); err == nil {
 				log.Info("configuration reloaded", "log_level", next.LogLevel)
 			}
+			apply(next)
 		}
 	}()
 	return func() {
