@@ -105,7 +105,7 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"member_removed", "cluster_member", "node-2"}},
 		},
 		{
-			name:    "RemoveMember/revokes its node certificates",
+			name: "RemoveMember/revokes its node certificates",
 			setup: func(l *fsmtest.Log) {
 				l.Must(&fsm.RegisterMember{Member: member})
 				l.Must(&fsm.RecordNodeCert{NodeID: "node-2", Serial: "0a", NotAfter: at(90 * 24 * time.Hour)})
@@ -147,8 +147,10 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"join_token_created", "join_token", "jt-1"}},
 		},
 		{
-			name:    "RevokeJoinToken",
-			setup:   func(l *fsmtest.Log) { l.Must(&fsm.CreateJoinToken{ID: "jt-1", Hash: hash64("a"), TTL: time.Hour, Uses: 2}) },
+			name: "RevokeJoinToken",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.CreateJoinToken{ID: "jt-1", Hash: hash64("a"), TTL: time.Hour, Uses: 2})
+			},
 			payload: &fsm.RevokeJoinToken{ID: "jt-1"},
 			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
 				l, err := f.JoinTokens(fsm.Page{})
@@ -158,8 +160,10 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"join_token_revoked", "join_token", "jt-1"}},
 		},
 		{
-			name:    "ConsumeJoinToken",
-			setup:   func(l *fsmtest.Log) { l.Must(&fsm.CreateJoinToken{ID: "jt-1", Hash: hash64("a"), TTL: time.Hour, Uses: 2}) },
+			name: "ConsumeJoinToken",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.CreateJoinToken{ID: "jt-1", Hash: hash64("a"), TTL: time.Hour, Uses: 2})
+			},
 			payload: joinWith("jt-1", "a", "node-2"),
 			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
 				l, err := f.JoinTokens(fsm.Page{})

@@ -39,9 +39,9 @@ type serverConfig struct {
 	TLSCertFile string   `yaml:"tls_cert_file"`
 	TLSKeyFile  string   `yaml:"tls_key_file"`
 	TLSSANs     []string `yaml:"tls_sans"`
-	AdminKey  string   `yaml:"admin_key_file"`
-	KEKFile   string   `yaml:"kek_file"`
-	RateLimit float64  `yaml:"rate_limit"`
+	AdminKey    string   `yaml:"admin_key_file"`
+	KEKFile     string   `yaml:"kek_file"`
+	RateLimit   float64  `yaml:"rate_limit"`
 
 	RenewalCheckSpec string `yaml:"renewal_check_spec"`
 	JobProcessorSpec string `yaml:"job_processor_spec"`
