@@ -14,6 +14,7 @@ import (
 
 // The bounds of a join token, as the server enforces them.
 const (
+	minJoinTokenTTL  = time.Minute
 	maxJoinTokenTTL  = 7 * 24 * time.Hour
 	maxJoinTokenUses = 100
 )
@@ -39,8 +40,8 @@ to the joining node in a file (--join-token-file), never on its command line.`,
   certctl operator join-token create --ttl 30m --uses 2`,
 		Args: noArgs,
 		RunE: o.run(func(ctx context.Context, inv *invocation, _ []string) error {
-			if ttl <= 0 || ttl > maxJoinTokenTTL {
-				return usageError{fmt.Errorf("--ttl %s must be more than 0 and at most 168h (7 days)", ttl)}
+			if ttl < minJoinTokenTTL || ttl > maxJoinTokenTTL {
+				return usageError{fmt.Errorf("--ttl %s must be between 1m and 168h (7 days)", ttl)}
 			}
 			if uses < 1 || uses > maxJoinTokenUses {
 				return usageError{fmt.Errorf("--uses %d must be between 1 and %d", uses, maxJoinTokenUses)}
@@ -61,7 +62,7 @@ to the joining node in a file (--join-token-file), never on its command line.`,
 			return err
 		}),
 	}
-	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token is valid, at most 168h")
+	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token is valid, 1m to 168h")
 	cmd.Flags().IntVar(&uses, "uses", 1, "how many nodes may join with it, 1 to 100")
 	return cmd
 }

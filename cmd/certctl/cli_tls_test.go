@@ -255,7 +255,7 @@ func TestCLI_JoinTokenCreate(t *testing.T) {
 	assert.JSONEq(t, `{"ttl":"1h","uses":1}`, reqs[0].Body)
 	assert.JSONEq(t, `{"ttl":"30m","uses":3}`, reqs[1].Body)
 
-	for _, args := range [][]string{{"--uses", "0"}, {"--uses", "101"}, {"--ttl", "0s"}, {"--ttl", "169h"}, {"--ttl", "soon"}} {
+	for _, args := range [][]string{{"--uses", "0"}, {"--uses", "101"}, {"--ttl", "0s"}, {"--ttl", "59s"}, {"--ttl", "169h"}, {"--ttl", "soon"}} {
 		_, _, err := runCLI(t, api, append([]string{"operator", "join-token", "create"}, args...)...)
 		assert.True(t, isUsage(err), "%v: %v", args, err)
 		assert.ErrorContains(t, err, args[0])
