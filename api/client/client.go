@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -33,15 +35,26 @@ const maxResponseBytes = 32 << 20
 // Config configures a Client. Only Servers is required.
 type Config struct {
 	// Servers are the base URLs of the cluster's members, such as
-	// http://127.0.0.1:8443. A call goes first to the server that answered
+	// https://10.0.0.1:8443. A call goes first to the server that answered
 	// the previous call and moves to the next one on a connection failure or
-	// a 503. An address without a scheme means http://.
+	// a 503. An address without a scheme means https://. An http:// address
+	// is refused unless its host is a loopback address or localhost (a --dev
+	// node on this host) or InsecureHTTP is set.
 	Servers []string
+	// InsecureHTTP allows http:// addresses of other hosts, over which API
+	// keys and answers cross the network unencrypted. It never turns off the
+	// verification of an https:// server's certificate: nothing does.
+	InsecureHTTP bool
 	// APIKey, when set, is sent as "Authorization: Bearer <APIKey>".
 	APIKey string
 	// HTTPClient sends the requests; nil means a client of the package's own
-	// with dial, handshake and response timeouts.
+	// with dial, handshake and response timeouts, trusting RootCAs.
 	HTTPClient *http.Client
+	// RootCAs are the only CAs the package's own HTTP client trusts for an
+	// https:// server's certificate (the cluster CA bundle, from
+	// FetchClusterCA or GET /.well-known/pki/cluster-ca); nil means the
+	// system's. It is ignored when HTTPClient is set.
+	RootCAs *x509.CertPool
 	// UserAgent is sent as User-Agent; empty means "certctl-client".
 	UserAgent string
 	// MaxAttempts bounds the tries of one call over all servers; 0 means
@@ -59,8 +72,12 @@ func (c Config) Validate() error {
 		return errors.New("certctl: no server address given")
 	}
 	for _, s := range c.Servers {
-		if _, err := parseServer(s); err != nil {
+		u, err := parseServer(s)
+		if err != nil {
 			return err
+		}
+		if !c.InsecureHTTP && !secureServer(u) {
+			return fmt.Errorf("%w: %s would carry API keys and answers unencrypted; use its https:// address", ErrInsecureHTTP, u)
 		}
 	}
 	if c.MaxAttempts < 0 || c.Backoff < 0 || c.MaxBackoff < 0 {
@@ -72,13 +89,36 @@ func (c Config) Validate() error {
 func parseServer(s string) (string, error) {
 	raw := strings.TrimSpace(s)
 	if raw != "" && !strings.Contains(raw, "://") {
-		raw = "http://" + raw
+		raw = "https://" + raw
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("certctl: server address %q is not a base URL such as http://127.0.0.1:8443", s)
+		return "", fmt.Errorf("certctl: server address %q is not a base URL such as https://10.0.0.1:8443", s)
 	}
 	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+// secureServer reports whether base, a URL from parseServer, is https:// or
+// plain HTTP that never leaves this host (a loopback address or localhost).
+func secureServer(base string) bool {
+	u, err := url.Parse(base)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	return IsLoopback(u.Hostname())
+}
+
+// IsLoopback reports whether host, a host name or IP address without a port,
+// names this host over the loopback interface: localhost, 127.0.0.0/8 or ::1.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Client calls one certctl cluster. It is safe for concurrent use.
@@ -114,7 +154,7 @@ func New(cfg Config) (*Client, error) {
 		c.userAgent = "certctl-client"
 	}
 	if c.hc == nil {
-		c.hc = defaultHTTPClient()
+		c.hc = defaultHTTPClient(cfg.RootCAs)
 	}
 	if c.maxAttempts == 0 {
 		c.maxAttempts = 3 * len(c.servers)
@@ -132,12 +172,13 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Servers() []string { return slices.Clone(c.servers) }
 
 // defaultHTTPClient fails fast on a dead server, so the next one is tried
-// soon, and bounds each attempt.
-func defaultHTTPClient() *http.Client {
+// soon, and bounds each attempt. It trusts rootCAs (nil: the system's).
+func defaultHTTPClient(rootCAs *x509.CertPool) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = 5 * time.Second
 	t.ResponseHeaderTimeout = 30 * time.Second
+	t.TLSClientConfig = &tls.Config{RootCAs: rootCAs, MinVersion: tls.VersionTLS12}
 	return &http.Client{Transport: t, Timeout: 60 * time.Second}
 }
 
@@ -157,8 +198,10 @@ type call struct {
 	method string
 	path   string // from the server's base URL on, escaped; "" when an id was empty
 	query  url.Values
-	body   []byte // nil: no body
-	out    any    // nil: discard the answer
+	body   []byte  // nil: no body
+	out    any     // nil: discard the answer
+	raw    *[]byte // instead of out: the answer's body as it came
+	accept string  // the Accept header; "" means application/json
 	want   []int
 	once   bool // try each server once without pausing (probes of a node's state)
 }
@@ -218,6 +261,11 @@ func (c *Client) exec(ctx context.Context, cl *call) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("certctl: %s %s: %w", cl.method, cl.path, context.Cause(ctx))
 			}
+			if isUntrusted(err) {
+				// Trying again will not change the certificate, and every
+				// member's comes from the same CA.
+				return fmt.Errorf("%w: %w", ErrUntrustedServer, err)
+			}
 			lastErr, unreached = err, true
 			continue
 		}
@@ -253,7 +301,11 @@ func (c *Client) attempt(ctx context.Context, server string, cl *call, reqID, id
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "application/json")
+	accept := cl.accept
+	if accept == "" {
+		accept = "application/json"
+	}
+	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set(HeaderRequestID, reqID)
 	if cl.body != nil {
@@ -284,6 +336,10 @@ func (c *Client) finish(resp *http.Response, cl *call, reqID string) error {
 	if len(cl.want) > 0 && !slices.Contains(cl.want, resp.StatusCode) {
 		return fmt.Errorf("certctl: %s %s answered %d %s where %d was expected", cl.method, cl.path,
 			resp.StatusCode, http.StatusText(resp.StatusCode), cl.want[0])
+	}
+	if cl.raw != nil {
+		*cl.raw = raw
+		return nil
 	}
 	if cl.out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil

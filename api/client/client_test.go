@@ -691,7 +691,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"bad scheme", Config{Servers: []string{"ftp://x"}}, `server address "ftp://x" is not a base URL`},
 		{"no host", Config{Servers: []string{"http://"}}, "is not a base URL"},
 		{"query", Config{Servers: []string{"http://x?y=1"}}, "is not a base URL"},
-		{"negative attempts", Config{Servers: []string{"http://x"}, MaxAttempts: -1}, "must not be negative"},
+		{"negative attempts", Config{Servers: []string{"https://x"}, MaxAttempts: -1}, "must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -709,7 +709,7 @@ func TestConfig_Validate(t *testing.T) {
 func TestNew_NormalizesServers(t *testing.T) {
 	c, err := New(Config{Servers: []string{"127.0.0.1:8443", "https://a.example.com/certctl/"}})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"http://127.0.0.1:8443", "https://a.example.com/certctl"}, c.Servers())
+	assert.Equal(t, []string{"https://127.0.0.1:8443", "https://a.example.com/certctl"}, c.Servers(), "no scheme means https")
 }
 
 func TestClient_BasePathPrefix(t *testing.T) {

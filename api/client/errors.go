@@ -1,6 +1,8 @@
 package client
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -18,7 +20,28 @@ var (
 	// ErrEmptyID is returned, without calling the server, when a method is
 	// given an empty id.
 	ErrEmptyID = errors.New("certctl: an id argument is empty")
+	// ErrInsecureHTTP is wrapped by the error of Config.Validate (and New)
+	// for an http:// server address of another host when
+	// Config.InsecureHTTP is not set.
+	ErrInsecureHTTP = errors.New("certctl: plain http:// to another host is refused")
+	// ErrUntrustedServer is wrapped, with the crypto/x509 error, by the error
+	// of a call whose server presented a certificate the client does not
+	// trust (another CA's, or not naming the address called). The call is
+	// not retried.
+	ErrUntrustedServer = errors.New("certctl: the server's TLS certificate is not trusted")
 )
+
+// isUntrusted reports whether err, from sending a request, is the failure to
+// verify the server's certificate.
+func isUntrusted(err error) bool {
+	var (
+		verr *tls.CertificateVerificationError
+		uerr x509.UnknownAuthorityError
+		herr x509.HostnameError
+		ierr x509.CertificateInvalidError
+	)
+	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &ierr)
+}
 
 // APIError is a non-2xx answer of the API. Body is the error body the server
 // sent; when the answer was not in the error shape, Body.Error is the status

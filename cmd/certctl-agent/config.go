@@ -28,6 +28,7 @@ type agentConfig struct {
 	KeyDir          string     `yaml:"key_dir"`
 	StateDir        string     `yaml:"state_dir"`
 	CABundle        string     `yaml:"ca_bundle"`
+	InsecureHTTP    boolValue  `yaml:"insecure_http"`
 	Heartbeat       string     `yaml:"heartbeat_interval"`
 	Poll            string     `yaml:"poll_interval"`
 	JobTimeout      string     `yaml:"job_timeout"`
@@ -71,7 +72,7 @@ func splitList(s string) []string {
 
 type setting struct {
 	flag, env, usage string
-	field            func(c *agentConfig) any // *string or *stringList
+	field            func(c *agentConfig) any // *string, *stringList or *boolValue
 }
 
 var settings = []setting{
@@ -83,6 +84,7 @@ var settings = []setting{
 	{"key-dir", "CERTCTL_KEY_DIR", "directory of the private keys the agent makes (0700; keys 0600; they never leave this host)", func(c *agentConfig) any { return &c.KeyDir }},
 	{"state-dir", "CERTCTL_STATE_DIR", "directory of the deployment journal and the backups rollbacks restore (default: state/ next to the key dir)", func(c *agentConfig) any { return &c.StateDir }},
 	{"ca-bundle", "CERTCTL_CA_BUNDLE", "PEM file of the CA certificates that sign the cluster's HTTPS certificates (default: the system's)", func(c *agentConfig) any { return &c.CABundle }},
+	{"insecure-http", "CERTCTL_INSECURE_HTTP", "allow http:// server URLs of other hosts than this one: the API key, CSRs and the work's keys and passwords cross the network in clear (warned at every start)", func(c *agentConfig) any { return &c.InsecureHTTP }},
 	{"heartbeat-interval", "CERTCTL_HEARTBEAT_INTERVAL", "time between heartbeats, jittered by 10%", func(c *agentConfig) any { return &c.Heartbeat }},
 	{"poll-interval", "CERTCTL_POLL_INTERVAL", "time between work polls, jittered by 10%", func(c *agentConfig) any { return &c.Poll }},
 	{"job-timeout", "CERTCTL_JOB_TIMEOUT", "longest time one job (a deployment with its validation) may take", func(c *agentConfig) any { return &c.JobTimeout }},
@@ -129,6 +131,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (ag
 			fs.StringVar(p, s.flag, "", usage)
 		case *stringList:
 			fs.Var(p, s.flag, usage)
+		case *boolValue:
+			fs.Var(p, s.flag, usage)
 		}
 	}
 	fs.Usage = func() {
@@ -156,6 +160,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (ag
 			*p = v
 		case *stringList:
 			*p = splitList(v)
+		case *boolValue:
+			if err := p.Set(v); err != nil {
+				return cfg, opts, fmt.Errorf("%s %q %v", s.env, v, err)
+			}
 		}
 	}
 	fs.Visit(func(f *flag.Flag) {
@@ -168,6 +176,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (ag
 				*p = *s.field(&set).(*string)
 			case *stringList:
 				*p = *s.field(&set).(*stringList)
+			case *boolValue:
+				*p = *s.field(&set).(*boolValue)
 			}
 		}
 	})
@@ -204,6 +214,8 @@ func (c agentConfig) check() (settled, error) {
 	var problems []string
 	if len(c.ServerURL) == 0 {
 		problems = append(problems, "no server: set server_url (CERTCTL_SERVER_URL, -server) to the API of a cluster member")
+	} else if p := serverProblem(c); p != "" {
+		problems = append(problems, p)
 	}
 	if c.AgentID == "" {
 		problems = append(problems, "no agent id: register the agent (certctl agent register --name NAME --hostname HOST) and set agent_id (CERTCTL_AGENT_ID, -agent-id)")

@@ -26,6 +26,7 @@ func env(m map[string]string) func(string) string { return func(k string) string
 func TestConfig_FlagBeatsEnvBeatsFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "agent.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(`
+insecure_http: true
 server_url: [http://10.0.0.1:8443, http://10.0.0.2:8443]
 api_key: from-file
 agent_id: ag-file

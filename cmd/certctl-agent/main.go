@@ -67,6 +67,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stderr, "certctl-agent:", err)
 		return exitConfig
 	}
+	if s.InsecureHTTP {
+		log.Warn("insecure_http is set: http:// servers of other hosts are allowed, and over them the API key, CSRs and the work's keys and passwords cross the network in clear",
+			"server_url", s.ServerURL.String())
+	}
 	stopReload := watchReload(ctx, log, level, func() (agentConfig, error) {
 		c, _, err := loadConfig(args, getenv, io.Discard)
 		return c, err
@@ -98,7 +102,7 @@ func newAgent(s settled, log *slog.Logger) (*agent.Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := client.New(client.Config{Servers: s.ServerURL, APIKey: key, HTTPClient: hc, UserAgent: "certctl-agent/" + version})
+	api, err := client.New(client.Config{Servers: s.ServerURL, InsecureHTTP: bool(s.InsecureHTTP), APIKey: key, HTTPClient: hc, UserAgent: "certctl-agent/" + version})
 	if err != nil {
 		return nil, err
 	}

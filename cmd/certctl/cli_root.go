@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,17 +19,21 @@ import (
 )
 
 // defaultServerURL is where the CLI looks for the API when neither --server
-// nor CERTCTL_SERVER_URL says otherwise: a node on this host.
+// nor CERTCTL_SERVER_URL says otherwise: a --dev node on this host (make
+// run), which serves plain HTTP on loopback only. A real node serves HTTPS:
+// --server https://HOST:8443 with --ca-file.
 const defaultServerURL = "http://127.0.0.1:8443"
 
 // cliOptions are the global flags of the operator commands, and the
 // environment and clock they read; tests replace getenv and now.
 type cliOptions struct {
-	server string
-	apiKey string
-	output string
-	getenv func(string) string
-	now    func() time.Time
+	server       string
+	apiKey       string
+	caFile       string
+	insecureHTTP bool
+	output       string
+	getenv       func(string) string
+	now          func() time.Time
 }
 
 // addCLIFlags registers the operator commands' global flags on root and
@@ -36,6 +43,8 @@ func addCLIFlags(root *cobra.Command) *cliOptions {
 	pf := root.PersistentFlags()
 	pf.StringVar(&o.server, "server", defaultServerURL, "API base URL of a cluster member; a comma-separated list to try several (env CERTCTL_SERVER_URL)")
 	pf.StringVar(&o.apiKey, "api-key", "", "API key (env CERTCTL_API_KEY, better: a flag is visible in the process list)")
+	pf.StringVar(&o.caFile, "ca-file", "", "PEM bundle of the CAs trusted for the server's HTTPS certificate, instead of the system's: the cluster CA from 'certctl ca bundle' (env CERTCTL_CA_FILE)")
+	pf.BoolVar(&o.insecureHTTP, "insecure-http", false, "allow http:// server URLs of other hosts: API keys and answers cross the network in clear (env CERTCTL_INSECURE_HTTP=true)")
 	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return o
@@ -45,6 +54,8 @@ func addCLIFlags(root *cobra.Command) *cliOptions {
 // and format, and the time the command started.
 type invocation struct {
 	client *client.Client
+	cfg    client.Config // what client was made from
+	caFile string        // the --ca-file in effect, "" for the system's CAs
 	flags  *pflag.FlagSet
 	in     io.Reader
 	out    io.Writer
@@ -74,22 +85,87 @@ func (o *cliOptions) invocation(cmd *cobra.Command) (*invocation, error) {
 	default:
 		return nil, usageError{fmt.Errorf("--output %q must be table or json", o.output)}
 	}
-	server := o.server
-	if !cmd.Flags().Changed("server") {
-		if env := o.getenv("CERTCTL_SERVER_URL"); env != "" {
-			server = env
-		}
+	cfg, err := o.clientConfig(cmd, inv.errOut)
+	if err != nil {
+		return nil, err
 	}
-	apiKey := o.apiKey
-	if !cmd.Flags().Changed("api-key") {
-		apiKey = o.getenv("CERTCTL_API_KEY")
+	c, err := client.New(cfg)
+	if errors.Is(err, client.ErrInsecureHTTP) {
+		msg := strings.TrimPrefix(err.Error(), "certctl: ") + "\n(trust the cluster's HTTPS certificate with --ca-file FILE, fetched with 'certctl ca bundle', " +
+			"or give --insecure-http or CERTCTL_INSECURE_HTTP=true to send them in clear anyway)"
+		return nil, usageError{&cliError{msg: msg, err: err}}
 	}
-	c, err := client.New(client.Config{Servers: splitList(server), APIKey: apiKey, UserAgent: "certctl/" + version})
 	if err != nil {
 		return nil, usageError{errors.New(strings.TrimPrefix(err.Error(), "certctl: ") + " (--server or CERTCTL_SERVER_URL)")}
 	}
+	inv.cfg = cfg
+	inv.caFile = o.setting(cmd, "ca-file", o.caFile, "CERTCTL_CA_FILE")
 	inv.client = c
 	return inv, nil
+}
+
+// setting is a string flag's value, or its environment variable's when the
+// flag is not given.
+func (o *cliOptions) setting(cmd *cobra.Command, flag, value, env string) string {
+	if !cmd.Flags().Changed(flag) {
+		if v := o.getenv(env); v != "" {
+			return v
+		}
+	}
+	return value
+}
+
+// clientConfig is the client's configuration from the global flags and the
+// environment. It warns on errOut when a server will be called in clear.
+func (o *cliOptions) clientConfig(cmd *cobra.Command, errOut io.Writer) (client.Config, error) {
+	cfg := client.Config{
+		Servers:      splitList(o.setting(cmd, "server", o.server, "CERTCTL_SERVER_URL")),
+		APIKey:       o.apiKey,
+		InsecureHTTP: o.insecureHTTP,
+		UserAgent:    "certctl/" + version,
+	}
+	if !cmd.Flags().Changed("api-key") {
+		cfg.APIKey = o.getenv("CERTCTL_API_KEY")
+	}
+	if v := o.getenv("CERTCTL_INSECURE_HTTP"); v != "" && !cmd.Flags().Changed("insecure-http") {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, usageError{fmt.Errorf("CERTCTL_INSECURE_HTTP %q must be true or false", v)}
+		}
+		cfg.InsecureHTTP = b
+	}
+	if caFile := o.setting(cmd, "ca-file", o.caFile, "CERTCTL_CA_FILE"); caFile != "" {
+		pool, err := readCAFile(caFile)
+		if err != nil {
+			return cfg, usageError{err}
+		}
+		cfg.RootCAs = pool
+	}
+	if cfg.InsecureHTTP {
+		for _, s := range cfg.Servers {
+			if u, err := url.Parse(s); err == nil && u.Scheme == "http" && !client.IsLoopback(u.Hostname()) {
+				fmt.Fprintf(errOut, "warning: --insecure-http: the API key and the answers of %s cross the network in clear\n", s)
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// readCAFile reads a --ca-file: PEM certificates, and nothing else.
+func readCAFile(path string) (*x509.CertPool, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	certs, err := client.ParseBundle(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file %s: %w", path, err)
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
 }
 
 // explain drops the client's "certctl: " prefix, which main prints, and adds
@@ -108,6 +184,9 @@ func (o *cliOptions) explain(err error) error {
 		msg += "\n(give an API key with --api-key or CERTCTL_API_KEY)"
 	case client.IsForbidden(err):
 		msg += "\n(this API key's role does not allow it)"
+	case errors.Is(err, client.ErrUntrustedServer):
+		msg += "\n(give the cluster CA with --ca-file or CERTCTL_CA_FILE; fetch it once with 'certctl ca bundle --fingerprint SHA256 --out FILE', " +
+			"the fingerprint being the one the first node printed at bootstrap)"
 	case errors.Is(err, client.ErrUnreachable):
 		msg += "\n(is certctl running there? point --server or CERTCTL_SERVER_URL at a cluster member)"
 	}

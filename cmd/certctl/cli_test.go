@@ -80,6 +80,8 @@ func runCLI(t *testing.T, f *fakeAPI, args ...string) (stdout, stderr string, er
 	t.Helper()
 	t.Setenv("CERTCTL_SERVER_URL", "")
 	t.Setenv("CERTCTL_API_KEY", "")
+	t.Setenv("CERTCTL_CA_FILE", "")
+	t.Setenv("CERTCTL_INSECURE_HTTP", "")
 	var out, errOut bytes.Buffer
 	root := newRootCommand()
 	if f != nil {

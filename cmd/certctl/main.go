@@ -40,6 +40,8 @@ func main() {
 // usageError is a mistake in the command line or the config: exit status 2.
 type usageError struct{ error }
 
+func (e usageError) Unwrap() error { return e.error }
+
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "certctl",
@@ -56,6 +58,8 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newJobCommand(cli))
 	root.AddCommand(newAuditCommand(cli))
 	root.AddCommand(newKeyCommand(cli))
+	root.AddCommand(newOperatorCommand(cli))
+	root.AddCommand(newCACommand(cli))
 	root.AddCommand(newStatusCommand(cli))
 	root.AddCommand(newManCommand())
 	return root
