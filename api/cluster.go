@@ -162,39 +162,21 @@ func (s *Server) clusterCA(c *gin.Context) {
 	c.Data(http.StatusOK, "application/x-pem-file", pemBytes)
 }
 
-// joinTokenRequest is the body of POST /api/v1/cluster/join-tokens.
-type joinTokenRequest struct {
-	TTL  string `json:"ttl"`
-	Uses int    `json:"uses"`
-}
-
-// joinTokenView is a join token as served: never its secret or hash.
-type joinTokenView struct {
-	ID        string     `json:"id"`
-	ExpiresAt time.Time  `json:"expires_at"`
-	Uses      int        `json:"uses"`
-	UsesLeft  int        `json:"uses_left"`
-	UsedBy    []string   `json:"used_by,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
-	CreatedBy string     `json:"created_by"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-}
-
-// joinTokenCreated is the answer to a creation: the token, shown this once.
-type joinTokenCreated struct {
-	joinTokenView
-	Token string `json:"token"`
-}
-
-func viewJoinToken(t fsm.JoinToken) joinTokenView {
-	return joinTokenView{ID: t.ID, ExpiresAt: t.ExpiresAt, Uses: t.Uses, UsesLeft: t.UsesLeft, UsedBy: t.UsedBy,
+func viewJoinToken(t fsm.JoinToken) wire.JoinToken {
+	return wire.JoinToken{ID: t.ID, ExpiresAt: t.ExpiresAt, Uses: t.Uses, UsesLeft: t.UsesLeft, UsedBy: t.UsedBy,
 		CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy, RevokedAt: t.RevokedAt}
 }
 
 func (s *Server) createJoinToken(c *gin.Context) {
-	req := joinTokenRequest{TTL: "1h", Uses: 1}
+	var req wire.CreateJoinTokenRequest
 	if !bindJSON(c, &req) {
 		return
+	}
+	if req.TTL == "" {
+		req.TTL = "1h"
+	}
+	if req.Uses == 0 {
+		req.Uses = 1
 	}
 	ttl, err := time.ParseDuration(req.TTL)
 	if err != nil {
@@ -214,7 +196,8 @@ func (s *Server) createJoinToken(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, joinTokenCreated{joinTokenView: viewJoinToken(stored), Token: tok.String()})
+	c.JSON(http.StatusCreated, wire.JoinTokenCreated{ID: stored.ID, Token: tok.String(), ExpiresAt: stored.ExpiresAt,
+		Uses: stored.Uses, UsesLeft: stored.UsesLeft, CreatedAt: stored.CreatedAt, CreatedBy: stored.CreatedBy})
 }
 
 func (s *Server) listJoinTokens(c *gin.Context) {
@@ -227,11 +210,11 @@ func (s *Server) listJoinTokens(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	views := make([]joinTokenView, len(l.Items))
+	views := make([]wire.JoinToken, len(l.Items))
 	for i, t := range l.Items {
 		views[i] = viewJoinToken(t)
 	}
-	respondList(c, p, fsm.List[joinTokenView]{Items: views, Total: l.Total})
+	respondList(c, p, fsm.List[wire.JoinToken]{Items: views, Total: l.Total})
 }
 
 func (s *Server) revokeJoinToken(c *gin.Context) {

@@ -52,6 +52,7 @@ func TestWire_TypesMatchTheServedRecords(t *testing.T) {
 		{fsm.AuditEvent{}, wire.AuditEvent{}, nil},
 		{fsm.Notification{}, wire.Notification{}, nil},
 		{fsm.AuditVerification{}, wire.AuditVerification{}, nil},
+		{fsm.JoinToken{}, wire.JoinToken{}, []string{"hash"}},
 	}
 	for _, tc := range cases {
 		st, wt := reflect.TypeOf(tc.served), reflect.TypeOf(tc.wire)

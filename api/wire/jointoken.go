@@ -20,6 +20,7 @@ type JoinToken struct {
 	ExpiresAt time.Time  `json:"expires_at"`
 	Uses      int        `json:"uses"`
 	UsesLeft  int        `json:"uses_left"`
+	UsedBy    []string   `json:"used_by,omitempty"` // the nodes that joined with it, in order
 	CreatedAt time.Time  `json:"created_at"`
 	CreatedBy string     `json:"created_by"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
