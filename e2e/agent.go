@@ -45,6 +45,7 @@ func (c *Cluster) AddAgent(bin string, cfg AgentConfig) *Agent {
 	a := &Agent{AgentID: cfg.ID, KeyDir: filepath.Join(dir, "keys"), StateDir: filepath.Join(dir, "state")}
 	args := []string{
 		"-server", strings.Join(urls, ","),
+		"-ca-bundle", c.caFile,
 		"-agent-id", cfg.ID,
 		"-api-key-file", keyFile,
 		"-key-dir", a.KeyDir,

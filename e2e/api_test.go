@@ -142,7 +142,7 @@ func TestAPI_LeaderKilledMidWrites(t *testing.T) {
 	ws := make([]*apiWriter, writers)
 	for i := range ws {
 		urls := URLs(append(append([]*Node{}, nodes[i%3:]...), nodes[:i%3]...)) // writers start on different nodes
-		api, err := NewAPIClient(AdminKey, urls, NewHTTPClient(2, log.Wrap))
+		api, err := NewAPIClient(AdminKey, urls, c.NewHTTPClient(2, log.Wrap))
 		require.NoError(t, err)
 		ws[i] = &apiWriter{api: api, fx: fx, prefix: fmt.Sprintf("lk%d", i)}
 	}
@@ -429,7 +429,7 @@ func TestAPI_AuthOnCluster(t *testing.T) {
 	}
 
 	// No key: 401 with the challenge header, on every node; public routes answer.
-	anon := NewClient(2)
+	anon := c.NewClient(2)
 	defer anon.CloseIdle()
 	for _, n := range c.Nodes() {
 		_, hdr, err := anon.Do(ctx, http.MethodGet, n.URL()+"/api/v1/certificates", nil, nil, http.StatusOK)

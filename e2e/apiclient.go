@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -30,8 +32,9 @@ func URLs(nodes []*Node) []string {
 // idle keep-alive connections per node and fails fast on a dead node (dial
 // 1 s, answer 10 s), so that the client moves on to the next one. rt, when
 // not nil, wraps the transport (AttemptLog.Wrap, say).
-func NewHTTPClient(conns int, rt func(http.RoundTripper) http.RoundTripper) *http.Client {
+func NewHTTPClient(conns int, roots *x509.CertPool, rt func(http.RoundTripper) http.RoundTripper) *http.Client {
 	var tr http.RoundTripper = &http.Transport{
+		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          conns * 8,
@@ -47,13 +50,10 @@ func NewHTTPClient(conns int, rt func(http.RoundTripper) http.RoundTripper) *htt
 }
 
 // NewAPIClient returns an api/client for the base URLs urls with key as its
-// API key. hc nil means NewHTTPClient(8, nil). Its pause after a round in
+// API key, sending through hc (see NewHTTPClient). Its pause after a round in
 // which every node failed is 50 ms, doubling up to 500 ms: short enough for
 // a test, long enough for an election to end within the client's attempts.
 func NewAPIClient(key string, urls []string, hc *http.Client) (*client.Client, error) {
-	if hc == nil {
-		hc = NewHTTPClient(8, nil)
-	}
 	return client.New(client.Config{
 		Servers:    urls,
 		APIKey:     key,
@@ -72,7 +72,7 @@ func (c *Cluster) APIClient(key string, nodes ...*Node) *client.Client {
 	if len(nodes) == 0 {
 		nodes = c.Nodes()
 	}
-	cl, err := NewAPIClient(key, URLs(nodes), nil)
+	cl, err := NewAPIClient(key, URLs(nodes), c.NewHTTPClient(8, nil))
 	if err != nil {
 		c.tb.Fatal(err)
 	}

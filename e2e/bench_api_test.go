@@ -96,7 +96,7 @@ func BenchmarkCreateHTTP(b *testing.B) {
 			follower := c.Followers(leader)[0]
 			apis := make([]*client.Client, clients)
 			for i := range apis {
-				apis[i] = mustAPIClient(b, []string{follower.URL()})
+				apis[i] = mustAPIClient(b, c, []string{follower.URL()})
 			}
 			var seq atomic.Int64
 			b.StartTimer()
@@ -118,7 +118,7 @@ func benchList(b *testing.B, inv *inventory, clients int, opts client.ListCertif
 	b.StopTimer()
 	apis := make([]*client.Client, clients)
 	for i := range apis {
-		apis[i] = mustAPIClient(b, []string{inv.reader.URL()})
+		apis[i] = mustAPIClient(b, inv.c, []string{inv.reader.URL()})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -249,8 +249,8 @@ func (m measurement) report(b *testing.B, unit string) {
 	}
 }
 
-func mustAPIClient(b *testing.B, urls []string) *client.Client {
-	api, err := NewAPIClient(AdminKey, urls, NewHTTPClient(4, nil))
+func mustAPIClient(b *testing.B, c *Cluster, urls []string) *client.Client {
+	api, err := NewAPIClient(AdminKey, urls, c.NewHTTPClient(4, nil))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func (inv *inventory) grow(b *testing.B, certs int) {
 	start := time.Now()
 	for w := range loadClients {
 		urls := URLs(append(append([]*Node{}, nodes[w%3:]...), nodes[:w%3]...))
-		api := mustAPIClient(b, urls)
+		api := mustAPIClient(b, inv.c, urls)
 		wg.Add(1)
 		go func() { // owned by grow: ends when the ids run out, waited for below
 			defer wg.Done()
@@ -368,7 +368,7 @@ func (inv *inventory) grow(b *testing.B, certs int) {
 		b.Fatalf("loading %d certificates took longer than %v", certs-from, loadBudget)
 	}
 	inv.c.Wait(fmt.Sprintf("%d certificates on %s", certs, inv.reader.ID), func(ctx context.Context) error {
-		l, err := mustAPIClient(b, []string{inv.reader.URL()}).ListCertificates(ctx, client.ListCertificatesOptions{PerPage: 1})
+		l, err := mustAPIClient(b, inv.c, []string{inv.reader.URL()}).ListCertificates(ctx, client.ListCertificatesOptions{PerPage: 1})
 		if err == nil && l.Total != certs {
 			err = fmt.Errorf("%d certificates, want %d", l.Total, certs)
 		}

@@ -14,6 +14,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -92,6 +93,9 @@ func BenchmarkAgentFleet(b *testing.B) {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 10 * time.Second,
 		DisableCompression:    true,
+		// Agents keep their connections and resume TLS sessions, as
+		// certctl-agent's client does.
+		TLSClientConfig: &tls.Config{RootCAs: c.Roots(), MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(4096)},
 	}
 	hc := &http.Client{Transport: retries.wrap(tr)}
 	defer tr.CloseIdleConnections()

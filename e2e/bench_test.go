@@ -88,7 +88,7 @@ func benchCreate(b *testing.B, via string, clients int) {
 	if via == "follower" {
 		target = c.Followers(leader)[0]
 	}
-	client := NewClient(clients * 2)
+	client := c.NewClient(clients * 2)
 	client.APIKey = AdminKey
 	defer client.CloseIdle()
 
@@ -152,7 +152,7 @@ func BenchmarkFailover(b *testing.B) {
 	c := NewCluster(b, certctlBin)
 	c.Start(3)
 	fx := c.Seed(c.WaitLeader())
-	client := NewClient(8)
+	client := c.NewClient(8)
 	client.APIKey = AdminKey
 	defer client.CloseIdle()
 
@@ -222,7 +222,7 @@ func BenchmarkPlannedHandoff(b *testing.B) {
 	c := NewCluster(b, certctlBin)
 	c.Start(3)
 	fx := c.Seed(c.WaitLeader())
-	client := NewClient(8)
+	client := c.NewClient(8)
 	client.APIKey = AdminKey
 	defer client.CloseIdle()
 

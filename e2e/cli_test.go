@@ -77,9 +77,9 @@ func TestCLI_AgainstCluster(t *testing.T) {
 	dead, err := FreeAddr() // nothing listens there
 	require.NoError(t, err)
 	fs := c.Followers(leader)
-	server := strings.Join([]string{"http://" + dead, fs[0].URL(), fs[1].URL()}, ",")
+	server := strings.Join([]string{"https://" + dead, fs[0].URL(), fs[1].URL()}, ",")
 	as := func(key string, args ...string) []string {
-		return append([]string{"--server", server, "--api-key", key}, args...)
+		return append([]string{"--server", server, "--ca-file", c.CAFile(), "--api-key", key}, args...)
 	}
 
 	// An operator key, made with the admin key.
@@ -188,9 +188,9 @@ func TestCLI_AgainstCluster(t *testing.T) {
 	}
 
 	// No key at all; no server reachable.
-	r = runCLI(t, "--server", server, "cert", "list").requireCode(t, 1)
+	r = runCLI(t, "--server", server, "--ca-file", c.CAFile(), "cert", "list").requireCode(t, 1)
 	assert.Contains(t, r.stderr, "--api-key")
-	r = runCLI(t, "--server", "http://"+dead, "--api-key", AdminKey, "status").requireCode(t, 1)
+	r = runCLI(t, "--server", "https://"+dead, "--ca-file", c.CAFile(), "--api-key", AdminKey, "status").requireCode(t, 1)
 	assert.Contains(t, r.stderr, "is certctl running there?")
 
 	// Status: every member, the leader marked.

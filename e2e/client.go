@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -109,8 +111,9 @@ type Client struct {
 }
 
 // NewClient returns a Client keeping up to conns idle keep-alive connections
-// per node. Requests have no timeout of their own: bound them with ctx.
-func NewClient(conns int) *Client {
+// per node and trusting only roots for HTTPS. Requests have no timeout of
+// their own: bound them with ctx.
+func NewClient(conns int, roots *x509.CertPool) *Client {
 	if conns < 2 {
 		conns = 2
 	}
@@ -120,6 +123,8 @@ func NewClient(conns int) *Client {
 		MaxIdleConnsPerHost: conns,
 		IdleConnTimeout:     30 * time.Second,
 		DisableCompression:  true,
+		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:   false,
 	}
 	return &Client{HTTP: &http.Client{Transport: tr}}
 }

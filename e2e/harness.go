@@ -3,13 +3,16 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -148,9 +151,16 @@ type Cluster struct {
 	tb     testing.TB
 	bin    string
 	dir    string
-	token  string
 	prefix string
 	client *Client
+	// roots trusts the cluster CA, read from the bootstrapping node's data
+	// dir once it made it (caFile); every client of the harness uses it.
+	roots  *x509.CertPool
+	caFile string
+	// tokenFile holds a join token (1 h, 100 joins) made through the API
+	// when the first joining node starts; nodes read it with
+	// --join-token-file.
+	tokenFile string
 	// adminKeyFile holds AdminKey; bootstrapping nodes read it.
 	adminKeyFile string
 	// kekFile holds the key-encryption key every node is given
@@ -179,9 +189,6 @@ func WithNodeArgs(args func(id string) []string) Option {
 // AdminKey is the first admin API key of every cluster the harness starts.
 const AdminKey = "e2e-admin-key-0123456789abcdef0123"
 
-// WithToken sets the join token shared by the nodes.
-func WithToken(tok string) Option { return func(c *Cluster) { c.token = tok } }
-
 // NewCluster returns an empty cluster whose nodes live under a temporary
 // directory of tb.
 func NewCluster(tb testing.TB, bin string, opts ...Option) *Cluster {
@@ -196,13 +203,15 @@ func NewCluster(tb testing.TB, bin string, opts ...Option) *Cluster {
 func newCluster(tb testing.TB, bin, dir string, opts []Option) *Cluster {
 	tb.Helper()
 	c := &Cluster{
-		tb:     tb,
-		bin:    bin,
-		dir:    dir,
-		token:  "e2e-join-token-0123456789abcdef",
-		prefix: "n",
-		client: NewClient(8),
+		tb:        tb,
+		bin:       bin,
+		dir:       dir,
+		prefix:    "n",
+		roots:     x509.NewCertPool(),
+		caFile:    filepath.Join(dir, "cluster-ca.pem"),
+		tokenFile: filepath.Join(dir, "join-token"),
 	}
+	c.client = c.NewClient(8)
 	for _, o := range opts {
 		o(c)
 	}
@@ -228,8 +237,75 @@ func (c *Cluster) KEKFile() string { return c.kekFile }
 // Client returns the cluster's HTTP client.
 func (c *Cluster) Client() *Client { return c.client }
 
-// Token returns the join token.
-func (c *Cluster) Token() string { return c.token }
+// CAFile returns the path of the cluster CA's certificate, once the first
+// node made it (clients and agents are given it as --ca-file, ca_bundle).
+func (c *Cluster) CAFile() string { return c.caFile }
+
+// Roots returns the pool that trusts the cluster CA.
+func (c *Cluster) Roots() *x509.CertPool { return c.roots }
+
+// NewClient returns a Client trusting the cluster CA; see NewClient.
+func (c *Cluster) NewClient(conns int) *Client { return NewClient(conns, c.roots) }
+
+// NewHTTPClient returns an HTTP client for api/client trusting the cluster
+// CA; see NewHTTPClient.
+func (c *Cluster) NewHTTPClient(conns int, rt func(http.RoundTripper) http.RoundTripper) *http.Client {
+	return NewHTTPClient(conns, c.roots, rt)
+}
+
+// trustCA waits for the bootstrapping node n to make the cluster CA and
+// makes every client of the harness trust it.
+func (c *Cluster) trustCA(n *Node) {
+	c.tb.Helper()
+	if _, err := os.Stat(c.caFile); err == nil {
+		return
+	}
+	caPath := filepath.Join(n.DataDir, "tls", "ca.crt")
+	var pemBytes []byte
+	c.Wait(n.ID+" to make the cluster CA", func(context.Context) error {
+		b, err := os.ReadFile(caPath)
+		if err != nil {
+			return err
+		}
+		pemBytes = b
+		return nil
+	})
+	if !c.roots.AppendCertsFromPEM(pemBytes) {
+		c.tb.Fatalf("e2e: %s holds no certificate", caPath)
+	}
+	if err := os.WriteFile(c.caFile, pemBytes, 0o644); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+// ensureJoinToken makes the join token joining nodes read, through a live
+// member, if there is none yet.
+func (c *Cluster) ensureJoinToken() {
+	c.tb.Helper()
+	if _, err := os.Stat(c.tokenFile); err == nil {
+		return
+	}
+	var tok string
+	c.Wait("a join token", func(ctx context.Context) error {
+		for _, n := range c.Live() {
+			var created struct {
+				Token string `json:"token"`
+			}
+			_, _, err := c.client.Do(ctx, http.MethodPost, n.URL()+"/api/v1/cluster/join-tokens", map[string]any{"ttl": "1h", "uses": 100}, &created, http.StatusCreated)
+			if err == nil {
+				tok = created.Token
+				return nil
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				return err
+			}
+		}
+		return errors.New("no live member made a join token")
+	})
+	if err := os.WriteFile(c.tokenFile, []byte(tok+"\n"), 0o600); err != nil {
+		c.tb.Fatal(err)
+	}
+}
 
 func (c *Cluster) cleanup() {
 	c.mu.Lock()
@@ -287,7 +363,6 @@ func (c *Cluster) AddNode(cfg NodeConfig) *Node {
 		"--data-dir", cfg.DataDir,
 		"--api-addr", api,
 		"--raft-addr", raft,
-		"--join-token", c.token,
 		"--kek-file", c.kekFile,
 	}
 	if cfg.Bootstrap {
@@ -295,6 +370,9 @@ func (c *Cluster) AddNode(cfg NodeConfig) *Node {
 	}
 	for _, j := range cfg.Join {
 		args = append(args, "--join", j)
+	}
+	if len(cfg.Join) > 0 {
+		args = append(args, "--join-token-file", c.tokenFile)
 	}
 	if c.nodeArgs != nil {
 		args = append(args, c.nodeArgs(cfg.ID)...)
@@ -320,7 +398,7 @@ func (c *Cluster) AddDevNode() *Node {
 		c.tb.Fatal(err)
 	}
 	id := "dev"
-	n := &Node{ID: id, APIAddr: api, RaftAddr: raft, LogPath: c.logPath(id, ""), bin: c.bin,
+	n := &Node{ID: id, APIAddr: api, RaftAddr: raft, LogPath: c.logPath(id, ""), bin: c.bin, Scheme: "http",
 		args: []string{"server", "--dev", "--api-addr", api, "--raft-addr", raft}, env: c.env()}
 	c.nodes = append(c.nodes, n)
 	return n
@@ -381,11 +459,19 @@ func (c *Cluster) Start(n int) {
 	}
 }
 
-// StartNode starts a node's process, failing the test on error.
+// StartNode starts a node's process, failing the test on error. A joining
+// node gets the cluster's join token; once a bootstrapping node runs, the
+// harness trusts the cluster CA it made.
 func (c *Cluster) StartNode(n *Node) {
 	c.tb.Helper()
+	if slices.Contains(n.args, "--join-token-file") {
+		c.ensureJoinToken()
+	}
 	if err := n.Start(); err != nil {
 		c.tb.Fatal(err)
+	}
+	if slices.Contains(n.args, "--bootstrap") {
+		c.trustCA(n)
 	}
 }
 

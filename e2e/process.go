@@ -23,6 +23,8 @@ type Node struct {
 	RaftAddr string // host:port of Raft; empty for a --dev node
 	DataDir  string
 	LogPath  string // stdout and stderr of every run, appended
+	// Scheme of the API: https, or http for a --dev node.
+	Scheme string
 
 	bin  string
 	args []string
@@ -44,7 +46,12 @@ type process struct {
 }
 
 // URL returns the base URL of the node's API.
-func (n *Node) URL() string { return "http://" + n.APIAddr }
+func (n *Node) URL() string {
+	if n.Scheme == "" {
+		return "https://" + n.APIAddr
+	}
+	return n.Scheme + "://" + n.APIAddr
+}
 
 // Args returns the node's command line, without the binary.
 func (n *Node) Args() []string { return append([]string(nil), n.args...) }

@@ -124,6 +124,8 @@ func (n *Node) JoinHandler() http.Handler {
 		req.Token = BearerToken(r)
 		resp, err := n.HandleJoin(r.Context(), req)
 		if err != nil {
+			// Never the token: only what was wrong with it.
+			n.log.Warn("refused a join", "joiner", req.NodeID, "from", r.RemoteAddr, "err", err)
 			status, code := ErrorStatus(err)
 			writeError(w, status, code, err.Error())
 			return

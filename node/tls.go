@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -191,7 +192,11 @@ func (n *Node) signingCA() (*clusterca.CA, error) {
 	if n.cfg.Sealer == nil {
 		return nil, errors.New("node: this node has no key-encryption key and cannot open the cluster CA's key")
 	}
-	keyPEM, err := n.cfg.Sealer.Open([]byte(stored.SealedKey), caKeyAAD(clusterID))
+	sealed, err := base64.StdEncoding.DecodeString(stored.SealedKey)
+	if err != nil {
+		return nil, fmt.Errorf("node: the stored cluster CA key is not base64: %w", err)
+	}
+	keyPEM, err := n.cfg.Sealer.Open(sealed, caKeyAAD(clusterID))
 	if err != nil {
 		return nil, fmt.Errorf("node: open the cluster CA's key (is --kek-file the cluster's key-encryption key?): %w", err)
 	}
@@ -529,7 +534,8 @@ func (n *Node) replicateClusterCA(ctx context.Context) error {
 	if id == nil {
 		return errors.New("node: no TLS identity to take the cluster CA from")
 	}
-	ca := fsm.ClusterCA{CertPEM: string(id.ca.CertPEM()), SealedKey: string(sealed), Fingerprint: id.ca.Fingerprint()}
+	// Sealed bytes are binary: base64 keeps them whole in the state's JSON.
+	ca := fsm.ClusterCA{CertPEM: string(id.ca.CertPEM()), SealedKey: base64.StdEncoding.EncodeToString(sealed), Fingerprint: id.ca.Fingerprint()}
 	if _, err := n.proposeSystem(ctx, &fsm.SetClusterCA{CA: ca}); err != nil {
 		return fmt.Errorf("node: replicate the cluster CA: %w", err)
 	}

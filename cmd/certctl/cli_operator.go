@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -27,8 +28,9 @@ func newOperatorCommand(o *cliOptions) *cobra.Command {
 
 func newJoinTokenCreateCommand(o *cliOptions) *cobra.Command {
 	var (
-		ttl  time.Duration
-		uses int
+		ttl     time.Duration
+		uses    int
+		outFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -37,7 +39,7 @@ func newJoinTokenCreateCommand(o *cliOptions) *cobra.Command {
 --ttl. The token is printed once (the cluster keeps only its hash): hand it
 to the joining node in a file (--join-token-file), never on its command line.`,
 		Example: `  certctl operator join-token create
-  certctl operator join-token create --ttl 30m --uses 2`,
+  certctl operator join-token create --ttl 30m --uses 2 --out /root/join-token`,
 		Args: noArgs,
 		RunE: o.run(func(ctx context.Context, inv *invocation, _ []string) error {
 			if ttl < minJoinTokenTTL || ttl > maxJoinTokenTTL {
@@ -46,9 +48,37 @@ to the joining node in a file (--join-token-file), never on its command line.`,
 			if uses < 1 || uses > maxJoinTokenUses {
 				return usageError{fmt.Errorf("--uses %d must be between 1 and %d", uses, maxJoinTokenUses)}
 			}
+			var f *os.File
+			if outFile != "" {
+				// Made before the token: a token shown once must not be lost
+				// to a file that cannot be written.
+				var err error
+				if f, err = os.OpenFile(outFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+					return usageError{fmt.Errorf("--out: %w", err)}
+				}
+				defer f.Close()
+			}
 			jt, err := inv.client.CreateJoinToken(ctx, ttl, uses)
 			if err != nil {
+				if f != nil {
+					os.Remove(outFile)
+				}
 				return err
+			}
+			if f != nil {
+				if _, err := fmt.Fprintln(f, jt.Token); err != nil {
+					return fmt.Errorf("write join token %s to %s: %w (revoke it and create another)", jt.ID, outFile, err)
+				}
+				if err := f.Close(); err != nil {
+					return fmt.Errorf("write join token %s to %s: %w (revoke it and create another)", jt.ID, outFile, err)
+				}
+				jt.Token = ""
+				if inv.json {
+					return printJSON(inv.out, jt)
+				}
+				return printFields(inv.out, [][2]string{
+					{"ID", jt.ID}, {"Expires", when(&jt.ExpiresAt)}, {"Uses", strconv.Itoa(jt.Uses)}, {"Join token file", outFile},
+				})
 			}
 			if inv.json {
 				return printJSON(inv.out, jt)
@@ -64,6 +94,7 @@ to the joining node in a file (--join-token-file), never on its command line.`,
 	}
 	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token is valid, 1m to 168h")
 	cmd.Flags().IntVar(&uses, "uses", 1, "how many nodes may join with it, 1 to 100")
+	cmd.Flags().StringVar(&outFile, "out", "", "write the token to this new file (0600) instead of printing it, for --join-token-file")
 	return cmd
 }
 
