@@ -13,6 +13,12 @@ import (
 // to its target and field only.)
 const FieldPrefix = "sealed:v2:"
 
+// The kinds of record a sealed config field belongs to (FieldAAD).
+const (
+	FieldKindTarget = "target"
+	FieldKindIssuer = "issuer"
+)
+
 // FieldAAD is the additional data a secret field of a connector's config is
 // sealed with. It binds the value to the kind of record ("target",
 // "issuer"), the record's id, the field's name and the agent the value is
