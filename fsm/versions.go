@@ -145,8 +145,8 @@ func (p *RecordVersion) apply(t *txn) (any, error) {
 
 // ServerKey is the sealed key of a certificate whose key the server made,
 // for the version it belongs to and the agents it was made for (sorted;
-// none for a key recorded before keys were bound to agents, which no agent
-// gets).
+// none when no target of the certificate had an agent, or for a key
+// recorded before keys were bound to agents: no agent gets such a key).
 type ServerKey struct {
 	VersionID string   `json:"version_id"`
 	SealedKey []byte   `json:"sealed_key"`

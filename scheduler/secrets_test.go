@@ -78,7 +78,7 @@ func TestIssuance_ServerKeyWithoutAgentsGoesToNone(t *testing.T) {
 	h.must(&fsm.RecordVersion{Version: fsmtest.Version("ver-old", fsmtest.CertificateID, 1, t0, 90*24*time.Hour), SealedKey: sealed})
 	_, _, err = s.OpenServerKey(context.Background(), fsmtest.CertificateID, fsmtest.AgentID)
 	require.ErrorIs(t, err, fsm.ErrState)
-	assert.Contains(t, err.Error(), "before keys were bound")
+	assert.Contains(t, err.Error(), "made for no agent")
 }
 
 // TestIssuance_IssuerSecretsOpenedForTheConnector: the connector of an

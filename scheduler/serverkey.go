@@ -190,7 +190,7 @@ func (s *IssuanceService) OpenServerKey(_ context.Context, certID, agentID strin
 		return nil, "", err
 	}
 	if agentID == "" || !slices.Contains(k.AgentIDs, agentID) {
-		made := "before keys were bound to the agents they are for"
+		made := "for no agent (its certificate had no target served by an agent then, or the key predates keys bound to their agents)"
 		if len(k.AgentIDs) > 0 {
 			made = "for agent " + strings.Join(k.AgentIDs, ", ")
 		}
