@@ -166,7 +166,11 @@ func (s *Server) agentWork(c *gin.Context) {
 		if j.Status == fsm.JobRunning && j.LeaseHolder != "" {
 			continue // leased to the server side
 		}
-		item, err := s.workItem(c, &j, own)
+		forAgent := ""
+		if own {
+			forAgent = a.ID
+		}
+		item, err := s.workItem(c, &j, forAgent)
 		if err != nil {
 			fail(c, err)
 			return
@@ -177,9 +181,9 @@ func (s *Server) agentWork(c *gin.Context) {
 }
 
 // workItem is job j as handed to its agent: with its target's config, the
-// secrets of which are opened when own (the agent's own key asks) and
-// redacted otherwise.
-func (s *Server) workItem(c *gin.Context, j *fsm.Job, own bool) (wire.WorkItem, error) {
+// secrets of which are opened for agentID (the agent's own key asks) and
+// redacted when agentID is "".
+func (s *Server) workItem(c *gin.Context, j *fsm.Job, agentID string) (wire.WorkItem, error) {
 	cert, err := s.state.Certificate(j.CertificateID)
 	if err != nil {
 		return wire.WorkItem{}, err
@@ -192,10 +196,10 @@ func (s *Server) workItem(c *gin.Context, j *fsm.Job, own bool) (wire.WorkItem, 
 			return wire.WorkItem{}, err
 		}
 		item.TargetType = t.Type
-		if own {
-			item.TargetConfig = s.openTargetSecrets(c, t, j.ID)
+		if agentID != "" {
+			item.TargetConfig = s.openTargetSecrets(c, t, j.ID, agentID)
 		} else {
-			redactTargetSecrets(t)
+			s.redactTarget(t)
 			item.TargetConfig = t.Config
 		}
 	}
@@ -308,7 +312,7 @@ func (s *Server) agentPickup(c *gin.Context) {
 	// A server-made key goes only to the agent itself, never to an operator
 	// or admin key calling the agent's endpoints on its behalf.
 	if who := principalOf(c); strings.EqualFold(cert.KeyGeneration, "server") && who.role == fsm.RoleAgent && who.agentID == a.ID {
-		keyPEM, ok := s.serverKey(c, cert.ID, v.ID)
+		keyPEM, ok := s.serverKey(c, cert.ID, v.ID, a.ID)
 		if !ok {
 			return
 		}
@@ -320,18 +324,23 @@ func (s *Server) agentPickup(c *gin.Context) {
 }
 
 // serverKey opens the server-side key of version versionID of certificate
-// certID, for the agent of one of its targets: only this answer carries it.
-// A key that belongs to another version (the certificate's key moved to an
-// agent since) is not handed out.
-func (s *Server) serverKey(c *gin.Context, certID, versionID string) ([]byte, bool) {
+// certID for agentID, the agent of one of its targets: only this answer
+// carries it. A key that belongs to another version (the certificate's key
+// moved to an agent since) or that was made for another agent (the target
+// was moved to agentID since: it needs a renewal) is not handed out.
+func (s *Server) serverKey(c *gin.Context, certID, versionID, agentID string) ([]byte, bool) {
 	if s.cfg.Keys == nil {
 		failStatus(c, http.StatusNotImplemented, "", "this node cannot open server-side keys")
 		return nil, false
 	}
-	keyPEM, keyVersion, err := s.cfg.Keys.OpenServerKey(c.Request.Context(), certID)
+	keyPEM, keyVersion, err := s.cfg.Keys.OpenServerKey(c.Request.Context(), certID, agentID)
 	if err != nil {
-		if fsm.CodeOf(err) == fsm.CodeNotFound {
+		switch fsm.CodeOf(err) {
+		case fsm.CodeNotFound:
 			fail(c, &fsm.Error{Code: fsm.CodeNotFound, Resource: "server key", ID: certID, Message: "certificate " + certID + " has no server-side key for its current version"})
+			return nil, false
+		case fsm.CodeState:
+			fail(c, err) // made for another agent: the message says to renew
 			return nil, false
 		}
 		s.cfg.Logger.Error("server-side key does not open", "certificate", certID, "err", err)

@@ -16,3 +16,10 @@ func RoutesOf(s *Server) []RouteInfo {
 	}
 	return out
 }
+
+// TargetAnswer and IssuerAnswer are what an update that cleared secrets
+// answers, for the wire parity test.
+type (
+	TargetAnswer = targetAnswer
+	IssuerAnswer = issuerAnswer
+)

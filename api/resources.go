@@ -22,16 +22,22 @@ type crud[T any] struct {
 	bind     func(*gin.Context) (T, bool) // decodes a body; nil means bindJSON into T
 	check    func(*gin.Context, *T) error // checks beyond the state machine's (connector configs); nil for none
 	// protect settles a record's secrets (seals them) just before it is
-	// proposed, update telling a PUT from a POST; it writes the error
-	// itself and returns false on failure. Nil for none.
-	protect func(c *gin.Context, v *T, update bool) bool
+	// proposed, update telling a PUT from a POST, and returns the secret
+	// fields the update cleared (the record moved without them); it writes
+	// the error itself and returns false on failure. Nil for none.
+	protect func(c *gin.Context, v *T, update bool) (cleared []string, ok bool)
 	// view hides what a record's answers must not show (secrets); nil
 	// serves records as stored.
-	view     func(*T)
+	view func(*T)
+	// cleared is the answer to a write that cleared secrets: the record as
+	// served and the fields cleared. Nil: the record alone.
+	cleared  func(v *T, fields []string) any
 	read     func(id string) (*T, error)
 	readList func(c *gin.Context, p fsm.Page) (fsm.List[T], error)
 	onCreate func(T) fsm.Payload
-	onUpdate func(T) fsm.Payload
+	// onUpdate makes the update's payload of v and the secret fields
+	// protect cleared in it.
+	onUpdate func(v T, cleared []string) fsm.Payload
 	onDelete func(id string) fsm.Payload
 }
 
@@ -69,7 +75,7 @@ func (r *crud[T]) create(path string) route {
 	return route{method: "POST", path: path, access: accessWrite, summary: "Create one of " + r.tag, tag: r.tag,
 		request: r.wire, response: r.wire, status: 201,
 		handler: func(c *gin.Context) {
-			r.write(c, http.StatusCreated, r.onCreate, false, func(id *string) bool {
+			r.write(c, http.StatusCreated, func(v T, _ []string) fsm.Payload { return r.onCreate(v) }, false, func(id *string) bool {
 				if *id == "" {
 					*id = NewID(r.idPrefix)
 				}
@@ -96,7 +102,7 @@ func (r *crud[T]) update(path string) route {
 // write decodes a record, settles its id with setID, prepares, checks and
 // protects it, proposes what payload makes of it, and answers with the
 // stored record as served.
-func (r *crud[T]) write(c *gin.Context, status int, payload func(T) fsm.Payload, update bool, setID func(*string) bool) {
+func (r *crud[T]) write(c *gin.Context, status int, payload func(T, []string) fsm.Payload, update bool, setID func(*string) bool) {
 	v, ok := r.decode(c)
 	if !ok {
 		return
@@ -114,11 +120,21 @@ func (r *crud[T]) write(c *gin.Context, status int, payload func(T) fsm.Payload,
 			return
 		}
 	}
-	if r.protect != nil && !r.protect(c, &v, update) {
-		return
+	var cleared []string
+	if r.protect != nil {
+		var ok bool
+		if cleared, ok = r.protect(c, &v, update); !ok {
+			return
+		}
 	}
-	if r.s.propose(c, payload(v)) {
-		r.s.respondRead(c, status, func() (any, error) { return r.load(*id) })
+	if r.s.propose(c, payload(v, cleared)) {
+		r.s.respondRead(c, status, func() (any, error) {
+			got, err := r.load(*id)
+			if err != nil || len(cleared) == 0 || r.cleared == nil {
+				return got, err
+			}
+			return r.cleared(got, cleared), nil
+		})
 	}
 }
 
@@ -161,7 +177,7 @@ func (s *Server) teamsResource() *crud[fsm.Team] {
 		read:     s.state.Team,
 		readList: func(_ *gin.Context, p fsm.Page) (fsm.List[fsm.Team], error) { return s.state.Teams(p) },
 		onCreate: func(v fsm.Team) fsm.Payload { return &fsm.CreateTeam{Team: v} },
-		onUpdate: func(v fsm.Team) fsm.Payload { return &fsm.UpdateTeam{Team: v} },
+		onUpdate: func(v fsm.Team, _ []string) fsm.Payload { return &fsm.UpdateTeam{Team: v} },
 		onDelete: func(id string) fsm.Payload { return &fsm.DeleteTeam{ID: id} },
 	}
 }
@@ -174,7 +190,7 @@ func (s *Server) ownersResource() *crud[fsm.Owner] {
 			return s.state.Owners(fsm.OwnerFilter{TeamID: c.Query("team_id")}, p)
 		},
 		onCreate: func(v fsm.Owner) fsm.Payload { return &fsm.CreateOwner{Owner: v} },
-		onUpdate: func(v fsm.Owner) fsm.Payload { return &fsm.UpdateOwner{Owner: v} },
+		onUpdate: func(v fsm.Owner, _ []string) fsm.Payload { return &fsm.UpdateOwner{Owner: v} },
 		onDelete: func(id string) fsm.Payload { return &fsm.DeleteOwner{ID: id} },
 	}
 }
@@ -189,10 +205,15 @@ func (s *Server) issuersResource() *crud[fsm.Issuer] {
 			}
 			return s.cfg.ValidateIssuerConfig(c.Request.Context(), v.Type, v.Config)
 		},
+		protect:  s.protectIssuer,
+		view:     s.redactIssuer,
+		cleared:  func(v *fsm.Issuer, fields []string) any { return issuerAnswer{Issuer: v, SecretsCleared: fields} },
 		read:     s.state.Issuer,
 		readList: func(_ *gin.Context, p fsm.Page) (fsm.List[fsm.Issuer], error) { return s.state.Issuers(p) },
 		onCreate: func(v fsm.Issuer) fsm.Payload { return &fsm.CreateIssuer{Issuer: v} },
-		onUpdate: func(v fsm.Issuer) fsm.Payload { return &fsm.UpdateIssuer{Issuer: v} },
+		onUpdate: func(v fsm.Issuer, cleared []string) fsm.Payload {
+			return &fsm.UpdateIssuer{Issuer: v, ClearedSecrets: cleared}
+		},
 		onDelete: func(id string) fsm.Payload { return &fsm.DeleteIssuer{ID: id} },
 	}
 }
@@ -201,8 +222,9 @@ func (s *Server) targetsResource() *crud[fsm.Target] {
 	return &crud[fsm.Target]{s: s, tag: "targets", idPrefix: "tgt-", wire: wire.Target{}, wireList: wire.List[wire.Target]{},
 		id:      func(v *fsm.Target) *string { return &v.ID },
 		prepare: func(v *fsm.Target) { emptyObject(&v.Config) },
-		protect: s.protectTargetSecrets,
-		view:    redactTargetSecrets,
+		protect: s.protectTarget,
+		view:    s.redactTarget,
+		cleared: func(v *fsm.Target, fields []string) any { return targetAnswer{Target: v, SecretsCleared: fields} },
 		read:    s.state.Target,
 		readList: func(c *gin.Context, p fsm.Page) (fsm.List[fsm.Target], error) {
 			typ := c.Query("type")
@@ -212,7 +234,9 @@ func (s *Server) targetsResource() *crud[fsm.Target] {
 			return s.state.Targets(fsm.TargetFilter{AgentID: c.Query("agent_id"), Type: typ}, p)
 		},
 		onCreate: func(v fsm.Target) fsm.Payload { return &fsm.CreateTarget{Target: v} },
-		onUpdate: func(v fsm.Target) fsm.Payload { return &fsm.UpdateTarget{Target: v} },
+		onUpdate: func(v fsm.Target, cleared []string) fsm.Payload {
+			return &fsm.UpdateTarget{Target: v, ClearedSecrets: cleared}
+		},
 		onDelete: func(id string) fsm.Payload { return &fsm.DeleteTarget{ID: id} },
 	}
 }
@@ -224,7 +248,7 @@ func (s *Server) policyRulesResource() *crud[fsm.PolicyRule] {
 		read:     s.state.PolicyRule,
 		readList: func(_ *gin.Context, p fsm.Page) (fsm.List[fsm.PolicyRule], error) { return s.state.PolicyRules(p) },
 		onCreate: func(v fsm.PolicyRule) fsm.Payload { return &fsm.CreatePolicyRule{Rule: v} },
-		onUpdate: func(v fsm.PolicyRule) fsm.Payload { return &fsm.UpdatePolicyRule{Rule: v} },
+		onUpdate: func(v fsm.PolicyRule, _ []string) fsm.Payload { return &fsm.UpdatePolicyRule{Rule: v} },
 		onDelete: func(id string) fsm.Payload { return &fsm.DeletePolicyRule{ID: id} },
 	}
 }
@@ -274,7 +298,7 @@ func (s *Server) renewalPoliciesResource() *crud[fsm.RenewalPolicy] {
 			return s.state.RenewalPolicies(p)
 		},
 		onCreate: func(v fsm.RenewalPolicy) fsm.Payload { return &fsm.CreateRenewalPolicy{Policy: v} },
-		onUpdate: func(v fsm.RenewalPolicy) fsm.Payload { return &fsm.UpdateRenewalPolicy{Policy: v} },
+		onUpdate: func(v fsm.RenewalPolicy, _ []string) fsm.Payload { return &fsm.UpdateRenewalPolicy{Policy: v} },
 		onDelete: func(id string) fsm.Payload { return &fsm.DeleteRenewalPolicy{ID: id} },
 	}
 }

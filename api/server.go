@@ -86,12 +86,20 @@ type Config struct {
 	// (key_generation "server"), for the pickup of an agent that serves
 	// one of the certificate's targets; nil: such a pickup answers 501.
 	Keys KeyOpener
-	// Secrets seals the passwords of target configs (see targetSecretFields)
-	// under the cluster's key-encryption key before they are proposed, and
-	// opens them for the agent that deploys through the target. Nil (a node
-	// without --kek-file): a create or update carrying one is refused, and
-	// agents get no sealed password.
+	// Secrets seals the secret fields of target and issuer configs (those
+	// TargetSecrets and IssuerSecrets declare) under the cluster's
+	// key-encryption key before they are proposed, and opens a target's for
+	// the agent that deploys through it. Nil (a node without --kek-file): a
+	// create or update carrying one is refused, and agents get no sealed
+	// password.
 	Secrets SecretBox
+	// TargetSecrets and IssuerSecrets are the connectors' declarations of
+	// their secret fields, by target and issuer type (*target.SecretTable,
+	// *issuer.SecretTable, filled by cmd from the connector packages): the
+	// API keeps no list of its own. Nil declares none: such a type's
+	// config is stored and served as given.
+	TargetSecrets SecretFields
+	IssuerSecrets SecretFields
 	// Nudge asks the job processor to run now, after renew and deploy have
 	// queued jobs; it reaches the scheduler only on the leader. Nil: none.
 	Nudge func()
@@ -118,10 +126,20 @@ type IssuerService interface {
 // KeyOpener opens server-side keys with the nodes' key-encryption key.
 type KeyOpener interface {
 	// OpenServerKey returns the private key (PEM) of the certificate's
-	// current server-side key and the id of the version it belongs to; an
-	// *fsm.Error with CodeNotFound when the certificate has none. The
-	// caller clears the key after use and never logs it.
-	OpenServerKey(ctx context.Context, certID string) (keyPEM []byte, versionID string, err error)
+	// current server-side key, opened for agentID, and the id of the
+	// version it belongs to; an *fsm.Error with CodeNotFound when the
+	// certificate has none, and with CodeState when the key was not made
+	// for agentID. The caller clears the key after use and never logs it.
+	OpenServerKey(ctx context.Context, certID, agentID string) (keyPEM []byte, versionID string, err error)
+}
+
+// SecretFields tells which fields of a connector's config hold secrets;
+// *target.SecretTable and *issuer.SecretTable implement it.
+type SecretFields interface {
+	// SecretFields returns the JSON names of the secret fields of type
+	// typ's config, and of the fields that say where those secrets are
+	// sent; none for a type without secrets.
+	SecretFields(typ string) (secret, destination []string)
 }
 
 // SecretBox seals and opens values under the nodes' key-encryption key;

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/certctl/certctl/api"
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 )
@@ -18,7 +19,11 @@ func jsonFields(t reflect.Type) []string {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if f.Anonymous {
-			out = append(out, jsonFields(f.Type)...)
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			out = append(out, jsonFields(ft)...)
 			continue
 		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -41,11 +46,11 @@ func TestWire_TypesMatchTheServedRecords(t *testing.T) {
 		{fsm.Team{}, wire.Team{}, nil},
 		{fsm.Owner{}, wire.Owner{}, nil},
 		{fsm.RenewalPolicy{}, wire.RenewalPolicy{}, nil},
-		{fsm.Issuer{}, wire.Issuer{}, nil},
+		{api.IssuerAnswer{}, wire.Issuer{}, nil}, // an fsm.Issuer, and the secrets an update cleared
 		{fsm.Agent{}, wire.Agent{}, []string{"api_key_hash"}},
 		{fsm.Certificate{}, wire.Certificate{}, nil},
 		{fsm.CertificateVersion{}, wire.CertificateVersion{}, nil},
-		{fsm.Target{}, wire.Target{}, nil},
+		{api.TargetAnswer{}, wire.Target{}, nil}, // an fsm.Target, and the secrets an update cleared
 		{fsm.Job{}, wire.Job{}, nil},
 		{fsm.PolicyRule{}, wire.PolicyRule{}, nil},
 		{fsm.PolicyViolation{}, wire.PolicyViolation{}, nil},

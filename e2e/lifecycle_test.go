@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -172,6 +173,24 @@ func TestLifecycle_ServerKeyIssueVerifyRevoke(t *testing.T) {
 	assert.True(t, ek.PublicKey.Equal(leaf.PublicKey), "the key is the certificate's")
 	_, err = c.APIClient(other.APIKey).PickupCertificate(ctx, other.ID, certID)
 	require.Error(t, err, "an agent serving none of the certificate's targets gets no key")
+
+	// Moved to the other agent, the target does not take the key along:
+	// the key was made for the first agent, and the new one needs a
+	// renewal (the answer says so) before it gets a key of its own.
+	moved := *target
+	moved.AgentID = other.ID
+	_, err = api.UpdateTarget(ctx, moved.ID, moved)
+	require.NoError(t, err)
+	require.NoError(t, c.WaitErr(WaitTimeout, func(ctx context.Context) error {
+		p, err := c.APIClient(other.APIKey).PickupCertificate(ctx, other.ID, certID)
+		switch {
+		case err == nil && p.PrivateKeyPEM != "":
+			return &fatalError{errors.New("the moved target's new agent got the key made for the first")}
+		case err == nil || !strings.Contains(err.Error(), "renew"):
+			return fmt.Errorf("the new agent's pickup is not refused yet for want of a renewal: %v", err) // a node that has not applied the move
+		}
+		return nil
+	}))
 
 	// The key's bytes are in no file of any node: state, raft log, snapshots.
 	scalar, err := ek.Bytes()

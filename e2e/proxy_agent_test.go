@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/connectors/target/f5/f5test"
 	"github.com/certctl/certctl/connectors/target/iis/iistest"
 )
@@ -110,6 +111,20 @@ func TestAgent_ProxyAgentServesF5AndIIS(t *testing.T) {
 		require.Equal(t, "Completed", job.Status, "after an update with the placeholder; last error: %s\nagent log:\n%s", job.LastError, r.agent.LogTail(40))
 	}
 	assertTargetPasswordsNowhere(t, ctx, r, shown, f5test.Password, iistest.Password)
+
+	// Moved to another agent with the placeholder, a target loses its
+	// password, and the answer says so: it is never carried to that agent.
+	other, err := r.api.RegisterAgent(ctx, "proxy-other", "proxy-other.example.com")
+	require.NoError(t, err)
+	tgt, err := r.api.GetTarget(ctx, "tgt-mc-f5")
+	require.NoError(t, err)
+	tgt.AgentID = other.ID
+	moved, err := r.api.UpdateTarget(ctx, tgt.ID, *tgt)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"password"}, moved.SecretsCleared)
+	var movedConfig map[string]any
+	require.NoError(t, json.Unmarshal(moved.Config, &movedConfig))
+	assert.Equal(t, "", movedConfig["password"])
 	assert.Empty(t, bigip.Violations(), "the agent spoke iControl REST as F5 documents it")
 	assert.Empty(t, iisHost.Violations(), "the agent spoke WS-Management as Microsoft documents it")
 	assertAgentKeysNowhere(t, ctx, r)
@@ -133,7 +148,7 @@ func assertTargetPasswordsNowhere(t *testing.T, ctx context.Context, r *agentRig
 	t.Helper()
 	sealed := 0
 	searched, err := r.c.NodeFiles(true, func(p string, data []byte) {
-		if bytes.Contains(data, []byte("sealed:v1:")) {
+		if bytes.Contains(data, []byte(keywrap.FieldPrefix)) {
 			sealed++
 		}
 		for _, pw := range passwords {
@@ -154,7 +169,7 @@ func assertTargetPasswordsNowhere(t *testing.T, ctx context.Context, r *agentRig
 		}
 	}
 	for _, a := range answers {
-		assert.NotContains(t, string(a), "sealed:v1:", "an answer to the admin shows no sealed blob")
+		assert.NotContains(t, string(a), "sealed:", "an answer to the admin shows no sealed blob")
 		for _, pw := range passwords {
 			assert.False(t, bytes.Contains(a, []byte(pw)), "an answer to the admin holds the target password %q", pw)
 		}

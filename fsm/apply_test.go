@@ -368,6 +368,17 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"target_updated", "target", fsmtest.TargetID}},
 		},
 		{
+			name: "UpdateTarget clearing its secrets",
+			payload: &fsm.UpdateTarget{Target: fsm.Target{ID: fsmtest.TargetID, Name: "nginx-web-01", Type: "F5", AgentID: fsmtest.AgentID,
+				Config: json.RawMessage(`{"host":"bigip-2","password":""}`)}, ClearedSecrets: []string{"password"}},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				events := auditEvents(t, f)
+				last := events[len(events)-1]
+				assert.JSONEq(t, `{"fields":["password"],"agent_id":"`+fsmtest.AgentID+`"}`, string(last.Details))
+			},
+			audit: []auditWant{{"target_updated", "target", fsmtest.TargetID}, {"target_secrets_cleared", "target", fsmtest.TargetID}},
+		},
+		{
 			name: "DeleteTarget",
 			setup: func(l *fsmtest.Log) {
 				l.Must(&fsm.CreateTarget{Target: fsmtest.Target("target-2", "haproxy", fsmtest.AgentID)})
@@ -568,19 +579,22 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"certificate_issued", "certificate", fsmtest.CertificateID}},
 		},
 		{
-			name:    "RecordVersion with a sealed server key",
-			payload: &fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, 90*24*time.Hour), SealedKey: sealedKey},
+			name: "RecordVersion with a sealed server key",
+			payload: &fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, 90*24*time.Hour), SealedKey: sealedKey,
+				KeyAgentIDs: []string{fsmtest.AgentID}},
 			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
-				sealed, versionID, err := f.ServerKey(fsmtest.CertificateID)
+				k, err := f.ServerKey(fsmtest.CertificateID)
 				require.NoError(t, err)
-				assert.Equal(t, sealedKey, sealed)
-				assert.Equal(t, "ver-1", versionID)
+				assert.Equal(t, sealedKey, k.SealedKey)
+				assert.Equal(t, "ver-1", k.VersionID)
+				assert.Equal(t, []string{fsmtest.AgentID}, k.AgentIDs, "the agents the key was made for are recorded with it")
 				v, err := f.CertificateVersion("ver-1")
 				require.NoError(t, err)
 				assert.NotContains(t, v.CSRPEM+v.PEMChain, "PRIVATE KEY")
 				events := auditEvents(t, f)
 				last := events[len(events)-1]
 				assert.NotContains(t, string(last.Details), "sealed")
+				assert.Contains(t, string(last.Details), `"agent_ids":["`+fsmtest.AgentID+`"]`)
 			},
 			audit: []auditWant{{"certificate_issued", "certificate", fsmtest.CertificateID}, {"server_key_recorded", "certificate", fsmtest.CertificateID}},
 		},
@@ -591,7 +605,7 @@ func applyCases() []applyCase {
 			},
 			payload: &fsm.RecordVersion{Version: fsmtest.Version("ver-2", fsmtest.CertificateID, 2, fsmtest.T0, 90*24*time.Hour)},
 			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
-				_, _, err := f.ServerKey(fsmtest.CertificateID)
+				_, err := f.ServerKey(fsmtest.CertificateID)
 				assert.ErrorIs(t, err, fsm.ErrNotFound)
 			},
 			audit: []auditWant{{"certificate_issued", "certificate", fsmtest.CertificateID}},

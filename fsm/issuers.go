@@ -41,14 +41,30 @@ func (CreateIssuer) CommandType() CommandType     { return CommandCreateIssuer }
 func (p *CreateIssuer) Validate() error           { return p.Issuer.validate() }
 func (p *CreateIssuer) apply(t *txn) (any, error) { return createRecord(t, issuersTable, &p.Issuer) }
 
-// UpdateIssuer replaces an issuer's fields.
+// UpdateIssuer replaces an issuer's fields. ClearedSecrets names the
+// secret fields of its config the update cleared because where they go
+// (the CA's address, the roots that authenticate it) or the issuer's type
+// changed without them being given again: audited as
+// issuer_secrets_cleared.
 type UpdateIssuer struct {
-	Issuer Issuer `json:"issuer"`
+	Issuer         Issuer   `json:"issuer"`
+	ClearedSecrets []string `json:"cleared_secrets,omitempty"`
 }
 
-func (UpdateIssuer) CommandType() CommandType     { return CommandUpdateIssuer }
-func (p *UpdateIssuer) Validate() error           { return p.Issuer.validate() }
-func (p *UpdateIssuer) apply(t *txn) (any, error) { return updateRecord(t, issuersTable, &p.Issuer) }
+func (UpdateIssuer) CommandType() CommandType { return CommandUpdateIssuer }
+func (p *UpdateIssuer) Validate() error {
+	if err := p.Issuer.validate(); err != nil {
+		return err
+	}
+	return validClearedSecrets(p.ClearedSecrets, p.Issuer.Config)
+}
+func (p *UpdateIssuer) apply(t *txn) (any, error) {
+	v, err := updateRecord(t, issuersTable, &p.Issuer)
+	if err == nil && len(p.ClearedSecrets) > 0 {
+		t.audit("issuer_secrets_cleared", "issuer", p.Issuer.ID, map[string]any{"fields": p.ClearedSecrets})
+	}
+	return v, err
+}
 
 // DeleteIssuer removes an issuer no certificate uses.
 type DeleteIssuer struct {

@@ -209,7 +209,7 @@ func TestFSM_RestoreRefusesDamagedSnapshot(t *testing.T) {
 			return tx.DeleteBucket([]byte("server_keys"))
 		})
 		require.NoError(t, restore(f, older))
-		_, _, err := f.ServerKey(fsmtest.CertificateID)
+		_, err := f.ServerKey(fsmtest.CertificateID)
 		assert.ErrorIs(t, err, fsm.ErrNotFound, "the bucket is there, empty")
 	})
 

@@ -48,14 +48,30 @@ func (CreateTarget) CommandType() CommandType     { return CommandCreateTarget }
 func (p *CreateTarget) Validate() error           { return p.Target.validate() }
 func (p *CreateTarget) apply(t *txn) (any, error) { return createRecord(t, targetsTable, &p.Target) }
 
-// UpdateTarget replaces a target's fields.
+// UpdateTarget replaces a target's fields. ClearedSecrets names the
+// secret fields of its config the update cleared because the target's
+// agent or where its secrets go changed without them being given again
+// (the proposer knows the connectors' secret fields; the state machine does
+// not): the change is audited as target_secrets_cleared.
 type UpdateTarget struct {
-	Target Target `json:"target"`
+	Target         Target   `json:"target"`
+	ClearedSecrets []string `json:"cleared_secrets,omitempty"`
 }
 
-func (UpdateTarget) CommandType() CommandType     { return CommandUpdateTarget }
-func (p *UpdateTarget) Validate() error           { return p.Target.validate() }
-func (p *UpdateTarget) apply(t *txn) (any, error) { return updateRecord(t, targetsTable, &p.Target) }
+func (UpdateTarget) CommandType() CommandType { return CommandUpdateTarget }
+func (p *UpdateTarget) Validate() error {
+	if err := p.Target.validate(); err != nil {
+		return err
+	}
+	return validClearedSecrets(p.ClearedSecrets, p.Target.Config)
+}
+func (p *UpdateTarget) apply(t *txn) (any, error) {
+	v, err := updateRecord(t, targetsTable, &p.Target)
+	if err == nil && len(p.ClearedSecrets) > 0 {
+		t.audit("target_secrets_cleared", "target", p.Target.ID, map[string]any{"fields": p.ClearedSecrets, "agent_id": p.Target.AgentID})
+	}
+	return v, err
+}
 
 // DeleteTarget removes a target no certificate is mapped to.
 type DeleteTarget struct {

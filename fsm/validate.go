@@ -80,6 +80,32 @@ func validEnum(field, s string, e Enum, req bool) (string, error) {
 }
 
 // validObject checks that raw is empty or a JSON object.
+// validClearedSecrets checks the fields an update says it cleared: names,
+// each holding nothing (absent, null or "") in config, so that the audit
+// never says a secret was cleared when it was kept.
+func validClearedSecrets(fields []string, config json.RawMessage) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	var m map[string]any
+	if len(config) > 0 {
+		if err := json.Unmarshal(config, &m); err != nil {
+			return invalidf("config", "config must be a JSON object")
+		}
+	}
+	for _, f := range fields {
+		if err := ValidText("cleared_secrets", f, 128, true); err != nil {
+			return err
+		}
+		for k, v := range m {
+			if strings.EqualFold(k, f) && v != nil && v != "" {
+				return invalidf("cleared_secrets", "cleared_secrets names %s, which the config still holds", f)
+			}
+		}
+	}
+	return nil
+}
+
 func validObject(field string, raw json.RawMessage) error {
 	if len(raw) == 0 {
 		return nil

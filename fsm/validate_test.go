@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -63,6 +64,14 @@ func TestFSM_NewCommandRejectsInvalid(t *testing.T) {
 			SealedKey: []byte("\x01-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIK9z0aZq3n8vQ7mR2xT4wYpL5sK1jH6dN0cB8eF3gU2oAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n")}, "sealed_key"},
 		{"server key in DER", &fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, time.Hour),
 			SealedKey: append([]byte{0x30, 0x77, 0x02, 0x01}, make([]byte, 40)...)}, "sealed_key"},
+		{"server key agents without a key", &fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, time.Hour),
+			KeyAgentIDs: []string{fsmtest.AgentID}}, "key_agent_ids"},
+		{"server key agents unsorted", &fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, time.Hour),
+			SealedKey: append([]byte{0x01}, make([]byte, 40)...), KeyAgentIDs: []string{"ag-b", "ag-a"}}, "key_agent_ids"},
+		{"cleared secret still held", &fsm.UpdateTarget{Target: fsm.Target{ID: fsmtest.TargetID, Name: "f5", Type: "F5", AgentID: fsmtest.AgentID,
+			Config: json.RawMessage(`{"Password":"sealed:v2:AAAA"}`)}, ClearedSecrets: []string{"password"}}, "cleared_secrets"},
+		{"cleared issuer secret still held", &fsm.UpdateIssuer{Issuer: fsm.Issuer{ID: "iss-1", Name: "acme", Type: "ACME",
+			Config: json.RawMessage(`{"eab_hmac_key":"x"}`)}, ClearedSecrets: []string{"eab_hmac_key"}}, "cleared_secrets"},
 		{"version with a private key", version(func(v *fsm.CertificateVersion) { v.PEMChain += "-----BEGIN PRIVATE KEY-----\n" }), "pem_chain"},
 		{"version expiring before it starts", version(func(v *fsm.CertificateVersion) { v.NotAfter = v.NotBefore }), "not_after"},
 		{"version with a short fingerprint", version(func(v *fsm.CertificateVersion) { v.FingerprintSHA256 = "abcd" }), "fingerprint_sha256"},

@@ -45,9 +45,14 @@ func (v *CertificateVersion) validate() error {
 // key sealed under the nodes' key-encryption key: it lands in the same
 // transaction as the version, in the server_keys bucket, never in the
 // version. A version without one drops any key stored for an older version.
+// KeyAgentIDs are the agents the key is for (those of the certificate's
+// targets when it was made), recorded with it: the key is handed to no
+// other agent, even one a target is later moved to (that agent needs a new
+// key, i.e. a new version). The proposer binds the sealed key to them too.
 type RecordVersion struct {
-	Version   CertificateVersion `json:"version"`
-	SealedKey []byte             `json:"sealed_key,omitempty"`
+	Version     CertificateVersion `json:"version"`
+	SealedKey   []byte             `json:"sealed_key,omitempty"`
+	KeyAgentIDs []string           `json:"key_agent_ids,omitempty"`
 }
 
 // maxSealedKey bounds a sealed server key: an RSA-4096 key in PEM is
@@ -64,7 +69,18 @@ func (p *RecordVersion) Validate() error {
 		return err
 	}
 	if p.SealedKey == nil {
+		if len(p.KeyAgentIDs) > 0 {
+			return invalidf("key_agent_ids", "key_agent_ids name the agents of a server key: give sealed_key with them")
+		}
 		return nil
+	}
+	for i, id := range p.KeyAgentIDs {
+		if err := ValidID("key_agent_ids", id); err != nil {
+			return err
+		}
+		if i > 0 && p.KeyAgentIDs[i-1] >= id {
+			return invalidf("key_agent_ids", "key_agent_ids must be sorted and distinct")
+		}
 	}
 	// A sealed value starts with its format version (1); a key in the
 	// clear, PEM or DER (0x30), never passes for one.
@@ -110,7 +126,7 @@ func (p *RecordVersion) apply(t *txn) (any, error) {
 
 	keys := t.bucket(bucketServerKeys)
 	if p.SealedKey != nil {
-		putJSON(keys, []byte(c.ID), &ServerKey{VersionID: v.ID, SealedKey: p.SealedKey})
+		putJSON(keys, []byte(c.ID), &ServerKey{VersionID: v.ID, SealedKey: p.SealedKey, AgentIDs: p.KeyAgentIDs})
 	} else if keys.Get([]byte(c.ID)) != nil {
 		must(keys.Delete([]byte(c.ID)))
 	}
@@ -121,25 +137,28 @@ func (p *RecordVersion) apply(t *txn) (any, error) {
 	})
 	if p.SealedKey != nil {
 		// What names the key, never the key.
-		t.audit("server_key_recorded", "certificate", c.ID, map[string]any{"version_id": v.ID})
+		t.audit("server_key_recorded", "certificate", c.ID, map[string]any{"version_id": v.ID, "agent_ids": append([]string{}, p.KeyAgentIDs...)})
 	}
 	applyPolicies(t, &c, violations)
 	return v, nil
 }
 
 // ServerKey is the sealed key of a certificate whose key the server made,
-// for the version it belongs to.
+// for the version it belongs to and the agents it was made for (sorted;
+// none when no target of the certificate had an agent, or for a key
+// recorded before keys were bound to agents: no agent gets such a key).
 type ServerKey struct {
-	VersionID string `json:"version_id"`
-	SealedKey []byte `json:"sealed_key"`
+	VersionID string   `json:"version_id"`
+	SealedKey []byte   `json:"sealed_key"`
+	AgentIDs  []string `json:"agent_ids,omitempty"`
 }
 
-// ServerKey returns the sealed key of certificate certID's current version
-// and that version's id; ErrNotFound when the certificate has none (its key
-// is an agent's, or it has not been issued).
-func (f *FSM) ServerKey(certID string) (sealed []byte, versionID string, err error) {
+// ServerKey returns the sealed key of certificate certID's current version;
+// ErrNotFound when the certificate has none (its key is an agent's, or it
+// has not been issued).
+func (f *FSM) ServerKey(certID string) (*ServerKey, error) {
 	var k ServerKey
-	err = f.view(func(tx *bolt.Tx) error {
+	err := f.view(func(tx *bolt.Tx) error {
 		found, err := getJSON(tx.Bucket(bucketServerKeys), []byte(certID), &k)
 		if err == nil && !found {
 			err = notFound("server key", certID)
@@ -147,9 +166,9 @@ func (f *FSM) ServerKey(certID string) (sealed []byte, versionID string, err err
 		return err
 	})
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return k.SealedKey, k.VersionID, nil
+	return &k, nil
 }
 
 // CertificateVersion returns the version with id.

@@ -36,7 +36,7 @@ type IssuanceState interface {
 	Target(id string) (*fsm.Target, error)
 	Revocations(issuerID string) ([]fsm.Revocation, error)
 	CertificateVersion(id string) (*fsm.CertificateVersion, error)
-	ServerKey(certID string) (sealed []byte, versionID string, err error)
+	ServerKey(certID string) (*fsm.ServerKey, error)
 }
 
 var _ IssuanceState = (*fsm.FSM)(nil)
@@ -148,7 +148,11 @@ func (s *IssuanceService) build(ctx context.Context, issuerID string, create boo
 	if err != nil {
 		return nil, nil, err
 	}
-	config := s.withCRLURL(rec)
+	config, err := s.openIssuerConfig(rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	config = s.withCRLURL(rec.Type, rec.ID, config)
 	iss, err := s.registry.Build(ctx, rec.ID, rec.Type, config)
 	if errors.Is(err, localca.ErrNoMaterial) && !create {
 		return nil, nil, &fsm.Error{Code: fsm.CodeNotFound, Resource: "issuer", ID: rec.ID,
@@ -166,26 +170,26 @@ func (s *IssuanceService) build(ctx context.Context, issuerID string, create boo
 	return iss, rec, nil
 }
 
-// withCRLURL returns the issuer's config with the default CRL distribution
-// point filled in for a Local CA that names none.
-func (s *IssuanceService) withCRLURL(rec *fsm.Issuer) json.RawMessage {
-	if s.cfg.CRLBaseURL == "" || !strings.EqualFold(rec.Type, localca.Type) {
-		return rec.Config
+// withCRLURL returns config, that of issuer id of type typ, with the
+// default CRL distribution point filled in for a Local CA that names none.
+func (s *IssuanceService) withCRLURL(typ, id string, config json.RawMessage) json.RawMessage {
+	if s.cfg.CRLBaseURL == "" || !strings.EqualFold(typ, localca.Type) {
+		return config
 	}
 	var m map[string]any
-	if json.Unmarshal(rec.Config, &m) != nil {
-		return rec.Config // the connector says what is wrong with it
+	if json.Unmarshal(config, &m) != nil {
+		return config // the connector says what is wrong with it
 	}
 	if m == nil {
 		m = map[string]any{}
 	}
 	if u, _ := m["crl_url"].(string); u != "" {
-		return rec.Config
+		return config
 	}
-	m["crl_url"] = strings.TrimRight(s.cfg.CRLBaseURL, "/") + "/.well-known/pki/crl/" + rec.ID
+	m["crl_url"] = strings.TrimRight(s.cfg.CRLBaseURL, "/") + "/.well-known/pki/crl/" + id
 	out, err := json.Marshal(m)
 	if err != nil {
-		return rec.Config
+		return config
 	}
 	return out
 }

@@ -116,7 +116,7 @@ func TestIssuance_ServerKey(t *testing.T) {
 	v := versions.Items[0]
 	assert.NotContains(t, v.PEMChain+v.CSRPEM, "PRIVATE KEY")
 
-	keyPEM, versionID, err := s.OpenServerKey(ctx, fsmtest.CertificateID)
+	keyPEM, versionID, err := s.OpenServerKey(ctx, fsmtest.CertificateID, fsmtest.AgentID)
 	require.NoError(t, err)
 	assert.Equal(t, v.ID, versionID)
 	block, _ := pem.Decode(keyPEM)
@@ -127,9 +127,10 @@ func TestIssuance_ServerKey(t *testing.T) {
 	leaf, err := x509.ParseCertificate(leafBlock.Bytes)
 	require.NoError(t, err)
 	assert.True(t, key.(*ecdsa.PrivateKey).PublicKey.Equal(leaf.PublicKey), "the stored key is the certificate's")
-	sealed, _, err := h.f.ServerKey(fsmtest.CertificateID)
+	stored, err := h.f.ServerKey(fsmtest.CertificateID)
 	require.NoError(t, err)
-	assert.False(t, bytes.Contains(sealed, block.Bytes), "stored sealed")
+	assert.False(t, bytes.Contains(stored.SealedKey, block.Bytes), "stored sealed")
+	assert.Equal(t, []string{fsmtest.AgentID}, stored.AgentIDs, "made for the agent of the certificate's target")
 	deploys, err := h.f.Jobs(fsm.JobFilter{Type: fsm.JobDeployment}, fsm.Page{})
 	require.NoError(t, err)
 	assert.Equal(t, 1, deploys.Total)

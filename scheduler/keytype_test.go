@@ -72,7 +72,7 @@ func TestIssuance_ServerKeyOfTheCertificatesType(t *testing.T) {
 	h.must(&fsm.ClaimJob{JobID: "job-1", Holder: holderOf("n1"), LeaseUntil: t0.Add(DefaultLeaseDuration)})
 	require.NoError(t, s.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
 
-	keyPEM, _, err := s.OpenServerKey(ctx, fsmtest.CertificateID)
+	keyPEM, _, err := s.OpenServerKey(ctx, fsmtest.CertificateID, fsmtest.AgentID)
 	require.NoError(t, err)
 	block, _ := pem.Decode(keyPEM)
 	require.NotNil(t, block)

@@ -10,6 +10,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/connectors/keywrap"
@@ -17,9 +20,16 @@ import (
 )
 
 // ServerKeyAAD is the additional data a server-generated key is sealed
-// with: a sealed key moved to another certificate or version fails to open.
-func ServerKeyAAD(certID, versionID string) []byte {
-	return []byte("certctl/server-key/" + certID + "/" + versionID)
+// with: a sealed key moved to another certificate or version, or re-bound
+// to other agents than those it was made for (agentIDs, sorted), fails to
+// open. Each part is length-prefixed so no two lists give the same bytes.
+func ServerKeyAAD(certID, versionID string, agentIDs []string) []byte {
+	var b strings.Builder
+	b.WriteString("certctl/server-key/v2/" + strconv.Itoa(len(certID)) + ":" + certID + "/" + strconv.Itoa(len(versionID)) + ":" + versionID)
+	for _, a := range agentIDs {
+		b.WriteString("/" + strconv.Itoa(len(a)) + ":" + a)
+	}
+	return []byte(b.String())
 }
 
 // jobDerivedID is prefix and 16 hex digits fixed by the job (and what),
@@ -77,7 +87,14 @@ func (s *IssuanceService) issueAndRecord(ctx context.Context, job fsm.Job, cert 
 	if err != nil {
 		return fmt.Errorf("scheduler: encode the key of certificate %s: %w", cert.ID, err)
 	}
-	sealed, err := keywrap.Seal(s.cfg.KEK, der, ServerKeyAAD(cert.ID, versionID))
+	// The key is for the agents of the certificate's targets now, and goes
+	// to no other: a target moved later does not take it along.
+	agents, err := s.agentsOf(&cert)
+	if err != nil {
+		clear(der)
+		return err
+	}
+	sealed, err := keywrap.Seal(s.cfg.KEK, der, ServerKeyAAD(cert.ID, versionID, agents))
 	clear(der)
 	if err != nil {
 		return fmt.Errorf("scheduler: seal the key of certificate %s: %w", cert.ID, err)
@@ -97,7 +114,7 @@ func (s *IssuanceService) issueAndRecord(ctx context.Context, job fsm.Job, cert 
 	version := fsm.CertificateVersion{ID: versionID, CertificateID: cert.ID, SerialNumber: res.SerialNumber,
 		NotBefore: res.NotBefore, NotAfter: res.NotAfter, FingerprintSHA256: res.FingerprintSHA256,
 		PEMChain: res.CertPEM + res.ChainPEM, CSRPEM: csrPEM}
-	err = s.propose(ctx, s.cfg.Now(), base+"version", s.actor(), &fsm.RecordVersion{Version: version, SealedKey: sealed})
+	err = s.propose(ctx, s.cfg.Now(), base+"version", s.actor(), &fsm.RecordVersion{Version: version, SealedKey: sealed, KeyAgentIDs: agents})
 	if errors.Is(err, fsm.ErrConflict) {
 		// Recorded by an earlier attempt whose request id is forgotten.
 		if _, gerr := s.state.CertificateVersion(versionID); gerr == nil {
@@ -108,7 +125,7 @@ func (s *IssuanceService) issueAndRecord(ctx context.Context, job fsm.Job, cert 
 		return fmt.Errorf("scheduler: record certificate %s's new version: %w", cert.ID, err)
 	}
 	s.log.Info("certificate issued with a server-side key", "certificate", cert.ID, "job", job.ID, "version", versionID,
-		"serial", res.SerialNumber, "not_after", res.NotAfter)
+		"serial", res.SerialNumber, "not_after", res.NotAfter, "key_for_agents", agents)
 	return nil
 }
 
@@ -140,25 +157,56 @@ func (s *IssuanceService) queueDeployments(ctx context.Context, job fsm.Job, cer
 	return nil
 }
 
+// agentsOf returns the agents of cert's targets, sorted and distinct.
+func (s *IssuanceService) agentsOf(cert *fsm.Certificate) ([]string, error) {
+	var agents []string
+	for _, tid := range cert.TargetIDs {
+		t, err := s.state.Target(tid)
+		if errors.Is(err, fsm.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if t.AgentID != "" && !slices.Contains(agents, t.AgentID) {
+			agents = append(agents, t.AgentID)
+		}
+	}
+	slices.Sort(agents)
+	return agents, nil
+}
+
 // OpenServerKey returns the private key (PKCS #8 PEM) of certificate
-// certID's current version and that version's id, opened with the KEK; an
-// *fsm.Error with CodeNotFound when the certificate has no server-side key.
-// The caller hands it only to the agent of a target mapped to the
-// certificate and clears it after use.
-func (s *IssuanceService) OpenServerKey(_ context.Context, certID string) ([]byte, string, error) {
-	sealed, versionID, err := s.state.ServerKey(certID)
+// certID's current version and that version's id, opened with the KEK for
+// agentID: an *fsm.Error with CodeNotFound when the certificate has no
+// server-side key, and one with CodeState when the key
+// was not made for agentID (a target moved to it since, or a key recorded
+// before keys were bound to agents): that agent needs a new key, i.e. the
+// certificate renewed. The caller hands the key only to agentID, itself
+// the agent of a target mapped to the certificate, and clears it after use.
+func (s *IssuanceService) OpenServerKey(_ context.Context, certID, agentID string) ([]byte, string, error) {
+	k, err := s.state.ServerKey(certID)
 	if err != nil {
 		return nil, "", err
+	}
+	if agentID == "" || !slices.Contains(k.AgentIDs, agentID) {
+		made := "for no agent (its certificate had no target served by an agent then, or the key predates keys bound to their agents)"
+		if len(k.AgentIDs) > 0 {
+			made = "for agent " + strings.Join(k.AgentIDs, ", ")
+		}
+		return nil, "", &fsm.Error{Code: fsm.CodeState, Resource: "server key", ID: certID, Message: "the server-side key of certificate " + certID +
+			" (version " + k.VersionID + ") was made " + made + ", not for agent " + agentID +
+			": a key goes only to the agent it was made for; renew the certificate to make one for the agents of its targets now"}
 	}
 	if len(s.cfg.KEK) == 0 {
 		return nil, "", ErrNoKEK
 	}
-	der, err := keywrap.Open(s.cfg.KEK, sealed, ServerKeyAAD(certID, versionID))
+	der, err := keywrap.Open(s.cfg.KEK, k.SealedKey, ServerKeyAAD(certID, k.VersionID, k.AgentIDs))
 	if err != nil {
 		return nil, "", fmt.Errorf("scheduler: the server-side key of certificate %s does not open with this node's KEK (is --kek-file the cluster's?): %w", certID, err)
 	}
 	defer clear(der)
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), versionID, nil
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), k.VersionID, nil
 }
 
 // forgetKey overwrites what of a private key's secret it can reach. The

@@ -78,6 +78,11 @@ type Issuer struct {
 	Enabled   bool            `json:"enabled"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+	// SecretsCleared, in the answer to an update only, names the secret
+	// fields of the config the update cleared: the issuer now points at
+	// another CA (a destination field changed) or another type, and its
+	// secrets were not given again. They are never carried there.
+	SecretsCleared []string `json:"secrets_cleared,omitempty"`
 }
 
 // Agent is a certctl-agent. The key hash is never served.
@@ -139,6 +144,13 @@ type Target struct {
 	Enabled   bool            `json:"enabled"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+	// SecretsCleared, in the answer to an update only, names the secret
+	// fields of the config (an F5 password, an IIS winrm_password) the
+	// update cleared: the target moved to another agent, type or
+	// destination (host, port, the roots that authenticate it) without
+	// them being given again. They are never carried there; a job then
+	// fails asking for them until they are.
+	SecretsCleared []string `json:"secrets_cleared,omitempty"`
 }
 
 // Job is a unit of lifecycle work.

@@ -257,6 +257,7 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	n.RunOnLeader("scheduler", sched.Run)
 	n.FSM().OnJobsQueued(sched.Nudge)
 	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: issuance, Keys: issuance, Secrets: secrets,
+		TargetSecrets: targetSecrets(), IssuerSecrets: issuerSecrets(),
 		ValidateIssuerConfig: func(ctx context.Context, typ string, config json.RawMessage) error {
 			if validate, ok := validators[strings.ToLower(typ)]; ok {
 				return validate(ctx, config)

@@ -39,6 +39,15 @@ type Config struct {
 	ServerName string `json:"server_name,omitempty"`
 }
 
+// Secrets declares Config's secret: the password, sent to the management
+// interface that host and port name and that ca_file or
+// insecure_skip_verify authenticate. Changing any of those without giving
+// the password again clears it (endpoint and server_name only name what
+// ValidateDeployment shakes hands with: no secret goes there).
+func Secrets() target.Secrets {
+	return target.Secrets{Secret: []string{"password"}, Destination: []string{"host", "port", "ca_file", "insecure_skip_verify"}}
+}
+
 // DefaultPartition is the partition used when Config.Partition is empty.
 const DefaultPartition = "Common"
 

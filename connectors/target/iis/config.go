@@ -56,6 +56,17 @@ var (
 	hostHeader = regexp.MustCompile(`^[A-Za-z0-9*]([A-Za-z0-9.*-]{0,252})?$`)
 )
 
+// Secrets declares Config's secret: the WinRM password, sent to the WinRM
+// listener that hostname (or winrm_host) and winrm_port name, over the
+// transport winrm_https chooses and that winrm_ca_file or
+// winrm_insecure_skip_verify authenticate. Changing any of those without
+// giving the password again clears it (endpoint and server_name only name
+// what ValidateDeployment shakes hands with: no secret goes there).
+func Secrets() target.Secrets {
+	return target.Secrets{Secret: []string{"winrm_password"}, Destination: []string{"hostname", "winrm_host", "winrm_port",
+		"winrm_https", "winrm_ca_file", "winrm_insecure_skip_verify"}}
+}
+
 // fieldNames are Config's JSON names, for the error about an unknown one.
 var fieldNames = []string{"hostname", "site_name", "cert_store", "binding_info", "winrm_host", "winrm_port", "winrm_username", "winrm_password", "winrm_https", "winrm_ca_file", "winrm_insecure_skip_verify", "endpoint", "server_name", "pfx_encryption"}
 

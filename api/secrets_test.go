@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -10,7 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl/certctl/api"
+	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/connectors/keywrap"
+	"github.com/certctl/certctl/connectors/target"
+	"github.com/certctl/certctl/connectors/target/f5"
+	"github.com/certctl/certctl/connectors/target/iis"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -35,12 +38,20 @@ func newSecretsEnv(t *testing.T) *secretsEnv {
 	require.NoError(t, err)
 	box, err := keywrap.NewBox(kek)
 	require.NoError(t, err)
-	e := newEnv(t, api.Config{RateLimit: -1, Secrets: box})
+	e := newEnv(t, api.Config{RateLimit: -1, Secrets: box, TargetSecrets: targetSecrets(), IssuerSecrets: issuerSecrets()})
 	s := &secretsEnv{env: e, box: box, ref: e.refs(t, e.admin)}
 	s.agentID, s.agentKey = e.agent(t, e.admin)
 	s.otherID, s.otherAgentKey = e.agent(t, e.admin)
 	return s
 }
+
+// targetSecrets and issuerSecrets are the connectors' declarations, as
+// cmd wires them.
+func targetSecrets() *target.SecretTable {
+	return target.NewSecretTable(map[string]target.Secrets{"F5": f5.Secrets(), "IIS": iis.Secrets()})
+}
+
+func issuerSecrets() *issuer.SecretTable { return issuer.NewSecretTable(issuer.PlannedSecrets()) }
 
 func f5Config(password any) map[string]any {
 	return map[string]any{"host": "bigip.example.net", "username": "admin", "password": password, "ssl_profile": "clientssl-www"}
@@ -106,7 +117,7 @@ func configOf(t *testing.T, a answer) map[string]any {
 func requireSealed(t *testing.T, v any) string {
 	t.Helper()
 	s, _ := v.(string)
-	require.True(t, strings.HasPrefix(s, "sealed:v1:"), "stored sealed, not %q", v)
+	require.True(t, strings.HasPrefix(s, keywrap.FieldPrefix), "stored sealed, not %q", v)
 	return s
 }
 
@@ -130,7 +141,7 @@ func TestAPI_TargetSecretsSealedAndRedacted(t *testing.T) {
 	for _, path := range []string{"/api/v1/targets", "/api/v1/targets?type=F5", "/api/v1/targets/" + f5ID, "/api/v1/targets/" + iisID,
 		"/api/v1/audit?per_page=500", "/api/v1/jobs"} {
 		a := s.must(t, 200, "GET", path, nil)
-		for _, secret := range []string{f5Password, iisPassword, "sealed:v1:"} {
+		for _, secret := range []string{f5Password, iisPassword, "sealed:"} {
 			assert.NotContains(t, string(a.raw), secret, path)
 		}
 	}
@@ -138,14 +149,17 @@ func TestAPI_TargetSecretsSealedAndRedacted(t *testing.T) {
 	list := s.must(t, 200, "GET", "/api/v1/targets?type=IIS", nil)
 	assert.Contains(t, string(list.raw), `"winrm_password":"********"`)
 
-	// The sealed value is bound to its target and field.
-	sealed, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(requireSealed(t, s.stored(t, f5ID)["password"]), "sealed:v1:"))
+	// The sealed value is bound to its target, field and agent.
+	sealed, ok, err := keywrap.ParseField(requireSealed(t, s.stored(t, f5ID)["password"]))
+	require.True(t, ok)
 	require.NoError(t, err)
-	plain, err := s.box.Open(sealed, []byte("certctl/target-secret/"+f5ID+"/password"))
+	plain, err := s.box.Open(sealed, keywrap.FieldAAD("target", f5ID, "password", s.agentID))
 	require.NoError(t, err)
 	assert.Equal(t, f5Password, string(plain))
-	_, err = s.box.Open(sealed, []byte("certctl/target-secret/"+iisID+"/password"))
-	assert.ErrorIs(t, err, keywrap.ErrOpen)
+	_, err = s.box.Open(sealed, keywrap.FieldAAD("target", iisID, "password", s.agentID))
+	assert.ErrorIs(t, err, keywrap.ErrOpen, "not for another target")
+	_, err = s.box.Open(sealed, keywrap.FieldAAD("target", f5ID, "password", s.otherID))
+	assert.ErrorIs(t, err, keywrap.ErrOpen, "not for another agent")
 
 	// A target type without secrets is stored as given.
 	ngx := s.target(t, s.admin, s.agentID)
@@ -211,7 +225,7 @@ func TestAPI_TargetSecretsOnlyToTheOwnAgent(t *testing.T) {
 	}
 	a := s.as(t, s.admin, "GET", "/api/v1/agents/"+s.agentID+"/work", nil)
 	assert.NotContains(t, string(a.raw), f5Password)
-	assert.NotContains(t, string(a.raw), "sealed:v1:")
+	assert.NotContains(t, string(a.raw), "sealed:")
 	requireError(t, s.as(t, s.otherAgentKey, "GET", "/api/v1/agents/"+s.agentID+"/work", nil), 403, "")
 }
 
@@ -228,9 +242,9 @@ func TestAPI_TargetSecretThatDoesNotOpen(t *testing.T) {
 	foreign, err := keywrap.NewBox(kek)
 	require.NoError(t, err)
 	bad := s.id("tgt-")
-	sealed, err := foreign.Seal([]byte(f5Password), []byte("certctl/target-secret/"+bad+"/password"))
+	sealed, err := foreign.Seal([]byte(f5Password), keywrap.FieldAAD("target", bad, "password", s.agentID))
 	require.NoError(t, err)
-	raw, err := json.Marshal(f5Config("sealed:v1:" + base64.StdEncoding.EncodeToString(sealed)))
+	raw, err := json.Marshal(f5Config(keywrap.FormatField(sealed)))
 	require.NoError(t, err)
 	s.propose(t, &fsm.CreateTarget{Target: fsm.Target{ID: bad, Name: bad, Type: "F5", AgentID: s.agentID, Config: raw, Enabled: true}})
 
@@ -261,7 +275,7 @@ func TestAPI_TargetSecretsRefused(t *testing.T) {
 	requireError(t, post("F5", f5Config(42)), 400, "config.password")
 	requireError(t, post("F5", map[string]any{"password": "a", "PASSWORD": "b"}), 400, "config.password")
 
-	bare := newEnv(t, api.Config{RateLimit: -1})
+	bare := newEnv(t, api.Config{RateLimit: -1, TargetSecrets: targetSecrets()})
 	agentID, _ := bare.agent(t, bare.admin)
 	a := bare.as(t, bare.admin, "POST", "/api/v1/targets", map[string]any{"id": "tgt-f5", "name": "f5", "type": "F5", "agent_id": agentID,
 		"config": f5Config(f5Password)})
@@ -303,7 +317,7 @@ func TestAPI_DevNodeKnowsItsAgents(t *testing.T) {
 	require.NoError(t, err)
 	box, err := keywrap.NewBox(kek)
 	require.NoError(t, err)
-	e := newEnv(t, api.Config{Dev: true, RateLimit: -1, Secrets: box})
+	e := newEnv(t, api.Config{Dev: true, RateLimit: -1, Secrets: box, TargetSecrets: targetSecrets()})
 	s := &secretsEnv{env: e, box: box, ref: e.refs(t, e.admin)}
 	s.agentID, s.agentKey = e.agent(t, e.admin)
 	s.otherID, s.otherAgentKey = e.agent(t, e.admin)
