@@ -22,6 +22,11 @@ const (
 	DefaultApplyTimeout     = 10 * time.Second
 	DefaultLeaderWait       = 5 * time.Second
 	DefaultAPIScheme        = "http"
+	// DefaultTransportTimeout bounds each raft RPC and dial; see
+	// Config.TransportTimeout.
+	DefaultTransportTimeout = 2 * time.Second
+	DefaultShutdownTimeout  = 10 * time.Second
+	DefaultStallTimeout     = 5 * time.Second
 )
 
 // Config is what a Node needs. The zero value of every tuning field means its
@@ -98,6 +103,29 @@ type Config struct {
 	// before failing with ErrNoLeader (default 5 s, never past its ctx).
 	LeaderWait time.Duration
 
+	// TransportTimeout is the I/O deadline of each raft RPC and the timeout
+	// of each raft dial (default 2 s, raft's own examples use 10 s). A
+	// request lost in a partition holds its replication stream until the
+	// deadline: a follower healed from a partition waits up to this long
+	// (plus raft's retry backoff) for entries again. It must exceed the
+	// longest a follower takes to write a batch of MaxAppendEntries; an
+	// InstallSnapshot gets more, in proportion to the snapshot's size.
+	TransportTimeout time.Duration
+	// ShutdownTimeout bounds Close (default 10 s): the hand-off of
+	// leadership and the RunOnLeader functions get up to half of it, raft's
+	// shutdown the rest. A node that cannot stop within it logs what it was
+	// waiting for and Close returns ErrShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// StallTimeout is how long replication may make no progress while the
+	// peers are in contact before the stall check reports it (default 5 s).
+	// See NodeStats.ReplicationStalled.
+	StallTimeout time.Duration
+
+	// WrapStream, when set, wraps the raft stream layer before the
+	// transport uses it. Tests only: it is how they inject network faults
+	// between nodes.
+	WrapStream func(raft.StreamLayer) raft.StreamLayer
+
 	// NoSync skips fsync in raft.db and state.db. Tests only: a crash can
 	// lose acknowledged writes.
 	NoSync bool
@@ -138,6 +166,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LeaderWait == 0 {
 		c.LeaderWait = DefaultLeaderWait
+	}
+	if c.TransportTimeout == 0 {
+		c.TransportTimeout = DefaultTransportTimeout
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
 	}
 	if c.APIScheme == "" {
 		c.APIScheme = DefaultAPIScheme
@@ -185,6 +222,18 @@ func (c Config) Validate() error {
 	if len(c.JoinAddrs) > 0 && c.JoinToken == "" {
 		return errors.New("node: JoinToken is required to join a cluster")
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"TransportTimeout", c.TransportTimeout}, {"ShutdownTimeout", c.ShutdownTimeout}, {"StallTimeout", c.StallTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("node: %s %s must be positive (zero means the default)", d.name, d.v)
+		}
+	}
+	if c.ShutdownTimeout <= 2*c.TransportTimeout {
+		// Raft's shutdown waits for a dial or an RPC in flight.
+		return fmt.Errorf("node: ShutdownTimeout %s must be more than twice TransportTimeout %s: raft's shutdown waits for an RPC in flight", c.ShutdownTimeout, c.TransportTimeout)
+	}
 	rc := c.raftConfig()
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("node: raft settings: %w", err)
@@ -222,4 +271,12 @@ func (c Config) raftConfig() *raft.Config {
 	rc.BatchApplyCh = true
 	rc.Logger = newHCLog(c.Logger, "raft")
 	return rc
+}
+
+// wrapStream applies WrapStream, if set, to the stream layer s.
+func (c Config) wrapStream(s raft.StreamLayer) raft.StreamLayer {
+	if c.WrapStream == nil {
+		return s
+	}
+	return c.WrapStream(s)
 }

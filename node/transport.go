@@ -8,10 +8,7 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-const (
-	transportMaxPool = 3
-	transportTimeout = 10 * time.Second
-)
+const transportMaxPool = 3
 
 // streamLayer is the connection layer under raft's NetworkTransport. The TCP
 // layer here is where the mTLS layer plugs in: wrap the listener and the
@@ -64,9 +61,20 @@ func newTransport(cfg Config) (*raft.NetworkTransport, error) {
 		return nil, err
 	}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
+		Stream:  cfg.wrapStream(stream),
 		MaxPool: transportMaxPool,
-		Timeout: transportTimeout,
-		Logger:  newHCLog(cfg.Logger, "raft-net"),
+		// 1 turns pipelined replication off. With raft v1.7.3's default
+		// (2) the pipeline's channels are unbuffered, and when its
+		// response decoder stops (a response lost in a partition, a
+		// follower with a newer term) while a request is in flight, the
+		// sender and the decoder wait on each other for good: replication
+		// to that follower wedges, heartbeats go on, and raft's Shutdown
+		// waits forever (hashicorp/raft issue 612; grafana/pyroscope turned
+		// pipelining off for it). TestNode_PartitionHealCloseNeverWedges
+		// reproduces it. Raft's own measurements (PR 541) show pipelining
+		// gains nothing on a LAN.
+		MaxRPCsInFlight: 1,
+		Timeout:         cfg.TransportTimeout,
+		Logger:          newHCLog(cfg.Logger, "raft-net"),
 	}), nil
 }
