@@ -24,7 +24,7 @@ const (
 	DefaultAPIScheme        = "http"
 	// DefaultTransportTimeout bounds each raft RPC and dial; see
 	// Config.TransportTimeout.
-	DefaultTransportTimeout = 2 * time.Second
+	DefaultTransportTimeout = 1 * time.Second
 	DefaultShutdownTimeout  = 10 * time.Second
 	DefaultStallTimeout     = 5 * time.Second
 )
@@ -104,12 +104,14 @@ type Config struct {
 	LeaderWait time.Duration
 
 	// TransportTimeout is the I/O deadline of each raft RPC and the timeout
-	// of each raft dial (default 2 s, raft's own examples use 10 s). A
-	// request lost in a partition holds its replication stream until the
-	// deadline: a follower healed from a partition waits up to this long
-	// (plus raft's retry backoff) for entries again. It must exceed the
-	// longest a follower takes to write a batch of MaxAppendEntries; an
-	// InstallSnapshot gets more, in proportion to the snapshot's size.
+	// of each raft dial (default 1 s; raft's examples use 10 s). A request
+	// lost in a partition holds the follower's replication until this
+	// deadline or TCP's next retransmission, whichever is first: a follower
+	// healed from a partition waits up to this long (plus raft's retry
+	// backoff) for entries again (BenchmarkHealToApply: max 0.8 s at 1 s,
+	// 1.5 s at 2 s). It must exceed the longest a follower takes to store a
+	// batch of MaxAppendEntries; an RPC that takes longer fails and is sent
+	// again. An InstallSnapshot gets more, in proportion to its size.
 	TransportTimeout time.Duration
 	// ShutdownTimeout bounds Close (default 10 s): the hand-off of
 	// leadership and the RunOnLeader functions get up to half of it, raft's
