@@ -123,7 +123,7 @@ func envInt(t testing.TB, name string, def int) int {
 // same state.
 //
 // It runs 10 trials (about 35 s under -race on two cores);
-// CERTCTL_WEDGE_TRIALS=50 runs the 50 of the issue (about three minutes).
+// CERTCTL_WEDGE_TRIALS=50 runs the 50 of the issue (253 s under -race).
 func TestNode_PartitionHealCloseNeverWedges(t *testing.T) {
 	trials := envInt(t, "CERTCTL_WEDGE_TRIALS", 10)
 	nw := nodetest.NewNetwork()
