@@ -98,6 +98,7 @@ func fillMember(m *wire.ClusterMember, st node.NodeStats) {
 	m.State = strings.ToLower(st.State)
 	m.Term, m.CommitIndex, m.AppliedIndex, m.LastLogIndex = st.Term, st.CommitIndex, st.AppliedIndex, st.LastLogIndex
 	m.Healthy = (st.State == "Leader" || st.State == "Follower") && st.LeaderID != ""
+	m.ReplicationStalled, m.StalledFollowers, m.ReplicationStalls = st.ReplicationStalled, st.StalledFollowers, st.ReplicationStalls
 }
 
 // fetchNodeStatus asks a member for its own progress over mutual TLS, as

@@ -54,11 +54,16 @@ func (m *metrics) middleware() gin.HandlerFunc {
 }
 
 var (
-	descRaftState    = prometheus.NewDesc("certctl_raft_state", "1 for this node's current raft state.", []string{"state"}, nil)
-	descRaftTerm     = prometheus.NewDesc("certctl_raft_term", "This node's raft term.", nil, nil)
-	descRaftCommit   = prometheus.NewDesc("certctl_raft_commit_index", "This node's raft commit index.", nil, nil)
-	descRaftApplied  = prometheus.NewDesc("certctl_raft_applied_index", "The last raft index applied to this node's state.", nil, nil)
-	descRaftLeader   = prometheus.NewDesc("certctl_raft_leader", "1 if this node is the leader.", nil, nil)
+	descRaftState   = prometheus.NewDesc("certctl_raft_state", "1 for this node's current raft state.", []string{"state"}, nil)
+	descRaftTerm    = prometheus.NewDesc("certctl_raft_term", "This node's raft term.", nil, nil)
+	descRaftCommit  = prometheus.NewDesc("certctl_raft_commit_index", "This node's raft commit index.", nil, nil)
+	descRaftApplied = prometheus.NewDesc("certctl_raft_applied_index", "The last raft index applied to this node's state.", nil, nil)
+	descRaftLeader  = prometheus.NewDesc("certctl_raft_leader", "1 if this node is the leader.", nil, nil)
+	descRaftStalled = prometheus.NewDesc("certctl_raft_replication_stalled",
+		"1 while the stall check sees replication stuck: on the leader, a follower that answers but whose log does not advance; on a follower, the leader's heartbeats arriving without its entries.", nil, nil)
+	descRaftStalledFollower = prometheus.NewDesc("certctl_raft_follower_stalled",
+		"On the leader, 1 for each follower whose replication has stalled.", []string{"follower"}, nil)
+	descRaftStalls   = prometheus.NewDesc("certctl_raft_replication_stalls_total", "Replication stalls this node has seen since it started.", nil, nil)
 	descCertificates = prometheus.NewDesc("certctl_certificates", "Managed certificates by status.", []string{"status"}, nil)
 	descNearest      = prometheus.NewDesc("certctl_certificate_nearest_expiry_days", "Days until the soonest expiry among certificates not archived or revoked (negative when expired).", nil, nil)
 )
@@ -72,7 +77,7 @@ type stateCollector struct {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descRaftLeader, descCertificates, descNearest} {
+	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descRaftLeader, descRaftStalled, descRaftStalledFollower, descRaftStalls, descCertificates, descNearest} {
 		ch <- d
 	}
 }
@@ -94,6 +99,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRaftTerm, prometheus.GaugeValue, float64(st.Term))
 	ch <- prometheus.MustNewConstMetric(descRaftCommit, prometheus.GaugeValue, float64(st.CommitIndex))
 	ch <- prometheus.MustNewConstMetric(descRaftApplied, prometheus.GaugeValue, float64(st.AppliedIndex))
+	stalled := 0.0
+	if st.ReplicationStalled {
+		stalled = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descRaftStalled, prometheus.GaugeValue, stalled)
+	for _, f := range st.StalledFollowers {
+		ch <- prometheus.MustNewConstMetric(descRaftStalledFollower, prometheus.GaugeValue, 1, f)
+	}
+	ch <- prometheus.MustNewConstMetric(descRaftStalls, prometheus.CounterValue, float64(st.ReplicationStalls))
 	if counts, err := c.state.CertificatesByStatusCount(); err == nil {
 		for _, s := range fsm.CertificateStatuses {
 			ch <- prometheus.MustNewConstMetric(descCertificates, prometheus.GaugeValue, float64(counts[s]), s)

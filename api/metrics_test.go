@@ -86,6 +86,10 @@ func TestAPI_Metrics(t *testing.T) {
 	assert.True(t, ok && v == 1)
 	v, ok = metricValue(text, "certctl_raft_applied_index")
 	assert.True(t, ok && v > 0)
+	v, ok = metricValue(text, "certctl_raft_replication_stalled")
+	assert.True(t, ok && v == 0, "a lone node's replication never stalls")
+	_, ok = metricValue(text, "certctl_raft_replication_stalls_total")
+	assert.True(t, ok, "stalls are counted")
 
 	for status, want := range map[string]float64{"Pending": 2, "Active": 1, "Revoked": 1, "Expired": 0, "Archived": 0} {
 		v, ok := metricValue(text, "certctl_certificates", `status="`+status+`"`)

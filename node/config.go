@@ -21,6 +21,11 @@ const (
 	DefaultJoinTimeout      = 60 * time.Second
 	DefaultApplyTimeout     = 10 * time.Second
 	DefaultLeaderWait       = 5 * time.Second
+	// DefaultTransportTimeout bounds each raft RPC and dial; see
+	// Config.TransportTimeout.
+	DefaultTransportTimeout = 1 * time.Second
+	DefaultShutdownTimeout  = 10 * time.Second
+	DefaultStallTimeout     = 5 * time.Second
 )
 
 // Config is what a Node needs. The zero value of every tuning field means its
@@ -100,6 +105,31 @@ type Config struct {
 	// before failing with ErrNoLeader (default 5 s, never past its ctx).
 	LeaderWait time.Duration
 
+	// TransportTimeout is the I/O deadline of each raft RPC and the timeout
+	// of each raft dial (default 1 s; raft's examples use 10 s). A request
+	// lost in a partition holds the follower's replication until this
+	// deadline or TCP's next retransmission, whichever is first: a follower
+	// healed from a partition waits up to this long (plus raft's retry
+	// backoff) for entries again (BenchmarkHealToApply: max 0.8 s at 1 s,
+	// 1.5 s at 2 s). It must exceed the longest a follower takes to store a
+	// batch of MaxAppendEntries; an RPC that takes longer fails and is sent
+	// again. An InstallSnapshot gets more, in proportion to its size.
+	TransportTimeout time.Duration
+	// ShutdownTimeout bounds Close (default 10 s): the hand-off of
+	// leadership and the RunOnLeader functions get up to half of it, raft's
+	// shutdown the rest. A node that cannot stop within it logs what it was
+	// waiting for and Close returns ErrShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// StallTimeout is how long replication may make no progress while the
+	// peers are in contact before the stall check reports it (default 5 s).
+	// See NodeStats.ReplicationStalled.
+	StallTimeout time.Duration
+
+	// WrapStream, when set, wraps the raft stream layer before the
+	// transport uses it. Tests only: it is how they inject network faults
+	// between nodes.
+	WrapStream func(raft.StreamLayer) raft.StreamLayer
+
 	// NoSync skips fsync in raft.db and state.db. Tests only: a crash can
 	// lose acknowledged writes.
 	NoSync bool
@@ -140,6 +170,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LeaderWait == 0 {
 		c.LeaderWait = DefaultLeaderWait
+	}
+	if c.TransportTimeout == 0 {
+		c.TransportTimeout = DefaultTransportTimeout
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -190,6 +229,18 @@ func (c Config) Validate() error {
 		if _, err := clusterca.ParseJoinToken(c.JoinToken); err != nil {
 			return fmt.Errorf("node: JoinToken: %w", err)
 		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"TransportTimeout", c.TransportTimeout}, {"ShutdownTimeout", c.ShutdownTimeout}, {"StallTimeout", c.StallTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("node: %s %s must be positive (zero means the default)", d.name, d.v)
+		}
+	}
+	if c.ShutdownTimeout <= 2*c.TransportTimeout {
+		// Raft's shutdown waits for a dial or an RPC in flight.
+		return fmt.Errorf("node: ShutdownTimeout %s must be more than twice TransportTimeout %s: raft's shutdown waits for an RPC in flight", c.ShutdownTimeout, c.TransportTimeout)
 	}
 	rc := c.raftConfig()
 	if err := raft.ValidateConfig(rc); err != nil {
@@ -250,4 +301,12 @@ func (c Config) raftConfig() *raft.Config {
 	rc.BatchApplyCh = true
 	rc.Logger = newHCLog(c.Logger, "raft")
 	return rc
+}
+
+// wrapStream applies WrapStream, if set, to the stream layer s.
+func (c Config) wrapStream(s raft.StreamLayer) raft.StreamLayer {
+	if c.WrapStream == nil {
+		return s
+	}
+	return c.WrapStream(s)
 }

@@ -44,6 +44,12 @@ func TestConfig_Validate(t *testing.T) {
 			c.LeaderLeaseTimeout = 200 * time.Millisecond
 		}, "LeaderLeaseTimeout"},
 		{"too many append entries", func(c *node.Config) { c.MaxAppendEntries = 2048 }, "MaxAppendEntries"},
+		{"negative transport timeout", func(c *node.Config) { c.TransportTimeout = -time.Second }, "TransportTimeout"},
+		{"negative stall timeout", func(c *node.Config) { c.StallTimeout = -time.Second }, "StallTimeout"},
+		{"shutdown shorter than two transport timeouts", func(c *node.Config) {
+			c.TransportTimeout = 3 * time.Second
+			c.ShutdownTimeout = 5 * time.Second
+		}, "ShutdownTimeout 5s must be more than twice TransportTimeout 3s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

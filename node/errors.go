@@ -25,6 +25,9 @@ var (
 	ErrForbidden = errors.New("node: forbidden")
 	// ErrClosed: the node is closed or not open.
 	ErrClosed = errors.New("node: closed")
+	// ErrShutdownTimeout: Close gave up waiting within
+	// Config.ShutdownTimeout; the error says for what.
+	ErrShutdownTimeout = errors.New("node: shutdown timed out")
 )
 
 // ClusterMismatchError refuses to start a data dir that belongs to another

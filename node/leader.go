@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -79,8 +80,9 @@ func (n *Node) noteLeaderChange() {
 	n.leaderMu.Unlock()
 }
 
-// startWatchers starts the goroutines that follow raft: leader observations,
-// the RunOnLeader functions of each term as leader, and the recording of the cluster id.
+// startWatchers starts the goroutines that follow raft: the stall check,
+// leader observations, the RunOnLeader functions of each term as leader, and
+// the recording of the cluster id.
 // They stop when n.life is cancelled.
 func (n *Node) startWatchers(r *raft.Raft) {
 	obsCh := make(chan raft.Observation, 16)
@@ -90,7 +92,20 @@ func (n *Node) startWatchers(r *raft.Raft) {
 	})
 	r.RegisterObserver(n.obs)
 
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go func() {
+		defer n.wg.Done()
+		tick := time.NewTicker(max(n.cfg.StallTimeout/5, 10*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				n.watch.check(r)
+			case <-n.life.Done():
+				return
+			}
+		}
+	}()
 	go func() {
 		defer n.wg.Done()
 		for {
@@ -157,6 +172,44 @@ func (n *Node) leadershipLoop(r *raft.Raft) {
 type leaderTerm struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	mu      sync.Mutex
+	running map[string]int // what runs now, by name: the barrier, then each function
+}
+
+// enter and leave count what runs under name, for Close to tell what it
+// waits for.
+func (s *leaderTerm) enter(name string) {
+	s.mu.Lock()
+	s.running[name]++
+	s.mu.Unlock()
+}
+
+func (s *leaderTerm) leave(name string) {
+	s.mu.Lock()
+	if s.running[name]--; s.running[name] <= 0 {
+		delete(s.running, name)
+	}
+	s.mu.Unlock()
+}
+
+// runningLeaderFuncs names what the current leader term still runs: the
+// start-of-term barrier or the RunOnLeader functions that have not returned.
+func (n *Node) runningLeaderFuncs() []string {
+	n.termMu.Lock()
+	s := n.term
+	n.termMu.Unlock()
+	if s == nil {
+		return []string{"node's own goroutines (no leader term)"}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.running))
+	for name := range s.running {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (n *Node) setTerm(s *leaderTerm) {
@@ -177,20 +230,26 @@ func (n *Node) cancelTerm() {
 
 func (n *Node) startTerm(r *raft.Raft) *leaderTerm {
 	ctx, cancel := context.WithCancel(n.life)
-	s := &leaderTerm{cancel: cancel, done: make(chan struct{})}
+	s := &leaderTerm{cancel: cancel, done: make(chan struct{}), running: map[string]int{}}
 	n.hooksMu.Lock()
 	hooks := append([]leaderHook(nil), n.hooks...)
 	n.hooksMu.Unlock()
+	const barrier = "barrier at the start of leadership"
+	s.enter(barrier)
 	go func() {
 		defer close(s.done)
-		if err := n.barrierRetry(ctx, r); err != nil {
+		err := n.barrierRetry(ctx, r)
+		s.leave(barrier)
+		if err != nil {
 			return
 		}
 		var wg sync.WaitGroup
 		for _, h := range hooks {
 			wg.Add(1)
+			s.enter(h.name)
 			go func() {
 				defer wg.Done()
+				defer s.leave(h.name)
 				n.log.Debug("leader function starting", "name", h.name)
 				h.fn(ctx)
 			}()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,12 @@ type Node struct {
 	stores *raftStores
 	trans  *raft.NetworkTransport
 	obs    *raft.Observer
+	// relayStop ends the goroutine that relays incoming RPCs to raft
+	// (watchedTransport.relay); relayDone is closed when it has returned.
+	relayStop chan struct{}
+	relayDone chan struct{}
+
+	watch *replWatch // the stall check
 
 	raft      atomic.Pointer[raft.Raft] // set once raft runs, for lock-free reads
 	advertise atomic.Pointer[string]    // the transport's advertised address
@@ -101,6 +108,7 @@ func New(cfg Config) (*Node, error) {
 		leaderChanged: make(chan struct{}),
 	}
 	n.peers = &http.Client{Transport: n.newPeerTransport()}
+	n.watch = newReplWatch(cfg.StallTimeout, n.log)
 	// The first duty of every new leader: make sure the cluster has an id and
 	// this node's addresses are recorded.
 	n.hooks = append(n.hooks, leaderHook{name: "cluster-membership", fn: n.tendMembership})
@@ -208,7 +216,14 @@ func (n *Node) open(ctx context.Context) error {
 	trans := n.newTransport(ln, adv)
 	n.trans = trans
 
-	r, err := raft.NewRaft(n.cfg.raftConfig(), raftFSM{n.fsm}, stores.logs, stores.bolt, stores.snaps, trans)
+	wt := newWatchedTransport(trans, n.watch)
+	n.relayStop, n.relayDone = make(chan struct{}), make(chan struct{})
+	go func(stop, done chan struct{}) {
+		defer close(done)
+		wt.relay(stop)
+	}(n.relayStop, n.relayDone)
+
+	r, err := raft.NewRaft(n.cfg.raftConfig(), raftFSM{n.fsm}, stores.logs, stores.bolt, stores.snaps, wt)
 	if err != nil {
 		return fmt.Errorf("node: start raft: %w", err)
 	}
@@ -353,6 +368,7 @@ func (n *Node) abortOpen() {
 		}
 	}
 	n.wg.Wait()
+	n.stopRelay()
 	if n.trans != nil {
 		n.trans.Close()
 		n.trans = nil
@@ -363,11 +379,21 @@ func (n *Node) abortOpen() {
 	}
 }
 
-// Close stops the node. A leader first hands leadership to the most
-// up-to-date follower, so a planned stop costs the cluster one fast election
-// instead of an election timeout. Then the RunOnLeader functions are
-// cancelled and waited for, raft is shut down, and the stores and the state
-// file are closed. Close is idempotent; the Node cannot be reopened.
+// Close stops the node within Config.ShutdownTimeout. A leader first hands
+// leadership to the most up-to-date follower, so a planned stop costs the
+// cluster one fast election instead of an election timeout. Then the
+// RunOnLeader functions are cancelled and waited for (hand-off and functions
+// get half the timeout), raft is shut down (the rest), and the transport, the
+// stores and the state file are closed.
+//
+// A node that cannot stop within the timeout logs what it was waiting for and
+// Close returns an error wrapping ErrShutdownTimeout; it then leaves open the
+// files that something still running may use (raft.db while raft runs,
+// state.db while raft runs), so that nothing writes to a closed file. Both are bbolt files, consistent after every
+// commit: the next start finds them as after a crash, which it recovers from.
+// The process is expected to exit.
+//
+// Close is idempotent; the Node cannot be reopened.
 func (n *Node) Close() error {
 	n.mu.Lock()
 	if n.closed {
@@ -377,17 +403,35 @@ func (n *Node) Close() error {
 	n.closed = true
 	n.mu.Unlock()
 
+	start := time.Now()
+	half, end := start.Add(n.cfg.ShutdownTimeout/2), start.Add(n.cfg.ShutdownTimeout)
 	var errs []error
 	r := n.raft.Load()
 	if r != nil {
-		n.handOff(r)
+		n.handOff(r, half)
 	}
 	n.stopLife()
-	n.wg.Wait() // leader functions have returned
+	leaderFuncsDone := waitUntil(half, n.wg.Wait)
+	if !leaderFuncsDone {
+		running := n.runningLeaderFuncs()
+		n.log.Error("RunOnLeader functions did not return in time; shutting raft down without them",
+			"waiting_for", running, "after", time.Since(start).Round(time.Millisecond))
+		errs = append(errs, fmt.Errorf("%w: RunOnLeader functions still running after %s: %s",
+			ErrShutdownTimeout, time.Since(start).Round(time.Millisecond), strings.Join(running, ", ")))
+	}
 	n.raft.Store(nil)
+	raftDone := true
 	if r != nil {
-		if err := r.Shutdown().Error(); err != nil {
-			errs = append(errs, fmt.Errorf("node: raft shutdown: %w", err))
+		var shutdownErr error
+		raftDone = waitUntil(end, func() { shutdownErr = r.Shutdown().Error() })
+		if !raftDone {
+			busy := raftGoroutines()
+			n.log.Error("raft did not shut down in time; leaving raft.db and state.db open for the next start to recover",
+				"waiting_for", "raft shutdown", "raft_goroutines", busy, "after", time.Since(start).Round(time.Millisecond))
+			errs = append(errs, fmt.Errorf("%w: raft still shutting down after %s (raft goroutines in this process: %s)",
+				ErrShutdownTimeout, time.Since(start).Round(time.Millisecond), busy))
+		} else if shutdownErr != nil {
+			errs = append(errs, fmt.Errorf("node: raft shutdown: %w", shutdownErr))
 		}
 		n.mu.Lock()
 		if n.obs != nil {
@@ -396,31 +440,41 @@ func (n *Node) Close() error {
 		n.mu.Unlock()
 	}
 	n.mu.Lock()
+	n.stopRelay()
 	if n.trans != nil {
 		if err := n.trans.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("node: close transport: %w", err))
 		}
 	}
-	if n.stores != nil {
+	if n.stores != nil && raftDone {
 		if err := n.stores.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("node: close raft store: %w", err))
 		}
 	}
 	n.mu.Unlock()
-	if err := n.fsm.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("node: close state: %w", err))
+	// Raft's FSM goroutine is the only writer of the state file: once raft
+	// has stopped no Apply can run. Close waits for readers (a RunOnLeader
+	// function still running reads "fsm: closed" afterwards).
+	if raftDone {
+		var closeErr error
+		if !waitUntil(latest(end, time.Now().Add(100*time.Millisecond)), func() { closeErr = n.fsm.Close() }) {
+			n.log.Error("the state file is still in use; leaving it open for the next start to recover", "waiting_for", "state file readers")
+			errs = append(errs, fmt.Errorf("%w: state file still in use after %s", ErrShutdownTimeout, time.Since(start).Round(time.Millisecond)))
+		} else if closeErr != nil {
+			errs = append(errs, fmt.Errorf("node: close state: %w", closeErr))
+		}
 	}
 	n.peers.CloseIdleConnections()
 	return errors.Join(errs...)
 }
 
 // handOff transfers leadership away if this node leads a cluster with other
-// voters, waiting a few election timeouts at most.
-func (n *Node) handOff(r *raft.Raft) {
+// voters, waiting a few election timeouts at most, and never past deadline.
+func (n *Node) handOff(r *raft.Raft, deadline time.Time) {
 	if r.State() != raft.Leader || n.otherVoters(r) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*n.cfg.ElectionTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), minTime(deadline, time.Now().Add(3*n.cfg.ElectionTimeout)))
 	defer cancel()
 	start := time.Now()
 	if err := n.TransferLeadership(ctx); err != nil {

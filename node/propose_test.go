@@ -190,7 +190,9 @@ func TestNode_MalformedForwardedCommandNeverReachesTheLog(t *testing.T) {
 func TestNode_ForwardedCommandsANodeMayNotSend(t *testing.T) {
 	c := nodetest.NewCluster(t, 1)
 	leader := c.Leader(t).Node()
-	before := leader.Stats().LastLogIndex
+	self, err := leader.FSM().Member("n1")
+	require.NoError(t, err)
+	clusterID, _ := leader.FSM().ClusterID()
 	for _, p := range []fsm.Payload{
 		&fsm.RegisterMember{Member: fsm.Member{NodeID: "n1", RaftAddr: "10.9.9.9:1", APIAddr: "10.9.9.9:2"}},
 		&fsm.RecordNodeCert{NodeID: "n1", Serial: "0a", NotAfter: time.Now().Add(time.Hour)},
@@ -202,7 +204,12 @@ func TestNode_ForwardedCommandsANodeMayNotSend(t *testing.T) {
 		_, err = leader.ApplyForwarded(context.Background(), "n2", body)
 		require.ErrorIs(t, err, node.ErrForbidden, "%T", p)
 	}
-	assert.Equal(t, before, leader.Stats().LastLogIndex, "no entry was appended")
+	after, err := leader.FSM().Member("n1")
+	require.NoError(t, err, "n1 is still a member")
+	assert.Equal(t, self.RaftAddr, after.RaftAddr)
+	assert.NotContains(t, after.CertSerials, "0a")
+	id, _ := leader.FSM().ClusterID()
+	assert.Equal(t, clusterID, id)
 	body, err := command(t, &fsm.RegisterMember{Member: fsm.Member{NodeID: "n2", RaftAddr: "10.9.9.9:1", APIAddr: "10.9.9.9:2"}}).Encode()
 	require.NoError(t, err)
 	resp, err := leader.ApplyForwarded(context.Background(), "n2", body)

@@ -14,11 +14,20 @@ type NodeStats struct {
 	AppliedIndex uint64 `json:"applied_index"` // the state machine's, persisted
 	LastLogIndex uint64 `json:"last_log_index"`
 	LeaderID     string `json:"leader_id"`
+	// ReplicationStalled is the stall check's verdict (Config.StallTimeout):
+	// on the leader, some follower answers but its log has not advanced
+	// while the commit index is past it (StalledFollowers names them); on a
+	// follower, the leader's heartbeats arrive but its entries do not.
+	ReplicationStalled bool     `json:"replication_stalled"`
+	StalledFollowers   []string `json:"stalled_followers,omitempty"`
+	// ReplicationStalls counts the stalls this node has seen since it started.
+	ReplicationStalls uint64 `json:"replication_stalls"`
 }
 
 // Stats returns this node's current progress.
 func (n *Node) Stats() NodeStats {
 	s := NodeStats{NodeID: n.cfg.NodeID, State: "Closed", AppliedIndex: n.fsm.AppliedIndex()}
+	s.ReplicationStalled, s.StalledFollowers, s.ReplicationStalls = n.watch.stallStats()
 	r := n.raft.Load()
 	if r == nil {
 		return s

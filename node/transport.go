@@ -12,7 +12,6 @@ import (
 
 const (
 	transportMaxPool = 3
-	transportTimeout = 10 * time.Second
 	// handshakeTimeout bounds a TLS handshake on the raft port, so a peer
 	// that connects and says nothing holds no goroutine for long.
 	handshakeTimeout = 10 * time.Second
@@ -112,9 +111,20 @@ func listenRaft(bind, advertise string) (net.Listener, net.Addr, error) {
 func (n *Node) newTransport(ln net.Listener, adv net.Addr) *raft.NetworkTransport {
 	stream := &streamLayer{ln: ln, advertise: adv, server: n.raftServerTLS(), client: n.raftClientTLS}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
+		Stream:  n.cfg.wrapStream(stream),
 		MaxPool: transportMaxPool,
-		Timeout: transportTimeout,
-		Logger:  newHCLog(n.cfg.Logger, "raft-net"),
+		// 1 turns pipelined replication off. With raft v1.7.3's default
+		// (2) the pipeline's channels are unbuffered, and when its
+		// response decoder stops (a response lost in a partition, a
+		// follower with a newer term) while a request is in flight, the
+		// sender and the decoder wait on each other for good: replication
+		// to that follower wedges, heartbeats go on, and raft's Shutdown
+		// waits forever (hashicorp/raft issue 612; grafana/pyroscope turned
+		// pipelining off for it). TestNode_PartitionHealCloseNeverWedges
+		// reproduces it. Raft's own measurements (PR 541) show pipelining
+		// gains nothing on a LAN.
+		MaxRPCsInFlight: 1,
+		Timeout:         n.cfg.TransportTimeout,
+		Logger:          newHCLog(n.cfg.Logger, "raft-net"),
 	})
 }

@@ -32,4 +32,11 @@ type ClusterMember struct {
 	LastLogIndex uint64 `json:"last_log_index"`
 	Healthy      bool   `json:"healthy"`
 	Error        string `json:"error,omitempty"`
+	// ReplicationStalled is the member's own stall check: as leader, some
+	// follower answers but its log does not advance (StalledFollowers names
+	// them); as follower, the leader's heartbeats arrive but its entries do
+	// not. ReplicationStalls counts the stalls it has seen since it started.
+	ReplicationStalled bool     `json:"replication_stalled"`
+	StalledFollowers   []string `json:"stalled_followers,omitempty"`
+	ReplicationStalls  uint64   `json:"replication_stalls"`
 }

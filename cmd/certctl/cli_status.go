@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -13,8 +14,10 @@ func newStatusCommand(o *cliOptions) *cobra.Command {
 		Use:   "status",
 		Short: "Show the cluster: members, leader and raft progress",
 		Long: `Show the cluster as the answering server sees it: every member with its
-raft state, term, commit and applied indexes, and whether it is healthy
-(a leader or a follower that knows the leader). The leader is marked *.`,
+raft state, term, commit and applied indexes, its replication (ok, or
+"stalled" when its stall check sees replication stuck; the leader names the
+followers whose logs do not advance), and whether it is healthy (a leader or a
+follower that knows the leader). The leader is marked *.`,
 		Args: noArgs,
 		RunE: o.run(func(ctx context.Context, inv *invocation, _ []string) error {
 			st, err := inv.client.Cluster(ctx)
@@ -38,7 +41,7 @@ raft state, term, commit and applied indexes, and whether it is healthy
 				return err
 			}
 			fmt.Fprintln(inv.out)
-			t := newTable(inv.out, "NODE", "STATE", "SUFFRAGE", "API ADDR", "RAFT ADDR", "TERM", "COMMIT", "APPLIED", "HEALTHY")
+			t := newTable(inv.out, "NODE", "STATE", "SUFFRAGE", "API ADDR", "RAFT ADDR", "TERM", "COMMIT", "APPLIED", "REPLICATION", "HEALTHY")
 			u := func(n uint64) string { return strconv.FormatUint(n, 10) }
 			for _, m := range st.Members {
 				node := m.NodeID
@@ -49,7 +52,16 @@ raft state, term, commit and applied indexes, and whether it is healthy
 				if m.Error != "" {
 					healthy += ": " + m.Error
 				}
-				t.row(node, m.State, m.Suffrage, m.APIAddr, m.RaftAddr, u(m.Term), u(m.CommitIndex), u(m.AppliedIndex), healthy)
+				repl := "ok"
+				switch {
+				case m.Error != "":
+					repl = "-"
+				case len(m.StalledFollowers) > 0:
+					repl = "stalled: " + strings.Join(m.StalledFollowers, ",")
+				case m.ReplicationStalled:
+					repl = "stalled"
+				}
+				t.row(node, m.State, m.Suffrage, m.APIAddr, m.RaftAddr, u(m.Term), u(m.CommitIndex), u(m.AppliedIndex), repl, healthy)
 			}
 			return t.flush()
 		}),

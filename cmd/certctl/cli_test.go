@@ -355,9 +355,9 @@ func TestCLI_Status(t *testing.T) {
 	api := newFakeAPI(t)
 	api.on("GET /api/v1/cluster", 200, `{"cluster_id":"c-1","node_id":"n2","leader":{"node_id":"n1","raft_addr":"127.0.0.1:8300","api_addr":"127.0.0.1:8443"},`+
 		`"members":[{"node_id":"n1","raft_addr":"127.0.0.1:8300","api_addr":"127.0.0.1:8443","suffrage":"voter","state":"leader","term":3,`+
-		`"commit_index":10,"applied_index":10,"last_log_index":10,"healthy":true},`+
+		`"commit_index":10,"applied_index":10,"last_log_index":10,"healthy":true,"replication_stalled":true,"stalled_followers":["n2"],"replication_stalls":1},`+
 		`{"node_id":"n2","raft_addr":"127.0.0.1:8301","api_addr":"127.0.0.1:8444","suffrage":"voter","state":"follower","term":3,`+
-		`"commit_index":10,"applied_index":9,"last_log_index":10,"healthy":true},`+
+		`"commit_index":10,"applied_index":9,"last_log_index":10,"healthy":true,"replication_stalled":true},`+
 		`{"node_id":"n3","raft_addr":"127.0.0.1:8302","api_addr":"127.0.0.1:8445","suffrage":"voter","state":"unreachable","term":0,`+
 		`"commit_index":0,"applied_index":0,"last_log_index":0,"healthy":false,"error":"connection refused"}]}`)
 
@@ -366,10 +366,10 @@ func TestCLI_Status(t *testing.T) {
 	assert.Regexp(t, `(?m)^Cluster:\s+c-1$`, out)
 	assert.Regexp(t, `(?m)^Leader:\s+n1 \(127\.0\.0\.1:8443\)$`, out)
 	assert.Regexp(t, `(?m)^Answered by:\s+n2$`, out)
-	assert.Regexp(t, `(?m)^NODE\s+STATE\s+SUFFRAGE\s+API ADDR\s+RAFT ADDR\s+TERM\s+COMMIT\s+APPLIED\s+HEALTHY$`, out)
-	assert.Regexp(t, `(?m)^n1\*\s+leader\s+voter\s+127\.0\.0\.1:8443\s+127\.0\.0\.1:8300\s+3\s+10\s+10\s+yes$`, out)
-	assert.Regexp(t, `(?m)^n2\s+follower\s+voter\s+127\.0\.0\.1:8444\s+127\.0\.0\.1:8301\s+3\s+10\s+9\s+yes$`, out)
-	assert.Regexp(t, `(?m)^n3\s+unreachable\s+voter\s+127\.0\.0\.1:8445\s+127\.0\.0\.1:8302\s+0\s+0\s+0\s+no: connection refused$`, out)
+	assert.Regexp(t, `(?m)^NODE\s+STATE\s+SUFFRAGE\s+API ADDR\s+RAFT ADDR\s+TERM\s+COMMIT\s+APPLIED\s+REPLICATION\s+HEALTHY$`, out)
+	assert.Regexp(t, `(?m)^n1\*\s+leader\s+voter\s+127\.0\.0\.1:8443\s+127\.0\.0\.1:8300\s+3\s+10\s+10\s+stalled: n2\s+yes$`, out)
+	assert.Regexp(t, `(?m)^n2\s+follower\s+voter\s+127\.0\.0\.1:8444\s+127\.0\.0\.1:8301\s+3\s+10\s+9\s+stalled\s+yes$`, out)
+	assert.Regexp(t, `(?m)^n3\s+unreachable\s+voter\s+127\.0\.0\.1:8445\s+127\.0\.0\.1:8302\s+0\s+0\s+0\s+-\s+no: connection refused$`, out)
 }
 
 func TestCLI_KeyCreate(t *testing.T) {
