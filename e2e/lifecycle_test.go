@@ -50,12 +50,13 @@ func createServerKeyCert(ctx context.Context, api *client.Client, f Fixtures, id
 	return err
 }
 
-// rawGet fetches u and returns its body, requiring a 200.
-func rawGet(t testing.TB, ctx context.Context, u string) []byte {
+// rawGet fetches u without a key, trusting the cluster CA, and returns its
+// body, requiring a 200.
+func rawGet(t testing.TB, ctx context.Context, c *Cluster, u string) []byte {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.NewClient(1).HTTP.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -138,7 +139,7 @@ func TestLifecycle_ServerKeyIssueVerifyRevoke(t *testing.T) {
 	leaf := chain[0]
 
 	// The chain verifies with openssl against the CA a follower publishes.
-	caCerts := parsePEMCerts(t, rawGet(t, ctx, c.Followers(leader)[0].URL()+"/.well-known/pki/ca/"+issuerID))
+	caCerts := parsePEMCerts(t, rawGet(t, ctx, c, c.Followers(leader)[0].URL()+"/.well-known/pki/ca/"+issuerID))
 	require.Len(t, caCerts, 2, "the intermediate, then the root")
 	inter, root := caCerts[0], caCerts[1]
 	assert.Equal(t, chain[1].Raw, inter.Raw)
@@ -206,7 +207,7 @@ func TestLifecycle_ServerKeyIssueVerifyRevoke(t *testing.T) {
 
 	// Revoked, the serial is on the CRL.
 	require.NoError(t, api.RevokeCertificate(ctx, certID, "keyCompromise"))
-	crlDER := rawGet(t, ctx, leader.URL()+"/.well-known/pki/crl/"+issuerID)
+	crlDER := rawGet(t, ctx, c, leader.URL()+"/.well-known/pki/crl/"+issuerID)
 	crl, err := x509.ParseRevocationList(crlDER)
 	require.NoError(t, err)
 	require.NoError(t, crl.CheckSignatureFrom(inter), "the intermediate signs the CRL")

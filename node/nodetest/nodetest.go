@@ -118,6 +118,10 @@ type Member struct {
 	Config node.Config
 	// BeforeOpen functions run on each new node between New and Open.
 	BeforeOpen []func(*node.Node)
+	// Serve, when set, makes the handler the member's HTTPS server serves
+	// for each new node (a whole API, say); nil serves only the
+	// node-to-node endpoints (Handler).
+	Serve func(*node.Node) http.Handler
 
 	mu   sync.Mutex
 	node *node.Node
@@ -192,7 +196,11 @@ func (m *Member) Start(ctx context.Context) error {
 		fn(n)
 	}
 	m.cur.Store(n)
-	m.srv = &http.Server{Handler: Handler(m.cur.Load), ReadHeaderTimeout: 5 * time.Second}
+	h := Handler(m.cur.Load)
+	if m.Serve != nil {
+		h = m.Serve(n)
+	}
+	m.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go m.srv.Serve(tls.NewListener(ln, ServerTLS(m.cur.Load)))
 	if err := n.Open(ctx); err != nil {
 		m.cur.Store(nil)
@@ -274,6 +282,13 @@ type Option func(*options)
 type options struct {
 	config     []func(*node.Config)
 	beforeOpen []func(*node.Node)
+	serve      func(*node.Node) http.Handler
+}
+
+// WithServe makes every member serve fn(node) instead of the node-to-node
+// endpoints alone (see Member.Serve).
+func WithServe(fn func(*node.Node) http.Handler) Option {
+	return func(o *options) { o.serve = fn }
 }
 
 // WithConfig changes the Config of every member before it starts.
@@ -311,6 +326,7 @@ func NewCluster(t testing.TB, size int, opts ...Option) *Cluster {
 		}
 		m := NewMember(t, cfg)
 		m.BeforeOpen = o.beforeOpen
+		m.Serve = o.serve
 		ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
 		err := m.Start(ctx)
 		cancel()

@@ -1,0 +1,132 @@
+package api_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl/certctl/api"
+	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
+	"github.com/certctl/certctl/node/nodetest"
+)
+
+// apiCluster is three nodes, each serving the whole API over HTTPS, on a
+// network whose raft links a test can cut.
+type apiCluster struct {
+	*nodetest.Cluster
+	nw    *nodetest.Network
+	admin string
+}
+
+func newAPICluster(t *testing.T, cfg api.Config) *apiCluster {
+	t.Helper()
+	nw := nodetest.NewNetwork()
+	c := nodetest.NewCluster(t, 3, nodetest.WithNetwork(nw), nodetest.WithServe(func(n *node.Node) http.Handler {
+		a := api.New(cfg, n.FSM(), n)
+		t.Cleanup(a.Close)
+		return a.Handler()
+	}))
+	secret := api.NewKeySecret()
+	cmd, err := fsm.NewCommand(fsm.Meta{Time: time.Now(), Actor: "test", ActorType: fsm.ActorSystem},
+		&fsm.CreateAPIKey{Key: fsm.APIKey{ID: "key-admin", Name: "admin", Role: fsm.RoleAdmin, Hash: api.HashKey(secret), Prefix: api.KeyPrefix(secret)}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
+	defer cancel()
+	_, err = c.Leader(t).Node().Propose(ctx, cmd)
+	require.NoError(t, err)
+	for _, m := range c.Members {
+		nodetest.WaitFor(t, "the admin key on "+m.ID(), func() bool { _, err := m.Node().FSM().APIKey("key-admin"); return err == nil })
+	}
+	return &apiCluster{Cluster: c, nw: nw, admin: secret}
+}
+
+// get calls path on m as the admin, over HTTPS trusting the cluster CA.
+func (c *apiCluster) get(t *testing.T, m *nodetest.Member, path string) (*http.Response, time.Duration) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "https://"+m.Config.APIAddr+path, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+c.admin)
+	start := time.Now()
+	res, err := nodetest.HTTPClient(t, m.Config.DataDir, false).Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	return res, time.Since(start)
+}
+
+// A strong read through a follower whose leader is cut off answers 503 with
+// Retry-After within the write deadline, as a write does, instead of
+// hanging on the leader.
+func TestAPI_StrongReadWithLeaderCutOffAnswers503InTime(t *testing.T) {
+	const writeTimeout = 2 * time.Second
+	c := newAPICluster(t, api.Config{RateLimit: -1, WriteTimeout: writeTimeout})
+	leader := c.Leader(t)
+	follower := c.Followers()[0]
+
+	res, _ := c.get(t, follower, "/api/v1/certificates?consistency=strong")
+	require.Equal(t, http.StatusOK, res.StatusCode, "relayed to the leader, vouched for by the follower")
+
+	c.nw.Isolate(leader.ID())
+	defer c.nw.Heal()
+	for range 3 { // at once, and again while the rest elect a new leader or not
+		res, took := c.get(t, follower, "/api/v1/certificates?consistency=strong")
+		if res.StatusCode == http.StatusOK {
+			continue // the other follower won an election: a fine answer
+		}
+		assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+		assert.NotEmpty(t, res.Header.Get("Retry-After"))
+		assert.Less(t, took, writeTimeout+time.Second, "answered within the write deadline")
+	}
+}
+
+// The cluster view asks every member for its progress as this node, over
+// mutual TLS: a member record pointing at another listener (an attacker's)
+// never receives the caller's key, nor anything else, and the member is
+// shown unreachable.
+func TestAPI_ClusterViewNeverCarriesTheCallersKey(t *testing.T) {
+	c := newAPICluster(t, api.Config{RateLimit: -1})
+	leader := c.Leader(t)
+	victim := c.Followers()[0]
+
+	var mu sync.Mutex
+	var seen []string
+	trap := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+	}))
+	trap.TLS = &tls.Config{}
+	trap.StartTLS()
+	defer trap.Close()
+
+	cmd, err := fsm.NewCommand(fsm.Meta{Time: time.Now(), Actor: "test", ActorType: fsm.ActorSystem},
+		&fsm.RegisterMember{Member: fsm.Member{NodeID: victim.ID(), RaftAddr: victim.Node().RaftAddr(), APIAddr: strings.TrimPrefix(trap.URL, "https://")}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
+	defer cancel()
+	_, err = leader.Node().Propose(ctx, cmd)
+	require.NoError(t, err)
+
+	req, err := http.NewRequest(http.MethodGet, "https://"+leader.Config.APIAddr+"/api/v1/cluster", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+c.admin)
+	res, err := nodetest.HTTPClient(t, leader.Config.DataDir, false).Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Empty(t, seen, "the forged listener is not a node of the cluster: no request reaches it")
+	for _, h := range seen {
+		assert.NotContains(t, h, c.admin)
+	}
+}
