@@ -80,23 +80,26 @@ func (a allowedCommand) matches(args []string, paths Paths) bool {
 	return true
 }
 
-// expand replaces the placeholders of w with their paths; false when one
-// has no path.
+// expand replaces the placeholders of w with their paths, in one pass (a
+// path is never read for placeholders); false when one has no path. w
+// passed parseAllowed.
 func expand(w string, paths Paths) (string, bool) {
-	if !strings.Contains(w, "{") {
-		return w, true
-	}
-	for _, p := range PathPlaceholders() {
-		if !strings.Contains(w, p) {
-			continue
+	var b strings.Builder
+	for {
+		open := strings.IndexByte(w, '{')
+		if open < 0 {
+			b.WriteString(w)
+			return b.String(), true
 		}
-		v := paths[strings.Trim(p, "{}")]
+		end := strings.IndexByte(w[open:], '}') + open
+		v := paths[w[open+1:end]]
 		if v == "" {
 			return "", false
 		}
-		w = strings.ReplaceAll(w, p, v)
+		b.WriteString(w[:open])
+		b.WriteString(v)
+		w = w[end+1:]
 	}
-	return w, true
 }
 
 // sameProgram reports whether allowed, the program of an allow-list line,

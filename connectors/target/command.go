@@ -143,7 +143,6 @@ func (r *Runner) Run(ctx context.Context, field, cmd string, paths Paths) (strin
 	}
 	timeout := DefaultCommandTimeout
 	if r.Timeout > 0 { // r is not nil: a nil Runner permits nothing
-
 		timeout = r.Timeout
 	}
 
