@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Agent is a certctl-agent process of a test: a Node without an API of its
@@ -18,12 +20,16 @@ type Agent struct {
 }
 
 // AgentConfig describes an agent to add. Servers are the cluster members it
-// is given, in order (it sticks to the first that answers); Extra are more
+// is given, in order (it sticks to the first that answers); AllowedDirs and
+// AllowedCommands are its allow-lists (allowed_dirs, allowed_commands),
+// written into its YAML config file as an operator would; Extra are more
 // flags.
 type AgentConfig struct {
-	ID, APIKey string
-	Servers    []*Node
-	Extra      []string
+	ID, APIKey      string
+	Servers         []*Node
+	AllowedDirs     []string
+	AllowedCommands []string
+	Extra           []string
 }
 
 // AddAgent returns a certctl-agent for cfg, not started: heartbeat and poll
@@ -53,6 +59,20 @@ func (c *Cluster) AddAgent(bin string, cfg AgentConfig) *Agent {
 		"-heartbeat-interval", "1s",
 		"-poll-interval", "1s",
 		"-log-level", "debug",
+	}
+	if len(cfg.AllowedDirs)+len(cfg.AllowedCommands) > 0 {
+		raw, err := yaml.Marshal(struct {
+			AllowedDirs     []string `yaml:"allowed_dirs,omitempty"`
+			AllowedCommands []string `yaml:"allowed_commands,omitempty"`
+		}{cfg.AllowedDirs, cfg.AllowedCommands})
+		if err != nil {
+			c.tb.Fatal(err)
+		}
+		confFile := filepath.Join(c.dir, "agent-"+cfg.ID+".yaml")
+		if err := writeFile(confFile, string(raw)); err != nil {
+			c.tb.Fatal(err)
+		}
+		args = append(args, "-config", confFile)
 	}
 	a.Node = &Node{ID: "agent-" + cfg.ID, DataDir: dir, LogPath: c.logPath("agent-"+cfg.ID, ""),
 		bin: bin, args: append(args, cfg.Extra...), env: c.env()}

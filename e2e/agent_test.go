@@ -14,7 +14,9 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +40,26 @@ type agentRig struct {
 	agent    *Agent
 }
 
-func newAgentRig(t *testing.T, ctx context.Context) *agentRig {
+// allowLists are the allow-lists of the rig's agent (allowed_dirs,
+// allowed_commands): what the host lets the cluster make it do.
+type allowLists struct {
+	dirs, commands []string
+}
+
+// allowServers are the allow-lists that let an agent deploy to servers as
+// their target configs say: each server's ssl directory, and its validate
+// and reload commands, whole; plus more command lines.
+func allowServers(servers []*webservertest.Server, commands ...string) allowLists {
+	var l allowLists
+	for _, s := range servers {
+		l.dirs = append(l.dirs, filepath.Join(s.Dir, "ssl"))
+		l.commands = append(l.commands, s.Config["validate_command"], s.Config["reload_command"])
+	}
+	l.commands = append(l.commands, commands...)
+	return l
+}
+
+func newAgentRig(t *testing.T, ctx context.Context, allow allowLists) *agentRig {
 	t.Helper()
 	c := NewCluster(t, certctlBin)
 	c.Start(3)
@@ -49,7 +70,8 @@ func newAgentRig(t *testing.T, ctx context.Context) *agentRig {
 	var err error
 	r.reg, err = r.api.RegisterAgent(ctx, "web", "web.example.com")
 	require.NoError(t, err)
-	r.agent = c.AddAgent(agentBin, AgentConfig{ID: r.reg.ID, APIKey: r.reg.APIKey, Servers: nodes})
+	r.agent = c.AddAgent(agentBin, AgentConfig{ID: r.reg.ID, APIKey: r.reg.APIKey, Servers: nodes,
+		AllowedDirs: allow.dirs, AllowedCommands: allow.commands})
 	c.StartAgent(r.agent)
 	c.Wait("the agent's first heartbeat", func(ctx context.Context) error {
 		a, err := r.api.GetAgent(ctx, r.reg.ID)
@@ -173,6 +195,24 @@ func servedSerial(t *testing.T, endpoint, sni string) string {
 	return hex.EncodeToString(conn.ConnectionState().PeerCertificates[0].SerialNumber.Bytes())
 }
 
+// waitServed waits until endpoint presents the certificate of serial for
+// sni. The agent's validation saw it served, but a reloaded server's old
+// workers may still take a handshake or two while they wind down.
+func (r *agentRig) waitServed(t *testing.T, endpoint, sni, serial string) {
+	t.Helper()
+	r.c.Wait(endpoint+" serving serial "+serial, func(context.Context) error {
+		conn, err := tls.Dial("tcp", endpoint, &tls.Config{ServerName: sni, InsecureSkipVerify: true}) //nolint:gosec // the serial is what is checked
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if got := hex.EncodeToString(conn.ConnectionState().PeerCertificates[0].SerialNumber.Bytes()); got != serial {
+			return fmt.Errorf("serves serial %s", got)
+		}
+		return nil
+	})
+}
+
 // validationOf returns the validation the agent recorded on a job.
 func validationOf(t *testing.T, j wire.Job) map[string]any {
 	t.Helper()
@@ -194,25 +234,33 @@ func TestAgent_DeploysToNGINXApacheHAProxy(t *testing.T) {
 	skipShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	r := newAgentRig(t, ctx)
 	boot := webservertest.NewBootstrap(t)
-	for _, srv := range []struct {
+	type server struct {
 		name, typ, keyType string
-		start              func(testing.TB, webservertest.Bootstrap) *webservertest.Server
+		s                  *webservertest.Server
 		wantKey            any
-	}{
-		{"nginx", "NGINX", "", webservertest.StartNGINX, &ecdsa.PublicKey{}},
-		{"apache", "Apache", "RSA-2048", webservertest.StartApache, &rsa.PublicKey{}},
-		{"haproxy", "HAProxy", "ECDSA-P384", webservertest.StartHAProxy, &ecdsa.PublicKey{}},
-	} {
+	}
+	// The servers start first: the agent's allow-lists name their
+	// directories and commands.
+	servers := []server{
+		{"nginx", "NGINX", "", webservertest.StartNGINX(t, boot), &ecdsa.PublicKey{}},
+		{"apache", "Apache", "RSA-2048", webservertest.StartApache(t, boot), &rsa.PublicKey{}},
+		{"haproxy", "HAProxy", "ECDSA-P384", webservertest.StartHAProxy(t, boot), &ecdsa.PublicKey{}},
+	}
+	var started []*webservertest.Server
+	for _, srv := range servers {
+		started = append(started, srv.s)
+	}
+	r := newAgentRig(t, ctx, allowServers(started))
+	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
-			s := srv.start(t, boot)
+			s := srv.s
 			certID := "mc-" + srv.name
 			cn, _ := r.serve(t, ctx, s, srv.typ, certID, srv.keyType)
 			job := r.renew(t, ctx, certID, 90*time.Second)
 			require.Equal(t, "Completed", job.Status, "last error: %s\nagent log:\n%s", job.LastError, r.agent.LogTail(40))
 			serial := r.latestSerial(t, ctx, certID)
-			assert.Equal(t, serial, servedSerial(t, s.Endpoint, cn), "%s serves the new certificate", srv.name)
+			r.waitServed(t, s.Endpoint, cn, serial)
 			v := validationOf(t, job)
 			assert.Equal(t, true, v["valid"])
 			assert.Equal(t, "tls", v["method"])
@@ -314,14 +362,16 @@ func TestAgent_RollbackRestartFailover(t *testing.T) {
 	skipShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	r := newAgentRig(t, ctx)
 	s := webservertest.StartNGINX(t, webservertest.NewBootstrap(t))
+	// Allowed: nginx's validate and reload, the validation nginx refuses,
+	// and the slow reload that keeps a deployment under way.
+	r := newAgentRig(t, ctx, allowServers([]*webservertest.Server{s}, s.BrokenValidate, "/bin/sleep 6"))
 	const certID = "mc-nginx"
 	cn, targetID := r.serve(t, ctx, s, "NGINX", certID, "")
 	job := r.renew(t, ctx, certID, 90*time.Second)
 	require.Equal(t, "Completed", job.Status, job.LastError)
 	good := r.latestSerial(t, ctx, certID)
-	require.Equal(t, good, servedSerial(t, s.Endpoint, cn))
+	r.waitServed(t, s.Endpoint, cn, good)
 
 	setConfig := func(change map[string]string) {
 		t.Helper()
@@ -375,7 +425,7 @@ func TestAgent_RollbackRestartFailover(t *testing.T) {
 		require.Equal(t, "Completed", job.Status, job.LastError)
 		serial := r.latestSerial(t, ctx, certID)
 		assert.NotEqual(t, good, serial)
-		assert.Equal(t, serial, servedSerial(t, s.Endpoint, cn))
+		r.waitServed(t, s.Endpoint, cn, serial)
 		assertWholeMatchingFiles(t, s)
 		assert.Contains(t, r.agent.Log(), "interrupted deployment rolled back")
 		good = serial
@@ -390,7 +440,7 @@ func TestAgent_RollbackRestartFailover(t *testing.T) {
 		require.Equal(t, "Completed", job.Status, job.LastError)
 		serial := r.latestSerial(t, ctx, certID)
 		assert.NotEqual(t, good, serial)
-		assert.Equal(t, serial, servedSerial(t, s.Endpoint, cn))
+		r.waitServed(t, s.Endpoint, cn, serial)
 		r.c.Wait("a heartbeat after the kill", func(ctx context.Context) error {
 			a, err := r.api.GetAgent(ctx, r.reg.ID)
 			if err != nil {
@@ -405,6 +455,10 @@ func TestAgent_RollbackRestartFailover(t *testing.T) {
 	})
 
 	t.Run("hostile configs from the cluster refused", func(t *testing.T) {
+		touch, err := exec.LookPath("touch")
+		require.NoError(t, err)
+		stop := strings.Replace(s.Config["reload_command"], "-s reload", "-s stop", 1)
+		elsewhere := filepath.Join(t.TempDir(), "cert.pem")
 		for _, bad := range []struct {
 			change map[string]string
 			want   string
@@ -412,6 +466,13 @@ func TestAgent_RollbackRestartFailover(t *testing.T) {
 			{map[string]string{"reload_command": s.Config["reload_command"] + "; touch " + filepath.Join(s.Dir, "pwned")}, "shell"},
 			{map[string]string{"cert_path": s.Dir + "/ssl/../../cert.pem"}, "cert_path"},
 			{map[string]string{"key_path": filepath.Join(r.agent.KeyDir, certID+".key")}, "key_path"},
+			// Outside the agent's allow-lists: a program it does not list,
+			// the program it lists with arguments that would stop nginx, a
+			// directory it does not list.
+			{map[string]string{"reload_command": touch + " " + filepath.Join(s.Dir, "pwned")},
+				`add "` + touch + " " + filepath.Join(s.Dir, "pwned") + `" to allowed_commands`},
+			{map[string]string{"reload_command": stop}, `add "` + stop + `" to allowed_commands`},
+			{map[string]string{"cert_path": elsewhere}, `add "` + filepath.Dir(elsewhere) + `" to allowed_dirs`},
 		} {
 			setConfig(bad.change)
 			before := map[string]bool{}
@@ -423,7 +484,8 @@ func TestAgent_RollbackRestartFailover(t *testing.T) {
 			assert.Equal(t, "Failed", job.Status)
 			assert.Contains(t, job.LastError, bad.want)
 			assert.NoFileExists(t, filepath.Join(s.Dir, "pwned"))
-			assert.Equal(t, good, servedSerial(t, s.Endpoint, cn))
+			assert.NoFileExists(t, elsewhere)
+			assert.Equal(t, good, servedSerial(t, s.Endpoint, cn), "nginx still runs and serves the previous certificate")
 		}
 		setConfig(nil)
 	})

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/certctl/certctl/connectors/target"
 )
 
 // agentConfig is the configuration of certctl-agent. Each field is a key of
@@ -88,8 +90,8 @@ var settings = []setting{
 	{"heartbeat-interval", "CERTCTL_HEARTBEAT_INTERVAL", "time between heartbeats, jittered by 10%", func(c *agentConfig) any { return &c.Heartbeat }},
 	{"poll-interval", "CERTCTL_POLL_INTERVAL", "time between work polls, jittered by 10%", func(c *agentConfig) any { return &c.Poll }},
 	{"job-timeout", "CERTCTL_JOB_TIMEOUT", "longest time one job (a deployment with its validation) may take", func(c *agentConfig) any { return &c.JobTimeout }},
-	{"allowed-commands", "CERTCTL_ALLOWED_COMMANDS", "executables the targets' validate and reload commands may run, comma-separated (default: any; commands never run through a shell)", func(c *agentConfig) any { return &c.AllowedCommands }},
-	{"allowed-dirs", "CERTCTL_ALLOWED_DIRS", "directories certificates may be written into, comma-separated (default: any but the key and state dirs)", func(c *agentConfig) any { return &c.AllowedDirs }},
+	{"allowed-commands", "CERTCTL_ALLOWED_COMMANDS", "whole command lines (program and arguments; {cert_path}, {key_path}, {chain_path}, {fullchain_path}, {pem_path} stand for the target's paths) the targets' validate and reload commands must match to run, comma-separated (default: none, so no command runs; commands never run through a shell)", func(c *agentConfig) any { return &c.AllowedCommands }},
+	{"allowed-dirs", "CERTCTL_ALLOWED_DIRS", "directories certificate and key files may be written into, comma-separated (default: none, so nothing is written but the agent's own keys and state)", func(c *agentConfig) any { return &c.AllowedDirs }},
 	{"log-level", "CERTCTL_LOG_LEVEL", "debug, info, warn or error", func(c *agentConfig) any { return &c.LogLevel }},
 	{"log-format", "CERTCTL_LOG_FORMAT", "text or json", func(c *agentConfig) any { return &c.LogFormat }},
 }
@@ -240,6 +242,14 @@ func (c agentConfig) check() (settled, error) {
 		}
 		*d.out = v
 	}
+	if err := (&target.Runner{Allowed: c.AllowedCommands}).Validate(); err != nil {
+		problems = append(problems, strings.TrimPrefix(err.Error(), "target: invalid config: "))
+	}
+	for _, d := range c.AllowedDirs {
+		if !filepath.IsAbs(d) || filepath.Clean(d) != d {
+			problems = append(problems, fmt.Sprintf("allowed_dirs: %q must be an absolute directory in clean form, such as /etc/nginx/certs", d))
+		}
+	}
 	if s.StateDir == "" && s.KeyDir != "" {
 		s.StateDir = filepath.Join(filepath.Dir(filepath.Clean(s.KeyDir)), "state")
 	}
@@ -247,6 +257,19 @@ func (c agentConfig) check() (settled, error) {
 		return s, errors.New(strings.Join(problems, "\n  "))
 	}
 	return s, nil
+}
+
+// checkPrivileges refuses an agent that runs as root (euid 0) with
+// neither allowed_dirs nor allowed_commands. Such an agent would refuse
+// every file and command a host target asks for, so root's powers serve
+// no deployment: either the lists were forgotten, or the agent was meant
+// to run unprivileged. Both are for the operator to fix, before the
+// cluster hands the agent any work.
+func (s settled) checkPrivileges(euid int) error {
+	if euid != 0 || len(s.AllowedDirs) > 0 || len(s.AllowedCommands) > 0 {
+		return nil
+	}
+	return errors.New(`certctl-agent runs as root (euid 0) without allow-lists: set allowed_dirs to the directories it may write certificates and keys into (e.g. [/etc/nginx/certs]) and allowed_commands to the whole command lines it may run (e.g. ["/usr/sbin/nginx -t", "/usr/sbin/nginx -s reload"]); /etc/certctl/agent.yaml has examples for NGINX, Apache and HAProxy. Or run it as an unprivileged user (the package's certctl-agent)`)
 }
 
 // apiKey reads the key from api_key or api_key_file.

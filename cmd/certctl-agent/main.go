@@ -38,12 +38,14 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Geteuid(), os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// run is the agent's life; euid is the effective user id it runs as (0:
+// root, see checkPrivileges).
+func run(ctx context.Context, args []string, getenv func(string) string, euid int, stdout, stderr io.Writer) int {
 	cfg, opts, err := loadConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -59,6 +61,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	s, err := cfg.check()
 	if err != nil {
 		fmt.Fprintf(stderr, "certctl-agent: the configuration is incomplete:\n  %v\n", err)
+		return exitConfig
+	}
+	if err := s.checkPrivileges(euid); err != nil {
+		fmt.Fprintln(stderr, "certctl-agent:", err)
 		return exitConfig
 	}
 	level := new(slog.LevelVar)
@@ -81,6 +87,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stderr, "certctl-agent:", err)
 		return exitConfig
 	}
+	log.Info("host limits: targets write only inside allowed_dirs and run only the command lines of allowed_commands",
+		"allowed_dirs", limit(s.AllowedDirs, "none: no file but the agent's own keys and state"),
+		"allowed_commands", limit(s.AllowedCommands, "none: no command"))
 	err = a.Run(ctx)
 	switch {
 	case errors.Is(err, agent.ErrRetired):
@@ -91,6 +100,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	return 0
+}
+
+// limit shows an allow-list in the log: its entries, or none.
+func limit(list []string, none string) string {
+	if len(list) == 0 {
+		return none
+	}
+	return strings.Join(list, "; ")
 }
 
 func newAgent(s settled, log *slog.Logger) (*agent.Agent, error) {

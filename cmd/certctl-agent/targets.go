@@ -10,8 +10,9 @@ import (
 )
 
 // newTargets registers every target type with the agent's local limits:
-// commands only from allowed_commands, files only under allowed_dirs and
-// never into the key or state directory. F5 BIG-IP and IIS are reached over
+// only the command lines allowed_commands holds whole, files only under
+// allowed_dirs and never into the key or state directory; with empty
+// lists, no command and no file. F5 BIG-IP and IIS are reached over
 // the network, so any agent can serve them as a proxy agent.
 func newTargets(s settled) (*target.Registry, error) {
 	host := target.HostOptions{

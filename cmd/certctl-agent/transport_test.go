@@ -75,7 +75,7 @@ func TestConfig_InsecureHTTPFromEverySource(t *testing.T) {
 func TestRun_InsecureHTTP(t *testing.T) {
 	args := append([]string{"-server", "http://192.0.2.10:8443", "-key-dir", filepath.Join(t.TempDir(), "keys")}, complete...)
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, env(nil), &stdout, &stderr)
+	code := run(context.Background(), args, env(nil), 1000, &stdout, &stderr)
 	assert.Equal(t, exitConfig, code)
 	assert.Contains(t, stderr.String(), "insecure_http: true")
 
@@ -83,7 +83,7 @@ func TestRun_InsecureHTTP(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	stderr.Reset()
-	code = run(ctx, append(args, "-insecure-http"), env(nil), &stdout, &stderr)
+	code = run(ctx, append(args, "-insecure-http"), env(nil), 1000, &stdout, &stderr)
 	assert.Equal(t, 0, code, stderr.String())
 	assert.Regexp(t, `level=WARN msg="insecure_http is set: http:// servers of other hosts are allowed.*server_url=http://192.0.2.10:8443`, stderr.String())
 }

@@ -36,6 +36,11 @@ const shellMeta = ";|&$`<>(){}*?!~\\"
 // a *ConfigError naming field. The executable must be an absolute path or a
 // bare name looked up in PATH.
 func ParseCommand(field, cmd string) ([]string, error) {
+	return parseCommand(field, cmd, shellMeta)
+}
+
+// parseCommand is ParseCommand refusing the characters of meta.
+func parseCommand(field, cmd, meta string) ([]string, error) {
 	if strings.TrimSpace(cmd) == "" {
 		return nil, Configf(field, "a command is required")
 	}
@@ -55,7 +60,7 @@ func ParseCommand(field, cmd string) ([]string, error) {
 			return nil, Configf(field, "a newline at byte %d: give one command on one line; commands run without a shell", i)
 		case c == 0:
 			return nil, Configf(field, "a NUL byte at byte %d is not allowed", i)
-		case strings.ContainsRune(shellMeta, c):
+		case strings.ContainsRune(meta, c):
 			return nil, Configf(field, "%q at byte %d is not allowed: commands run without a shell, so give the program and its arguments only (quotes may group a word with spaces)", c, i)
 		case (c < 0x20 && c != '\t') || c == 0x7f:
 			return nil, Configf(field, "control character %U at byte %d is not allowed", c, i)
@@ -91,32 +96,53 @@ func ParseCommand(field, cmd string) ([]string, error) {
 }
 
 // Runner runs the validate and reload commands of host targets, without a
-// shell. The zero Runner, and a nil *Runner, run any executable with
-// DefaultCommandTimeout. A Runner is safe for concurrent use.
+// shell, when the agent's allow-list permits them. The zero Runner, and a
+// nil *Runner, run nothing. A Runner is safe for concurrent use.
 type Runner struct {
-	// Allowed are the executables the agent's operator permits (the
-	// agent's allowed_commands setting), as absolute paths or bare names;
-	// empty permits any. A bare name matches the same bare name or the file
+	// Allowed are the command lines the agent's operator permits (the
+	// agent's allowed_commands setting), each a program and its arguments
+	// as ParseCommand reads a command, where an argument may hold
+	// placeholders for the paths of the deployment ({cert_path}, see
+	// Paths). A command runs only when one line matches it whole: the same
+	// program and the same arguments in the same order, none more, none
+	// fewer. A bare program name matches the same bare name or the file
 	// PATH resolves it to; an absolute path matches itself or a bare name
-	// PATH resolves to it.
+	// PATH resolves to it. Empty runs nothing. Validate checks the lines.
 	Allowed []string
 	// Timeout bounds each command; 0 means DefaultCommandTimeout. A command
 	// that runs out of time is killed with every process it started.
 	Timeout time.Duration
 }
 
-// Run parses cmd (the value of config field field, see ParseCommand), checks
-// its executable against Allowed and runs it, returning what it printed
-// (stdout and stderr together, trimmed with TrimOutput). A command that does
-// not start, exits non-zero, runs out of time or is cancelled with ctx is a
-// *CommandError carrying its output. It never runs a shell.
-func (r *Runner) Run(ctx context.Context, field, cmd string) (string, error) {
-	args, err := r.parse(field, cmd)
+// Validate checks every line of Allowed: its syntax (ParseCommand's, with
+// "{" and "}" reserved for placeholders) and its placeholders. Errors name
+// allowed_commands and the line.
+func (r *Runner) Validate() error {
+	if r == nil {
+		return nil
+	}
+	for _, line := range r.Allowed {
+		if _, err := parseAllowed(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run parses cmd (the value of config field field, see ParseCommand),
+// checks it against Allowed, with paths the values of its placeholders,
+// and runs it, returning what it printed (stdout and stderr together,
+// trimmed with TrimOutput). A command the allow-list does not permit is a
+// *NotAllowedError and does not run. A command that does not start, exits
+// non-zero, runs out of time or is cancelled with ctx is a *CommandError
+// carrying its output. It never runs a shell.
+func (r *Runner) Run(ctx context.Context, field, cmd string, paths Paths) (string, error) {
+	args, err := r.parse(field, cmd, paths)
 	if err != nil {
 		return "", err
 	}
 	timeout := DefaultCommandTimeout
-	if r != nil && r.Timeout > 0 {
+	if r.Timeout > 0 { // r is not nil: a nil Runner permits nothing
 		timeout = r.Timeout
 	}
 
@@ -150,15 +176,14 @@ func (r *Runner) Run(ctx context.Context, field, cmd string) (string, error) {
 	return output, cerr
 }
 
-// Check parses cmd and checks its executable against Allowed without
-// running it, for a config check: the errors Run would return before
-// starting anything.
-func (r *Runner) Check(field, cmd string) error {
-	_, err := r.parse(field, cmd)
+// Check parses cmd and checks it against Allowed without running it, for a
+// config check: the errors Run would return before starting anything.
+func (r *Runner) Check(field, cmd string, paths Paths) error {
+	_, err := r.parse(field, cmd, paths)
 	return err
 }
 
-func (r *Runner) parse(field, cmd string) ([]string, error) {
+func (r *Runner) parse(field, cmd string, paths Paths) ([]string, error) {
 	args, err := ParseCommand(field, cmd)
 	if err != nil {
 		return nil, err
@@ -167,34 +192,14 @@ func (r *Runner) parse(field, cmd string) ([]string, error) {
 	if r != nil {
 		allowed = r.Allowed
 	}
-	if !executableAllowed(args[0], allowed) {
-		return nil, Configf(field, "executable %q is not in this agent's allowed_commands (%s): add it there on the agent, or use an allowed one",
-			args[0], strings.Join(allowed, ", "))
-	}
-	return args, nil
-}
-
-func executableAllowed(exe string, allowed []string) bool {
-	if len(allowed) == 0 {
-		return true
-	}
-	resolved := exe
-	if !filepath.IsAbs(exe) {
-		if p, err := exec.LookPath(exe); err == nil {
-			resolved = p
+	for _, line := range allowed {
+		a, err := parseAllowed(line)
+		if err == nil && a.matches(args, paths) {
+			return args, nil
 		}
 	}
-	for _, a := range allowed {
-		if a == exe || a == resolved {
-			return true
-		}
-		if !filepath.IsAbs(a) && filepath.IsAbs(exe) {
-			if p, err := exec.LookPath(a); err == nil && p == exe {
-				return true
-			}
-		}
-	}
-	return false
+	return nil, &NotAllowedError{Field: field, Value: cmd, Setting: "allowed_commands", Allowed: allowed,
+		Add: strings.TrimSpace(cmd), Alternative: withPlaceholders(args, paths)}
 }
 
 // tailBuffer keeps the last bytes a command writes: enough for TrimOutput

@@ -76,13 +76,13 @@ func TestParseCommand_RefusesMalformed(t *testing.T) {
 }
 
 func TestRunner_OutputAndExitCode(t *testing.T) {
-	var r *target.Runner // nil runs anything with the default timeout
-	out, err := r.Run(context.Background(), "reload_command", "echo reloaded 'two words'")
+	script := writeScript(t, "fail.sh", "echo to stdout\necho 'nginx: [emerg] cannot load certificate' >&2\nexit 3\n")
+	r := &target.Runner{Allowed: []string{"echo reloaded 'two words'", script + " -t"}}
+	out, err := r.Run(context.Background(), "reload_command", `echo reloaded "two words"`, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "reloaded two words", out)
 
-	script := writeScript(t, "fail.sh", "echo to stdout\necho 'nginx: [emerg] cannot load certificate' >&2\nexit 3\n")
-	out, err = r.Run(context.Background(), "validate_command", script+" -t")
+	out, err = r.Run(context.Background(), "validate_command", script+" -t", nil)
 	var cerr *target.CommandError
 	require.ErrorAs(t, err, &cerr)
 	assert.ErrorIs(t, err, target.ErrCommand)
@@ -95,7 +95,7 @@ func TestRunner_OutputAndExitCode(t *testing.T) {
 }
 
 func TestRunner_DoesNotStart(t *testing.T) {
-	_, err := (&target.Runner{}).Run(context.Background(), "reload_command", "/nonexistent/reload")
+	_, err := (&target.Runner{Allowed: []string{"/nonexistent/reload"}}).Run(context.Background(), "reload_command", "/nonexistent/reload", nil)
 	var cerr *target.CommandError
 	require.ErrorAs(t, err, &cerr)
 	assert.Equal(t, -1, cerr.ExitCode)
@@ -104,7 +104,7 @@ func TestRunner_DoesNotStart(t *testing.T) {
 
 func TestRunner_KeepsTheEndOfLongOutput(t *testing.T) {
 	script := writeScript(t, "chatty.sh", "i=0\nwhile [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done\necho the reason\nexit 1\n")
-	_, err := (&target.Runner{}).Run(context.Background(), "validate_command", script)
+	_, err := (&target.Runner{Allowed: []string{script}}).Run(context.Background(), "validate_command", script, nil)
 	var cerr *target.CommandError
 	require.ErrorAs(t, err, &cerr)
 	assert.LessOrEqual(t, len(cerr.Output), target.MaxOutput+len("…"))
@@ -112,43 +112,117 @@ func TestRunner_KeepsTheEndOfLongOutput(t *testing.T) {
 	assert.True(t, strings.HasSuffix(cerr.Output, "line 1999\nthe reason"))
 }
 
-func TestRunner_Allowed(t *testing.T) {
+// TestRunner_DeniesByDefault: a nil Runner, the zero Runner and one with
+// an empty allow-list run nothing: the command that would create a marker
+// file does not run, and the refusal names allowed_commands and the line
+// to add.
+func TestRunner_DeniesByDefault(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "ran")
+	touch, err := exec.LookPath("touch")
+	require.NoError(t, err)
+	cmd := touch + " " + marker
+	for _, r := range []*target.Runner{nil, {}, {Allowed: []string{}}} {
+		out, err := r.Run(context.Background(), "reload_command", cmd, nil)
+		var nerr *target.NotAllowedError
+		require.ErrorAs(t, err, &nerr)
+		assert.ErrorIs(t, err, target.ErrNotAllowed)
+		assert.Empty(t, out)
+		assert.Equal(t, "allowed_commands", nerr.Setting)
+		assert.Equal(t, cmd, nerr.Add)
+		assert.Contains(t, err.Error(), "allowed_commands, which is empty, so this agent runs no command")
+		assert.Contains(t, err.Error(), `add "`+cmd+`" to allowed_commands`)
+		assert.ErrorIs(t, r.Check("reload_command", cmd, nil), target.ErrNotAllowed)
+	}
+	assert.NoFileExists(t, marker, "the refused command did not run")
+}
+
+// TestRunner_AllowedWholeCommandLines: a command runs only when a line of
+// the allow-list matches it whole, program and arguments; placeholders
+// match the deployment's own paths and nothing else.
+func TestRunner_AllowedWholeCommandLines(t *testing.T) {
 	echo, err := exec.LookPath("echo")
 	require.NoError(t, err)
+	paths := target.Paths{"cert_path": "/etc/app/tls/cert.pem", "key_path": "/etc/app/tls/key.pem"}
 	ctx := context.Background()
 	for _, tc := range []struct {
 		allowed []string
 		cmd     string
+		paths   target.Paths
 		ok      bool
 	}{
-		{[]string{"echo"}, "echo hi", true},
-		{[]string{"echo"}, echo + " hi", true},           // the bare name resolves to it
-		{[]string{echo}, "echo hi", true},                // the path PATH gives the bare name
-		{[]string{"/usr/sbin/nginx", echo}, echo, true},  // any entry
-		{[]string{"/usr/sbin/nginx"}, "echo hi", false},  // another program
-		{[]string{"echo"}, "/tmp/echo hi", false},        // same name elsewhere
-		{[]string{"/usr/local/bin/echo"}, "true", false}, // no entry
-		{[]string{"nginx"}, "/usr/sbin/nginx -t", true},  // resolves through PATH if installed
+		{[]string{"echo hi"}, "echo hi", nil, true},
+		{[]string{"echo hi"}, echo + " hi", nil, true},              // the bare name resolves to it
+		{[]string{echo + " hi"}, "echo hi", nil, true},              // the path PATH gives the bare name
+		{[]string{"/usr/sbin/nginx -t", echo}, echo, nil, true},     // any line
+		{[]string{"echo  'hi'"}, `echo "hi"`, nil, true},            // words compared, not spelling
+		{[]string{"echo hi"}, "echo hi there", nil, false},          // an argument more
+		{[]string{"echo hi there"}, "echo hi", nil, false},          // an argument fewer
+		{[]string{"echo -s reload"}, "echo -s stop", nil, false},    // another argument
+		{[]string{"echo a b"}, "echo b a", nil, false},              // other order
+		{[]string{"echo"}, "echo hi", nil, false},                   // the program alone permits no arguments
+		{[]string{"/usr/sbin/nginx -t"}, "echo -t", nil, false},     // another program
+		{[]string{"echo hi"}, "/tmp/echo hi", nil, false},           // same name elsewhere
+		{[]string{"/usr/local/bin/echo hi"}, "echo hi", nil, false}, // no line
+		{[]string{"echo {cert_path}"}, "echo /etc/app/tls/cert.pem", paths, true},
+		{[]string{"echo --in={cert_path} --key={key_path}"}, "echo --in=/etc/app/tls/cert.pem --key=/etc/app/tls/key.pem", paths, true},
+		{[]string{"echo {cert_path}"}, "echo /etc/app/tls/key.pem", paths, false},    // another path of the target
+		{[]string{"echo {cert_path}"}, "echo /etc/shadow", paths, false},             // not the target's path
+		{[]string{"echo {chain_path}"}, "echo /etc/app/tls/chain.pem", paths, false}, // the target writes no chain
+		{[]string{"echo {cert_path}"}, "echo /etc/app/tls/cert.pem", nil, false},     // no paths given
 	} {
 		r := &target.Runner{Allowed: tc.allowed}
-		_, err := r.Run(ctx, "reload_command", tc.cmd)
-		if tc.cmd == "/usr/sbin/nginx -t" {
-			if p, lerr := exec.LookPath("nginx"); lerr != nil || p != "/usr/sbin/nginx" {
-				continue
-			}
-			assert.NotErrorIs(t, err, target.ErrInvalidConfig, "%v %q", tc.allowed, tc.cmd)
-			continue
-		}
+		require.NoError(t, r.Validate(), "%v", tc.allowed)
+		_, err := r.Run(ctx, "reload_command", tc.cmd, tc.paths)
 		if tc.ok {
 			assert.NoError(t, err, "%v %q", tc.allowed, tc.cmd)
 			continue
 		}
-		var cerr *target.ConfigError
-		require.ErrorAs(t, err, &cerr, "%v %q", tc.allowed, tc.cmd)
-		assert.Equal(t, "reload_command", cerr.Field)
-		assert.Contains(t, cerr.Reason, "allowed_commands")
-		assert.Contains(t, cerr.Reason, strings.Fields(tc.cmd)[0], "names the executable")
+		var nerr *target.NotAllowedError
+		require.ErrorAs(t, err, &nerr, "%v %q", tc.allowed, tc.cmd)
+		assert.Equal(t, "reload_command", nerr.Field)
+		assert.Contains(t, err.Error(), "matches no command line of allowed_commands ("+strings.Join(tc.allowed, "; ")+")")
+		assert.Contains(t, err.Error(), `add "`+tc.cmd+`" to allowed_commands`)
+		// The line the message names permits the command.
+		r.Allowed = append(r.Allowed, nerr.Add)
+		assert.NoError(t, r.Check("reload_command", tc.cmd, tc.paths), "%q", nerr.Add)
 	}
+}
+
+// TestRunner_SuggestsPlaceholders: a refused command that names the
+// target's paths is offered as a line with placeholders too, and that line
+// permits it.
+func TestRunner_SuggestsPlaceholders(t *testing.T) {
+	paths := target.Paths{"cert_path": "/etc/app/tls/cert.pem", "chain_path": "/etc/my app/chain.pem"}
+	cmd := `/usr/bin/openssl verify -untrusted "/etc/my app/chain.pem" /etc/app/tls/cert.pem`
+	err := (&target.Runner{}).Check("validate_command", cmd, paths)
+	var nerr *target.NotAllowedError
+	require.ErrorAs(t, err, &nerr)
+	assert.Equal(t, "/usr/bin/openssl verify -untrusted {chain_path} {cert_path}", nerr.Alternative)
+	assert.Contains(t, err.Error(), `or "/usr/bin/openssl verify -untrusted {chain_path} {cert_path}", where placeholders stand for the paths the target writes`)
+	assert.NoError(t, (&target.Runner{Allowed: []string{nerr.Alternative}}).Check("validate_command", cmd, paths))
+	assert.NoError(t, (&target.Runner{Allowed: []string{nerr.Add}}).Check("validate_command", cmd, paths))
+}
+
+func TestRunner_ValidateAllowList(t *testing.T) {
+	for line, want := range map[string]string{
+		"":                                  "a command is required",
+		"nginx -s reload; reboot":           "without a shell",
+		"nginx -c {config_path}":            "{config_path} is not a placeholder: use {cert_path}, {key_path}, {chain_path}, {fullchain_path}, {pem_path}",
+		"nginx -c {cert_path":               "opens a placeholder it does not close",
+		"nginx -c cert_path}":               "closes no placeholder",
+		"{cert_path} -t":                    "cannot be a placeholder",
+		"./nginx -t":                        "absolute path or a bare name",
+		"nginx 'unterminated":               "is not closed",
+		"/usr/sbin/nginx -t\n/bin/sh -c id": "newline",
+	} {
+		err := (&target.Runner{Allowed: []string{"/usr/sbin/nginx -t", line}}).Validate()
+		var cerr *target.ConfigError
+		require.ErrorAs(t, err, &cerr, "%q", line)
+		assert.Equal(t, "allowed_commands", cerr.Field)
+		assert.Contains(t, cerr.Reason, want, "%q", line)
+		assert.Contains(t, cerr.Reason, strconv.Quote(line), "names the line")
+	}
+	assert.NoError(t, (&target.Runner{Allowed: []string{"/usr/sbin/nginx -t", "systemctl reload nginx", "cp {cert_path} {key_path} /srv/x/"}}).Validate())
 }
 
 // TestRunner_TimeoutKillsProcessGroup runs a script that leaves a child
@@ -157,9 +231,9 @@ func TestRunner_Allowed(t *testing.T) {
 func TestRunner_TimeoutKillsProcessGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	script := writeScript(t, "hang.sh", "sleep 300 &\necho $! > "+pidFile+"\necho started\nwait\n")
-	r := &target.Runner{Timeout: 500 * time.Millisecond}
+	r := &target.Runner{Allowed: []string{script}, Timeout: 500 * time.Millisecond}
 	start := time.Now()
-	out, err := r.Run(context.Background(), "reload_command", script)
+	out, err := r.Run(context.Background(), "reload_command", script, nil)
 	var cerr *target.CommandError
 	require.ErrorAs(t, err, &cerr)
 	assert.Less(t, time.Since(start), 10*time.Second, "the wait delay bounds it")
@@ -178,7 +252,7 @@ func TestRunner_TimeoutKillsProcessGroup(t *testing.T) {
 func TestRunner_Cancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
-	_, err := (&target.Runner{}).Run(ctx, "reload_command", "sleep 30")
+	_, err := (&target.Runner{Allowed: []string{"sleep 30"}}).Run(ctx, "reload_command", "sleep 30", nil)
 	require.ErrorIs(t, err, target.ErrCommand)
 	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
 }

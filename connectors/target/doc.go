@@ -11,9 +11,11 @@
 // finds an unfinished deployment after a restart.
 //
 // For connectors that write files on the agent's host it provides commands
-// run without a shell (Runner), path checks against the agent's allowed and
-// protected directories (CheckPath), atomic writes and the backup a rollback
-// restores; DESIGN.md lists their invariants. For connectors that talk to a
+// run without a shell and only when the agent's allow-list holds them whole
+// (Runner), path checks against the agent's allowed and protected
+// directories (CheckPath), atomic writes and the backup a rollback
+// restores; nothing is permitted that the agent's operator did not list.
+// DESIGN.md lists their invariants. For connectors that talk to a
 // device's API (f5, iis) it provides strict config decoding (DecodeConfig,
 // LoadRoots), the API's HTTP client (APIClient) and the state file a
 // Rollback reads (WriteState, KeptState).

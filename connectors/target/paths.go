@@ -8,11 +8,12 @@ import (
 
 // CheckPath checks p, the value of config field field, as a file a host
 // connector may write: non-empty, absolute, in clean form (no "..", no "//",
-// no trailing slash), without NUL; inside one of allowed when allowed is not
-// empty (the agent's allowed_dirs); never inside one of protected (the
+// no trailing slash), without NUL; inside one of allowed (the agent's
+// allowed_dirs; empty permits nowhere); never inside one of protected (the
 // agent's key and state directories). It only looks at the string; see
-// CheckPathOnDisk for symbolic links. Errors are *ConfigError saying what to
-// change.
+// CheckPathOnDisk for symbolic links. A path outside allowed is a
+// *NotAllowedError naming the directory to add; the other errors are
+// *ConfigError saying what to change.
 func CheckPath(field, p string, allowed, protected []string) error {
 	switch {
 	case p == "":
@@ -28,26 +29,28 @@ func CheckPath(field, p string, allowed, protected []string) error {
 	case filepath.Clean(p) != p:
 		return Configf(field, "%q is not in clean form: write it as %q", p, filepath.Clean(p))
 	}
-	return checkPlace(field, p, p, allowed, protected)
+	return checkPlace(field, p, p, allowed, allowed, protected)
 }
 
-// checkPlace checks where real, the path p once resolved, lies.
-func checkPlace(field, p, real string, allowed, protected []string) error {
+// checkPlace checks where real, the path p once resolved, lies. allowed
+// are the directories as checked (links resolved too, for real); listed as
+// the operator wrote them, for the message.
+func checkPlace(field, p, real string, allowed, listed, protected []string) error {
 	for _, d := range protected {
 		if d != "" && within(real, d) {
 			return Configf(field, "%q is inside %s, where the agent keeps its own keys and state: choose a path outside it", p, d)
 		}
-	}
-	if len(allowed) == 0 {
-		return nil
 	}
 	for _, d := range allowed {
 		if d != "" && within(real, d) && real != filepath.Clean(d) {
 			return nil
 		}
 	}
-	return Configf(field, "%q is outside the directories this agent may write (allowed_dirs: %s): choose a path inside them, or add its directory to allowed_dirs on the agent",
-		p, strings.Join(allowed, ", "))
+	e := &NotAllowedError{Field: field, Value: p, Setting: "allowed_dirs", Allowed: listed, Add: filepath.Dir(real)}
+	if real != p {
+		e.Resolved = real
+	}
+	return e
 }
 
 // within reports whether p is dir or inside it. Both are absolute.
@@ -67,7 +70,7 @@ func within(p, dir string) bool {
 // to report.
 func CheckPathOnDisk(field, p string, allowed, protected []string) error {
 	real := filepath.Join(resolve(filepath.Dir(p)), filepath.Base(p))
-	return checkPlace(field, p, real, resolveAll(allowed), resolveAll(protected))
+	return checkPlace(field, p, real, resolveAll(allowed), allowed, resolveAll(protected))
 }
 
 func resolve(p string) string {

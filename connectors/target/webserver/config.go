@@ -172,7 +172,7 @@ func (s *settings) check(k kind, o target.HostOptions) error {
 	}
 	for _, c := range []fieldValue{{"validate_command", s.ValidateCommand}, {"reload_command", s.ReloadCommand}} {
 		if c.value != "" {
-			if err := o.Runner.Check(c.field, c.value); err != nil {
+			if err := o.Runner.Check(c.field, c.value, s.files()); err != nil {
 				return err
 			}
 		}
@@ -202,6 +202,16 @@ func (s *settings) paths() []fieldValue {
 		}
 	}
 	return out
+}
+
+// files are the configured paths by field: the values of the
+// placeholders of the agent's allowed_commands.
+func (s *settings) files() target.Paths {
+	m := make(target.Paths)
+	for _, p := range s.paths() {
+		m[p.field] = p.value
+	}
+	return m
 }
 
 func required(k kind) string {

@@ -3,6 +3,7 @@ package webserver_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -25,13 +26,19 @@ func filesTarget(t *testing.T) (dir string, config map[string]string) {
 	}
 }
 
+// allowing are the options of an agent whose allowed_dirs is dir and
+// whose allowed_commands are commands.
+func allowing(dir string, commands ...string) target.HostOptions {
+	return target.HostOptions{AllowedDirs: []string{dir}, Runner: &target.Runner{Allowed: commands}}
+}
+
 func TestFiles_Deploy(t *testing.T) {
 	p := newPKI(t)
 	dir, config := filesTarget(t)
 	config = with(config, "cert_mode", "0640", "key_mode", "0640",
 		"owner", strconv.Itoa(os.Getuid()), "group", strconv.Itoa(os.Getgid()),
 		"validate_command", "echo checked", "reload_command", "echo reloaded")
-	conn := webserver.NewFiles(target.HostOptions{})
+	conn := webserver.NewFiles(allowing(dir, "echo checked", "echo reloaded"))
 	req := p.request(t, config, p.a, p.keyAPath)
 	res, err := conn.DeployCertificate(context.Background(), req)
 	require.NoError(t, err)
@@ -64,8 +71,8 @@ func TestFiles_DefaultModes(t *testing.T) {
 	p := newPKI(t)
 	old := syscall.Umask(0o077)
 	t.Cleanup(func() { syscall.Umask(old) })
-	_, config := filesTarget(t)
-	_, err := webserver.NewFiles(target.HostOptions{}).DeployCertificate(context.Background(), p.request(t, config, p.a, p.keyAPath))
+	dir, config := filesTarget(t)
+	_, err := webserver.NewFiles(allowing(dir)).DeployCertificate(context.Background(), p.request(t, config, p.a, p.keyAPath))
 	require.NoError(t, err)
 	assertContent(t, config["cert_path"], p.a.pem, 0o644)
 	assertContent(t, config["key_path"], readKey(t, p.keyAPath), 0o600)
@@ -75,7 +82,7 @@ func TestFiles_RollbackRemovesNewFiles(t *testing.T) {
 	p := newPKI(t)
 	dir, config := filesTarget(t)
 	writeFile(t, config["cert_path"], "the operator's old certificate", 0o644)
-	conn := webserver.NewFiles(target.HostOptions{})
+	conn := webserver.NewFiles(allowing(dir))
 	req := p.request(t, config, p.a, p.keyAPath)
 	_, err := conn.DeployCertificate(context.Background(), req)
 	require.NoError(t, err)
@@ -91,9 +98,9 @@ func TestFiles_RollbackRemovesNewFiles(t *testing.T) {
 
 func TestFiles_RetryKeepsFirstBackup(t *testing.T) {
 	p := newPKI(t)
-	_, config := filesTarget(t)
+	dir, config := filesTarget(t)
 	writeFile(t, config["cert_path"], "old", 0o644)
-	conn := webserver.NewFiles(target.HostOptions{})
+	conn := webserver.NewFiles(allowing(dir))
 	req := p.request(t, config, p.a, p.keyAPath)
 	_, err := conn.DeployCertificate(context.Background(), req)
 	require.NoError(t, err)
@@ -118,7 +125,7 @@ echo "app: bad certificate" >&2
 exit 2
 `)
 	config = with(config, "reload_command", reload)
-	_, err := webserver.NewFiles(target.HostOptions{}).DeployCertificate(context.Background(), p.request(t, config, p.a, p.keyAPath))
+	_, err := webserver.NewFiles(allowing(dir, reload)).DeployCertificate(context.Background(), p.request(t, config, p.a, p.keyAPath))
 	var cerr *target.CommandError
 	require.ErrorAs(t, err, &cerr)
 	assert.Equal(t, "reload_command", cerr.Field)
@@ -134,17 +141,17 @@ exit 2
 
 func TestFiles_ReloadFailsTwice(t *testing.T) {
 	p := newPKI(t)
-	_, config := filesTarget(t)
+	dir, config := filesTarget(t)
 	config = with(config, "reload_command", "false")
-	_, err := webserver.NewFiles(target.HostOptions{}).DeployCertificate(context.Background(), p.request(t, config, p.a, p.keyAPath))
+	_, err := webserver.NewFiles(allowing(dir, "false")).DeployCertificate(context.Background(), p.request(t, config, p.a, p.keyAPath))
 	require.ErrorIs(t, err, target.ErrCommand)
 	assert.Contains(t, err.Error(), "reloading with them failed too")
 }
 
 func TestFiles_RefusesMismatchedRequest(t *testing.T) {
 	p := newPKI(t)
-	_, config := filesTarget(t)
-	conn := webserver.NewFiles(target.HostOptions{})
+	dir, config := filesTarget(t)
+	conn := webserver.NewFiles(allowing(dir))
 
 	req := p.request(t, config, p.a, p.keyAPath)
 	req.FingerprintSHA256 = p.b.fp
@@ -183,9 +190,89 @@ func TestFiles_RefusesLinkIntoProtectedDir(t *testing.T) {
 	assert.NoDirExists(t, req.StateDir)
 }
 
+// TestFiles_RefusedByAllowListsWritesAndRunsNothing: a deployment whose
+// command or path the agent's allow-lists do not permit fails before
+// anything is written, backed up or run: the directory stays empty, no
+// backup is made, and a command that would leave a marker file leaves none.
+func TestFiles_RefusedByAllowListsWritesAndRunsNothing(t *testing.T) {
+	p := newPKI(t)
+	touch, err := exec.LookPath("touch")
+	require.NoError(t, err)
+	markers := t.TempDir()
+	allowedMarker, otherMarker := filepath.Join(markers, "allowed"), filepath.Join(markers, "other")
+	elsewhere := t.TempDir()
+	for _, tc := range []struct {
+		name           string
+		opts           func(dir string) target.HostOptions
+		change         []string
+		field, setting string
+	}{
+		{"nothing allowed", func(string) target.HostOptions { return target.HostOptions{} },
+			nil, "key_path", "allowed_dirs"},
+		{"no command allowed", func(dir string) target.HostOptions { return allowing(dir) },
+			[]string{"reload_command", touch + " " + otherMarker}, "reload_command", "allowed_commands"},
+		{"same program, other arguments", func(dir string) target.HostOptions { return allowing(dir, touch+" "+allowedMarker) },
+			[]string{"reload_command", touch + " " + otherMarker}, "reload_command", "allowed_commands"},
+		{"path outside allowed_dirs", func(dir string) target.HostOptions { return allowing(dir, touch+" "+allowedMarker) },
+			[]string{"cert_path", filepath.Join(elsewhere, "cert.pem"), "reload_command", touch + " " + allowedMarker}, "cert_path", "allowed_dirs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, config := filesTarget(t)
+			config = with(config, tc.change...)
+			conn := webserver.NewFiles(tc.opts(dir))
+			assert.ErrorIs(t, conn.ValidateConfig(context.Background(), rawConfig(t, config)), target.ErrNotAllowed)
+			req := p.request(t, config, p.a, p.keyAPath)
+			_, err := conn.DeployCertificate(context.Background(), req)
+			var nerr *target.NotAllowedError
+			require.ErrorAs(t, err, &nerr)
+			assert.Equal(t, tc.field, nerr.Field)
+			assert.Equal(t, tc.setting, nerr.Setting)
+			assert.Contains(t, err.Error(), "to "+tc.setting)
+
+			for _, d := range []string{dir, elsewhere, markers} {
+				entries, err := os.ReadDir(d)
+				require.NoError(t, err)
+				assert.Empty(t, entries, "nothing written into %s, nothing run", d)
+			}
+			assert.NoDirExists(t, req.StateDir, "no backup either")
+			_, err = conn.Rollback(context.Background(), target.RollbackRequest{Config: req.Config, StateDir: req.StateDir})
+			assert.ErrorIs(t, err, target.ErrNotAllowed, "nor on a rollback")
+			entries, err := os.ReadDir(markers)
+			require.NoError(t, err)
+			assert.Empty(t, entries)
+		})
+	}
+}
+
+// TestFiles_PlaceholderCommand: a line with placeholders runs the command
+// with the target's own paths, after they are written.
+func TestFiles_PlaceholderCommand(t *testing.T) {
+	p := newPKI(t)
+	cp, err := exec.LookPath("cp")
+	require.NoError(t, err)
+	dir, config := filesTarget(t)
+	copyDir := t.TempDir()
+	copied := filepath.Join(copyDir, "copy.pem")
+	conn := webserver.NewFiles(allowing(dir, cp+" {fullchain_path} "+copied))
+	_, err = conn.DeployCertificate(context.Background(), p.request(t, with(config, "reload_command", "cp "+config["fullchain_path"]+" "+copied), p.a, p.keyAPath))
+	require.NoError(t, err)
+	assertContent(t, copied, p.a.pem+p.chainPEM, 0o644&^currentUmask())
+
+	// The same line does not run cp on another file of the target.
+	_, err = conn.DeployCertificate(context.Background(), p.request(t, with(config, "reload_command", "cp "+config["key_path"]+" "+copied), p.b, p.keyBPath))
+	require.ErrorIs(t, err, target.ErrNotAllowed)
+	assertContent(t, copied, p.a.pem+p.chainPEM, 0o644&^currentUmask())
+}
+
+func currentUmask() os.FileMode {
+	m := syscall.Umask(0)
+	syscall.Umask(m)
+	return os.FileMode(m)
+}
+
 func TestFiles_ValidateWithoutCertificateFile(t *testing.T) {
-	_, config := filesTarget(t)
-	_, err := webserver.NewFiles(target.HostOptions{}).ValidateDeployment(context.Background(),
+	dir, config := filesTarget(t)
+	_, err := webserver.NewFiles(allowing(dir)).ValidateDeployment(context.Background(),
 		target.ValidationRequest{Config: rawConfig(t, map[string]string{"key_path": config["key_path"]}), FingerprintSHA256: "00"})
 	require.ErrorIs(t, err, target.ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "set endpoint")

@@ -2,6 +2,7 @@ package webserver_test
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -40,8 +41,22 @@ var servers = []serverKind{
 // run starts the server serving p.boot.
 func (k serverKind) run(t *testing.T, p *pki) *server {
 	t.Helper()
-	return &server{Server: k.start(t, p.bootstrap(t)), conn: k.newConnector(hostOptions()),
-		impatient: k.newConnector(target.HostOptions{ProbeWait: time.Second})}
+	s := k.start(t, p.bootstrap(t))
+	impatient := allowedFor(s)
+	impatient.ProbeWait = time.Second
+	return &server{Server: s, conn: k.newConnector(allowedFor(s)), impatient: k.newConnector(impatient)}
+}
+
+// allowedFor are the options of an agent whose operator allowed what the
+// server's target config needs: its ssl directory, and its validate and
+// reload commands (and the validation the server refuses), whole.
+func allowedFor(s *webservertest.Server) target.HostOptions {
+	return target.HostOptions{
+		AllowedDirs: []string{filepath.Join(s.Dir, "ssl")},
+		Runner: &target.Runner{Timeout: 30 * time.Second,
+			Allowed: []string{s.Config["validate_command"], s.Config["reload_command"], s.BrokenValidate}},
+		ProbeWait: probeWait,
+	}
 }
 
 // bootstrap is what the servers start with: p.boot followed by the chain,
@@ -53,10 +68,6 @@ func (p *pki) bootstrap(t *testing.T) webservertest.Bootstrap {
 
 // probeWait bounds every TLS check of these tests.
 const probeWait = webservertest.ServeWait
-
-func hostOptions() target.HostOptions {
-	return target.HostOptions{Runner: &target.Runner{Timeout: 30 * time.Second}, ProbeWait: probeWait}
-}
 
 func writeFile(t *testing.T, path, content string, mode os.FileMode) {
 	t.Helper()

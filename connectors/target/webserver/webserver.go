@@ -31,6 +31,8 @@ var (
 // NewNGINX returns the NGINX connector: cert_path gets the leaf and
 // intermediates (ssl_certificate), key_path the key; it validates with
 // "nginx -t" and reloads with "nginx -s reload" unless configured otherwise.
+// Every connector here writes only inside o.AllowedDirs and runs only the
+// command lines o.Runner allows.
 func NewNGINX(o target.HostOptions) *Connector { return &Connector{kind: nginxKind, opts: o} }
 
 // NewApache returns the Apache httpd connector: cert_path gets the leaf and
@@ -54,8 +56,9 @@ func NewFiles(o target.HostOptions) *Connector { return &Connector{kind: filesKi
 func (c *Connector) Type() string { return c.kind.Name }
 
 // ValidateConfig checks config: its fields, paths (against the agent's
-// allowed and protected directories) and commands (syntax and the agent's
-// allowed_commands), without touching the files or running anything.
+// allowed and protected directories) and commands (syntax, and the agent's
+// allowed_commands, whole), without touching the files or running
+// anything. What the allow-lists refuse is a *target.NotAllowedError.
 func (c *Connector) ValidateConfig(_ context.Context, config json.RawMessage) error {
 	_, err := parseConfig(c.kind, c.opts, config)
 	return err
@@ -116,7 +119,7 @@ func (c *Connector) DeployCertificate(ctx context.Context, req target.Deployment
 	}
 	var output []string
 	if s.ValidateCommand != "" {
-		out, err := c.opts.Runner.Run(ctx, "validate_command", s.ValidateCommand)
+		out, err := c.opts.Runner.Run(ctx, "validate_command", s.ValidateCommand, s.files())
 		if err != nil {
 			return nil, c.undo(ctx, s, req.StateDir, false,
 				fmt.Errorf("webserver: %s refused the new files: %w", c.kind.Name, err))
@@ -124,7 +127,7 @@ func (c *Connector) DeployCertificate(ctx context.Context, req target.Deployment
 		output = append(output, labelled("validate_command", out))
 	}
 	if s.ReloadCommand != "" {
-		out, err := c.opts.Runner.Run(ctx, "reload_command", s.ReloadCommand)
+		out, err := c.opts.Runner.Run(ctx, "reload_command", s.ReloadCommand, s.files())
 		if err != nil {
 			return nil, c.undo(ctx, s, req.StateDir, true,
 				fmt.Errorf("webserver: %s did not reload: %w", c.kind.Name, err))
@@ -150,7 +153,7 @@ func (c *Connector) undo(ctx context.Context, s settings, stateDir string, reloa
 	if reload {
 		// The deployment's context may be what ran out; the Runner's own
 		// timeout still bounds this.
-		if _, err := c.opts.Runner.Run(context.WithoutCancel(ctx), "reload_command", s.ReloadCommand); err != nil {
+		if _, err := c.opts.Runner.Run(context.WithoutCancel(ctx), "reload_command", s.ReloadCommand, s.files()); err != nil {
 			return errors.Join(step, fmt.Errorf("webserver: the previous files are restored, but reloading with them failed too: %w", err))
 		}
 		return fmt.Errorf("%w (the previous files are restored and reloaded)", step)
@@ -217,7 +220,7 @@ func (c *Connector) Rollback(ctx context.Context, req target.RollbackRequest) (*
 	res := &target.RollbackResult{Files: restored,
 		Message: fmt.Sprintf("%s: restored %s", c.kind.Name, strings.Join(restored, ", "))}
 	if s.ReloadCommand != "" {
-		out, err := c.opts.Runner.Run(ctx, "reload_command", s.ReloadCommand)
+		out, err := c.opts.Runner.Run(ctx, "reload_command", s.ReloadCommand, s.files())
 		if err != nil {
 			return nil, fmt.Errorf("webserver: rollback: the previous files are restored, but %s did not reload: %w", c.kind.Name, err)
 		}

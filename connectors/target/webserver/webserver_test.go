@@ -186,3 +186,46 @@ func TestServer_RefusesUnsafeConfig(t *testing.T) {
 		s.WaitServing(t, p.a.fp)
 	})
 }
+
+// TestServer_RefusedByAllowLists: against the real server, a reload
+// command that the allow-list does not hold whole (the server's own
+// program with arguments that would stop it) and a path outside
+// allowed_dirs fail before anything is written or run: the files are as
+// they were and the server still serves the deployed certificate.
+func TestServer_RefusedByAllowLists(t *testing.T) {
+	forEachServer(t, func(t *testing.T, p *pki, s *server) {
+		s.deploy(t, p, p.a, p.keyAPath)
+		s.WaitServing(t, p.a.fp)
+		before, err := os.ReadFile(s.LeafFile)
+		require.NoError(t, err)
+		pathField := "cert_path"
+		if _, ok := s.Config["pem_path"]; ok {
+			pathField = "pem_path"
+		}
+		stop := strings.NewReplacer("-s reload", "-s stop", "-k graceful", "-k stop", "-USR2", "-TERM").Replace(s.Config["reload_command"])
+		require.NotEqual(t, s.Config["reload_command"], stop)
+		elsewhere := t.TempDir()
+		for _, tc := range []struct {
+			field, value, setting string
+		}{
+			{"reload_command", stop, "allowed_commands"},
+			{pathField, filepath.Join(elsewhere, "cert.pem"), "allowed_dirs"},
+		} {
+			req := p.request(t, with(s.Config, tc.field, tc.value), p.b, p.keyBPath)
+			_, err := s.conn.DeployCertificate(context.Background(), req)
+			var nerr *target.NotAllowedError
+			require.ErrorAs(t, err, &nerr, "%s=%q", tc.field, tc.value)
+			assert.Equal(t, tc.field, nerr.Field)
+			assert.Equal(t, tc.setting, nerr.Setting)
+			assert.NoDirExists(t, req.StateDir)
+		}
+		after, err := os.ReadFile(s.LeafFile)
+		require.NoError(t, err)
+		assert.Equal(t, before, after, "nothing written")
+		entries, err := os.ReadDir(elsewhere)
+		require.NoError(t, err)
+		assert.Empty(t, entries)
+		res := validate(t, s.impatient, s.Config, p.a)
+		assert.True(t, res.Valid, "the server was not stopped and serves the deployed certificate: %s", res.Message)
+	})
+}
