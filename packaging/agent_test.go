@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -48,10 +49,10 @@ func TestDeb_AgentInstallRunRemovePurge(t *testing.T) {
 
 	node := newNodeConfig(t, m)
 	n := startNode(t, m, node)
-	api := &apiClient{base: "http://" + node.apiAddr, key: node.adminKey}
+	api := &apiClient{base: "https://" + node.apiAddr, key: node.adminKey, cfg: node}
 	// Registered as docs/install.md says, the key into a file of its own.
 	keyFile := "/etc/certctl/agent.key"
-	reg, err := exec.Command("/usr/bin/certctl", "--server", api.base, "--api-key", node.adminKey,
+	reg, err := exec.Command("/usr/bin/certctl", "--server", api.base, "--ca-file", node.caFile, "--api-key", node.adminKey,
 		"agent", "register", "--name", "pkg-agent", "--hostname", "pkg.example.com", "--key-file", keyFile).CombinedOutput()
 	require.NoError(t, err, string(reg))
 	t.Cleanup(func() { m.root(t, "rm", "-f", keyFile) })
@@ -65,8 +66,15 @@ func TestDeb_AgentInstallRunRemovePurge(t *testing.T) {
 	}
 	require.NotEmpty(t, agentID, "certctl agent register prints the id: %s", reg)
 
+	// The cluster CA where docs/install.md puts it, readable by the agent.
+	caBundle := "/etc/certctl/cluster-ca.pem"
+	ca, err := os.ReadFile(node.caFile)
+	require.NoError(t, err)
+	m.writeRoot(t, caBundle, string(ca))
+	m.root(t, "chmod", "0644", caBundle)
+	t.Cleanup(func() { m.root(t, "rm", "-f", caBundle) })
 	shipped := m.readRoot(t, agentConfPath)
-	m.writeRoot(t, agentConfPath, shipped+"\nserver_url: ["+api.base+"]\nagent_id: "+agentID+"\napi_key_file: "+keyFile+"\nheartbeat_interval: 1s\npoll_interval: 1s\n")
+	m.writeRoot(t, agentConfPath, shipped+"\nserver_url: ["+api.base+"]\nca_bundle: "+caBundle+"\nagent_id: "+agentID+"\napi_key_file: "+keyFile+"\nheartbeat_interval: 1s\npoll_interval: 1s\n")
 
 	agent := m.rootCmd("setpriv", "--reuid=certctl-agent", "--regid=certctl-agent", "--init-groups", "--",
 		"/usr/bin/certctl-agent", "--config", agentConfPath)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -53,7 +55,7 @@ func TestDeb_InstallRunUpgradeRemovePurge(t *testing.T) {
 		{"run and create a certificate", func(t *testing.T) {
 			node = newNodeConfig(t, m)
 			n := startNode(t, m, node)
-			api := &apiClient{base: "http://" + node.apiAddr, key: node.adminKey}
+			api := &apiClient{base: "https://" + node.apiAddr, key: node.adminKey, cfg: node}
 			for _, r := range []struct{ path, body string }{
 				{"/api/v1/teams", `{"id":"t-pkg","name":"packaging"}`},
 				{"/api/v1/owners", `{"id":"o-pkg","name":"packaging","email":"pkg@example.com","team_id":"t-pkg"}`},
@@ -86,7 +88,7 @@ func TestDeb_InstallRunUpgradeRemovePurge(t *testing.T) {
 			assert.Empty(t, leftovers, "no .dpkg-dist or .dpkg-new beside the config")
 
 			n := startNode(t, m, node)
-			api := &apiClient{base: "http://" + node.apiAddr, key: node.adminKey}
+			api := &apiClient{base: "https://" + node.apiAddr, key: node.adminKey, cfg: node}
 			status, body := api.do(t, http.MethodGet, "/api/v1/certificates/mc-pkg-1", "")
 			require.Equal(t, http.StatusOK, status, "the certificate survived the upgrade: %s", body)
 			var cert struct {
@@ -96,7 +98,7 @@ func TestDeb_InstallRunUpgradeRemovePurge(t *testing.T) {
 			require.NoError(t, json.Unmarshal(body, &cert))
 			assert.Equal(t, "pkg.example.com", cert.CommonName)
 			// The installed CLI reads it too.
-			cli, err := exec.Command("/usr/bin/certctl", "--server", api.base, "--api-key", node.adminKey, "cert", "get", "mc-pkg-1", "-o", "json").CombinedOutput()
+			cli, err := exec.Command("/usr/bin/certctl", "--server", api.base, "--ca-file", node.caFile, "--api-key", node.adminKey, "cert", "get", "mc-pkg-1", "-o", "json").CombinedOutput()
 			require.NoError(t, err, "certctl cert get: %s", cli)
 			assert.Contains(t, string(cli), `"common_name": "pkg.example.com"`)
 			n.stop(t)
@@ -214,7 +216,8 @@ func assertConfigComplete(t *testing.T, m *machine) {
 	assert.Equal(t, serverKeys(t), listed, "the keys of %s are the flags of certctl server", confPath)
 	for k, v := range map[string]string{
 		"data_dir": "/var/lib/certctl", "api_addr": "127.0.0.1:8443", "raft_addr": "127.0.0.1:8300",
-		"advertise_addr": `""`, "bootstrap": "false", "join": "[]", "join_token": `""`, "admin_key_file": `""`,
+		"advertise_addr": `""`, "bootstrap": "false", "join": "[]", "join_token": `""`, "join_token_file": `""`, "admin_key_file": `""`,
+		"tls_cert_file": `""`, "tls_key_file": `""`, "tls_sans": "[]", "kek_file": `""`,
 		"rate_limit": "100", "pprof_addr": `""`, "log_level": "info", "log_format": "text", "dev": "false",
 	} {
 		assert.Equal(t, v, defaults[k], "default of %s", k)
@@ -227,6 +230,9 @@ type nodeConfig struct {
 	path     string
 	apiAddr  string
 	adminKey string
+	// caFile is a copy of the cluster CA the node made, for the test's
+	// clients (the node's own is in its 0700 data dir).
+	caFile string
 }
 
 func newNodeConfig(t *testing.T, m *machine) *nodeConfig {
@@ -240,6 +246,13 @@ func newNodeConfig(t *testing.T, m *machine) *nodeConfig {
 	n.adminKey = hex.EncodeToString(key[:])
 	keyFile := filepath.Join(dir, "admin.key")
 	require.NoError(t, os.WriteFile(keyFile, []byte(n.adminKey+"\n"), 0o644))
+	var kek [32]byte
+	_, err = rand.Read(kek[:])
+	require.NoError(t, err)
+	kekFile := filepath.Join(dir, "kek")
+	require.NoError(t, os.WriteFile(kekFile, []byte(hex.EncodeToString(kek[:])+"\n"), 0o600))
+	m.root(t, "chown", "certctl:certctl", kekFile)
+	n.caFile = filepath.Join(dir, "cluster-ca.pem")
 
 	set := map[string]string{
 		"node_id":        "pkg-test",
@@ -247,6 +260,7 @@ func newNodeConfig(t *testing.T, m *machine) *nodeConfig {
 		"raft_addr":      freeAddr(t),
 		"bootstrap":      "true",
 		"admin_key_file": keyFile,
+		"kek_file":       kekFile,
 	}
 	cfg := configLine.ReplaceAllStringFunc(m.readRoot(t, confPath), func(line string) string {
 		kv := configLine.FindStringSubmatch(line)
@@ -313,8 +327,13 @@ func startNode(t *testing.T, m *machine, cfg *nodeConfig) *runningNode {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+cfg.apiAddr+"/ready", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if _, err := os.Stat(cfg.caFile); err != nil {
+			if ca, err := m.rootCmd("cat", "/var/lib/certctl/tls/ca.crt").Output(); err == nil && len(ca) > 0 {
+				require.NoError(t, os.WriteFile(cfg.caFile, ca, 0o644))
+			}
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+cfg.apiAddr+"/ready", nil)
+		if resp, err := cfg.httpClient(t).Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return n
@@ -344,9 +363,20 @@ func (n *runningNode) stop(t *testing.T) {
 	}
 }
 
-// apiClient calls the REST API with a Bearer key.
+// httpClient trusts the cluster CA the node made, once it made it.
+func (cfg *nodeConfig) httpClient(t *testing.T) *http.Client {
+	pool := x509.NewCertPool()
+	if ca, err := os.ReadFile(cfg.caFile); err == nil {
+		pool.AppendCertsFromPEM(ca)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+}
+
+// apiClient calls the REST API with a Bearer key, over HTTPS trusting the
+// cluster CA.
 type apiClient struct {
 	base, key string
+	cfg       *nodeConfig
 }
 
 func (c *apiClient) do(t *testing.T, method, path, body string) (int, []byte) {
@@ -363,7 +393,7 @@ func (c *apiClient) do(t *testing.T, method, path, body string) (int, []byte) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.cfg.httpClient(t).Do(req)
 	require.NoError(t, err, fmt.Sprintf("%s %s", method, path))
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

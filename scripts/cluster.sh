@@ -5,8 +5,10 @@ set -euo pipefail
 
 bin=${1:-bin/certctl}
 base=${CERTCTL_CLUSTER_DIR:-$(mktemp -d -t certctl-cluster-XXXXXX)}
-token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 mkdir -p "$base"
+# Every node of a cluster shares one key-encryption key.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$base/kek"
+chmod 600 "$base/kek"
 admin_key="cck_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 printf '%s\n' "$admin_key" >"$base/admin.key"
 chmod 600 "$base/admin.key"
@@ -24,19 +26,16 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-# ready asks GET /ready with bash alone: a fresh machine may lack curl.
+# ready asks the node over HTTPS, trusting the cluster CA, with the CLI
+# itself: a fresh machine may lack curl.
 ready() {
-  local host=${1%:*} port=${1##*:} status
-  { exec 3<>"/dev/tcp/$host/$port"; } 2>/dev/null || return 1
-  printf 'GET /ready HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3
-  read -r _ status _ <&3 || true
-  exec 3>&-
-  [ "$status" = 200 ]
+  [ -s "$base/ca.pem" ] || cp "$base/n1/tls/ca.crt" "$base/ca.pem" 2>/dev/null || return 1
+  "$bin" --server "https://$1" --ca-file "$base/ca.pem" --api-key "$admin_key" status >/dev/null 2>&1
 }
 
 wait_ready() {
   local addr=$1
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 300); do
     if ready "$addr"; then return 0; fi
     sleep 0.1
   done
@@ -46,11 +45,15 @@ wait_ready() {
 
 for i in 0 1 2; do
   id="n$((i + 1))"
-  args=(server --node-id "$id" --data-dir "$base/$id" --api-addr "${api[$i]}" --raft-addr "${raft[$i]}" --join-token "$token")
+  args=(server --node-id "$id" --data-dir "$base/$id" --api-addr "${api[$i]}" --raft-addr "${raft[$i]}" --kek-file "$base/kek")
   if [ "$i" -eq 0 ]; then
     args+=(--bootstrap --admin-key-file "$base/admin.key")
   else
-    args+=(--join "${api[0]}")
+    if [ ! -s "$base/join-token" ]; then
+      "$bin" --server "https://${api[0]}" --ca-file "$base/ca.pem" --api-key "$admin_key" \
+        operator join-token create --ttl 10m --uses 2 --out "$base/join-token" >/dev/null
+    fi
+    args+=(--join "${api[0]}" --join-token-file "$base/join-token")
   fi
   "$bin" "${args[@]}" >"$base/$id.log" 2>&1 &
   pids+=($!)
@@ -60,13 +63,13 @@ done
 cat <<MSG
 certctl cluster of three nodes is up (data and logs in $base):
 
-  n1  api http://${api[0]}  raft ${raft[0]}
-  n2  api http://${api[1]}  raft ${raft[1]}
-  n3  api http://${api[2]}  raft ${raft[2]}
+  n1  api https://${api[0]}  raft ${raft[0]}
+  n2  api https://${api[1]}  raft ${raft[1]}
+  n3  api https://${api[2]}  raft ${raft[2]}
 
-  join token: $token
+  cluster CA: $base/ca.pem
   admin key:  $admin_key
-  try:        $bin --server http://${api[1]} --api-key $admin_key status
+  try:        $bin --server https://${api[1]} --ca-file $base/ca.pem --api-key $admin_key status
 
 Ctrl-C stops all three.
 MSG
