@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net"
+	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/certctl/certctl/node/clusterca"
 	"github.com/certctl/certctl/node/nodetest"
 )
@@ -132,4 +135,38 @@ func TestNode_RaftPortRefusesStrangers(t *testing.T) {
 func hash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// A node renews its own certificate once a third of its lifetime is left:
+// it signs a new one with the replicated cluster CA, records its serial,
+// and goes on talking to the others with it.
+func TestNode_RenewsItsCertificate(t *testing.T) {
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	c := nodetest.NewCluster(t, 3, nodetest.WithConfig(func(cfg *node.Config) { cfg.Now = clock }))
+	ctx := testCtx(t)
+	f := c.Followers()[0]
+	before := f.Node().NodeCertificate()
+
+	require.NoError(t, f.Node().RenewCertIfDue(ctx))
+	assert.Equal(t, before.SerialNumber, f.Node().NodeCertificate().SerialNumber, "not due yet")
+
+	offset.Store(int64(clusterca.NodeLifetime * 2 / 3))
+	require.NoError(t, f.Node().RenewCertIfDue(ctx))
+	after := f.Node().NodeCertificate()
+	require.NotEqual(t, before.SerialNumber, after.SerialNumber)
+	assert.True(t, after.NotAfter.After(before.NotAfter))
+	rec, err := c.Leader(t).Node().FSM().Member(f.ID())
+	require.NoError(t, err)
+	assert.Equal(t, clusterca.Serial(after), rec.CertSerials[0], "the new serial is recorded first")
+	assert.Contains(t, rec.CertSerials, clusterca.Serial(before), "the old one stays known until it expires")
+
+	// On disk too, for the next start; and the cluster takes it.
+	_, certFile, _ := node.TLSFiles(f.Config.DataDir)
+	onDisk, err := os.ReadFile(certFile)
+	require.NoError(t, err)
+	assert.Equal(t, string(clusterca.EncodeCert(after)), string(onDisk))
+	require.NoError(t, raftHandshake(t, c.Leader(t).Node().RaftAddr(), nodetest.ClientTLS(t, f.Config.DataDir, true)))
+	_, err = f.Node().Propose(ctx, createTeam(t, "t-after-renewal", ""))
+	require.NoError(t, err)
 }
