@@ -111,7 +111,7 @@ var serverSettings = []setting{
 	{"tls-sans", "CERTCTL_TLS_SANS", "name (DNS or IP) the node certificate carries besides the hosts of --api-addr and --advertise-addr; repeatable (environment: comma-separated)", func(c *serverConfig) any { return &c.TLSSANs }},
 	{"admin-key-file", "CERTCTL_ADMIN_KEY_FILE", "file whose content becomes the first admin API key when this node bootstraps a cluster (default: one is generated and printed once)", func(c *serverConfig) any { return &c.AdminKey }},
 	{"kek-file", "CERTCTL_KEK_FILE", "file holding the key-encryption key (32 bytes: raw, hex or base64; mode 0600) that seals the Local CA's keys; every node needs the same one (--dev makes one in its data dir)", func(c *serverConfig) any { return &c.KEKFile }},
-	{"dev", "CERTCTL_DEV", "one node with demo data and NO AUTHENTICATION, in a temporary data dir unless --data-dir is given", func(c *serverConfig) any { return &c.Dev }},
+	{"dev", "CERTCTL_DEV", "one node with demo data and NO AUTHENTICATION, on loopback addresses only, in a temporary data dir unless --data-dir is given", func(c *serverConfig) any { return &c.Dev }},
 	{"rate-limit", "CERTCTL_RATE_LIMIT", "requests per second allowed per API key (bursts of twice that); 0 turns the limit off", func(c *serverConfig) any { return &c.RateLimit }},
 	{"pprof-addr", "CERTCTL_PPROF_ADDR", "loopback host:port to serve Go's profiler on, for diagnosing performance (off when empty)", func(c *serverConfig) any { return &c.PprofAddr }},
 	{"renewal-check-spec", "CERTCTL_RENEWAL_CHECK_SPEC", "how often the leader checks expiries, sends threshold alerts and queues renewals (cron spec or @every)", func(c *serverConfig) any { return &c.RenewalCheckSpec }},
@@ -228,6 +228,9 @@ func (cfg *serverConfig) validate() error {
 	if cfg.JoinToken != "" && cfg.JoinTokenFile != "" {
 		return fmt.Errorf("--join-token and --join-token-file: give only one (the file keeps the token out of ps)")
 	}
+	if err := cfg.validateDev(); err != nil {
+		return err
+	}
 	if cfg.RateLimit < 0 {
 		return fmt.Errorf("--rate-limit %g must be 0 (off) or more", cfg.RateLimit)
 	}
@@ -262,6 +265,56 @@ func (cfg *serverConfig) validate() error {
 		return err
 	}
 	return nil
+}
+
+// validateDev keeps a --dev node (from the flag, `dev: true` in the file or
+// CERTCTL_DEV) on loopback: it serves plain HTTP with no authentication, so
+// an address another host can reach would hand that host an admin's powers.
+func (cfg *serverConfig) validateDev() error {
+	if !cfg.Dev {
+		return nil
+	}
+	for _, a := range []struct{ flag, addr string }{
+		{"api-addr", cfg.APIAddr}, {"raft-addr", cfg.RaftAddr}, {"advertise-addr", cfg.Advertise},
+	} {
+		if a.addr != "" && !isLoopbackAddr(a.addr) {
+			return fmt.Errorf("--%s %q is not a loopback address: --dev (also dev: true or CERTCTL_DEV) serves plain HTTP with no authentication and runs on loopback only; use 127.0.0.1:PORT, or run without --dev", a.flag, a.addr)
+		}
+	}
+	return nil
+}
+
+// isLoopbackAddr reports whether addr is host:port with a loopback IP or
+// "localhost" as host; an empty host (every interface) is not loopback.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// minAdminKeyLength is the fewest characters admin_key_file may hold: with
+// fewer, the first admin key could be guessed.
+const minAdminKeyLength = 32
+
+// readAdminKey returns the key in an admin key file, without surrounding
+// white space, refusing one shorter than minAdminKeyLength.
+func readAdminKey(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("admin key file: %w", err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if len(secret) < minAdminKeyLength {
+		return "", usageError{fmt.Errorf("admin key file %s holds %d characters; use at least %d random ones, e.g. made with: openssl rand -base64 32 > %s",
+			path, len(secret), minAdminKeyLength, path)}
+	}
+	return secret, nil
 }
 
 // agentOfflineAfter is how old an agent's last heartbeat may be before it

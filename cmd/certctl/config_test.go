@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -52,4 +53,82 @@ func TestServerConfig_AgentOfflineAfterMissedHeartbeats(t *testing.T) {
 	assert.ErrorContains(t, cfg.validate(), "--agent-missed-heartbeats")
 	cfg.AgentMissedHeartbeats, cfg.AgentHeartbeatInterval = 3, "soon"
 	assert.ErrorContains(t, cfg.validate(), "--agent-heartbeat-interval")
+}
+
+// --dev has no authentication: from the flag, the file or the environment, it
+// refuses any address but loopback, and says why.
+func TestServerConfig_DevRefusesNonLoopback(t *testing.T) {
+	devFile := filepath.Join(t.TempDir(), "certctl.yaml")
+	require.NoError(t, os.WriteFile(devFile, []byte("dev: true\napi_addr: 10.0.0.1:8443\n"), 0o600))
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, cfg *serverConfig)
+		flag  string
+	}{
+		{"flag with api-addr 0.0.0.0", func(t *testing.T, cfg *serverConfig) {
+			cfg.Dev, cfg.APIAddr = true, "0.0.0.0:8443"
+		}, "--api-addr"},
+		{"flag with an empty host", func(t *testing.T, cfg *serverConfig) {
+			cfg.Dev, cfg.APIAddr = true, ":8443"
+		}, "--api-addr"},
+		{"flag with a routable raft-addr", func(t *testing.T, cfg *serverConfig) {
+			cfg.Dev, cfg.RaftAddr = true, "192.168.1.5:8300"
+		}, "--raft-addr"},
+		{"flag with a host name", func(t *testing.T, cfg *serverConfig) {
+			cfg.Dev, cfg.APIAddr = true, "certctl.example.com:8443"
+		}, "--api-addr"},
+		{"flag with an advertise-addr", func(t *testing.T, cfg *serverConfig) {
+			cfg.Dev, cfg.Advertise = true, "[2001:db8::1]:8300"
+		}, "--advertise-addr"},
+		{"dev: true in the file", func(t *testing.T, cfg *serverConfig) {
+			require.NoError(t, cfg.loadFile(devFile))
+		}, "--api-addr"},
+		{"CERTCTL_DEV", func(t *testing.T, cfg *serverConfig) {
+			require.NoError(t, cfg.applyEnv(func(k string) string {
+				return map[string]string{"CERTCTL_DEV": "true", "CERTCTL_API_ADDR": "0.0.0.0:8443"}[k]
+			}))
+		}, "--api-addr"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := defaultServerConfig()
+			tc.setup(t, &cfg)
+			err := cfg.validateFor()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.flag)
+			assert.Contains(t, err.Error(), "no authentication")
+			assert.Contains(t, err.Error(), "loopback only")
+		})
+	}
+
+	for _, addr := range []string{"127.0.0.1:8443", "127.0.0.2:0", "[::1]:8443", "localhost:8443"} {
+		cfg := defaultServerConfig()
+		cfg.Dev, cfg.APIAddr = true, addr
+		assert.NoError(t, cfg.validateFor(), addr)
+	}
+	cfg := defaultServerConfig()
+	cfg.APIAddr, cfg.RaftAddr = "0.0.0.0:8443", "10.0.0.1:8300"
+	assert.NoError(t, cfg.validateFor(), "without --dev any address is allowed")
+}
+
+func TestReadAdminKey_RefusesShortKeys(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.key")
+	require.NoError(t, os.WriteFile(short, []byte("  "+strings.Repeat("k", 31)+"\n"), 0o600))
+	_, err := readAdminKey(short)
+	require.Error(t, err)
+	var ue usageError
+	assert.ErrorAs(t, err, &ue)
+	assert.Contains(t, err.Error(), "holds 31 characters")
+	assert.Contains(t, err.Error(), "at least 32")
+	assert.Contains(t, err.Error(), "openssl rand -base64 32")
+
+	ok := filepath.Join(dir, "ok.key")
+	require.NoError(t, os.WriteFile(ok, []byte(strings.Repeat("k", 32)+"\n"), 0o600))
+	secret, err := readAdminKey(ok)
+	require.NoError(t, err)
+	assert.Equal(t, strings.Repeat("k", 32), secret)
+
+	_, err = readAdminKey(filepath.Join(dir, "missing.key"))
+	assert.ErrorContains(t, err, "admin key file")
 }

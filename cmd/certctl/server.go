@@ -482,13 +482,9 @@ func bootstrapAdminKey(ctx context.Context, n *node.Node, keyFile string, out io
 	}
 	secret, generated := "", false
 	if keyFile != "" {
-		b, err := os.ReadFile(keyFile)
-		if err != nil {
-			return false, fmt.Errorf("admin key file: %w", err)
-		}
-		secret = strings.TrimSpace(string(b))
-		if len(secret) < 16 {
-			return false, usageError{fmt.Errorf("admin key file %s holds %d characters; use at least 16 random ones", keyFile, len(secret))}
+		var err error
+		if secret, err = readAdminKey(keyFile); err != nil {
+			return false, err
 		}
 	} else {
 		secret, generated = api.NewKeySecret(), true
