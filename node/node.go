@@ -75,14 +75,18 @@ type Node struct {
 	caughtUp atomic.Bool // see Ready
 }
 
-// New checks cfg, refuses a data dir written by another node id, and opens the
-// state file (state.db), so FSM is usable for reads before Open. It starts no
-// goroutine and no network listener.
+// New checks cfg, makes the data dir or tightens it to mode 0700, refuses a
+// data dir written by another node id, and opens the state file (state.db),
+// so FSM is usable for reads before Open. It starts no goroutine and no
+// network listener.
 func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if err := privateDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	ident, found, err := readIdentity(cfg.DataDir)
 	if err != nil {
 		return nil, err

@@ -154,3 +154,38 @@ func TestNode_OpenAfterCloseFails(t *testing.T) {
 	require.NoError(t, n.Close(), "Close is idempotent")
 	assert.True(t, errors.Is(n.Open(context.Background()), node.ErrClosed))
 }
+
+// A data dir and raft's directories readable by others (an operator's
+// mkdir, an old install, raft's own 0755) are private once the node runs.
+func TestNode_DataDirsTightenedTo0700(t *testing.T) {
+	cfg := nodetest.Config(t, "solo")
+	cfg.Bootstrap = true
+	dirs := []string{cfg.DataDir, filepath.Join(cfg.DataDir, "raft"), filepath.Join(cfg.DataDir, "raft", "snapshots")}
+	for _, d := range dirs {
+		require.NoError(t, os.MkdirAll(d, 0o755))
+		require.NoError(t, os.Chmod(d, 0o755))
+	}
+	m := nodetest.NewMember(t, cfg)
+	n, err := node.New(m.Config)
+	require.NoError(t, err)
+	fi, err := os.Stat(cfg.DataDir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "data dir after New")
+	require.NoError(t, n.Close())
+	require.NoError(t, m.Start(testCtx(t)))
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), d)
+	}
+
+	// A data dir that does not exist yet is made 0700, parents included.
+	cfg2 := nodetest.Config(t, "fresh")
+	cfg2.DataDir, cfg2.APIAddr = filepath.Join(cfg2.DataDir, "new", "data"), "127.0.0.1:1"
+	n2, err := node.New(cfg2)
+	require.NoError(t, err)
+	t.Cleanup(func() { n2.Close() })
+	fi, err = os.Stat(cfg2.DataDir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+}

@@ -19,6 +19,7 @@ const (
 	raftDBName       = "raft.db"
 	stateDBName      = "state.db"
 	identityFileName = "node.json"
+	snapDirName      = "snapshots" // raft's file snapshot store adds it to raft/
 
 	snapshotsRetained = 2
 	logCacheSize      = 512
@@ -26,6 +27,7 @@ const (
 
 func raftDir(dataDir string) string      { return filepath.Join(dataDir, raftDirName) }
 func raftDBPath(dataDir string) string   { return filepath.Join(dataDir, raftDirName, raftDBName) }
+func snapDir(dataDir string) string      { return filepath.Join(dataDir, raftDirName, snapDirName) }
 func statePath(dataDir string) string    { return filepath.Join(dataDir, stateDBName) }
 func identityPath(dataDir string) string { return filepath.Join(dataDir, identityFileName) }
 
@@ -37,9 +39,32 @@ type raftStores struct {
 	snaps *raft.FileSnapshotStore
 }
 
+// privateDir makes dir, and its missing parents, with mode 0700, and takes
+// group and other access away from one that exists: a data dir holds the raft
+// log, the state and snapshots, which nobody but the node's user may read.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("node: create %s: %w", dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("node: make %s private (mode 0700): %w", dir, err)
+		}
+	}
+	return nil
+}
+
 func openRaftStores(cfg Config) (*raftStores, error) {
-	if err := os.MkdirAll(raftDir(cfg.DataDir), 0o700); err != nil {
-		return nil, fmt.Errorf("node: create %s: %w", raftDir(cfg.DataDir), err)
+	if err := privateDir(raftDir(cfg.DataDir)); err != nil {
+		return nil, err
+	}
+	// raft's file snapshot store makes its directory 0755: make it first.
+	if err := privateDir(snapDir(cfg.DataDir)); err != nil {
+		return nil, err
 	}
 	path := raftDBPath(cfg.DataDir)
 	b, err := raftboltdb.New(raftboltdb.Options{
