@@ -7,6 +7,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// checkText refuses, in the agent's name, hostname and version, what
+// CheckText refuses.
+func (a *Agent) checkText() error {
+	return nameFields("name", a.Name, "hostname", a.Hostname, "version", a.Version)
+}
+
 func (a *Agent) validate() error {
 	if err := ValidID("id", a.ID); err != nil {
 		return err
@@ -83,6 +89,15 @@ func (p *RegisterAgent) Validate() error {
 	}
 	return p.Key.validate()
 }
+func (p *RegisterAgent) checkText() error {
+	if err := p.Agent.checkText(); err != nil {
+		return err
+	}
+	if p.Key == nil {
+		return nil
+	}
+	return p.Key.checkText()
+}
 func (p *RegisterAgent) apply(t *txn) (any, error) {
 	a := p.Agent
 	if t.exists(bucketAgents, a.ID) {
@@ -138,6 +153,17 @@ func (p *RecordHeartbeats) Validate() error {
 			return err
 		}
 		if err := ValidText("hostname", b.Hostname, 253, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkText checks every beat: the API checks each beat alone before it is
+// batched, as one refused beat here would fail every other agent's.
+func (p *RecordHeartbeats) checkText() error {
+	for _, b := range p.Beats {
+		if err := nameFields("version", b.Version, "hostname", b.Hostname); err != nil {
 			return err
 		}
 	}

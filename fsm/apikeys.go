@@ -33,6 +33,9 @@ type APIKey struct {
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
+// checkText refuses, in the key's name, what CheckText refuses.
+func (k *APIKey) checkText() error { return ValidNameChars("name", k.Name) }
+
 func (k *APIKey) validate() error {
 	if err := ValidID("id", k.ID); err != nil {
 		return err
@@ -87,6 +90,7 @@ type CreateAPIKey struct {
 
 func (CreateAPIKey) CommandType() CommandType { return CommandCreateAPIKey }
 func (p *CreateAPIKey) Validate() error       { return p.Key.validate() }
+func (p *CreateAPIKey) checkText() error      { return p.Key.checkText() }
 func (p *CreateAPIKey) apply(t *txn) (any, error) {
 	k := p.Key
 	if err := checkKeyFree(t, &k); err != nil {

@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -17,6 +18,23 @@ const (
 	MaxTags    = 64
 	MaxTargets = 256
 )
+
+// checkText refuses, in the certificate's name, common name, SANs,
+// environment and tags, what CheckText refuses.
+func (c *Certificate) checkText() error {
+	if err := nameFields("name", c.Name, "common_name", c.CommonName); err != nil {
+		return err
+	}
+	for i, s := range c.SANs {
+		if err := textChars("sans", fmt.Sprintf("sans[%d]", i), s, false); err != nil {
+			return err
+		}
+	}
+	if err := ValidNameChars("environment", c.Environment); err != nil {
+		return err
+	}
+	return tagChars(c.Tags)
+}
 
 func (c *Certificate) validate() error {
 	if err := ValidID("id", c.ID); err != nil {
@@ -207,6 +225,7 @@ type CreateCertificate struct {
 
 func (CreateCertificate) CommandType() CommandType { return CommandCreateCertificate }
 func (p *CreateCertificate) Validate() error       { return p.Certificate.validate() }
+func (p *CreateCertificate) checkText() error      { return p.Certificate.checkText() }
 func (p *CreateCertificate) apply(t *txn) (any, error) {
 	c := p.Certificate
 	if t.exists(bucketCertificates, c.ID) {
@@ -246,6 +265,7 @@ type UpdateCertificate struct {
 
 func (UpdateCertificate) CommandType() CommandType { return CommandUpdateCertificate }
 func (p *UpdateCertificate) Validate() error       { return p.Certificate.validate() }
+func (p *UpdateCertificate) checkText() error      { return p.Certificate.checkText() }
 func (p *UpdateCertificate) apply(t *txn) (any, error) {
 	s := certStore{t}
 	old, err := s.get(p.Certificate.ID)

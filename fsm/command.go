@@ -257,9 +257,13 @@ type Meta struct {
 	ActorRole string // the acting key's role, if a key acted
 }
 
-// NewCommand validates p and wraps it in an envelope ready to propose.
+// NewCommand validates p, applies CheckText to it, and wraps it in an
+// envelope ready to propose.
 func NewCommand(m Meta, p Payload) (*Command, error) {
 	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if err := CheckText(p); err != nil {
 		return nil, err
 	}
 	if m.Time.IsZero() {

@@ -17,6 +17,11 @@ func (r *Issuer) auditDetails() any {
 	return map[string]any{"name": r.Name, "type": r.Type, "enabled": r.Enabled}
 }
 
+// checkText refuses, in the issuer's name, what CheckText refuses.
+func (r *Issuer) checkText() error {
+	return ValidNameChars("name", r.Name)
+}
+
 func (r *Issuer) validate() error {
 	if err := ValidID("id", r.ID); err != nil {
 		return err
@@ -39,6 +44,7 @@ type CreateIssuer struct {
 
 func (CreateIssuer) CommandType() CommandType     { return CommandCreateIssuer }
 func (p *CreateIssuer) Validate() error           { return p.Issuer.validate() }
+func (p *CreateIssuer) checkText() error          { return p.Issuer.checkText() }
 func (p *CreateIssuer) apply(t *txn) (any, error) { return createRecord(t, issuersTable, &p.Issuer) }
 
 // UpdateIssuer replaces an issuer's fields. ClearedSecrets names the
@@ -58,6 +64,7 @@ func (p *UpdateIssuer) Validate() error {
 	}
 	return validClearedSecrets(p.ClearedSecrets, p.Issuer.Config)
 }
+func (p *UpdateIssuer) checkText() error { return p.Issuer.checkText() }
 func (p *UpdateIssuer) apply(t *txn) (any, error) {
 	v, err := updateRecord(t, issuersTable, &p.Issuer)
 	if err == nil && len(p.ClearedSecrets) > 0 {

@@ -20,6 +20,11 @@ func (r *Owner) auditDetails() any {
 	return map[string]string{"name": r.Name, "email": r.Email, "team_id": r.TeamID}
 }
 
+// checkText refuses, in the owner's name and e-mail, what CheckText refuses.
+func (r *Owner) checkText() error {
+	return nameFields("name", r.Name, "email", r.Email)
+}
+
 func (r *Owner) validate() error {
 	if err := ValidID("id", r.ID); err != nil {
 		return err
@@ -45,6 +50,7 @@ type CreateOwner struct {
 
 func (CreateOwner) CommandType() CommandType     { return CommandCreateOwner }
 func (p *CreateOwner) Validate() error           { return p.Owner.validate() }
+func (p *CreateOwner) checkText() error          { return p.Owner.checkText() }
 func (p *CreateOwner) apply(t *txn) (any, error) { return createRecord(t, ownersTable, &p.Owner) }
 
 // UpdateOwner replaces an owner's fields.
@@ -54,6 +60,7 @@ type UpdateOwner struct {
 
 func (UpdateOwner) CommandType() CommandType     { return CommandUpdateOwner }
 func (p *UpdateOwner) Validate() error           { return p.Owner.validate() }
+func (p *UpdateOwner) checkText() error          { return p.Owner.checkText() }
 func (p *UpdateOwner) apply(t *txn) (any, error) { return updateRecord(t, ownersTable, &p.Owner) }
 
 // DeleteOwner removes an owner no certificate references.

@@ -14,6 +14,11 @@ func (r *PolicyRule) stamp(created, updated time.Time) { r.CreatedAt, r.UpdatedA
 func (r *PolicyRule) createdAt() time.Time             { return r.CreatedAt }
 func (r *PolicyRule) auditDetails() any                { return r }
 
+// checkText refuses, in the rule's name, what CheckText refuses.
+func (r *PolicyRule) checkText() error {
+	return ValidNameChars("name", r.Name)
+}
+
 func (r *PolicyRule) validate() error {
 	if err := ValidID("id", r.ID); err != nil {
 		return err
@@ -41,6 +46,7 @@ type CreatePolicyRule struct {
 
 func (CreatePolicyRule) CommandType() CommandType { return CommandCreatePolicyRule }
 func (p *CreatePolicyRule) Validate() error       { return p.Rule.validate() }
+func (p *CreatePolicyRule) checkText() error      { return p.Rule.checkText() }
 func (p *CreatePolicyRule) apply(t *txn) (any, error) {
 	return createRecord(t, policyRulesTable, &p.Rule)
 }
@@ -52,6 +58,7 @@ type UpdatePolicyRule struct {
 
 func (UpdatePolicyRule) CommandType() CommandType { return CommandUpdatePolicyRule }
 func (p *UpdatePolicyRule) Validate() error       { return p.Rule.validate() }
+func (p *UpdatePolicyRule) checkText() error      { return p.Rule.checkText() }
 func (p *UpdatePolicyRule) apply(t *txn) (any, error) {
 	return updateRecord(t, policyRulesTable, &p.Rule)
 }

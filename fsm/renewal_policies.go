@@ -16,6 +16,21 @@ func (r *RenewalPolicy) stamp(created, updated time.Time) {
 func (r *RenewalPolicy) createdAt() time.Time { return r.CreatedAt }
 func (r *RenewalPolicy) auditDetails() any    { return r }
 
+// checkText refuses, in the policy's name and recipients, what CheckText refuses.
+func (r *RenewalPolicy) checkText() error {
+	if err := ValidNameChars("name", r.Name); err != nil {
+		return err
+	}
+	for _, route := range r.Notify {
+		for _, rcpt := range route.Recipients {
+			if err := ValidNameChars("notify.recipients", rcpt); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (r *RenewalPolicy) validate() error {
 	if err := ValidID("id", r.ID); err != nil {
 		return err
@@ -89,6 +104,7 @@ type CreateRenewalPolicy struct {
 
 func (CreateRenewalPolicy) CommandType() CommandType { return CommandCreateRenewalPolicy }
 func (p *CreateRenewalPolicy) Validate() error       { return p.Policy.validate() }
+func (p *CreateRenewalPolicy) checkText() error      { return p.Policy.checkText() }
 func (p *CreateRenewalPolicy) apply(t *txn) (any, error) {
 	return createRecord(t, renewalPoliciesTable, &p.Policy)
 }
@@ -100,6 +116,7 @@ type UpdateRenewalPolicy struct {
 
 func (UpdateRenewalPolicy) CommandType() CommandType { return CommandUpdateRenewalPolicy }
 func (p *UpdateRenewalPolicy) Validate() error       { return p.Policy.validate() }
+func (p *UpdateRenewalPolicy) checkText() error      { return p.Policy.checkText() }
 func (p *UpdateRenewalPolicy) apply(t *txn) (any, error) {
 	return updateRecord(t, renewalPoliciesTable, &p.Policy)
 }

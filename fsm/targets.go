@@ -21,6 +21,11 @@ func (r *Target) auditDetails() any {
 	return map[string]any{"name": r.Name, "type": r.Type, "agent_id": r.AgentID, "enabled": r.Enabled}
 }
 
+// checkText refuses, in the target's name, what CheckText refuses.
+func (r *Target) checkText() error {
+	return ValidNameChars("name", r.Name)
+}
+
 func (r *Target) validate() error {
 	if err := ValidID("id", r.ID); err != nil {
 		return err
@@ -46,6 +51,7 @@ type CreateTarget struct {
 
 func (CreateTarget) CommandType() CommandType     { return CommandCreateTarget }
 func (p *CreateTarget) Validate() error           { return p.Target.validate() }
+func (p *CreateTarget) checkText() error          { return p.Target.checkText() }
 func (p *CreateTarget) apply(t *txn) (any, error) { return createRecord(t, targetsTable, &p.Target) }
 
 // UpdateTarget replaces a target's fields. ClearedSecrets names the
@@ -65,6 +71,7 @@ func (p *UpdateTarget) Validate() error {
 	}
 	return validClearedSecrets(p.ClearedSecrets, p.Target.Config)
 }
+func (p *UpdateTarget) checkText() error { return p.Target.checkText() }
 func (p *UpdateTarget) apply(t *txn) (any, error) {
 	v, err := updateRecord(t, targetsTable, &p.Target)
 	if err == nil && len(p.ClearedSecrets) > 0 {

@@ -13,6 +13,14 @@ func (r *Team) stamp(created, updated time.Time) { r.CreatedAt, r.UpdatedAt = cr
 func (r *Team) createdAt() time.Time             { return r.CreatedAt }
 func (r *Team) auditDetails() any                { return map[string]string{"name": r.Name} }
 
+// checkText refuses, in the team's name and description, what CheckText refuses.
+func (r *Team) checkText() error {
+	if err := ValidNameChars("name", r.Name); err != nil {
+		return err
+	}
+	return ValidProseChars("description", r.Description)
+}
+
 func (r *Team) validate() error {
 	if err := ValidID("id", r.ID); err != nil {
 		return err
@@ -30,6 +38,7 @@ type CreateTeam struct {
 
 func (CreateTeam) CommandType() CommandType     { return CommandCreateTeam }
 func (p *CreateTeam) Validate() error           { return p.Team.validate() }
+func (p *CreateTeam) checkText() error          { return p.Team.checkText() }
 func (p *CreateTeam) apply(t *txn) (any, error) { return createRecord(t, teamsTable, &p.Team) }
 
 // UpdateTeam replaces a team's fields; created_at is kept.
@@ -39,6 +48,7 @@ type UpdateTeam struct {
 
 func (UpdateTeam) CommandType() CommandType     { return CommandUpdateTeam }
 func (p *UpdateTeam) Validate() error           { return p.Team.validate() }
+func (p *UpdateTeam) checkText() error          { return p.Team.checkText() }
 func (p *UpdateTeam) apply(t *txn) (any, error) { return updateRecord(t, teamsTable, &p.Team) }
 
 // DeleteTeam removes a team that no owner or certificate references.

@@ -57,9 +57,10 @@ func ValidText(field, s string, max int, req bool) error {
 	if !utf8.ValidString(s) {
 		return invalidf(field, "%s is not valid UTF-8", field)
 	}
-	for _, r := range s {
+	for i, r := range s {
 		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
-			return invalidf(field, "%s contains control character %U", field, r)
+			name, _ := refusedRune(r)
+			return invalidf(field, "%s contains U+%04X (%s) at byte %d; remove it", field, r, name, i)
 		}
 	}
 	return nil
