@@ -119,6 +119,10 @@ func (s *Server) heartbeat(c *gin.Context) {
 			fail(c, err)
 			return
 		}
+		if err := fsm.ValidNameChars(f.name, f.value); err != nil {
+			fail(c, err)
+			return
+		}
 	}
 	a, ok := s.liveAgent(c)
 	if !ok {
