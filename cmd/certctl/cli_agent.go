@@ -138,7 +138,7 @@ func newAgentRegisterCommand(o *cliOptions) *cobra.Command {
 				if inv.json {
 					return printJSON(inv.out, reg)
 				}
-				fmt.Fprintf(inv.out, "agent_id: %s\napi_key_file: %s\n", reg.ID, keyFile)
+				fmt.Fprintf(inv.out, "agent_id: %s\napi_key_file: %s\n", printable(reg.ID), keyFile)
 				return nil
 			}
 			reg, err := inv.client.RegisterAgent(ctx, name, hostname)
@@ -148,7 +148,7 @@ func newAgentRegisterCommand(o *cliOptions) *cobra.Command {
 			if inv.json {
 				return printJSON(inv.out, reg)
 			}
-			fmt.Fprintf(inv.out, "agent_id: %s\napi_key: %s\n", reg.ID, reg.APIKey)
+			fmt.Fprintf(inv.out, "agent_id: %s\napi_key: %s\n", printable(reg.ID), printable(reg.APIKey))
 			fmt.Fprintln(inv.errOut, "the API key is shown this once: put it in the agent's config now")
 			return nil
 		}),

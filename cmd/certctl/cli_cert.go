@@ -309,6 +309,11 @@ func printAction(inv *invocation, id, status, format string, a ...any) error {
 			Status string `json:"status"`
 		}{id, status})
 	}
+	for i, v := range a {
+		if s, ok := v.(string); ok {
+			a[i] = printable(s)
+		}
+	}
 	_, err := fmt.Fprintf(inv.out, format+"\n", a...)
 	return err
 }

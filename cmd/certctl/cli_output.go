@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,16 +11,83 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // printJSON writes v as indented JSON, the -o json output of every command.
+// encoding/json escapes C0 controls, U+2028 and U+2029; the other characters
+// printable escapes (DEL, C1 controls, bidi controls, the BOM) are escaped
+// here as \uXXXX, which decodes to the same value.
 func printJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
+	_, err = fmt.Fprintf(w, "%s\n", escapeJSON(b))
 	return err
+}
+
+// escapeJSON escapes, in b, what printable would and encoding/json did not.
+// b is valid JSON from encoding/json, so valid UTF-8 whose only raw C0
+// characters are its own line breaks, and in which the others can only be
+// inside strings.
+func escapeJSON(b []byte) []byte {
+	unescaped := func(r rune) bool { return r >= 0x20 && unsafeRune(r) }
+	if !bytes.ContainsFunc(b, unescaped) {
+		return b
+	}
+	var out bytes.Buffer
+	for _, r := range string(b) {
+		if unescaped(r) {
+			fmt.Fprintf(&out, "\\u%04x", r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return out.Bytes()
+}
+
+// unsafeRune reports whether r, printed raw to a terminal, could move the
+// cursor, start an escape sequence, end a line or draw the text around it
+// in another order: C0 and C1 controls, DEL, bidi controls (marks,
+// embeddings, overrides, isolates), the BOM, and the line and paragraph
+// separators. A name from the server (an agent's hostname, say) is its
+// sender's text: one holding these could pass for another row.
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) ||
+		r == '\ufeff' || r == '\u2028' || r == '\u2029'
+}
+
+// printable escapes what unsafeRune refuses: \t, \n and \r by name, other
+// ASCII controls as \xNN, the rest as \uNNNN, invalid UTF-8 bytes as \xNN.
+// Everything else, any script included, is printed as it is.
+func printable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unsafeRune) {
+		return s
+	}
+	var out strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&out, "\\x%02x", s[i])
+		case r == '\t':
+			out.WriteString("\\t")
+		case r == '\n':
+			out.WriteString("\\n")
+		case r == '\r':
+			out.WriteString("\\r")
+		case unsafeRune(r) && r < 0x80:
+			fmt.Fprintf(&out, "\\x%02x", r)
+		case unsafeRune(r):
+			fmt.Fprintf(&out, "\\u%04x", r)
+		default:
+			out.WriteRune(r)
+		}
+		i += size
+	}
+	return out.String()
 }
 
 // table writes aligned columns; call row per line, then flush.
@@ -31,9 +99,11 @@ func newTable(w io.Writer, header ...string) *table {
 	return t
 }
 
+// row writes one line; each cell is escaped (printable), so no value can
+// break the columns or rewrite the screen.
 func (t *table) row(cells ...string) {
 	for i, c := range cells {
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(dash(c))
+		cells[i] = printable(dash(c))
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 }
@@ -44,7 +114,7 @@ func (t *table) flush() error { return t.tw.Flush() }
 func printFields(w io.Writer, fields [][2]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, f := range fields {
-		fmt.Fprintf(tw, "%s:\t%s\n", f[0], dash(f[1]))
+		fmt.Fprintf(tw, "%s:\t%s\n", printable(f[0]), printable(dash(f[1])))
 	}
 	return tw.Flush()
 }

@@ -178,7 +178,8 @@ func (o *cliOptions) explain(err error) error {
 	if errors.As(err, &ue) {
 		return err
 	}
-	msg := strings.TrimPrefix(err.Error(), "certctl: ")
+	// The message may quote the server, whose text is escaped like any value.
+	msg := printable(strings.TrimPrefix(err.Error(), "certctl: "))
 	switch {
 	case client.IsUnauthorized(err):
 		msg += "\n(give an API key with --api-key or CERTCTL_API_KEY)"

@@ -504,3 +504,77 @@ func TestCLI_JobGetShowsValidation(t *testing.T) {
 	require.NoError(t, err)
 	assert.Regexp(t, `(?m)^Validation:\s+passed \(tls 127.0.0.1:8443, served serial 0a1b\): serves it$`, out)
 }
+
+// A hostile agent's name and hostname cannot rewrite the terminal or pass for
+// another row: table, fields, JSON and error output escape control and bidi
+// characters, and JSON still decodes to what the server sent.
+func TestCLI_EscapesHostileText(t *testing.T) {
+	const (
+		name     = "web\r\x1b[2Jroot"         // CR back to the line start, ESC clears the screen
+		hostname = "evil\u202emoc.elpmaxe"    // right-to-left override: shows as example.com
+		version  = "1.0\x7f\u009b31m\ufeff\t" // DEL, C1 CSI, BOM, tab
+	)
+	agent := map[string]any{"id": "ag-1", "name": name, "hostname": hostname, "status": "Online",
+		"registered_at": "2026-01-01T00:00:00Z", "version": version}
+	one, err := json.Marshal(agent)
+	require.NoError(t, err)
+	list := `{"data":[` + string(one) + `,{"id":"ag-2","name":"db","hostname":"db1","status":"Offline","registered_at":"2026-01-01T00:00:00Z"}],"total":2,"page":1,"per_page":50}`
+	api := newFakeAPI(t)
+	api.on("GET /api/v1/agents", 200, list)
+	api.on("GET /api/v1/agents/ag-1", 200, string(one))
+	api.on("DELETE /api/v1/agents/ag-2", 409, `{"error":"Conflict","message":"agent \u001b]0;pwned\u0007 is busy\r\nOK","request_id":"r1","code":"state"}`)
+
+	raw := func(t *testing.T, out string) {
+		t.Helper()
+		for _, c := range []string{"\r", "\x1b", "\u202e", "\x7f", "\u009b", "\ufeff", "\t", "\a"} {
+			assert.NotContains(t, out, c, "%q printed raw", c)
+		}
+	}
+
+	out, _, err := runCLI(t, api, "agent", "list")
+	require.NoError(t, err)
+	raw(t, out)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	require.Len(t, lines, 3, "a header and one line per agent: %q", out)
+	assert.Contains(t, lines[1], `web\r\x1b[2Jroot`)
+	assert.Contains(t, lines[1], `evil\u202emoc.elpmaxe`)
+	assert.Contains(t, lines[1], `1.0\x7f\u009b31m\ufeff\t`)
+	assert.Regexp(t, `^ag-2\s+db\s+db1\s+Offline`, lines[2])
+
+	out, _, err = runCLI(t, api, "agent", "get", "ag-1")
+	require.NoError(t, err)
+	raw(t, out)
+	assert.Regexp(t, `(?m)^Name:\s+web\\r\\x1b\[2Jroot$`, out)
+	assert.Regexp(t, `(?m)^Hostname:\s+evil\\u202emoc\.elpmaxe$`, out)
+
+	out, _, err = runCLI(t, api, "-o", "json", "agent", "list")
+	require.NoError(t, err)
+	raw(t, out)
+	var decoded struct{ Data []map[string]any }
+	require.NoError(t, json.Unmarshal([]byte(out), &decoded))
+	require.Len(t, decoded.Data, 2)
+	assert.Equal(t, name, decoded.Data[0]["name"], "JSON escapes, never alters")
+	assert.Equal(t, hostname, decoded.Data[0]["hostname"])
+	assert.Equal(t, version, decoded.Data[0]["version"])
+
+	_, _, err = runCLI(t, api, "agent", "retire", "ag-2")
+	require.Error(t, err)
+	raw(t, err.Error())
+	assert.NotContains(t, err.Error(), "\n", "the server's message cannot add a line")
+	assert.Contains(t, err.Error(), `agent \x1b]0;pwned\x07 is busy\r\nOK`)
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"web-01":             "web-01",
+		"Zürich 東京 שרת 🔒":    "Zürich 東京 שרת 🔒",
+		"a\tb\nc\rd":         `a\tb\nc\rd`,
+		"\x00\x1b\x7f":       `\x00\x1b\x7f`,
+		"\u0085\u009b":       `\u0085\u009b`,
+		"\u200f\u202e\u2066": `\u200f\u202e\u2066`,
+		"\ufeff\u2028\u2029": `\ufeff\u2028\u2029`,
+		"bad\xff":            `bad\xff`,
+	} {
+		assert.Equal(t, want, printable(in), "%q", in)
+	}
+}
