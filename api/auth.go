@@ -194,13 +194,21 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 			unauthorized(c, "this endpoint needs an API key: send it as \"Authorization: Bearer <key>\"")
 			return
 		}
+		addr := clientAddr(c.Request)
+		if wait, blocked := s.failures.blocked(addr, s.cfg.Now()); blocked {
+			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			failStatus(c, http.StatusTooManyRequests, "", "too many failed authentications from "+addr+"; retry after the Retry-After delay with a valid API key")
+			return
+		}
 		hash := HashKey(token)
 		key, err := s.state.APIKeyByHash(hash)
 		if err != nil || subtle.ConstantTimeCompare([]byte(key.Hash), []byte(hash)) != 1 {
+			s.authFailed(addr)
 			unauthorized(c, "the API key is unknown")
 			return
 		}
 		if key.RevokedAt != nil {
+			s.authFailed(addr)
 			// A retired agent's key was revoked with it: the agent is told it
 			// is gone (410), as the original told retired agents.
 			if key.Role == fsm.RoleAgent && a == accessAgent && c.Param("id") == key.AgentID {
@@ -239,6 +247,14 @@ func (s *Server) authorizePrincipal(c *gin.Context, a access, p principal) {
 		return
 	}
 	c.Next()
+}
+
+// authFailed counts a failed authentication against addr, and says so in
+// the log when that leaves addr limited.
+func (s *Server) authFailed(addr string) {
+	if s.failures.failed(addr, s.cfg.Now()) {
+		s.cfg.Logger.Warn("failed authentications from one address are being limited", "addr", addr)
+	}
 }
 
 func bearer(r *http.Request) string {

@@ -90,7 +90,7 @@ func expectedAccess(level, who string) int {
 // record (so writes that get through change nothing) except an agent route's
 // :id, which names the agent whose key is "agent-own".
 func TestAPI_AuthorizationMatrix(t *testing.T) {
-	w := newWorld(t, api.Config{RateLimit: -1, HeartbeatFlush: 10 * time.Millisecond})
+	w := newWorld(t, api.Config{RateLimit: -1, AuthFailureRate: -1, HeartbeatFlush: 10 * time.Millisecond})
 	revoked := w.must(t, 201, "POST", "/api/v1/auth/keys", map[string]any{"name": "soon-revoked", "role": "admin"})
 	w.must(t, 204, "DELETE", "/api/v1/auth/keys/"+str(revoked, "id"), nil)
 	keyOf := map[string]string{

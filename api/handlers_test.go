@@ -125,7 +125,7 @@ type routeCase func(t *testing.T, w *world)
 // TestAPI_EveryRoute runs a case for every route of the routes table and
 // fails for a route without one (or a case without a route).
 func TestAPI_EveryRoute(t *testing.T) {
-	w := newWorld(t, api.Config{RateLimit: -1, HeartbeatFlush: 10 * time.Millisecond, Issuers: fakeIssuers{}})
+	w := newWorld(t, api.Config{RateLimit: -1, AuthFailureRate: -1, HeartbeatFlush: 10 * time.Millisecond, Issuers: fakeIssuers{}})
 	cases := routeCases()
 	seen := map[string]bool{}
 	for _, r := range api.RoutesOf(w.api) {

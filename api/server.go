@@ -72,6 +72,15 @@ type Config struct {
 	// negative value turns the limit off.
 	RateLimit float64
 	RateBurst int
+	// AuthFailureRate is how many failed authentications (an unknown or
+	// revoked API key) a client address may make a second after a burst of
+	// AuthFailureBurst; past them its requests carrying a key get 429 with
+	// Retry-After until the bucket refills. The
+	// address is the TCP peer's (an IPv6 one's /64), never a header. 0
+	// means the default of one every 5 s with a burst of 10; a negative
+	// value turns the limit off.
+	AuthFailureRate  float64
+	AuthFailureBurst int
 	// HeartbeatFlush is how often heartbeats received by this node are
 	// folded into one raft entry (default 1 s).
 	HeartbeatFlush time.Duration
@@ -168,6 +177,12 @@ func (c Config) withDefaults() Config {
 	if c.RateBurst <= 0 {
 		c.RateBurst = int(c.RateLimit * 2)
 	}
+	if c.AuthFailureRate == 0 {
+		c.AuthFailureRate, c.AuthFailureBurst = 0.2, 10
+	}
+	if c.AuthFailureBurst <= 0 {
+		c.AuthFailureBurst = 10
+	}
 	if c.HeartbeatFlush <= 0 {
 		c.HeartbeatFlush = time.Second
 	}
@@ -182,6 +197,7 @@ type Server struct {
 	cluster    Cluster
 	engine     *gin.Engine
 	limiter    *rateLimiter
+	failures   *failureLimiter
 	heartbeats *heartbeatBatcher
 	metrics    *metrics
 	openapi    openAPIDocument
@@ -196,6 +212,7 @@ func New(cfg Config, state State, cluster Cluster) *Server {
 	s := &Server{cfg: cfg.withDefaults(), state: state, cluster: cluster,
 		peers: &http.Client{Transport: cluster.PeerTransport(), Timeout: 1500 * time.Millisecond}}
 	s.limiter = newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst)
+	s.failures = newFailureLimiter(s.cfg.AuthFailureRate, s.cfg.AuthFailureBurst, maxFailureAddrs)
 	s.metrics = newMetrics(s.cfg.Registerer, s.cfg.Gatherer, state, cluster, s.cfg.Now)
 	s.heartbeats = newHeartbeatBatcher(s.cfg.HeartbeatFlush, s.proposeSystem, s.cfg.Logger)
 	e := gin.New()
