@@ -34,7 +34,9 @@ func (r *PolicyRule) validate() error {
 	return r.validateConfig()
 }
 
-// CreatePolicyRule adds a policy rule.
+// CreatePolicyRule adds a policy rule and evaluates the rules again against
+// every certificate that is not archived (reevaluateAll): what breaks the new
+// rule is reported at once, never refused, since no certificate changed.
 type CreatePolicyRule struct {
 	Rule PolicyRule `json:"rule"`
 }
@@ -42,10 +44,15 @@ type CreatePolicyRule struct {
 func (CreatePolicyRule) CommandType() CommandType { return CommandCreatePolicyRule }
 func (p *CreatePolicyRule) Validate() error       { return p.Rule.validate() }
 func (p *CreatePolicyRule) apply(t *txn) (any, error) {
-	return createRecord(t, policyRulesTable, &p.Rule)
+	out, err := createRecord(t, policyRulesTable, &p.Rule)
+	if err == nil {
+		reevaluateAll(t)
+	}
+	return out, err
 }
 
-// UpdatePolicyRule replaces a policy rule's fields.
+// UpdatePolicyRule replaces a policy rule's fields and, as CreatePolicyRule,
+// evaluates the rules again against every certificate not archived.
 type UpdatePolicyRule struct {
 	Rule PolicyRule `json:"rule"`
 }
@@ -53,7 +60,11 @@ type UpdatePolicyRule struct {
 func (UpdatePolicyRule) CommandType() CommandType { return CommandUpdatePolicyRule }
 func (p *UpdatePolicyRule) Validate() error       { return p.Rule.validate() }
 func (p *UpdatePolicyRule) apply(t *txn) (any, error) {
-	return updateRecord(t, policyRulesTable, &p.Rule)
+	out, err := updateRecord(t, policyRulesTable, &p.Rule)
+	if err == nil {
+		reevaluateAll(t)
+	}
+	return out, err
 }
 
 // DeletePolicyRule removes a rule and the violations it produced: with the
