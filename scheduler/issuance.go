@@ -206,7 +206,8 @@ func (s *IssuanceService) makeCA(ctx context.Context, rec *fsm.Issuer) error {
 		return err
 	}
 	now := s.cfg.Now()
-	m, err := localca.NewCA(rec.ID, cfg.CACommonName, cfg.KeyType, s.cfg.KEK, now, s.cfg.Rand)
+	cfg.ID = rec.ID
+	m, err := localca.NewCAFor(cfg, s.cfg.KEK, now, s.cfg.Rand)
 	if err != nil {
 		return err
 	}

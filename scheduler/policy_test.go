@@ -2,12 +2,16 @@ package scheduler
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl/certctl/connectors/issuer"
+	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
@@ -113,4 +117,27 @@ func TestSignCSR_RefusedByPolicy(t *testing.T) {
 	versions, err := h.f.CertificateVersions(fsmtest.CertificateID, fsm.Page{})
 	require.NoError(t, err)
 	assert.Zero(t, versions.Total)
+}
+
+// TestIssuance_MakesConstrainedCA: the Local CA made for an issuer whose
+// config names permitted domains and ranges carries them in its intermediate.
+func TestIssuance_MakesConstrainedCA(t *testing.T) {
+	h, service := localCAHarness(t)
+	rec := fsmtest.Issuer(fsmtest.IssuerID, "Local CA")
+	rec.Config = json.RawMessage(`{"ca_common_name":"Site CA","allow_ip_sans":true,"permitted_dns_domains":["example.com"],"permitted_ip_ranges":["10.0.0.0/8"]}`)
+	h.must(&fsm.UpdateIssuer{Issuer: rec})
+	require.NoError(t, service("n1").TestIssuer(context.Background(), &rec))
+
+	raw, err := h.f.IssuerMaterial(fsmtest.IssuerID)
+	require.NoError(t, err)
+	var m localca.CAMaterial
+	require.NoError(t, json.Unmarshal(raw, &m))
+	block, _ := pem.Decode([]byte(m.IntermediateCertPEM))
+	require.NotNil(t, block)
+	inter, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"example.com"}, inter.PermittedDNSDomains)
+	require.Len(t, inter.PermittedIPRanges, 1)
+	assert.Equal(t, "10.0.0.0/8", inter.PermittedIPRanges[0].String())
+	assert.True(t, inter.PermittedDNSDomainsCritical)
 }
