@@ -34,7 +34,7 @@ import (
 //	RequiredMetadata    {"required_keys": ["service"]}        tags that must be set, non-empty
 //	AllowedEnvironments {"allowed": ["production"]}
 //	RenewalLeadTime     {"lead_time_days": 30}                renewal must start at least this early
-//	CertificateLifetime {"max_days": 397}                     not_after − not_before of the current version
+//	CertificateLifetime {"max_days": 397}                     not_after − not_before of the current version (an hour of backdating allowed)
 //
 // RenewalLeadTime compares the renewal policy's renewal_window_days with the
 // lead time. Without a window (no policy, or a policy that leaves it unset)
@@ -396,12 +396,18 @@ func checkRule(t *txn, typ string, cfg *ruleConfig, c *Certificate, v *Certifica
 			return ""
 		}
 		life, max := v.NotAfter.Sub(v.NotBefore), time.Duration(*cfg.MaxDays)*24*time.Hour
-		if life > max {
+		if life > max+lifetimeSkew {
 			return fmt.Sprintf("version %s is valid for %s days; the rule allows at most %d days", v.ID, days(life), *cfg.MaxDays)
 		}
 	}
 	return ""
 }
+
+// lifetimeSkew is how much longer than a CertificateLifetime rule's max_days
+// a version may be: CAs backdate not_before for clock skew (the Local CA a
+// minute, others up to an hour), and that is not lifetime. Without it, an
+// Error rule of 90 days would refuse every 90-day certificate.
+const lifetimeSkew = time.Hour
 
 // maxViolationMessage is the longest message a violation may carry.
 const maxViolationMessage = 4096

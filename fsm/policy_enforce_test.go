@@ -203,3 +203,17 @@ func TestPolicy_CheckPoliciesLeavesLifetime(t *testing.T) {
 	require.NotNil(t, ruleViolation(t, f, fsmtest.CertificateID, "rule-l"), "reported")
 	assert.NoError(t, f.CheckPolicies(fsmtest.CertificateID), "a renewal may fix it")
 }
+
+// TestPolicy_LifetimeAllowsBackdating: a CA's backdating for clock skew is
+// not lifetime: a 90-day certificate backdated a minute (as the Local CA
+// does) or an hour meets a 90-day rule of severity Error; one more is
+// refused.
+func TestPolicy_LifetimeAllowsBackdating(t *testing.T) {
+	_, l := seeded(t)
+	l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-l", "CertificateLifetime", `{"max_days":90}`, fsm.SeverityError)})
+	day := 24 * time.Hour
+	l.Must(&fsm.RecordVersion{Version: fsmtest.Version("ver-a", fsmtest.CertificateID, 11, l.Now.Add(-time.Minute), 90*day+time.Minute)})
+	l.Must(&fsm.RecordVersion{Version: fsmtest.Version("ver-b", fsmtest.CertificateID, 12, l.Now.Add(-time.Hour), 90*day+time.Hour)})
+	err := l.Apply(&fsm.RecordVersion{Version: fsmtest.Version("ver-c", fsmtest.CertificateID, 13, l.Now.Add(-time.Hour), 90*day+time.Hour+time.Second)}).Err
+	require.ErrorIs(t, err, fsm.ErrPolicy)
+}
