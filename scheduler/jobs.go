@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -227,8 +228,11 @@ func (s *Scheduler) work(ctx context.Context, j fsm.Job) error {
 		// should that fail, the lease runs out and the next leader takes it.
 		return s.release(ctx, job)
 	default:
-		// A policy refusal (a rule created while the job ran) is final too.
-		return s.fail(ctx, job, cert, policy, ierr.Error(), !errors.Is(ierr, fsm.ErrPolicy))
+		// A policy refusal (a rule created while the job ran) is final too,
+		// as is an issuer refusing the request itself (a name or lifetime its
+		// config does not allow): the same request would be refused again.
+		retry := !errors.Is(ierr, fsm.ErrPolicy) && !errors.Is(ierr, issuer.ErrInvalidRequest)
+		return s.fail(ctx, job, cert, policy, ierr.Error(), retry)
 	}
 }
 

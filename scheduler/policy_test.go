@@ -141,3 +141,37 @@ func TestIssuance_MakesConstrainedCA(t *testing.T) {
 	assert.Equal(t, "10.0.0.0/8", inter.PermittedIPRanges[0].String())
 	assert.True(t, inter.PermittedDNSDomainsCritical)
 }
+
+// TestJobs_LocalCARefusalIsFinal: a request the Local CA refuses (an IP SAN
+// without allow_ip_sans) fails the job for good at once, naming the
+// setting; with the setting, the same job flow issues it.
+func TestJobs_LocalCARefusalIsFinal(t *testing.T) {
+	h, service := localCAHarness(t)
+	h.s.cfg.Issuance = service("n1")
+	cert := *h.certificate(fsmtest.CertificateID)
+	cert.KeyGeneration, cert.SANs = "server", []string{cert.CommonName, "10.0.0.1"}
+	h.must(&fsm.UpdateCertificate{Certificate: cert})
+	job := fsmtest.Job("job-1", fsm.JobIssuance)
+	job.MaxAttempts = 4
+	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{job}})
+	h.processJobs()
+	j := h.job("job-1")
+	assert.Equal(t, fsm.JobFailed, j.Status)
+	assert.Equal(t, 1, j.Attempts, "no retry of a request the CA refuses")
+	assert.Contains(t, j.LastError, "allow_ip_sans")
+	assert.Zero(t, h.prop.count(fsm.CommandRecordVersion))
+
+	rec := fsmtest.Issuer(fsmtest.IssuerID, "Local CA")
+	rec.Config = json.RawMessage(`{"ca_common_name":"Harness CA","allow_ip_sans":true}`)
+	h.must(&fsm.UpdateIssuer{Issuer: rec})
+	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-2", fsm.JobIssuance)}})
+	h.processJobs()
+	require.Equal(t, fsm.JobCompleted, h.job("job-2").Status, h.job("job-2").LastError)
+	v, err := h.f.LatestCertificateVersion(fsmtest.CertificateID)
+	require.NoError(t, err)
+	block, _ := pem.Decode([]byte(v.PEMChain))
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+	require.Len(t, leaf.IPAddresses, 1)
+	assert.Equal(t, "10.0.0.1", leaf.IPAddresses[0].String())
+}
