@@ -249,10 +249,10 @@ type finding struct {
 	enforced bool
 }
 
-// Enforced reports whether violations of a rule of severity sev refuse the
+// enforcing reports whether violations of a rule of severity sev refuse the
 // create, update or issuance that would make them: Error and Critical do,
 // Warning (and no severity) only reports.
-func Enforced(sev string) bool { return sev == SeverityError || sev == SeverityCritical }
+func enforcing(sev string) bool { return sev == SeverityError || sev == SeverityCritical }
 
 // evaluate returns the violations of every enabled rule by c, in rule id
 // order. v is the version being issued, or nil to use the certificate's
@@ -288,12 +288,12 @@ func evaluate(t *txn, c *Certificate, v *CertificateVersion) []finding {
 		if err != nil {
 			out = append(out, finding{PolicyViolation: PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: SeverityError,
 				Message: fmt.Sprintf("policy rule %s (%s) has a broken config and could not be evaluated: %s", r.ID, r.Name, err)},
-				name: r.Name, typ: typ, enforced: Enforced(sev)})
+				name: r.Name, typ: typ, enforced: enforcing(sev)})
 			continue
 		}
 		if msg := checkRule(t, typ, cfg, c, v); msg != "" {
 			out = append(out, finding{PolicyViolation: PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: sev, Message: msg},
-				name: r.Name, typ: typ, enforced: Enforced(sev)})
+				name: r.Name, typ: typ, enforced: enforcing(sev)})
 		}
 	}
 	for i := range out {
@@ -549,7 +549,7 @@ func reevaluateAll(t *txn) {
 func (f *FSM) CheckPolicies(certID string) error {
 	var out error
 	err := f.view(func(tx *bolt.Tx) error {
-		t := &txn{tx: tx}
+		t := &txn{tx: tx, cmd: &Command{}} // read only: no index, no time
 		c, err := certStore{t}.get(certID)
 		if err != nil {
 			return err
