@@ -254,6 +254,47 @@ type finding struct {
 // Warning (and no severity) only reports.
 func enforcing(sev string) bool { return sev == SeverityError || sev == SeverityCritical }
 
+// loadedRule is a stored rule read once for the evaluation of one or many
+// certificates: unreadable (err set, no rule), or its config parsed (cfg)
+// or not (cfgErr).
+type loadedRule struct {
+	id     string
+	rule   PolicyRule
+	err    error
+	typ    string
+	sev    string
+	cfg    *ruleConfig
+	cfgErr error
+}
+
+// loadRules reads the enabled rules (and the unreadable ones) in key order.
+func loadRules(t *txn) []loadedRule {
+	var out []loadedRule
+	cur := t.bucket(bucketPolicyRules).Cursor()
+	for k, raw := cur.First(); k != nil; k, raw = cur.Next() {
+		lr := loadedRule{id: string(k)}
+		if lr.err = json.Unmarshal(raw, &lr.rule); lr.err != nil {
+			out = append(out, lr)
+			continue
+		}
+		if !lr.rule.Enabled {
+			continue
+		}
+		lr.sev = lr.rule.Severity
+		if lr.sev == "" {
+			lr.sev = SeverityWarning
+		}
+		typ, ok := PolicyRuleTypes.Canonical(lr.rule.Type)
+		if !ok {
+			typ = lr.rule.Type
+		}
+		lr.typ = typ
+		lr.cfg, lr.cfgErr = parseRuleConfig(typ, lr.rule.Config)
+		out = append(out, lr)
+	}
+	return out
+}
+
 // evaluate returns the violations of every enabled rule by c, in rule id
 // order. v is the version being issued, or nil to use the certificate's
 // current version. A rule whose config does not parse is itself reported,
@@ -261,39 +302,30 @@ func enforcing(sev string) bool { return sev == SeverityError || sev == Severity
 // unreadable rule, whose severity is unknown, is reported only. Ids and
 // CreatedAt are left to the caller.
 func evaluate(t *txn, c *Certificate, v *CertificateVersion) []finding {
+	return evaluateRules(t, loadRules(t), c, v)
+}
+
+// evaluateRules is evaluate with the rules already loaded.
+func evaluateRules(t *txn, rules []loadedRule, c *Certificate, v *CertificateVersion) []finding {
 	if v == nil {
 		v = currentVersion(t, c.ID)
 	}
 	out := []finding{}
-	cur := t.bucket(bucketPolicyRules).Cursor()
-	for k, raw := cur.First(); k != nil; k, raw = cur.Next() {
-		var r PolicyRule
-		if err := json.Unmarshal(raw, &r); err != nil {
-			out = append(out, finding{PolicyViolation: PolicyViolation{CertificateID: c.ID, RuleID: string(k), Severity: SeverityError,
-				Message: fmt.Sprintf("policy rule %s is unreadable and could not be evaluated; recreate the rule", k)}})
-			continue
-		}
-		if !r.Enabled {
-			continue
-		}
-		sev := r.Severity
-		if sev == "" {
-			sev = SeverityWarning
-		}
-		typ, ok := PolicyRuleTypes.Canonical(r.Type)
-		if !ok {
-			typ = r.Type
-		}
-		cfg, err := parseRuleConfig(typ, r.Config)
-		if err != nil {
+	for _, lr := range rules {
+		r := &lr.rule
+		switch {
+		case lr.err != nil:
+			out = append(out, finding{PolicyViolation: PolicyViolation{CertificateID: c.ID, RuleID: lr.id, Severity: SeverityError,
+				Message: fmt.Sprintf("policy rule %s is unreadable and could not be evaluated; recreate the rule", lr.id)}})
+		case lr.cfgErr != nil:
 			out = append(out, finding{PolicyViolation: PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: SeverityError,
-				Message: fmt.Sprintf("policy rule %s (%s) has a broken config and could not be evaluated: %s", r.ID, r.Name, err)},
-				name: r.Name, typ: typ, enforced: enforcing(sev)})
-			continue
-		}
-		if msg := checkRule(t, typ, cfg, c, v); msg != "" {
-			out = append(out, finding{PolicyViolation: PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: sev, Message: msg},
-				name: r.Name, typ: typ, enforced: enforcing(sev)})
+				Message: fmt.Sprintf("policy rule %s (%s) has a broken config and could not be evaluated: %s", r.ID, r.Name, lr.cfgErr)},
+				name: r.Name, typ: lr.typ, enforced: enforcing(lr.sev)})
+		default:
+			if msg := checkRule(t, lr.typ, lr.cfg, c, v); msg != "" {
+				out = append(out, finding{PolicyViolation: PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: lr.sev, Message: msg},
+					name: r.Name, typ: lr.typ, enforced: enforcing(lr.sev)})
+			}
 		}
 	}
 	for i := range out {
@@ -525,13 +557,13 @@ func reevaluateAll(t *txn) {
 	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
 		ids = append(ids, append([]byte(nil), k...))
 	}
-	s := certStore{t}
+	s, rules := certStore{t}, loadRules(t)
 	for _, id := range ids {
 		c, err := s.get(string(id))
 		if err != nil || c.Status == CertArchived {
 			continue
 		}
-		vs, err := violationIDs(t, c, evaluate(t, c, nil))
+		vs, err := violationIDs(t, c, evaluateRules(t, rules, c, nil))
 		if err != nil {
 			continue // an id clash left as it was; the certificate's next write retries
 		}
