@@ -187,6 +187,13 @@ func (s *Server) renewCertificate(c *gin.Context) {
 		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" is "+cert.Status+" and cannot be renewed")
 		return
 	}
+	// A certificate that breaks an enforced policy rule is refused here,
+	// naming the rule; the job processor asks again before any issuer is
+	// called, so one slipping past this replica's view still never issues.
+	if err := s.state.CheckPolicies(cert.ID); err != nil {
+		fail(c, err)
+		return
+	}
 	open, err := s.openJobs(cert.ID, fsm.JobIssuance, fsm.JobRenewal)
 	if err != nil {
 		fail(c, err)

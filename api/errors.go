@@ -33,6 +33,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, string(fsm.CodeOf(err))
 	case fsm.CodeInternal:
 		return http.StatusInternalServerError, "internal"
+	case fsm.CodePolicy:
+		// Well-formed, but refused by a policy rule of severity Error or
+		// Critical, which the message names.
+		return http.StatusUnprocessableEntity, string(fsm.CodePolicy)
 	}
 	switch {
 	case errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrLeadershipLost):

@@ -126,6 +126,10 @@ func responses(r route) map[string]any {
 	if r.method != http.MethodGet {
 		codes = append(codes, http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge)
 	}
+	if r.method != http.MethodGet && (strings.HasPrefix(r.path, "/api/v1/certificates") || strings.HasSuffix(r.path, "/csr")) {
+		// Refused by a policy rule of severity Error or Critical (policy_violation).
+		codes = append(codes, http.StatusUnprocessableEntity)
+	}
 	for _, c := range codes {
 		out[strconv.Itoa(c)] = errRef
 	}

@@ -42,6 +42,9 @@ type State interface {
 	PolicyRule(id string) (*fsm.PolicyRule, error)
 	PolicyRules(fsm.Page) (fsm.List[fsm.PolicyRule], error)
 	Violations(fsm.ViolationFilter, fsm.Page) (fsm.List[fsm.PolicyViolation], error)
+	// CheckPolicies is the refusal (fsm.CodePolicy) of issuing the
+	// certificate as stored, or nil.
+	CheckPolicies(certID string) error
 	Agent(id string) (*fsm.Agent, error)
 	Agents(fsm.AgentFilter, fsm.Page) (fsm.List[fsm.Agent], error)
 	Job(id string) (*fsm.Job, error)

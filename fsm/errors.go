@@ -20,7 +20,11 @@ const (
 	// CodeUnauthorized: a credential checked by the state machine (a join
 	// token) is unknown, expired, revoked or used up.
 	CodeUnauthorized Code = "unauthorized"
-	codeUnknownRaw   Code = ""
+	// CodePolicy: the change would violate an enabled policy rule of
+	// severity Error or Critical; Resource is "policy_rule", ID the first
+	// such rule and the message names every one with what to fix.
+	CodePolicy     Code = "policy_violation"
+	codeUnknownRaw Code = ""
 )
 
 // Sentinels for errors.Is. A *Error matches the sentinel of its Code.
@@ -33,6 +37,7 @@ var (
 	ErrState        = &Error{Code: CodeState}
 	ErrInternal     = &Error{Code: CodeInternal}
 	ErrUnauthorized = &Error{Code: CodeUnauthorized}
+	ErrPolicy       = &Error{Code: CodePolicy}
 )
 
 // Error is a domain rejection of a command or a query. It carries a reason a

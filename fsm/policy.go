@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Policy evaluation runs inside Apply: CreateCertificate, UpdateCertificate
@@ -21,7 +23,9 @@ import (
 // write and replace its violations in the same transaction. The inputs are the
 // certificate, the stored rules (in key order), its renewal policy, its
 // current version and the command's time, so every replica reaches the same
-// violations.
+// violations. A violation of a rule of severity Error or Critical refuses the
+// command instead (CodePolicy); creating or changing a rule evaluates every
+// certificate again (reevaluateAll).
 //
 // Rule configs, by type (every field is required; unknown fields are refused):
 //
@@ -30,7 +34,7 @@ import (
 //	RequiredMetadata    {"required_keys": ["service"]}        tags that must be set, non-empty
 //	AllowedEnvironments {"allowed": ["production"]}
 //	RenewalLeadTime     {"lead_time_days": 30}                renewal must start at least this early
-//	CertificateLifetime {"max_days": 397}                     not_after − not_before of the current version
+//	CertificateLifetime {"max_days": 397}                     not_after − not_before of the current version (an hour of backdating allowed)
 //
 // RenewalLeadTime compares the renewal policy's renewal_window_days with the
 // lead time. Without a window (no policy, or a policy that leaves it unset)
@@ -235,48 +239,141 @@ func currentVersion(t *txn, certID string) *CertificateVersion {
 	return &v
 }
 
+// finding is one rule's violation by a certificate, with what a refusal
+// needs to name the rule.
+type finding struct {
+	PolicyViolation
+	name, typ string
+	// enforced: the rule's severity is Error or Critical, so the violation
+	// refuses the write instead of only being reported.
+	enforced bool
+}
+
+// enforcing reports whether violations of a rule of severity sev refuse the
+// create, update or issuance that would make them: Error and Critical do,
+// Warning (and no severity) only reports.
+func enforcing(sev string) bool { return sev == SeverityError || sev == SeverityCritical }
+
+// loadedRule is a stored rule read once for the evaluation of one or many
+// certificates: unreadable (err set, no rule), or its config parsed (cfg)
+// or not (cfgErr).
+type loadedRule struct {
+	id     string
+	rule   PolicyRule
+	err    error
+	typ    string
+	sev    string
+	cfg    *ruleConfig
+	cfgErr error
+}
+
+// loadRules reads the enabled rules (and the unreadable ones) in key order.
+func loadRules(t *txn) []loadedRule {
+	var out []loadedRule
+	cur := t.bucket(bucketPolicyRules).Cursor()
+	for k, raw := cur.First(); k != nil; k, raw = cur.Next() {
+		lr := loadedRule{id: string(k)}
+		if lr.err = json.Unmarshal(raw, &lr.rule); lr.err != nil {
+			out = append(out, lr)
+			continue
+		}
+		if !lr.rule.Enabled {
+			continue
+		}
+		lr.sev = lr.rule.Severity
+		if lr.sev == "" {
+			lr.sev = SeverityWarning
+		}
+		typ, ok := PolicyRuleTypes.Canonical(lr.rule.Type)
+		if !ok {
+			typ = lr.rule.Type
+		}
+		lr.typ = typ
+		lr.cfg, lr.cfgErr = parseRuleConfig(typ, lr.rule.Config)
+		out = append(out, lr)
+	}
+	return out
+}
+
 // evaluate returns the violations of every enabled rule by c, in rule id
 // order. v is the version being issued, or nil to use the certificate's
 // current version. A rule whose config does not parse is itself reported,
-// as an Error violation. Ids and CreatedAt are left to the caller.
-func evaluate(t *txn, c *Certificate, v *CertificateVersion) []PolicyViolation {
+// as an Error violation (enforced when the rule's own severity is); an
+// unreadable rule, whose severity is unknown, is reported only. Ids and
+// CreatedAt are left to the caller.
+func evaluate(t *txn, c *Certificate, v *CertificateVersion) []finding {
+	return evaluateRules(t, loadRules(t), c, v)
+}
+
+// evaluateRules is evaluate with the rules already loaded.
+func evaluateRules(t *txn, rules []loadedRule, c *Certificate, v *CertificateVersion) []finding {
 	if v == nil {
 		v = currentVersion(t, c.ID)
 	}
-	out := []PolicyViolation{}
-	cur := t.bucket(bucketPolicyRules).Cursor()
-	for k, raw := cur.First(); k != nil; k, raw = cur.Next() {
-		var r PolicyRule
-		if err := json.Unmarshal(raw, &r); err != nil {
-			out = append(out, PolicyViolation{CertificateID: c.ID, RuleID: string(k), Severity: SeverityError,
-				Message: fmt.Sprintf("policy rule %s is unreadable and could not be evaluated; recreate the rule", k)})
-			continue
-		}
-		if !r.Enabled {
-			continue
-		}
-		sev := r.Severity
-		if sev == "" {
-			sev = SeverityWarning
-		}
-		typ, ok := PolicyRuleTypes.Canonical(r.Type)
-		if !ok {
-			typ = r.Type
-		}
-		cfg, err := parseRuleConfig(typ, r.Config)
-		if err != nil {
-			out = append(out, PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: SeverityError,
-				Message: fmt.Sprintf("policy rule %s (%s) has a broken config and could not be evaluated: %s", r.ID, r.Name, err)})
-			continue
-		}
-		if msg := checkRule(t, typ, cfg, c, v); msg != "" {
-			out = append(out, PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: sev, Message: msg})
+	out := []finding{}
+	for _, lr := range rules {
+		r := &lr.rule
+		switch {
+		case lr.err != nil:
+			out = append(out, finding{PolicyViolation: PolicyViolation{CertificateID: c.ID, RuleID: lr.id, Severity: SeverityError,
+				Message: fmt.Sprintf("policy rule %s is unreadable and could not be evaluated; recreate the rule", lr.id)}})
+		case lr.cfgErr != nil:
+			out = append(out, finding{PolicyViolation: PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: SeverityError,
+				Message: fmt.Sprintf("policy rule %s (%s) has a broken config and could not be evaluated: %s", r.ID, r.Name, lr.cfgErr)},
+				name: r.Name, typ: lr.typ, enforced: enforcing(lr.sev)})
+		default:
+			if msg := checkRule(t, lr.typ, lr.cfg, c, v); msg != "" {
+				out = append(out, finding{PolicyViolation: PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: lr.sev, Message: msg},
+					name: r.Name, typ: lr.typ, enforced: enforcing(lr.sev)})
+			}
 		}
 	}
 	for i := range out {
 		out[i].Message = clip(out[i].Message)
 	}
 	return out
+}
+
+// ruleFix says, per rule type, which field of what fixes a violation.
+var ruleFix = map[string]struct{ field, fix string }{
+	"AllowedIssuers":      {"issuer_id", "use an allowed issuer (issuer_id)"},
+	"AllowedDomains":      {"sans", "remove or change the names outside the allowed domains (common_name, sans)"},
+	"RequiredMetadata":    {"tags", "set the missing tags"},
+	"AllowedEnvironments": {"environment", "set an allowed environment"},
+	"RenewalLeadTime":     {"renewal_policy_id", "use a renewal policy whose renewal_window_days is long enough (renewal_policy_id)"},
+	"CertificateLifetime": {"not_after", "issue it for fewer days (the issuer's validity_days)"},
+}
+
+// refusal returns the rejection of a write whose result has the findings
+// fs, or nil when no enforced rule is violated. With version false the
+// write records no version, and CertificateLifetime, which only a version
+// can violate or repair, is left to the version's own write. The message
+// names every enforced rule broken (id, name, type, what is wrong, what to
+// fix), in rule id order.
+func refusal(c *Certificate, fs []finding, version bool) *Error {
+	var parts []string
+	var first *finding
+	for i := range fs {
+		f := &fs[i]
+		if !f.enforced || (!version && f.typ == "CertificateLifetime") {
+			continue
+		}
+		if first == nil {
+			first = f
+		}
+		fix := "fix the rule's config"
+		if rf, ok := ruleFix[f.typ]; ok && !strings.Contains(f.Message, "could not be evaluated") {
+			fix = rf.fix
+		}
+		parts = append(parts, fmt.Sprintf("policy rule %s (%q, type %s, severity %s): %s; to comply, %s",
+			f.RuleID, f.name, f.typ, f.Severity, strings.TrimSuffix(f.Message, "."), fix))
+	}
+	if first == nil {
+		return nil
+	}
+	msg := fmt.Sprintf("certificate %s violates %s", c.ID, strings.Join(parts, "; and "))
+	msg += ". Rules of severity Error or Critical refuse what violates them; an admin may set the rule's severity to Warning to only report it"
+	return &Error{Code: CodePolicy, Resource: "policy_rule", ID: first.RuleID, Field: ruleFix[first.typ].field, Message: clip(msg)}
 }
 
 // checkRule returns what is wrong with c under one rule, or "".
@@ -331,12 +428,18 @@ func checkRule(t *txn, typ string, cfg *ruleConfig, c *Certificate, v *Certifica
 			return ""
 		}
 		life, max := v.NotAfter.Sub(v.NotBefore), time.Duration(*cfg.MaxDays)*24*time.Hour
-		if life > max {
+		if life > max+lifetimeSkew {
 			return fmt.Sprintf("version %s is valid for %s days; the rule allows at most %d days", v.ID, days(life), *cfg.MaxDays)
 		}
 	}
 	return ""
 }
+
+// lifetimeSkew is how much longer than a CertificateLifetime rule's max_days
+// a version may be: CAs backdate not_before for clock skew (the Local CA a
+// minute, others up to an hour), and that is not lifetime. Without it, an
+// Error rule of 90 days would refuse every 90-day certificate.
+const lifetimeSkew = time.Hour
 
 // maxViolationMessage is the longest message a violation may carry.
 const maxViolationMessage = 4096
@@ -414,10 +517,22 @@ func days(d time.Duration) string {
 
 // planPolicies evaluates the rules against c as a command is about to write
 // it (v being the version it issues, if any) and gives each violation its id.
-// It writes nothing, so a command calls it before its first write.
+// It writes nothing, so a command calls it before its first write. A
+// violation of an enforced rule (Error or Critical) refuses the command
+// with CodePolicy (see refusal).
 func planPolicies(t *txn, c *Certificate, v *CertificateVersion) ([]PolicyViolation, error) {
-	vs := evaluate(t, c, v)
-	for i := range vs {
+	fs := evaluate(t, c, v)
+	if err := refusal(c, fs, v != nil); err != nil {
+		return nil, err
+	}
+	return violationIDs(t, c, fs)
+}
+
+// violationIDs gives each finding its violation id.
+func violationIDs(t *txn, c *Certificate, fs []finding) ([]PolicyViolation, error) {
+	vs := make([]PolicyViolation, len(fs))
+	for i := range fs {
+		vs[i] = fs[i].PolicyViolation
 		id := violationID(c.ID, vs[i].RuleID)
 		if checkViolationIDs(t, c.ID, []PolicyViolation{{ID: id}}) != nil {
 			// Taken by another certificate's recorded violation: use the hashed form.
@@ -429,6 +544,57 @@ func planPolicies(t *txn, c *Certificate, v *CertificateVersion) ([]PolicyViolat
 		return nil, err
 	}
 	return vs, nil
+}
+
+// reevaluateAll evaluates the rules again against every certificate that is
+// not archived, in id order, after a rule was created or changed: a
+// certificate that breaks a new rule shows it at once (and its owner is told),
+// though nothing is refused, since the certificate itself did not change.
+// Its renewals are refused from then on (CheckPolicies, RecordVersion).
+func reevaluateAll(t *txn) {
+	var ids [][]byte
+	cur := t.bucket(bucketCertificates).Cursor()
+	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+		ids = append(ids, append([]byte(nil), k...))
+	}
+	s, rules := certStore{t}, loadRules(t)
+	for _, id := range ids {
+		c, err := s.get(string(id))
+		if err != nil || c.Status == CertArchived {
+			continue
+		}
+		vs, err := violationIDs(t, c, evaluateRules(t, rules, c, nil))
+		if err != nil {
+			continue // an id clash left as it was; the certificate's next write retries
+		}
+		applyPolicies(t, c, vs)
+	}
+}
+
+// CheckPolicies returns the refusal (CodePolicy) of issuing a new version of
+// certificate certID as it is stored: a violation of an enabled Error or
+// Critical rule, evaluated now against the rules in the state. The
+// lifecycle engine asks it before an issuer is called, so such a
+// certificate never reaches one; CertificateLifetime, which depends on the
+// version to be issued, is checked when the version is recorded. It returns
+// nil when nothing refuses, ErrNotFound for an unknown certificate.
+func (f *FSM) CheckPolicies(certID string) error {
+	var out error
+	err := f.view(func(tx *bolt.Tx) error {
+		t := &txn{tx: tx, cmd: &Command{}} // read only: no index, no time
+		c, err := certStore{t}.get(certID)
+		if err != nil {
+			return err
+		}
+		if r := refusal(c, evaluate(t, c, nil), false); r != nil {
+			out = r
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return out
 }
 
 // applyPolicies replaces the violations of c, which the command has just

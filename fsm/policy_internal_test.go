@@ -29,7 +29,7 @@ func TestEvaluate_BrokenStoredRules(t *testing.T) {
 		{ID: "r-5-off", Name: "off", Type: "AllowedIssuers", Config: json.RawMessage(`{}`), Enabled: false},
 		{ID: "r-6-ok", Name: "ok", Type: "allowedissuers", Config: json.RawMessage(`{"allowed_issuer_ids":["iss-1"]}`), Enabled: true},
 	}
-	var got []PolicyViolation
+	var got []finding
 	require.NoError(t, f.db.Update(func(tx *bolt.Tx) error {
 		tn := &txn{tx: tx, index: 1, cmd: &Command{Time: now}}
 		for i := range rules {
@@ -41,8 +41,10 @@ func TestEvaluate_BrokenStoredRules(t *testing.T) {
 		return nil
 	}))
 	ids := []string{}
+	enforced := map[string]bool{}
 	for _, v := range got {
 		ids = append(ids, v.RuleID)
+		enforced[v.RuleID] = v.enforced
 		assert.Equal(t, SeverityError, v.Severity, v.RuleID)
 		assert.Equal(t, "mc-1", v.CertificateID)
 		v.ID = violationID(v.CertificateID, v.RuleID)
@@ -56,6 +58,9 @@ func TestEvaluate_BrokenStoredRules(t *testing.T) {
 	assert.Contains(t, got[2].Message, "config is missing")
 	assert.Contains(t, got[3].Message, `rule type "NoSuchType" is unknown`)
 	assert.Contains(t, got[4].Message, "unreadable")
+	// Only a broken rule whose own severity is Error or Critical refuses
+	// writes; an unreadable one has no known severity and only reports.
+	assert.Equal(t, map[string]bool{"r-1-old": false, "r-2-type": false, "r-3-none": true, "r-4-kind": false, "r-7-junk": false}, enforced)
 }
 
 func TestViolationID(t *testing.T) {

@@ -39,7 +39,9 @@ func (r *PolicyRule) validate() error {
 	return r.validateConfig()
 }
 
-// CreatePolicyRule adds a policy rule.
+// CreatePolicyRule adds a policy rule and evaluates the rules again against
+// every certificate that is not archived (reevaluateAll): what breaks the new
+// rule is reported at once, never refused, since no certificate changed.
 type CreatePolicyRule struct {
 	Rule PolicyRule `json:"rule"`
 }
@@ -48,10 +50,15 @@ func (CreatePolicyRule) CommandType() CommandType { return CommandCreatePolicyRu
 func (p *CreatePolicyRule) Validate() error       { return p.Rule.validate() }
 func (p *CreatePolicyRule) checkText() error      { return p.Rule.checkText() }
 func (p *CreatePolicyRule) apply(t *txn) (any, error) {
-	return createRecord(t, policyRulesTable, &p.Rule)
+	out, err := createRecord(t, policyRulesTable, &p.Rule)
+	if err == nil {
+		reevaluateAll(t)
+	}
+	return out, err
 }
 
-// UpdatePolicyRule replaces a policy rule's fields.
+// UpdatePolicyRule replaces a policy rule's fields and, as CreatePolicyRule,
+// evaluates the rules again against every certificate not archived.
 type UpdatePolicyRule struct {
 	Rule PolicyRule `json:"rule"`
 }
@@ -60,7 +67,11 @@ func (UpdatePolicyRule) CommandType() CommandType { return CommandUpdatePolicyRu
 func (p *UpdatePolicyRule) Validate() error       { return p.Rule.validate() }
 func (p *UpdatePolicyRule) checkText() error      { return p.Rule.checkText() }
 func (p *UpdatePolicyRule) apply(t *txn) (any, error) {
-	return updateRecord(t, policyRulesTable, &p.Rule)
+	out, err := updateRecord(t, policyRulesTable, &p.Rule)
+	if err == nil {
+		reevaluateAll(t)
+	}
+	return out, err
 }
 
 // DeletePolicyRule removes a rule and the violations it produced: with the

@@ -48,7 +48,9 @@ func policyNotifications(t *testing.T, f *fsm.FSM, certID string) []fsm.Notifica
 }
 
 // TestPolicy_RuleTypes checks each rule type violated and satisfied by a new
-// certificate mc-2 (and, for the lifetime, its issued version).
+// certificate mc-2 (and, for the lifetime, its issued version), under rules
+// of severity Warning, which report without refusing (TestPolicy_Enforced
+// has the same violations refused).
 func TestPolicy_RuleTypes(t *testing.T) {
 	day := 24 * time.Hour
 	cases := []struct {
@@ -108,7 +110,7 @@ func TestPolicy_RuleTypes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f, l := seeded(t)
-			l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-x", tc.typ, tc.cfg, fsm.SeverityCritical)})
+			l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-x", tc.typ, tc.cfg, fsm.SeverityWarning)})
 			c := fsmtest.Certificate("mc-2", "www.example.com")
 			if tc.cert != nil {
 				tc.cert(&c)
@@ -127,16 +129,17 @@ func TestPolicy_RuleTypes(t *testing.T) {
 			}
 			require.NotNil(t, v, "no violation")
 			assert.Equal(t, "pv-mc-2-rule-x", v.ID)
-			assert.Equal(t, fsm.SeverityCritical, v.Severity, "the rule's severity")
+			assert.Equal(t, fsm.SeverityWarning, v.Severity, "the rule's severity")
 			for _, s := range tc.want {
 				assert.Contains(t, v.Message, s)
 			}
 			assert.Equal(t, fsmtest.T0, v.CreatedAt)
 			assert.Len(t, policyNotifications(t, f, "mc-2"), 1)
+			// Listed by rule too (with mc-1's, when the seeded certificate
+			// breaks the rule as well: creating it evaluated every certificate).
 			byRule, err := f.Violations(fsm.ViolationFilter{RuleID: "rule-x"}, fsm.Page{})
 			require.NoError(t, err)
-			require.Len(t, byRule.Items, 1)
-			assert.Equal(t, *v, byRule.Items[0])
+			assert.Contains(t, byRule.Items, *v)
 		})
 	}
 }
@@ -215,7 +218,7 @@ func TestPolicy_ConfigValidated(t *testing.T) {
 // has no violations left, and one event records each change only.
 func TestPolicy_ViolationsReplaced(t *testing.T) {
 	f, l := seeded(t)
-	l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-env", "AllowedEnvironments", `{"allowed":["production"]}`, fsm.SeverityError)})
+	l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-env", "AllowedEnvironments", `{"allowed":["production"]}`, fsm.SeverityWarning)})
 	l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-tag", "RequiredMetadata", `{"required_keys":["cost_center"]}`, "")})
 	c := fsmtest.Certificate("mc-2", "www.example.com")
 	c.Environment = "lab"
@@ -231,7 +234,7 @@ func TestPolicy_ViolationsReplaced(t *testing.T) {
 	vs := violationsOf(t, f, "mc-2")
 	require.Len(t, vs, 2)
 	assert.Equal(t, []string{"pv-mc-2-rule-env", "pv-mc-2-rule-tag"}, []string{vs[0].ID, vs[1].ID})
-	assert.Equal(t, fsm.SeverityError, vs[0].Severity)
+	assert.Equal(t, fsm.SeverityWarning, vs[0].Severity)
 	assert.Equal(t, fsm.SeverityWarning, vs[1].Severity)
 
 	// The same violations again: nothing but the update is written.
@@ -266,7 +269,7 @@ func TestPolicy_ViolationsReplaced(t *testing.T) {
 	assert.Equal(t, []auditWant{{"certificate_updated", "certificate", "mc-2"}, {"policy_evaluated", "certificate", "mc-2"}},
 		actions(auditEvents(t, f)[before:]))
 	assert.Empty(t, violationsOf(t, f, "mc-2"))
-	byRule, err := f.Violations(fsm.ViolationFilter{RuleID: "rule-tag"}, fsm.Page{})
+	byRule, err := f.Violations(fsm.ViolationFilter{RuleID: "rule-tag", CertificateID: "mc-2"}, fsm.Page{})
 	require.NoError(t, err)
 	assert.Zero(t, byRule.Total)
 
@@ -279,7 +282,7 @@ func TestPolicy_ViolationsReplaced(t *testing.T) {
 // appears, not while it stays; one that comes back is new again.
 func TestPolicy_NotifiedOncePerNewViolation(t *testing.T) {
 	f, l := seeded(t)
-	l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-x", "AllowedEnvironments", `{"allowed":["production"]}`, fsm.SeverityCritical)})
+	l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-x", "AllowedEnvironments", `{"allowed":["production"]}`, fsm.SeverityWarning)})
 	c := fsmtest.Certificate("mc-2", "www.example.com")
 	c.Environment = "lab"
 	l.Must(&fsm.CreateCertificate{Certificate: c})
@@ -294,7 +297,7 @@ func TestPolicy_NotifiedOncePerNewViolation(t *testing.T) {
 	assert.Equal(t, fsm.NotifyPending, n.Status)
 	assert.Equal(t, fmt.Sprintf("policy/mc-2/rule-x/%d", fsmtest.T0.Unix()), n.DedupKey)
 	assert.Contains(t, n.Message, "mc-2")
-	assert.Contains(t, n.Message, "Critical")
+	assert.Contains(t, n.Message, "Warning")
 	assert.Contains(t, n.Message, "environment lab is not allowed")
 
 	// Still violated, on update and on issuance: no second notification.
@@ -347,9 +350,9 @@ func TestPolicy_LongIDs(t *testing.T) {
 // id evaluation would use does not block the certificate's writes.
 func TestPolicy_IDTakenByAnotherCertificate(t *testing.T) {
 	f, l := seeded(t)
+	l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-x", "AllowedEnvironments", `{"allowed":["staging"]}`, "")})
 	l.Must(&fsm.RecordViolations{CertificateID: fsmtest.CertificateID, Violations: []fsm.PolicyViolation{
 		fsmtest.Violation("pv-mc-2-rule-x", fsmtest.CertificateID)}})
-	l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-x", "AllowedEnvironments", `{"allowed":["staging"]}`, "")})
 	l.Must(&fsm.CreateCertificate{Certificate: fsmtest.Certificate("mc-2", "www.example.com")})
 	vs := violationsOf(t, f, "mc-2")
 	require.Len(t, vs, 1)
@@ -368,7 +371,7 @@ func TestPolicy_DeterministicAcrossBatches(t *testing.T) {
 	fixed := c
 	fixed.Environment, fixed.CommonName, fixed.SANs = "production", "www.example.com", []string{"www.example.com"}
 	payloads := []fsm.Payload{
-		&fsm.CreatePolicyRule{Rule: policyRule("rule-d", "AllowedDomains", `{"allowed_domains":["example.com"]}`, fsm.SeverityError)},
+		&fsm.CreatePolicyRule{Rule: policyRule("rule-d", "AllowedDomains", `{"allowed_domains":["example.com"]}`, fsm.SeverityWarning)},
 		&fsm.CreatePolicyRule{Rule: policyRule("rule-e", "AllowedEnvironments", `{"allowed":["production"]}`, "")},
 		&fsm.CreatePolicyRule{Rule: policyRule("rule-l", "CertificateLifetime", `{"max_days":30}`, "")},
 		&fsm.CreateCertificate{Certificate: c},
@@ -376,7 +379,11 @@ func TestPolicy_DeterministicAcrossBatches(t *testing.T) {
 		&fsm.RecordVersion{Version: fsmtest.Version("ver-2", "mc-2", 2, fsmtest.T0, 60*24*time.Hour)},
 		&fsm.UpdateCertificate{Certificate: fixed},
 		&fsm.UpdateCertificate{Certificate: c},
+		// An enforced rule re-evaluates every certificate, then refuses.
+		&fsm.CreatePolicyRule{Rule: policyRule("rule-z", "AllowedEnvironments", `{"allowed":["production"]}`, fsm.SeverityError)},
+		&fsm.UpdateCertificate{Certificate: c},
 	}
+	refused := len(payloads) - 1
 	rec := fsmtest.NewLog(t) // builds entries only
 	rec.Index, rec.Now = la.Index, la.Now
 	entries := make([]*raft.Log, 0, len(payloads))
@@ -385,15 +392,21 @@ func TestPolicy_DeterministicAcrossBatches(t *testing.T) {
 	}
 	batched := fsmtest.ApplyBatch(t, b, entries...)
 	for i, e := range entries {
-		require.NoError(t, fsmtest.ApplyBatch(t, a, e)[0].Err, "entry %d", i)
+		one := fsmtest.ApplyBatch(t, a, e)[0].Err
+		if i == refused {
+			require.ErrorIs(t, one, fsm.ErrPolicy)
+			require.Equal(t, one, batched[i].Err)
+			continue
+		}
+		require.NoError(t, one, "entry %d", i)
 		require.NoError(t, batched[i].Err, "entry %d", i)
 	}
 	assert.Equal(t, stateHash(t, a), stateHash(t, b))
 	vs := violationsOf(t, a, "mc-2")
-	require.Len(t, vs, 3)
+	require.Len(t, vs, 4)
 	// Broken again within the same second as the first time: the dedup key
 	// (rule and second the violation began) is the same, so no second e-mail.
-	assert.Len(t, policyNotifications(t, a, "mc-2"), 3, "two at creation, one at issuance")
+	assert.Len(t, policyNotifications(t, a, "mc-2"), 4, "two at creation, one at issuance, one for the enforced rule")
 }
 
 func actions(events []fsm.AuditEvent) []auditWant {

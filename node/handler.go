@@ -55,6 +55,8 @@ func ErrorStatus(err error) (status int, code string) {
 			return http.StatusUnauthorized, string(domain.Code)
 		case fsm.CodeInternal:
 			return http.StatusInternalServerError, string(domain.Code)
+		case fsm.CodePolicy:
+			return http.StatusUnprocessableEntity, string(domain.Code)
 		default:
 			return http.StatusConflict, string(domain.Code)
 		}

@@ -37,6 +37,10 @@ type IssuanceState interface {
 	Revocations(issuerID string) ([]fsm.Revocation, error)
 	CertificateVersion(id string) (*fsm.CertificateVersion, error)
 	ServerKey(certID string) (*fsm.ServerKey, error)
+	Certificate(id string) (*fsm.Certificate, error)
+	// CheckPolicies is the refusal (fsm.CodePolicy) of issuing the
+	// certificate as stored, or nil.
+	CheckPolicies(certID string) error
 }
 
 var _ IssuanceState = (*fsm.FSM)(nil)
@@ -202,7 +206,8 @@ func (s *IssuanceService) makeCA(ctx context.Context, rec *fsm.Issuer) error {
 		return err
 	}
 	now := s.cfg.Now()
-	m, err := localca.NewCA(rec.ID, cfg.CACommonName, cfg.KeyType, s.cfg.KEK, now, s.cfg.Rand)
+	cfg.ID = rec.ID
+	m, err := localca.NewCAFor(cfg, s.cfg.KEK, now, s.cfg.Rand)
 	if err != nil {
 		return err
 	}
@@ -230,6 +235,11 @@ func (s *IssuanceService) makeCA(ctx context.Context, rec *fsm.Issuer) error {
 func (s *IssuanceService) Issue(ctx context.Context, job fsm.Job, cert fsm.Certificate) error {
 	if job.Type != fsm.JobIssuance && job.Type != fsm.JobRenewal {
 		return fmt.Errorf("scheduler: job %s is a %s job, not an issuance or renewal", job.ID, job.Type)
+	}
+	// Asked again here, so that no path reaches an issuer with a
+	// certificate a policy rule of severity Error refuses.
+	if err := s.state.CheckPolicies(cert.ID); err != nil {
+		return err
 	}
 	if strings.EqualFold(cert.KeyGeneration, "server") {
 		return s.issueServerKey(ctx, job, cert)
@@ -285,6 +295,12 @@ func (s *IssuanceService) SignCSR(ctx context.Context, agentID string, job fsm.J
 	if err := csrKeyTypeMatches(csrPEM, cert); err != nil {
 		return err
 	}
+	switch err := s.state.CheckPolicies(cert.ID); {
+	case errors.Is(err, fsm.ErrPolicy):
+		return s.refuseCSR(ctx, agentID, job, err)
+	case err != nil:
+		return err
+	}
 	iss, _, err := s.build(ctx, cert.IssuerID, true)
 	if err != nil {
 		return err // the registry's error names the issuer
@@ -306,7 +322,13 @@ func (s *IssuanceService) SignCSR(ctx context.Context, agentID string, job fsm.J
 		PEMChain: res.CertPEM + res.ChainPEM, CSRPEM: csrPEM}
 	now := s.cfg.Now()
 	base := "csr/" + job.ID + "/" + res.SerialNumber + "/"
-	if err := s.propose(ctx, now, base+"version", actor, &fsm.RecordVersion{Version: version}); err != nil {
+	err = s.propose(ctx, now, base+"version", actor, &fsm.RecordVersion{Version: version})
+	if errors.Is(err, fsm.ErrPolicy) {
+		// A rule that arrived while the issuer signed: the certificate is
+		// thrown away, never recorded nor deployed.
+		return s.refuseCSR(ctx, agentID, job, err)
+	}
+	if err != nil {
 		return fmt.Errorf("scheduler: record certificate %s's new version: %w", cert.ID, err)
 	}
 	if err := s.propose(ctx, now, base+"complete", actor, &fsm.CompleteJob{JobID: job.ID, AgentID: agentID}); err != nil {
@@ -331,6 +353,31 @@ func (s *IssuanceService) SignCSR(ctx context.Context, agentID string, job fsm.J
 	s.log.Info("certificate issued from an agent's CSR", "certificate", cert.ID, "job", job.ID, "agent", agentID,
 		"serial", res.SerialNumber, "not_after", res.NotAfter, "deployments", len(deploys))
 	return nil
+}
+
+// refuseCSR answers an agent's CSR for a certificate that a policy rule of
+// severity Error refuses: the job fails for good and the certificate is
+// Failed, both with refusal's message naming the rule, so the agent is not
+// asked for a CSR the cluster will never sign. It returns refusal (an
+// *fsm.Error with CodePolicy).
+func (s *IssuanceService) refuseCSR(ctx context.Context, agentID string, job fsm.Job, refusal error) error {
+	now := s.cfg.Now()
+	reason := clean(refusal.Error(), 2048)
+	base := "csr/" + job.ID + "/refused/"
+	err := s.propose(ctx, now, base+"fail", s.actor(), &fsm.FailJob{JobID: job.ID, AgentID: agentID, Error: reason})
+	if err != nil && !rejected(err) {
+		return fmt.Errorf("scheduler: fail job %s: %w", job.ID, err)
+	}
+	if cur, err := s.state.Certificate(job.CertificateID); err == nil && cur.Status != fsm.CertArchived && cur.Status != fsm.CertRevoked {
+		why := clean("issuance refused: "+refusal.Error(), 4096)
+		err = s.propose(ctx, now, base+"certificate-failed", s.actor(),
+			&fsm.SetCertificateStatus{ID: cur.ID, Status: fsm.CertFailed, From: cur.Status, Reason: why})
+		if err != nil && !rejected(err) {
+			return fmt.Errorf("scheduler: mark certificate %s Failed: %w", cur.ID, err)
+		}
+	}
+	s.log.Warn("CSR refused by a policy rule; job failed", "job", job.ID, "certificate", job.CertificateID, "agent", agentID, "err", refusal)
+	return refusal
 }
 
 // TestIssuer checks that rec's connector can be built: for the Local CA,

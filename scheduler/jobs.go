@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -191,14 +192,24 @@ func (s *Scheduler) work(ctx context.Context, j fsm.Job) error {
 	cert, err := s.state.Certificate(job.CertificateID)
 	switch {
 	case rejected(err):
-		return s.fail(ctx, job, nil, fsm.RenewalPolicy{}, err.Error())
+		return s.fail(ctx, job, nil, fsm.RenewalPolicy{}, err.Error(), false)
 	case err != nil:
 		return err
 	case cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked:
-		return s.fail(ctx, job, nil, fsm.RenewalPolicy{}, "certificate "+cert.ID+" is "+cert.Status)
+		return s.fail(ctx, job, nil, fsm.RenewalPolicy{}, "certificate "+cert.ID+" is "+cert.Status, false)
 	}
 	policy, err := s.policyOf(cert)
 	if err != nil {
+		return err
+	}
+	// A certificate that breaks a policy rule of severity Error never
+	// reaches an issuer: the job fails for good naming the rule (a retry
+	// would be refused the same way until someone changes the certificate
+	// or the rule, and then renews it).
+	switch err := s.state.CheckPolicies(cert.ID); {
+	case errors.Is(err, fsm.ErrPolicy):
+		return s.fail(ctx, job, cert, policy, err.Error(), false)
+	case err != nil:
 		return err
 	}
 
@@ -217,7 +228,11 @@ func (s *Scheduler) work(ctx context.Context, j fsm.Job) error {
 		// should that fail, the lease runs out and the next leader takes it.
 		return s.release(ctx, job)
 	default:
-		return s.fail(ctx, job, cert, policy, ierr.Error())
+		// A policy refusal (a rule created while the job ran) is final too,
+		// as is an issuer refusing the request itself (a name or lifetime its
+		// config does not allow): the same request would be refused again.
+		retry := !errors.Is(ierr, fsm.ErrPolicy) && !errors.Is(ierr, issuer.ErrInvalidRequest)
+		return s.fail(ctx, job, cert, policy, ierr.Error(), retry)
 	}
 }
 
@@ -300,15 +315,15 @@ func (s *Scheduler) complete(ctx context.Context, job *fsm.Job) error {
 	return nil
 }
 
-// fail records a failed attempt of job: a retry at now + backoff while
-// attempts remain, else Failed for good, with the certificate (cert, if
-// known) Failed with the reason and its owner alerted.
-func (s *Scheduler) fail(ctx context.Context, job *fsm.Job, cert *fsm.Certificate, p fsm.RenewalPolicy, reason string) error {
+// fail records a failed attempt of job: with retry, a retry at now +
+// backoff while attempts remain; else Failed for good, with the certificate
+// (cert, if known) Failed with the reason and its owner alerted.
+func (s *Scheduler) fail(ctx context.Context, job *fsm.Job, cert *fsm.Certificate, p fsm.RenewalPolicy, reason string, retry bool) error {
 	ctx, cancel := finishing(ctx)
 	defer cancel()
 	now := s.cfg.Now()
 	reason = clean(reason, 2048)
-	final := cert == nil || job.Attempts >= job.MaxAttempts
+	final := !retry || cert == nil || job.Attempts >= job.MaxAttempts
 	cmd := &fsm.FailJob{JobID: job.ID, Holder: s.holder, Error: reason}
 	if !final {
 		at := now.Add(retryDelay(p.RetryIntervalMinutes, job.Attempts))

@@ -170,6 +170,10 @@ type State interface {
 	Agents(flt fsm.AgentFilter, p fsm.Page) (fsm.List[fsm.Agent], error)
 	Targets(flt fsm.TargetFilter, p fsm.Page) (fsm.List[fsm.Target], error)
 	TargetCertificateIDs(targetID string) ([]string, error)
+	// CheckPolicies is the refusal (fsm.CodePolicy) of issuing the
+	// certificate as stored: it breaks a policy rule of severity Error or
+	// Critical. Nil when nothing refuses.
+	CheckPolicies(certID string) error
 }
 
 var _ State = (*fsm.FSM)(nil)

@@ -268,8 +268,6 @@ func Payloads(now time.Time) ([]fsm.Payload, error) {
 	)
 
 	add(
-		&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "pr-allowed-domains", Name: "Allowed domains", Type: "AllowedDomains",
-			Enabled: true, Severity: fsm.SeverityError, Config: raw(map[string]any{"allowed_domains": []string{"example.com"}})}},
 		&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "pr-max-lifetime", Name: "Maximum lifetime", Type: "CertificateLifetime",
 			Enabled: true, Severity: fsm.SeverityWarning, Config: raw(map[string]any{"max_days": 397})}},
 		&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "pr-required-metadata", Name: "Required metadata", Type: "RequiredMetadata",
@@ -302,6 +300,11 @@ func Payloads(now time.Time) ([]fsm.Payload, error) {
 			add(&fsm.SetCertificateStatus{ID: c.id, Status: c.status, From: fsm.CertActive, Reason: c.reason})
 		}
 	}
+	// The Error rule comes after the inventory it finds wanting: a rule of
+	// severity Error refuses a certificate that breaks it, so the legacy
+	// certificate is one issued before the rule, reported when it was set.
+	add(&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "pr-allowed-domains", Name: "Allowed domains", Type: "AllowedDomains",
+		Enabled: true, Severity: fsm.SeverityError, Config: raw(map[string]any{"allowed_domains": []string{"example.com"}})}})
 
 	add(&fsm.CreateJobs{Jobs: []fsm.Job{
 		{ID: "job-demo-1", Type: fsm.JobDeployment, CertificateID: "mc-api-prod", TargetID: "tgt-nginx-prod", AgentID: "ag-web-prod"},

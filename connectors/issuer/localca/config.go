@@ -22,6 +22,12 @@ const (
 	DefaultValidityDays = 90
 	MaxValidityDays     = 3650
 	DefaultKeyType      = issuer.KeyECDSAP384
+	// DefaultMaxValidityDays caps a leaf's lifetime when max_validity_days
+	// is not set: 397 days, the CA/Browser Forum's limit for TLS server
+	// certificates (or validity_days, when a config sets that higher).
+	DefaultMaxValidityDays = 397
+	// maxConstraints bounds each name-constraint list.
+	maxConstraints = 100
 	// maxCommonName leaves room for the root's " Root" suffix within RFC
 	// 5280's 64 characters.
 	maxCommonName = 64 - len(rootSuffix)
@@ -37,7 +43,8 @@ type Config struct {
 	// same followed by " Root". Default DefaultCommonName. Used by NewCA.
 	CACommonName string `json:"ca_common_name,omitempty"`
 	// ValidityDays is the lifetime of a leaf when the request gives none.
-	// Default 90, at most MaxValidityDays.
+	// Default 90 (or max_validity_days when that is lower), at most
+	// max_validity_days.
 	ValidityDays int `json:"validity_days,omitempty"`
 	// KeyType is the CA's key: ECDSA-P384 (default), RSA-3072 or RSA-4096.
 	// Used by NewCA.
@@ -46,6 +53,27 @@ type Config struct {
 	// http://ca.example.net/.well-known/pki/crl/iss-local. Empty means no
 	// distribution point.
 	CRLURL string `json:"crl_url,omitempty"`
+	// MaxValidityDays caps every leaf's lifetime: a request for longer is
+	// refused, naming this field. Default DefaultMaxValidityDays (397), or
+	// ValidityDays when that is set higher, so a config written before this
+	// field keeps working; at most MaxValidityDays.
+	MaxValidityDays int `json:"max_validity_days,omitempty"`
+	// AllowIPSANs lets leaves name IP addresses (as SANs or common name).
+	// Default false: an IP SAN is refused.
+	AllowIPSANs bool `json:"allow_ip_sans,omitempty"`
+	// PermittedDNSDomains are the DNS domains the intermediate may sign for,
+	// written into it as critical name constraints when the CA is made
+	// (NewCAFor): "example.com" permits it and its subdomains,
+	// ".example.com" its subdomains only. Leaves outside are refused here,
+	// and rejected by every verifier that checks name constraints. An
+	// intermediate made with DNS domains and no PermittedIPRanges excludes
+	// every IP address. Changing the list later changes what this CA agrees
+	// to sign, not its intermediate.
+	PermittedDNSDomains []string `json:"permitted_dns_domains,omitempty"`
+	// PermittedIPRanges are the IP ranges (CIDR, e.g. 10.0.0.0/8) the
+	// intermediate may sign for, as PermittedDNSDomains; they need
+	// AllowIPSANs.
+	PermittedIPRanges []string `json:"permitted_ip_ranges,omitempty"`
 
 	// ID is the issuer's id. It is not part of the stored config: the
 	// caller sets it (Constructor does). New requires it: it binds the
@@ -91,6 +119,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ValidityDays == 0 {
 		c.ValidityDays = DefaultValidityDays
+		if c.MaxValidityDays > 0 && c.MaxValidityDays < c.ValidityDays {
+			c.ValidityDays = c.MaxValidityDays // a lower cap lowers the default too
+		}
+	}
+	if c.MaxValidityDays == 0 {
+		c.MaxValidityDays = max(DefaultMaxValidityDays, c.ValidityDays)
 	}
 	if c.KeyType == "" {
 		c.KeyType = string(DefaultKeyType)
@@ -112,10 +146,19 @@ func (c Config) Validate() error {
 	if c.ValidityDays < 0 || c.ValidityDays > MaxValidityDays {
 		return &issuer.ConfigError{Field: "validity_days", Reason: fmt.Sprintf("%d is outside 1 to %d", c.ValidityDays, MaxValidityDays)}
 	}
+	if c.MaxValidityDays < 0 || c.MaxValidityDays > MaxValidityDays {
+		return &issuer.ConfigError{Field: "max_validity_days", Reason: fmt.Sprintf("%d is outside 1 to %d", c.MaxValidityDays, MaxValidityDays)}
+	}
+	if c.MaxValidityDays > 0 && c.ValidityDays > c.MaxValidityDays {
+		return &issuer.ConfigError{Field: "validity_days", Reason: fmt.Sprintf("%d exceeds max_validity_days %d; lower validity_days or raise max_validity_days", c.ValidityDays, c.MaxValidityDays)}
+	}
 	if c.KeyType != "" {
 		if _, err := caKeyType(c.KeyType); err != nil {
 			return err
 		}
+	}
+	if _, err := c.constraints(); err != nil {
+		return err
 	}
 	if c.CRLURL != "" {
 		u, err := url.Parse(c.CRLURL)
@@ -149,7 +192,7 @@ func decodeError(err error) error {
 		if unquoted, uerr := strconv.Unquote(name); uerr == nil {
 			name = unquoted
 		}
-		return &issuer.ConfigError{Field: name, Reason: "unknown field (known: ca_common_name, validity_days, key_type, crl_url)"}
+		return &issuer.ConfigError{Field: name, Reason: "unknown field (known: ca_common_name, validity_days, max_validity_days, key_type, crl_url, allow_ip_sans, permitted_dns_domains, permitted_ip_ranges)"}
 	}
 	return &issuer.ConfigError{Field: "config", Reason: "not a JSON object: " + err.Error()}
 }

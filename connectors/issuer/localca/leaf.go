@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/certctl/certctl/connectors/issuer"
@@ -27,6 +28,9 @@ func (i *Issuer) issue(ctx context.Context, req issuer.IssuanceRequest) (*issuer
 	}
 	names, err := issuer.ParseNames(req.CommonName, req.SANs)
 	if err != nil {
+		return nil, err
+	}
+	if err := i.checkNames(req.CommonName, names); err != nil {
 		return nil, err
 	}
 	csr, err := issuer.VerifyCSR(req.CSRPEM, req.CommonName, names)
@@ -93,7 +97,10 @@ func (i *Issuer) issue(ctx context.Context, req issuer.IssuanceRequest) (*issuer
 // validity returns a leaf's dates, in UTC to the second as the certificate
 // encodes them: the request's, else from the clock (backdated leafBackdate)
 // for the request's Validity or validity_days; then limited to the
-// intermediate's own validity.
+// intermediate's own validity. A lifetime above max_validity_days is
+// refused, never silently shortened: the caller asked for something this CA
+// does not sign, and is told which setting says so. (The backdating is not
+// counted: it absorbs clock skew.)
 func (i *Issuer) validity(req issuer.IssuanceRequest) (notBefore, notAfter time.Time, err error) {
 	if req.Validity < 0 {
 		return time.Time{}, time.Time{}, &issuer.RequestError{Field: "validity", Reason: "must not be negative"}
@@ -113,6 +120,15 @@ func (i *Issuer) validity(req issuer.IssuanceRequest) (notBefore, notAfter time.
 			lifetime = time.Duration(i.cfg.ValidityDays) * 24 * time.Hour
 		}
 		notAfter = start.Add(lifetime)
+	}
+	if limit := time.Duration(i.cfg.MaxValidityDays) * 24 * time.Hour; notAfter.Sub(start) > limit {
+		field := "validity"
+		if !req.NotAfter.IsZero() {
+			field = "not_after"
+		}
+		return time.Time{}, time.Time{}, &issuer.RequestError{Field: field, Reason: fmt.Sprintf(
+			"a lifetime of %s days exceeds this CA's max_validity_days %d; ask for at most %d days, or raise max_validity_days in the issuer's config",
+			strconv.FormatFloat(notAfter.Sub(start).Hours()/24, 'f', -1, 64), i.cfg.MaxValidityDays, i.cfg.MaxValidityDays)}
 	}
 	notBefore, notAfter = notBefore.UTC().Truncate(time.Second), notAfter.UTC().Truncate(time.Second)
 	if !notAfter.After(notBefore) {

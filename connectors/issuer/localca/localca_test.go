@@ -65,11 +65,14 @@ func TestParseConfig(t *testing.T) {
 		raw  string
 		want Config
 	}{
-		{"null", `null`, Config{CACommonName: DefaultCommonName, ValidityDays: 90, KeyType: "ECDSA-P384"}},
-		{"empty", ``, Config{CACommonName: DefaultCommonName, ValidityDays: 90, KeyType: "ECDSA-P384"}},
-		{"demo", `{"ca_common_name":"CertCtl Demo CA","validity_days":90}`, Config{CACommonName: "CertCtl Demo CA", ValidityDays: 90, KeyType: "ECDSA-P384"}},
-		{"all fields", `{"ca_common_name":"X","validity_days":30,"key_type":"rsa-3072","crl_url":"http://n1:8080/.well-known/pki/crl/iss-local"}`,
-			Config{CACommonName: "X", ValidityDays: 30, KeyType: "RSA-3072", CRLURL: "http://n1:8080/.well-known/pki/crl/iss-local"}},
+		{"null", `null`, Config{CACommonName: DefaultCommonName, ValidityDays: 90, MaxValidityDays: 397, KeyType: "ECDSA-P384"}},
+		{"empty", ``, Config{CACommonName: DefaultCommonName, ValidityDays: 90, MaxValidityDays: 397, KeyType: "ECDSA-P384"}},
+		{"demo", `{"ca_common_name":"CertCtl Demo CA","validity_days":90}`, Config{CACommonName: "CertCtl Demo CA", ValidityDays: 90, MaxValidityDays: 397, KeyType: "ECDSA-P384"}},
+		{"long validity written before max_validity_days", `{"validity_days":825}`, Config{CACommonName: DefaultCommonName, ValidityDays: 825, MaxValidityDays: 825, KeyType: "ECDSA-P384"}},
+		{"all fields", `{"ca_common_name":"X","validity_days":30,"max_validity_days":90,"key_type":"rsa-3072","crl_url":"http://n1:8080/.well-known/pki/crl/iss-local",` +
+			`"allow_ip_sans":true,"permitted_dns_domains":["example.com",".corp.example.net"],"permitted_ip_ranges":["10.0.0.0/8","fd00::/8"]}`,
+			Config{CACommonName: "X", ValidityDays: 30, MaxValidityDays: 90, KeyType: "RSA-3072", CRLURL: "http://n1:8080/.well-known/pki/crl/iss-local",
+				AllowIPSANs: true, PermittedDNSDomains: []string{"example.com", ".corp.example.net"}, PermittedIPRanges: []string{"10.0.0.0/8", "fd00::/8"}}},
 	}
 	for _, tt := range ok {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +91,17 @@ func TestParseConfig(t *testing.T) {
 		{"leaf key type", `{"key_type":"ECDSA-P256"}`, "key_type"},
 		{"unknown key type", `{"key_type":"DSA-1024"}`, "key_type"},
 		{"ftp CRL URL", `{"crl_url":"ftp://x/crl"}`, "crl_url"},
+		{"max validity too long", `{"max_validity_days":3651}`, "max_validity_days"},
+		{"negative max validity", `{"max_validity_days":-5}`, "max_validity_days"},
+		{"validity above the max", `{"validity_days":398,"max_validity_days":397}`, "validity_days"},
+		{"wildcard domain", `{"permitted_dns_domains":["*.example.com"]}`, "permitted_dns_domains"},
+		{"IP as a domain", `{"permitted_dns_domains":["10.0.0.1"]}`, "permitted_dns_domains"},
+		{"bad domain", `{"permitted_dns_domains":["exa mple.com"]}`, "permitted_dns_domains"},
+		{"domains as a string", `{"permitted_dns_domains":"example.com"}`, "permitted_dns_domains"},
+		{"range without a mask", `{"allow_ip_sans":true,"permitted_ip_ranges":["10.0.0.1"]}`, "permitted_ip_ranges"},
+		{"range with host bits", `{"allow_ip_sans":true,"permitted_ip_ranges":["10.0.0.1/8"]}`, "permitted_ip_ranges"},
+		{"ranges without allow_ip_sans", `{"permitted_ip_ranges":["10.0.0.0/8"]}`, "permitted_ip_ranges"},
+		{"allow_ip_sans as a string", `{"allow_ip_sans":"yes"}`, "allow_ip_sans"},
 		{"relative CRL URL", `{"crl_url":"/crl/iss-local"}`, "crl_url"},
 		{"long common name", `{"ca_common_name":"` + strings.Repeat("n", 60) + `"}`, "ca_common_name"},
 		{"misspelt field", `{"validity_day":30}`, "validity_day"},

@@ -63,8 +63,20 @@ type CAMaterial struct {
 // now (backdated an hour) for RootValidity and IntermediateValidity. Their
 // keys are sealed under kek and bound to issuerID. rand (crypto/rand when
 // nil) draws the serials; key generation always uses a secure source (Go
-// 1.26). The caller stores the result through Raft, once.
+// 1.26). The caller stores the result through Raft, once. NewCA makes an
+// intermediate without name constraints; NewCAFor takes them from a config.
 func NewCA(issuerID, commonName, keyType string, kek []byte, now time.Time, rand io.Reader) (*CAMaterial, error) {
+	return NewCAFor(Config{ID: issuerID, CACommonName: commonName, KeyType: keyType}, kek, now, rand)
+}
+
+// NewCAFor makes the CA of issuer cfg.ID as NewCA does, from cfg's
+// ca_common_name and key_type, and writes cfg's permitted_dns_domains and
+// permitted_ip_ranges into the intermediate as critical name constraints
+// (with DNS domains only, every IP address excluded). They are fixed then:
+// a CA made without them keeps an unconstrained intermediate, whatever its
+// config says later (the CA still refuses names outside the config's lists).
+func NewCAFor(cfg Config, kek []byte, now time.Time, rand io.Reader) (*CAMaterial, error) {
+	issuerID := cfg.ID
 	if issuerID == "" {
 		return nil, errors.New("localca: NewCA needs the issuer id")
 	}
@@ -74,11 +86,15 @@ func NewCA(issuerID, commonName, keyType string, kek []byte, now time.Time, rand
 	if rand == nil {
 		rand = crand.Reader
 	}
-	cfg := Config{CACommonName: commonName, KeyType: keyType}.WithDefaults()
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	kt, err := caKeyType(cfg.KeyType)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := cfg.constraints()
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +107,7 @@ func NewCA(issuerID, commonName, keyType string, kek []byte, now time.Time, rand
 	if err != nil {
 		return nil, fmt.Errorf("localca: root key: %w", err)
 	}
-	root, err := newCACert(rand, cfg.CACommonName+rootSuffix, start, start.Add(RootValidity), 1, rootKey.Public(), nil, rootKey)
+	root, err := newCACert(rand, cfg.CACommonName+rootSuffix, start, start.Add(RootValidity), 1, rootKey.Public(), nil, rootKey, nameConstraints{})
 	if err != nil {
 		return nil, fmt.Errorf("localca: root certificate: %w", err)
 	}
@@ -99,7 +115,7 @@ func NewCA(issuerID, commonName, keyType string, kek []byte, now time.Time, rand
 	if err != nil {
 		return nil, fmt.Errorf("localca: intermediate key: %w", err)
 	}
-	inter, err := newCACert(rand, cfg.CACommonName, start, start.Add(IntermediateValidity), 0, interKey.Public(), root, rootKey)
+	inter, err := newCACert(rand, cfg.CACommonName, start, start.Add(IntermediateValidity), 0, interKey.Public(), root, rootKey, nc)
 	if err != nil {
 		return nil, fmt.Errorf("localca: intermediate certificate: %w", err)
 	}
@@ -123,8 +139,9 @@ func NewCA(issuerID, commonName, keyType string, kek []byte, now time.Time, rand
 }
 
 // newCACert signs a CA certificate for pub with signer, under parent (self
-// signed when nil), allowing maxPathLen CAs below it.
-func newCACert(rand io.Reader, cn string, notBefore, notAfter time.Time, maxPathLen int, pub crypto.PublicKey, parent *x509.Certificate, signer crypto.Signer) (*x509.Certificate, error) {
+// signed when nil), allowing maxPathLen CAs below it, with name constraints
+// nc (none when empty).
+func newCACert(rand io.Reader, cn string, notBefore, notAfter time.Time, maxPathLen int, pub crypto.PublicKey, parent *x509.Certificate, signer crypto.Signer, nc nameConstraints) (*x509.Certificate, error) {
 	serial, err := issuer.NewSerial(rand)
 	if err != nil {
 		return nil, err
@@ -145,6 +162,7 @@ func newCACert(rand io.Reader, cn string, notBefore, notAfter time.Time, maxPath
 		MaxPathLenZero:        maxPathLen == 0,
 		SubjectKeyId:          ski,
 	}
+	nc.apply(tmpl)
 	if parent == nil {
 		parent = tmpl
 	}
