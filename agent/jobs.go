@@ -97,7 +97,7 @@ func (a *Agent) sendCSR(ctx context.Context, log *slog.Logger, item wire.WorkIte
 		return nil
 	case client.IsGone(err):
 		return a.apiErr(err)
-	case client.StatusOf(err) == 400:
+	case client.StatusOf(err) == 400 || client.StatusOf(err) == 422:
 		// The cluster refused this CSR: the key is of no use, and the job
 		// would wait for ever.
 		_ = a.keys.DiscardNext(item.CertificateID)

@@ -160,8 +160,23 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 		// else it is dropped before anything reads it.
 		vouchedBy := c.GetHeader(vouchedHeader)
 		c.Request.Header.Del(vouchedHeader)
-		if a == accessPublic || a == accessJoin {
+		if a == accessPublic {
 			c.Next()
+			return
+		}
+		if a == accessJoin {
+			// The node's handler checks the join token; a refused one
+			// counts against the address as an unknown key does.
+			addr := clientAddr(c.Request)
+			if wait, blocked := s.failures.blocked(addr, s.cfg.Now()); blocked {
+				c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+				failStatus(c, http.StatusTooManyRequests, "", "too many failed authentications from "+addr+"; retry after the Retry-After delay with a valid join token")
+				return
+			}
+			c.Next()
+			if c.Writer.Status() == http.StatusUnauthorized {
+				s.authFailed(addr)
+			}
 			return
 		}
 		if a == accessInternal || a == accessCluster || vouchedBy != "" {

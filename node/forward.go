@@ -74,6 +74,15 @@ func (n *Node) ApplyForwarded(ctx context.Context, peer string, body []byte) (Fo
 	if err := peerMayPropose(peer, payload); err != nil {
 		return ForwardResponse{}, err
 	}
+	// The text rules are the proposer's (NewCommand); a forwarded write
+	// meets them again here, before it can reach the log.
+	if err := fsm.CheckText(payload); err != nil {
+		var domain *fsm.Error
+		if errors.As(err, &domain) {
+			return ForwardResponse{Error: domain}, nil
+		}
+		return ForwardResponse{}, err
+	}
 	cmd.Via = peer
 	data, err := cmd.Encode()
 	if err != nil {
