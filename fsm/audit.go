@@ -179,7 +179,8 @@ func verifyAuditTx(tx *bolt.Tx, key []byte) AuditVerification {
 		switch ev.Chain {
 		case "":
 			if res.KeyedFrom != 0 {
-				return brk(fmt.Sprintf("plain SHA-256 link after the chain became keyed at event %d: rewritten without the audit key", res.KeyedFrom))
+				return brk(fmt.Sprintf("plain SHA-256 link after the chain became keyed at event %d: rewritten by someone without the audit key, "+
+					"or written by a node without it (--kek-file)", res.KeyedFrom))
 			}
 			if auditHash(&ev, nil) != ev.Hash {
 				return brk("hash does not match the event's content")
