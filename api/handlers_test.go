@@ -821,6 +821,28 @@ func jobAuditNotificationCases() map[string]routeCase {
 			assert.Equal(t, true, a.body["valid"], "%s", a.raw)
 			assert.Greater(t, a.body["events"], float64(0))
 			assert.NotEmpty(t, a.body["head"])
+			assert.Equal(t, true, a.body["keyed"], "the node holds the audit key: %s", a.raw)
+			assert.EqualValues(t, 1, a.body["keyed_from"])
+		},
+		"GET /api/v1/audit/head": func(t *testing.T, w *world) {
+			a := w.as(t, w.auditor, "GET", "/api/v1/audit/head", nil)
+			require.Equal(t, 200, a.status, "%s", a.raw)
+			applied := a.body["applied_index"].(float64)
+			assert.Greater(t, applied, float64(0))
+			assert.Equal(t, applied, a.body["at_index"], "no at_index: the applied index")
+			assert.Greater(t, a.body["seq"], float64(0))
+			assert.LessOrEqual(t, a.body["raft_index"], applied)
+			at := strconv.FormatUint(uint64(applied), 10)
+			again := w.as(t, w.auditor, "GET", "/api/v1/audit/head?at_index="+at, nil)
+			require.Equal(t, 200, again.status, "%s", again.raw)
+			for _, f := range []string{"at_index", "seq", "id", "hash", "raft_index"} {
+				assert.Equal(t, a.body[f], again.body[f], "the head as of index %s does not move: %s", at, f)
+			}
+			first := w.as(t, w.auditor, "GET", "/api/v1/audit/head?at_index=1", nil)
+			require.Equal(t, 200, first.status, "%s", first.raw)
+			assert.LessOrEqual(t, first.body["raft_index"], float64(1))
+			requireError(t, w.as(t, w.auditor, "GET", "/api/v1/audit/head?at_index=999999999", nil), 409, "at_index")
+			requireError(t, w.as(t, w.auditor, "GET", "/api/v1/audit/head?at_index=-1", nil), 400, "at_index")
 		},
 		"GET /api/v1/audit/:id": func(t *testing.T, w *world) {
 			l := w.as(t, w.auditor, "GET", "/api/v1/audit?per_page=1", nil)

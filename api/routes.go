@@ -84,7 +84,9 @@ func (s *Server) routes() []route {
 
 		{method: "GET", path: "/api/v1/audit", access: accessAudit, handler: s.listAudit, summary: "List audit events", tag: "audit", response: wire.List[wire.AuditEvent]{}, status: 200,
 			query: withList("actor", "actor_type", "action", "resource_type", "resource_id", "from", "to", "consistency")},
-		{method: "GET", path: "/api/v1/audit/verify", access: accessAudit, handler: s.verifyAudit, summary: "Check the audit hash chain; names the first broken link", tag: "audit", response: fsm.AuditVerification{}, status: 200},
+		{method: "GET", path: "/api/v1/audit/verify", access: accessAudit, handler: s.verifyAudit, summary: "Check this node's audit chain (HMAC-SHA256 links under the cluster's audit key); names the first broken link", tag: "audit", response: fsm.AuditVerification{}, status: 200},
+		{method: "GET", path: "/api/v1/audit/head", access: accessAudit, handler: s.auditHead, summary: "This node's audit chain head (seq, hash) as of a raft index: the last event written at or below at_index (default: the applied index)", tag: "audit", response: wire.AuditHead{}, status: 200,
+			query: []string{"at_index"}},
 		{method: "GET", path: "/api/v1/audit/:id", access: accessAudit, handler: s.getAudit, summary: "Get an audit event", tag: "audit", response: wire.AuditEvent{}, status: 200},
 
 		{method: "GET", path: "/api/v1/notifications", access: accessRead, handler: s.listNotifications, summary: "List notifications", tag: "notifications", response: wire.List[wire.Notification]{}, status: 200, query: withList("status", "type", "channel", "certificate_id")},

@@ -52,6 +52,7 @@ type State interface {
 	AuditEvent(id string) (*fsm.AuditEvent, error)
 	AuditEvents(fsm.AuditFilter, fsm.Page) (fsm.List[fsm.AuditEvent], error)
 	VerifyAudit() (fsm.AuditVerification, error)
+	AuditHeadAt(index uint64) (fsm.AuditHead, error)
 	Notification(id string) (*fsm.Notification, error)
 	Notifications(fsm.NotificationFilter, fsm.Page) (fsm.List[fsm.Notification], error)
 	APIKey(id string) (*fsm.APIKey, error)

@@ -58,6 +58,7 @@ func TestWire_TypesMatchTheServedRecords(t *testing.T) {
 		{fsm.Notification{}, wire.Notification{}, nil},
 		{fsm.AuditVerification{}, wire.AuditVerification{}, nil},
 		{fsm.JoinToken{}, wire.JoinToken{}, []string{"hash"}},
+		{fsm.AuditHead{}, wire.AuditHead{}, nil},
 	}
 	for _, tc := range cases {
 		st, wt := reflect.TypeOf(tc.served), reflect.TypeOf(tc.wire)

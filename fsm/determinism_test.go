@@ -133,9 +133,10 @@ func seedPayloads() []fsm.Payload {
 
 // TestFSM_Determinism feeds two FSMs the same log, one in batches of varying
 // sizes and one entry at a time: every result and every bucket must agree.
+// Both keep a keyed audit chain, as the nodes of a cluster do.
 func TestFSM_Determinism(t *testing.T) {
 	entries := mixedLog(t, 1, 400)
-	batched, single := fsmtest.Open(t), fsmtest.Open(t)
+	batched, single := fsmtest.OpenKeyed(t), fsmtest.OpenKeyed(t)
 
 	var batchedRes []*fsm.ApplyResult
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -172,6 +173,7 @@ func TestFSM_Determinism(t *testing.T) {
 	v, err := batched.VerifyAudit()
 	require.NoError(t, err)
 	assert.True(t, v.Valid, "%+v", v.Break)
+	assert.Equal(t, uint64(1), v.KeyedFrom)
 }
 
 // TestFSM_DeterminismLogIsStable guards the test above: the generator must

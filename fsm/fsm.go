@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,12 +15,24 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Options tune how the bbolt file is opened.
+// Options tune how the bbolt file is opened and how the audit chain is kept.
 type Options struct {
 	// NoSync skips fsync on commit. Only for tests and benchmarks of the
 	// code path: a crash can then lose or corrupt applied state.
 	NoSync bool
+	// AuditKey keys the audit chain: each event Apply writes is linked with
+	// an HMAC-SHA256 under it (Chain "hmac-sha256"), and VerifyAudit checks
+	// keyed links with it. Every node of a cluster must hold the same key
+	// (certctl derives it from the KEK), or their chains differ. Empty: the
+	// FSM writes plain SHA-256 links, which anyone with the file can
+	// recompute, and VerifyAudit reports a keyed link as one it cannot
+	// check; for tests and tools. At least 32 bytes when set; Open copies
+	// it, and it is never written anywhere.
+	AuditKey []byte
 }
+
+// minAuditKey is the shortest audit key Open accepts.
+const minAuditKey = 32
 
 // FSM is certctl's raft.BatchingFSM on one bbolt file. Its state survives a
 // restart, so raft is configured not to restore a snapshot on start; entries at
@@ -50,6 +63,10 @@ var _ raft.BatchingFSM = (*FSM)(nil)
 
 // Open opens or creates the state file at path.
 func Open(path string, opts Options) (*FSM, error) {
+	if n := len(opts.AuditKey); n > 0 && n < minAuditKey {
+		return nil, fmt.Errorf("fsm: Options.AuditKey is %d bytes: give at least %d (or none)", n, minAuditKey)
+	}
+	opts.AuditKey = bytes.Clone(opts.AuditKey)
 	f := &FSM{path: path, opts: opts, waitCh: make(chan struct{}), certMarks: pageMarks{count: -1}}
 	db, err := f.openDB(path, false)
 	if err != nil {
@@ -118,6 +135,7 @@ func (f *FSM) Close() error {
 	}
 	err := f.db.Close()
 	f.db = nil
+	clear(f.opts.AuditKey)
 	return err
 }
 
@@ -177,7 +195,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 				results[i] = &ApplyResult{}
 				continue
 			}
-			r, typ := applyEntry(tx, l)
+			r, typ := applyEntry(tx, l, f.opts.AuditKey)
 			results[i] = r
 			queued = queued || (r.Err == nil && typ == CommandCreateJobs)
 		}
@@ -211,7 +229,7 @@ func (f *FSM) OnJobsQueued(fn func()) { f.jobsQueued.Store(&fn) }
 
 // applyEntry decodes and applies one command inside tx. Storage failures
 // (which only a broken file produces) panic via the commit in ApplyBatch.
-func applyEntry(tx *bolt.Tx, l *raft.Log) (*ApplyResult, CommandType) {
+func applyEntry(tx *bolt.Tx, l *raft.Log, auditKey []byte) (*ApplyResult, CommandType) {
 	cmd, p, err := DecodeCommand(l.Data)
 	if err != nil {
 		return &ApplyResult{Err: err}, 0
@@ -221,7 +239,7 @@ func applyEntry(tx *bolt.Tx, l *raft.Log) (*ApplyResult, CommandType) {
 			return &ApplyResult{Err: prev}, cmd.Type
 		}
 	}
-	t := &txn{tx: tx, index: l.Index, cmd: cmd}
+	t := &txn{tx: tx, index: l.Index, cmd: cmd, auditKey: auditKey}
 	value, err := p.apply(t)
 	if err != nil && CodeOf(err) == codeUnknownRaw {
 		panic(fmt.Sprintf("fsm: entry %d (%s): storage error: %v", l.Index, cmd.Type, err))

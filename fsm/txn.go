@@ -14,6 +14,9 @@ type txn struct {
 	tx    *bolt.Tx
 	index uint64
 	cmd   *Command
+	// auditKey keys the links of the audit events the command writes; empty
+	// writes plain SHA-256 links (see Options.AuditKey).
+	auditKey []byte
 }
 
 // now is the command's time: the only clock Apply knows.

@@ -180,7 +180,8 @@ type PolicyViolation struct {
 }
 
 // AuditEvent is an append-only record of a change. PrevHash and Hash chain the
-// events: Hash is the SHA-256 of PrevHash and the event's other fields.
+// events: Hash is the HMAC-SHA256, under the cluster's audit key, of PrevHash
+// and the event's other fields (a plain SHA-256 when Chain is empty).
 type AuditEvent struct {
 	ID           string          `json:"id"`
 	Actor        string          `json:"actor"`
@@ -195,9 +196,13 @@ type AuditEvent struct {
 	RaftIndex    uint64          `json:"raft_index"` // ours: the log entry that wrote it
 	// Via is the node that authenticated the actor, when the write reached
 	// the leader through another node (ours).
-	Via      string `json:"via,omitempty"`
+	Via string `json:"via,omitempty"`
+	// Chain names how Hash was made (ours): ChainHMAC for a keyed link,
+	// empty for a plain SHA-256 link written before links were keyed or by
+	// an FSM without an audit key. It is inside what the link covers.
+	Chain    string `json:"chain,omitempty"`
 	PrevHash string `json:"prev_hash"` // ours
-	Hash     string `json:"hash"`      // ours
+	Hash     string `json:"hash"`      // ours: always the last field (see sealAudit)
 }
 
 // Notification is an alert or event to send (table notification_events).

@@ -133,6 +133,11 @@ type Config struct {
 	// NoSync skips fsync in raft.db and state.db. Tests only: a crash can
 	// lose acknowledged writes.
 	NoSync bool
+
+	// AuditKey keys the links of the audit chain (fsm.Options.AuditKey):
+	// the same on every node of a cluster, derived from the KEK. Empty:
+	// plain SHA-256 links. Never logged.
+	AuditKey []byte
 }
 
 // withDefaults returns a copy of c with every zero tuning field set.

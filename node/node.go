@@ -97,7 +97,7 @@ func New(cfg Config) (*Node, error) {
 	if !found {
 		ident = identity{NodeID: cfg.NodeID}
 	}
-	f, err := fsm.Open(statePath(cfg.DataDir), fsm.Options{NoSync: cfg.NoSync})
+	f, err := fsm.Open(statePath(cfg.DataDir), fsm.Options{NoSync: cfg.NoSync, AuditKey: cfg.AuditKey})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/certctl/certctl/api/wire"
@@ -49,4 +50,21 @@ func (c *Client) GetAuditEvent(ctx context.Context, id string) (*wire.AuditEvent
 // Valid false and names the first break.
 func (c *Client) VerifyAudit(ctx context.Context) (*wire.AuditVerification, error) {
 	return get[wire.AuditVerification](ctx, c, apiPath("audit", "verify"))
+}
+
+// AuditHead returns the head of the answering server's audit chain as of raft
+// index atIndex: the last event written at or below it (atIndex 0: the
+// server's applied index). A head is one node's: to compare the members of a
+// cluster, ask each through ForServer at the same atIndex. An index the
+// server has not applied yet is an *APIError with status 409.
+func (c *Client) AuditHead(ctx context.Context, atIndex uint64) (*wire.AuditHead, error) {
+	q := url.Values{}
+	if atIndex > 0 {
+		q.Set("at_index", strconv.FormatUint(atIndex, 10))
+	}
+	var h wire.AuditHead
+	if err := c.do(ctx, "GET", apiPath("audit", "head"), q, nil, &h, 200); err != nil {
+		return nil, err
+	}
+	return &h, nil
 }

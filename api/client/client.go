@@ -130,7 +130,9 @@ type Client struct {
 	maxAttempts int
 	backoff     time.Duration
 	maxBackoff  time.Duration
-	current     atomic.Int64 // index of the server that answered last
+	// insecureHTTP is Config.InsecureHTTP, kept for ForServer.
+	insecureHTTP bool
+	current      atomic.Int64 // index of the server that answered last
 }
 
 // New returns a client for cfg.
@@ -145,6 +147,8 @@ func New(cfg Config) (*Client, error) {
 		maxAttempts: cfg.MaxAttempts,
 		backoff:     cfg.Backoff,
 		maxBackoff:  cfg.MaxBackoff,
+
+		insecureHTTP: cfg.InsecureHTTP,
 	}
 	for _, s := range cfg.Servers {
 		u, _ := parseServer(s)
@@ -166,6 +170,36 @@ func New(cfg Config) (*Client, error) {
 		c.maxBackoff = 5 * time.Second
 	}
 	return c, nil
+}
+
+// ForServer returns a client that calls only server (a base URL, or
+// host:port taking the scheme of c's first server), once per call, with c's
+// API key, HTTP client (and so its TLS settings: the CAs it trusts) and user
+// agent: for asking one member of the cluster about itself. An http://
+// server of another host is refused as New refuses it, unless c was made
+// with InsecureHTTP.
+func (c *Client) ForServer(server string) (*Client, error) {
+	if s := strings.TrimSpace(server); s != "" && !strings.Contains(s, "://") && len(c.servers) > 0 {
+		scheme, _, _ := strings.Cut(c.servers[0], "://")
+		server = scheme + "://" + s
+	}
+	u, err := parseServer(server)
+	if err != nil {
+		return nil, err
+	}
+	if !c.insecureHTTP && !secureServer(u) {
+		return nil, fmt.Errorf("%w: %s would carry API keys and answers unencrypted; use its https:// address", ErrInsecureHTTP, u)
+	}
+	return &Client{
+		servers:      []string{u},
+		apiKey:       c.apiKey,
+		userAgent:    c.userAgent,
+		hc:           c.hc,
+		maxAttempts:  1,
+		backoff:      c.backoff,
+		maxBackoff:   c.maxBackoff,
+		insecureHTTP: c.insecureHTTP,
+	}, nil
 }
 
 // Servers returns the normalized base URLs the client calls.

@@ -392,9 +392,24 @@ func TestClient_Routes(t *testing.T) {
 			name:   "verify audit",
 			call:   func(c *Client) (any, error) { return c.VerifyAudit(ctx) },
 			method: "GET", path: "/api/v1/audit/verify", status: 200,
-			reply: `{"valid":false,"events":41,"head":"ab12","first_break":{"seq":42,"id":"audit-42","reason":"hash does not match the event's content"}}`,
+			reply: `{"valid":false,"events":41,"head":"ab12","first_break":{"seq":42,"id":"audit-42","reason":"hash does not match the event's content"},"keyed":true,"keyed_from":3,"unkeyed_events":2}`,
 			want: &wire.AuditVerification{Valid: false, Events: 41, Head: "ab12",
-				FirstBreak: &wire.ChainBreak{Seq: 42, ID: "audit-42", Reason: "hash does not match the event's content"}},
+				FirstBreak: &wire.ChainBreak{Seq: 42, ID: "audit-42", Reason: "hash does not match the event's content"},
+				Keyed:      true, KeyedFrom: 3, UnkeyedEvents: 2},
+		},
+		{
+			name:   "audit head",
+			call:   func(c *Client) (any, error) { return c.AuditHead(ctx, 57) },
+			method: "GET", path: "/api/v1/audit/head", query: "at_index=57", status: 200,
+			reply: `{"at_index":57,"applied_index":60,"seq":41,"id":"audit-000000000041","hash":"ab12","raft_index":55}`,
+			want:  &wire.AuditHead{AtIndex: 57, AppliedIndex: 60, Seq: 41, ID: "audit-000000000041", Hash: "ab12", RaftIndex: 55},
+		},
+		{
+			name:   "audit head now",
+			call:   func(c *Client) (any, error) { return c.AuditHead(ctx, 0) },
+			method: "GET", path: "/api/v1/audit/head", status: 200,
+			reply: `{"at_index":60,"applied_index":60,"seq":44,"hash":"cd34","raft_index":60}`,
+			want:  &wire.AuditHead{AtIndex: 60, AppliedIndex: 60, Seq: 44, Hash: "cd34", RaftIndex: 60},
 		},
 		{
 			name:   "mark notification read",
@@ -725,4 +740,48 @@ func TestAPIError_NoMessage(t *testing.T) {
 	assert.True(t, IsNotFound(e))
 	assert.False(t, IsNotFound(errors.New("x")))
 	assert.True(t, strings.HasPrefix(ErrUnreachable.Error(), "certctl: "))
+}
+
+// TestClient_ForServerAsksThatServerOnly checks the client used to ask each
+// member about itself: same credentials, only that server, one attempt, and
+// a bare host:port takes the scheme of the client's servers.
+func TestClient_ForServerAsksThatServerOnly(t *testing.T) {
+	var calls atomic.Int32
+	member := newFakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		answer(http.StatusServiceUnavailable, `{"error":"Service Unavailable","message":"busy","request_id":"r1"}`)(w, r)
+	})
+	other := newFakeServer(t, answer(http.StatusOK, `{"at_index":1,"applied_index":1,"seq":1,"hash":"x","raft_index":1}`))
+	c, err := New(Config{Servers: []string{other.URL}, APIKey: "k-secret", UserAgent: "certctl-test/1"})
+	require.NoError(t, err)
+
+	m, err := c.ForServer(strings.TrimPrefix(member.URL, "http://"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{member.URL}, m.Servers())
+	_, err = m.AuditHead(context.Background(), 7)
+
+	require.Error(t, err)
+	assert.True(t, IsUnavailable(err))
+	assert.Equal(t, int32(1), calls.Load(), "a member is asked once, never another server in its place")
+	assert.Empty(t, other.requests())
+	r := member.requests()[0]
+	assert.Equal(t, "Bearer k-secret", r.Header.Get("Authorization"))
+	assert.Equal(t, "certctl-test/1", r.Header.Get("User-Agent"))
+	assert.Equal(t, "/api/v1/audit/head", r.Path)
+	assert.Equal(t, "at_index=7", r.RawQuery)
+
+	_, err = c.ForServer("not a url://")
+	assert.Error(t, err)
+
+	tls, err := New(Config{Servers: []string{"https://10.0.0.1:8443"}})
+	require.NoError(t, err)
+	m, err = tls.ForServer("10.0.0.2:8443")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"https://10.0.0.2:8443"}, m.Servers(), "a member's host:port takes the scheme of the client's servers")
+	_, err = tls.ForServer("http://10.0.0.2:8443")
+	assert.ErrorIs(t, err, ErrInsecureHTTP, "a member is refused plain HTTP as any server is")
+	insecure, err := New(Config{Servers: []string{"http://10.0.0.1:8443"}, InsecureHTTP: true})
+	require.NoError(t, err)
+	_, err = insecure.ForServer("10.0.0.2:8443")
+	assert.NoError(t, err)
 }

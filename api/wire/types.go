@@ -209,6 +209,7 @@ type AuditEvent struct {
 	Seq          uint64          `json:"seq"`
 	RaftIndex    uint64          `json:"raft_index"`
 	Via          string          `json:"via,omitempty"` // the node that vouched for the actor of a forwarded write
+	Chain        string          `json:"chain,omitempty"`
 	PrevHash     string          `json:"prev_hash"`
 	Hash         string          `json:"hash"`
 }

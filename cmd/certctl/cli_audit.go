@@ -78,15 +78,33 @@ func newAuditListCommand(o *cliOptions) *cobra.Command {
 }
 
 func newAuditVerifyCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
+	var cluster bool
+	cmd := &cobra.Command{
 		Use:   "verify",
-		Short: "Verify the audit trail's hash chain",
-		Long: `Have a server recompute the SHA-256 chain of the audit trail: each event
-holds the hash of the one before, so a changed, removed or inserted event
-breaks the chain. Exits 0 when the chain is intact and 1, naming the first
-broken link, when it is not.`,
+		Short: "Verify the audit trail's keyed hash chain, or compare every member's",
+		Long: `Have a server check the chain of its copy of the audit trail. Each event
+holds an HMAC-SHA256, under a key the nodes derive from their KEK, of its
+content and of the link before it, so a changed, removed or inserted event
+breaks the chain, even in a state file edited offline with the chain
+recomputed by someone without the KEK. The check runs on the server, which
+holds the key; this command shows its answer. Events written before the
+chain was keyed keep their plain SHA-256 links, sealed by the first keyed
+one. Exits 0 when the chain is intact and 1, naming the first broken link,
+when it is not.
+
+With --cluster, ask every member (the members of GET /api/v1/cluster, at
+their API addresses, with the same API key and TLS settings) for the head of
+its chain as of the same raft index (the lowest applied index among them) and
+for its own check: a member whose head differs from the majority's, whose
+chain is broken, or that does not answer is named, and the exit code is 1.
+This finds a node whose chain was rewritten even with the KEK.`,
+		Example: `  certctl audit verify
+  certctl audit verify --cluster`,
 		Args: noArgs,
 		RunE: o.run(func(ctx context.Context, inv *invocation, _ []string) error {
+			if cluster {
+				return verifyCluster(ctx, inv)
+			}
 			v, err := inv.client.VerifyAudit(ctx)
 			if err != nil {
 				return err
@@ -105,11 +123,21 @@ broken link, when it is not.`,
 			return nil
 		}),
 	}
+	cmd.Flags().BoolVar(&cluster, "cluster", false, "compare every member's chain head at the same raft index and name those that differ")
+	return cmd
 }
 
 func printVerification(inv *invocation, v *wire.AuditVerification) error {
+	if !v.Keyed {
+		fmt.Fprintln(inv.errOut, "warning: the server holds no audit key (no --kek-file): its links are plain SHA-256, which "+
+			"anyone with its state file can recompute; compare the members with --cluster")
+	}
 	if v.Valid {
 		_, err := fmt.Fprintf(inv.out, "audit chain intact: %d events, head %s\n", v.Events, dash(v.Head))
+		if err == nil && v.Keyed && v.UnkeyedEvents > 0 {
+			_, err = fmt.Fprintf(inv.out, "events 1 to %d are plain SHA-256 links written before the chain was keyed; the keyed link of event %d seals them\n",
+				v.UnkeyedEvents, v.KeyedFrom)
+		}
 		return err
 	}
 	fields := [][2]string{

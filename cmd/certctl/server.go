@@ -161,6 +161,10 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	if err != nil {
 		return err
 	}
+	auditKey, err := keywrap.AuditKey(kek) // keys the audit chain's links, the same on every node
+	if err != nil {
+		return err
+	}
 	token, err := joinToken(cfg, log)
 	if err != nil {
 		return err
@@ -188,7 +192,9 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		JoinAddrs:     cfg.Join,
 		JoinToken:     token,
 		Logger:        log,
+		AuditKey:      auditKey,
 	})
+	clear(auditKey) // the state machine keeps its own copy
 	if err != nil {
 		ln.Close()
 		return err

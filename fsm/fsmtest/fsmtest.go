@@ -22,6 +22,16 @@ func Open(t testing.TB) *fsm.FSM {
 	return OpenPath(t, filepath.Join(t.TempDir(), "state.db"), fsm.Options{NoSync: true})
 }
 
+// AuditKey returns the audit key of tests that keep a keyed chain, as every
+// node of a real cluster does: 32 fixed bytes, a fresh slice each call.
+func AuditKey() []byte { return bytes.Repeat([]byte{0xa5}, 32) }
+
+// OpenKeyed is Open with the audit chain keyed by AuditKey.
+func OpenKeyed(t testing.TB) *fsm.FSM {
+	t.Helper()
+	return OpenPath(t, filepath.Join(t.TempDir(), "state.db"), fsm.Options{NoSync: true, AuditKey: AuditKey()})
+}
+
 // OpenPath opens the FSM at path with opts and closes it when the test ends;
 // closing it earlier is allowed.
 func OpenPath(t testing.TB, path string, opts fsm.Options) *fsm.FSM {

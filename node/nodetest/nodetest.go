@@ -25,6 +25,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/fsm/fsmtest"
 	"github.com/certctl/certctl/node"
 	"github.com/certctl/certctl/node/clusterca"
 )
@@ -88,6 +89,7 @@ func Config(t testing.TB, id string) node.Config {
 		LeaderWait:         3 * time.Second,
 		JoinTimeout:        WaitTimeout,
 		NoSync:             true,
+		AuditKey:           fsmtest.AuditKey(), // the same for every node, as the KEK is
 	}
 }
 
