@@ -32,6 +32,11 @@ type Node struct {
 	peers *http.Client
 	// tls is this node's TLS identity: the cluster CA and its certificate.
 	tls tlsState
+	// verifiedPeers maps the leaf certificates of connections PeerNode has
+	// verified (*x509.Certificate, shared by a connection's requests) to
+	// the node they name.
+	verifiedPeers sync.Map
+	verifiedCount atomic.Int64
 
 	// mu guards the lifecycle fields below. Background goroutines never
 	// take it: Open and Close wait for them while holding it.

@@ -522,7 +522,8 @@ func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(mux, log)
+	srv.WriteTimeout = 0 // a CPU profile or a trace streams for as long as asked
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("profiler listening", "addr", ln.Addr().String())
 	return func() { shutdownHTTP(srv) }, nil
