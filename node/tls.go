@@ -487,6 +487,19 @@ func (n *Node) renewCertIfDue(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if !n.cfg.Now().Before(cur.leaf.NotAfter) {
+		// Expired (the node was down that long): no peer takes it any
+		// more, so a record could not reach the leader. Use the new one
+		// now and record it once the cluster answers.
+		if err := n.commitPending(next); err != nil {
+			return err
+		}
+		n.wg.Add(1) // counted by renewCertLoop's own entry, never from zero
+		go n.recordOwnCert()
+		n.log.Warn("the node certificate had expired; signed a new one with the cluster CA", "serial", clusterca.Serial(next.leaf), "not_after", next.leaf.NotAfter)
+		return nil
+	}
+	// Recorded before it is used: a removal from now on revokes it too.
 	if _, err := n.proposeSystem(ctx, &fsm.RecordNodeCert{NodeID: n.cfg.NodeID, Serial: clusterca.Serial(next.leaf), NotAfter: next.leaf.NotAfter}); err != nil {
 		return fmt.Errorf("node: record the renewed node certificate: %w", err)
 	}
@@ -534,6 +547,8 @@ func (n *Node) commitPending(p *pendingIdentity) error {
 		return err
 	}
 	n.tls.cur.Store(p.identityTLS)
+	// Pooled connections were made with the old certificate.
+	n.peers.CloseIdleConnections()
 	return nil
 }
 

@@ -170,3 +170,31 @@ func TestNode_RenewsItsCertificate(t *testing.T) {
 	_, err = f.Node().Propose(ctx, createTeam(t, "t-after-renewal", ""))
 	require.NoError(t, err)
 }
+
+// A node that was down past its certificate's expiry signs itself a new one
+// on its own (no peer would take the expired one) and rejoins the cluster.
+func TestNode_RenewsAnExpiredCertificateAndRejoins(t *testing.T) {
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	c := nodetest.NewCluster(t, 3, nodetest.WithConfig(func(cfg *node.Config) { cfg.Now = clock }))
+	ctx := testCtx(t)
+	f := c.Followers()[0]
+	before := f.Node().NodeCertificate()
+
+	// The others renew on time; f, as if it were down, does not.
+	offset.Store(int64(clusterca.NodeLifetime * 2 / 3))
+	for _, m := range c.Members {
+		if m != f {
+			require.NoError(t, m.Node().RenewCertIfDue(ctx))
+		}
+	}
+	offset.Store(int64(clusterca.NodeLifetime + 24*time.Hour))
+	require.NoError(t, f.Node().RenewCertIfDue(ctx))
+	after := f.Node().NodeCertificate()
+	require.NotEqual(t, before.SerialNumber, after.SerialNumber)
+	assert.True(t, clock().Before(after.NotAfter))
+	nodetest.WaitFor(t, "the new serial recorded", func() bool {
+		rec, err := c.Leader(t).Node().FSM().Member(f.ID())
+		return err == nil && len(rec.CertSerials) > 0 && rec.CertSerials[0] == clusterca.Serial(after)
+	})
+}
