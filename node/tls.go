@@ -29,11 +29,13 @@ type Sealer interface {
 	Open(sealed, additionalData []byte) ([]byte, error)
 }
 
-// Files of a node's TLS identity, in the data dir's tls/ (0700).
+// Files of a node's TLS identity, in the data dir's tls/ (0700): the
+// cluster CA's certificate, and the node's certificate with its key in one
+// file (0600), so that one rename replaces both and a crash never leaves a
+// certificate beside a key of another.
 func tlsDir(dataDir string) string       { return filepath.Join(dataDir, "tls") }
 func caCertPath(dataDir string) string   { return filepath.Join(tlsDir(dataDir), "ca.crt") }
-func nodeCertPath(dataDir string) string { return filepath.Join(tlsDir(dataDir), "node.crt") }
-func nodeKeyPath(dataDir string) string  { return filepath.Join(tlsDir(dataDir), "node.key") }
+func nodeCertPath(dataDir string) string { return filepath.Join(tlsDir(dataDir), "node.pem") }
 
 // caKeyAAD binds the sealed cluster CA key to its purpose and cluster.
 func caKeyAAD(clusterID string) []byte { return []byte("certctl cluster ca key\x00" + clusterID) }
@@ -66,16 +68,12 @@ func loadIdentityTLS(dataDir string) (id *identityTLS, found bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("node: %s: %w", caCertPath(dataDir), err)
 	}
-	certPEM, err := os.ReadFile(nodeCertPath(dataDir))
+	pair, err := os.ReadFile(nodeCertPath(dataDir))
 	if err != nil {
 		return nil, false, fmt.Errorf("node: read node certificate: %w", err)
 	}
-	keyPEM, err := os.ReadFile(nodeKeyPath(dataDir))
-	if err != nil {
-		return nil, false, fmt.Errorf("node: read node key: %w", err)
-	}
-	defer clear(keyPEM)
-	id, err = newIdentityTLS(ca, certPEM, keyPEM)
+	defer clear(pair)
+	id, err = newIdentityTLS(ca, pair, pair)
 	if err != nil {
 		return nil, false, fmt.Errorf("node: %s: %w", tlsDir(dataDir), err)
 	}
@@ -96,9 +94,8 @@ func newIdentityTLS(ca *clusterca.CA, certPEM, keyPEM []byte) (*identityTLS, err
 	return &identityTLS{ca: ca, cert: &pair, leaf: leaf}, nil
 }
 
-// saveIdentityTLS writes the CA, the node certificate and its key (0600)
-// into tls/ (0700), each file atomically, the key last but one so a crash
-// never leaves a certificate without its key: the certificate goes last.
+// saveIdentityTLS writes the CA's certificate, then the node's certificate
+// and key together (0600), each file atomically, into tls/ (0700).
 func saveIdentityTLS(dataDir string, caPEM, certPEM, keyPEM []byte) error {
 	dir := tlsDir(dataDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -107,20 +104,12 @@ func saveIdentityTLS(dataDir string, caPEM, certPEM, keyPEM []byte) error {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	for _, f := range []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{
-		{caCertPath(dataDir), caPEM, 0o644},
-		{nodeKeyPath(dataDir), keyPEM, 0o600},
-		{nodeCertPath(dataDir), certPEM, 0o644},
-	} {
-		if err := writeFileAtomic(f.path, f.data, f.mode); err != nil {
-			return err
-		}
+	if err := writeFileAtomic(caCertPath(dataDir), caPEM, 0o644); err != nil {
+		return err
 	}
-	return nil
+	pair := append(append([]byte{}, certPEM...), keyPEM...)
+	defer clear(pair)
+	return writeFileAtomic(nodeCertPath(dataDir), pair, 0o600)
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
@@ -640,8 +629,9 @@ func (n *Node) CreateJoinToken(ctx context.Context, ttl time.Duration, uses int)
 }
 
 // TLSFiles names the files of a node's TLS identity in dataDir: the cluster
-// CA certificate, the node certificate and its key. Tools read them (a CLI
-// on the node, tests); nothing but the node writes them.
+// CA certificate, and the node certificate and its key (one file, both
+// PEM). Tools read them (a CLI on the node, tests); nothing but the node
+// writes them.
 func TLSFiles(dataDir string) (caCert, nodeCert, nodeKey string) {
-	return caCertPath(dataDir), nodeCertPath(dataDir), nodeKeyPath(dataDir)
+	return caCertPath(dataDir), nodeCertPath(dataDir), nodeCertPath(dataDir)
 }

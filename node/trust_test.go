@@ -1,12 +1,17 @@
 package node_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -165,7 +170,7 @@ func TestNode_RenewsItsCertificate(t *testing.T) {
 	_, certFile, _ := node.TLSFiles(f.Config.DataDir)
 	onDisk, err := os.ReadFile(certFile)
 	require.NoError(t, err)
-	assert.Equal(t, string(clusterca.EncodeCert(after)), string(onDisk))
+	assert.True(t, strings.HasPrefix(string(onDisk), string(clusterca.EncodeCert(after))), "the renewed certificate, then its key")
 	require.NoError(t, raftHandshake(t, c.Leader(t).Node().RaftAddr(), nodetest.ClientTLS(t, f.Config.DataDir, true)))
 	_, err = f.Node().Propose(ctx, createTeam(t, "t-after-renewal", ""))
 	require.NoError(t, err)
@@ -197,4 +202,38 @@ func TestNode_RenewsAnExpiredCertificateAndRejoins(t *testing.T) {
 		rec, err := c.Leader(t).Node().FSM().Member(f.ID())
 		return err == nil && len(rec.CertSerials) > 0 && rec.CertSerials[0] == clusterca.Serial(after)
 	})
+}
+
+// The cluster CA's key exists only sealed: no byte of it is in any file of
+// any node (state, raft log, snapshots, tls/), after a snapshot too.
+func TestNode_ClusterCAKeyNeverInPlaintext(t *testing.T) {
+	c := nodetest.NewCluster(t, 3, nodetest.WithConfig(func(cfg *node.Config) {
+		cfg.SnapshotThreshold, cfg.TrailingLogs, cfg.SnapshotInterval = 8, 4, 50*time.Millisecond
+	}))
+	ctx := testCtx(t)
+	for i := range 20 {
+		_, err := c.Leader(t).Node().Propose(ctx, createTeam(t, fmt.Sprintf("t-snap-%d", i), ""))
+		require.NoError(t, err)
+	}
+	leader := c.Leader(t)
+	nodetest.WaitFor(t, "a snapshot", func() bool { return snapshotCount(leader.Config.DataDir) > 0 })
+	scalar, err := leader.Node().SigningCAKeyBytes()
+	require.NoError(t, err)
+	require.Len(t, scalar, 32)
+	searched := 0
+	for _, m := range c.Members {
+		require.NoError(t, filepath.WalkDir(m.Config.DataDir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			searched++
+			assert.False(t, bytes.Contains(data, scalar), "%s holds the cluster CA's key in the clear", p)
+			return nil
+		}))
+	}
+	assert.GreaterOrEqual(t, searched, 12, "state, raft log, snapshots and tls/ of every node")
 }
