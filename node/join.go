@@ -146,8 +146,9 @@ func (n *Node) HandleJoin(ctx context.Context, req JoinRequest) (JoinResponse, e
 	m := fsm.Member{NodeID: req.NodeID, RaftAddr: req.RaftAddr, APIAddr: req.APIAddr}
 	if _, err := n.proposeAs(ctx, "node:"+req.NodeID, &fsm.ConsumeJoinToken{ID: tok.ID, Hash: tok.SecretHash(), Member: m,
 		CertSerial: clusterca.Serial(cert), CertNotAfter: cert.NotAfter}); err != nil {
-		if errors.Is(err, fsm.ErrUnauthorized) {
-			return JoinResponse{}, fmt.Errorf("%w: %v", ErrUnauthorized, err)
+		var domain *fsm.Error
+		if errors.As(err, &domain) && domain.Code == fsm.CodeUnauthorized {
+			return JoinResponse{}, fmt.Errorf("%w: %s", ErrUnauthorized, domain.Message)
 		}
 		return JoinResponse{}, err
 	}
@@ -355,7 +356,7 @@ func (n *Node) certify(ctx context.Context, raftAddr string) error {
 				return n.acceptJoin(resp, tok, keyPEM)
 			}
 			if fatalJoinError(err) {
-				return fmt.Errorf("node: join via %s refused: %w", addr, err)
+				return refusal(addr, "the join", err)
 			}
 			n.log.Debug("join attempt failed", "addr", addr, "err", err)
 			lastErr = err
@@ -432,6 +433,29 @@ func pinnedClient(fingerprint string) *http.Client {
 	}}
 }
 
+// RefusedError is a join (or the request to become a voter) that the
+// member at Addr refused for good; Message is what it said. It unwraps to
+// the cause (ErrUnauthorized for a bad join token).
+type RefusedError struct {
+	Addr, What, Message string
+	Err                 error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("node: %s refused %s: %s", e.Addr, e.What, e.Message)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+func refusal(addr, what string, err error) error {
+	msg := err.Error()
+	var re *RemoteError
+	if errors.As(err, &re) && re.Message != "" {
+		msg = strings.TrimPrefix(re.Message, "node: unauthorized: ")
+	}
+	return &RefusedError{Addr: addr, What: what, Message: msg, Err: err}
+}
+
 // errPinMismatch: the node a join went to is not of the cluster the token
 // names (a wrong address, or someone in between).
 var errPinMismatch = errors.New("node: the server's certificate is not from the cluster CA the join token names; refusing to send the token")
@@ -469,7 +493,7 @@ func (n *Node) addSelf(ctx context.Context, raftAddr string) (string, error) {
 				return l.NodeID, nil
 			}
 			if fatalJoinError(err) {
-				return "", fmt.Errorf("node: becoming a voter via %s refused: %w", addr, err)
+				return "", refusal(addr, "this node as a voter", err)
 			}
 			n.log.Debug("add-voter attempt failed", "addr", addr, "err", err)
 			lastErr = err

@@ -252,7 +252,9 @@ func newNodeConfig(t *testing.T, m *machine) *nodeConfig {
 	kekFile := filepath.Join(dir, "kek")
 	require.NoError(t, os.WriteFile(kekFile, []byte(hex.EncodeToString(kek[:])+"\n"), 0o600))
 	m.root(t, "chown", "certctl:certctl", kekFile)
+	// A new cluster, a new CA: never the copy of an earlier test's.
 	n.caFile = filepath.Join(dir, "cluster-ca.pem")
+	require.NoError(t, os.RemoveAll(n.caFile))
 
 	set := map[string]string{
 		"node_id":        "pkg-test",
