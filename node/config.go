@@ -49,6 +49,11 @@ type Config struct {
 	// the hosts of RaftAdvertise (or RaftAddr) and APIAddr: the addresses
 	// clients use to reach this node (the operator's tls_sans).
 	TLSHosts []string
+	// CASeed, derived from the key-encryption key every node shares, lets a
+	// node of a cluster that has no cluster CA yet (upgraded from a certctl
+	// without TLS between nodes) derive the same CA as every other node
+	// (clusterca.Derive). Nil: such a data dir is refused.
+	CASeed []byte
 	// Sealer seals the cluster CA's key under the key-encryption key every
 	// node shares. Required: a node without it cannot bootstrap a cluster,
 	// admit a joining node or renew its own certificate.

@@ -285,6 +285,9 @@ func (n *Node) establishIdentity(ctx context.Context, existing bool, local strin
 		return n.checkIdentity(id)
 	case existing:
 		ca, err := n.signingCA()
+		if errors.Is(err, fsm.ErrNotFound) && len(n.cfg.CASeed) > 0 && local != "" {
+			return n.upgradeIdentity(local)
+		}
 		if err != nil {
 			return fmt.Errorf("node: data dir %s holds raft state but no node certificate (%s), and the state holds no cluster CA to sign one: "+
 				"it was written by a certctl without TLS between nodes, or tls/ was lost before the cluster had a CA: %w", n.cfg.DataDir, tlsDir(n.cfg.DataDir), err)
@@ -301,6 +304,35 @@ func (n *Node) establishIdentity(ctx context.Context, existing bool, local strin
 	default:
 		return errors.New("node: the data dir holds no cluster: start the first node with Bootstrap, the others with JoinAddrs and a JoinToken")
 	}
+}
+
+// upgradeIdentity gives a node of a cluster written by a certctl without
+// TLS between nodes its TLS identity: the cluster CA derived from CASeed and
+// the cluster id (the same on every node, with no node to ask), kept sealed
+// in tls/ca.key.sealed for the first leader to replicate, and a node
+// certificate signed by it.
+func (n *Node) upgradeIdentity(clusterID string) error {
+	ca, keyPEM, err := clusterca.Derive(clusterID, n.cfg.CASeed)
+	if err != nil {
+		return err
+	}
+	defer clear(keyPEM)
+	sealed, err := n.cfg.Sealer.Seal(keyPEM, caKeyAAD(clusterID))
+	if err != nil {
+		return fmt.Errorf("node: seal the cluster CA's key: %w", err)
+	}
+	if err := os.MkdirAll(tlsDir(n.cfg.DataDir), 0o700); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if err := writeFileAtomic(sealedCAKeyPath(n.cfg.DataDir), sealed, 0o600); err != nil {
+		return err
+	}
+	if _, err := n.issueSelf(ca); err != nil {
+		return err
+	}
+	n.log.Warn("this cluster had no cluster CA (a certctl without TLS between nodes wrote it): derived it from the key-encryption key and the cluster id, as every node does, and signed this node's certificate",
+		"cluster_id", clusterID, "ca_fingerprint", ca.Fingerprint())
+	return nil
 }
 
 // checkIdentity refuses a TLS identity that does not name this node.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/assert"
+	bolt "go.etcd.io/bbolt"
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl/certctl/fsm"
@@ -236,4 +237,57 @@ func TestNode_ClusterCAKeyNeverInPlaintext(t *testing.T) {
 		}))
 	}
 	assert.GreaterOrEqual(t, searched, 12, "state, raft log, snapshots and tls/ of every node")
+}
+
+// A cluster written by a certctl without TLS between nodes has raft state
+// but no cluster CA and no tls/ in any data dir. Stopped, upgraded and
+// started again, every node derives the same cluster CA from the shared
+// key-encryption key and the cluster id, signs its own certificate, and the
+// cluster carries on with its data; the first leader replicates the CA.
+func TestNode_UpgradeFromAClusterWithoutTLS(t *testing.T) {
+	c := nodetest.NewCluster(t, 3)
+	ctx := testCtx(t)
+	_, err := c.Leader(t).Node().Propose(ctx, createTeam(t, "t-before-upgrade", ""))
+	require.NoError(t, err)
+	for _, m := range c.Members {
+		nodetest.WaitFor(t, "the team on "+m.ID(), func() bool { return hasTeam(m, "t-before-upgrade") })
+	}
+	oldCA := c.Members[0].Node().CAFingerprint()
+	c.Close()
+
+	// What an older build left: no tls/, no cluster CA in the state.
+	for _, m := range c.Members {
+		require.NoError(t, os.RemoveAll(filepath.Join(m.Config.DataDir, "tls")))
+		db, err := bolt.Open(filepath.Join(m.Config.DataDir, "state.db"), 0o600, nil)
+		require.NoError(t, err)
+		require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Delete([]byte("cluster_ca")) }))
+		require.NoError(t, db.Close())
+	}
+
+	for _, m := range c.Members {
+		require.NoError(t, m.Start(ctx), "restart %s", m.ID())
+	}
+	c.WaitConverged(t)
+	derived := c.Members[0].Node().CAFingerprint()
+	assert.NotEqual(t, oldCA, derived)
+	for _, m := range c.Members {
+		assert.Equal(t, derived, m.Node().CAFingerprint(), "%s derived the same CA", m.ID())
+		assert.True(t, hasTeam(m, "t-before-upgrade"), "%s kept its data", m.ID())
+	}
+	_, err = c.Leader(t).Node().Propose(ctx, createTeam(t, "t-after-upgrade", ""))
+	require.NoError(t, err)
+	for _, m := range c.Members {
+		nodetest.WaitFor(t, "the CA replicated to "+m.ID(), func() bool {
+			ca, err := m.Node().FSM().ClusterCA()
+			return err == nil && ca.Fingerprint == derived
+		})
+	}
+	// And a new node joins it as usual.
+	cfg := nodetest.Config(t, "n4")
+	cfg.JoinAddrs = []string{c.Members[1].Config.APIAddr}
+	cfg.JoinToken = c.JoinToken(t)
+	m := nodetest.NewMember(t, cfg)
+	require.NoError(t, m.Start(ctx))
+	c.Members = append(c.Members, m)
+	c.WaitConverged(t)
 }

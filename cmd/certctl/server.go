@@ -165,6 +165,10 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	if err != nil {
 		return err
 	}
+	caSeed, err := keywrap.ClusterCASeed(kek) // the cluster CA of a cluster upgraded from one without TLS
+	if err != nil {
+		return err
+	}
 	token, err := joinToken(cfg, log)
 	if err != nil {
 		return err
@@ -193,8 +197,10 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		JoinToken:     token,
 		Logger:        log,
 		AuditKey:      auditKey,
+		CASeed:        caSeed,
 	})
 	clear(auditKey) // the state machine keeps its own copy
+	defer clear(caSeed)
 	if err != nil {
 		ln.Close()
 		return err

@@ -24,3 +24,17 @@ func AuditKey(kek []byte) ([]byte, error) {
 	}
 	return hkdf.Key(sha256.New, kek, nil, auditKeyInfo, AuditKeySize)
 }
+
+// clusterCASeedInfo binds the derived seed to its one use: the cluster CA
+// of a cluster upgraded from a certctl without TLS between nodes.
+const clusterCASeedInfo = "certctl cluster ca seed v1"
+
+// ClusterCASeed derives, like AuditKey, the seed from which every node of a
+// cluster that has no cluster CA yet derives the same one (see
+// clusterca.Derive). The caller owns and clears the slice.
+func ClusterCASeed(kek []byte) ([]byte, error) {
+	if len(kek) != KEKSize {
+		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrInvalidKEK, len(kek), KEKSize)
+	}
+	return hkdf.Key(sha256.New, kek, nil, clusterCASeedInfo, 32)
+}

@@ -9,7 +9,9 @@ package clusterca
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -79,6 +81,56 @@ func New(clusterID string, now time.Time) (*CA, []byte, error) {
 		MaxPathLenZero:        true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clusterca: self-sign: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyPEM, err := MarshalKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &CA{Cert: cert, Key: key}, keyPEM, nil
+}
+
+// derivedEpoch is the NotBefore of every derived CA, so that all nodes make
+// the same certificate.
+var derivedEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Derive makes the cluster CA of clusterID from seed (secret, shared by
+// every node: derived from the key-encryption key) deterministically: an
+// Ed25519 key from HKDF(seed, clusterID) and a self-signed certificate whose
+// every field follows from it, so that every node of a cluster upgraded from
+// a certctl without TLS between nodes makes the same CA on its own, with no
+// node to ask. The key is returned in PKCS#8 PEM for the caller to seal.
+func Derive(clusterID string, seed []byte) (*CA, []byte, error) {
+	if len(seed) < 32 || clusterID == "" {
+		return nil, nil, errors.New("clusterca: a derived CA needs a 32-byte seed and a cluster id")
+	}
+	keySeed, err := hkdf.Key(sha256.New, seed, nil, "certctl cluster ca key\x00"+clusterID, ed25519.SeedSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(keySeed)
+	key := ed25519.NewKeyFromSeed(keySeed)
+	pub := key.Public().(ed25519.PublicKey)
+	sum := sha256.Sum256(pub)
+	tmpl := &x509.Certificate{
+		SerialNumber:          new(big.Int).SetBytes(sum[:16]),
+		Subject:               pkix.Name{CommonName: "certctl cluster CA " + clusterID, Organization: []string{"certctl"}},
+		NotBefore:             derivedEpoch,
+		NotAfter:              derivedEpoch.Add(CALifetime),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+		SubjectKeyId:          sum[:20],
+	}
+	// Ed25519 signatures are deterministic: no randomness reaches the DER.
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("clusterca: self-sign: %w", err)
 	}

@@ -94,3 +94,28 @@ func TestJoinToken_RoundTripAndRefusals(t *testing.T) {
 		assert.ErrorIs(t, err, clusterca.ErrMalformedJoinToken, name)
 	}
 }
+
+// Every node derives the same CA from the same seed and cluster id, and a
+// node certificate it signs verifies; another seed or cluster, another CA.
+func TestDerive_SameCAOnEveryNode(t *testing.T) {
+	seed := []byte(strings.Repeat("s", 32))
+	a, keyA, err := clusterca.Derive("c1", seed)
+	require.NoError(t, err)
+	b, keyB, err := clusterca.Derive("c1", append([]byte{}, seed...))
+	require.NoError(t, err)
+	assert.Equal(t, a.Cert.Raw, b.Cert.Raw, "byte for byte")
+	assert.Equal(t, keyA, keyB)
+	other, _, err := clusterca.Derive("c2", seed)
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Fingerprint(), other.Fingerprint())
+	otherSeed, _, err := clusterca.Derive("c1", []byte(strings.Repeat("t", 32)))
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Fingerprint(), otherSeed.Fingerprint())
+
+	cert := newNodeCert(t, a, "n1", "127.0.0.1")
+	id, err := b.VerifyNode([]*x509.Certificate{cert}, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, "n1", id)
+	_, _, err = clusterca.Derive("c1", seed[:16])
+	require.Error(t, err)
+}

@@ -82,6 +82,7 @@ func Config(t testing.TB, id string) node.Config {
 		DataDir:            t.TempDir(),
 		RaftAddr:           "127.0.0.1:0",
 		Sealer:             Sealer,
+		CASeed:             []byte("nodetest cluster CA seed 0123456"),
 		Logger:             Logger(t, slog.LevelWarn),
 		HeartbeatTimeout:   200 * time.Millisecond,
 		ElectionTimeout:    200 * time.Millisecond,
