@@ -234,6 +234,11 @@ func (c Config) Validate() error {
 		if strings.TrimSpace(a) == "" {
 			return errors.New("node: JoinAddrs holds an empty address")
 		}
+		if hp := strings.TrimPrefix(a, "https://"); strings.Contains(hp, "://") {
+			return fmt.Errorf("node: join address %q: nodes speak HTTPS only; give host:port (or https://host:port)", a)
+		} else if _, _, err := net.SplitHostPort(strings.TrimRight(hp, "/")); err != nil {
+			return fmt.Errorf("node: join address %q is not host:port: %w", a, err)
+		}
 	}
 	if c.JoinToken != "" {
 		if _, err := clusterca.ParseJoinToken(c.JoinToken); err != nil {

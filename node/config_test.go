@@ -27,6 +27,8 @@ func TestConfig_Validate(t *testing.T) {
 		{"raft addr without port", func(c *node.Config) { c.RaftAddr = "127.0.0.1" }, "RaftAddr"},
 		{"no api addr", func(c *node.Config) { c.APIAddr = "" }, "APIAddr"},
 		{"no sealer", func(c *node.Config) { c.Sealer = nil }, "key-encryption key"},
+		{"plain http join address", func(c *node.Config) { c.Bootstrap = false; c.JoinAddrs = []string{"http://10.0.0.1:8443"} }, "HTTPS only"},
+		{"join address without port", func(c *node.Config) { c.Bootstrap = false; c.JoinAddrs = []string{"10.0.0.1"} }, "not host:port"},
 		{"bad tls host", func(c *node.Config) { c.TLSHosts = []string{"a b"} }, "TLS host"},
 		{"bootstrap and join", func(c *node.Config) { c.JoinAddrs = []string{"a:1"} }, "mutually exclusive"},
 		{"short join token", func(c *node.Config) {
