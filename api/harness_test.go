@@ -111,10 +111,13 @@ func newEnv(t testing.TB, cfg api.Config, opts ...envOption) *env {
 		return e
 	}
 	nodetest.WaitFor(t, "ready", n.Ready)
-	nodetest.WaitFor(t, "cluster id and membership", func() bool {
+	// The node's own first writes (cluster id, membership, its CA and its
+	// certificate) land before the test looks at the state.
+	nodetest.WaitFor(t, "cluster id, membership, CA and node certificate", func() bool {
 		id, _ := n.FSM().ClusterID()
 		members, _ := n.FSM().Members()
-		return id != "" && len(members) == 1
+		_, caErr := n.FSM().ClusterCA()
+		return id != "" && len(members) == 1 && caErr == nil && len(members[0].CertSerials) > 0 && members[0].APIAddr != ""
 	})
 	if !cfg.Dev {
 		e.admin = e.bootstrapKey(t, "bootstrap-admin", fsm.RoleAdmin, "")

@@ -349,7 +349,8 @@ func NewCluster(t testing.TB, size int, opts ...Option) *Cluster {
 }
 
 // WaitConverged waits until every running member sees a leader, knows the
-// cluster id and holds a member record for every running member.
+// cluster id and CA and holds a member record, with a certificate, for every
+// running member.
 func (c *Cluster) WaitConverged(t testing.TB) {
 	t.Helper()
 	WaitFor(t, "cluster to converge", func() bool {
@@ -362,9 +363,17 @@ func (c *Cluster) WaitConverged(t testing.TB) {
 			if id, _ := n.FSM().ClusterID(); id == "" {
 				return false
 			}
+			if _, err := n.FSM().ClusterCA(); err != nil {
+				return false
+			}
 			members, err := n.FSM().Members()
 			if err != nil || len(members) < len(running) {
 				return false
+			}
+			for _, rec := range members {
+				if len(rec.CertSerials) == 0 {
+					return false // its certificate is still to be recorded
+				}
 			}
 		}
 		return true
