@@ -316,6 +316,18 @@ func (n *Node) upgradeIdentity(clusterID string) error {
 	if err != nil {
 		return err
 	}
+	if err := n.adoptCA(clusterID, ca, keyPEM); err != nil {
+		return err
+	}
+	n.log.Warn("this cluster had no cluster CA (a certctl without TLS between nodes wrote it): derived it from the key-encryption key and the cluster id, as every node does, and signed this node's certificate",
+		"cluster_id", clusterID, "ca_fingerprint", ca.Fingerprint())
+	return nil
+}
+
+// adoptCA keeps a cluster CA this node made (its key sealed, in
+// tls/ca.key.sealed, until a leader has replicated it) and signs this node's
+// certificate with it. It clears keyPEM.
+func (n *Node) adoptCA(clusterID string, ca *clusterca.CA, keyPEM []byte) error {
 	defer clear(keyPEM)
 	sealed, err := n.cfg.Sealer.Seal(keyPEM, caKeyAAD(clusterID))
 	if err != nil {
@@ -327,12 +339,8 @@ func (n *Node) upgradeIdentity(clusterID string) error {
 	if err := writeFileAtomic(sealedCAKeyPath(n.cfg.DataDir), sealed, 0o600); err != nil {
 		return err
 	}
-	if _, err := n.issueSelf(ca); err != nil {
-		return err
-	}
-	n.log.Warn("this cluster had no cluster CA (a certctl without TLS between nodes wrote it): derived it from the key-encryption key and the cluster id, as every node does, and signed this node's certificate",
-		"cluster_id", clusterID, "ca_fingerprint", ca.Fingerprint())
-	return nil
+	_, err = n.issueSelf(ca)
+	return err
 }
 
 // checkIdentity refuses a TLS identity that does not name this node.
@@ -358,18 +366,7 @@ func (n *Node) bootstrapIdentity(clusterID string) error {
 	if err != nil {
 		return err
 	}
-	defer clear(keyPEM)
-	sealed, err := n.cfg.Sealer.Seal(keyPEM, caKeyAAD(clusterID))
-	if err != nil {
-		return fmt.Errorf("node: seal the cluster CA's key: %w", err)
-	}
-	if err := os.MkdirAll(tlsDir(n.cfg.DataDir), 0o700); err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	if err := writeFileAtomic(sealedCAKeyPath(n.cfg.DataDir), sealed, 0o600); err != nil {
-		return err
-	}
-	if _, err := n.issueSelf(ca); err != nil {
+	if err := n.adoptCA(clusterID, ca, keyPEM); err != nil {
 		return err
 	}
 	n.log.Info("made the cluster CA", "cluster_id", clusterID, "ca_fingerprint", ca.Fingerprint())

@@ -123,40 +123,12 @@ func readIdentity(dataDir string) (id identity, found bool, err error) {
 	return id, true, nil
 }
 
-// writeIdentity replaces node.json atomically: temp file, fsync, rename,
-// fsync of the directory.
+// writeIdentity replaces node.json atomically.
 func writeIdentity(dataDir string, id identity) error {
 	path := identityPath(dataDir)
 	b, err := json.MarshalIndent(id, "", "  ")
 	if err != nil {
 		return fmt.Errorf("node: encode %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(dataDir, identityFileName+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("node: write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("node: write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("node: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("node: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("node: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("node: write %s: %w", path, err)
-	}
-	if d, err := os.Open(dataDir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return writeFileAtomic(path, append(b, '\n'), 0o600)
 }

@@ -112,29 +112,35 @@ func saveIdentityTLS(dataDir string, caPEM, certPEM, keyPEM []byte) error {
 	return writeFileAtomic(nodeCertPath(dataDir), pair, 0o600)
 }
 
+// writeFileAtomic replaces path with data (mode): a temporary file in the
+// same directory, fsync, rename, fsync of the directory. A crash leaves the
+// old file or the new one, never a mix.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("node: write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("node: write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("node: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("node: write %s: %w", path, err)
+	for _, step := range []func() error{
+		func() error { return tmp.Chmod(mode) },
+		func() error { _, err := tmp.Write(data); return err },
+		tmp.Sync,
+	} {
+		if err := step(); err != nil {
+			tmp.Close()
+			return fmt.Errorf("node: write %s: %w", path, err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("node: write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("node: write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
 	}
 	return nil
 }

@@ -69,17 +69,7 @@ func New(clusterID string, now time.Time) (*CA, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "certctl cluster CA " + clusterID, Organization: []string{"certctl"}},
-		NotBefore:             now.Add(-clockSkew),
-		NotAfter:              now.Add(CALifetime),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
-	}
+	tmpl := caTemplate(clusterID, serial, now.Add(-clockSkew), now.Add(CALifetime))
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("clusterca: self-sign: %w", err)
@@ -117,18 +107,8 @@ func Derive(clusterID string, seed []byte) (*CA, []byte, error) {
 	key := ed25519.NewKeyFromSeed(keySeed)
 	pub := key.Public().(ed25519.PublicKey)
 	sum := sha256.Sum256(pub)
-	tmpl := &x509.Certificate{
-		SerialNumber:          new(big.Int).SetBytes(sum[:16]),
-		Subject:               pkix.Name{CommonName: "certctl cluster CA " + clusterID, Organization: []string{"certctl"}},
-		NotBefore:             derivedEpoch,
-		NotAfter:              derivedEpoch.Add(CALifetime),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
-		SubjectKeyId:          sum[:20],
-	}
+	tmpl := caTemplate(clusterID, new(big.Int).SetBytes(sum[:16]), derivedEpoch, derivedEpoch.Add(CALifetime))
+	tmpl.SubjectKeyId = sum[:20]
 	// Ed25519 signatures are deterministic: no randomness reaches the DER.
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
 	if err != nil {
@@ -143,6 +123,22 @@ func Derive(clusterID string, seed []byte) (*CA, []byte, error) {
 		return nil, nil, err
 	}
 	return &CA{Cert: cert, Key: key}, keyPEM, nil
+}
+
+// caTemplate is the certificate of a cluster CA: it signs end-entity
+// certificates only (MaxPathLen 0).
+func caTemplate(clusterID string, serial *big.Int, notBefore, notAfter time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "certctl cluster CA " + clusterID, Organization: []string{"certctl"}},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+	}
 }
 
 // Parse reads a CA certificate and, when keyPEM is not empty, its key, which
