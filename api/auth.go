@@ -61,11 +61,6 @@ type principal struct {
 	name    string
 	role    string
 	agentID string // for agent keys
-	// via is the node that authenticated the caller, for a request another
-	// node relayed (a strong read); "" when this node did.
-	via string
-	// node is set when the caller is a node of the cluster itself.
-	node bool
 }
 
 // vouchedHeader carries, on a request one node relays to another over
@@ -87,7 +82,7 @@ func (p principal) vouch() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func unvouch(h, via string) (principal, bool) {
+func unvouch(h string) (principal, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(h)
 	if err != nil {
 		return principal{}, false
@@ -99,7 +94,7 @@ func unvouch(h, via string) (principal, bool) {
 	if _, ok := fsm.Roles.Canonical(v.Role); !ok {
 		return principal{}, false
 	}
-	return principal{keyID: v.KeyID, name: v.Name, role: v.Role, agentID: v.AgentID, via: via}, true
+	return principal{keyID: v.KeyID, name: v.Name, role: v.Role, agentID: v.AgentID}, true
 }
 
 const ctxPrincipal = "certctl.principal"
@@ -183,7 +178,7 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 			peer, err := s.cluster.PeerNode(c.Request)
 			switch {
 			case err == nil && vouchedBy != "":
-				p, ok := unvouch(vouchedBy, peer)
+				p, ok := unvouch(vouchedBy)
 				if !ok {
 					failStatus(c, http.StatusBadRequest, "", "undecodable "+vouchedHeader+" from node "+peer)
 					return
@@ -191,7 +186,7 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 				s.authorizePrincipal(c, a, p)
 				return
 			case err == nil:
-				c.Set(ctxPrincipal, principal{name: "node:" + peer, role: fsm.RoleViewer, node: true})
+				c.Set(ctxPrincipal, principal{name: "node:" + peer, role: fsm.RoleViewer})
 				c.Next()
 				return
 			case a == accessInternal:

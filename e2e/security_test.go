@@ -22,6 +22,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/certctl/certctl/api/client/clienttest"
 )
 
 // TestSecurity_SlowHeaderIsCutOff is a client that sends its request header
@@ -103,12 +105,14 @@ func TestSecurity_OperatorCertificateReloadedOnSIGHUP(t *testing.T) {
 	skipShort(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
-	site := newSitePKI(t)
-	site.issue(t, certFile, keyFile, "first")
+	site := clienttest.NewCA(t, "site CA")
+	pool := x509.NewCertPool()
+	pool.AddCert(site.Cert)
+	issueSiteCert(t, site, certFile, keyFile, "first")
 	c := NewCluster(t, certctlBin, WithNodeArgs(func(string) []string {
 		return []string{"--tls-cert-file", certFile, "--tls-key-file", keyFile}
 	}))
-	c.Roots().AddCert(site.cert) // the harness's clients trust the site's CA, as its users do
+	c.Roots().AddCert(site.Cert) // the harness's clients trust the site's CA, as its users do
 	c.Start(1)
 	n := c.Node(0)
 
@@ -119,49 +123,28 @@ func TestSecurity_OperatorCertificateReloadedOnSIGHUP(t *testing.T) {
 		defer conn.Close()
 		return conn.ConnectionState().PeerCertificates[0]
 	}
-	assert.Equal(t, "first", served("127.0.0.1", site.pool).Subject.CommonName, "clients get the site's certificate")
+	assert.Equal(t, "first", served("127.0.0.1", pool).Subject.CommonName, "clients get the site's certificate")
 	assert.Equal(t, n.ID, served("node.certctl.internal", c.Roots()).Subject.CommonName, "nodes get the node certificate")
 
-	site.issue(t, certFile, keyFile, "second")
+	issueSiteCert(t, site, certFile, keyFile, "second")
 	require.NoError(t, syscall.Kill(n.Pid(), syscall.SIGHUP))
 	require.NoError(t, WaitFor(WaitTimeout, func(context.Context) error {
-		if cn := served("127.0.0.1", site.pool).Subject.CommonName; cn != "second" {
+		if cn := served("127.0.0.1", pool).Subject.CommonName; cn != "second" {
 			return errors.New("still serving " + cn)
 		}
 		return nil
 	}))
 }
 
-// sitePKI is a site's own CA, as an operator's certificates come from.
-type sitePKI struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newSitePKI(t *testing.T) *sitePKI {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "site CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &sitePKI{cert: cert, key: key, pool: pool}
-}
-
-// issue writes a server certificate for 127.0.0.1 named cn, and its key.
-func (p *sitePKI) issue(t *testing.T, certFile, keyFile, cn string) {
+// issueSiteCert writes a server certificate of the site's CA for 127.0.0.1
+// named cn, and its key.
+func issueSiteCert(t *testing.T, site *clienttest.CA, certFile, keyFile, cn string) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, key.Public(), p.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, site.Cert, key.Public(), site.Key)
 	require.NoError(t, err)
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	require.NoError(t, err)

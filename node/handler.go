@@ -113,14 +113,8 @@ func (n *Node) ProposeHandler() http.Handler {
 // error status with {"error": {"code", "message"}}.
 func (n *Node) JoinHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, string(fsm.CodeInvalid), "use POST")
-			return
-		}
 		var req JoinRequest
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, string(fsm.CodeInvalid), "node: undecodable join request: "+err.Error())
+		if !decodePost(w, r, &req) {
 			return
 		}
 		req.Token = BearerToken(r)
@@ -140,19 +134,13 @@ func (n *Node) JoinHandler() http.Handler {
 // admitted by a join asks to become a voter.
 func (n *Node) AddVoterHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, string(fsm.CodeInvalid), "use POST")
-			return
-		}
 		peer, err := n.PeerNode(r)
 		if err != nil {
 			writeError(w, http.StatusUnauthorized, codeUnauthorized, "node: "+AddVoterPath+" takes a node certificate of this cluster only: "+err.Error())
 			return
 		}
 		var req AddVoterRequest
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, string(fsm.CodeInvalid), "node: undecodable request: "+err.Error())
+		if !decodePost(w, r, &req) {
 			return
 		}
 		resp, err := n.HandleAddVoter(r.Context(), peer, r.Header.Get(ForwardedHeader), req)
@@ -189,6 +177,21 @@ func (n *Node) ClusterHandler() http.Handler {
 			Leader:    LeaderInfo{NodeID: lid, RaftAddr: lraft, APIAddr: lapi},
 		})
 	})
+}
+
+// decodePost decodes the JSON body (at most 64 KiB) of a POST into v, or
+// answers the error and returns false.
+func decodePost(w http.ResponseWriter, r *http.Request, v any) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, string(fsm.CodeInvalid), "use POST")
+		return false
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, string(fsm.CodeInvalid), "node: undecodable request: "+err.Error())
+		return false
+	}
+	return true
 }
 
 // errorBody is the error answer of the join and cluster endpoints.

@@ -69,20 +69,7 @@ func New(clusterID string, now time.Time) (*CA, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tmpl := caTemplate(clusterID, serial, now.Add(-clockSkew), now.Add(CALifetime))
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("clusterca: self-sign: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyPEM, err := MarshalKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return &CA{Cert: cert, Key: key}, keyPEM, nil
+	return selfSign(caTemplate(clusterID, serial, now.Add(-clockSkew), now.Add(CALifetime)), key)
 }
 
 // derivedEpoch is the NotBefore of every derived CA, so that all nodes make
@@ -105,12 +92,16 @@ func Derive(clusterID string, seed []byte) (*CA, []byte, error) {
 	}
 	defer clear(keySeed)
 	key := ed25519.NewKeyFromSeed(keySeed)
-	pub := key.Public().(ed25519.PublicKey)
-	sum := sha256.Sum256(pub)
+	sum := sha256.Sum256(key.Public().(ed25519.PublicKey))
 	tmpl := caTemplate(clusterID, new(big.Int).SetBytes(sum[:16]), derivedEpoch, derivedEpoch.Add(CALifetime))
 	tmpl.SubjectKeyId = sum[:20]
 	// Ed25519 signatures are deterministic: no randomness reaches the DER.
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
+	return selfSign(tmpl, key)
+}
+
+// selfSign makes the CA of tmpl with key, and the key in PKCS#8 PEM.
+func selfSign(tmpl *x509.Certificate, key crypto.Signer) (*CA, []byte, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("clusterca: self-sign: %w", err)
 	}
