@@ -24,11 +24,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl/certctl/api"
+	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node/nodetest"
 	"github.com/certctl/certctl/scheduler"
+	"github.com/certctl/certctl/scheduler/issuance"
 )
 
 // lateIssuers lets a test hand the API an issuer service built after the
@@ -40,7 +42,7 @@ type lateKeys struct{ api.KeyOpener }
 
 // issuanceWorld is a world whose API signs through the real issuance
 // service, with a fresh KEK (nil kek: none).
-func issuanceWorld(t *testing.T, withKEK bool) (*world, *scheduler.IssuanceService, []byte) {
+func issuanceWorld(t *testing.T, withKEK bool) (*world, *issuance.Service, []byte) {
 	t.Helper()
 	late, keys := &lateIssuers{}, &lateKeys{}
 	w := newWorld(t, api.Config{RateLimit: -1, HeartbeatFlush: 10 * time.Millisecond, Issuers: late, Keys: keys})
@@ -50,7 +52,9 @@ func issuanceWorld(t *testing.T, withKEK bool) (*world, *scheduler.IssuanceServi
 		kek, err = keywrap.NewKEK(nil)
 		require.NoError(t, err)
 	}
-	svc, err := scheduler.NewIssuanceService(scheduler.IssuanceConfig{NodeID: "n1", KEK: kek}, w.node.FSM(), w.node)
+	reg, err := issuer.NewRegistry(append([]issuer.Connector{localca.Connector(kek)}, issuer.Planned()...)...)
+	require.NoError(t, err)
+	svc, err := issuance.New(issuance.Config{NodeID: "n1", KEK: kek}, reg, w.node.FSM(), w.node)
 	require.NoError(t, err)
 	late.IssuerService, keys.KeyOpener = svc, svc
 	return w, svc, kek
@@ -280,7 +284,7 @@ func pemCerts(t *testing.T, text string) []*x509.Certificate {
 // renewThroughScheduler queues a renewal job for certID, as the renewal check
 // does (no agent named), and runs the real scheduler with svc until the job
 // reaches status. It returns the job's id.
-func renewThroughScheduler(t *testing.T, w *world, svc *scheduler.IssuanceService, certID, status string) string {
+func renewThroughScheduler(t *testing.T, w *world, svc *issuance.Service, certID, status string) string {
 	t.Helper()
 	jobID := w.id("job-")
 	w.propose(t, &fsm.CreateJobs{Jobs: []fsm.Job{{ID: jobID, Type: fsm.JobRenewal, CertificateID: certID}}})

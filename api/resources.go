@@ -200,10 +200,11 @@ func (s *Server) issuersResource() *crud[fsm.Issuer] {
 		id:      func(v *fsm.Issuer) *string { return &v.ID },
 		prepare: func(v *fsm.Issuer) { emptyObject(&v.Config) },
 		check: func(c *gin.Context, v *fsm.Issuer) error {
-			if s.cfg.ValidateIssuerConfig == nil {
-				return nil
+			typ, known := fsm.IssuerTypes.Canonical(v.Type)
+			if s.cfg.IssuerTypes == nil || !known {
+				return nil // the state names an unknown type
 			}
-			return s.cfg.ValidateIssuerConfig(c.Request.Context(), v.Type, v.Config)
+			return s.cfg.IssuerTypes.ValidateConfig(c.Request.Context(), typ, v.Config)
 		},
 		protect:  s.protectIssuer,
 		view:     s.redactIssuer,

@@ -16,7 +16,7 @@ import (
 )
 
 // The secret fields of target and issuer configs are declared by their
-// connectors (Config.TargetSecrets, Config.IssuerSecrets); this file seals,
+// connectors (Config.TargetSecrets, Config.IssuerTypes); this file seals,
 // redacts, keeps, clears and opens them generically over those
 // declarations. A secret is sealed under the nodes' key-encryption key
 // bound (keywrap.FieldAAD) to its record, its field and the agent it is for
@@ -62,9 +62,13 @@ func issuerRecord(i *fsm.Issuer) secretRecord {
 // fieldsOf returns the secret and destination fields the connector of a
 // record of kind and type typ (any case) declares.
 func (s *Server) fieldsOf(kind, typ string) (secret, destination []string) {
-	decl, types := s.cfg.TargetSecrets, fsm.TargetTypes
+	var decl SecretFields = s.cfg.TargetSecrets
+	types := fsm.TargetTypes
 	if kind == keywrap.FieldKindIssuer {
-		decl, types = s.cfg.IssuerSecrets, fsm.IssuerTypes
+		types, decl = fsm.IssuerTypes, nil
+		if s.cfg.IssuerTypes != nil {
+			decl = s.cfg.IssuerTypes
+		}
 	}
 	if decl == nil {
 		return nil, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/certctl/certctl/api"
 	"github.com/certctl/certctl/connectors/issuer"
+	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/connectors/target"
 	"github.com/certctl/certctl/connectors/target/f5"
@@ -38,7 +39,7 @@ func newSecretsEnv(t *testing.T) *secretsEnv {
 	require.NoError(t, err)
 	box, err := keywrap.NewBox(kek)
 	require.NoError(t, err)
-	e := newEnv(t, api.Config{RateLimit: -1, Secrets: box, TargetSecrets: targetSecrets(), IssuerSecrets: issuerSecrets()})
+	e := newEnv(t, api.Config{RateLimit: -1, Secrets: box, TargetSecrets: targetSecrets(), IssuerTypes: issuerTypes(t)})
 	s := &secretsEnv{env: e, box: box, ref: e.refs(t, e.admin)}
 	s.agentID, s.agentKey = e.agent(t, e.admin)
 	s.otherID, s.otherAgentKey = e.agent(t, e.admin)
@@ -51,7 +52,12 @@ func targetSecrets() *target.SecretTable {
 	return target.NewSecretTable(map[string]target.Secrets{"F5": f5.Secrets(), "IIS": iis.Secrets()})
 }
 
-func issuerSecrets() *issuer.SecretTable { return issuer.NewSecretTable(issuer.PlannedSecrets()) }
+func issuerTypes(t *testing.T) *issuer.Registry {
+	t.Helper()
+	reg, err := issuer.NewRegistry(append([]issuer.Connector{localca.Connector(nil)}, issuer.Planned()...)...)
+	require.NoError(t, err)
+	return reg
+}
 
 func f5Config(password any) map[string]any {
 	return map[string]any{"host": "bigip.example.net", "username": "admin", "password": password, "ssl_profile": "clientssl-www"}

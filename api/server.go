@@ -100,25 +100,26 @@ type Config struct {
 	// one of the certificate's targets; nil: such a pickup answers 501.
 	Keys KeyOpener
 	// Secrets seals the secret fields of target and issuer configs (those
-	// TargetSecrets and IssuerSecrets declare) under the cluster's
+	// TargetSecrets and IssuerTypes declare) under the cluster's
 	// key-encryption key before they are proposed, and opens a target's for
 	// the agent that deploys through it. Nil (a node without --kek-file): a
 	// create or update carrying one is refused, and agents get no sealed
 	// password.
 	Secrets SecretBox
-	// TargetSecrets and IssuerSecrets are the connectors' declarations of
-	// their secret fields, by target and issuer type (*target.SecretTable,
-	// *issuer.SecretTable, filled by cmd from the connector packages): the
-	// API keeps no list of its own. Nil declares none: such a type's
-	// config is stored and served as given.
+	// TargetSecrets is the target connectors' declarations of their secret
+	// fields, by target type (*target.SecretTable, filled by cmd from the
+	// connector packages): the API keeps no list of its own. Nil declares
+	// none: such a type's config is stored and served as given.
 	TargetSecrets SecretFields
-	IssuerSecrets SecretFields
+	// IssuerTypes is the issuer connectors' registry (cmd's
+	// *issuer.Registry): every issuer config is checked with its
+	// connector's validator before it is stored, and its declared secret
+	// fields sealed and redacted. Nil accepts any config and declares no
+	// secret.
+	IssuerTypes IssuerTypes
 	// Nudge asks the job processor to run now, after renew and deploy have
 	// queued jobs; it reaches the scheduler only on the leader. Nil: none.
 	Nudge func()
-	// ValidateIssuerConfig checks an issuer's config with its connector's
-	// ValidateConfig before it is stored; nil accepts any JSON object.
-	ValidateIssuerConfig func(ctx context.Context, typ string, config json.RawMessage) error
 }
 
 // IssuerService is what the API needs of the issuer connectors.
@@ -146,8 +147,17 @@ type KeyOpener interface {
 	OpenServerKey(ctx context.Context, certID, agentID string) (keyPEM []byte, versionID string, err error)
 }
 
+// IssuerTypes is what the API asks of the issuer connectors' registry;
+// *issuer.Registry implements it.
+type IssuerTypes interface {
+	SecretFields
+	// ValidateConfig checks config with the connector of issuer type typ;
+	// an error says what is wrong, naming the field.
+	ValidateConfig(ctx context.Context, typ string, config json.RawMessage) error
+}
+
 // SecretFields tells which fields of a connector's config hold secrets;
-// *target.SecretTable and *issuer.SecretTable implement it.
+// *target.SecretTable and *issuer.Registry implement it.
 type SecretFields interface {
 	// SecretFields returns the JSON names of the secret fields of type
 	// typ's config, and of the fields that say where those secrets are

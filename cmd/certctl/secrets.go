@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/certctl/certctl/connectors/issuer"
+	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/connectors/target"
 	"github.com/certctl/certctl/connectors/target/f5"
 	"github.com/certctl/certctl/connectors/target/iis"
@@ -15,10 +16,12 @@ func targetSecrets() *target.SecretTable {
 	return target.NewSecretTable(map[string]target.Secrets{"F5": f5.Secrets(), "IIS": iis.Secrets()})
 }
 
-// issuerSecrets is what the API seals and redacts in issuer configs, and
-// the issuance service opens for the connector. The Local CA has none (its
-// keys are sealed material of their own); the types whose connector this
-// build lacks are declared in package issuer until it arrives.
-func issuerSecrets() *issuer.SecretTable {
-	return issuer.NewSecretTable(issuer.PlannedSecrets())
+// issuerRegistry is the node's one registry of issuer connectors, handed
+// to the issuance service (which builds issuers through it) and the API
+// (which checks configs with it, and seals and redacts the secret fields
+// each connector declares). The Local CA's keys are sealed under kek; the
+// types whose connector this build lacks are declared (their secrets) by
+// package issuer until it arrives.
+func issuerRegistry(kek []byte) (*issuer.Registry, error) {
+	return issuer.NewRegistry(append([]issuer.Connector{localca.Connector(kek)}, issuer.Planned()...)...)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,12 +22,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certctl/certctl/api"
-	"github.com/certctl/certctl/connectors/issuer"
-	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
 	"github.com/certctl/certctl/scheduler"
+	"github.com/certctl/certctl/scheduler/issuance"
 )
 
 func newServerCommand() *cobra.Command {
@@ -209,16 +207,22 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	if rate == 0 {
 		rate = -1 // api.Config: negative turns the limit off
 	}
-	// The connectors' config validators by issuer type. Types without a
-	// connector in this build (ACME, Vault PKI, step-ca for now) are stored
-	// as given; their configs are checked when their connector arrives.
-	validators := map[string]issuer.ConfigValidator{strings.ToLower(localca.Type): localca.ValidateConfig}
 	scheme := "https"
 	if cfg.Dev {
 		scheme = "http"
 	}
-	issuance, err := scheduler.NewIssuanceService(scheduler.IssuanceConfig{NodeID: cfg.NodeID, KEK: kek, Logger: log,
-		CRLBaseURL: scheme + "://" + apiAddr}, n.FSM(), n)
+	// The issuer connectors, built once: the issuance service builds
+	// issuers through them and the API checks configs and seals secrets by
+	// their declarations.
+	issuers, err := issuerRegistry(kek)
+	if err != nil {
+		clear(kek)
+		ln.Close()
+		_ = n.Close()
+		return err
+	}
+	pki, err := issuance.New(issuance.Config{NodeID: cfg.NodeID, KEK: kek, Logger: log,
+		CRLBaseURL: scheme + "://" + apiAddr}, issuers, n.FSM(), n)
 	// The passwords of target configs are sealed under the same KEK.
 	secrets := api.SecretBox(box)
 	clear(kek)
@@ -245,7 +249,7 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		log.Warn("no notifier configured (notify_email, notify_webhook in the config file): notifications are kept, failed, until one is")
 	}
 	offlineAfter, _ := cfg.agentOfflineAfter() // checked by validate
-	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log, Issuance: issuance, Notifiers: notify, AgentOfflineAfter: offlineAfter,
+	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log, Issuance: pki, Notifiers: notify, AgentOfflineAfter: offlineAfter,
 		RenewalSpec: cfg.RenewalCheckSpec, JobsSpec: cfg.JobProcessorSpec, HealthSpec: cfg.AgentHealthSpec, NotifySpec: cfg.NotifySpec}
 	if cfg.Dev {
 		// The demo data arrives after the first passes: unless told
@@ -268,15 +272,8 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	// entry: its job processor starts on it then, not at its next tick.
 	n.RunOnLeader("scheduler", sched.Run)
 	n.FSM().OnJobsQueued(sched.Nudge)
-	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: issuance, Keys: issuance, Secrets: secrets,
-		TargetSecrets: targetSecrets(), IssuerSecrets: issuerSecrets(),
-		ValidateIssuerConfig: func(ctx context.Context, typ string, config json.RawMessage) error {
-			if validate, ok := validators[strings.ToLower(typ)]; ok {
-				return validate(ctx, config)
-			}
-			return nil
-		},
-	}, n.FSM(), n)
+	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: pki, Keys: pki, Secrets: secrets,
+		TargetSecrets: targetSecrets(), IssuerTypes: issuers}, n.FSM(), n)
 	defer srv.Close()
 	httpSrv := newHTTPServer(srv.Handler(), log)
 	if !cfg.Dev {

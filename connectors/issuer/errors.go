@@ -21,6 +21,9 @@ var (
 	ErrNameNotAllowed = errors.New("issuer: name not requested")
 	// ErrUnknownType: the registry has no constructor for an issuer type.
 	ErrUnknownType = errors.New("issuer: unknown issuer type")
+	// ErrNoMaterial: an issuer of a type with a MaterialMaker has none
+	// yet; its caller makes it and builds again.
+	ErrNoMaterial = errors.New("issuer: no material made yet")
 )
 
 // ConfigError is an invalid field of an issuer's config.

@@ -3,6 +3,7 @@ package issuer
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"math/big"
 	"time"
 )
@@ -43,6 +44,32 @@ type ChainProvider interface {
 	// CAChainPEM returns the CA certificates in PEM, the issuing CA first
 	// and the root last.
 	CAChainPEM() (string, error)
+}
+
+// MaterialMaker is the capability of an issuer type whose issuers need
+// material made once, by certctl, before they can be built: the Local CA's
+// root and intermediate (a CA account key would be another). The caller
+// asks for it when Build fails with ErrNoMaterial, stores what it gets in
+// the replicated state once (the first stored wins, should two nodes
+// race), and hands it back in Stored.Material to every later Build.
+type MaterialMaker interface {
+	// MakeMaterial makes the material of issuer s (s.Material is nil). now
+	// and rand are the caller's; every secret in the result is sealed, since
+	// it is stored as given.
+	MakeMaterial(ctx context.Context, s Stored, now time.Time, rand io.Reader) (*Material, error)
+}
+
+// Material is what a MaterialMaker made for one issuer.
+type Material struct {
+	// Data is stored as given and handed back as Stored.Material; it holds
+	// nothing secret in the clear.
+	Data json.RawMessage
+	// KEKID names the key-encryption key its secrets are sealed under
+	// (keywrap.KeyID); it tells two nodes with different KEK files apart.
+	KEKID string
+	// Summary says what was made, for the log (e.g. "ECDSA-P384 root and
+	// intermediate"); no secret.
+	Summary string
 }
 
 // IssuanceRequest asks for one certificate.

@@ -22,6 +22,11 @@ const maxKEKFile = 4096
 // ErrInvalidKEK reports a key-encryption key of the wrong size or form.
 var ErrInvalidKEK = errors.New("keywrap: invalid key-encryption key")
 
+// ErrNoKEK reports a node without a key-encryption key asked for something
+// that exists only sealed under one (the Local CA's keys, server-side keys,
+// sealed config secrets).
+var ErrNoKEK = errors.New("keywrap: no key-encryption key on this node: start certctl server with --kek-file (config kek_file, env CERTCTL_KEK_FILE), the same file on every node")
+
 // ErrKEKFileMode reports a KEK file with any permission for group or others.
 var ErrKEKFileMode = errors.New("keywrap: KEK file is accessible to group or others")
 

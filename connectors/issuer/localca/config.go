@@ -76,7 +76,7 @@ type Config struct {
 	PermittedIPRanges []string `json:"permitted_ip_ranges,omitempty"`
 
 	// ID is the issuer's id. It is not part of the stored config: the
-	// caller sets it (Constructor does). New requires it: it binds the
+	// caller sets it (Connector does). New requires it: it binds the
 	// sealed keys to the issuer.
 	ID string `json:"-"`
 }

@@ -1,10 +1,8 @@
 package localca
 
 import (
-	"context"
 	"crypto/elliptic"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl/certctl/connectors/issuer"
+	"github.com/certctl/certctl/connectors/keywrap"
 )
 
 func TestRevokeCertificate_ValidatesReason(t *testing.T) {
@@ -124,23 +123,24 @@ func TestParseConfig(t *testing.T) {
 }
 
 // TestRegistry_BuildsGenericCA wires the Local CA as cmd does and builds it
-// from an issuer's stored type (in any letter case) and config.
+// from an issuer's stored type (in any letter case), config and material.
 func TestRegistry_BuildsGenericCA(t *testing.T) {
 	ca := newTestCA(t, "", Config{})
-	stored := map[string]*CAMaterial{testIssuerID: ca.material}
-	materials := func(ctx context.Context, id string) (*CAMaterial, error) { return stored[id], nil }
+	material, err := json.Marshal(ca.material)
+	require.NoError(t, err)
 
-	reg := issuer.NewRegistry()
-	require.NoError(t, reg.Register(Type, Constructor(materials, ca.kek), ValidateConfig))
+	reg, err := issuer.NewRegistry(Connector(ca.kek))
+	require.NoError(t, err)
 
 	config := json.RawMessage(`{"ca_common_name":"certctl Test CA","validity_days":30}`)
 	for _, typ := range []string{"genericca", "GenericCA", "GENERICCA"} {
-		built, err := reg.Build(t.Context(), testIssuerID, typ, config)
+		built, err := reg.Build(t.Context(), typ, issuer.Stored{ID: testIssuerID, Config: config, Material: material})
 		require.NoError(t, err, typ)
 		lca, ok := built.(*Issuer)
 		require.True(t, ok, "built a %T", built)
 		assert.Equal(t, testIssuerID, lca.Config().ID)
 		assert.Equal(t, 30, lca.Config().ValidityDays)
+		assert.Empty(t, lca.Config().CRLURL)
 		_, isCRL := built.(issuer.CRLSigner)
 		_, isChain := built.(issuer.ChainProvider)
 		assert.True(t, isCRL && isChain)
@@ -150,23 +150,63 @@ func TestRegistry_BuildsGenericCA(t *testing.T) {
 		opensslVerify(t, ca, res.CertPEM, "-x509_strict")
 	}
 
-	_, err := reg.Build(t.Context(), "iss-x", "vault", config)
+	_, err = reg.Build(t.Context(), "vault", issuer.Stored{ID: "iss-x", Config: config})
 	require.ErrorIs(t, err, issuer.ErrUnknownType)
 	assert.Equal(t, `issuer: unknown issuer type "vault" for issuer "iss-x" (this node knows: GenericCA)`, err.Error())
 
-	_, err = reg.Build(t.Context(), "iss-new", "GenericCA", config)
+	_, err = reg.Build(t.Context(), "GenericCA", issuer.Stored{ID: "iss-new", Config: config})
 	assert.ErrorIs(t, err, ErrNoMaterial)
+	assert.ErrorIs(t, err, issuer.ErrNoMaterial, "the registry's callers know no Local CA")
 
-	_, err = reg.Build(t.Context(), testIssuerID, "GenericCA", json.RawMessage(`{"validity_days":-3}`))
+	_, err = reg.Build(t.Context(), "GenericCA", issuer.Stored{ID: testIssuerID, Config: json.RawMessage(`{"validity_days":-3}`), Material: material})
 	assert.ErrorIs(t, err, issuer.ErrInvalidConfig)
+	_, err = reg.Build(t.Context(), "GenericCA", issuer.Stored{ID: testIssuerID, Config: config, Material: json.RawMessage(`[1]`)})
+	assert.ErrorContains(t, err, "unreadable")
 
-	failing := issuer.NewRegistry()
-	require.NoError(t, failing.Register(Type, Constructor(func(context.Context, string) (*CAMaterial, error) {
-		return nil, errors.New("raft: not ready")
-	}, ca.kek), ValidateConfig))
-	_, err = failing.Build(t.Context(), testIssuerID, "genericca", config)
-	assert.ErrorContains(t, err, "raft: not ready")
+	// The CRL URL the caller serves is the default distribution point; the
+	// config's own wins.
+	built, err := reg.Build(t.Context(), "GenericCA", issuer.Stored{ID: testIssuerID, Config: config, Material: material, CRLURL: "http://10.0.0.1:8443/.well-known/pki/crl/" + testIssuerID})
+	require.NoError(t, err)
+	assert.Equal(t, "http://10.0.0.1:8443/.well-known/pki/crl/"+testIssuerID, built.(*Issuer).Config().CRLURL)
+	built, err = reg.Build(t.Context(), "GenericCA", issuer.Stored{ID: testIssuerID, Config: json.RawMessage(`{"crl_url":"http://ca.example.net/crl"}`), Material: material, CRLURL: "http://10.0.0.1:8443/x"})
+	require.NoError(t, err)
+	assert.Equal(t, "http://ca.example.net/crl", built.(*Issuer).Config().CRLURL)
 
 	assert.NoError(t, reg.ValidateConfig(t.Context(), "genericca", config))
 	assert.ErrorIs(t, reg.ValidateConfig(t.Context(), "genericca", json.RawMessage(`{"url":"x"}`)), issuer.ErrInvalidConfig)
+	secret, _ := reg.SecretFields("GenericCA")
+	assert.Empty(t, secret, "the Local CA's keys are its material, not config secrets")
+}
+
+// TestConnector_MakesMaterial: the connector's MaterialMaker makes the CA
+// of an issuer from its config, sealed under the connector's KEK, and the
+// connector then builds from it; without a KEK, neither works.
+func TestConnector_MakesMaterial(t *testing.T) {
+	ca := newTestCA(t, "", Config{})
+	reg, err := issuer.NewRegistry(Connector(ca.kek))
+	require.NoError(t, err)
+	maker, ok := reg.MaterialMaker("genericca")
+	require.True(t, ok)
+	s := issuer.Stored{ID: "iss-made", Config: json.RawMessage(`{"ca_common_name":"Made CA","key_type":"RSA-3072"}`)}
+	m, err := maker.MakeMaterial(t.Context(), s, time.Now(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, keywrap.KeyID(ca.kek), m.KEKID)
+	assert.Contains(t, m.Summary, "RSA-3072")
+	assert.NotContains(t, string(m.Data), "PRIVATE KEY")
+	s.Material = m.Data
+	built, err := reg.Build(t.Context(), "GenericCA", s)
+	require.NoError(t, err)
+	chain, err := built.(issuer.ChainProvider).CAChainPEM()
+	require.NoError(t, err)
+	assert.Contains(t, chain, "BEGIN CERTIFICATE")
+	assert.Equal(t, "Made CA", built.(*Issuer).inter.Subject.CommonName)
+
+	bare, err := issuer.NewRegistry(Connector(nil))
+	require.NoError(t, err)
+	_, err = bare.Build(t.Context(), "GenericCA", s)
+	assert.ErrorIs(t, err, keywrap.ErrNoKEK)
+	assert.ErrorContains(t, err, "--kek-file")
+	maker, _ = bare.MaterialMaker("GenericCA")
+	_, err = maker.MakeMaterial(t.Context(), s, time.Now(), nil)
+	assert.ErrorIs(t, err, keywrap.ErrNoKEK)
 }

@@ -34,8 +34,9 @@ const (
 	roleIntermediate = "intermediate"
 )
 
-// ErrNoMaterial reports an issuer whose CA has not been made yet.
-var ErrNoMaterial = errors.New("localca: no CA material")
+// ErrNoMaterial reports an issuer whose CA has not been made yet; it
+// matches issuer.ErrNoMaterial.
+var ErrNoMaterial = fmt.Errorf("localca: no CA material (%w)", issuer.ErrNoMaterial)
 
 // ErrKEKMismatch reports CA material sealed under a KEK other than the one
 // given: every node of a cluster needs the same KEK file.

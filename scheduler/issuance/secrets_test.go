@@ -1,9 +1,8 @@
-package scheduler
+package issuance
 
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -14,15 +13,13 @@ import (
 	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
-	"github.com/certctl/certctl/node/nodetest"
 )
 
 // issueServerKeyJob issues certificate fsmtest.CertificateID, whose key the
 // server makes, through job jobID.
-func issueServerKeyJob(t *testing.T, h *harness, s *IssuanceService, jobID string) {
+func issueServerKeyJob(t *testing.T, h *harness, s *Service, jobID string) {
 	t.Helper()
-	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job(jobID, fsm.JobRenewal)}})
-	h.must(&fsm.ClaimJob{JobID: jobID, Holder: holderOf("n1"), LeaseUntil: t0.Add(DefaultLeaseDuration)})
+	h.claim(jobID, fsm.JobRenewal)
 	require.NoError(t, s.Issue(context.Background(), *h.job(jobID), *h.certificate(fsmtest.CertificateID)))
 }
 
@@ -32,8 +29,8 @@ func issueServerKeyJob(t *testing.T, h *harness, s *IssuanceService, jobID strin
 // (and the sealed key, re-bound to it, does not open) until a renewal makes
 // a new key for it, which the first agent then does not get.
 func TestIssuance_ServerKeyGoesOnlyToTheAgentItWasMadeFor(t *testing.T) {
-	h, service := localCAHarness(t)
-	s := service("n1")
+	h := newHarness(t)
+	s := h.service("n1")
 	ctx := context.Background()
 	cert := *h.certificate(fsmtest.CertificateID)
 	cert.KeyGeneration = "server"
@@ -71,8 +68,8 @@ func TestIssuance_ServerKeyGoesOnlyToTheAgentItWasMadeFor(t *testing.T) {
 // TestIssuance_ServerKeyWithoutAgentsGoesToNone: a key recorded before keys
 // were bound to agents (no agent ids) is handed to no agent.
 func TestIssuance_ServerKeyWithoutAgentsGoesToNone(t *testing.T) {
-	h, service := localCAHarness(t)
-	s := service("n1")
+	h := newHarness(t)
+	s := h.service("n1")
 	sealed, err := keywrap.Seal(s.cfg.KEK, []byte("der"), []byte("certctl/server-key/"+fsmtest.CertificateID+"/ver-old"))
 	require.NoError(t, err)
 	h.must(&fsm.RecordVersion{Version: fsmtest.Version("ver-old", fsmtest.CertificateID, 1, t0, 90*24*time.Hour), SealedKey: sealed})
@@ -86,14 +83,14 @@ func TestIssuance_ServerKeyWithoutAgentsGoesToNone(t *testing.T) {
 // clear; a sealed value copied from another issuer or field, or a node
 // without the KEK, fails the build naming the issuer and field.
 func TestIssuance_IssuerSecretsOpenedForTheConnector(t *testing.T) {
-	h, service := localCAHarness(t)
-	s := service("n1")
-	ctx := context.Background()
+	h := newHarness(t)
 	var built json.RawMessage
-	require.NoError(t, s.Registry().Register("ACME", func(_ context.Context, _ string, config json.RawMessage) (issuer.Issuer, error) {
-		built = config
+	acme := issuer.Connector{Type: "ACME", New: func(_ context.Context, st issuer.Stored) (issuer.Issuer, error) {
+		built = st.Config
 		return nil, nil
-	}, nil))
+	}}
+	s := h.service("n1", acme)
+	ctx := context.Background()
 	seal := func(issuerID, field, value string) string {
 		sealed, err := keywrap.Seal(s.cfg.KEK, []byte(value), keywrap.FieldAAD(keywrap.FieldKindIssuer, issuerID, field, ""))
 		require.NoError(t, err)
@@ -124,11 +121,7 @@ func TestIssuance_IssuerSecretsOpenedForTheConnector(t *testing.T) {
 	moved := create("iss-moved", map[string]any{"token": seal("iss-moved", "eab_hmac_key", "hmac-s3cret")})
 	require.ErrorIs(t, s.TestIssuer(ctx, moved), keywrap.ErrOpen, "nor one moved to another field")
 
-	noKEK, err := NewIssuanceService(IssuanceConfig{NodeID: "n1", Now: h.clock.Now, Logger: nodetest.Logger(t, slog.LevelWarn)}, h.f, h.prop)
-	require.NoError(t, err)
-	require.NoError(t, noKEK.Registry().Register("ACME", func(context.Context, string, json.RawMessage) (issuer.Issuer, error) {
-		return nil, nil
-	}, nil))
+	noKEK := h.serviceWith(Config{NodeID: "n1"}, registry(t, nil, acme))
 	err = noKEK.TestIssuer(ctx, good)
 	require.ErrorIs(t, err, ErrNoKEK)
 	assert.Contains(t, err.Error(), "eab_hmac_key")

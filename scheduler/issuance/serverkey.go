@@ -1,4 +1,4 @@
-package scheduler
+package issuance
 
 import (
 	"context"
@@ -50,12 +50,12 @@ func jobDerivedID(prefix, jobID, what string) string {
 // The version's id is fixed by the job: a job taken over after a failover
 // finds its version recorded and only finishes the rest, so a certificate
 // gets one version (and one certificate_issued) per job.
-func (s *IssuanceService) issueServerKey(ctx context.Context, job fsm.Job, cert fsm.Certificate) error {
+func (s *Service) issueServerKey(ctx context.Context, job fsm.Job, cert fsm.Certificate) error {
 	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
-		return fmt.Errorf("scheduler: certificate %s is %s and cannot be issued", cert.ID, cert.Status)
+		return fmt.Errorf("issuance: certificate %s is %s and cannot be issued", cert.ID, cert.Status)
 	}
 	if len(s.cfg.KEK) == 0 {
-		return fmt.Errorf("scheduler: certificate %s has a server-side key, which is stored only sealed: %w", cert.ID, ErrNoKEK)
+		return fmt.Errorf("issuance: certificate %s has a server-side key, which is stored only sealed: %w", cert.ID, ErrNoKEK)
 	}
 	versionID := jobDerivedID("cv-", job.ID, "version")
 	base := "server-key/" + job.ID + "/"
@@ -73,7 +73,7 @@ func (s *IssuanceService) issueServerKey(ctx context.Context, job fsm.Job, cert 
 	return s.queueDeployments(ctx, job, cert, base)
 }
 
-func (s *IssuanceService) issueAndRecord(ctx context.Context, job fsm.Job, cert fsm.Certificate, versionID, base string) error {
+func (s *Service) issueAndRecord(ctx context.Context, job fsm.Job, cert fsm.Certificate, versionID, base string) error {
 	iss, _, err := s.build(ctx, cert.IssuerID, true)
 	if err != nil {
 		return err // the registry's error names the issuer
@@ -85,7 +85,7 @@ func (s *IssuanceService) issueAndRecord(ctx context.Context, job fsm.Job, cert 
 	defer forgetKey(key)
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return fmt.Errorf("scheduler: encode the key of certificate %s: %w", cert.ID, err)
+		return fmt.Errorf("issuance: encode the key of certificate %s: %w", cert.ID, err)
 	}
 	// The key is for the agents of the certificate's targets now, and goes
 	// to no other: a target moved later does not take it along.
@@ -97,11 +97,11 @@ func (s *IssuanceService) issueAndRecord(ctx context.Context, job fsm.Job, cert 
 	sealed, err := keywrap.Seal(s.cfg.KEK, der, ServerKeyAAD(cert.ID, versionID, agents))
 	clear(der)
 	if err != nil {
-		return fmt.Errorf("scheduler: seal the key of certificate %s: %w", cert.ID, err)
+		return fmt.Errorf("issuance: seal the key of certificate %s: %w", cert.ID, err)
 	}
 	csrPEM, err := issuer.CSRFor(key, cert.CommonName, cert.SANs)
 	if err != nil {
-		return fmt.Errorf("scheduler: certificate %s: %w", cert.ID, err)
+		return fmt.Errorf("issuance: certificate %s: %w", cert.ID, err)
 	}
 	serial, err := issuer.NewSerial(s.cfg.Rand)
 	if err != nil {
@@ -109,7 +109,7 @@ func (s *IssuanceService) issueAndRecord(ctx context.Context, job fsm.Job, cert 
 	}
 	res, err := iss.IssueCertificate(ctx, issuer.IssuanceRequest{CommonName: cert.CommonName, SANs: cert.SANs, CSRPEM: csrPEM, Serial: serial})
 	if err != nil {
-		return fmt.Errorf("scheduler: issuer %s: %w", cert.IssuerID, err)
+		return fmt.Errorf("issuance: issuer %s: %w", cert.IssuerID, err)
 	}
 	version := fsm.CertificateVersion{ID: versionID, CertificateID: cert.ID, SerialNumber: res.SerialNumber,
 		NotBefore: res.NotBefore, NotAfter: res.NotAfter, FingerprintSHA256: res.FingerprintSHA256,
@@ -122,7 +122,7 @@ func (s *IssuanceService) issueAndRecord(ctx context.Context, job fsm.Job, cert 
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("scheduler: record certificate %s's new version: %w", cert.ID, err)
+		return fmt.Errorf("issuance: record certificate %s's new version: %w", cert.ID, err)
 	}
 	s.log.Info("certificate issued with a server-side key", "certificate", cert.ID, "job", job.ID, "version", versionID,
 		"serial", res.SerialNumber, "not_after", res.NotAfter, "key_for_agents", agents)
@@ -131,7 +131,7 @@ func (s *IssuanceService) issueAndRecord(ctx context.Context, job fsm.Job, cert 
 
 // queueDeployments queues one Deployment job per target of cert, with ids
 // fixed by job: queued once however often the job is worked.
-func (s *IssuanceService) queueDeployments(ctx context.Context, job fsm.Job, cert fsm.Certificate, base string) error {
+func (s *Service) queueDeployments(ctx context.Context, job fsm.Job, cert fsm.Certificate, base string) error {
 	var deploys []fsm.Job
 	for _, tid := range cert.TargetIDs {
 		t, err := s.state.Target(tid)
@@ -152,13 +152,13 @@ func (s *IssuanceService) queueDeployments(ctx context.Context, job fsm.Job, cer
 		return nil // queued by an earlier attempt
 	}
 	if err != nil {
-		return fmt.Errorf("scheduler: queue the deployment of certificate %s: %w", cert.ID, err)
+		return fmt.Errorf("issuance: queue the deployment of certificate %s: %w", cert.ID, err)
 	}
 	return nil
 }
 
 // agentsOf returns the agents of cert's targets, sorted and distinct.
-func (s *IssuanceService) agentsOf(cert *fsm.Certificate) ([]string, error) {
+func (s *Service) agentsOf(cert *fsm.Certificate) ([]string, error) {
 	var agents []string
 	for _, tid := range cert.TargetIDs {
 		t, err := s.state.Target(tid)
@@ -184,7 +184,7 @@ func (s *IssuanceService) agentsOf(cert *fsm.Certificate) ([]string, error) {
 // before keys were bound to agents): that agent needs a new key, i.e. the
 // certificate renewed. The caller hands the key only to agentID, itself
 // the agent of a target mapped to the certificate, and clears it after use.
-func (s *IssuanceService) OpenServerKey(_ context.Context, certID, agentID string) ([]byte, string, error) {
+func (s *Service) OpenServerKey(_ context.Context, certID, agentID string) ([]byte, string, error) {
 	k, err := s.state.ServerKey(certID)
 	if err != nil {
 		return nil, "", err
@@ -203,7 +203,7 @@ func (s *IssuanceService) OpenServerKey(_ context.Context, certID, agentID strin
 	}
 	der, err := keywrap.Open(s.cfg.KEK, k.SealedKey, ServerKeyAAD(certID, k.VersionID, k.AgentIDs))
 	if err != nil {
-		return nil, "", fmt.Errorf("scheduler: the server-side key of certificate %s does not open with this node's KEK (is --kek-file the cluster's?): %w", certID, err)
+		return nil, "", fmt.Errorf("issuance: the server-side key of certificate %s does not open with this node's KEK (is --kek-file the cluster's?): %w", certID, err)
 	}
 	defer clear(der)
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), k.VersionID, nil

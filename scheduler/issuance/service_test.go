@@ -1,46 +1,26 @@
-package scheduler
+package issuance
 
 import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
-	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/certctl/certctl/connectors/keywrap"
+	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
-	"github.com/certctl/certctl/node/nodetest"
 )
-
-// localCAHarness is the scheduler harness with the seeded issuer a Local CA
-// of default config, and an issuance service per node sharing one KEK.
-func localCAHarness(t *testing.T) (*harness, func(node string) *IssuanceService) {
-	t.Helper()
-	h := newHarness(t)
-	iss := fsmtest.Issuer(fsmtest.IssuerID, "Local CA")
-	iss.Config = json.RawMessage(`{"ca_common_name":"Harness CA"}`)
-	h.must(&fsm.UpdateIssuer{Issuer: iss})
-	kek, err := keywrap.NewKEK(nil)
-	require.NoError(t, err)
-	return h, func(node string) *IssuanceService {
-		s, err := NewIssuanceService(IssuanceConfig{NodeID: node, KEK: kek, Now: h.clock.Now, Logger: nodetest.Logger(t, slog.LevelWarn)}, h.f, h.prop)
-		require.NoError(t, err)
-		return s
-	}
-}
 
 // TestIssuance_RacingNodesShareOneCA: a node that made a CA after another
 // stored its own uses the stored one; the state keeps the first.
 func TestIssuance_RacingNodesShareOneCA(t *testing.T) {
-	h, service := localCAHarness(t)
-	a, b := service("n1"), service("n2")
+	h := newHarness(t)
+	a, b := h.service("n1"), h.service("n2")
 	ctx := context.Background()
 	rec, err := h.f.Issuer(fsmtest.IssuerID)
 	require.NoError(t, err)
@@ -51,7 +31,7 @@ func TestIssuance_RacingNodesShareOneCA(t *testing.T) {
 	require.NoError(t, a.TestIssuer(ctx, rec), "the first test makes the CA")
 	first, err := h.f.IssuerMaterial(fsmtest.IssuerID)
 	require.NoError(t, err)
-	require.NoError(t, b.makeCA(ctx, rec), "losing the race is not an error")
+	require.NoError(t, b.makeMaterial(ctx, rec, issuer.Stored{ID: rec.ID, Config: rec.Config}), "losing the race is not an error")
 	after, err := h.f.IssuerMaterial(fsmtest.IssuerID)
 	require.NoError(t, err)
 	assert.Equal(t, first, after, "the stored CA is never replaced")
@@ -68,10 +48,9 @@ func TestIssuance_RacingNodesShareOneCA(t *testing.T) {
 // TestIssuance_IssueHandsTheJobToTheTargetsAgent: a renewal queued without
 // an agent is bound to the agent of the certificate's target and parked.
 func TestIssuance_IssueHandsTheJobToTheTargetsAgent(t *testing.T) {
-	h, service := localCAHarness(t)
-	s := service("n1")
-	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal)}})
-	h.must(&fsm.ClaimJob{JobID: "job-1", Holder: holderOf("n1"), LeaseUntil: t0.Add(DefaultLeaseDuration)})
+	h := newHarness(t)
+	s := h.service("n1")
+	h.claim("job-1", fsm.JobRenewal)
 	require.NoError(t, s.Issue(context.Background(), *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
 	j := h.job("job-1")
 	assert.Equal(t, fsm.JobAwaitingCSR, j.Status)
@@ -81,16 +60,15 @@ func TestIssuance_IssueHandsTheJobToTheTargetsAgent(t *testing.T) {
 // TestIssuance_IssueRefuses names what is missing: an agent to make the
 // key, a KEK for the Local CA.
 func TestIssuance_IssueRefuses(t *testing.T) {
-	h, service := localCAHarness(t)
+	h := newHarness(t)
 	ctx := context.Background()
 	h.must(&fsm.UnmapTarget{CertificateID: fsmtest.CertificateID, TargetID: fsmtest.TargetID})
 	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal)}})
-	err := service("n1").Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID))
+	err := h.service("n1").Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no target served by an agent")
 
-	noKEK, err := NewIssuanceService(IssuanceConfig{NodeID: "n1", Now: h.clock.Now, Logger: nodetest.Logger(t, slog.LevelWarn)}, h.f, h.prop)
-	require.NoError(t, err)
+	noKEK := h.serviceWith(Config{NodeID: "n1"}, registry(t, nil))
 	err = noKEK.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID))
 	require.ErrorIs(t, err, ErrNoKEK)
 	assert.Contains(t, err.Error(), "--kek-file")
@@ -100,14 +78,13 @@ func TestIssuance_IssueRefuses(t *testing.T) {
 // Issue itself: one version whose key is stored only sealed, opened again
 // with the KEK; a second attempt of the same job adds nothing.
 func TestIssuance_ServerKey(t *testing.T) {
-	h, service := localCAHarness(t)
-	s := service("n1")
+	h := newHarness(t)
+	s := h.service("n1")
 	ctx := context.Background()
 	cert := *h.certificate(fsmtest.CertificateID)
 	cert.KeyGeneration = "server"
 	h.must(&fsm.UpdateCertificate{Certificate: cert})
-	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal)}})
-	h.must(&fsm.ClaimJob{JobID: "job-1", Holder: holderOf("n1"), LeaseUntil: t0.Add(DefaultLeaseDuration)})
+	h.claim("job-1", fsm.JobRenewal)
 
 	require.NoError(t, s.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
 	versions, err := h.f.CertificateVersions(fsmtest.CertificateID, fsm.Page{})

@@ -1,4 +1,4 @@
-package scheduler
+package issuance
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 // or answered. A config without sealed fields is returned as it is. A field
 // that does not open (no KEK here, another cluster's KEK, a value copied
 // from another issuer or field) is an error naming the issuer and field.
-func (s *IssuanceService) openIssuerConfig(rec *fsm.Issuer) (json.RawMessage, error) {
+func (s *Service) openIssuerConfig(rec *fsm.Issuer) (json.RawMessage, error) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(rec.Config, &m) != nil {
 		return rec.Config, nil // the connector says what is wrong with it
@@ -30,7 +30,7 @@ func (s *IssuanceService) openIssuerConfig(rec *fsm.Issuer) (json.RawMessage, er
 			continue
 		}
 		if err == nil && len(s.cfg.KEK) == 0 {
-			err = fmt.Errorf("scheduler: issuer %s: its %s is stored sealed: %w", rec.ID, k, ErrNoKEK)
+			err = fmt.Errorf("issuance: issuer %s: its %s is stored sealed: %w", rec.ID, k, ErrNoKEK)
 		}
 		if err != nil {
 			return nil, err
@@ -39,7 +39,7 @@ func (s *IssuanceService) openIssuerConfig(rec *fsm.Issuer) (json.RawMessage, er
 		// bound to no agent.
 		plain, err := keywrap.Open(s.cfg.KEK, sealed, keywrap.FieldAAD(keywrap.FieldKindIssuer, rec.ID, k, ""))
 		if err != nil {
-			return nil, fmt.Errorf("scheduler: issuer %s: its %s does not open with this node's key-encryption key (is --kek-file the cluster's? give the secret again with PUT /api/v1/issuers/%s): %w",
+			return nil, fmt.Errorf("issuance: issuer %s: its %s does not open with this node's key-encryption key (is --kek-file the cluster's? give the secret again with PUT /api/v1/issuers/%s): %w",
 				rec.ID, k, rec.ID, err)
 		}
 		m[k], _ = json.Marshal(string(plain)) // a string always encodes

@@ -1,4 +1,4 @@
-package scheduler
+package issuance
 
 import (
 	"context"
@@ -28,14 +28,13 @@ func TestKeyTypes_StateAndIssuerAgree(t *testing.T) {
 // TestSignCSR_RefusesAnotherKeyType: a CSR whose key is not the
 // certificate's key_type is refused, naming both; the job keeps waiting.
 func TestSignCSR_RefusesAnotherKeyType(t *testing.T) {
-	h, service := localCAHarness(t)
-	s := service("n1")
+	h := newHarness(t)
+	s := h.service("n1")
 	ctx := context.Background()
 	cert := *h.certificate(fsmtest.CertificateID)
 	cert.KeyType = "RSA-3072"
 	h.must(&fsm.UpdateCertificate{Certificate: cert})
-	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal)}})
-	h.must(&fsm.ClaimJob{JobID: "job-1", Holder: holderOf("n1"), LeaseUntil: t0.Add(DefaultLeaseDuration)})
+	h.claim("job-1", fsm.JobRenewal)
 	require.NoError(t, s.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
 	cert = *h.certificate(fsmtest.CertificateID)
 
@@ -61,15 +60,14 @@ func TestSignCSR_RefusesAnotherKeyType(t *testing.T) {
 // TestIssuance_ServerKeyOfTheCertificatesType: a server-side key is made
 // of the certificate's key_type.
 func TestIssuance_ServerKeyOfTheCertificatesType(t *testing.T) {
-	h, service := localCAHarness(t)
-	s := service("n1")
+	h := newHarness(t)
+	s := h.service("n1")
 	ctx := context.Background()
 	cert := *h.certificate(fsmtest.CertificateID)
 	cert.KeyGeneration, cert.KeyType = "server", "rsa-2048"
 	h.must(&fsm.UpdateCertificate{Certificate: cert})
 	assert.Equal(t, "RSA-2048", h.certificate(fsmtest.CertificateID).KeyType, "stored in its canonical spelling")
-	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal)}})
-	h.must(&fsm.ClaimJob{JobID: "job-1", Holder: holderOf("n1"), LeaseUntil: t0.Add(DefaultLeaseDuration)})
+	h.claim("job-1", fsm.JobRenewal)
 	require.NoError(t, s.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
 
 	keyPEM, _, err := s.OpenServerKey(ctx, fsmtest.CertificateID, fsmtest.AgentID)
@@ -87,14 +85,13 @@ func TestIssuance_ServerKeyOfTheCertificatesType(t *testing.T) {
 func TestSignCSR_EveryKeyType(t *testing.T) {
 	for _, kt := range fsm.KeyTypes {
 		t.Run(kt, func(t *testing.T) {
-			h, service := localCAHarness(t)
-			s := service("n1")
+			h := newHarness(t)
+			s := h.service("n1")
 			ctx := context.Background()
 			cert := *h.certificate(fsmtest.CertificateID)
 			cert.KeyType = kt
 			h.must(&fsm.UpdateCertificate{Certificate: cert})
-			h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal)}})
-			h.must(&fsm.ClaimJob{JobID: "job-1", Holder: holderOf("n1"), LeaseUntil: t0.Add(DefaultLeaseDuration)})
+			h.claim("job-1", fsm.JobRenewal)
 			require.NoError(t, s.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
 			cert = *h.certificate(fsmtest.CertificateID)
 			key, err := issuer.KeyType(kt).Generate(nil)
