@@ -29,8 +29,8 @@ func newTargets(s settled) (*target.Registry, error) {
 		{"Apache", webserver.NewApache(host)},
 		{"HAProxy", webserver.NewHAProxy(host)},
 		{"Files", webserver.NewFiles(host)},
-		{"F5", f5.New(f5.Options{})},
-		{"IIS", iis.New(iis.Options{})},
+		{f5.Type, f5.New(f5.Options{})},
+		{iis.Type, iis.New(iis.Options{})},
 	} {
 		if err := r.Register(t.typ, t.t); err != nil {
 			return nil, err

@@ -9,11 +9,12 @@ import (
 )
 
 // targetSecrets is what the API seals and redacts in target configs: the
-// secret fields each target connector declares beside its Config. The
-// server stores target configs but runs no target connector; the agent
-// (cmd/certctl-agent/targets.go) registers the same types.
+// secret fields each target connector declares beside its Config, under
+// the type name it declares. The server stores target configs but runs no
+// target connector; the agent (cmd/certctl-agent/targets.go) registers the
+// same types under the same names.
 func targetSecrets() *target.SecretTable {
-	return target.NewSecretTable(map[string]target.Secrets{"F5": f5.Secrets(), "IIS": iis.Secrets()})
+	return target.NewSecretTable(map[string]target.Secrets{f5.Type: f5.Secrets(), iis.Type: iis.Secrets()})
 }
 
 // issuerRegistry is the node's one registry of issuer connectors, handed

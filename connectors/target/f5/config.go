@@ -39,6 +39,10 @@ type Config struct {
 	ServerName string `json:"server_name,omitempty"`
 }
 
+// Type is the target type name of an F5 BIG-IP target, under which both the
+// agent registers the connector and the server declares its Secrets.
+const Type = "F5"
+
 // Secrets declares Config's secret: the password, sent to the management
 // interface that host and port name and that ca_file or
 // insecure_skip_verify authenticate. Changing any of those without giving

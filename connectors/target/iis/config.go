@@ -56,6 +56,10 @@ var (
 	hostHeader = regexp.MustCompile(`^[A-Za-z0-9*]([A-Za-z0-9.*-]{0,252})?$`)
 )
 
+// Type is the target type name of an IIS target, under which both the
+// agent registers the connector and the server declares its Secrets.
+const Type = "IIS"
+
 // Secrets declares Config's secret: the WinRM password, sent to the WinRM
 // listener that hostname (or winrm_host) and winrm_port name, over the
 // transport winrm_https chooses and that winrm_ca_file or
