@@ -226,7 +226,7 @@ func TestOriginalAgent_DeploysThroughAFollower(t *testing.T) {
 	reg, err := api.RegisterAgent(ctx, "original", "original.example.com")
 	require.NoError(t, err)
 	tgt, err := api.CreateTarget(ctx, wire.Target{ID: "tgt-original", Name: "nginx of the original agent", Type: "NGINX", AgentID: reg.ID,
-		Config: json.RawMessage(`{"cert_path":"/etc/nginx/ssl/cert.pem","key_path":"/etc/nginx/ssl/key.pem","chain_path":"/etc/nginx/ssl/chain.pem","reload_command":"systemctl reload nginx","validate_command":"nginx -t"}`),
+		Config:  json.RawMessage(`{"cert_path":"/etc/nginx/ssl/cert.pem","key_path":"/etc/nginx/ssl/key.pem","chain_path":"/etc/nginx/ssl/chain.pem","reload_command":"systemctl reload nginx","validate_command":"nginx -t"}`),
 		Enabled: true})
 	require.NoError(t, err)
 	const certID, cn = "mc-original", "original.example.com"
