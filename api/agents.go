@@ -376,7 +376,9 @@ func (s *Server) agentServes(agentID string, cert *fsm.Certificate) (bool, error
 	return false, nil
 }
 
-// agentJobStatus records the outcome an agent reports for one of its jobs.
+// agentJobStatus records what an agent reports of one of its jobs: Running
+// (the original agent's report before it deploys) starts it and stamps
+// started_at; Completed or Failed end it. Running never ends a job.
 func (s *Server) agentJobStatus(c *gin.Context) {
 	var req wire.JobStatusRequest
 	if !bindJSON(c, &req) {
@@ -388,12 +390,14 @@ func (s *Server) agentJobStatus(c *gin.Context) {
 	}
 	var p fsm.Payload
 	switch strings.ToLower(req.Status) {
+	case "running":
+		p = &fsm.StartJob{JobID: c.Param("job_id"), AgentID: a.ID}
 	case "completed":
 		p = &fsm.CompleteJob{JobID: c.Param("job_id"), AgentID: a.ID, DeploymentResult: req.DeploymentResult}
 	case "failed":
 		p = &fsm.FailJob{JobID: c.Param("job_id"), AgentID: a.ID, Error: req.Error, DeploymentResult: req.DeploymentResult}
 	default:
-		failStatus(c, http.StatusBadRequest, "status", "status must be Completed or Failed, not \""+req.Status+"\"")
+		failStatus(c, http.StatusBadRequest, "status", "status must be Running, Completed or Failed, not \""+req.Status+"\"")
 		return
 	}
 	if s.propose(c, p) {

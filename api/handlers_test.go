@@ -755,8 +755,25 @@ func agentCases() map[string]routeCase {
 			assert.Equal(t, "Failed", fj.body["status"])
 			assert.Equal(t, "nginx -t failed", fj.body["last_error"])
 
+			// The original agent reports Running before it deploys: the job
+			// starts (started_at) and is not finished; only Completed ends it.
+			_, run := w.deployJob(t, id)
+			r := w.as(t, key, "POST", path+run+"/status", map[string]any{"status": "Running"})
+			require.Equal(t, 200, r.status, "%s", r.raw)
+			assert.Equal(t, map[string]any{"status": "updated"}, r.body)
+			rj := w.as(t, w.viewer, "GET", "/api/v1/jobs/"+run, nil)
+			assert.Equal(t, "Running", rj.body["status"])
+			assert.NotEmpty(t, rj.body["started_at"])
+			assert.Nil(t, rj.body["completed_at"])
+			require.Equal(t, 200, w.as(t, key, "POST", path+run+"/status", map[string]any{"status": "running"}).status, "reported again")
+			require.Equal(t, 200, w.as(t, key, "POST", path+run+"/status", map[string]any{"status": "Completed"}).status)
+			rj = w.as(t, w.viewer, "GET", "/api/v1/jobs/"+run, nil)
+			assert.Equal(t, "Completed", rj.body["status"])
+			assert.Equal(t, float64(1), rj.body["attempts"])
+			requireError(t, w.as(t, key, "POST", path+run+"/status", map[string]any{"status": "Running"}), 409, "")
+
 			_, open := w.deployJob(t, id)
-			for _, st := range []string{"Running", "Pending", "", "done"} {
+			for _, st := range []string{"Pending", "", "done"} {
 				requireError(t, w.as(t, key, "POST", path+open+"/status", map[string]any{"status": st}), 400, "status")
 			}
 			requireError(t, w.as(t, key, "POST", path+open+"/status", map[string]any{"status": "Completed", "deployment_result": []int{1}}), 400, "deployment_result")

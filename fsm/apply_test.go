@@ -687,6 +687,19 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"job_completed", "job", "job-2"}},
 		},
 		{
+			name:    "StartJob",
+			setup:   func(l *fsmtest.Log) { l.Must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.DeploymentJob("job-2")}}) },
+			payload: &fsm.StartJob{JobID: "job-2", AgentID: fsmtest.AgentID},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				j, err := f.Job("job-2")
+				require.NoError(t, err)
+				assert.Equal(t, fsm.JobRunning, j.Status)
+				assert.Equal(t, ptr(fsmtest.T0), j.StartedAt)
+				assert.Equal(t, 1, j.Attempts)
+			},
+			audit: []auditWant{{"job_started", "job", "job-2"}},
+		},
+		{
 			name:    "FailJob/retry",
 			setup:   func(l *fsmtest.Log) { claimed(l, fsmtest.Job("job-1", fsm.JobRenewal)) },
 			payload: &fsm.FailJob{JobID: "job-1", Holder: "node-1", Error: "issuer unreachable", RetryAt: ptr(at(10 * time.Minute))},
@@ -1126,7 +1139,7 @@ func TestFSM_ApplyCommandsCoverEveryType(t *testing.T) {
 	for _, tc := range applyCases() {
 		covered[tc.payload.CommandType()] = true
 	}
-	for n := 1; n <= 100; n++ {
+	for n := 1; n <= 200; n++ {
 		ct := fsm.CommandType(n)
 		if ct.String() == fmt.Sprintf("CommandType(%d)", n) {
 			continue

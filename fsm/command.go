@@ -75,6 +75,8 @@ const (
 	CommandRevokeCertificate CommandType = 90
 
 	CommandSetIssuerMaterial CommandType = 100
+
+	CommandStartJob CommandType = 120
 )
 
 var commandNames = map[CommandType]string{
@@ -98,6 +100,7 @@ var commandNames = map[CommandType]string{
 	CommandCreateAPIKey:     "CreateAPIKey", CommandRevokeAPIKey: "RevokeAPIKey",
 	CommandRevokeCertificate: "RevokeCertificate",
 	CommandSetIssuerMaterial: "SetIssuerMaterial",
+	CommandStartJob:          "StartJob",
 }
 
 func (t CommandType) String() string {
@@ -216,6 +219,8 @@ func newPayload(t CommandType) Payload {
 		return &RevokeCertificate{}
 	case CommandSetIssuerMaterial:
 		return &SetIssuerMaterial{}
+	case CommandStartJob:
+		return &StartJob{}
 	}
 	return nil
 }

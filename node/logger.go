@@ -56,10 +56,29 @@ func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	}
 	ctx := context.Background()
 	lv := slogLevel(level)
+	if level == hclog.Warn && firstElection(msg, args) {
+		lv = slog.LevelInfo
+	}
 	if !h.l.Enabled(ctx, lv) {
 		return
 	}
 	h.l.Log(ctx, lv, msg, renderFormats(args)...)
+}
+
+// firstElection reports whether raft's warning is the election a node starts
+// when it has never heard of a leader: every node does so once as it boots
+// (a single node always), which is no cause for a warning. Losing a leader it
+// knew stays a warning.
+func firstElection(msg string, args []any) bool {
+	if msg != "heartbeat timeout reached, starting election" {
+		return false
+	}
+	for i := 0; i+1 < len(args); i += 2 {
+		if args[i] == "last-leader-id" {
+			return fmt.Sprint(args[i+1]) == ""
+		}
+	}
+	return false
 }
 
 // renderFormats expands hclog.Format values (raft logs its configuration with

@@ -36,3 +36,16 @@ func TestLogger_RendersHCLogFormat(t *testing.T) {
 	l.Info("initial configuration", "servers", hclog.Fmt("%+v", []string{"a", "b"}))
 	assert.Contains(t, buf.String(), "servers=\"[a b]\"")
 }
+
+// TestLogger_FirstElectionIsNoWarning: raft warns of every election on a
+// heartbeat timeout; the one a booting node starts, never having seen a
+// leader, is logged as information, and a lost leader stays a warning.
+func TestLogger_FirstElectionIsNoWarning(t *testing.T) {
+	var buf bytes.Buffer
+	l := newHCLog(slog.New(slog.NewTextHandler(&buf, nil)), "raft")
+	l.Warn("heartbeat timeout reached, starting election", "last-leader-addr", "", "last-leader-id", "")
+	assert.Contains(t, buf.String(), `level=INFO msg="heartbeat timeout reached, starting election"`)
+	buf.Reset()
+	l.Warn("heartbeat timeout reached, starting election", "last-leader-addr", "127.0.0.1:8300", "last-leader-id", "n1")
+	assert.Contains(t, buf.String(), `level=WARN msg="heartbeat timeout reached, starting election"`)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,22 +106,99 @@ func (s *Scheduler) targetsByAgent() (map[string][]string, error) {
 	}
 }
 
-// alertAgent queues the AgentOffline alert of agent a, silent since seen,
-// which serves targets tids.
+// alertAgent queues the AgentOffline alerts of agent a, silent since seen,
+// which serves targets tids. They are routed like every other alert, by the
+// renewal policies of the certificates deployed there: a policy's routes
+// that take AgentOffline get the alert (an Email route without recipients
+// goes to the owners of that policy's certificates); the owners of the
+// certificates whose policy routes it nowhere get one e-mail together, keyed
+// by the silence alone. A channel and recipient list gets the alert once,
+// however many policies route it there.
 func (s *Scheduler) alertAgent(ctx context.Context, now time.Time, a *fsm.Agent, seen time.Time, tids []string) error {
 	key := agentAlertKey(a.ID, seen)
-	if done, err := s.state.NotificationKeySeen(key); err != nil || done {
-		return err
-	}
-	certs, recipients, err := s.affected(tids)
+	certs, err := s.affected(tids)
 	if err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("Agent %s (%s) has sent no heartbeat since %s and is now offline; its %d target(s) serve %d certificate(s), which cannot be deployed there until it is back.",
-		a.Name, a.Hostname, seen.UTC().Format(time.RFC3339), len(tids), certs)
-	n := fsm.Notification{ID: notificationID(key), Type: "AgentOffline", Channel: "Email",
-		Recipient: recipients, Message: msg, DedupKey: key}
-	err = s.propose(ctx, now, agentRequest(a.ID, seen, now, "alert"), &fsm.CreateNotifications{Notifications: []fsm.Notification{n}})
+		a.Name, a.Hostname, seen.UTC().Format(time.RFC3339), len(tids), len(certs))
+	// The owners' e-mails by renewal policy ("" for none), policies in order.
+	owners := map[string]map[string]bool{}
+	var policies []string
+	emails := map[string]string{}
+	for _, c := range certs {
+		if owners[c.RenewalPolicyID] == nil {
+			owners[c.RenewalPolicyID] = map[string]bool{}
+			policies = append(policies, c.RenewalPolicyID)
+		}
+		e, ok := emails[c.OwnerID]
+		if !ok {
+			o, err := s.state.Owner(c.OwnerID)
+			switch {
+			case err == nil:
+				e = o.Email
+			case !errors.Is(err, fsm.ErrNotFound):
+				return err
+			}
+			emails[c.OwnerID] = e
+		}
+		if e != "" {
+			owners[c.RenewalPolicyID][e] = true
+		}
+	}
+	slices.Sort(policies)
+	var notes []fsm.Notification
+	sent := map[string]bool{} // channel and recipients already alerted
+	unrouted := map[string]bool{}
+	for _, pid := range policies {
+		var routes []fsm.NotifyRoute
+		if pid != "" {
+			p, err := s.state.RenewalPolicy(pid)
+			switch {
+			case err == nil:
+				routes = p.Routes("AgentOffline")
+			case !errors.Is(err, fsm.ErrNotFound):
+				return err
+			}
+		}
+		if len(routes) == 0 {
+			for e := range owners[pid] {
+				unrouted[e] = true
+			}
+			continue
+		}
+		for i, r := range routes {
+			rcpt := strings.Join(r.Recipients, ",")
+			if rcpt == "" && r.Channel == "Email" {
+				rcpt = recipientList(owners[pid])
+			}
+			if sent[r.Channel+"\x00"+rcpt] {
+				continue
+			}
+			sent[r.Channel+"\x00"+rcpt] = true
+			k := key + "/" + pid + "/" + r.Channel + "/" + strconv.Itoa(i)
+			notes = append(notes, fsm.Notification{ID: notificationID(k), Type: "AgentOffline", Channel: r.Channel,
+				Recipient: rcpt, Message: msg, DedupKey: k})
+		}
+	}
+	if len(unrouted) > 0 || len(notes) == 0 {
+		notes = append(notes, fsm.Notification{ID: notificationID(key), Type: "AgentOffline", Channel: "Email",
+			Recipient: recipientList(unrouted), Message: msg, DedupKey: key})
+	}
+	fresh := notes[:0]
+	for _, n := range notes {
+		done, err := s.state.NotificationKeySeen(n.DedupKey)
+		if err != nil {
+			return err
+		}
+		if !done {
+			fresh = append(fresh, n)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	err = s.propose(ctx, now, agentRequest(a.ID, seen, now, "alert"), &fsm.CreateNotifications{Notifications: fresh})
 	if rejected(err) {
 		s.log.Debug("agent alert not queued", "agent", a.ID, "err", err)
 		return nil
@@ -128,51 +206,45 @@ func (s *Scheduler) alertAgent(ctx context.Context, now time.Time, a *fsm.Agent,
 	return err
 }
 
-// affected returns how many live certificates the targets serve and the e-mails
-// of their owners, sorted, comma-separated, within the fsm's limit.
-func (s *Scheduler) affected(tids []string) (int, string, error) {
-	certs := map[string]bool{}
+// affected returns the live (not archived) certificates the targets serve,
+// in id order.
+func (s *Scheduler) affected(tids []string) ([]fsm.Certificate, error) {
+	ids := map[string]bool{}
 	for _, tid := range tids {
-		ids, err := s.state.TargetCertificateIDs(tid)
+		l, err := s.state.TargetCertificateIDs(tid)
 		if err != nil {
-			return 0, "", err
+			return nil, err
 		}
-		for _, id := range ids {
-			certs[id] = true
+		for _, id := range l {
+			ids[id] = true
 		}
 	}
-	live := 0
-	owners := map[string]bool{}
-	emails := map[string]bool{}
-	for id := range certs {
+	sorted := make([]string, 0, len(ids))
+	for id := range ids {
+		sorted = append(sorted, id)
+	}
+	slices.Sort(sorted)
+	var out []fsm.Certificate
+	for _, id := range sorted {
 		c, err := s.state.Certificate(id)
 		if errors.Is(err, fsm.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return 0, "", err
+			return nil, err
 		}
-		if c.Status == fsm.CertArchived {
-			continue
-		}
-		live++
-		if owners[c.OwnerID] {
-			continue
-		}
-		owners[c.OwnerID] = true
-		o, err := s.state.Owner(c.OwnerID)
-		if errors.Is(err, fsm.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return 0, "", err
-		}
-		if o.Email != "" {
-			emails[o.Email] = true
+		if c.Status != fsm.CertArchived {
+			out = append(out, *c)
 		}
 	}
-	list := make([]string, 0, len(emails))
-	for e := range emails {
+	return out, nil
+}
+
+// recipientList is the e-mails of set, sorted, comma-separated, within the
+// fsm's limit.
+func recipientList(set map[string]bool) string {
+	list := make([]string, 0, len(set))
+	for e := range set {
 		list = append(list, e)
 	}
 	slices.Sort(list)
@@ -186,5 +258,5 @@ func (s *Scheduler) affected(tids []string) (int, string, error) {
 		}
 		b.WriteString(e)
 	}
-	return live, b.String(), nil
+	return b.String()
 }

@@ -2,9 +2,12 @@ package scheduler
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/certctl/certctl/connectors/notifier"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -86,6 +89,9 @@ type errNoNotifier string
 
 func (e errNoNotifier) Error() string { return "no notifier configured for channel " + string(e) }
 
+// Is makes errNoNotifier match notifier.ErrNoNotifier, as the registry's own error does.
+func (e errNoNotifier) Is(target error) bool { return target == notifier.ErrNoNotifier }
+
 // sendNotifications is the notifications loop: every pending notification,
 // and every failed one due again, goes out through its channel's notifier.
 // A delivery is recorded sent; a failure (including a channel without a
@@ -148,7 +154,13 @@ func (s *Scheduler) sendNotifications(ctx context.Context) error {
 			sent++
 		case "failed":
 			failed++
-			s.log.Warn("notification not delivered; retried later", "notification", n.ID, "channel", n.Channel, "attempt", n.Attempts+1, "err", err)
+			// A channel without a notifier was warned of when the node
+			// started; each notification kept for it is not news.
+			lv := slog.LevelWarn
+			if errors.Is(err, notifier.ErrNoNotifier) {
+				lv = slog.LevelInfo
+			}
+			s.log.Log(ctx, lv, "notification not delivered; retried later", "notification", n.ID, "channel", n.Channel, "attempt", n.Attempts+1, "err", err)
 		case "dead":
 			dead++
 			s.log.Error("notification not delivered; retry budget spent", "notification", n.ID, "channel", n.Channel, "attempts", n.Attempts+1, "err", err)

@@ -1,12 +1,15 @@
 package scheduler
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/fsm/fsmtest"
 )
 
 // A renewal policy's routes say which channels and recipients get which
@@ -49,4 +52,48 @@ func TestNotificationsFor_FallsBackToTheOwner(t *testing.T) {
 	require.Len(t, notes, 1)
 	assert.Equal(t, "Webhook", notes[0].Channel)
 	assert.Equal(t, "k/Webhook/0", notes[0].DedupKey)
+}
+
+// The agent-offline alert follows the renewal policies of the certificates
+// deployed through the silent agent, as every other alert does: a policy's
+// routes that take AgentOffline get it (an Email route without recipients
+// goes to that policy's owners), the same destination once; the owners of
+// certificates whose policy does not route it get the e-mail as before.
+func TestHealth_AgentOfflineAlertFollowsThePolicysRoutes(t *testing.T) {
+	h := newHarness(t)
+	offline := []string{"AgentOffline"}
+	h.must(&fsm.CreateRenewalPolicy{Policy: fsm.RenewalPolicy{ID: "policy-routed", Name: "routed", MaxRetries: 3, RetryIntervalMinutes: 60,
+		Notify: []fsm.NotifyRoute{
+			{Channel: "Webhook", Types: offline},
+			{Channel: "Email", Types: offline},
+			{Channel: "Email", Recipients: []string{"pki@example.com"}, Types: []string{"ExpirationWarning"}},
+		}}})
+	h.must(&fsm.CreateRenewalPolicy{Policy: fsm.RenewalPolicy{ID: "policy-webhook", Name: "webhook", MaxRetries: 3, RetryIntervalMinutes: 60,
+		Notify: []fsm.NotifyRoute{{Channel: "Webhook", Types: offline}}}})
+	for i, policy := range []string{"policy-routed", "policy-webhook"} {
+		owner := fmt.Sprintf("owner-%d", i+2)
+		h.must(&fsm.CreateOwner{Owner: fsmtest.Owner(owner, fsmtest.TeamID)})
+		c := fsmtest.Certificate(fmt.Sprintf("mc-%d", i+2), fmt.Sprintf("c%d.example.com", i+2))
+		c.OwnerID, c.RenewalPolicyID, c.TargetIDs = owner, policy, []string{fsmtest.TargetID}
+		h.must(&fsm.CreateCertificate{Certificate: c})
+	}
+	h.heartbeat(fsmtest.AgentID)
+	seen := h.clock.Now()
+	h.clock.Advance(time.Hour)
+	for range 3 {
+		h.healthCheck()
+	}
+
+	alerts := h.notifications(fsm.NotificationFilter{Type: "AgentOffline"})
+	got := map[string]string{}
+	for _, n := range alerts {
+		got[n.Channel+" "+n.Recipient] = n.DedupKey
+		assert.Contains(t, n.Message, "serve 3 certificate(s)")
+	}
+	key := agentAlertKey(fsmtest.AgentID, seen)
+	assert.Equal(t, map[string]string{
+		"Webhook ":                  key + "/policy-routed/Webhook/0",
+		"Email owner-2@example.com": key + "/policy-routed/Email/1",
+		"Email owner-1@example.com": key,
+	}, got, "mc-1's policy routes nothing: its owner gets the e-mail; policy-webhook's route is the one already alerted")
 }

@@ -252,8 +252,8 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log, Issuance: pki, Notifiers: notify, AgentOfflineAfter: offlineAfter,
 		RenewalSpec: cfg.RenewalCheckSpec, JobsSpec: cfg.JobProcessorSpec, HealthSpec: cfg.AgentHealthSpec, NotifySpec: cfg.NotifySpec}
 	if cfg.Dev {
-		// The demo data arrives after the first passes: unless told
-		// otherwise, a dev node checks every minute so its lifecycle shows.
+		// Unless told otherwise, a dev node checks every minute so its
+		// lifecycle shows.
 		if schedCfg.RenewalSpec == scheduler.DefaultRenewalSpec {
 			schedCfg.RenewalSpec = "@every 1m"
 		}
@@ -270,7 +270,21 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	// The lifecycle engine runs on whichever node leads, and only there. A
 	// renewal asked for through a follower reaches the leader as a committed
 	// entry: its job processor starts on it then, not at its next tick.
-	n.RunOnLeader("scheduler", sched.Run)
+	runScheduler := sched.Run
+	demoLoaded := make(chan struct{})
+	if cfg.Dev {
+		// The demo data is written as it stands (jobs claimed, completed,
+		// failed by the demo's own holder): the scheduler starts once it is
+		// in, so that it never claims a demo job before the demo does.
+		runScheduler = func(ctx context.Context) {
+			select {
+			case <-demoLoaded:
+				sched.Run(ctx)
+			case <-ctx.Done():
+			}
+		}
+	}
+	n.RunOnLeader("scheduler", runScheduler)
 	n.FSM().OnJobsQueued(sched.Nudge)
 	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: pki, Keys: pki, Secrets: secrets,
 		TargetSecrets: targetSecrets(), IssuerTypes: issuers}, n.FSM(), n)
@@ -312,6 +326,7 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		if err := loadDemoData(ctx, n, log); err != nil {
 			log.Error("loading demo data failed", "err", err)
 		}
+		close(demoLoaded)
 		serve()
 	} else if cfg.Bootstrap {
 		if err := bootstrapCluster(ctx, n, cfg.AdminKey, stderr, log); err != nil {

@@ -306,3 +306,30 @@ func mustField(t *testing.T, raw []byte, key string) []byte {
 	require.True(t, ok, "missing %s", key)
 	return v
 }
+
+// TestDemo_LeavesNoJobBehind: every demo job ends where someone takes it on:
+// finished, held by the demo's lease (the scheduler takes it over when that
+// runs out), or a deployment waiting for the next poll of its Online agent.
+func TestDemo_LeavesNoJobBehind(t *testing.T) {
+	now := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
+	f := load(t, now)
+	jobs, err := f.Jobs(fsm.JobFilter{}, all())
+	require.NoError(t, err)
+	require.NotEmpty(t, jobs.Items)
+	for _, j := range jobs.Items {
+		switch j.Status {
+		case fsm.JobCompleted, fsm.JobFailed:
+		case fsm.JobRunning:
+			assert.Equal(t, LeaseHolder, j.LeaseHolder, j.ID)
+			require.NotNil(t, j.LeaseExpiresAt, j.ID)
+			assert.True(t, j.LeaseExpiresAt.After(now), j.ID)
+		case fsm.JobPending:
+			assert.Equal(t, fsm.JobDeployment, j.Type, "%s: a Pending renewal would wait for the scheduler", j.ID)
+			a, err := f.Agent(j.AgentID)
+			require.NoError(t, err, j.ID)
+			assert.Equal(t, fsm.AgentOnline, a.Status, "%s waits for agent %s", j.ID, a.ID)
+		default:
+			t.Errorf("job %s is %s", j.ID, j.Status)
+		}
+	}
+}
