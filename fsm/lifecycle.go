@@ -82,3 +82,16 @@ func prefixEnd(pfx []byte) []byte {
 	end[len(end)-1]++
 	return end
 }
+
+// OpenRenewalJob returns the unfinished Issuance or Renewal job of a
+// certificate, or nil when it has none. One seek of the open-jobs index: the
+// renewal check asks it before proposing a RequestRenewal that would only be
+// refused.
+func (f *FSM) OpenRenewalJob(certID string) (*Job, error) {
+	var out *Job
+	err := f.view(func(tx *bolt.Tx) (err error) {
+		out, err = jobStore{&txn{tx: tx}}.openJob(certID, openSlot(JobRenewal))
+		return err
+	})
+	return out, err
+}
