@@ -233,11 +233,12 @@ func openSlot(typ string) string {
 	return ""
 }
 
-// openRenewalRefusal is the refusal of a renewal while job (the open
-// Issuance or Renewal job of the certificate) is unfinished.
+// openRenewalRefusal is the refusal of a change that needs the certificate
+// without an open renewal while job (its Issuance or Renewal job) is
+// unfinished.
 func openRenewalRefusal(certID string, job *Job) *Error {
-	return conflictf("certificate", certID,
-		"certificate %q already has an open %s job %s (%s); wait for it to finish, or cancel it (POST /api/v1/jobs/%s/cancel) and renew again",
+	return statef("certificate", certID,
+		"certificate %q has an open %s job %s (%s); wait for it to finish, or cancel it (POST /api/v1/jobs/%s/cancel)",
 		certID, job.Type, job.ID, job.Status, job.ID)
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
 
-func days(n int) time.Duration { return time.Duration(n) * fsm.Day }
+func days(n float64) time.Duration { return time.Duration(n * float64(fsm.Day)) }
 
 func TestLifecycle_RenewalWindow(t *testing.T) {
 	ten := 10
@@ -100,54 +100,24 @@ func TestLifecycle_RenewalHorizon(t *testing.T) {
 	}
 }
 
-func TestLifecycle_PlanRenewal(t *testing.T) {
-	now := fsmtest.T0
-	thirty := 30
-	p := &fsm.RenewalPolicy{AutoRenew: true, RenewalWindowDays: &thirty, AlertThresholdsDays: []int{14, 0}}
-	cert := func(status string, left time.Duration) *fsm.Certificate {
-		exp := now.Add(left)
-		return &fsm.Certificate{ID: "mc-1", Status: status, ExpiresAt: &exp}
-	}
-	cases := []struct {
-		name string
-		cert *fsm.Certificate
-		want fsm.RenewalPlan
-	}{
-		{"no expiry", &fsm.Certificate{Status: fsm.CertActive}, fsm.RenewalPlan{}},
-		{"archived", cert(fsm.CertArchived, -time.Hour), fsm.RenewalPlan{}},
-		{"revoked", cert(fsm.CertRevoked, -time.Hour), fsm.RenewalPlan{}},
-		{"never issued", cert(fsm.CertPending, -time.Hour), fsm.RenewalPlan{}},
-		{"far off", cert(fsm.CertActive, days(60)), fsm.RenewalPlan{Left: days(60)}},
-		{"inside the window", cert(fsm.CertActive, days(20)), fsm.RenewalPlan{Renew: true, Left: days(20)}},
-		{"inside the alert window: Expiring", cert(fsm.CertActive, days(10)),
-			fsm.RenewalPlan{Status: fsm.CertExpiring, Crossed: []int{14}, Renew: true, Left: days(10)}},
-		{"Expiring stays", cert(fsm.CertExpiring, days(10)), fsm.RenewalPlan{Crossed: []int{14}, Renew: true, Left: days(10)}},
-		{"expired: Expired", cert(fsm.CertFailed, -time.Hour),
-			fsm.RenewalPlan{Status: fsm.CertExpired, Crossed: []int{14, 0}, Renew: true, Left: -time.Hour}},
-		{"Expired stays", cert(fsm.CertExpired, -time.Hour), fsm.RenewalPlan{Crossed: []int{14, 0}, Renew: true, Left: -time.Hour}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, fsm.PlanRenewal(now, tc.cert, p, 0))
-		})
-	}
-}
-
 func TestLifecycle_RetryDelay(t *testing.T) {
 	cases := []struct {
 		interval, attempt int
 		want              time.Duration
 	}{
-		{0, 1, 0},
-		{60, 1, time.Hour},
-		{60, 2, 2 * time.Hour},
-		{60, 3, 4 * time.Hour},
-		{60, 6, fsm.MaxRetryDelay},
-		{60, 60, fsm.MaxRetryDelay},
-		{2 * 24 * 60, 3, 48 * time.Hour}, // an interval past the cap is kept
+		{60, 1, 60 * time.Minute},
+		{60, 2, 120 * time.Minute},
+		{60, 3, 240 * time.Minute},
+		{60, 4, 480 * time.Minute},
+		{60, 6, 24 * time.Hour}, // 32 h, capped at a day
+		{60, 100, 24 * time.Hour},
+		{30, 1, 30 * time.Minute},
+		{1, 1, time.Minute}, // minutes, never seconds
+		{0, 3, 0},
+		{7 * 24 * 60, 3, 7 * 24 * time.Hour}, // an interval longer than the cap is kept
 	}
 	for _, tc := range cases {
-		assert.Equal(t, tc.want, fsm.RetryDelay(tc.interval, tc.attempt), "interval %d, attempt %d", tc.interval, tc.attempt)
+		assert.Equal(t, tc.want, fsm.RetryDelay(tc.interval, tc.attempt), "interval %d min, attempt %d", tc.interval, tc.attempt)
 	}
 }
 
@@ -234,4 +204,117 @@ func TestLifecycle_FinalAlertSent(t *testing.T) {
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, fsm.FinalAlertSent(&tc.cert, p, now, tc.alerted), tc.name)
 	}
+}
+
+func TestLifecycle_PlanRenewal(t *testing.T) {
+	now := fsmtest.T0
+	std := fsm.RenewalPolicy{AutoRenew: true, RenewalWindowDays: ptr(30), AlertThresholdsDays: []int{30, 14, 7, 0}}
+	cases := []struct {
+		name     string
+		status   string
+		left     time.Duration
+		policy   fsm.RenewalPolicy
+		lifetime time.Duration
+		want     fsm.RenewalPlan
+	}{
+		{"far from expiry", fsm.CertActive, days(45), std, 0,
+			fsm.RenewalPlan{}},
+		{"just inside the alert window", fsm.CertActive, days(30), std, 0,
+			fsm.RenewalPlan{Status: fsm.CertExpiring, Crossed: []int{30}, Renew: true}},
+		{"ten days left", fsm.CertActive, days(10), std, 0,
+			fsm.RenewalPlan{Status: fsm.CertExpiring, Crossed: []int{30, 14}, Renew: true}},
+		{"already expiring", fsm.CertExpiring, days(10), std, 0,
+			fsm.RenewalPlan{Crossed: []int{30, 14}, Renew: true}},
+		{"a second before expiry", fsm.CertExpiring, time.Second, std, 0,
+			fsm.RenewalPlan{Crossed: []int{30, 14, 7}, Renew: true}},
+		{"expiry is now", fsm.CertExpiring, 0, std, 0,
+			fsm.RenewalPlan{Status: fsm.CertExpired, Crossed: []int{30, 14, 7, 0}, Renew: true}},
+		{"active, expired", fsm.CertActive, -days(3), std, 0,
+			fsm.RenewalPlan{Status: fsm.CertExpired, Crossed: []int{30, 14, 7, 0}, Renew: true}},
+		{"failed, expired", fsm.CertFailed, -days(3), std, 0,
+			fsm.RenewalPlan{Status: fsm.CertExpired, Crossed: []int{30, 14, 7, 0}, Renew: true}},
+		{"renewing, expired", fsm.CertRenewalInProgress, -days(3), std, 0,
+			fsm.RenewalPlan{Status: fsm.CertExpired, Crossed: []int{30, 14, 7, 0}, Renew: true}},
+		{"expired stays expired", fsm.CertExpired, -days(3), std, 0,
+			fsm.RenewalPlan{Crossed: []int{30, 14, 7, 0}, Renew: true}},
+		{"failed is not moved to expiring", fsm.CertFailed, days(10), std, 0,
+			fsm.RenewalPlan{Crossed: []int{30, 14}, Renew: true}},
+
+		{"window 14, 20 days left: no renewal yet", fsm.CertActive, days(20),
+			fsm.RenewalPolicy{AutoRenew: true, RenewalWindowDays: ptr(14), AlertThresholdsDays: []int{30}}, 0,
+			fsm.RenewalPlan{Status: fsm.CertExpiring, Crossed: []int{30}}},
+		{"window 30, 20 days left: renewal due", fsm.CertActive, days(20),
+			fsm.RenewalPolicy{AutoRenew: true, RenewalWindowDays: ptr(30), AlertThresholdsDays: []int{30}}, 0,
+			fsm.RenewalPlan{Status: fsm.CertExpiring, Crossed: []int{30}, Renew: true}},
+		{"no window: a third of a 60-day lifetime is 20 days", fsm.CertActive, days(21),
+			fsm.RenewalPolicy{AutoRenew: true}, 60 * fsm.Day,
+			fsm.RenewalPlan{}},
+		{"no window: 20 days of 60 left", fsm.CertActive, days(20),
+			fsm.RenewalPolicy{AutoRenew: true}, 60 * fsm.Day,
+			fsm.RenewalPlan{Renew: true}},
+		{"no window, unknown lifetime: 90 days, renew at 30", fsm.CertActive, days(30.5),
+			fsm.RenewalPolicy{AutoRenew: true}, 0,
+			fsm.RenewalPlan{}},
+		{"no window, unknown lifetime, 30 days left", fsm.CertActive, days(30),
+			fsm.RenewalPolicy{AutoRenew: true}, 0,
+			fsm.RenewalPlan{Renew: true}},
+		{"no window, a year's lifetime", fsm.CertActive, days(100),
+			fsm.RenewalPolicy{AutoRenew: true}, 365 * fsm.Day,
+			fsm.RenewalPlan{Renew: true}},
+		{"short-lived: 8 h left of 24 h", fsm.CertActive, 8 * time.Hour,
+			fsm.RenewalPolicy{AutoRenew: true}, 24 * time.Hour,
+			fsm.RenewalPlan{Renew: true}},
+		{"auto renew off: alerts only", fsm.CertActive, days(5),
+			fsm.RenewalPolicy{AutoRenew: false, RenewalWindowDays: ptr(30), AlertThresholdsDays: []int{30, 14, 7, 0}}, 0,
+			fsm.RenewalPlan{Status: fsm.CertExpiring, Crossed: []int{30, 14, 7}}},
+		{"thresholds unordered and repeated", fsm.CertActive, days(6),
+			fsm.RenewalPolicy{AlertThresholdsDays: []int{7, 30, 7, 14, 3}}, 0,
+			fsm.RenewalPlan{Status: fsm.CertExpiring, Crossed: []int{30, 14, 7}}},
+		{"no thresholds: expired but never expiring", fsm.CertActive, days(1),
+			fsm.RenewalPolicy{}, 0,
+			fsm.RenewalPlan{}},
+
+		{"pending is not watched", fsm.CertPending, days(1), std, 0, fsm.RenewalPlan{}},
+		{"revoked is not watched", fsm.CertRevoked, -days(1), std, 0, fsm.RenewalPlan{}},
+		{"archived is not watched", fsm.CertArchived, -days(1), std, 0, fsm.RenewalPlan{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := now.Add(tc.left)
+			c := &fsm.Certificate{ID: "mc-x", Status: tc.status, ExpiresAt: &exp}
+			got := fsm.PlanRenewal(now, c, &tc.policy, tc.lifetime)
+			want := tc.want
+			if want.Status != "" || want.Crossed != nil || want.Renew {
+				want.Left = tc.left
+			}
+			if got.Status == "" && got.Crossed == nil && !got.Renew {
+				got.Left = 0
+			}
+			assert.Equal(t, want, got)
+		})
+	}
+
+	t.Run("no expiry", func(t *testing.T) {
+		assert.Equal(t, fsm.RenewalPlan{}, fsm.PlanRenewal(now, &fsm.Certificate{Status: fsm.CertActive}, &std, 0))
+	})
+	t.Run("pure", func(t *testing.T) {
+		exp := now.Add(days(10))
+		c := &fsm.Certificate{Status: fsm.CertActive, ExpiresAt: &exp}
+		p := fsm.RenewalPolicy{AutoRenew: true, AlertThresholdsDays: []int{7, 30, 14}}
+		first := fsm.PlanRenewal(now, c, &p, 0)
+		assert.Equal(t, first, fsm.PlanRenewal(now, c, &p, 0))
+		assert.Equal(t, []int{7, 30, 14}, p.AlertThresholdsDays, "PlanRenewal must not reorder the policy's thresholds")
+	})
+}
+
+func TestLifecycle_RenewalHorizonOfPolicies(t *testing.T) {
+	longest := 398 * fsm.Day
+	assert.Equal(t, time.Duration(0), fsm.RenewalHorizon(nil, longest))
+	assert.Equal(t, 30*fsm.Day, fsm.RenewalHorizon([]fsm.RenewalPolicy{{AutoRenew: true, RenewalWindowDays: ptr(14), AlertThresholdsDays: []int{30, 7}}}, longest))
+	assert.Equal(t, 45*fsm.Day, fsm.RenewalHorizon([]fsm.RenewalPolicy{
+		{AutoRenew: true, RenewalWindowDays: ptr(45), AlertThresholdsDays: []int{30}},
+		{AutoRenew: false, AlertThresholdsDays: []int{14}}, // no window and no auto renewal: its thresholds only
+	}, longest))
+	assert.Equal(t, longest/3, fsm.RenewalHorizon([]fsm.RenewalPolicy{{AutoRenew: true, AlertThresholdsDays: []int{30}}}, longest),
+		"a policy without a window reads a third of the longest lifetime ahead")
 }

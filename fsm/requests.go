@@ -15,16 +15,18 @@ import (
 // they apply are lifecycle_rules.go's.
 
 // RequestRenewal asks for a Renewal job of a certificate, with id JobID
-// (fixed by the proposer). It is refused (nothing written) when the
-// certificate is Revoked or Archived (CodeState), when it already has an
-// unfinished Issuance or Renewal job, or when a job JobID exists
-// (CodeConflict: one renewal at a time, and an automatic renewal's id names
-// the expiry it renews, so it is asked for once). With CheckPolicies, a
-// certificate that breaks an enabled rule of severity Error or Critical is
-// refused too (CodePolicy), as an operator's request is; an automatic
-// renewal leaves that to the job processor, which fails the job naming the
-// rule and tells the owner. The job gets the attempts of the certificate's
-// renewal policy (MaxAttempts). Apply answers with the Job.
+// (fixed by the proposer). One renewal at a time: while the certificate has
+// an unfinished Issuance or Renewal job, nothing is written and Apply
+// answers with that job, so a request repeated (or sent twice at once, from
+// any nodes) leaves one open job. It is refused (nothing written) when the
+// certificate is Revoked or Archived (CodeState), or when a job JobID
+// exists (CodeConflict: an automatic renewal's id names the expiry it
+// renews, so it is asked for once). With CheckPolicies, a certificate that
+// breaks an enabled rule of severity Error or Critical is refused too
+// (CodePolicy), as an operator's request is; an automatic renewal leaves
+// that to the job processor, which fails the job naming the rule and tells
+// the owner. The job gets the attempts of the certificate's renewal policy
+// (MaxAttempts). Apply answers with the Job created or found open.
 type RequestRenewal struct {
 	CertificateID string `json:"certificate_id"`
 	JobID         string `json:"job_id"`
@@ -52,7 +54,7 @@ func (p *RequestRenewal) apply(t *txn) (any, error) {
 		return nil, err
 	}
 	if open != nil {
-		return nil, openRenewalRefusal(cert.ID, open)
+		return *open, nil
 	}
 	if t.exists(bucketJobs, p.JobID) {
 		return nil, conflictf("job", p.JobID, "job %q already exists", p.JobID)
@@ -267,7 +269,7 @@ func (p *EndExpiryWatch) apply(t *txn) (any, error) {
 		return nil, err
 	}
 	if open != nil {
-		return nil, statef("certificate", c.ID, "certificate %q has an open %s job %s", c.ID, open.Type, open.ID)
+		return nil, openRenewalRefusal(c.ID, open)
 	}
 	ended := t.bucket(bucketScanEnded)
 	if !inRenewalScan(ended, c) {

@@ -41,12 +41,6 @@ func TestFSM_LifecycleRequestsRefuse(t *testing.T) {
 			fsm.CodeState, `certificate "mc-1" is Archived and cannot be renewed; create a new certificate instead`},
 		{"RequestRenewal/revoked", revoked, &fsm.RequestRenewal{CertificateID: cert, JobID: "job-r"},
 			fsm.CodeState, `certificate "mc-1" is Revoked and cannot be renewed; create a new certificate instead`},
-		{"RequestRenewal/open renewal", func(l *fsmtest.Log) { l.Must(&fsm.RequestRenewal{CertificateID: cert, JobID: "job-1"}) },
-			&fsm.RequestRenewal{CertificateID: cert, JobID: "job-2"}, fsm.CodeConflict,
-			`certificate "mc-1" already has an open Renewal job job-1 (Pending); wait for it to finish, or cancel it (POST /api/v1/jobs/job-1/cancel) and renew again`},
-		{"RequestRenewal/open issuance, claimed", func(l *fsmtest.Log) { claimed(l, fsmtest.Job("job-1", fsm.JobIssuance)) },
-			&fsm.RequestRenewal{CertificateID: cert, JobID: "job-2"}, fsm.CodeConflict,
-			`certificate "mc-1" already has an open Issuance job job-1 (Running); wait for it to finish, or cancel it (POST /api/v1/jobs/job-1/cancel) and renew again`},
 		{"RequestRenewal/the same job again, finished", func(l *fsmtest.Log) {
 			l.Must(&fsm.RequestRenewal{CertificateID: cert, JobID: "job-1"})
 			l.Must(&fsm.CancelJob{JobID: "job-1"})
@@ -91,7 +85,7 @@ func TestFSM_LifecycleRequestsRefuse(t *testing.T) {
 			expired(l)
 			l.Must(&fsm.RequestRenewal{CertificateID: cert, JobID: "job-r"})
 		}, &fsm.EndExpiryWatch{CertificateID: cert, ExpiresAt: at(-90 * 24 * time.Hour)},
-			fsm.CodeState, `certificate "mc-1" has an open Renewal job job-r`},
+			fsm.CodeState, `certificate "mc-1" has an open Renewal job job-r (Pending); wait for it to finish, or cancel it (POST /api/v1/jobs/job-r/cancel)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,17 +108,31 @@ func TestFSM_LifecycleRequestsRefuse(t *testing.T) {
 	}
 }
 
-// TestFSM_OneOpenRenewalInsideABatch checks that the second of two renewal
-// requests in one batch (one bbolt transaction) sees the first one's job:
-// the open-jobs index is read with a cursor (fsm/DESIGN.md, hasKey).
-func TestFSM_OneOpenRenewalInsideABatch(t *testing.T) {
-	f, l := seeded(t)
-	res := fsmtest.ApplyBatch(t, f,
-		l.Entry(&fsm.RequestRenewal{CertificateID: fsmtest.CertificateID, JobID: "job-1"}),
-		l.Entry(&fsm.RequestRenewal{CertificateID: fsmtest.CertificateID, JobID: "job-2"}))
+// TestFSM_OneOpenRenewal checks that a renewal asked for while one is open
+// writes nothing and answers with the open one, also inside one batch (one
+// bbolt transaction), where the second request must see the first one's
+// job: the open-jobs index is read with a cursor (fsm/DESIGN.md, hasKey).
+func TestFSM_OneOpenRenewal(t *testing.T) {
+	a, b, l := twins(t)
+	first := l.Entry(&fsm.RequestRenewal{CertificateID: fsmtest.CertificateID, JobID: "job-1"})
+	second := l.Entry(&fsm.RequestRenewal{CertificateID: fsmtest.CertificateID, JobID: "job-2"})
+	res := fsmtest.ApplyBatch(t, a, first, second)
+	fsmtest.ApplyBatch(t, b, first, noopAt(second))
 	require.NoError(t, res[0].Err)
-	assert.ErrorIs(t, res[1].Err, fsm.ErrConflict)
-	l.Must(&fsm.CompleteJob{JobID: "job-1"})
+	require.NoError(t, res[1].Err)
+	assert.Equal(t, res[0].Value, res[1].Value, "the second answers with the first one's job")
+	assert.Equal(t, stateHash(t, b), stateHash(t, a), "the second wrote nothing")
+
+	claimed := l.Apply(&fsm.ClaimJob{JobID: "job-1", Holder: "node-1", LeaseUntil: at(time.Minute)})
+	require.NoError(t, claimed.Err)
+	again := l.Apply(&fsm.RequestRenewal{CertificateID: fsmtest.CertificateID, JobID: "job-3"})
+	require.NoError(t, again.Err)
+	assert.Equal(t, "job-1", again.Value.(fsm.Job).ID, "a claimed job is still open")
+	_, err := a.Job("job-3")
+	assert.ErrorIs(t, err, fsm.ErrNotFound)
+
+	f := a
+	l.Must(&fsm.CompleteJob{JobID: "job-1", Holder: "node-1"})
 	open, err := f.OpenRenewalJob(fsmtest.CertificateID)
 	require.NoError(t, err)
 	assert.Nil(t, open, "a finished job leaves the index")

@@ -289,8 +289,8 @@ func (s *IssuanceService) SignCSR(ctx context.Context, agentID string, job fsm.J
 	if job.AgentID != agentID || job.Status != fsm.JobAwaitingCSR {
 		return &fsm.Error{Code: fsm.CodeState, Resource: "job", ID: job.ID, Message: "job " + job.ID + " is not waiting for a CSR from agent " + agentID}
 	}
-	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
-		return &fsm.Error{Code: fsm.CodeState, Resource: "certificate", ID: cert.ID, Message: "certificate " + cert.ID + " is " + cert.Status + " and cannot be issued"}
+	if r := fsm.WorkRefusal(&cert, "issued"); r != nil {
+		return r
 	}
 	if err := csrKeyTypeMatches(csrPEM, cert); err != nil {
 		return err
@@ -368,7 +368,7 @@ func (s *IssuanceService) refuseCSR(ctx context.Context, agentID string, job fsm
 	if err != nil && !rejected(err) {
 		return fmt.Errorf("scheduler: fail job %s: %w", job.ID, err)
 	}
-	if cur, err := s.state.Certificate(job.CertificateID); err == nil && cur.Status != fsm.CertArchived && cur.Status != fsm.CertRevoked {
+	if cur, err := s.state.Certificate(job.CertificateID); err == nil && fsm.MayGetWork(cur.Status) {
 		why := clean("issuance refused: "+refusal.Error(), 4096)
 		err = s.propose(ctx, now, base+"certificate-failed", s.actor(),
 			&fsm.SetCertificateStatus{ID: cur.ID, Status: fsm.CertFailed, From: cur.Status, Reason: why})
