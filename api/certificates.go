@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/certctl/certctl/fsm"
@@ -155,140 +154,61 @@ type actionBody struct {
 	JobIDs []string `json:"job_ids,omitempty"` // ours
 }
 
-// openJobs returns the unfinished jobs of a certificate of one of types.
-func (s *Server) openJobs(certID string, types ...string) ([]fsm.Job, error) {
-	l, err := s.state.Jobs(fsm.JobFilter{CertificateID: certID}, fsm.Page{PerPage: fsm.MaxPerPage})
-	if err != nil {
-		return nil, err
-	}
-	var out []fsm.Job
-	for _, j := range l.Items {
-		if j.Status == fsm.JobCompleted || j.Status == fsm.JobFailed || j.Status == fsm.JobCancelled {
-			continue
-		}
-		for _, t := range types {
-			if j.Type == t {
-				out = append(out, j)
-			}
-		}
-	}
-	return out, nil
-}
-
-// renewCertificate queues a Renewal job (one at a time per certificate) for
-// the job processor.
+// renewCertificate asks for a Renewal job. The state machine decides whether
+// one may start (not Revoked or Archived, no enforced policy rule broken)
+// and, while one is open, keeps that one: the answer names the job that
+// renews the certificate, new or open.
 func (s *Server) renewCertificate(c *gin.Context) {
-	cert, err := s.state.Certificate(c.Param("id"))
+	certID, jobID := c.Param("id"), NewID("job-")
+	if !s.propose(c, &fsm.RequestRenewal{CertificateID: certID, JobID: jobID, CheckPolicies: true}) {
+		return
+	}
+	// The write is applied here: read back which job renews it.
+	job, err := s.state.RenewalJob(certID, jobID)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
-		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" is "+cert.Status+" and cannot be renewed")
-		return
-	}
-	// A certificate that breaks an enforced policy rule is refused here,
-	// naming the rule; the job processor asks again before any issuer is
-	// called, so one slipping past this replica's view still never issues.
-	if err := s.state.CheckPolicies(cert.ID); err != nil {
-		fail(c, err)
-		return
-	}
-	open, err := s.openJobs(cert.ID, fsm.JobIssuance, fsm.JobRenewal)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if len(open) > 0 {
-		c.JSON(http.StatusAccepted, actionBody{Status: "renewal_triggered", JobIDs: []string{open[0].ID}})
-		return
-	}
-	job := fsm.Job{ID: NewID("job-"), Type: fsm.JobRenewal, CertificateID: cert.ID, MaxAttempts: s.maxAttempts(cert)}
-	if s.propose(c, &fsm.CreateJobs{Jobs: []fsm.Job{job}}) {
-		s.nudge()
-		c.JSON(http.StatusAccepted, actionBody{Status: "renewal_triggered", JobIDs: []string{job.ID}})
-	}
-}
-
-// maxAttempts is one attempt plus the renewal policy's retries.
-func (s *Server) maxAttempts(cert *fsm.Certificate) int {
-	if cert.RenewalPolicyID != "" {
-		if p, err := s.state.RenewalPolicy(cert.RenewalPolicyID); err == nil {
-			return min(p.MaxRetries+1, 100)
-		}
-	}
-	return fsm.DefaultMaxAttempts
+	s.nudge()
+	c.JSON(http.StatusAccepted, actionBody{Status: "renewal_triggered", JobIDs: []string{job}})
 }
 
 type deployRequest struct {
 	TargetID string `json:"target_id"`
 }
 
-// deployCertificate queues a Deployment job for each mapped target, or for
-// the one target named, which must be mapped.
+// deployCertificate asks for a Deployment job to each mapped target, or to
+// the one target named; the state machine decides whether they may start.
 func (s *Server) deployCertificate(c *gin.Context) {
 	var req deployRequest
 	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
 		return
 	}
-	cert, err := s.state.Certificate(c.Param("id"))
+	jobID := NewID("job-")
+	if !s.propose(c, &fsm.RequestDeployment{CertificateID: c.Param("id"), TargetID: req.TargetID, JobID: jobID}) {
+		return
+	}
+	// The write is applied here: its jobs can be read back.
+	ids, err := s.state.DeploymentJobIDs(jobID)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
-		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" is "+cert.Status+" and cannot be deployed")
-		return
-	}
-	versions, err := s.state.CertificateVersions(cert.ID, fsm.Page{PerPage: 1})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if versions.Total == 0 {
-		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" has not been issued yet; renew it first")
-		return
-	}
-	targets := cert.TargetIDs
-	if req.TargetID != "" {
-		if !slices.Contains(targets, req.TargetID) {
-			failStatus(c, http.StatusBadRequest, "target_id", "target "+req.TargetID+" is not mapped to certificate "+cert.ID+"; map it first (target_ids)")
-			return
-		}
-		targets = []string{req.TargetID}
-	}
-	if len(targets) == 0 {
-		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" is mapped to no target; set target_ids first")
-		return
-	}
-	jobs := make([]fsm.Job, 0, len(targets))
-	ids := make([]string, 0, len(targets))
-	for _, tid := range targets {
-		t, err := s.state.Target(tid)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		j := fsm.Job{ID: NewID("job-"), Type: fsm.JobDeployment, CertificateID: cert.ID, TargetID: tid, AgentID: t.AgentID}
-		jobs = append(jobs, j)
-		ids = append(ids, j.ID)
-	}
-	if s.propose(c, &fsm.CreateJobs{Jobs: jobs}) {
-		s.nudge()
-		c.JSON(http.StatusAccepted, actionBody{Status: "deployment_triggered", JobIDs: ids})
-	}
+	s.nudge()
+	c.JSON(http.StatusAccepted, actionBody{Status: "deployment_triggered", JobIDs: ids})
 }
 
 type revokeRequest struct {
 	Reason string `json:"reason"`
 }
 
+// revokeCertificate revokes a certificate and cancels its unfinished jobs.
 func (s *Server) revokeCertificate(c *gin.Context) {
 	var req revokeRequest
 	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
 		return
 	}
-	if s.propose(c, &fsm.RevokeCertificate{CertificateID: c.Param("id"), Reason: req.Reason}) {
+	if s.propose(c, &fsm.RequestRevocation{CertificateID: c.Param("id"), Reason: req.Reason}) {
 		statusOK(c, http.StatusOK, "revoked")
 	}
 }

@@ -268,8 +268,8 @@ type renewalPolicyRequest struct {
 }
 
 func (r renewalPolicyRequest) policy() fsm.RenewalPolicy {
-	p := fsm.RenewalPolicy{ID: r.ID, Name: r.Name, RenewalWindowDays: r.RenewalWindowDays, AutoRenew: true,
-		MaxRetries: 3, RetryIntervalMinutes: 60, AlertThresholdsDays: []int{30, 14, 7, 0}}
+	p := fsm.DefaultRenewalPolicy()
+	p.ID, p.Name, p.RenewalWindowDays = r.ID, r.Name, r.RenewalWindowDays
 	if r.AutoRenew != nil {
 		p.AutoRenew = *r.AutoRenew
 	}

@@ -42,13 +42,14 @@ type State interface {
 	PolicyRule(id string) (*fsm.PolicyRule, error)
 	PolicyRules(fsm.Page) (fsm.List[fsm.PolicyRule], error)
 	Violations(fsm.ViolationFilter, fsm.Page) (fsm.List[fsm.PolicyViolation], error)
-	// CheckPolicies is the refusal (fsm.CodePolicy) of issuing the
-	// certificate as stored, or nil.
-	CheckPolicies(certID string) error
 	Agent(id string) (*fsm.Agent, error)
 	Agents(fsm.AgentFilter, fsm.Page) (fsm.List[fsm.Agent], error)
 	Job(id string) (*fsm.Job, error)
 	Jobs(fsm.JobFilter, fsm.Page) (fsm.List[fsm.Job], error)
+	// RenewalJob and DeploymentJobIDs return the jobs a RequestRenewal or
+	// RequestDeployment applied on this replica created or found open.
+	RenewalJob(certID, jobID string) (string, error)
+	DeploymentJobIDs(base string) ([]string, error)
 	AuditEvent(id string) (*fsm.AuditEvent, error)
 	AuditEvents(fsm.AuditFilter, fsm.Page) (fsm.List[fsm.AuditEvent], error)
 	VerifyAudit() (fsm.AuditVerification, error)

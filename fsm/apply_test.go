@@ -951,6 +951,73 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"certificate_revoked", "certificate", fsmtest.CertificateID}},
 		},
 		{
+			name:    "RequestRenewal",
+			payload: &fsm.RequestRenewal{CertificateID: fsmtest.CertificateID, JobID: "job-r"},
+			check: func(t *testing.T, f *fsm.FSM, res *fsm.ApplyResult) {
+				want := fsm.Job{ID: "job-r", Type: fsm.JobRenewal, CertificateID: fsmtest.CertificateID, Status: fsm.JobPending,
+					MaxAttempts: 4, ScheduledAt: fsmtest.T0, CreatedAt: fsmtest.T0}
+				assert.Equal(t, want, res.Value, "the attempts are the renewal policy's retries plus one")
+				open, err := f.OpenRenewalJob(fsmtest.CertificateID)
+				require.NoError(t, err)
+				assert.Equal(t, &want, open)
+			},
+			audit: []auditWant{{"job_created", "job", "job-r"}},
+		},
+		{
+			name: "RequestDeployment",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, 90*24*time.Hour)})
+			},
+			payload: &fsm.RequestDeployment{CertificateID: fsmtest.CertificateID, JobID: "job-d"},
+			check: func(t *testing.T, f *fsm.FSM, res *fsm.ApplyResult) {
+				assert.Equal(t, []fsm.Job{{ID: "job-d", Type: fsm.JobDeployment, CertificateID: fsmtest.CertificateID, TargetID: fsmtest.TargetID,
+					AgentID: fsmtest.AgentID, Status: fsm.JobPending, MaxAttempts: fsm.DefaultMaxAttempts, ScheduledAt: fsmtest.T0, CreatedAt: fsmtest.T0}}, res.Value)
+			},
+			audit: []auditWant{{"job_created", "job", "job-d"}},
+		},
+		{
+			name: "RequestRevocation",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, 90*24*time.Hour)})
+				l.Must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-1", fsm.JobRenewal), fsmtest.DeploymentJob("job-2")}})
+				l.Must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-3", fsm.JobRenewal)}})
+				l.Must(&fsm.CancelJob{JobID: "job-3"})
+			},
+			payload: &fsm.RequestRevocation{CertificateID: fsmtest.CertificateID, Reason: "superseded"},
+			check: func(t *testing.T, f *fsm.FSM, res *fsm.ApplyResult) {
+				serial := fsmtest.Version("", "", 1, fsmtest.T0, time.Hour).SerialNumber
+				assert.Equal(t, fsm.RevocationResult{SerialNumbers: []string{serial}, CancelledJobIDs: []string{"job-2", "job-1"}}, res.Value,
+					"its open jobs are cancelled, slot by slot; a finished one is left alone")
+				for _, id := range []string{"job-1", "job-2"} {
+					j, err := f.Job(id)
+					require.NoError(t, err)
+					assert.Equal(t, fsm.JobCancelled, j.Status, id)
+				}
+				c, err := f.Certificate(fsmtest.CertificateID)
+				require.NoError(t, err)
+				assert.Equal(t, fsm.CertRevoked, c.Status)
+				open, err := f.OpenRenewalJob(fsmtest.CertificateID)
+				require.NoError(t, err)
+				assert.Nil(t, open)
+			},
+			audit: []auditWant{{"job_cancelled", "job", "job-2"}, {"job_cancelled", "job", "job-1"}, {"certificate_revoked", "certificate", fsmtest.CertificateID}},
+		},
+		{
+			name: "EndExpiryWatch",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, at(-100*24*time.Hour), 10*24*time.Hour)})
+				l.Must(&fsm.SetCertificateStatus{ID: fsmtest.CertificateID, Status: fsm.CertExpired})
+			},
+			payload: &fsm.EndExpiryWatch{CertificateID: fsmtest.CertificateID, ExpiresAt: at(-90 * 24 * time.Hour)},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				assert.Empty(t, scanned(t, f, at(time.Hour)), "the renewal check no longer reads it")
+				c, err := f.Certificate(fsmtest.CertificateID)
+				require.NoError(t, err)
+				assert.Equal(t, fsm.CertExpired, c.Status, "it stays listed as Expired")
+			},
+			audit: []auditWant{{"certificate_expiry_watch_ended", "certificate", fsmtest.CertificateID}},
+		},
+		{
 			name: "CreateNotifications",
 			setup: func(l *fsmtest.Log) {
 				l.Must(&fsm.CreateNotifications{Notifications: []fsm.Notification{fsmtest.Notification("n-1", "mc-1/threshold/30")}})

@@ -144,6 +144,7 @@ func (s certStore) put(old, c *Certificate) {
 		c.TargetIDs = []string{}
 	}
 	putJSON(t.bucket(bucketCertificates), []byte(c.ID), c)
+	s.putScan(old, c)
 	exp, stat := t.bucket(bucketCertExp), t.bucket(bucketCertStat)
 	var oldName, oldStatus string
 	var oldRefs []reference
@@ -168,6 +169,29 @@ func (s certStore) put(old, c *Certificate) {
 	}
 	t.setName(bucketCertificates, oldName, c.Name, c.ID)
 	t.moveRefs(oldRefs, c.references())
+}
+
+// putScan keeps the renewal check's index in step with a certificate
+// written over old (nil for a new one). A certificate whose expiry changed
+// is no longer ended (EndExpiryWatch): its new expiry is watched again.
+func (s certStore) putScan(old, c *Certificate) {
+	t := s.t
+	scan, ended := t.bucket(bucketRenewalScan), t.bucket(bucketScanEnded)
+	if old != nil && inRenewalScan(ended, old) {
+		must(scan.Delete(timeIDKey(*old.ExpiresAt, old.ID)))
+	}
+	if old != nil && old.ExpiresAt != nil && (c.ExpiresAt == nil || !old.ExpiresAt.Equal(*c.ExpiresAt)) {
+		must(ended.Delete([]byte(c.ID)))
+	}
+	if inRenewalScan(ended, c) {
+		must(scan.Put(timeIDKey(*c.ExpiresAt, c.ID), nil))
+	}
+}
+
+// inRenewalScan reports whether the renewal check looks after c: it has an
+// expiry, a Watched status, and the check has not ended at that expiry.
+func inRenewalScan(ended *bolt.Bucket, c *Certificate) bool {
+	return c.ExpiresAt != nil && Watched(c.Status) && !bytes.Equal(ended.Get([]byte(c.ID)), timeKey(*c.ExpiresAt))
 }
 
 // setTargets replaces the certificate's mappings with ids.
@@ -666,6 +690,30 @@ func (f *FSM) CertificatesExpiringBefore(t time.Time, fn func(*Certificate) bool
 				continue
 			}
 			if !fn(&cert) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// CertificatesInRenewalScan calls fn for each certificate the renewal check
+// looks after (Watched, and not ended by EndExpiryWatch) whose expiry is
+// before t, soonest first. It reads only that range of its own index, so an
+// expired certificate the check is done with costs nothing. fn returning
+// false stops.
+func (f *FSM) CertificatesInRenewalScan(t time.Time, fn func(*Certificate) bool) error {
+	return f.view(func(tx *bolt.Tx) error {
+		end := timeKey(t)
+		certs := tx.Bucket(bucketCertificates)
+		c := tx.Bucket(bucketRenewalScan).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], end) < 0; k, _ = c.Next() {
+			var cert Certificate
+			found, err := getJSON(certs, k[8:], &cert)
+			if err != nil {
+				return err
+			}
+			if found && !fn(&cert) {
 				return nil
 			}
 		}

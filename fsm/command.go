@@ -56,6 +56,10 @@ const (
 	CommandCancelJob    CommandType = 44
 	CommandAwaitCSR     CommandType = 45
 	CommandReleaseLease CommandType = 46
+	// The lifecycle's requests (requests.go).
+	CommandRequestRenewal    CommandType = 47
+	CommandRequestDeployment CommandType = 48
+	CommandEndExpiryWatch    CommandType = 49
 
 	CommandRegisterAgent    CommandType = 50
 	CommandRecordHeartbeats CommandType = 51
@@ -73,6 +77,7 @@ const (
 	CommandRevokeAPIKey CommandType = 81
 
 	CommandRevokeCertificate CommandType = 90
+	CommandRequestRevocation CommandType = 91
 
 	CommandSetIssuerMaterial CommandType = 100
 
@@ -99,6 +104,8 @@ var commandNames = map[CommandType]string{
 	CommandRecordViolations: "RecordViolations",
 	CommandCreateAPIKey:     "CreateAPIKey", CommandRevokeAPIKey: "RevokeAPIKey",
 	CommandRevokeCertificate: "RevokeCertificate",
+	CommandRequestRenewal:    "RequestRenewal", CommandRequestDeployment: "RequestDeployment",
+	CommandEndExpiryWatch: "EndExpiryWatch", CommandRequestRevocation: "RequestRevocation",
 	CommandSetIssuerMaterial: "SetIssuerMaterial",
 	CommandStartJob:          "StartJob",
 }
@@ -219,6 +226,14 @@ func newPayload(t CommandType) Payload {
 		return &RevokeCertificate{}
 	case CommandSetIssuerMaterial:
 		return &SetIssuerMaterial{}
+	case CommandRequestRenewal:
+		return &RequestRenewal{}
+	case CommandRequestDeployment:
+		return &RequestDeployment{}
+	case CommandEndExpiryWatch:
+		return &EndExpiryWatch{}
+	case CommandRequestRevocation:
+		return &RequestRevocation{}
 	case CommandStartJob:
 		return &StartJob{}
 	}

@@ -76,8 +76,3 @@ var (
 	// certificate; connectors/issuer spells them the same.
 	KeyTypes = Enum{"ECDSA-P256", "ECDSA-P384", "RSA-2048", "RSA-3072", "RSA-4096", "Ed25519"}
 )
-
-// jobTerminal reports whether a job status is final.
-func jobTerminal(status string) bool {
-	return status == JobCompleted || status == JobFailed || status == JobCancelled
-}

@@ -98,8 +98,18 @@ func (f *FSM) openDB(path string, readOnly bool) (*bolt.DB, error) {
 		return db, nil
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		fresh := tx.Bucket(bucketMeta) == nil
+		missing := map[string]bool{}
 		for _, b := range allBuckets {
+			if tx.Bucket(b) == nil {
+				missing[string(b)] = true
+			}
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if !fresh {
+			if err := buildLifecycleIndexes(tx, missing); err != nil {
 				return err
 			}
 		}
@@ -197,7 +207,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			}
 			r, typ := applyEntry(tx, l, f.opts.AuditKey)
 			results[i] = r
-			queued = queued || (r.Err == nil && typ == CommandCreateJobs)
+			queued = queued || (r.Err == nil && (typ == CommandCreateJobs || typ == CommandRequestRenewal || typ == CommandRequestDeployment))
 		}
 		if last == nil {
 			return nil

@@ -74,3 +74,15 @@ func ptr[T any](v T) *T { return &v }
 func noopAt(e *raft.Log) *raft.Log {
 	return &raft.Log{Index: e.Index, Term: e.Term, Type: raft.LogNoop}
 }
+
+// scanned returns the ids of the certificates the renewal check reads up to
+// before, in its order.
+func scanned(t *testing.T, f *fsm.FSM, before time.Time) []string {
+	t.Helper()
+	var ids []string
+	require.NoError(t, f.CertificatesInRenewalScan(before, func(c *fsm.Certificate) bool {
+		ids = append(ids, c.ID)
+		return true
+	}))
+	return ids
+}

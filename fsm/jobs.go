@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"time"
@@ -10,9 +11,6 @@ import (
 
 // MaxBatch bounds the records of one batch command.
 const MaxBatch = 1000
-
-// DefaultMaxAttempts is the original's jobs.max_attempts default.
-const DefaultMaxAttempts = 3
 
 func (j *Job) validate() error {
 	if err := ValidID("id", j.ID); err != nil {
@@ -41,8 +39,8 @@ func (j *Job) validate() error {
 	if j.MaxAttempts == 0 {
 		j.MaxAttempts = DefaultMaxAttempts
 	}
-	if j.MaxAttempts < 1 || j.MaxAttempts > 100 {
-		return invalidf("max_attempts", "max_attempts must be between 1 and 100")
+	if j.MaxAttempts < 1 || j.MaxAttempts > MaxJobAttempts {
+		return invalidf("max_attempts", "max_attempts must be between 1 and %d", MaxJobAttempts)
 	}
 	return nil
 }
@@ -88,6 +86,52 @@ func (s jobStore) put(old, j *Job) {
 		must(stat.Put(compound(j.Status, j.ID), nil))
 		t.addCount(1, string(bucketJobs), "status", j.Status)
 	}
+	wasOpen, isOpen := old != nil && !JobFinished(old.Status), !JobFinished(j.Status)
+	switch {
+	case isOpen && !wasOpen:
+		must(t.bucket(bucketOpenJobs).Put(openJobKey(j), nil))
+	case wasOpen && !isOpen:
+		must(t.bucket(bucketOpenJobs).Delete(openJobKey(old)))
+	}
+}
+
+// openJobKey is a job's key in the open-jobs index.
+func openJobKey(j *Job) []byte { return compound(j.CertificateID, jobSlot(j.Type), j.ID) }
+
+// jobSlot is the slot of the open-jobs index a job of type typ holds: its
+// lifecycle slot (openSlot), or its own type.
+func jobSlot(typ string) string {
+	if s := openSlot(typ); s != "" {
+		return s
+	}
+	return typ
+}
+
+// openJob returns the first unfinished job of a certificate in a slot (""
+// for any), or nil. It seeks the open-jobs index once, so its cost does not
+// grow with the certificate's finished jobs.
+func (s jobStore) openJob(certID, slot string) (*Job, error) {
+	pfx := prefix(certID)
+	if slot != "" {
+		pfx = prefix(certID, slot)
+	}
+	k, _ := s.t.bucket(bucketOpenJobs).Cursor().Seek(pfx)
+	if k == nil || !bytes.HasPrefix(k, pfx) {
+		return nil, nil
+	}
+	return s.get(string(k[bytes.LastIndexByte(k, sep)+1:]))
+}
+
+// openJobIDs returns the ids of a certificate's unfinished jobs, by slot
+// and then id.
+func (s jobStore) openJobIDs(certID string) []string {
+	var out []string
+	pfx := prefix(certID)
+	c := s.t.bucket(bucketOpenJobs).Cursor()
+	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+		out = append(out, string(k[bytes.LastIndexByte(k, sep)+1:]))
+	}
+	return out
 }
 
 // CreateJobs adds jobs, all or none.
@@ -249,7 +293,7 @@ func jobOwner(j *Job, holder, agentID string, now time.Time) error {
 	if agentID != "" && j.AgentID != agentID {
 		return &Error{Code: CodeBadLease, Resource: "job", ID: j.ID, Message: "job " + j.ID + " does not belong to agent " + agentID}
 	}
-	if jobTerminal(j.Status) {
+	if JobFinished(j.Status) {
 		return statef("job", j.ID, "job %q is already %s", j.ID, j.Status)
 	}
 	return nil
@@ -363,7 +407,7 @@ func (p *FailJob) apply(t *txn) (any, error) {
 		j.DeploymentResult = p.DeploymentResult
 	}
 	action := "job_failed"
-	if p.RetryAt != nil && j.Attempts < j.MaxAttempts {
+	if p.RetryAt != nil && RetriesLeft(&j) {
 		j.Status, j.ScheduledAt = JobPending, *p.RetryAt
 		action = "job_retry_scheduled"
 	} else {
@@ -387,7 +431,7 @@ func (p *CancelJob) apply(t *txn) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if jobTerminal(old.Status) {
+	if JobFinished(old.Status) {
 		return nil, statef("job", old.ID, "job %q is already %s", old.ID, old.Status)
 	}
 	j, now := *old, t.now()

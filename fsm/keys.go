@@ -53,6 +53,17 @@ var (
 	bucketServerKeys     = []byte("server_keys")                    // certificate id → ServerKey (JSON): its current version's sealed key
 	bucketJoinTokens     = []byte("join_tokens")                    // token id → JoinToken (its secret only as a hash)
 	bucketNodeCertRevoke = []byte("node_cert_revocations")          // node certificate serial → NodeCertRevocation
+	// bucketOpenJobs holds the unfinished jobs of each certificate, keyed
+	// certificate \x00 slot \x00 job (see openSlot): a lifecycle command
+	// asks whether a certificate has an open renewal with one seek.
+	bucketOpenJobs = []byte("idx_open_jobs_by_certificate")
+	// bucketRenewalScan is the expiry index of the certificates the renewal
+	// check looks after (Watched, not archived, not ended): expiry \x00 id.
+	bucketRenewalScan = []byte("idx_renewal_scan")
+	// bucketScanEnded marks a certificate the renewal check is done with
+	// (EndExpiryWatch): certificate id → the expiry (timeKey) it ended at.
+	// A new expiry puts it back in the scan.
+	bucketScanEnded = []byte("renewal_scan_ended")
 )
 
 // allBuckets is every bucket Open creates; a snapshot lacking one is refused.
@@ -66,13 +77,15 @@ var allBuckets = [][]byte{
 	bucketViolCert, bucketViolRule, bucketNotifStat, bucketNotifKey,
 	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert, bucketIssuerMaterial,
 	bucketServerKeys, bucketJoinTokens, bucketNodeCertRevoke,
+	bucketOpenJobs, bucketRenewalScan, bucketScanEnded,
 }
 
 // laterBuckets were added after the first release: a snapshot of an older
 // build lacks them and is still restored, Open creating them empty, as it
 // does on every replica.
 var laterBuckets = map[string]bool{string(bucketIssuerMaterial): true, string(bucketServerKeys): true,
-	string(bucketJoinTokens): true, string(bucketNodeCertRevoke): true}
+	string(bucketJoinTokens): true, string(bucketNodeCertRevoke): true,
+	string(bucketOpenJobs): true, string(bucketRenewalScan): true, string(bucketScanEnded): true}
 
 var (
 	metaAppliedIndex = []byte("applied_index")

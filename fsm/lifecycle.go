@@ -82,3 +82,63 @@ func prefixEnd(pfx []byte) []byte {
 	end[len(end)-1]++
 	return end
 }
+
+// OpenRenewalJob returns the unfinished Issuance or Renewal job of a
+// certificate, or nil when it has none. One seek of the open-jobs index: the
+// renewal check asks it before proposing a RequestRenewal that would only be
+// refused.
+func (f *FSM) OpenRenewalJob(certID string) (*Job, error) {
+	var out *Job
+	err := f.view(func(tx *bolt.Tx) (err error) {
+		out, err = jobStore{&txn{tx: tx}}.openJob(certID, openSlot(JobRenewal))
+		return err
+	})
+	return out, err
+}
+
+// DeploymentJobIDs returns the ids of the jobs a RequestDeployment with
+// JobID base created (base itself, or base-1, base-2, ...), none if it
+// created none.
+func (f *FSM) DeploymentJobIDs(base string) ([]string, error) {
+	var out []string
+	err := f.view(func(tx *bolt.Tx) error {
+		jobs := tx.Bucket(bucketJobs)
+		if jobs.Get([]byte(base)) != nil {
+			out = []string{base}
+			return nil
+		}
+		for i := 1; i <= MaxTargets; i++ {
+			id := fmt.Sprintf("%s-%d", base, i)
+			if jobs.Get([]byte(id)) == nil {
+				break
+			}
+			out = append(out, id)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RenewalJob returns the id of the job that renews a certificate after a
+// RequestRenewal with jobID was applied: jobID if it created it, else the
+// certificate's open Issuance or Renewal job it answered with; CodeState
+// should that job have finished meanwhile.
+func (f *FSM) RenewalJob(certID, jobID string) (string, error) {
+	var out string
+	err := f.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketJobs).Get([]byte(jobID)) != nil {
+			out = jobID
+			return nil
+		}
+		j, err := jobStore{&txn{tx: tx}}.openJob(certID, openSlot(JobRenewal))
+		if err != nil {
+			return err
+		}
+		if j == nil {
+			return statef("certificate", certID, "the renewal of certificate %q has already finished; renew it again if needed", certID)
+		}
+		out = j.ID
+		return nil
+	})
+	return out, err
+}

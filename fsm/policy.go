@@ -457,19 +457,22 @@ func clip(s string) string {
 	return s[:n] + more
 }
 
-// renewalWindow returns how many days before expiry c renews, and why.
+// renewalWindow returns how many days before expiry c renews (RenewalWindow),
+// and why.
 func renewalWindow(t *txn, c *Certificate, v *CertificateVersion) (int, string) {
-	if c.RenewalPolicyID != "" {
-		var p RenewalPolicy
-		if found, err := getJSON(t.bucket(bucketRenewalPolicies), []byte(c.RenewalPolicyID), &p); err == nil && found && p.RenewalWindowDays != nil {
-			return *p.RenewalWindowDays, "renewal policy " + c.RenewalPolicyID
-		}
-	}
+	p, _ := policyOf(t, c) // unreadable: no policy, as a deleted one
+	var lifetime time.Duration
 	if v != nil {
-		third := int(v.NotAfter.Sub(v.NotBefore) / 3 / (24 * time.Hour))
-		return third, "a third of the lifetime of version " + v.ID + ", as no renewal window is set"
+		lifetime = v.NotAfter.Sub(v.NotBefore)
 	}
-	return 30, "a third of a 90-day lifetime, as no renewal window is set"
+	days := int(RenewalWindow(p, lifetime) / Day)
+	switch {
+	case p != nil && p.RenewalWindowDays != nil:
+		return days, "renewal policy " + c.RenewalPolicyID
+	case lifetime > 0:
+		return days, "a third of the lifetime of version " + v.ID + ", as no renewal window is set"
+	}
+	return days, "a third of a 90-day lifetime, as no renewal window is set"
 }
 
 func inDomains(name string, allowed []string) bool {

@@ -59,31 +59,50 @@ func (p *RevokeCertificate) Validate() error {
 	return err
 }
 func (p *RevokeCertificate) apply(t *txn) (any, error) {
-	s := certStore{t}
-	old, err := s.get(p.CertificateID)
+	old, err := certStore{t}.get(p.CertificateID)
 	if err != nil {
 		return nil, err
 	}
-	switch old.Status {
-	case CertRevoked:
-		return nil, statef("certificate", old.ID, "certificate %q is already revoked", old.ID)
-	case CertArchived:
-		return nil, statef("certificate", old.ID, "certificate %q is archived", old.ID)
+	if r := revocationRefusal(old); r != nil {
+		return nil, r
 	}
+	if err := checkVersionsReadable(t, old.ID); err != nil {
+		return nil, err
+	}
+	return revoke(t, old, p.Reason), nil
+}
+
+// checkVersionsReadable fails if a version of certificate certID cannot be
+// decoded, so that revoke, which reads them while writing, never fails.
+func checkVersionsReadable(t *txn, certID string) error {
+	versions := t.bucket(bucketVersions)
+	pfx := prefix(certID)
+	c := t.bucket(bucketVerByCert).Cursor()
+	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+		var v CertificateVersion
+		if err := json.Unmarshal(versions.Get(k[len(pfx)+8:]), &v); err != nil {
+			return unreadable(k, err)
+		}
+	}
+	return nil
+}
+
+// revoke moves old to Revoked with reason and lists each of its versions
+// not yet expired for its issuer's CRL, returning their serials. The caller
+// has checked revocationRefusal and checkVersionsReadable.
+func revoke(t *txn, old *Certificate, reason string) []string {
 	var revoked []string
 	versions := t.bucket(bucketVersions)
 	pfx := prefix(old.ID)
 	c := t.bucket(bucketVerByCert).Cursor()
 	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
 		var v CertificateVersion
-		if err := json.Unmarshal(versions.Get(k[len(pfx)+8:]), &v); err != nil {
-			return nil, unreadable(k, err)
-		}
+		must(json.Unmarshal(versions.Get(k[len(pfx)+8:]), &v))
 		if !v.NotAfter.After(t.now()) {
 			continue
 		}
 		rev := Revocation{IssuerID: old.IssuerID, SerialNumber: v.SerialNumber, CertificateID: old.ID,
-			VersionID: v.ID, Reason: p.Reason, RevokedAt: t.now()}
+			VersionID: v.ID, Reason: reason, RevokedAt: t.now()}
 		key := compound(old.IssuerID, v.SerialNumber)
 		if t.bucket(bucketRevocations).Get(key) != nil {
 			continue
@@ -93,10 +112,10 @@ func (p *RevokeCertificate) apply(t *txn) (any, error) {
 		revoked = append(revoked, v.SerialNumber)
 	}
 	c2 := *old
-	c2.Status, c2.StatusReason, c2.UpdatedAt = CertRevoked, p.Reason, t.now()
-	s.put(old, &c2)
-	t.audit("certificate_revoked", "certificate", old.ID, map[string]any{"reason": p.Reason, "serial_numbers": revoked})
-	return revoked, nil
+	c2.Status, c2.StatusReason, c2.UpdatedAt = CertRevoked, reason, t.now()
+	certStore{t}.put(old, &c2)
+	t.audit("certificate_revoked", "certificate", old.ID, map[string]any{"reason": reason, "serial_numbers": revoked})
+	return revoked
 }
 
 // Revocations returns the revoked serials of an issuer, in serial order.

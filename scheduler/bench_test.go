@@ -59,7 +59,7 @@ func benchmarkRenewalCheck(b *testing.B, n int) {
 	ctx := context.Background()
 
 	// The first run, once: it finds the 1% and proposes for them.
-	s, state := newScheduler(DefaultLifetime)
+	s, state := newScheduler(fsm.DefaultLifetime)
 	start = time.Now()
 	require.NoError(b, s.checkRenewals(ctx))
 	b.Logf("first run: %s, %d certificates read, %d proposals", time.Since(start).Round(time.Millisecond), state.visited, prop.proposals())
@@ -71,7 +71,7 @@ func benchmarkRenewalCheck(b *testing.B, n int) {
 		name        string
 		maxLifetime time.Duration
 	}{
-		{"steady", DefaultLifetime},
+		{"steady", fsm.DefaultLifetime},
 		{"steady-default-horizon", DefaultMaxLifetime},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

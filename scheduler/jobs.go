@@ -17,46 +17,9 @@ import (
 	"github.com/certctl/certctl/fsm"
 )
 
-// maxRetryDelay caps the backoff between attempts of a job, unless the
-// policy's retry interval is longer still.
-const maxRetryDelay = 24 * time.Hour
-
 // finishTimeout bounds the proposals that close an attempt after ctx has
 // ended (leadership lost mid-work): they go to the next leader.
 const finishTimeout = 5 * time.Second
-
-// retryDelay is the wait before the attempt after attempt number attempt
-// (from 1) failed: the policy's retry interval, in minutes as the table
-// stores it, doubled after each failed attempt: interval × 2^(attempt−1),
-// at most maxRetryDelay (or the interval itself if longer).
-func retryDelay(intervalMinutes, attempt int) time.Duration {
-	base := time.Duration(intervalMinutes) * time.Minute
-	if base <= 0 {
-		return 0
-	}
-	limit := max(maxRetryDelay, base)
-	d := base
-	for i := 1; i < attempt && d < limit; i++ {
-		d *= 2
-	}
-	return min(d, limit)
-}
-
-// due reports whether the job processor should claim j at now: a Pending
-// Issuance or Renewal job whose time has come, or a Running one whose lease
-// has run out (its holder, a former leader, is gone).
-func due(now time.Time, j *fsm.Job) bool {
-	if j.Type != fsm.JobIssuance && j.Type != fsm.JobRenewal {
-		return false
-	}
-	switch j.Status {
-	case fsm.JobPending:
-		return !j.ScheduledAt.After(now)
-	case fsm.JobRunning:
-		return j.LeaseExpiresAt != nil && !j.LeaseExpiresAt.After(now)
-	}
-	return false
-}
 
 // processJobs is the job processor: it claims the due Issuance and Renewal
 // jobs, oldest first, and works them through Issuance, JobWorkers at once.
@@ -71,7 +34,7 @@ func (s *Scheduler) processJobs(ctx context.Context) error {
 				return err
 			}
 			for _, j := range l.Items {
-				if due(now, &j) {
+				if fsm.JobDue(now, &j) {
 					jobs = append(jobs, j)
 				}
 			}
@@ -195,8 +158,8 @@ func (s *Scheduler) work(ctx context.Context, j fsm.Job) error {
 		return s.fail(ctx, job, nil, fsm.RenewalPolicy{}, err.Error(), false)
 	case err != nil:
 		return err
-	case cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked:
-		return s.fail(ctx, job, nil, fsm.RenewalPolicy{}, "certificate "+cert.ID+" is "+cert.Status, false)
+	case !fsm.MayGetWork(cert.Status):
+		return s.fail(ctx, job, nil, fsm.RenewalPolicy{}, fsm.WorkRefusal(cert, "renewed").Message, false)
 	}
 	policy, err := s.policyOf(cert)
 	if err != nil {
@@ -248,15 +211,15 @@ func (s *Scheduler) issue(ctx context.Context, job *fsm.Job, cert *fsm.Certifica
 	return s.cfg.Issuance.Issue(ctx, *job, *cert)
 }
 
-// policyOf returns the renewal policy governing cert.
+// policyOf returns the renewal policy governing cert (fsm.EffectivePolicy).
 func (s *Scheduler) policyOf(cert *fsm.Certificate) (fsm.RenewalPolicy, error) {
 	if cert.RenewalPolicyID == "" {
-		return defaultPolicy(), nil
+		return fsm.EffectivePolicy(nil), nil
 	}
 	p, err := s.state.RenewalPolicy(cert.RenewalPolicyID)
 	switch {
 	case errors.Is(err, fsm.ErrNotFound):
-		return defaultPolicy(), nil
+		return fsm.EffectivePolicy(nil), nil
 	case err != nil:
 		return fsm.RenewalPolicy{}, err
 	}
@@ -323,10 +286,10 @@ func (s *Scheduler) fail(ctx context.Context, job *fsm.Job, cert *fsm.Certificat
 	defer cancel()
 	now := s.cfg.Now()
 	reason = clean(reason, 2048)
-	final := !retry || cert == nil || job.Attempts >= job.MaxAttempts
+	final := !retry || cert == nil || !fsm.RetriesLeft(job)
 	cmd := &fsm.FailJob{JobID: job.ID, Holder: s.holder, Error: reason}
 	if !final {
-		at := now.Add(retryDelay(p.RetryIntervalMinutes, job.Attempts))
+		at := now.Add(fsm.RetryDelay(p.RetryIntervalMinutes, job.Attempts))
 		cmd.RetryAt = &at
 	}
 	err := s.propose(ctx, now, jobRequest(job.ID, started(job), "fail"), cmd)
@@ -360,7 +323,7 @@ func (s *Scheduler) certificateFailed(ctx context.Context, now time.Time, job *f
 	if err != nil {
 		return err
 	}
-	if cur.Status != fsm.CertArchived && cur.Status != fsm.CertRevoked {
+	if fsm.MayGetWork(cur.Status) {
 		err = s.propose(ctx, now, jobRequest(job.ID, started(job), "certificate-failed"),
 			&fsm.SetCertificateStatus{ID: cur.ID, Status: fsm.CertFailed, From: cur.Status, Reason: why})
 		switch {

@@ -31,27 +31,6 @@ func (h *harness) renewalJob(id string) {
 	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{j}})
 }
 
-func TestRetryDelay(t *testing.T) {
-	cases := []struct {
-		interval, attempt int
-		want              time.Duration
-	}{
-		{60, 1, 60 * time.Minute},
-		{60, 2, 120 * time.Minute},
-		{60, 3, 240 * time.Minute},
-		{60, 4, 480 * time.Minute},
-		{60, 6, 24 * time.Hour}, // 32 h, capped at a day
-		{60, 100, 24 * time.Hour},
-		{30, 1, 30 * time.Minute},
-		{1, 1, time.Minute}, // minutes, never seconds
-		{0, 3, 0},
-		{7 * 24 * 60, 3, 7 * 24 * time.Hour}, // an interval longer than the cap is kept
-	}
-	for _, tc := range cases {
-		assert.Equal(t, tc.want, retryDelay(tc.interval, tc.attempt), "interval %d min, attempt %d", tc.interval, tc.attempt)
-	}
-}
-
 func TestJobs_FailingIssuanceRetriesWithBackoffThenFails(t *testing.T) {
 	iss := &issuance{fn: func(context.Context, fsm.Job, fsm.Certificate) error {
 		return errors.New("CA unreachable:\x00 connection refused")
@@ -189,7 +168,7 @@ func TestJobs_ArchivedCertificateFailsItsJobWithoutRetry(t *testing.T) {
 	h.processJobs()
 	j := h.job("job-archived")
 	assert.Equal(t, fsm.JobFailed, j.Status)
-	assert.Equal(t, "certificate mc-job is Archived", j.LastError)
+	assert.Equal(t, `certificate "mc-job" is Archived and cannot be renewed; create a new certificate instead`, j.LastError)
 	assert.Empty(t, iss.Calls())
 	assert.Equal(t, fsm.CertArchived, h.certificate("mc-job").Status)
 }

@@ -16,119 +16,6 @@ func days(n float64) time.Duration { return time.Duration(n * float64(day)) }
 
 func ptr[T any](v T) *T { return &v }
 
-func TestPlan(t *testing.T) {
-	now := t0
-	std := fsm.RenewalPolicy{AutoRenew: true, RenewalWindowDays: ptr(30), AlertThresholdsDays: []int{30, 14, 7, 0}}
-	cases := []struct {
-		name     string
-		status   string
-		left     time.Duration
-		policy   fsm.RenewalPolicy
-		lifetime time.Duration
-		want     decision
-	}{
-		{"far from expiry", fsm.CertActive, days(45), std, 0,
-			decision{}},
-		{"just inside the alert window", fsm.CertActive, days(30), std, 0,
-			decision{status: fsm.CertExpiring, crossed: []int{30}, renew: true}},
-		{"ten days left", fsm.CertActive, days(10), std, 0,
-			decision{status: fsm.CertExpiring, crossed: []int{30, 14}, renew: true}},
-		{"already expiring", fsm.CertExpiring, days(10), std, 0,
-			decision{crossed: []int{30, 14}, renew: true}},
-		{"a second before expiry", fsm.CertExpiring, time.Second, std, 0,
-			decision{crossed: []int{30, 14, 7}, renew: true}},
-		{"expiry is now", fsm.CertExpiring, 0, std, 0,
-			decision{status: fsm.CertExpired, crossed: []int{30, 14, 7, 0}, renew: true}},
-		{"active, expired", fsm.CertActive, -days(3), std, 0,
-			decision{status: fsm.CertExpired, crossed: []int{30, 14, 7, 0}, renew: true}},
-		{"failed, expired", fsm.CertFailed, -days(3), std, 0,
-			decision{status: fsm.CertExpired, crossed: []int{30, 14, 7, 0}, renew: true}},
-		{"renewing, expired", fsm.CertRenewalInProgress, -days(3), std, 0,
-			decision{status: fsm.CertExpired, crossed: []int{30, 14, 7, 0}, renew: true}},
-		{"expired stays expired", fsm.CertExpired, -days(3), std, 0,
-			decision{crossed: []int{30, 14, 7, 0}, renew: true}},
-		{"failed is not moved to expiring", fsm.CertFailed, days(10), std, 0,
-			decision{crossed: []int{30, 14}, renew: true}},
-
-		{"window 14, 20 days left: no renewal yet", fsm.CertActive, days(20),
-			fsm.RenewalPolicy{AutoRenew: true, RenewalWindowDays: ptr(14), AlertThresholdsDays: []int{30}}, 0,
-			decision{status: fsm.CertExpiring, crossed: []int{30}}},
-		{"window 30, 20 days left: renewal due", fsm.CertActive, days(20),
-			fsm.RenewalPolicy{AutoRenew: true, RenewalWindowDays: ptr(30), AlertThresholdsDays: []int{30}}, 0,
-			decision{status: fsm.CertExpiring, crossed: []int{30}, renew: true}},
-		{"no window: a third of a 60-day lifetime is 20 days", fsm.CertActive, days(21),
-			fsm.RenewalPolicy{AutoRenew: true}, 60 * day,
-			decision{}},
-		{"no window: 20 days of 60 left", fsm.CertActive, days(20),
-			fsm.RenewalPolicy{AutoRenew: true}, 60 * day,
-			decision{renew: true}},
-		{"no window, unknown lifetime: 90 days, renew at 30", fsm.CertActive, days(30.5),
-			fsm.RenewalPolicy{AutoRenew: true}, 0,
-			decision{}},
-		{"no window, unknown lifetime, 30 days left", fsm.CertActive, days(30),
-			fsm.RenewalPolicy{AutoRenew: true}, 0,
-			decision{renew: true}},
-		{"no window, a year's lifetime", fsm.CertActive, days(100),
-			fsm.RenewalPolicy{AutoRenew: true}, 365 * day,
-			decision{renew: true}},
-		{"short-lived: 8 h left of 24 h", fsm.CertActive, 8 * time.Hour,
-			fsm.RenewalPolicy{AutoRenew: true}, 24 * time.Hour,
-			decision{renew: true}},
-		{"auto renew off: alerts only", fsm.CertActive, days(5),
-			fsm.RenewalPolicy{AutoRenew: false, RenewalWindowDays: ptr(30), AlertThresholdsDays: []int{30, 14, 7, 0}}, 0,
-			decision{status: fsm.CertExpiring, crossed: []int{30, 14, 7}}},
-		{"thresholds unordered and repeated", fsm.CertActive, days(6),
-			fsm.RenewalPolicy{AlertThresholdsDays: []int{7, 30, 7, 14, 3}}, 0,
-			decision{status: fsm.CertExpiring, crossed: []int{30, 14, 7}}},
-		{"no thresholds: expired but never expiring", fsm.CertActive, days(1),
-			fsm.RenewalPolicy{}, 0,
-			decision{}},
-
-		{"pending is not watched", fsm.CertPending, days(1), std, 0, decision{}},
-		{"revoked is not watched", fsm.CertRevoked, -days(1), std, 0, decision{}},
-		{"archived is not watched", fsm.CertArchived, -days(1), std, 0, decision{}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			exp := now.Add(tc.left)
-			c := &fsm.Certificate{ID: "mc-x", Status: tc.status, ExpiresAt: &exp}
-			got := plan(now, c, &tc.policy, tc.lifetime)
-			want := tc.want
-			if want.status != "" || want.crossed != nil || want.renew {
-				want.left = tc.left
-			}
-			if got.status == "" && got.crossed == nil && !got.renew {
-				got.left = 0
-			}
-			assert.Equal(t, want, got)
-		})
-	}
-
-	t.Run("no expiry", func(t *testing.T) {
-		assert.Equal(t, decision{}, plan(now, &fsm.Certificate{Status: fsm.CertActive}, &std, 0))
-	})
-	t.Run("pure", func(t *testing.T) {
-		exp := now.Add(days(10))
-		c := &fsm.Certificate{Status: fsm.CertActive, ExpiresAt: &exp}
-		p := fsm.RenewalPolicy{AutoRenew: true, AlertThresholdsDays: []int{7, 30, 14}}
-		first := plan(now, c, &p, 0)
-		assert.Equal(t, first, plan(now, c, &p, 0))
-		assert.Equal(t, []int{7, 30, 14}, p.AlertThresholdsDays, "plan must not reorder the policy's thresholds")
-	})
-}
-
-func TestHorizon(t *testing.T) {
-	longest := 398 * day
-	assert.Equal(t, time.Duration(0), horizon(nil, longest))
-	assert.Equal(t, 30*day, horizon([]fsm.RenewalPolicy{{AutoRenew: true, RenewalWindowDays: ptr(14), AlertThresholdsDays: []int{30, 7}}}, longest))
-	assert.Equal(t, 45*day, horizon([]fsm.RenewalPolicy{
-		{AutoRenew: true, RenewalWindowDays: ptr(45), AlertThresholdsDays: []int{30}},
-		{AutoRenew: false, AlertThresholdsDays: []int{14}}, // no window and no auto renewal: its thresholds only
-	}, longest))
-	assert.Equal(t, longest/3, horizon([]fsm.RenewalPolicy{{AutoRenew: true, AlertThresholdsDays: []int{30}}}, longest),
-		"a policy without a window reads a third of the longest lifetime ahead")
-}
-
 // renewalCheck runs the renewal check once and fails the test on error.
 func (h *harness) renewalCheck() {
 	h.t.Helper()
@@ -338,8 +225,8 @@ type countingState struct {
 	visited int
 }
 
-func (c *countingState) CertificatesExpiringBefore(t time.Time, fn func(*fsm.Certificate) bool) error {
-	return c.State.CertificatesExpiringBefore(t, func(cert *fsm.Certificate) bool {
+func (c *countingState) CertificatesInRenewalScan(t time.Time, fn func(*fsm.Certificate) bool) error {
+	return c.State.CertificatesInRenewalScan(t, func(cert *fsm.Certificate) bool {
 		c.visited++
 		return fn(cert)
 	})
@@ -405,4 +292,42 @@ func TestRenewal_TheSameStatusChangeDecidedAgainIsApplied(t *testing.T) {
 	h.renewalCheck()
 	assert.Equal(t, fsm.CertExpiring, h.certificate("mc-again").Status)
 	assert.Len(t, h.audit("certificate_status_changed", "mc-again"), 3)
+}
+
+func TestRenewal_ExpiredLeavesTheScanOnceItsFinalAlertIsQueued(t *testing.T) {
+	h := newHarness(t)
+	h.policy("policy-manual", 30, false, 30, 14, 7, 0)
+	h.policy("policy-auto", 30, true, 30, 0)
+	h.cert("mc-manual", fsm.CertActive, t0.Add(-day), "policy-manual")
+	h.cert("mc-auto", fsm.CertActive, t0.Add(-day), "policy-auto")
+	counting := &countingState{State: h.f}
+	h.s.state = counting
+
+	h.renewalCheck()
+	assert.Equal(t, fsm.CertExpired, h.certificate("mc-manual").Status)
+	assert.Len(t, h.notifications(fsm.NotificationFilter{CertificateID: "mc-manual"}), 4, "every threshold, the final one included")
+	require.Len(t, h.jobsOf("mc-auto"), 1, "its renewal is asked for once")
+
+	counting.visited = 0
+	h.renewalCheck()
+	assert.Equal(t, 1, counting.visited, "the manual one left the scan; the one still renewing stays")
+
+	// Its renewal job finished without a new version: nothing is left to do
+	// for it either.
+	h.must(&fsm.CancelJob{JobID: renewalJobID("mc-auto", t0.Add(-day))})
+	h.renewalCheck()
+	counting.visited = 0
+	h.renewalCheck()
+	assert.Zero(t, counting.visited)
+	for _, id := range []string{"mc-manual", "mc-auto"} {
+		assert.Equal(t, fsm.CertExpired, h.certificate(id).Status, "%s stays listed as Expired", id)
+	}
+	assert.Len(t, h.jobsOf("mc-auto"), 1)
+	assert.Len(t, h.notifications(fsm.NotificationFilter{CertificateID: "mc-manual"}), 4)
+
+	// A new expiry (an operator's renewal recorded) brings it back.
+	h.must(&fsm.RecordVersion{Version: fsmtest.Version("ver-new", "mc-manual", 77, t0, 90*day)})
+	counting.visited = 0
+	h.renewalCheck()
+	assert.Equal(t, 1, counting.visited)
 }

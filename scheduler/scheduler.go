@@ -157,7 +157,12 @@ func (c Config) Validate() error {
 // leader that has applied every committed entry (node.RunOnLeader's
 // barrier), so local reads are current.
 type State interface {
-	CertificatesExpiringBefore(t time.Time, fn func(*fsm.Certificate) bool) error
+	// CertificatesInRenewalScan calls fn for each certificate the renewal
+	// check watches whose expiry is before t, soonest first.
+	CertificatesInRenewalScan(t time.Time, fn func(*fsm.Certificate) bool) error
+	// OpenRenewalJob is the unfinished Issuance or Renewal job of a
+	// certificate, or nil.
+	OpenRenewalJob(certID string) (*fsm.Job, error)
 	Certificate(id string) (*fsm.Certificate, error)
 	LatestCertificateVersion(certID string) (*fsm.CertificateVersion, error)
 	RenewalPolicy(id string) (*fsm.RenewalPolicy, error)

@@ -51,8 +51,8 @@ func jobDerivedID(prefix, jobID, what string) string {
 // finds its version recorded and only finishes the rest, so a certificate
 // gets one version (and one certificate_issued) per job.
 func (s *Service) issueServerKey(ctx context.Context, job fsm.Job, cert fsm.Certificate) error {
-	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
-		return fmt.Errorf("issuance: certificate %s is %s and cannot be issued", cert.ID, cert.Status)
+	if r := fsm.WorkRefusal(&cert, "issued"); r != nil {
+		return fmt.Errorf("issuance: %w", r)
 	}
 	if len(s.cfg.KEK) == 0 {
 		return fmt.Errorf("issuance: certificate %s has a server-side key, which is stored only sealed: %w", cert.ID, ErrNoKEK)

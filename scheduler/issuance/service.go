@@ -253,8 +253,8 @@ func (s *Service) SignCSR(ctx context.Context, agentID string, job fsm.Job, cert
 	if job.AgentID != agentID || job.Status != fsm.JobAwaitingCSR {
 		return &fsm.Error{Code: fsm.CodeState, Resource: "job", ID: job.ID, Message: "job " + job.ID + " is not waiting for a CSR from agent " + agentID}
 	}
-	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
-		return &fsm.Error{Code: fsm.CodeState, Resource: "certificate", ID: cert.ID, Message: "certificate " + cert.ID + " is " + cert.Status + " and cannot be issued"}
+	if r := fsm.WorkRefusal(&cert, "issued"); r != nil {
+		return r
 	}
 	if err := csrKeyTypeMatches(csrPEM, cert); err != nil {
 		return err
@@ -332,7 +332,7 @@ func (s *Service) refuseCSR(ctx context.Context, agentID string, job fsm.Job, re
 	if err != nil && !rejected(err) {
 		return fmt.Errorf("issuance: fail job %s: %w", job.ID, err)
 	}
-	if cur, err := s.state.Certificate(job.CertificateID); err == nil && cur.Status != fsm.CertArchived && cur.Status != fsm.CertRevoked {
+	if cur, err := s.state.Certificate(job.CertificateID); err == nil && fsm.MayGetWork(cur.Status) {
 		why := clean("issuance refused: "+refusal.Error(), 4096)
 		err = s.propose(ctx, now, base+"certificate-failed", s.actor(),
 			&fsm.SetCertificateStatus{ID: cur.ID, Status: fsm.CertFailed, From: cur.Status, Reason: why})
