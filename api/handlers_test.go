@@ -656,6 +656,9 @@ func agentCases() map[string]routeCase {
 			assert.Equal(t, "web-2.example.net", g.body["hostname"])
 			assert.NotEmpty(t, g.body["last_heartbeat_at"])
 			assert.Equal(t, 200, w.as(t, key, "POST", "/api/v1/agents/"+id+"/heartbeat", nil).status, "the body is optional")
+			later := w.as(t, key, "POST", "/api/v1/agents/"+id+"/heartbeat", map[string]any{"version": "1.4.0", "hostname": "web-2.example.net",
+				"os": "linux", "architecture": "amd64", "ip_address": "192.0.2.10"})
+			assert.Equal(t, 200, later.status, "the fields of the original's later agents are accepted: %s", later.raw)
 			requireError(t, w.as(t, key, "POST", "/api/v1/agents/"+id+"/heartbeat", map[string]any{"version": "1\x00"}), 400, "version")
 			requireError(t, w.as(t, key, "POST", "/api/v1/agents/"+id+"/heartbeat", map[string]any{"version": strings.Repeat("9", 65)}), 400, "version")
 			requireError(t, w.as(t, key, "POST", "/api/v1/agents/"+id+"/heartbeat", `{"version": 1}`), 400, "version")
