@@ -47,7 +47,8 @@ func (j *Job) validate() error {
 	return nil
 }
 
-// jobStore writes jobs with their status, agent and certificate indexes.
+// jobStore writes jobs with their status, agent, certificate and open-jobs
+// indexes.
 type jobStore struct{ t *txn }
 
 func (s jobStore) get(id string) (*Job, error) {
@@ -88,6 +89,7 @@ func (s jobStore) put(old, j *Job) {
 		must(stat.Put(compound(j.Status, j.ID), nil))
 		t.addCount(1, string(bucketJobs), "status", j.Status)
 	}
+	moveOpenJob(t, old, j)
 }
 
 // CreateJobs adds jobs, all or none.

@@ -53,6 +53,7 @@ var (
 	bucketServerKeys     = []byte("server_keys")                    // certificate id → ServerKey (JSON): its current version's sealed key
 	bucketJoinTokens     = []byte("join_tokens")                    // token id → JoinToken (its secret only as a hash)
 	bucketNodeCertRevoke = []byte("node_cert_revocations")          // node certificate serial → NodeCertRevocation
+	bucketOpenJobs       = []byte("idx_open_jobs_by_certificate")   // certificate \x00 type \x00 job id, jobs not finished (schema 2)
 )
 
 // allBuckets is every bucket Open creates; a snapshot lacking one is refused.
@@ -65,12 +66,13 @@ var allBuckets = [][]byte{
 	bucketJobStat, bucketJobAgent, bucketJobCert, bucketAuditTime,
 	bucketViolCert, bucketViolRule, bucketNotifStat, bucketNotifKey,
 	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert, bucketIssuerMaterial,
-	bucketServerKeys, bucketJoinTokens, bucketNodeCertRevoke,
+	bucketServerKeys, bucketJoinTokens, bucketNodeCertRevoke, bucketOpenJobs,
 }
 
-// laterBuckets were added after the first release: a snapshot of an older
-// build lacks them and is still restored, Open creating them empty, as it
-// does on every replica.
+// laterBuckets were added after the first release, before the schema had
+// versions that moved: a snapshot of an older build lacks them and is still
+// restored, Open creating them empty, as it does on every replica. Buckets
+// added since come with a migration (schema.go, bucketSince).
 var laterBuckets = map[string]bool{string(bucketIssuerMaterial): true, string(bucketServerKeys): true,
 	string(bucketJoinTokens): true, string(bucketNodeCertRevoke): true}
 
@@ -81,11 +83,8 @@ var (
 	metaClusterCA    = []byte("cluster_ca") // ClusterCA (JSON): the CA of node certificates
 	metaAuditSeq     = []byte("audit_seq")
 	metaAuditHead    = []byte("audit_head")
-	metaSchema       = []byte("schema_version")
+	metaSchema       = []byte("schema_version") // the stored schema's version (schema.go)
 )
-
-// schemaVersion is written once; a file with a newer version is refused.
-const schemaVersion = 1
 
 const sep = 0x00
 
@@ -144,6 +143,12 @@ func timeKey(t time.Time) []byte {
 // timeIDKey is an index key ordered by time, then id.
 func timeIDKey(t time.Time, id string) []byte {
 	return append(timeKey(t), id...)
+}
+
+// openJobKey is a job's key in the open-jobs index: by certificate, then
+// type, so "an open renewal of this certificate" is one prefix.
+func openJobKey(certID, typ, jobID string) []byte {
+	return compound(certID, typ, jobID)
 }
 
 func nameKey(table []byte, name string) []byte {
