@@ -481,17 +481,17 @@ func (f *FSM) Certificate(id string) (*Certificate, error) {
 	return out, err
 }
 
-// CertificateJSON returns the stored JSON of the certificate with id, which is
-// its wire form.
+// CertificateJSON returns the wire form of the certificate with id: its
+// stored bytes while they are the same (storedCertificateIsWire).
 func (f *FSM) CertificateJSON(id string) (json.RawMessage, error) {
 	var out json.RawMessage
-	err := f.view(func(tx *bolt.Tx) error {
+	err := f.view(func(tx *bolt.Tx) (err error) {
 		v := tx.Bucket(bucketCertificates).Get([]byte(id))
 		if v == nil {
 			return notFound("certificate", id)
 		}
-		out = append(json.RawMessage(nil), v...)
-		return nil
+		out, err = wireCertificate(bytes.Clone(v))
+		return err
 	})
 	return out, err
 }
@@ -602,9 +602,10 @@ func (f *FSM) Certificates(flt CertificateFilter, p Page) (List[Certificate], er
 	return out, err
 }
 
-// CertificatesJSON answers what Certificates answers, each certificate as
-// its stored JSON, which is its wire form: the common lists (unfiltered, by
-// status, by expiry) are served without decoding and encoding each record.
+// CertificatesJSON answers what Certificates answers, each certificate in
+// its wire form. The common lists (unfiltered, by status, by expiry) are
+// served as stored, without decoding and encoding each record, while the
+// stored bytes are the wire form (storedCertificateIsWire).
 func (f *FSM) CertificatesJSON(flt CertificateFilter, p Page) (List[json.RawMessage], error) {
 	norm, sorted, err := flt.normalize()
 	if err != nil {
@@ -612,7 +613,15 @@ func (f *FSM) CertificatesJSON(flt CertificateFilter, p Page) (List[json.RawMess
 	}
 	if !sorted {
 		if raw, ok, err := f.certificatesIndexed(norm, p); ok || err != nil {
-			return raw, err
+			if err != nil {
+				return List[json.RawMessage]{}, err
+			}
+			for i, v := range raw.Items {
+				if raw.Items[i], err = wireCertificate(v); err != nil {
+					return List[json.RawMessage]{}, err
+				}
+			}
+			return raw, nil
 		}
 	}
 	l, err := f.Certificates(flt, p)
@@ -645,8 +654,9 @@ func (flt CertificateFilter) normalize() (CertificateFilter, bool, error) {
 	return flt, true, nil
 }
 
-// certificatesIndexed serves the lists an index answers page by page: none,
-// status only, or expiry only as the filter. ok is false for other filters.
+// certificatesIndexed serves the lists an index answers page by page, as
+// stored bytes: none, status only, or expiry only as the filter. ok is false
+// for other filters.
 func (f *FSM) certificatesIndexed(flt CertificateFilter, p Page) (out List[json.RawMessage], ok bool, err error) {
 	onlyExpiry := flt == CertificateFilter{ExpiresBefore: flt.ExpiresBefore, ExpiresAfter: flt.ExpiresAfter}
 	switch {
@@ -683,7 +693,7 @@ func (f *FSM) CertificatesExpiringBefore(t time.Time, fn func(*Certificate) bool
 			if raw == nil {
 				continue
 			}
-			if err := json.Unmarshal(raw, &cert); err != nil {
+			if err := cert.decodeStored(raw); err != nil {
 				return unreadable(k[8:], err)
 			}
 			if cert.Status == CertArchived {
@@ -763,7 +773,7 @@ func (f *FSM) sortedCertificates(flt CertificateFilter, field string, desc bool,
 		}
 		return tx.Bucket(bucketCertificates).ForEach(func(k, v []byte) error {
 			var c Certificate
-			if err := json.Unmarshal(v, &c); err != nil {
+			if err := c.decodeStored(v); err != nil {
 				return unreadable(k, err)
 			}
 			visit(&c)

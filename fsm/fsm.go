@@ -53,6 +53,9 @@ type FSM struct {
 	certMarks pageMarks
 
 	applied atomic.Uint64
+	// migratedFrom is the schema version the file had before the last
+	// Open or Restore migrated it; 0 when neither did.
+	migratedFrom atomic.Uint64
 	// jobsQueued, when set, is called after a commit that created jobs.
 	jobsQueued atomic.Pointer[func()]
 	waitMu     sync.Mutex
@@ -61,7 +64,9 @@ type FSM struct {
 
 var _ raft.BatchingFSM = (*FSM)(nil)
 
-// Open opens or creates the state file at path.
+// Open opens or creates the state file at path. A file of an older stored
+// schema is migrated to this binary's (see Migrated); one of a newer schema
+// is refused with a *SchemaError, unchanged.
 func Open(path string, opts Options) (*FSM, error) {
 	if n := len(opts.AuditKey); n > 0 && n < minAuditKey {
 		return nil, fmt.Errorf("fsm: Options.AuditKey is %d bytes: give at least %d (or none)", n, minAuditKey)
@@ -97,33 +102,21 @@ func (f *FSM) openDB(path string, readOnly bool) (*bolt.DB, error) {
 	if readOnly {
 		return db, nil
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		fresh := tx.Bucket(bucketMeta) == nil
-		missing := map[string]bool{}
-		for _, b := range allBuckets {
-			if tx.Bucket(b) == nil {
-				missing[string(b)] = true
-			}
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		if !fresh {
-			if err := buildLifecycleIndexes(tx, missing); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(metaSchema); v == nil {
-			return meta.Put(metaSchema, u64(schemaVersion))
-		} else if readU64(v) > schemaVersion {
-			return fmt.Errorf("state file schema version %d is newer than this binary understands (%d): upgrade certctl", readU64(v), schemaVersion)
-		}
-		return nil
+	var from uint64
+	err = db.Update(func(tx *bolt.Tx) (err error) {
+		from, err = prepareSchema(tx, path)
+		return err
 	})
 	if err != nil {
 		db.Close()
+		var se *SchemaError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("fsm: open: %w", se)
+		}
 		return nil, fmt.Errorf("fsm: prepare %s: %w", path, err)
+	}
+	if from != schemaVersion {
+		f.migratedFrom.Store(from)
 	}
 	return db, nil
 }
@@ -148,6 +141,17 @@ func (f *FSM) Close() error {
 	clear(f.opts.AuditKey)
 	return err
 }
+
+// Migrated reports the stored-schema versions of the last migration Open or
+// Restore ran on the state file: from the file's version to this binary's.
+// ok is false when the file needed none.
+func (f *FSM) Migrated() (from, to uint64, ok bool) {
+	from = f.migratedFrom.Load()
+	return from, schemaVersion, from != 0
+}
+
+// SchemaVersion is the stored-schema version this binary reads and writes.
+func SchemaVersion() uint64 { return schemaVersion }
 
 // AppliedIndex is the index of the last raft entry reflected in the state.
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
@@ -207,7 +211,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			}
 			r, typ := applyEntry(tx, l, f.opts.AuditKey)
 			results[i] = r
-			queued = queued || (r.Err == nil && (typ == CommandCreateJobs || typ == CommandRequestRenewal || typ == CommandRequestDeployment))
+			queued = queued || (r.Err == nil && typ == CommandCreateJobs)
 		}
 		if last == nil {
 			return nil

@@ -80,12 +80,12 @@ var allBuckets = [][]byte{
 	bucketOpenJobs, bucketRenewalScan, bucketScanEnded,
 }
 
-// laterBuckets were added after the first release: a snapshot of an older
-// build lacks them and is still restored, Open creating them empty, as it
-// does on every replica.
+// laterBuckets were added after the first release, before the schema had
+// versions that moved: a snapshot of an older build lacks them and is still
+// restored, Open creating them empty, as it does on every replica. Buckets
+// added since come with a migration (schema.go, bucketSince).
 var laterBuckets = map[string]bool{string(bucketIssuerMaterial): true, string(bucketServerKeys): true,
-	string(bucketJoinTokens): true, string(bucketNodeCertRevoke): true,
-	string(bucketOpenJobs): true, string(bucketRenewalScan): true, string(bucketScanEnded): true}
+	string(bucketJoinTokens): true, string(bucketNodeCertRevoke): true}
 
 var (
 	metaAppliedIndex = []byte("applied_index")
@@ -94,11 +94,8 @@ var (
 	metaClusterCA    = []byte("cluster_ca") // ClusterCA (JSON): the CA of node certificates
 	metaAuditSeq     = []byte("audit_seq")
 	metaAuditHead    = []byte("audit_head")
-	metaSchema       = []byte("schema_version")
+	metaSchema       = []byte("schema_version") // the stored schema's version (schema.go)
 )
-
-// schemaVersion is written once; a file with a newer version is refused.
-const schemaVersion = 1
 
 const sep = 0x00
 

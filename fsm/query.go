@@ -80,7 +80,7 @@ func scanBucket[T any](tx *bolt.Tx, bucket []byte, p Page, match func(*T) bool) 
 		}
 		for ; k != nil && !pg.full(); k, v = c.Next() {
 			var r T
-			if err := json.Unmarshal(v, &r); err != nil {
+			if err := unmarshalStored(v, &r); err != nil {
 				return List[T]{}, unreadable(k, err)
 			}
 			pg.add(r)
@@ -89,7 +89,7 @@ func scanBucket[T any](tx *bolt.Tx, bucket []byte, p Page, match func(*T) bool) 
 	}
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var r T
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := unmarshalStored(v, &r); err != nil {
 			return List[T]{}, unreadable(k, err)
 		}
 		if match(&r) && pg.wants() {
@@ -148,11 +148,11 @@ func rawIndexCounted(tx *bolt.Tx, index, pfx []byte, bucket []byte, p Page, tota
 	return List[json.RawMessage]{Items: items, Total: total}, nil
 }
 
-// decodeAll decodes raw records into T.
+// decodeAll decodes stored records into T.
 func decodeAll[T any](raw List[json.RawMessage]) (List[T], error) {
 	out := List[T]{Items: make([]T, len(raw.Items)), Total: raw.Total}
 	for i, b := range raw.Items {
-		if err := json.Unmarshal(b, &out.Items[i]); err != nil {
+		if err := unmarshalStored(b, &out.Items[i]); err != nil {
 			return List[T]{}, &Error{Code: CodeInternal, Message: "stored record is unreadable: " + err.Error()}
 		}
 	}

@@ -2,11 +2,9 @@ package fsm
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 )
 
 // The lifecycle's requests: whether work may start on a certificate is
@@ -279,45 +277,4 @@ func (p *EndExpiryWatch) apply(t *txn) (any, error) {
 	must(ended.Put([]byte(c.ID), timeKey(*c.ExpiresAt)))
 	t.audit("certificate_expiry_watch_ended", "certificate", c.ID, map[string]any{"expires_at": *c.ExpiresAt})
 	return nil, nil
-}
-
-// buildLifecycleIndexes fills the lifecycle's indexes that a state file
-// written before them lacks (missing names the buckets Open just created):
-// the open jobs of each certificate and the renewal check's index. They
-// derive from the stored jobs and certificates alone, so every replica,
-// and a snapshot of an older build restored, builds the same ones.
-func buildLifecycleIndexes(tx *bolt.Tx, missing map[string]bool) error {
-	if missing[string(bucketOpenJobs)] {
-		open := tx.Bucket(bucketOpenJobs)
-		err := tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
-			var j Job
-			if err := json.Unmarshal(v, &j); err != nil {
-				return unreadable(k, err)
-			}
-			if JobFinished(j.Status) {
-				return nil
-			}
-			return open.Put(openJobKey(&j), nil)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if missing[string(bucketRenewalScan)] {
-		scan, ended := tx.Bucket(bucketRenewalScan), tx.Bucket(bucketScanEnded)
-		err := tx.Bucket(bucketCertificates).ForEach(func(k, v []byte) error {
-			var c Certificate
-			if err := json.Unmarshal(v, &c); err != nil {
-				return unreadable(k, err)
-			}
-			if !inRenewalScan(ended, &c) {
-				return nil
-			}
-			return scan.Put(timeIDKey(*c.ExpiresAt, c.ID), nil)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -179,12 +179,13 @@ func TestFSM_LifecycleIndexesBuiltForOlderFiles(t *testing.T) {
 	db, err := bolt.Open(path, 0o600, nil)
 	require.NoError(t, err)
 	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		// A file of schema 1, written before the indexes.
 		for _, b := range []string{"idx_open_jobs_by_certificate", "idx_renewal_scan", "renewal_scan_ended"} {
 			if err := tx.DeleteBucket([]byte(b)); err != nil {
 				return err
 			}
 		}
-		return nil
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), u64(1))
 	}))
 	require.NoError(t, db.Close())
 

@@ -54,8 +54,10 @@ func (s *snapshot) Release() { _ = s.tx.Rollback() }
 // Restore replaces the state with a snapshot. The snapshot is written to a
 // temporary file, checked and copied record by record into a fresh file (see
 // rebuildFile), and the copy is verified (it must pass bbolt's consistency
-// check and hold every bucket) before it takes the place of the current file;
-// a corrupt or truncated snapshot leaves the state untouched.
+// check and hold every bucket of its schema version) and migrated to this
+// binary's schema before it takes the place of the current file; a corrupt or
+// truncated snapshot, or one of a newer schema (a *SchemaError), leaves the
+// state untouched.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(f.path), filepath.Base(f.path)+".restore-*")
@@ -81,6 +83,16 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore refused, state left unchanged: %w", err)
 	}
 	if err := VerifyFile(rebuilt); err != nil {
+		var se *SchemaError
+		if errors.As(err, &se) {
+			se.Path = "the snapshot"
+		}
+		return fmt.Errorf("fsm: restore refused, state left unchanged: %w", err)
+	}
+	// A snapshot of an older release is migrated like a data dir, before it
+	// takes the state's place.
+	from, err := migrateFile(rebuilt)
+	if err != nil {
 		return fmt.Errorf("fsm: restore refused, state left unchanged: %w", err)
 	}
 
@@ -111,6 +123,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.db = db
 	f.certMarks.reset()
+	if from == schemaVersion {
+		from = 0
+	}
+	f.migratedFrom.Store(from)
 	var idx uint64
 	_ = db.View(func(tx *bolt.Tx) error {
 		idx = readU64(tx.Bucket(bucketMeta).Get(metaAppliedIndex))
@@ -120,8 +136,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-// VerifyFile checks that path is a complete certctl state file. Its pages
-// are checked (see checkStructure) before bbolt's own consistency check runs.
+// VerifyFile checks that path is a complete certctl state file of a stored
+// schema this binary reads (its own or an older one, which Open and Restore
+// migrate; a newer one is a *SchemaError). Its pages are checked (see
+// checkStructure) before bbolt's own consistency check runs.
 func VerifyFile(path string) error {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
@@ -144,15 +162,7 @@ func VerifyFile(path string) error {
 		if damage != nil {
 			return fmt.Errorf("state file is damaged: %w", damage)
 		}
-		for _, b := range allBuckets {
-			if tx.Bucket(b) == nil && !laterBuckets[string(b)] {
-				return fmt.Errorf("state file lacks bucket %q", b)
-			}
-		}
-		if v := readU64(tx.Bucket(bucketMeta).Get(metaSchema)); v == 0 || v > schemaVersion {
-			return fmt.Errorf("state file has schema version %d; this binary understands up to %d", v, schemaVersion)
-		}
-		return nil
+		return checkSchema(tx, path)
 	})
 }
 

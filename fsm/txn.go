@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"bytes"
-	"encoding/json"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,14 +29,14 @@ func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	if raw == nil {
 		return false, nil
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := unmarshalStored(raw, v); err != nil {
 		return true, &Error{Code: CodeInternal, Message: "stored record " + string(key) + " is unreadable: " + err.Error()}
 	}
 	return true, nil
 }
 
 func putJSON(b *bolt.Bucket, key []byte, v any) {
-	raw, err := json.Marshal(v)
+	raw, err := marshalStored(v)
 	must(err)
 	must(b.Put(key, raw))
 }

@@ -116,6 +116,9 @@ func New(cfg Config) (*Node, error) {
 		stopLife:      stopLife,
 		leaderChanged: make(chan struct{}),
 	}
+	if from, to, ok := f.Migrated(); ok {
+		n.log.Info("migrated the state file to this release's stored schema", "path", f.Path(), "from_version", from, "to_version", to)
+	}
 	n.peers = &http.Client{Transport: n.newPeerTransport()}
 	n.watch = newReplWatch(cfg.StallTimeout, n.log)
 	// The first duty of every new leader: make sure the cluster has an id and
