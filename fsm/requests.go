@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"time"
-
 )
 
 // The lifecycle's requests: whether work may start on a certificate is
