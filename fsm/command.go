@@ -179,9 +179,10 @@ func newPayload(t CommandType) Payload {
 
 // Payload is the body of a command. Validate checks everything that can be
 // checked without state; the proposer calls it before proposing and Apply calls
-// it again, so a malformed command never changes anything. apply must return any
-// error before its first write: a batch shares one bbolt transaction, so a
-// rejected command cannot be rolled back on its own.
+// it again, so a malformed command never changes anything. apply writes only
+// through txn.bucket and must return any error, an *Error, before its first
+// write: a batch shares one bbolt transaction, so a rejected command cannot be
+// rolled back on its own (see runHandler for what a breach costs).
 type Payload interface {
 	CommandType() CommandType
 	Validate() error
