@@ -75,6 +75,8 @@ const (
 	CommandRevokeCertificate CommandType = 90
 
 	CommandSetIssuerMaterial CommandType = 100
+
+	CommandReevaluatePolicies CommandType = 110
 )
 
 // commandSpec registers one command: its type, the name String gives it,
@@ -143,6 +145,7 @@ var commands = []commandSpec{
 	register[RevokeAPIKey](CommandRevokeAPIKey, "RevokeAPIKey"),
 	register[RevokeCertificate](CommandRevokeCertificate, "RevokeCertificate"),
 	register[SetIssuerMaterial](CommandSetIssuerMaterial, "SetIssuerMaterial"),
+	register[ReevaluatePolicies](CommandReevaluatePolicies, "ReevaluatePolicies"),
 }
 
 // register makes the spec of a command whose payload is a *T.

@@ -82,6 +82,7 @@ var (
 	metaAuditSeq     = []byte("audit_seq")
 	metaAuditHead    = []byte("audit_head")
 	metaSchema       = []byte("schema_version")
+	metaPolicySweep  = []byte("policy_sweep") // PolicySweep (JSON): the re-evaluation under way, if any
 )
 
 // schemaVersion is written once; a file with a newer version is refused.

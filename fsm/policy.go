@@ -24,7 +24,7 @@ import (
 // current version and the command's time, so every replica reaches the same
 // violations. A violation of a rule of severity Error or Critical refuses the
 // command instead (CodePolicy); creating or changing a rule evaluates every
-// certificate again (reevaluateAll).
+// certificate again, in batches in the background (policy_reeval.go).
 //
 // The kinds of rule, each with its config (one field, required; unknown
 // fields are refused), its parser and its check, are the table ruleKinds
@@ -429,31 +429,6 @@ func violationIDs(t *txn, c *Certificate, fs []finding) ([]PolicyViolation, erro
 		return nil, err
 	}
 	return vs, nil
-}
-
-// reevaluateAll evaluates the rules again against every certificate that is
-// not archived, in id order, after a rule was created or changed: a
-// certificate that breaks a new rule shows it at once (and its owner is told),
-// though nothing is refused, since the certificate itself did not change.
-// Its renewals are refused from then on (CheckPolicies, RecordVersion).
-func reevaluateAll(t *txn) {
-	var ids [][]byte
-	cur := t.bucket(bucketCertificates).Cursor()
-	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
-		ids = append(ids, append([]byte(nil), k...))
-	}
-	s, rules := certStore{t}, loadRules(t)
-	for _, id := range ids {
-		c, err := s.get(string(id))
-		if err != nil || c.Status == CertArchived {
-			continue
-		}
-		vs, err := violationIDs(t, c, evaluateRules(t, rules, c, nil))
-		if err != nil {
-			continue // an id clash left as it was; the certificate's next write retries
-		}
-		applyPolicies(t, c, vs)
-	}
 }
 
 // CheckPolicies returns the refusal (CodePolicy) of issuing a new version of

@@ -39,9 +39,10 @@ func (r *PolicyRule) validate() error {
 	return r.validateConfig()
 }
 
-// CreatePolicyRule adds a policy rule and evaluates the rules again against
-// every certificate that is not archived (reevaluateAll): what breaks the new
-// rule is reported at once, never refused, since no certificate changed.
+// CreatePolicyRule adds a policy rule and starts a sweep that evaluates the
+// rules again against every certificate not archived, in batches the leader
+// proposes (ReevaluatePolicies): what breaks the new rule is reported then,
+// never refused, since no certificate changed.
 type CreatePolicyRule struct {
 	Rule PolicyRule `json:"rule"`
 }
@@ -52,13 +53,13 @@ func (p *CreatePolicyRule) checkText() error      { return p.Rule.checkText() }
 func (p *CreatePolicyRule) apply(t *txn) (any, error) {
 	out, err := createRecord(t, policyRulesTable, &p.Rule)
 	if err == nil {
-		reevaluateAll(t)
+		startPolicySweep(t)
 	}
 	return out, err
 }
 
 // UpdatePolicyRule replaces a policy rule's fields and, as CreatePolicyRule,
-// evaluates the rules again against every certificate not archived.
+// starts a sweep evaluating the rules again against every certificate.
 type UpdatePolicyRule struct {
 	Rule PolicyRule `json:"rule"`
 }
@@ -69,7 +70,7 @@ func (p *UpdatePolicyRule) checkText() error      { return p.Rule.checkText() }
 func (p *UpdatePolicyRule) apply(t *txn) (any, error) {
 	out, err := updateRecord(t, policyRulesTable, &p.Rule)
 	if err == nil {
-		reevaluateAll(t)
+		startPolicySweep(t)
 	}
 	return out, err
 }
