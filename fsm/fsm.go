@@ -62,8 +62,11 @@ type FSM struct {
 	applied atomic.Uint64
 	// jobsQueued, when set, is called after a commit that created jobs.
 	jobsQueued atomic.Pointer[func()]
-	waitMu     sync.Mutex
-	waitCh     chan struct{} // closed and replaced each time applied advances
+	// rulesChanged, when set, is called after a commit that changed the
+	// policy rules (and so started a sweep).
+	rulesChanged atomic.Pointer[func()]
+	waitMu       sync.Mutex
+	waitCh       chan struct{} // closed and replaced each time applied advances
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -198,14 +201,17 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	// their error; each redo adds one, so there are at most len(logs) redos.
 	refused := map[uint64]error{}
 	for {
-		results, last, queued, redo := f.applyLogs(logs, refused)
+		results, last, applied, redo := f.applyLogs(logs, refused)
 		if redo {
 			continue
 		}
 		if last != nil {
 			f.setApplied(last.Index)
 		}
-		if fn := f.jobsQueued.Load(); queued && fn != nil {
+		if fn := f.jobsQueued.Load(); applied[CommandCreateJobs] && fn != nil {
+			(*fn)()
+		}
+		if fn := f.rulesChanged.Load(); (applied[CommandCreatePolicyRule] || applied[CommandUpdatePolicyRule]) && fn != nil {
 			(*fn)()
 		}
 		return results
@@ -215,15 +221,17 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 // errRedo rolls back a batch to apply it again (see ApplyBatch).
 var errRedo = errors.New("fsm: a handler failed after writing; batch applied again")
 
-// applyLogs runs one transaction over logs. redo reports that it was rolled
-// back because a handler failed after writing; that entry is then in refused.
-func (f *FSM) applyLogs(logs []*raft.Log, refused map[uint64]error) (results []any, last *raft.Log, queued, redo bool) {
+// applyLogs runs one transaction over logs; applied holds the types of the
+// commands that succeeded. redo reports that it was rolled back because a
+// handler failed after writing; that entry is then in refused.
+func (f *FSM) applyLogs(logs []*raft.Log, refused map[uint64]error) (results []any, last *raft.Log, applied map[CommandType]bool, redo bool) {
 	results = make([]any, len(logs))
+	applied = map[CommandType]bool{}
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		applied := readU64(meta.Get(metaAppliedIndex))
+		done := readU64(meta.Get(metaAppliedIndex))
 		for i, l := range logs {
-			if l.Index <= applied {
+			if l.Index <= done {
 				results[i] = &ApplyResult{Err: statef("", "", "entry %d already applied", l.Index)}
 				continue
 			}
@@ -238,7 +246,9 @@ func (f *FSM) applyLogs(logs []*raft.Log, refused map[uint64]error) (results []a
 				return errRedo
 			}
 			results[i] = r
-			queued = queued || (r.Err == nil && typ == CommandCreateJobs)
+			if r.Err == nil {
+				applied[typ] = true
+			}
 		}
 		if last == nil {
 			return nil
@@ -252,18 +262,24 @@ func (f *FSM) applyLogs(logs []*raft.Log, refused map[uint64]error) (results []a
 		return pruneRequests(tx, last.Index)
 	})
 	if errors.Is(err, errRedo) {
-		return nil, nil, false, true
+		return nil, nil, nil, true
 	}
 	if err != nil {
 		panic(fmt.Sprintf("fsm: commit of entries %d..%d failed: %v", logs[0].Index, logs[len(logs)-1].Index, err))
 	}
-	return results, last, queued, false
+	return results, last, applied, false
 }
 
 // OnJobsQueued makes fn be called after each commit that created jobs, on
 // every replica: the leader's job processor uses it to start on a renewal
 // asked for through any node at once. fn must not block.
 func (f *FSM) OnJobsQueued(fn func()) { f.jobsQueued.Store(&fn) }
+
+// OnRulesChanged makes fn be called after each commit that created or
+// changed a policy rule, on every replica: the leader's scheduler uses it to
+// start re-evaluating the certificates at once (NextPolicyBatch). fn must
+// not block.
+func (f *FSM) OnRulesChanged(fn func()) { f.rulesChanged.Store(&fn) }
 
 // applyEntry decodes and applies one command inside tx. refused, when set,
 // is the error its handler failed with after writing in an earlier run of

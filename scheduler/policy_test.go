@@ -39,9 +39,10 @@ func TestJobs_PolicyRefusedIssuanceNeverReachesTheIssuer(t *testing.T) {
 	h.must(&fsm.UpdateCertificate{Certificate: cert})
 
 	h.must(&fsm.CreatePolicyRule{Rule: onlyExampleOrg(fsm.SeverityError)})
+	require.NoError(t, h.s.reevaluatePolicies(context.Background()))
 	vs, err := h.f.Violations(fsm.ViolationFilter{CertificateID: fsmtest.CertificateID, RuleID: "rule-domains"}, fsm.Page{})
 	require.NoError(t, err)
-	require.Equal(t, 1, vs.Total, "the existing certificate is reported when the rule is created")
+	require.Equal(t, 1, vs.Total, "the existing certificate is reported by the sweep that follows the rule")
 
 	job := fsmtest.Job("job-1", fsm.JobIssuance)
 	job.MaxAttempts = 4

@@ -268,6 +268,7 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	// entry: its job processor starts on it then, not at its next tick.
 	n.RunOnLeader("scheduler", sched.Run)
 	n.FSM().OnJobsQueued(sched.Nudge)
+	n.FSM().OnRulesChanged(sched.NudgePolicies)
 	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: issuance, Keys: issuance, Secrets: secrets,
 		TargetSecrets: targetSecrets(), IssuerSecrets: issuerSecrets(),
 		ValidateIssuerConfig: func(ctx context.Context, typ string, config json.RawMessage) error {
