@@ -12,11 +12,13 @@ import (
 // ReevaluatePolicies batch of PolicyBatch certificates, in id order, and
 // reads the sweep again, until it ends. The sweep's cursor is in the
 // replicated state, so a new leader resumes where the last batch applied
-// left it (its first pass runs as soon as it leads). A refused batch (the
-// rules changed again, restarting the sweep) is read again; refused twice
-// in a row, the pass ends and the next one retries.
+// left it (its first pass runs as soon as it leads). A batch refused as
+// stale (the rules changed again and restarted the sweep) is read again;
+// refused while the sweep has not moved, the pass ends with the error and
+// the next one retries.
 func (s *Scheduler) reevaluatePolicies(ctx context.Context) error {
-	batches, refused := 0, 0
+	batches := 0
+	var refused *fsm.ReevaluatePolicies
 	for ctx.Err() == nil {
 		b, err := s.state.NextPolicyBatch(s.cfg.PolicyBatch)
 		if err != nil {
@@ -28,13 +30,14 @@ func (s *Scheduler) reevaluatePolicies(ctx context.Context) error {
 			}
 			return nil
 		}
+		moved := refused == nil || refused.Since != b.Since || refused.After != b.After
 		err = s.propose(ctx, s.cfg.Now(), sweepRequest(b), b)
 		switch {
 		case err == nil:
 			batches++
-			refused = 0
-		case rejected(err) && refused == 0:
-			refused++
+			refused = nil
+		case rejected(err) && moved:
+			refused = b
 		default:
 			return fmt.Errorf("policy re-evaluation after %q for the rule change at index %d: %w", b.After, b.Since, err)
 		}

@@ -207,3 +207,38 @@ func TestCluster_PolicySweepResumesAfterLeaderChange(t *testing.T) {
 		next.ID() + " after mc-05", next.ID() + " after mc-08", next.ID() + " after mc-11",
 	}, gate.applied)
 }
+
+// raceProposer changes the rule once, just before the first batch it is
+// given reaches the log, as an operator's change racing the sweep would.
+type raceProposer struct {
+	h       *harness
+	changed bool
+}
+
+func (p *raceProposer) Propose(ctx context.Context, cmd *fsm.Command) (uint64, error) {
+	if cmd.Type == fsm.CommandReevaluatePolicies && !p.changed {
+		p.changed = true
+		rule := labOnly(fsm.SeverityWarning)
+		rule.Config = []byte(`{"allowed":["lab"]}`)
+		p.h.must(&fsm.UpdatePolicyRule{Rule: rule})
+	}
+	return p.h.prop.Propose(ctx, cmd)
+}
+
+// TestPolicies_StaleBatchReadAgain: a batch refused because the rules changed
+// meanwhile (the sweep restarted) is not an error: the pass reads the new
+// sweep and finishes it under the newer rule.
+func TestPolicies_StaleBatchReadAgain(t *testing.T) {
+	h := newHarness(t)
+	require.NoError(t, h.s.reevaluatePolicies(context.Background())) // the fixtures' own rule
+	h.must(&fsm.CreatePolicyRule{Rule: labOnly(fsm.SeverityWarning)})
+	s, err := New(h.s.cfg, h.f, &raceProposer{h: h})
+	require.NoError(t, err)
+
+	require.NoError(t, s.reevaluatePolicies(context.Background()))
+	assert.Equal(t, []string{fsmtest.CertificateID}, violators(t, h.f, "rule-env"), "mc-1 is in production, which the newer rule leaves out")
+	assert.Equal(t, 2, h.prop.count(fsm.CommandReevaluatePolicies)-1, "the stale batch, then the newer sweep's")
+	sweep, err := h.f.PolicySweep()
+	require.NoError(t, err)
+	assert.Nil(t, sweep)
+}
