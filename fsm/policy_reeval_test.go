@@ -65,7 +65,7 @@ func TestPolicySweep_BatchesReportWhatTheRulesInForceFind(t *testing.T) {
 // TestPolicySweep_NewerChangeRestarts: a rule change in the middle of a
 // sweep restarts it from the first certificate; a batch of the older sweep,
 // or one that does not continue from the cursor, is refused and writes
-// nothing, and so is an empty batch while certificates remain.
+// nothing.
 func TestPolicySweep_NewerChangeRestarts(t *testing.T) {
 	a, b, l := twins(t)
 	inventory(l, 5) // mc-1, mc-inv-000..004
@@ -89,7 +89,6 @@ func TestPolicySweep_NewerChangeRestarts(t *testing.T) {
 	for name, p := range map[string]*fsm.ReevaluatePolicies{
 		"older sweep":       {Since: first, After: "mc-inv-000", CertIDs: []string{"mc-inv-001"}},
 		"not from cursor":   {Since: second, After: "mc-inv-000", CertIDs: []string{"mc-inv-001"}},
-		"empty, more left":  {Since: second},
 		"future rule index": {Since: second + 5, CertIDs: []string{fsmtest.CertificateID}},
 	} {
 		res := applyAgainstNoop(t, a, b, l.Entry(p))
@@ -137,4 +136,30 @@ func TestPolicySweep_Validate(t *testing.T) {
 		assert.Equal(t, tc.field, e.Field, name)
 	}
 	assert.NoError(t, (&fsm.ReevaluatePolicies{Since: 3, After: "mc-1", CertIDs: []string{"mc-2", "mc-3"}}).Validate())
+}
+
+// TestPolicySweep_CreatedAfterTheRead: certificates created after the
+// leader read the sweep (so after the rule change, and evaluated by their
+// own create) do not hold the sweep up: an empty batch ends it, and they
+// carry the rule's violations already.
+func TestPolicySweep_CreatedAfterTheRead(t *testing.T) {
+	f := fsmtest.Open(t)
+	l := fsmtest.NewLog(t, f)
+	l.Must(&fsm.CreateTeam{Team: fsmtest.Team(fsmtest.TeamID, "Platform")})
+	l.Must(&fsm.CreateOwner{Owner: fsmtest.Owner(fsmtest.OwnerID, fsmtest.TeamID)})
+	l.Must(&fsm.CreateIssuer{Issuer: fsmtest.Issuer(fsmtest.IssuerID, "Local CA")})
+	l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-env", fsm.RuleAllowedEnvironments, `{"allowed":["production"]}`, fsm.SeverityWarning)})
+	read, err := f.NextPolicyBatch(10)
+	require.NoError(t, err)
+	require.Empty(t, read.CertIDs, "no certificate yet")
+
+	lab := fsmtest.Certificate("mc-lab", "lab.example.com")
+	lab.Environment = "lab"
+	l.Must(&fsm.CreateCertificate{Certificate: lab})
+	assert.Equal(t, []string{"mc-lab"}, violatorsOf(t, f, "rule-env"), "evaluated by its create")
+
+	l.Must(read)
+	sweep, err := f.PolicySweep()
+	require.NoError(t, err)
+	assert.Nil(t, sweep, "the empty batch read before mc-lab existed ends the sweep")
 }
