@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // IP:10.0.0.1 under AllowedDomains example.com) is refused at create with
 // 422 policy_violation naming the rule, and nothing is written; an update
 // that would break it is refused too. A certificate created before the rule
-// is reported when the rule is created, and its renewal is refused naming
+// is reported by the sweep that follows the rule, and its renewal is refused naming
 // the rule; as a Warning the rule only reports.
 func TestAPI_ErrorRuleRefusesCreateUpdateAndRenew(t *testing.T) {
 	w := newWorld(t, api.Config{RateLimit: -1, HeartbeatFlush: 10 * time.Millisecond})
@@ -25,6 +26,7 @@ func TestAPI_ErrorRuleRefusesCreateUpdateAndRenew(t *testing.T) {
 	rule := map[string]any{"id": "pr-domains", "name": "Site domains only", "type": "AllowedDomains",
 		"config": map[string]any{"allowed_domains": []string{"example.com"}}, "enabled": true, "severity": "Error"}
 	w.must(t, 201, "POST", "/api/v1/policies", rule)
+	w.sweepPolicies(t)
 
 	// Create: refused, naming the rule and what to fix; nothing written.
 	body := w.certJSON(w.ref, map[string]any{"common_name": "www.example.com",
@@ -54,7 +56,7 @@ func TestAPI_ErrorRuleRefusesCreateUpdateAndRenew(t *testing.T) {
 	// The certificate from before the rule: reported, its renewal refused.
 	v := w.as(t, w.viewer, "GET", "/api/v1/certificates/"+before+"/violations", nil)
 	require.Equal(t, 200, v.status, "%s", v.raw)
-	assert.EqualValues(t, 1, v.body["total"], "creating the rule evaluated the existing certificate")
+	assert.EqualValues(t, 1, v.body["total"], "the sweep after the rule evaluated the existing certificate")
 	renew := w.as(t, w.operator, "POST", "/api/v1/certificates/"+before+"/renew", nil)
 	requireError(t, renew, 422, "sans")
 	assert.Contains(t, renew.body["message"], "pr-domains")
@@ -69,4 +71,23 @@ func TestAPI_ErrorRuleRefusesCreateUpdateAndRenew(t *testing.T) {
 	w.mustAs(t, w.operator, 202, "POST", "/api/v1/certificates/"+before+"/renew", nil)
 	v = w.as(t, w.viewer, "GET", "/api/v1/certificates/"+body["id"].(string)+"/violations", nil)
 	assert.EqualValues(t, 1, v.body["total"])
+}
+
+// sweepPolicies proposes the batches of the policy sweep under way until it
+// ends, as the leader's scheduler does after a rule change.
+func (e *env) sweepPolicies(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		b, err := e.node.FSM().NextPolicyBatch(fsm.MaxBatch)
+		require.NoError(t, err)
+		if b == nil {
+			return
+		}
+		cmd, err := fsm.NewCommand(fsm.Meta{Time: time.Now(), Actor: "scheduler/test", ActorType: fsm.ActorSystem}, b)
+		require.NoError(t, err)
+		_, err = e.node.Propose(ctx, cmd)
+		require.NoError(t, err)
+	}
 }

@@ -248,8 +248,8 @@ func (s *Server) policyRulesResource() *crud[fsm.PolicyRule] {
 		prepare:  func(v *fsm.PolicyRule) { emptyObject(&v.Config) },
 		read:     s.state.PolicyRule,
 		readList: func(_ *gin.Context, p fsm.Page) (fsm.List[fsm.PolicyRule], error) { return s.state.PolicyRules(p) },
-		onCreate: func(v fsm.PolicyRule) fsm.Payload { return &fsm.CreatePolicyRule{Rule: v} },
-		onUpdate: func(v fsm.PolicyRule, _ []string) fsm.Payload { return &fsm.UpdatePolicyRule{Rule: v} },
+		onCreate: func(v fsm.PolicyRule) fsm.Payload { return &fsm.CreatePolicyRule{Rule: v, Sweep: true} },
+		onUpdate: func(v fsm.PolicyRule, _ []string) fsm.Payload { return &fsm.UpdatePolicyRule{Rule: v, Sweep: true} },
 		onDelete: func(id string) fsm.Payload { return &fsm.DeletePolicyRule{ID: id} },
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -55,6 +56,8 @@ func applyCases() []applyCase {
 	member := fsm.Member{NodeID: "node-2", RaftAddr: "10.0.0.2:7000", APIAddr: "https://10.0.0.2:8443"}
 	maxOne := fsmtest.Job("job-1", fsm.JobRenewal)
 	maxOne.MaxAttempts = 1
+	// sweep's Since is set by its case's setup to the index of the rule change.
+	sweep := &fsm.ReevaluatePolicies{Since: 1, CertIDs: []string{fsmtest.CertificateID}}
 	return []applyCase{
 		{
 			name:    "InitCluster",
@@ -1149,6 +1152,29 @@ func applyCases() []applyCase {
 			},
 			audit: []auditWant{{"policy_evaluated", "certificate", fsmtest.CertificateID}},
 		},
+		{
+			// The seeded certificate breaks a rule changed after it: the
+			// sweep's one batch reports it and ends the sweep.
+			name: "ReevaluatePolicies",
+			setup: func(l *fsmtest.Log) {
+				rule := fsmtest.Rule(fsmtest.RuleID, "Allowed issuers")
+				rule.Config = []byte(`{"allowed_issuer_ids":["issuer-other"]}`)
+				l.Must(&fsm.UpdatePolicyRule{Rule: rule, Sweep: true})
+				sweep.Since = l.Index
+			},
+			payload: sweep,
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				assertViolations(t, f, "pv-"+fsmtest.CertificateID+"-"+fsmtest.RuleID)
+				s, err := f.PolicySweep()
+				require.NoError(t, err)
+				assert.Nil(t, s, "the sweep is over")
+			},
+			audit: []auditWant{
+				{"policy_evaluated", "certificate", fsmtest.CertificateID},
+				{"notification_queued", "notification", "ne-pv-mc-1-" + fsmtest.RuleID + "-10"},
+				{"policy_reevaluated", "policy_rule", ""},
+			},
+		},
 	}
 }
 
@@ -1206,7 +1232,7 @@ func TestFSM_ApplyCommandsCoverEveryType(t *testing.T) {
 	for _, tc := range applyCases() {
 		covered[tc.payload.CommandType()] = true
 	}
-	for n := 1; n <= 200; n++ {
+	for n := 1; n <= math.MaxUint16; n++ {
 		ct := fsm.CommandType(n)
 		if ct.String() == fmt.Sprintf("CommandType(%d)", n) {
 			continue

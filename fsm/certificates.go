@@ -190,7 +190,7 @@ func (s certStore) putScan(old, c *Certificate) {
 
 // inRenewalScan reports whether the renewal check looks after c: it has an
 // expiry, a Watched status, and the check has not ended at that expiry.
-func inRenewalScan(ended *bolt.Bucket, c *Certificate) bool {
+func inRenewalScan(ended getter, c *Certificate) bool {
 	return c.ExpiresAt != nil && Watched(c.Status) && !bytes.Equal(ended.Get([]byte(c.ID)), timeKey(*c.ExpiresAt))
 }
 

@@ -81,170 +81,123 @@ const (
 
 	CommandSetIssuerMaterial CommandType = 100
 
+	CommandReevaluatePolicies CommandType = 110
+
 	CommandStartJob CommandType = 120
 )
 
-var commandNames = map[CommandType]string{
-	CommandInitCluster: "InitCluster", CommandRegisterMember: "RegisterMember", CommandRemoveMember: "RemoveMember",
-	CommandSetClusterCA: "SetClusterCA", CommandCreateJoinToken: "CreateJoinToken", CommandRevokeJoinToken: "RevokeJoinToken",
-	CommandConsumeJoinToken: "ConsumeJoinToken", CommandRecordNodeCert: "RecordNodeCert",
-	CommandCreateTeam: "CreateTeam", CommandUpdateTeam: "UpdateTeam", CommandDeleteTeam: "DeleteTeam",
-	CommandCreateOwner: "CreateOwner", CommandUpdateOwner: "UpdateOwner", CommandDeleteOwner: "DeleteOwner",
-	CommandCreateRenewalPolicy: "CreateRenewalPolicy", CommandUpdateRenewalPolicy: "UpdateRenewalPolicy", CommandDeleteRenewalPolicy: "DeleteRenewalPolicy",
-	CommandCreateIssuer: "CreateIssuer", CommandUpdateIssuer: "UpdateIssuer", CommandDeleteIssuer: "DeleteIssuer",
-	CommandCreateTarget: "CreateTarget", CommandUpdateTarget: "UpdateTarget", CommandDeleteTarget: "DeleteTarget",
-	CommandCreatePolicyRule: "CreatePolicyRule", CommandUpdatePolicyRule: "UpdatePolicyRule", CommandDeletePolicyRule: "DeletePolicyRule",
-	CommandCreateCertificate: "CreateCertificate", CommandUpdateCertificate: "UpdateCertificate", CommandArchiveCertificate: "ArchiveCertificate",
-	CommandSetCertificateStatus: "SetCertificateStatus", CommandMapTarget: "MapTarget", CommandUnmapTarget: "UnmapTarget", CommandRecordVersion: "RecordVersion",
-	CommandCreateJobs: "CreateJobs", CommandClaimJob: "ClaimJob", CommandCompleteJob: "CompleteJob", CommandFailJob: "FailJob",
-	CommandCancelJob: "CancelJob", CommandAwaitCSR: "AwaitCSR", CommandReleaseLease: "ReleaseLease",
-	CommandRegisterAgent: "RegisterAgent", CommandRecordHeartbeats: "RecordHeartbeats", CommandSetAgentStatus: "SetAgentStatus", CommandRetireAgent: "RetireAgent",
-	CommandCreateNotifications: "CreateNotifications", CommandMarkNotificationSent: "MarkNotificationSent",
-	CommandMarkNotificationFailed: "MarkNotificationFailed", CommandMarkNotificationRead: "MarkNotificationRead",
-	CommandRecordViolations: "RecordViolations",
-	CommandCreateAPIKey:     "CreateAPIKey", CommandRevokeAPIKey: "RevokeAPIKey",
-	CommandRevokeCertificate: "RevokeCertificate",
-	CommandRequestRenewal:    "RequestRenewal", CommandRequestDeployment: "RequestDeployment",
-	CommandEndExpiryWatch: "EndExpiryWatch", CommandRequestRevocation: "RequestRevocation",
-	CommandSetIssuerMaterial: "SetIssuerMaterial",
-	CommandStartJob:          "StartJob",
+// commandSpec registers one command: its type, the name String gives it,
+// and a constructor of its empty payload for DecodeCommand. Its handler is
+// the payload's apply method.
+type commandSpec struct {
+	typ  CommandType
+	name string
+	new  func() Payload
 }
 
+// commands is the one list of commands: adding a command is a constant
+// above, its payload type, and one line here. TestCommands_Registered checks
+// every constant is here exactly once, under its payload's own name.
+var commands = []commandSpec{
+	register[InitCluster](CommandInitCluster, "InitCluster"),
+	register[RegisterMember](CommandRegisterMember, "RegisterMember"),
+	register[RemoveMember](CommandRemoveMember, "RemoveMember"),
+	register[SetClusterCA](CommandSetClusterCA, "SetClusterCA"),
+	register[CreateJoinToken](CommandCreateJoinToken, "CreateJoinToken"),
+	register[RevokeJoinToken](CommandRevokeJoinToken, "RevokeJoinToken"),
+	register[ConsumeJoinToken](CommandConsumeJoinToken, "ConsumeJoinToken"),
+	register[RecordNodeCert](CommandRecordNodeCert, "RecordNodeCert"),
+	register[CreateTeam](CommandCreateTeam, "CreateTeam"),
+	register[UpdateTeam](CommandUpdateTeam, "UpdateTeam"),
+	register[DeleteTeam](CommandDeleteTeam, "DeleteTeam"),
+	register[CreateOwner](CommandCreateOwner, "CreateOwner"),
+	register[UpdateOwner](CommandUpdateOwner, "UpdateOwner"),
+	register[DeleteOwner](CommandDeleteOwner, "DeleteOwner"),
+	register[CreateRenewalPolicy](CommandCreateRenewalPolicy, "CreateRenewalPolicy"),
+	register[UpdateRenewalPolicy](CommandUpdateRenewalPolicy, "UpdateRenewalPolicy"),
+	register[DeleteRenewalPolicy](CommandDeleteRenewalPolicy, "DeleteRenewalPolicy"),
+	register[CreateIssuer](CommandCreateIssuer, "CreateIssuer"),
+	register[UpdateIssuer](CommandUpdateIssuer, "UpdateIssuer"),
+	register[DeleteIssuer](CommandDeleteIssuer, "DeleteIssuer"),
+	register[CreateTarget](CommandCreateTarget, "CreateTarget"),
+	register[UpdateTarget](CommandUpdateTarget, "UpdateTarget"),
+	register[DeleteTarget](CommandDeleteTarget, "DeleteTarget"),
+	register[CreatePolicyRule](CommandCreatePolicyRule, "CreatePolicyRule"),
+	register[UpdatePolicyRule](CommandUpdatePolicyRule, "UpdatePolicyRule"),
+	register[DeletePolicyRule](CommandDeletePolicyRule, "DeletePolicyRule"),
+	register[CreateCertificate](CommandCreateCertificate, "CreateCertificate"),
+	register[UpdateCertificate](CommandUpdateCertificate, "UpdateCertificate"),
+	register[ArchiveCertificate](CommandArchiveCertificate, "ArchiveCertificate"),
+	register[SetCertificateStatus](CommandSetCertificateStatus, "SetCertificateStatus"),
+	register[MapTarget](CommandMapTarget, "MapTarget"),
+	register[UnmapTarget](CommandUnmapTarget, "UnmapTarget"),
+	register[RecordVersion](CommandRecordVersion, "RecordVersion"),
+	register[CreateJobs](CommandCreateJobs, "CreateJobs"),
+	register[ClaimJob](CommandClaimJob, "ClaimJob"),
+	register[CompleteJob](CommandCompleteJob, "CompleteJob"),
+	register[FailJob](CommandFailJob, "FailJob"),
+	register[CancelJob](CommandCancelJob, "CancelJob"),
+	register[AwaitCSR](CommandAwaitCSR, "AwaitCSR"),
+	register[ReleaseLease](CommandReleaseLease, "ReleaseLease"),
+	register[RequestRenewal](CommandRequestRenewal, "RequestRenewal"),
+	register[RequestDeployment](CommandRequestDeployment, "RequestDeployment"),
+	register[EndExpiryWatch](CommandEndExpiryWatch, "EndExpiryWatch"),
+	register[RegisterAgent](CommandRegisterAgent, "RegisterAgent"),
+	register[RecordHeartbeats](CommandRecordHeartbeats, "RecordHeartbeats"),
+	register[SetAgentStatus](CommandSetAgentStatus, "SetAgentStatus"),
+	register[RetireAgent](CommandRetireAgent, "RetireAgent"),
+	register[CreateNotifications](CommandCreateNotifications, "CreateNotifications"),
+	register[MarkNotificationSent](CommandMarkNotificationSent, "MarkNotificationSent"),
+	register[MarkNotificationFailed](CommandMarkNotificationFailed, "MarkNotificationFailed"),
+	register[MarkNotificationRead](CommandMarkNotificationRead, "MarkNotificationRead"),
+	register[RecordViolations](CommandRecordViolations, "RecordViolations"),
+	register[CreateAPIKey](CommandCreateAPIKey, "CreateAPIKey"),
+	register[RevokeAPIKey](CommandRevokeAPIKey, "RevokeAPIKey"),
+	register[RevokeCertificate](CommandRevokeCertificate, "RevokeCertificate"),
+	register[RequestRevocation](CommandRequestRevocation, "RequestRevocation"),
+	register[SetIssuerMaterial](CommandSetIssuerMaterial, "SetIssuerMaterial"),
+	register[ReevaluatePolicies](CommandReevaluatePolicies, "ReevaluatePolicies"),
+	register[StartJob](CommandStartJob, "StartJob"),
+}
+
+// register makes the spec of a command whose payload is a *T.
+func register[T any, P interface {
+	*T
+	Payload
+}](typ CommandType, name string) commandSpec {
+	return commandSpec{typ: typ, name: name, new: func() Payload { return P(new(T)) }}
+}
+
+// commandIndex finds a registered command by type.
+var commandIndex = func() map[CommandType]commandSpec {
+	m := make(map[CommandType]commandSpec, len(commands))
+	for _, c := range commands {
+		m[c.typ] = c
+	}
+	return m
+}()
+
 func (t CommandType) String() string {
-	if n, ok := commandNames[t]; ok {
-		return n
+	if c, ok := commandIndex[t]; ok {
+		return c.name
 	}
 	return fmt.Sprintf("CommandType(%d)", uint16(t))
 }
 
 // newPayload returns an empty payload for t, or nil for an unknown type.
 func newPayload(t CommandType) Payload {
-	switch t {
-	case CommandInitCluster:
-		return &InitCluster{}
-	case CommandRegisterMember:
-		return &RegisterMember{}
-	case CommandRemoveMember:
-		return &RemoveMember{}
-	case CommandSetClusterCA:
-		return &SetClusterCA{}
-	case CommandCreateJoinToken:
-		return &CreateJoinToken{}
-	case CommandRevokeJoinToken:
-		return &RevokeJoinToken{}
-	case CommandConsumeJoinToken:
-		return &ConsumeJoinToken{}
-	case CommandRecordNodeCert:
-		return &RecordNodeCert{}
-	case CommandCreateTeam:
-		return &CreateTeam{}
-	case CommandUpdateTeam:
-		return &UpdateTeam{}
-	case CommandDeleteTeam:
-		return &DeleteTeam{}
-	case CommandCreateOwner:
-		return &CreateOwner{}
-	case CommandUpdateOwner:
-		return &UpdateOwner{}
-	case CommandDeleteOwner:
-		return &DeleteOwner{}
-	case CommandCreateRenewalPolicy:
-		return &CreateRenewalPolicy{}
-	case CommandUpdateRenewalPolicy:
-		return &UpdateRenewalPolicy{}
-	case CommandDeleteRenewalPolicy:
-		return &DeleteRenewalPolicy{}
-	case CommandCreateIssuer:
-		return &CreateIssuer{}
-	case CommandUpdateIssuer:
-		return &UpdateIssuer{}
-	case CommandDeleteIssuer:
-		return &DeleteIssuer{}
-	case CommandCreateTarget:
-		return &CreateTarget{}
-	case CommandUpdateTarget:
-		return &UpdateTarget{}
-	case CommandDeleteTarget:
-		return &DeleteTarget{}
-	case CommandCreatePolicyRule:
-		return &CreatePolicyRule{}
-	case CommandUpdatePolicyRule:
-		return &UpdatePolicyRule{}
-	case CommandDeletePolicyRule:
-		return &DeletePolicyRule{}
-	case CommandCreateCertificate:
-		return &CreateCertificate{}
-	case CommandUpdateCertificate:
-		return &UpdateCertificate{}
-	case CommandArchiveCertificate:
-		return &ArchiveCertificate{}
-	case CommandSetCertificateStatus:
-		return &SetCertificateStatus{}
-	case CommandMapTarget:
-		return &MapTarget{}
-	case CommandUnmapTarget:
-		return &UnmapTarget{}
-	case CommandRecordVersion:
-		return &RecordVersion{}
-	case CommandCreateJobs:
-		return &CreateJobs{}
-	case CommandClaimJob:
-		return &ClaimJob{}
-	case CommandCompleteJob:
-		return &CompleteJob{}
-	case CommandFailJob:
-		return &FailJob{}
-	case CommandCancelJob:
-		return &CancelJob{}
-	case CommandAwaitCSR:
-		return &AwaitCSR{}
-	case CommandReleaseLease:
-		return &ReleaseLease{}
-	case CommandRegisterAgent:
-		return &RegisterAgent{}
-	case CommandRecordHeartbeats:
-		return &RecordHeartbeats{}
-	case CommandSetAgentStatus:
-		return &SetAgentStatus{}
-	case CommandRetireAgent:
-		return &RetireAgent{}
-	case CommandCreateNotifications:
-		return &CreateNotifications{}
-	case CommandMarkNotificationSent:
-		return &MarkNotificationSent{}
-	case CommandMarkNotificationFailed:
-		return &MarkNotificationFailed{}
-	case CommandMarkNotificationRead:
-		return &MarkNotificationRead{}
-	case CommandRecordViolations:
-		return &RecordViolations{}
-	case CommandCreateAPIKey:
-		return &CreateAPIKey{}
-	case CommandRevokeAPIKey:
-		return &RevokeAPIKey{}
-	case CommandRevokeCertificate:
-		return &RevokeCertificate{}
-	case CommandSetIssuerMaterial:
-		return &SetIssuerMaterial{}
-	case CommandRequestRenewal:
-		return &RequestRenewal{}
-	case CommandRequestDeployment:
-		return &RequestDeployment{}
-	case CommandEndExpiryWatch:
-		return &EndExpiryWatch{}
-	case CommandRequestRevocation:
-		return &RequestRevocation{}
-	case CommandStartJob:
-		return &StartJob{}
+	if c, ok := commandIndex[t]; ok {
+		return c.new()
 	}
 	return nil
 }
 
 // Payload is the body of a command. Validate checks everything that can be
 // checked without state; the proposer calls it before proposing and Apply calls
-// it again, so a malformed command never changes anything. apply must return any
-// error before its first write: a batch shares one bbolt transaction, so a
-// rejected command cannot be rolled back on its own.
+// it again, so a malformed command never changes anything. apply writes only
+// through txn.bucket and must return any error, an *Error, before its first
+// write: a batch shares one bbolt transaction, so a rejected command cannot be
+// rolled back on its own (see runHandler for what a breach costs).
 type Payload interface {
 	CommandType() CommandType
 	Validate() error

@@ -66,7 +66,6 @@ var (
 	AgentStatuses       = Enum{AgentOnline, AgentOffline, AgentDegraded}
 	ActorTypes          = Enum{ActorUser, ActorSystem, ActorAgent}
 	Severities          = Enum{SeverityWarning, SeverityError, SeverityCritical}
-	PolicyRuleTypes     = Enum{"AllowedIssuers", "AllowedDomains", "RequiredMetadata", "AllowedEnvironments", "RenewalLeadTime", "CertificateLifetime"}
 	NotificationTypes   = Enum{"ExpirationWarning", "RenewalSuccess", "RenewalFailure", "DeploymentSuccess", "DeploymentFailure", "PolicyViolation", "Revocation", "AgentOffline"}
 	Channels            = Enum{"Email", "Webhook", "Slack", "Teams"}
 	NotificationStatus  = Enum{NotifyPending, NotifySent, NotifyFailed, NotifyRead, NotifyDead}

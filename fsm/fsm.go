@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -52,14 +53,23 @@ type FSM struct {
 
 	certMarks pageMarks
 
+	// strict makes a handler that breaks its contract panic instead of
+	// being contained (runHandler); Open sets it in test builds.
+	strict bool
+	// decode parses a raft entry: DecodeCommand, but in tests.
+	decode func([]byte) (*Command, Payload, error)
+
 	applied atomic.Uint64
 	// migratedFrom is the schema version the file had before the last
 	// Open or Restore migrated it; 0 when neither did.
 	migratedFrom atomic.Uint64
 	// jobsQueued, when set, is called after a commit that created jobs.
 	jobsQueued atomic.Pointer[func()]
-	waitMu     sync.Mutex
-	waitCh     chan struct{} // closed and replaced each time applied advances
+	// rulesChanged, when set, is called after a commit that changed the
+	// policy rules (and so started a sweep).
+	rulesChanged atomic.Pointer[func()]
+	waitMu       sync.Mutex
+	waitCh       chan struct{} // closed and replaced each time applied advances
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -72,7 +82,8 @@ func Open(path string, opts Options) (*FSM, error) {
 		return nil, fmt.Errorf("fsm: Options.AuditKey is %d bytes: give at least %d (or none)", n, minAuditKey)
 	}
 	opts.AuditKey = bytes.Clone(opts.AuditKey)
-	f := &FSM{path: path, opts: opts, waitCh: make(chan struct{}), certMarks: pageMarks{count: -1}}
+	f := &FSM{path: path, opts: opts, waitCh: make(chan struct{}), certMarks: pageMarks{count: -1},
+		strict: testing.Testing(), decode: DecodeCommand}
 	db, err := f.openDB(path, false)
 	if err != nil {
 		return nil, err
@@ -190,17 +201,52 @@ func (f *FSM) Apply(l *raft.Log) any {
 // ApplyBatch applies entries in one bbolt transaction, so a batch costs one
 // commit. Each element of the result is an *ApplyResult. A failed commit
 // panics: this replica's state can no longer be trusted.
+//
+// A command's handler must fail before its first write, since the batch's
+// transaction cannot take back one command's writes. One that fails after
+// writing (a bug) panics in a test build; otherwise the whole transaction
+// is rolled back and the batch applied again with that command rejected
+// with its error, unrun: every replica ends as if the handler had failed
+// first thing, however the entries were batched.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
-	results := make([]any, len(logs))
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var last *raft.Log
-	queued := false
+	// refused holds the entries whose handler failed after writing, with
+	// their error; each redo adds one, so there are at most len(logs) redos.
+	refused := map[uint64]error{}
+	for {
+		results, last, applied, redo := f.applyLogs(logs, refused)
+		if redo {
+			continue
+		}
+		if last != nil {
+			f.setApplied(last.Index)
+		}
+		queued := applied[CommandCreateJobs] || applied[CommandRequestRenewal] || applied[CommandRequestDeployment]
+		if fn := f.jobsQueued.Load(); queued && fn != nil {
+			(*fn)()
+		}
+		if fn := f.rulesChanged.Load(); (applied[CommandCreatePolicyRule] || applied[CommandUpdatePolicyRule]) && fn != nil {
+			(*fn)()
+		}
+		return results
+	}
+}
+
+// errRedo rolls back a batch to apply it again (see ApplyBatch).
+var errRedo = errors.New("fsm: a handler failed after writing; batch applied again")
+
+// applyLogs runs one transaction over logs; applied holds the types of the
+// commands that succeeded. redo reports that it was rolled back because a
+// handler failed after writing; that entry is then in refused.
+func (f *FSM) applyLogs(logs []*raft.Log, refused map[uint64]error) (results []any, last *raft.Log, applied map[CommandType]bool, redo bool) {
+	results = make([]any, len(logs))
+	applied = map[CommandType]bool{}
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		applied := readU64(meta.Get(metaAppliedIndex))
+		done := readU64(meta.Get(metaAppliedIndex))
 		for i, l := range logs {
-			if l.Index <= applied {
+			if l.Index <= done {
 				results[i] = &ApplyResult{Err: statef("", "", "entry %d already applied", l.Index)}
 				continue
 			}
@@ -209,9 +255,15 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 				results[i] = &ApplyResult{}
 				continue
 			}
-			r, typ := applyEntry(tx, l, f.opts.AuditKey)
+			r, typ, dirty := f.applyEntry(tx, l, refused[l.Index])
+			if dirty {
+				refused[l.Index] = r.Err
+				return errRedo
+			}
 			results[i] = r
-			queued = queued || (r.Err == nil && typ == CommandCreateJobs)
+			if r.Err == nil {
+				applied[typ] = true
+			}
 		}
 		if last == nil {
 			return nil
@@ -224,16 +276,13 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		}
 		return pruneRequests(tx, last.Index)
 	})
+	if errors.Is(err, errRedo) {
+		return nil, nil, nil, true
+	}
 	if err != nil {
 		panic(fmt.Sprintf("fsm: commit of entries %d..%d failed: %v", logs[0].Index, logs[len(logs)-1].Index, err))
 	}
-	if last != nil {
-		f.setApplied(last.Index)
-	}
-	if fn := f.jobsQueued.Load(); queued && fn != nil {
-		(*fn)()
-	}
-	return results
+	return results, last, applied, false
 }
 
 // OnJobsQueued makes fn be called after each commit that created jobs, on
@@ -241,27 +290,65 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 // asked for through any node at once. fn must not block.
 func (f *FSM) OnJobsQueued(fn func()) { f.jobsQueued.Store(&fn) }
 
-// applyEntry decodes and applies one command inside tx. Storage failures
-// (which only a broken file produces) panic via the commit in ApplyBatch.
-func applyEntry(tx *bolt.Tx, l *raft.Log, auditKey []byte) (*ApplyResult, CommandType) {
-	cmd, p, err := DecodeCommand(l.Data)
+// OnRulesChanged makes fn be called after each commit that created or
+// changed a policy rule, on every replica: the leader's scheduler uses it to
+// start re-evaluating the certificates at once (NextPolicyBatch). fn must
+// not block.
+func (f *FSM) OnRulesChanged(fn func()) { f.rulesChanged.Store(&fn) }
+
+// applyEntry decodes and applies one command inside tx. refused, when set,
+// is the error its handler failed with after writing in an earlier run of
+// the batch: the command is rejected with it, unrun. dirty reports a
+// handler that failed after writing now (the caller rolls back and redoes).
+// Storage failures (which only a broken file produces) panic via must or
+// the commit in ApplyBatch.
+func (f *FSM) applyEntry(tx *bolt.Tx, l *raft.Log, refused error) (r *ApplyResult, typ CommandType, dirty bool) {
+	cmd, p, err := f.decode(l.Data)
 	if err != nil {
-		return &ApplyResult{Err: err}, 0
+		return &ApplyResult{Err: err}, 0, false
 	}
 	if cmd.RequestID != "" {
 		if prev, ok := lookupRequest(tx, cmd.RequestID); ok {
-			return &ApplyResult{Err: prev}, cmd.Type
+			return &ApplyResult{Err: prev}, cmd.Type, false
 		}
 	}
-	t := &txn{tx: tx, index: l.Index, cmd: cmd, auditKey: auditKey}
-	value, err := p.apply(t)
-	if err != nil && CodeOf(err) == codeUnknownRaw {
-		panic(fmt.Sprintf("fsm: entry %d (%s): storage error: %v", l.Index, cmd.Type, err))
+	var value any
+	if refused != nil {
+		err = refused
+	} else {
+		t := &txn{tx: tx, index: l.Index, cmd: cmd, auditKey: f.opts.AuditKey}
+		value, err = runHandler(t, p, f.strict)
+		if err != nil && t.wrote {
+			return &ApplyResult{Err: err}, cmd.Type, true
+		}
 	}
 	if cmd.RequestID != "" {
 		recordRequest(tx, cmd.RequestID, l.Index, err)
 	}
-	return &ApplyResult{Value: value, Err: err}, cmd.Type
+	return &ApplyResult{Value: value, Err: err}, cmd.Type, false
+}
+
+// runHandler runs p's handler in t and holds it to its contract: any error
+// is an *Error, returned before the first write. In strict mode (test
+// builds) a breach panics, naming the entry. Otherwise an error of another
+// type becomes CodeInternal with its message, the same on every replica,
+// and the caller undoes the writes of a handler that failed after writing.
+func runHandler(t *txn, p Payload, strict bool) (any, error) {
+	value, err := p.apply(t)
+	if err == nil {
+		return value, nil
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		if strict {
+			panic(fmt.Sprintf("fsm: entry %d (%s): the handler returned %T, not an *fsm.Error: %v", t.index, t.cmd.Type, err, err))
+		}
+		err = &Error{Code: CodeInternal, Message: fmt.Sprintf("%s could not be applied: %v", t.cmd.Type, err)}
+	}
+	if t.wrote && strict {
+		panic(fmt.Sprintf("fsm: entry %d (%s): the handler failed after its first write: %v", t.index, t.cmd.Type, err))
+	}
+	return value, err
 }
 
 // requestsKept is how many recent request ids are remembered for deduplication:

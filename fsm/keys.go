@@ -95,6 +95,7 @@ var (
 	metaAuditSeq     = []byte("audit_seq")
 	metaAuditHead    = []byte("audit_head")
 	metaSchema       = []byte("schema_version") // the stored schema's version (schema.go)
+	metaPolicySweep  = []byte("policy_sweep")   // PolicySweep (JSON): the re-evaluation under way, if any
 )
 
 const sep = 0x00

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -25,9 +24,11 @@ import (
 // current version and the command's time, so every replica reaches the same
 // violations. A violation of a rule of severity Error or Critical refuses the
 // command instead (CodePolicy); creating or changing a rule evaluates every
-// certificate again (reevaluateAll).
+// certificate again, in batches in the background (policy_reeval.go).
 //
-// Rule configs, by type (every field is required; unknown fields are refused):
+// The kinds of rule, each with its config (one field, required; unknown
+// fields are refused), its parser and its check, are the table ruleKinds
+// (policy_kinds.go):
 //
 //	AllowedIssuers      {"allowed_issuer_ids": ["iss-local"]}
 //	AllowedDomains      {"allowed_domains": ["example.com"]}  the domain and its subdomains
@@ -51,35 +52,15 @@ const (
 	violationPrefix = "pv-"
 )
 
-// ruleConfig is a parsed rule config; exactly the field of its type is set.
-type ruleConfig struct {
-	AllowedIssuerIDs *[]string
-	AllowedDomains   *[]string
-	RequiredKeys     *[]string
-	Allowed          *[]string
-	LeadTimeDays     *int
-	MaxDays          *int
-}
-
-// ruleConfigField is the one config field of each rule type, with what it holds.
-var ruleConfigField = map[string]struct{ name, want string }{
-	"AllowedIssuers":      {"allowed_issuer_ids", "a list of issuer ids"},
-	"AllowedDomains":      {"allowed_domains", "a list of DNS domains"},
-	"RequiredMetadata":    {"required_keys", "a list of tag keys"},
-	"AllowedEnvironments": {"allowed", "a list of environments"},
-	"RenewalLeadTime":     {"lead_time_days", fmt.Sprintf("a whole number of days from 1 to %d", maxRuleDays)},
-	"CertificateLifetime": {"max_days", fmt.Sprintf("a whole number of days from 1 to %d", maxRuleDays)},
-}
-
 // parseRuleConfig parses the config of a rule of type typ (canonical
-// spelling). Its error says what is wrong and what the type wants; it never
-// depends on map order.
-func parseRuleConfig(typ string, raw json.RawMessage) (*ruleConfig, error) {
-	field, ok := ruleConfigField[typ]
-	if !ok {
+// spelling) into its check. Its error says what is wrong and what the type
+// wants; it never depends on map order.
+func parseRuleConfig(typ string, raw json.RawMessage) (ruleCheck, error) {
+	kind := ruleKindOf(typ)
+	if kind == nil {
 		return nil, fmt.Errorf("rule type %q is unknown", typ)
 	}
-	example := fmt.Sprintf("config must be {%q: %s}", field.name, field.want)
+	example := fmt.Sprintf("config must be {%q: %s}", kind.field, kind.want)
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
 		return nil, fmt.Errorf("config is missing; %s", example)
@@ -90,59 +71,26 @@ func parseRuleConfig(typ string, raw json.RawMessage) (*ruleConfig, error) {
 		return nil, fmt.Errorf("config is not a JSON object; %s", example)
 	}
 	for k := range present {
-		if k != field.name {
+		if k != kind.field {
 			// Report the smallest unknown key, so the message is the same on every node.
 			bad := k
 			for k2 := range present {
-				if k2 != field.name && k2 < bad {
+				if k2 != kind.field && k2 < bad {
 					bad = k2
 				}
 			}
 			return nil, fmt.Errorf("config field %q is not known to %s rules; %s", bad, typ, example)
 		}
 	}
-	val, ok := present[field.name]
+	val, ok := present[kind.field]
 	if !ok {
-		return nil, fmt.Errorf("config.%s is missing; %s", field.name, example)
+		return nil, fmt.Errorf("config.%s is missing; %s", kind.field, example)
 	}
-	cfg := &ruleConfig{}
-	switch field.name {
-	case "lead_time_days", "max_days":
-		n, err := parseDays(val)
-		if err != nil {
-			return nil, fmt.Errorf("config.%s %s; it must be %s", field.name, err, field.want)
-		}
-		if field.name == "lead_time_days" {
-			cfg.LeadTimeDays = &n
-		} else {
-			cfg.MaxDays = &n
-		}
-	default:
-		list, err := parseStringList(val)
-		if err != nil {
-			return nil, fmt.Errorf("config.%s %s; it must be %s", field.name, err, field.want)
-		}
-		if field.name == "allowed_domains" {
-			for i, d := range list {
-				d = normalizeDomain(d)
-				if validDNSName("allowed_domains", d, false) != nil {
-					return nil, fmt.Errorf("config.allowed_domains entry %q is not a DNS domain; it must be %s", list[i], field.want)
-				}
-				list[i] = d
-			}
-		}
-		switch field.name {
-		case "allowed_issuer_ids":
-			cfg.AllowedIssuerIDs = &list
-		case "allowed_domains":
-			cfg.AllowedDomains = &list
-		case "required_keys":
-			cfg.RequiredKeys = &list
-		case "allowed":
-			cfg.Allowed = &list
-		}
+	check, err := kind.parse(val)
+	if err != nil {
+		return nil, fmt.Errorf("config.%s %s; it must be %s", kind.field, err, kind.want)
 	}
-	return cfg, nil
+	return check, nil
 }
 
 func parseDays(raw json.RawMessage) (int, error) {
@@ -255,15 +203,15 @@ type finding struct {
 func enforcing(sev string) bool { return sev == SeverityError || sev == SeverityCritical }
 
 // loadedRule is a stored rule read once for the evaluation of one or many
-// certificates: unreadable (err set, no rule), or its config parsed (cfg)
-// or not (cfgErr).
+// certificates: unreadable (err set, no rule), or its config parsed into
+// its check or not (cfgErr).
 type loadedRule struct {
 	id     string
 	rule   PolicyRule
 	err    error
 	typ    string
 	sev    string
-	cfg    *ruleConfig
+	check  ruleCheck
 	cfgErr error
 }
 
@@ -289,7 +237,7 @@ func loadRules(t *txn) []loadedRule {
 			typ = lr.rule.Type
 		}
 		lr.typ = typ
-		lr.cfg, lr.cfgErr = parseRuleConfig(typ, lr.rule.Config)
+		lr.check, lr.cfgErr = parseRuleConfig(typ, lr.rule.Config)
 		out = append(out, lr)
 	}
 	return out
@@ -322,7 +270,7 @@ func evaluateRules(t *txn, rules []loadedRule, c *Certificate, v *CertificateVer
 				Message: fmt.Sprintf("policy rule %s (%s) has a broken config and could not be evaluated: %s", r.ID, r.Name, lr.cfgErr)},
 				name: r.Name, typ: lr.typ, enforced: enforcing(lr.sev)})
 		default:
-			if msg := checkRule(t, lr.typ, lr.cfg, c, v); msg != "" {
+			if msg := lr.check(t, c, v); msg != "" {
 				out = append(out, finding{PolicyViolation: PolicyViolation{CertificateID: c.ID, RuleID: r.ID, Severity: lr.sev, Message: msg},
 					name: r.Name, typ: lr.typ, enforced: enforcing(lr.sev)})
 			}
@@ -334,20 +282,11 @@ func evaluateRules(t *txn, rules []loadedRule, c *Certificate, v *CertificateVer
 	return out
 }
 
-// ruleFix says, per rule type, which field of what fixes a violation.
-var ruleFix = map[string]struct{ field, fix string }{
-	"AllowedIssuers":      {"issuer_id", "use an allowed issuer (issuer_id)"},
-	"AllowedDomains":      {"sans", "remove or change the names outside the allowed domains (common_name, sans)"},
-	"RequiredMetadata":    {"tags", "set the missing tags"},
-	"AllowedEnvironments": {"environment", "set an allowed environment"},
-	"RenewalLeadTime":     {"renewal_policy_id", "use a renewal policy whose renewal_window_days is long enough (renewal_policy_id)"},
-	"CertificateLifetime": {"not_after", "issue it for fewer days (the issuer's validity_days)"},
-}
-
 // refusal returns the rejection of a write whose result has the findings
 // fs, or nil when no enforced rule is violated. With version false the
-// write records no version, and CertificateLifetime, which only a version
-// can violate or repair, is left to the version's own write. The message
+// write records no version, and a versionOnly kind (CertificateLifetime),
+// which only a version can violate or repair, is left to the version's own
+// write. The message
 // names every enforced rule broken (id, name, type, what is wrong, what to
 // fix), in rule id order.
 func refusal(c *Certificate, fs []finding, version bool) *Error {
@@ -355,15 +294,16 @@ func refusal(c *Certificate, fs []finding, version bool) *Error {
 	var first *finding
 	for i := range fs {
 		f := &fs[i]
-		if !f.enforced || (!version && f.typ == "CertificateLifetime") {
+		kind := ruleKindOf(f.typ)
+		if !f.enforced || (!version && kind != nil && kind.versionOnly) {
 			continue
 		}
 		if first == nil {
 			first = f
 		}
 		fix := "fix the rule's config"
-		if rf, ok := ruleFix[f.typ]; ok && !strings.Contains(f.Message, "could not be evaluated") {
-			fix = rf.fix
+		if kind != nil && !strings.Contains(f.Message, "could not be evaluated") {
+			fix = kind.fix
 		}
 		parts = append(parts, fmt.Sprintf("policy rule %s (%q, type %s, severity %s): %s; to comply, %s",
 			f.RuleID, f.name, f.typ, f.Severity, strings.TrimSuffix(f.Message, "."), fix))
@@ -373,66 +313,11 @@ func refusal(c *Certificate, fs []finding, version bool) *Error {
 	}
 	msg := fmt.Sprintf("certificate %s violates %s", c.ID, strings.Join(parts, "; and "))
 	msg += ". Rules of severity Error or Critical refuse what violates them; an admin may set the rule's severity to Warning to only report it"
-	return &Error{Code: CodePolicy, Resource: "policy_rule", ID: first.RuleID, Field: ruleFix[first.typ].field, Message: clip(msg)}
-}
-
-// checkRule returns what is wrong with c under one rule, or "".
-func checkRule(t *txn, typ string, cfg *ruleConfig, c *Certificate, v *CertificateVersion) string {
-	switch typ {
-	case "AllowedIssuers":
-		if !contains(*cfg.AllowedIssuerIDs, c.IssuerID, false) {
-			return fmt.Sprintf("issuer %s is not allowed; the rule allows issuers %s", c.IssuerID, listed(*cfg.AllowedIssuerIDs))
-		}
-	case "AllowedDomains":
-		var bad []string
-		seen := map[string]bool{}
-		for _, name := range append([]string{c.CommonName}, c.SANs...) {
-			if seen[name] || net.ParseIP(name) != nil || strings.Contains(name, "@") {
-				continue
-			}
-			seen[name] = true
-			if !inDomains(normalizeDomain(name), *cfg.AllowedDomains) {
-				bad = append(bad, name)
-			}
-		}
-		if len(bad) > 0 {
-			return fmt.Sprintf("%s not within the allowed domains; the rule allows %s and their subdomains",
-				plural(bad, "name %s is", "names %s are"), listed(*cfg.AllowedDomains))
-		}
-	case "RequiredMetadata":
-		var missing []string
-		for _, key := range *cfg.RequiredKeys {
-			if strings.TrimSpace(c.Tags[key]) == "" && !contains(missing, key, false) {
-				missing = append(missing, key)
-			}
-		}
-		if len(missing) > 0 {
-			return fmt.Sprintf("%s missing; the rule requires tags %s",
-				plural(missing, "required tag %s is", "required tags %s are"), listed(*cfg.RequiredKeys))
-		}
-	case "AllowedEnvironments":
-		if c.Environment == "" {
-			return fmt.Sprintf("the certificate has no environment; the rule allows environments %s", listed(*cfg.Allowed))
-		}
-		if !contains(*cfg.Allowed, c.Environment, true) {
-			return fmt.Sprintf("environment %s is not allowed; the rule allows environments %s", c.Environment, listed(*cfg.Allowed))
-		}
-	case "RenewalLeadTime":
-		lead := *cfg.LeadTimeDays
-		window, source := renewalWindow(t, c, v)
-		if window < lead {
-			return fmt.Sprintf("renewal starts %d days before expiry (%s); the rule requires at least %d days", window, source, lead)
-		}
-	case "CertificateLifetime":
-		if v == nil {
-			return ""
-		}
-		life, max := v.NotAfter.Sub(v.NotBefore), time.Duration(*cfg.MaxDays)*24*time.Hour
-		if life > max+lifetimeSkew {
-			return fmt.Sprintf("version %s is valid for %s days; the rule allows at most %d days", v.ID, days(life), *cfg.MaxDays)
-		}
+	field := ""
+	if kind := ruleKindOf(first.typ); kind != nil {
+		field = kind.fixField
 	}
-	return ""
+	return &Error{Code: CodePolicy, Resource: "policy_rule", ID: first.RuleID, Field: field, Message: clip(msg)}
 }
 
 // lifetimeSkew is how much longer than a CertificateLifetime rule's max_days
@@ -547,31 +432,6 @@ func violationIDs(t *txn, c *Certificate, fs []finding) ([]PolicyViolation, erro
 		return nil, err
 	}
 	return vs, nil
-}
-
-// reevaluateAll evaluates the rules again against every certificate that is
-// not archived, in id order, after a rule was created or changed: a
-// certificate that breaks a new rule shows it at once (and its owner is told),
-// though nothing is refused, since the certificate itself did not change.
-// Its renewals are refused from then on (CheckPolicies, RecordVersion).
-func reevaluateAll(t *txn) {
-	var ids [][]byte
-	cur := t.bucket(bucketCertificates).Cursor()
-	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
-		ids = append(ids, append([]byte(nil), k...))
-	}
-	s, rules := certStore{t}, loadRules(t)
-	for _, id := range ids {
-		c, err := s.get(string(id))
-		if err != nil || c.Status == CertArchived {
-			continue
-		}
-		vs, err := violationIDs(t, c, evaluateRules(t, rules, c, nil))
-		if err != nil {
-			continue // an id clash left as it was; the certificate's next write retries
-		}
-		applyPolicies(t, c, vs)
-	}
 }
 
 // CheckPolicies returns the refusal (CodePolicy) of issuing a new version of

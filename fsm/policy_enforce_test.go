@@ -158,19 +158,33 @@ func TestPolicy_NewRuleReportsExisting(t *testing.T) {
 
 	before := len(auditEvents(t, f))
 	rule := policyRule("rule-env", "AllowedEnvironments", `{"allowed":["production"]}`, fsm.SeverityError)
-	l.Must(&fsm.CreatePolicyRule{Rule: rule})
+	l.Must(&fsm.CreatePolicyRule{Rule: rule, Sweep: true})
+	ruleIndex := l.Index
+	assert.Equal(t, []auditWant{{"policy_rule_created", "policy_rule", "rule-env"}}, actions(auditEvents(t, f)[before:]),
+		"the rule's own entry touches no certificate")
+	sweep, err := f.PolicySweep()
+	require.NoError(t, err)
+	assert.Equal(t, &fsm.PolicySweep{Since: ruleIndex}, sweep)
+	assert.Nil(t, ruleViolation(t, f, "mc-lab", "rule-env"), "not reported before the sweep passes it")
+	require.ErrorIs(t, f.CheckPolicies("mc-lab"), fsm.ErrPolicy, "but refused already: the check reads the rules in force")
+
+	assert.Equal(t, 2, l.Reevaluate(2), "mc-1 and mc-lab, then mc-old (archived) alone")
 	assert.Equal(t, []auditWant{
 		{"policy_rule_created", "policy_rule", "rule-env"},
 		{"policy_evaluated", "certificate", "mc-lab"},
-		{"notification_queued", "notification", fmt.Sprintf("ne-pv-mc-lab-rule-env-%d", l.Index)},
+		{"notification_queued", "notification", fmt.Sprintf("ne-pv-mc-lab-rule-env-%d", ruleIndex+1)},
+		{"policy_reevaluated", "policy_rule", ""},
 	}, actions(auditEvents(t, f)[before:]), "mc-1 is in production; mc-old is archived")
+	sweep, err = f.PolicySweep()
+	require.NoError(t, err)
+	assert.Nil(t, sweep, "the sweep is over")
 	v := ruleViolation(t, f, "mc-lab", "rule-env")
 	require.NotNil(t, v)
 	assert.Equal(t, fsm.SeverityError, v.Severity)
 	assert.Len(t, policyNotifications(t, f, "mc-lab"), 1)
 	assert.Empty(t, violationsOf(t, f, "mc-old"))
 
-	err := f.CheckPolicies("mc-lab")
+	err = f.CheckPolicies("mc-lab")
 	require.ErrorIs(t, err, fsm.ErrPolicy)
 	assert.Contains(t, err.Error(), "policy rule rule-env")
 	assert.Contains(t, err.Error(), "environment lab is not allowed")
@@ -182,6 +196,7 @@ func TestPolicy_NewRuleReportsExisting(t *testing.T) {
 	// Turned Warning: still reported, no longer refused.
 	rule.Severity = fsm.SeverityWarning
 	l.Must(&fsm.UpdatePolicyRule{Rule: rule})
+	l.Reevaluate(100)
 	v = ruleViolation(t, f, "mc-lab", "rule-env")
 	require.NotNil(t, v)
 	assert.Equal(t, fsm.SeverityWarning, v.Severity)
@@ -191,6 +206,7 @@ func TestPolicy_NewRuleReportsExisting(t *testing.T) {
 	// Disabled: the violation clears.
 	rule.Enabled = false
 	l.Must(&fsm.UpdatePolicyRule{Rule: rule})
+	l.Reevaluate(100)
 	assert.Nil(t, ruleViolation(t, f, "mc-lab", "rule-env"))
 }
 
@@ -200,6 +216,7 @@ func TestPolicy_CheckPoliciesLeavesLifetime(t *testing.T) {
 	f, l := seeded(t)
 	l.Must(&fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, l.Now, 400*24*time.Hour)})
 	l.Must(&fsm.CreatePolicyRule{Rule: policyRule("rule-l", "CertificateLifetime", `{"max_days":397}`, fsm.SeverityError)})
+	l.Reevaluate(100)
 	require.NotNil(t, ruleViolation(t, f, fsmtest.CertificateID, "rule-l"), "reported")
 	assert.NoError(t, f.CheckPolicies(fsmtest.CertificateID), "a renewal may fix it")
 }

@@ -87,3 +87,26 @@ func TestClip(t *testing.T) {
 	assert.True(t, utf8.ValidString(c))
 	assert.True(t, strings.HasSuffix(c, " …"))
 }
+
+// TestRuleKinds_Table: each kind of rule is in ruleKinds once, complete (a
+// config field, a parser, a fix), and the wire's PolicyRuleTypes are exactly
+// the table's kinds, in its order.
+func TestRuleKinds_Table(t *testing.T) {
+	seen := map[string]bool{}
+	var names []string
+	for _, k := range ruleKinds {
+		assert.False(t, seen[k.name], "kind %s is in ruleKinds twice", k.name)
+		seen[k.name] = true
+		names = append(names, k.name)
+		assert.NotEmpty(t, k.field, k.name)
+		assert.NotEmpty(t, k.want, k.name)
+		assert.NotEmpty(t, k.fixField, k.name)
+		assert.NotEmpty(t, k.fix, k.name)
+		require.NotNil(t, k.parse, k.name)
+		assert.Same(t, &ruleKinds[len(names)-1], ruleKindOf(k.name))
+	}
+	assert.Equal(t, Enum(names), PolicyRuleTypes)
+	assert.Nil(t, ruleKindOf("NoSuchKind"))
+	_, err := parseRuleConfig("NoSuchKind", json.RawMessage(`{}`))
+	assert.EqualError(t, err, `rule type "NoSuchKind" is unknown`)
+}

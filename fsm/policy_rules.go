@@ -39,11 +39,15 @@ func (r *PolicyRule) validate() error {
 	return r.validateConfig()
 }
 
-// CreatePolicyRule adds a policy rule and evaluates the rules again against
-// every certificate that is not archived (reevaluateAll): what breaks the new
-// rule is reported at once, never refused, since no certificate changed.
+// CreatePolicyRule adds a policy rule and has the rules evaluated again
+// against every certificate not archived: what breaks the new rule is
+// reported, never refused, since no certificate changed. With Sweep the
+// evaluation is a sweep in batches the leader proposes (ReevaluatePolicies);
+// without it, as every entry written before sweeps existed, it happens in
+// this entry, so that replaying an old log gives the state it gave then.
 type CreatePolicyRule struct {
-	Rule PolicyRule `json:"rule"`
+	Rule  PolicyRule `json:"rule"`
+	Sweep bool       `json:"sweep,omitempty"`
 }
 
 func (CreatePolicyRule) CommandType() CommandType { return CommandCreatePolicyRule }
@@ -52,15 +56,17 @@ func (p *CreatePolicyRule) checkText() error      { return p.Rule.checkText() }
 func (p *CreatePolicyRule) apply(t *txn) (any, error) {
 	out, err := createRecord(t, policyRulesTable, &p.Rule)
 	if err == nil {
-		reevaluateAll(t)
+		rulesChanged(t, p.Sweep)
 	}
 	return out, err
 }
 
 // UpdatePolicyRule replaces a policy rule's fields and, as CreatePolicyRule,
-// evaluates the rules again against every certificate not archived.
+// has the rules evaluated again against every certificate (Sweep: in
+// batches; without it, in this entry).
 type UpdatePolicyRule struct {
-	Rule PolicyRule `json:"rule"`
+	Rule  PolicyRule `json:"rule"`
+	Sweep bool       `json:"sweep,omitempty"`
 }
 
 func (UpdatePolicyRule) CommandType() CommandType { return CommandUpdatePolicyRule }
@@ -69,7 +75,7 @@ func (p *UpdatePolicyRule) checkText() error      { return p.Rule.checkText() }
 func (p *UpdatePolicyRule) apply(t *txn) (any, error) {
 	out, err := updateRecord(t, policyRulesTable, &p.Rule)
 	if err == nil {
-		reevaluateAll(t)
+		rulesChanged(t, p.Sweep)
 	}
 	return out, err
 }

@@ -379,8 +379,10 @@ func TestPolicy_DeterministicAcrossBatches(t *testing.T) {
 		&fsm.RecordVersion{Version: fsmtest.Version("ver-2", "mc-2", 2, fsmtest.T0, 60*24*time.Hour)},
 		&fsm.UpdateCertificate{Certificate: fixed},
 		&fsm.UpdateCertificate{Certificate: c},
-		// An enforced rule re-evaluates every certificate, then refuses.
-		&fsm.CreatePolicyRule{Rule: policyRule("rule-z", "AllowedEnvironments", `{"allowed":["production"]}`, fsm.SeverityError)},
+		// An enforced rule: every certificate evaluated again (the sweep's
+		// one batch, below), then a write that breaks it refused.
+		&fsm.CreatePolicyRule{Rule: policyRule("rule-z", "AllowedEnvironments", `{"allowed":["production"]}`, fsm.SeverityError), Sweep: true},
+		nil,
 		&fsm.UpdateCertificate{Certificate: c},
 	}
 	refused := len(payloads) - 1
@@ -388,6 +390,9 @@ func TestPolicy_DeterministicAcrossBatches(t *testing.T) {
 	rec.Index, rec.Now = la.Index, la.Now
 	entries := make([]*raft.Log, 0, len(payloads))
 	for _, p := range payloads {
+		if p == nil {
+			p = &fsm.ReevaluatePolicies{Since: rec.Index, CertIDs: []string{fsmtest.CertificateID, "mc-2"}}
+		}
 		entries = append(entries, rec.Entry(p))
 	}
 	batched := fsmtest.ApplyBatch(t, b, entries...)

@@ -16,15 +16,46 @@ type txn struct {
 	// auditKey keys the links of the audit events the command writes; empty
 	// writes plain SHA-256 links (see Options.AuditKey).
 	auditKey []byte
+	// wrote is set by the command's first write (through bucket): from
+	// then on the handler may no longer fail (see runHandler).
+	wrote bool
 }
 
 // now is the command's time: the only clock Apply knows.
 func (t *txn) now() time.Time { return t.cmd.Time }
 
-func (t *txn) bucket(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
+// bucket returns the named bucket of the transaction. A command writes only
+// through it, so the transaction knows when the command's first write
+// happened; t.tx is for reading.
+func (t *txn) bucket(name []byte) txBucket { return txBucket{b: t.tx.Bucket(name), t: t} }
+
+// txBucket is a bucket of a command's transaction that notes each write on
+// the txn. Cursors it hands out are for reading.
+type txBucket struct {
+	b *bolt.Bucket
+	t *txn
+}
+
+func (b txBucket) Get(key []byte) []byte { return b.b.Get(key) }
+func (b txBucket) Cursor() *bolt.Cursor  { return b.b.Cursor() }
+
+// Put writes key; the command has written from now on.
+func (b txBucket) Put(key, value []byte) error {
+	b.t.wrote = true
+	return b.b.Put(key, value)
+}
+
+// Delete removes key; the command has written from now on.
+func (b txBucket) Delete(key []byte) error {
+	b.t.wrote = true
+	return b.b.Delete(key)
+}
+
+// getter is what reading a record needs: a *bolt.Bucket or a txBucket.
+type getter interface{ Get(key []byte) []byte }
 
 // getJSON decodes the record at key into v and reports whether it exists.
-func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+func getJSON(b getter, key []byte, v any) (bool, error) {
 	raw := b.Get(key)
 	if raw == nil {
 		return false, nil
@@ -35,7 +66,7 @@ func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	return true, nil
 }
 
-func putJSON(b *bolt.Bucket, key []byte, v any) {
+func putJSON(b txBucket, key []byte, v any) {
 	raw, err := marshalStored(v)
 	must(err)
 	must(b.Put(key, raw))
@@ -47,7 +78,7 @@ func putJSON(b *bolt.Bucket, key []byte, v any) {
 // after the commit it returns an empty slice: a command would see the writes
 // of an earlier command of its batch differently than a later batch does.
 // A cursor sees the key either way.
-func hasKey(b *bolt.Bucket, key []byte) bool {
+func hasKey(b interface{ Cursor() *bolt.Cursor }, key []byte) bool {
 	k, _ := b.Cursor().Seek(key)
 	return bytes.Equal(k, key)
 }

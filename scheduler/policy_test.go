@@ -38,10 +38,11 @@ func TestJobs_PolicyRefusedIssuanceNeverReachesTheIssuer(t *testing.T) {
 	cert.KeyGeneration = "server" // issued by the job itself, no agent needed
 	h.must(&fsm.UpdateCertificate{Certificate: cert})
 
-	h.must(&fsm.CreatePolicyRule{Rule: onlyExampleOrg(fsm.SeverityError)})
+	h.must(&fsm.CreatePolicyRule{Rule: onlyExampleOrg(fsm.SeverityError), Sweep: true})
+	require.NoError(t, h.s.reevaluatePolicies(context.Background()))
 	vs, err := h.f.Violations(fsm.ViolationFilter{CertificateID: fsmtest.CertificateID, RuleID: "rule-domains"}, fsm.Page{})
 	require.NoError(t, err)
-	require.Equal(t, 1, vs.Total, "the existing certificate is reported when the rule is created")
+	require.Equal(t, 1, vs.Total, "the existing certificate is reported by the sweep that follows the rule")
 
 	job := fsmtest.Job("job-1", fsm.JobIssuance)
 	job.MaxAttempts = 4
@@ -74,7 +75,7 @@ func TestJobs_PolicyRefusedIssuanceNeverReachesTheIssuer(t *testing.T) {
 	h.must(&fsm.CancelJob{JobID: "job-direct"})
 
 	// The rule only warns now: the same flow issues.
-	h.must(&fsm.UpdatePolicyRule{Rule: onlyExampleOrg(fsm.SeverityWarning)})
+	h.must(&fsm.UpdatePolicyRule{Rule: onlyExampleOrg(fsm.SeverityWarning), Sweep: true})
 	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job("job-2", fsm.JobIssuance)}})
 	h.processJobs()
 	assert.Len(t, iss.Calls(), 1)
@@ -97,7 +98,7 @@ func TestSignCSR_RefusedByPolicy(t *testing.T) {
 	require.NoError(t, s.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
 	require.Equal(t, fsm.JobAwaitingCSR, h.job("job-1").Status)
 
-	h.must(&fsm.CreatePolicyRule{Rule: onlyExampleOrg(fsm.SeverityCritical)})
+	h.must(&fsm.CreatePolicyRule{Rule: onlyExampleOrg(fsm.SeverityCritical), Sweep: true})
 	cert := *h.certificate(fsmtest.CertificateID)
 	key, err := issuer.KeyECDSAP256.Generate(nil)
 	require.NoError(t, err)

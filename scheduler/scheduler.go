@@ -25,6 +25,8 @@ const (
 	DefaultLeaseDuration     = 30 * time.Second
 	DefaultJobWorkers        = 32
 	DefaultMaxLifetime       = 398 * 24 * time.Hour // the CA/Browser Forum ceiling for public TLS certificates
+	DefaultPolicySpec        = "@every 1m"
+	DefaultPolicyBatch       = 250
 )
 
 // Config configures a Scheduler. Every field but NodeID has a default, taken
@@ -44,6 +46,14 @@ type Config struct {
 	HealthSpec  string
 	// NotifySpec schedules the notifications loop, the same way.
 	NotifySpec string
+	// PolicySpec schedules the policy loop (reevaluate.go), the same way;
+	// NudgePolicies (fsm.OnRulesChanged) starts it at once after a rule
+	// change, so the schedule only catches up on a missed one.
+	PolicySpec string
+	// PolicyBatch is how many certificates one ReevaluatePolicies entry
+	// evaluates, at most fsm.MaxBatch: about 30 µs each, so the default
+	// 250 holds the log for some 8 ms per entry.
+	PolicyBatch int
 
 	// NotifyMaxAttempts is how many failed sends make a notification dead;
 	// until then it is retried 1 min × 2^(attempts − 1) after each failure,
@@ -100,6 +110,12 @@ func (c Config) withDefaults() Config {
 	if c.NotifySpec == "" {
 		c.NotifySpec = DefaultNotifySpec
 	}
+	if c.PolicySpec == "" {
+		c.PolicySpec = DefaultPolicySpec
+	}
+	if c.PolicyBatch == 0 {
+		c.PolicyBatch = DefaultPolicyBatch
+	}
 	if c.NotifyMaxAttempts == 0 {
 		c.NotifyMaxAttempts = DefaultNotifyMaxAttempts
 	}
@@ -135,6 +151,7 @@ func (c Config) Validate() error {
 	}
 	for _, s := range []struct{ name, spec string }{
 		{"renewal", c.RenewalSpec}, {"jobs", c.JobsSpec}, {"health", c.HealthSpec}, {"notify", c.NotifySpec},
+		{"policy", c.PolicySpec},
 	} {
 		if _, err := cron.ParseStandard(s.spec); err != nil {
 			return fmt.Errorf("scheduler: %s spec %q: %w", s.name, s.spec, err)
@@ -149,6 +166,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("scheduler: notify max attempts %d is less than one", c.NotifyMaxAttempts)
 	case c.MaxLifetime < 24*time.Hour:
 		return fmt.Errorf("scheduler: max lifetime %s is shorter than a day", c.MaxLifetime)
+	case c.PolicyBatch < 1 || c.PolicyBatch > fsm.MaxBatch:
+		return fmt.Errorf("scheduler: policy batch %d is not between 1 and %d", c.PolicyBatch, fsm.MaxBatch)
 	}
 	return nil
 }
@@ -179,6 +198,9 @@ type State interface {
 	// certificate as stored: it breaks a policy rule of severity Error or
 	// Critical. Nil when nothing refuses.
 	CheckPolicies(certID string) error
+	// NextPolicyBatch is the next batch of the policy sweep under way, nil
+	// when none is.
+	NextPolicyBatch(n int) (*fsm.ReevaluatePolicies, error)
 }
 
 var _ State = (*fsm.FSM)(nil)
@@ -208,11 +230,12 @@ type Scheduler struct {
 	log      *slog.Logger
 	holder   string
 
-	renewal, jobs, health, notify *loop
+	renewal, jobs, health, notify, sweep *loop
 
-	wake     chan struct{} // Nudge → the job loop; capacity 1
-	running  atomic.Bool
-	noIssuer sync.Once
+	wake       chan struct{} // Nudge → the job loop; capacity 1
+	policyWake chan struct{} // NudgePolicies → the policy loop; capacity 1
+	running    atomic.Bool
+	noIssuer   sync.Once
 }
 
 // New returns a Scheduler reading state and proposing through proposer.
@@ -225,17 +248,19 @@ func New(cfg Config, state State, proposer Proposer) (*Scheduler, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Scheduler{
-		cfg:      cfg,
-		state:    state,
-		proposer: proposer,
-		log:      cfg.Logger.With("component", "scheduler"),
-		holder:   holderOf(cfg.NodeID),
-		wake:     make(chan struct{}, 1),
+		cfg:        cfg,
+		state:      state,
+		proposer:   proposer,
+		log:        cfg.Logger.With("component", "scheduler"),
+		holder:     holderOf(cfg.NodeID),
+		wake:       make(chan struct{}, 1),
+		policyWake: make(chan struct{}, 1),
 	}
 	s.renewal = s.newLoop("renewal", cfg.RenewalSpec, s.checkRenewals)
 	s.jobs = s.newLoop("jobs", cfg.JobsSpec, s.processJobs)
 	s.health = s.newLoop("health", cfg.HealthSpec, s.checkAgents)
 	s.notify = s.newLoop("notify", cfg.NotifySpec, s.sendNotifications)
+	s.sweep = s.newLoop("policies", cfg.PolicySpec, s.reevaluatePolicies)
 	return s, nil
 }
 
@@ -258,13 +283,15 @@ func (s *Scheduler) Run(ctx context.Context) {
 	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cl),
 		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
 	recovered := cron.NewChain(cron.Recover(cl))
-	loops := []*loop{s.renewal, s.jobs, s.health, s.notify}
+	loops := []*loop{s.renewal, s.jobs, s.health, s.notify, s.sweep}
 	for _, l := range loops {
 		c.Schedule(l.schedule, cron.FuncJob(func() { l.run(ctx) }))
 	}
-	select { // a nudge from before this term is served by the first pass
-	case <-s.wake:
-	default:
+	for _, ch := range []chan struct{}{s.wake, s.policyWake} {
+		select { // a nudge from before this term is served by the first pass
+		case <-ch:
+		default:
+		}
 	}
 	c.Start()
 	var wg sync.WaitGroup
@@ -279,6 +306,17 @@ func (s *Scheduler) Run(ctx context.Context) {
 				return
 			case <-s.wake:
 				nudged.Run()
+			}
+		}
+	})
+	policiesNudged := recovered.Then(cron.FuncJob(func() { s.sweep.run(ctx) }))
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.policyWake:
+				policiesNudged.Run()
 			}
 		}
 	})

@@ -286,6 +286,7 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	}
 	n.RunOnLeader("scheduler", runScheduler)
 	n.FSM().OnJobsQueued(sched.Nudge)
+	n.FSM().OnRulesChanged(sched.NudgePolicies)
 	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: pki, Keys: pki, Secrets: secrets,
 		TargetSecrets: targetSecrets(), IssuerTypes: issuers}, n.FSM(), n)
 	defer srv.Close()

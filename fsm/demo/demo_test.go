@@ -29,23 +29,38 @@ func load(t *testing.T, now time.Time) *fsm.FSM {
 	payloads, err := Payloads(now)
 	require.NoError(t, err)
 	require.NotEmpty(t, payloads)
-	for i, p := range payloads {
+	index := uint64(0)
+	apply := func(p fsm.Payload) {
+		t.Helper()
+		index++
 		cmd, err := fsm.NewCommand(fsm.Meta{
-			RequestID: fmt.Sprintf("demo-load-%d", i),
+			RequestID: fmt.Sprintf("demo-load-%d", index),
 			Time:      now,
 			Actor:     "demo",
 			ActorType: fsm.ActorSystem,
 		}, p)
-		require.NoError(t, err, "payload %d (%s)", i, p.CommandType())
+		require.NoError(t, err, "payload %d (%s)", index, p.CommandType())
 		data, err := cmd.Encode()
 		require.NoError(t, err)
-		res := f.ApplyBatch([]*raft.Log{{Index: uint64(i + 1), Term: 1, Type: raft.LogCommand, Data: data}})
+		res := f.ApplyBatch([]*raft.Log{{Index: index, Term: 1, Type: raft.LogCommand, Data: data}})
 		require.Len(t, res, 1)
 		ar, ok := res[0].(*fsm.ApplyResult)
 		require.True(t, ok)
-		require.NoError(t, ar.Err, "payload %d (%s)", i, p.CommandType())
+		require.NoError(t, ar.Err, "payload %d (%s)", index, p.CommandType())
 	}
-	return f
+	for _, p := range payloads {
+		apply(p)
+	}
+	// The policy rules' re-evaluation of the inventory, which the leader's
+	// scheduler proposes once the rules changed.
+	for {
+		b, err := f.NextPolicyBatch(100)
+		require.NoError(t, err)
+		if b == nil {
+			return f
+		}
+		apply(b)
+	}
 }
 
 func all() fsm.Page { return fsm.Page{PerPage: fsm.MaxPerPage} }

@@ -135,6 +135,24 @@ func (l *Log) Must(p fsm.Payload) any {
 	return res.Value
 }
 
+// Reevaluate applies ReevaluatePolicies batches of size n, built from the
+// first FSM as the leader's scheduler builds them, until the sweep a rule
+// change started is done, and returns how many batches it took.
+func (l *Log) Reevaluate(n int) int {
+	l.t.Helper()
+	batches := 0
+	for {
+		b, err := l.fsms[0].NextPolicyBatch(n)
+		require.NoError(l.t, err)
+		if b == nil {
+			return batches
+		}
+		l.Must(b)
+		batches++
+		require.Less(l.t, batches, 1_000_000, "the sweep never ends")
+	}
+}
+
 func (l *Log) applyAll(e *raft.Log) *fsm.ApplyResult {
 	l.t.Helper()
 	var first *fsm.ApplyResult
