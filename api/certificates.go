@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
@@ -119,7 +120,7 @@ func (s *Server) updateCertificate(c *gin.Context) {
 		return
 	}
 	if req.ID != "" && req.ID != c.Param("id") {
-		failStatus(c, http.StatusBadRequest, "id", "the body's id "+req.ID+" differs from the id in the path "+c.Param("id"))
+		fail(c, invalid("id", "the body's id "+req.ID+" differs from the id in the path "+c.Param("id")))
 		return
 	}
 	req.ID = c.Param("id")
@@ -184,7 +185,7 @@ func (s *Server) renewCertificate(c *gin.Context) {
 		return
 	}
 	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
-		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" is "+cert.Status+" and cannot be renewed")
+		fail(c, refuse(node.CodeState, "certificate "+cert.ID+" is "+cert.Status+" and cannot be renewed"))
 		return
 	}
 	// A certificate that breaks an enforced policy rule is refused here,
@@ -237,7 +238,7 @@ func (s *Server) deployCertificate(c *gin.Context) {
 		return
 	}
 	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
-		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" is "+cert.Status+" and cannot be deployed")
+		fail(c, refuse(node.CodeState, "certificate "+cert.ID+" is "+cert.Status+" and cannot be deployed"))
 		return
 	}
 	versions, err := s.state.CertificateVersions(cert.ID, fsm.Page{PerPage: 1})
@@ -246,19 +247,19 @@ func (s *Server) deployCertificate(c *gin.Context) {
 		return
 	}
 	if versions.Total == 0 {
-		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" has not been issued yet; renew it first")
+		fail(c, refuse(node.CodeState, "certificate "+cert.ID+" has not been issued yet; renew it first"))
 		return
 	}
 	targets := cert.TargetIDs
 	if req.TargetID != "" {
 		if !slices.Contains(targets, req.TargetID) {
-			failStatus(c, http.StatusBadRequest, "target_id", "target "+req.TargetID+" is not mapped to certificate "+cert.ID+"; map it first (target_ids)")
+			fail(c, invalid("target_id", "target "+req.TargetID+" is not mapped to certificate "+cert.ID+"; map it first (target_ids)"))
 			return
 		}
 		targets = []string{req.TargetID}
 	}
 	if len(targets) == 0 {
-		failStatus(c, http.StatusConflict, "", "certificate "+cert.ID+" is mapped to no target; set target_ids first")
+		fail(c, refuse(node.CodeState, "certificate "+cert.ID+" is mapped to no target; set target_ids first"))
 		return
 	}
 	jobs := make([]fsm.Job, 0, len(targets))

@@ -36,7 +36,7 @@ func pageOf(c *gin.Context) (fsm.Page, bool) {
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPage {
-			failStatus(c, http.StatusBadRequest, q.name, q.name+" must be an integer from 1 to "+strconv.Itoa(maxPage)+", not "+strconv.Quote(v))
+			fail(c, invalid(q.name, q.name+" must be an integer from 1 to "+strconv.Itoa(maxPage)+", not "+strconv.Quote(v)))
 			return p, false
 		}
 		*q.dst = n
@@ -81,7 +81,7 @@ func timeQuery(c *gin.Context, name string) (*time.Time, bool) {
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		failStatus(c, http.StatusBadRequest, name, name+" must be an RFC 3339 time such as 2026-01-02T15:04:05Z, not "+strconv.Quote(v))
+		fail(c, invalid(name, name+" must be an RFC 3339 time such as 2026-01-02T15:04:05Z, not "+strconv.Quote(v)))
 		return nil, false
 	}
 	return &t, true
@@ -95,7 +95,7 @@ func enumQuery(c *gin.Context, name string, e fsm.Enum) (string, bool) {
 	}
 	canon, ok := e.Canonical(v)
 	if !ok {
-		failStatus(c, http.StatusBadRequest, name, name+" "+strconv.Quote(v)+" is not one of "+joinEnum(e))
+		fail(c, invalid(name, name+" "+strconv.Quote(v)+" is not one of "+joinEnum(e)))
 		return "", false
 	}
 	return canon, true

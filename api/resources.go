@@ -90,7 +90,7 @@ func (r *crud[T]) update(path string) route {
 		handler: func(c *gin.Context) {
 			r.write(c, http.StatusOK, r.onUpdate, true, func(id *string) bool {
 				if *id != "" && *id != c.Param("id") {
-					failStatus(c, http.StatusBadRequest, "id", "the body's id "+*id+" differs from the id in the path "+c.Param("id"))
+					fail(c, invalid("id", "the body's id "+*id+" differs from the id in the path "+c.Param("id")))
 					return false
 				}
 				*id = c.Param("id")
@@ -116,7 +116,7 @@ func (r *crud[T]) write(c *gin.Context, status int, payload func(T, []string) fs
 	}
 	if r.check != nil {
 		if err := r.check(c, &v); err != nil {
-			failStatus(c, http.StatusBadRequest, "config", err.Error())
+			fail(c, invalid("config", err.Error()))
 			return
 		}
 	}

@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
@@ -186,12 +186,12 @@ func destinationValue(m map[string]json.RawMessage, f string) string {
 func (s *Server) protectSecrets(c *gin.Context, v secretRecord, update bool, stored func() (*secretRecord, error)) (json.RawMessage, []string, bool) {
 	m, err := configFields(v.config)
 	if err != nil {
-		failStatus(c, http.StatusBadRequest, "config", "config must be a JSON object")
+		fail(c, invalid("config", "config must be a JSON object"))
 		return nil, nil, false
 	}
 	for k, raw := range m {
 		if value, ok := stringValue(raw); ok && strings.HasPrefix(value, sealedMark) {
-			failStatus(c, http.StatusBadRequest, "config."+k, "config."+k+" looks like a sealed value; only the server seals secrets: give the secret itself")
+			fail(c, invalid("config."+k, "config."+k+" looks like a sealed value; only the server seals secrets: give the secret itself"))
 			return nil, nil, false
 		}
 	}
@@ -206,7 +206,7 @@ func (s *Server) protectSecrets(c *gin.Context, v secretRecord, update bool, sto
 			continue
 		}
 		if _, dup := given[f]; dup {
-			failStatus(c, http.StatusBadRequest, "config."+f, "config holds "+f+" more than once (field names are matched without regard to case)")
+			fail(c, invalid("config."+f, "config holds "+f+" more than once (field names are matched without regard to case)"))
 			return nil, nil, false
 		}
 		given[f] = raw
@@ -235,7 +235,7 @@ func (s *Server) protectSecrets(c *gin.Context, v secretRecord, update bool, sto
 		if present {
 			var ok bool
 			if value, ok = stringValue(raw); !ok {
-				failStatus(c, http.StatusBadRequest, field, field+" must be a string")
+				fail(c, invalid(field, field+" must be a string"))
 				return nil, nil, false
 			}
 		}
@@ -243,7 +243,7 @@ func (s *Server) protectSecrets(c *gin.Context, v secretRecord, update bool, sto
 		case !present || value == redactedSecret:
 			if !update {
 				if present {
-					failStatus(c, http.StatusBadRequest, field, field+" is "+redactedSecret+", the placeholder answers show for a stored secret; give the secret itself")
+					fail(c, invalid(field, field+" is "+redactedSecret+", the placeholder answers show for a stored secret; give the secret itself"))
 					return nil, nil, false
 				}
 				continue
@@ -251,7 +251,7 @@ func (s *Server) protectSecrets(c *gin.Context, v secretRecord, update bool, sto
 			keep := storedSecret(oldFields, f)
 			if keep == "" {
 				if present {
-					failStatus(c, http.StatusBadRequest, field, field+" is "+redactedSecret+", but "+v.kind+" "+v.id+" has no stored "+f+" to keep; give the secret itself")
+					fail(c, invalid(field, field+" is "+redactedSecret+", but "+v.kind+" "+v.id+" has no stored "+f+" to keep; give the secret itself"))
 					return nil, nil, false
 				}
 				continue
@@ -325,8 +325,8 @@ func (s *Server) keepSecret(c *gin.Context, v secretRecord, f, keep string) (jso
 func (s *Server) sealSecret(c *gin.Context, v secretRecord, f string, plaintext []byte) (json.RawMessage, bool) {
 	defer clear(plaintext)
 	if s.cfg.Secrets == nil {
-		failStatus(c, http.StatusNotImplemented, "config."+f, "this node has no key-encryption key: the "+f+" of a "+v.typ+" "+v.kind+
-			" is stored only sealed; start every node with --kek-file (the same file on each)")
+		fail(c, &node.CodedError{Code: node.CodeNotImplemented, Field: "config." + f, Message: "this node has no key-encryption key: the " + f + " of a " + v.typ + " " + v.kind +
+			" is stored only sealed; start every node with --kek-file (the same file on each)"})
 		return nil, false
 	}
 	sealed, err := s.cfg.Secrets.Seal(plaintext, keywrap.FieldAAD(v.kind, v.id, f, v.agentID))

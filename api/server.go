@@ -5,12 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -230,10 +230,10 @@ func New(cfg Config, state State, cluster Cluster) *Server {
 		e.Handle(r.method, r.path, s.authorize(r.access), s.consistency(r), r.handler)
 	}
 	e.NoRoute(func(c *gin.Context) {
-		failStatus(c, http.StatusNotFound, "", "no route "+c.Request.Method+" "+c.Request.URL.Path)
+		fail(c, refuse(node.CodeNotFound, "no route "+c.Request.Method+" "+c.Request.URL.Path))
 	})
 	e.NoMethod(func(c *gin.Context) {
-		failStatus(c, http.StatusMethodNotAllowed, "", "method "+c.Request.Method+" is not allowed on "+c.Request.URL.Path)
+		fail(c, refuse(node.CodeMethodNotAllowed, "method "+c.Request.Method+" is not allowed on "+c.Request.URL.Path))
 	})
 	s.engine = e
 	return s
@@ -280,9 +280,6 @@ func (s *Server) propose(c *gin.Context, p fsm.Payload) bool {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
 	defer cancel()
 	if _, err := s.cluster.Propose(ctx, cmd); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = errTimeout
-		}
 		fail(c, err)
 		return false
 	}
