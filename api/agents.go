@@ -147,7 +147,7 @@ func (s *Server) agentWork(c *gin.Context) {
 	}
 	// One scan of the agent's jobs, not one per status: each scan decodes
 	// every job the agent ever had, finished ones included.
-	open := []string{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}
+	open := []wire.JobStatus{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}
 	l, err := s.state.Jobs(fsm.JobFilter{AgentID: a.ID, Statuses: open}, fsm.Page{PerPage: fsm.MaxPerPage})
 	if err != nil {
 		fail(c, err)
@@ -312,7 +312,7 @@ func (s *Server) agentPickup(c *gin.Context) {
 	pickup := wire.CertificatePickup{CertificatePEM: v.PEMChain}
 	// A server-made key goes only to the agent itself, never to an operator
 	// or admin key calling the agent's endpoints on its behalf.
-	if who := principalOf(c); strings.EqualFold(cert.KeyGeneration, "server") && who.role == fsm.RoleAgent && who.agentID == a.ID {
+	if who := principalOf(c); strings.EqualFold(string(cert.KeyGeneration), string(wire.KeyGenerationServer)) && who.role == fsm.RoleAgent && who.agentID == a.ID {
 		keyPEM, ok := s.serverKey(c, cert.ID, v.ID, a.ID)
 		if !ok {
 			return
@@ -384,13 +384,13 @@ func (s *Server) agentJobStatus(c *gin.Context) {
 		return
 	}
 	var p fsm.Payload
-	switch strings.ToLower(req.Status) {
+	switch strings.ToLower(string(req.Status)) {
 	case "completed":
 		p = &fsm.CompleteJob{JobID: c.Param("job_id"), AgentID: a.ID, DeploymentResult: req.DeploymentResult}
 	case "failed":
 		p = &fsm.FailJob{JobID: c.Param("job_id"), AgentID: a.ID, Error: req.Error, DeploymentResult: req.DeploymentResult}
 	default:
-		fail(c, invalid("status", "status must be Completed or Failed, not \""+req.Status+"\""))
+		fail(c, invalid("status", "status must be Completed or Failed, not \""+string(req.Status)+"\""))
 		return
 	}
 	if s.propose(c, p) {

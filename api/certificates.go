@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
@@ -13,21 +14,21 @@ import (
 // certificateRequest is the body of POST /certificates. Only the fields a
 // client may set are accepted; lifecycle fields are the server's.
 type certificateRequest struct {
-	ID              string            `json:"id"`
-	Name            string            `json:"name"`
-	CommonName      string            `json:"common_name"`
-	SANs            []string          `json:"sans"`
-	Environment     string            `json:"environment"`
-	OwnerID         string            `json:"owner_id"`
-	TeamID          string            `json:"team_id"`
-	IssuerID        string            `json:"issuer_id"`
-	TargetIDs       []string          `json:"target_ids"`
-	RenewalPolicyID string            `json:"renewal_policy_id"`
-	Status          string            `json:"status"`
-	ExpiresAt       *time.Time        `json:"expires_at"`
-	Tags            map[string]string `json:"tags"`
-	KeyGeneration   string            `json:"key_generation"`
-	KeyType         string            `json:"key_type"`
+	ID              string                 `json:"id"`
+	Name            string                 `json:"name"`
+	CommonName      string                 `json:"common_name"`
+	SANs            []string               `json:"sans"`
+	Environment     string                 `json:"environment"`
+	OwnerID         string                 `json:"owner_id"`
+	TeamID          string                 `json:"team_id"`
+	IssuerID        string                 `json:"issuer_id"`
+	TargetIDs       []string               `json:"target_ids"`
+	RenewalPolicyID string                 `json:"renewal_policy_id"`
+	Status          wire.CertificateStatus `json:"status"`
+	ExpiresAt       *time.Time             `json:"expires_at"`
+	Tags            map[string]string      `json:"tags"`
+	KeyGeneration   wire.KeyGeneration     `json:"key_generation"`
+	KeyType         wire.KeyType           `json:"key_type"`
 }
 
 func (r certificateRequest) certificate() fsm.Certificate {
@@ -157,7 +158,7 @@ type actionBody struct {
 }
 
 // openJobs returns the unfinished jobs of a certificate of one of types.
-func (s *Server) openJobs(certID string, types ...string) ([]fsm.Job, error) {
+func (s *Server) openJobs(certID string, types ...wire.JobType) ([]fsm.Job, error) {
 	l, err := s.state.Jobs(fsm.JobFilter{CertificateID: certID}, fsm.Page{PerPage: fsm.MaxPerPage})
 	if err != nil {
 		return nil, err
@@ -185,7 +186,7 @@ func (s *Server) renewCertificate(c *gin.Context) {
 		return
 	}
 	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
-		fail(c, refuse(node.CodeState, "certificate "+cert.ID+" is "+cert.Status+" and cannot be renewed"))
+		fail(c, refuse(node.CodeState, "certificate "+cert.ID+" is "+string(cert.Status)+" and cannot be renewed"))
 		return
 	}
 	// A certificate that breaks an enforced policy rule is refused here,
@@ -238,7 +239,7 @@ func (s *Server) deployCertificate(c *gin.Context) {
 		return
 	}
 	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
-		fail(c, refuse(node.CodeState, "certificate "+cert.ID+" is "+cert.Status+" and cannot be deployed"))
+		fail(c, refuse(node.CodeState, "certificate "+cert.ID+" is "+string(cert.Status)+" and cannot be deployed"))
 		return
 	}
 	versions, err := s.state.CertificateVersions(cert.ID, fsm.Page{PerPage: 1})

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"strings"
+
 	"encoding/json"
 	"math"
 	"net/http"
@@ -88,7 +90,7 @@ func timeQuery(c *gin.Context, name string) (*time.Time, bool) {
 }
 
 // enumQuery reads a query parameter that must be one of e (any case).
-func enumQuery(c *gin.Context, name string, e fsm.Enum) (string, bool) {
+func enumQuery[T ~string](c *gin.Context, name string, e fsm.Enum[T]) (T, bool) {
 	v := c.Query(name)
 	if v == "" {
 		return "", true
@@ -101,13 +103,4 @@ func enumQuery(c *gin.Context, name string, e fsm.Enum) (string, bool) {
 	return canon, true
 }
 
-func joinEnum(e fsm.Enum) string {
-	s := ""
-	for i, v := range e {
-		if i > 0 {
-			s += ", "
-		}
-		s += v
-	}
-	return s
-}
+func joinEnum[T ~string](e fsm.Enum[T]) string { return strings.Join(e.Strings(), ", ") }

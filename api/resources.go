@@ -203,7 +203,7 @@ func (s *Server) issuersResource() *crud[fsm.Issuer] {
 			if s.cfg.ValidateIssuerConfig == nil {
 				return nil
 			}
-			return s.cfg.ValidateIssuerConfig(c.Request.Context(), v.Type, v.Config)
+			return s.cfg.ValidateIssuerConfig(c.Request.Context(), string(v.Type), v.Config)
 		},
 		protect:  s.protectIssuer,
 		view:     s.redactIssuer,
@@ -227,8 +227,8 @@ func (s *Server) targetsResource() *crud[fsm.Target] {
 		cleared: func(v *fsm.Target, fields []string) any { return targetAnswer{Target: v, SecretsCleared: fields} },
 		read:    s.state.Target,
 		readList: func(c *gin.Context, p fsm.Page) (fsm.List[fsm.Target], error) {
-			typ := c.Query("type")
-			if canon, ok := fsm.TargetTypes.Canonical(typ); ok {
+			typ := wire.TargetType(c.Query("type"))
+			if canon, ok := fsm.TargetTypes.Canonical(string(typ)); ok {
 				typ = canon
 			}
 			return s.state.Targets(fsm.TargetFilter{AgentID: c.Query("agent_id"), Type: typ}, p)

@@ -52,19 +52,19 @@ type secretRecord struct {
 }
 
 func targetRecord(t *fsm.Target) secretRecord {
-	return secretRecord{kind: keywrap.FieldKindTarget, id: t.ID, typ: t.Type, agentID: t.AgentID, config: t.Config}
+	return secretRecord{kind: keywrap.FieldKindTarget, id: t.ID, typ: string(t.Type), agentID: t.AgentID, config: t.Config}
 }
 
 func issuerRecord(i *fsm.Issuer) secretRecord {
-	return secretRecord{kind: keywrap.FieldKindIssuer, id: i.ID, typ: i.Type, config: i.Config}
+	return secretRecord{kind: keywrap.FieldKindIssuer, id: i.ID, typ: string(i.Type), config: i.Config}
 }
 
 // fieldsOf returns the secret and destination fields the connector of a
 // record of kind and type typ (any case) declares.
 func (s *Server) fieldsOf(kind, typ string) (secret, destination []string) {
-	decl, types := s.cfg.TargetSecrets, fsm.TargetTypes
+	decl, types := s.cfg.TargetSecrets, fsm.Enum[string](fsm.TargetTypes.Strings())
 	if kind == keywrap.FieldKindIssuer {
-		decl, types = s.cfg.IssuerSecrets, fsm.IssuerTypes
+		decl, types = s.cfg.IssuerSecrets, fsm.Enum[string](fsm.IssuerTypes.Strings())
 	}
 	if decl == nil {
 		return nil, nil
@@ -368,10 +368,10 @@ func (s *Server) redactConfig(kind, typ string, config json.RawMessage) json.Raw
 }
 
 func (s *Server) redactTarget(t *fsm.Target) {
-	t.Config = s.redactConfig(keywrap.FieldKindTarget, t.Type, t.Config)
+	t.Config = s.redactConfig(keywrap.FieldKindTarget, string(t.Type), t.Config)
 }
 func (s *Server) redactIssuer(i *fsm.Issuer) {
-	i.Config = s.redactConfig(keywrap.FieldKindIssuer, i.Type, i.Config)
+	i.Config = s.redactConfig(keywrap.FieldKindIssuer, string(i.Type), i.Config)
 }
 
 // errNoKEK is why a node without a key-encryption key hands no secret.
@@ -388,7 +388,7 @@ var errNotItsAgent = errors.New("api: the target is served by another agent now"
 // log says why: that job fails on the agent with its connector's words
 // (the password is required), the others go on.
 func (s *Server) openTargetSecrets(c *gin.Context, t *fsm.Target, jobID, agentID string) json.RawMessage {
-	secret, _ := s.fieldsOf(keywrap.FieldKindTarget, t.Type)
+	secret, _ := s.fieldsOf(keywrap.FieldKindTarget, string(t.Type))
 	m, err := configFields(t.Config)
 	if err != nil {
 		return t.Config

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
@@ -27,7 +28,7 @@ type State interface {
 	CertificatesJSON(fsm.CertificateFilter, fsm.Page) (fsm.List[json.RawMessage], error)
 	CertificateVersions(certID string, p fsm.Page) (fsm.List[fsm.CertificateVersion], error)
 	LatestCertificateVersion(certID string) (*fsm.CertificateVersion, error)
-	CertificatesByStatusCount() (map[string]int, error)
+	CertificatesByStatusCount() (map[wire.CertificateStatus]int, error)
 	CertificatesExpiringBefore(t time.Time, fn func(*fsm.Certificate) bool) error
 	Team(id string) (*fsm.Team, error)
 	Teams(fsm.Page) (fsm.List[fsm.Team], error)

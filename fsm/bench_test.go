@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
@@ -62,7 +63,7 @@ func BenchmarkFSM_AgentWork(b *testing.B) {
 	for i := range history {
 		l.Must(&fsm.CancelJob{JobID: jobs[i].ID})
 	}
-	open := []string{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}
+	open := []wire.JobStatus{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}
 	b.Run("queries=3", func(b *testing.B) {
 		for b.Loop() {
 			n := 0
@@ -117,7 +118,7 @@ func BenchmarkFSM_RuleReevaluatesEveryCertificate(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		// Alternate Error and Warning: every pass rewrites the 1,000 violations.
-		rule.Severity = []string{fsm.SeverityWarning, fsm.SeverityError}[i%2]
+		rule.Severity = []wire.Severity{fsm.SeverityWarning, fsm.SeverityError}[i%2]
 		l.Must(&fsm.UpdatePolicyRule{Rule: rule})
 	}
 	b.StopTimer()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -118,7 +119,7 @@ func (s *Scheduler) alertAgent(ctx context.Context, now time.Time, a *fsm.Agent,
 	}
 	msg := fmt.Sprintf("Agent %s (%s) has sent no heartbeat since %s and is now offline; its %d target(s) serve %d certificate(s), which cannot be deployed there until it is back.",
 		a.Name, a.Hostname, seen.UTC().Format(time.RFC3339), len(tids), certs)
-	n := fsm.Notification{ID: notificationID(key), Type: "AgentOffline", Channel: "Email",
+	n := fsm.Notification{ID: notificationID(key), Type: wire.NotificationAgentOffline, Channel: wire.ChannelEmail,
 		Recipient: recipients, Message: msg, DedupKey: key}
 	err = s.propose(ctx, now, agentRequest(a.ID, seen, now, "alert"), &fsm.CreateNotifications{Notifications: []fsm.Notification{n}})
 	if rejected(err) {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/fsm"
@@ -156,8 +157,8 @@ func (s *IssuanceService) build(ctx context.Context, issuerID string, create boo
 	if err != nil {
 		return nil, nil, err
 	}
-	config = s.withCRLURL(rec.Type, rec.ID, config)
-	iss, err := s.registry.Build(ctx, rec.ID, rec.Type, config)
+	config = s.withCRLURL(string(rec.Type), rec.ID, config)
+	iss, err := s.registry.Build(ctx, rec.ID, string(rec.Type), config)
 	if errors.Is(err, localca.ErrNoMaterial) && !create {
 		return nil, nil, &fsm.Error{Code: fsm.CodeNotFound, Resource: "issuer", ID: rec.ID,
 			Message: "issuer " + rec.ID + " has not made its CA yet: it does on its first issuance or test"}
@@ -166,7 +167,7 @@ func (s *IssuanceService) build(ctx context.Context, issuerID string, create boo
 		if err = s.makeCA(ctx, rec); err != nil {
 			return nil, nil, err
 		}
-		iss, err = s.registry.Build(ctx, rec.ID, rec.Type, config)
+		iss, err = s.registry.Build(ctx, rec.ID, string(rec.Type), config)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -241,7 +242,7 @@ func (s *IssuanceService) Issue(ctx context.Context, job fsm.Job, cert fsm.Certi
 	if err := s.state.CheckPolicies(cert.ID); err != nil {
 		return err
 	}
-	if strings.EqualFold(cert.KeyGeneration, "server") {
+	if strings.EqualFold(string(cert.KeyGeneration), string(wire.KeyGenerationServer)) {
 		return s.issueServerKey(ctx, job, cert)
 	}
 	if _, _, err := s.build(ctx, cert.IssuerID, true); err != nil {
@@ -290,7 +291,7 @@ func (s *IssuanceService) SignCSR(ctx context.Context, agentID string, job fsm.J
 		return &fsm.Error{Code: fsm.CodeState, Resource: "job", ID: job.ID, Message: "job " + job.ID + " is not waiting for a CSR from agent " + agentID}
 	}
 	if cert.Status == fsm.CertArchived || cert.Status == fsm.CertRevoked {
-		return &fsm.Error{Code: fsm.CodeState, Resource: "certificate", ID: cert.ID, Message: "certificate " + cert.ID + " is " + cert.Status + " and cannot be issued"}
+		return &fsm.Error{Code: fsm.CodeState, Resource: "certificate", ID: cert.ID, Message: "certificate " + cert.ID + " is " + string(cert.Status) + " and cannot be issued"}
 	}
 	if err := csrKeyTypeMatches(csrPEM, cert); err != nil {
 		return err
@@ -409,7 +410,7 @@ func (s *IssuanceService) CRL(ctx context.Context, issuerID string) ([]byte, err
 	}
 	signer, ok := iss.(issuer.CRLSigner)
 	if !ok {
-		return nil, &fsm.Error{Code: fsm.CodeState, Resource: "issuer", ID: rec.ID, Message: "issuer " + rec.ID + " (" + rec.Type + ") does not sign its own CRL"}
+		return nil, &fsm.Error{Code: fsm.CodeState, Resource: "issuer", ID: rec.ID, Message: "issuer " + rec.ID + " (" + string(rec.Type) + ") does not sign its own CRL"}
 	}
 	list := make([]issuer.RevokedSerial, 0, len(revs))
 	for _, r := range revs {
@@ -444,7 +445,7 @@ func (s *IssuanceService) CAChain(ctx context.Context, issuerID string) (string,
 	}
 	p, ok := iss.(issuer.ChainProvider)
 	if !ok {
-		return "", &fsm.Error{Code: fsm.CodeState, Resource: "issuer", ID: rec.ID, Message: "issuer " + rec.ID + " (" + rec.Type + ") does not publish its CA chain"}
+		return "", &fsm.Error{Code: fsm.CodeState, Resource: "issuer", ID: rec.ID, Message: "issuer " + rec.ID + " (" + string(rec.Type) + ") does not publish its CA chain"}
 	}
 	return p.CAChainPEM()
 }
@@ -488,7 +489,7 @@ func csrKeyTypeMatches(csrPEM string, cert fsm.Certificate) error {
 	if err != nil {
 		return &fsm.Error{Code: fsm.CodeInvalid, Field: "csr_pem", Message: err.Error()}
 	}
-	if !strings.EqualFold(string(got), cert.KeyType) {
+	if !strings.EqualFold(string(got), string(cert.KeyType)) {
 		return &fsm.Error{Code: fsm.CodeInvalid, Field: "csr_pem", Message: fmt.Sprintf(
 			"the CSR's key is %s but certificate %s asks for key_type %s: make a %s key", got, cert.ID, cert.KeyType, cert.KeyType)}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -29,10 +30,10 @@ func defaultPolicy() fsm.RenewalPolicy {
 
 // decision is what the renewal check concludes about one certificate.
 type decision struct {
-	status  string        // the status to move to; "" keeps the current one
-	crossed []int         // alert thresholds crossed (days), largest first
-	renew   bool          // renewal is due and the policy renews automatically
-	left    time.Duration // time left before expiry; negative once expired
+	status  wire.CertificateStatus // the status to move to; "" keeps the current one
+	crossed []int                  // alert thresholds crossed (days), largest first
+	renew   bool                   // renewal is due and the policy renews automatically
+	left    time.Duration          // time left before expiry; negative once expired
 }
 
 // plan decides, at now, what a certificate under policy p needs. lifetime is
@@ -85,7 +86,7 @@ func plan(now time.Time, c *fsm.Certificate, p *fsm.RenewalPolicy, lifetime time
 
 // watched reports whether the renewal check looks after a certificate in
 // status st.
-func watched(st string) bool {
+func watched(st wire.CertificateStatus) bool {
 	switch st {
 	case fsm.CertActive, fsm.CertExpiring, fsm.CertExpired, fsm.CertRenewalInProgress, fsm.CertFailed:
 		return true
@@ -248,7 +249,7 @@ func (r *renewalRun) alert(ctx context.Context, c *fsm.Certificate, p *fsm.Renew
 			return err
 		}
 		queued := false
-		for _, n := range notificationsFor(p, "ExpirationWarning", expiryAlertKey(c.ID, t, exp), email, func() fsm.Notification {
+		for _, n := range notificationsFor(p, wire.NotificationExpirationWarning, expiryAlertKey(c.ID, t, exp), email, func() fsm.Notification {
 			return fsm.Notification{CertificateID: c.ID, Message: expiryMessage(c, t, d.left)}
 		}) {
 			seen, err := s.state.NotificationKeySeen(n.DedupKey)
@@ -351,6 +352,6 @@ func (s *Scheduler) hasJob(certID, id string) (bool, error) {
 	}
 }
 
-func finished(status string) bool {
+func finished(status wire.JobStatus) bool {
 	return status == fsm.JobCompleted || status == fsm.JobFailed || status == fsm.JobCancelled
 }
