@@ -54,12 +54,12 @@ func (r *rig) poll(t *testing.T) {
 }
 
 func csrJob(id, certID, keyType string) wire.WorkItem {
-	return wire.WorkItem{ID: id, Type: jobRenewal, CertificateID: certID, CommonName: "www.example.com",
-		SANs: []string{"www.example.com", "example.com"}, KeyType: keyType, Status: jobAwaitingCSR}
+	return wire.WorkItem{ID: id, Type: wire.JobRenewal, CertificateID: certID, CommonName: "www.example.com",
+		SANs: []string{"www.example.com", "example.com"}, KeyType: wire.KeyType(keyType), Status: wire.JobAwaitingCSR}
 }
 
 func deployJob(id, certID string) wire.WorkItem {
-	return wire.WorkItem{ID: id, Type: jobDeployment, CertificateID: certID, CommonName: "www.example.com",
+	return wire.WorkItem{ID: id, Type: wire.JobDeployment, CertificateID: certID, CommonName: "www.example.com",
 		TargetID: "tgt-nginx", TargetType: "nginx", TargetConfig: json.RawMessage(`{}`), Status: "Pending"}
 }
 
@@ -109,7 +109,7 @@ func TestAgent_KeyMadeHereCSRSentDeployed(t *testing.T) {
 	assert.Equal(t, next, r.target.deployed[0].KeyPath, "the connector gets the key's path, not the key")
 	reports := r.cluster.reports("job-2")
 	require.Len(t, reports, 1)
-	assert.Equal(t, "Completed", reports[0].Status)
+	assert.Equal(t, wire.JobCompleted, reports[0].Status)
 	var res deployResult
 	require.NoError(t, json.Unmarshal(reports[0].DeploymentResult, &res))
 	require.NotNil(t, res.Validation)
@@ -156,7 +156,7 @@ func TestAgent_FailedValidationRollsBack(t *testing.T) {
 	assert.Equal(t, 1, rollbacks)
 	reports := r.cluster.reports("job-dep-2")
 	require.Len(t, reports, 1)
-	assert.Equal(t, "Failed", reports[0].Status)
+	assert.Equal(t, wire.JobFailed, reports[0].Status)
 	assert.Contains(t, reports[0].Error, "previous certificate restored")
 	var res deployResult
 	require.NoError(t, json.Unmarshal(reports[0].DeploymentResult, &res))
@@ -176,7 +176,7 @@ func TestAgent_DeployErrorReported(t *testing.T) {
 	r.renew(t, "1")
 	reports := r.cluster.reports("job-dep-1")
 	require.Len(t, reports, 1)
-	assert.Equal(t, "Failed", reports[0].Status)
+	assert.Equal(t, wire.JobFailed, reports[0].Status)
 	assert.Contains(t, reports[0].Error, errDeviceRefused.Error())
 }
 
@@ -212,7 +212,7 @@ func TestAgent_RestartDuringDeploymentRollsBackAndRedoes(t *testing.T) {
 	assert.Equal(t, 2, deploys, "then done again")
 	reports := r.cluster.reports("job-dep")
 	require.Len(t, reports, 1)
-	assert.Equal(t, "Completed", reports[0].Status)
+	assert.Equal(t, wire.JobCompleted, reports[0].Status)
 	assertJournalEmpty(t, r.state)
 }
 
@@ -247,7 +247,7 @@ func TestAgent_ReportsSurviveAnOutage(t *testing.T) {
 	r.poll(t)
 	reports := r.cluster.reports("job-dep")
 	require.Len(t, reports, 1)
-	assert.Equal(t, "Completed", reports[0].Status)
+	assert.Equal(t, wire.JobCompleted, reports[0].Status)
 	assertJournalEmpty(t, r.state)
 }
 
@@ -282,7 +282,7 @@ func TestAgent_CertificateNotMatchingTheKeyRefused(t *testing.T) {
 	assert.Zero(t, deploys)
 	reports := r.cluster.reports("job-dep")
 	require.Len(t, reports, 1)
-	assert.Equal(t, "Failed", reports[0].Status)
+	assert.Equal(t, wire.JobFailed, reports[0].Status)
 	assert.Contains(t, reports[0].Error, "does not match the local key")
 }
 
@@ -300,7 +300,7 @@ func TestAgent_ServerMadeKeyKeptLocally(t *testing.T) {
 	r.poll(t)
 	reports := r.cluster.reports("job-dep")
 	require.Len(t, reports, 1)
-	assert.Equal(t, "Completed", reports[0].Status, reports[0].Error)
+	assert.Equal(t, wire.JobCompleted, reports[0].Status, reports[0].Error)
 	fi, err := os.Stat(filepath.Join(r.keyDir, "mc-web.key"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
@@ -374,7 +374,7 @@ func TestAgent_DecidedJobNotRedone(t *testing.T) {
 	item := deployJob("job-dep", "mc-web")
 	e := &journalEntry{JobID: item.ID, JobType: item.Type, CertificateID: item.CertificateID, TargetID: item.TargetID,
 		TargetType: item.TargetType, StartedAt: time.Now()}
-	require.NoError(t, r.agent.journal.decide(e, outcome{Status: statusDone}))
+	require.NoError(t, r.agent.journal.decide(e, outcome{Status: wire.JobCompleted}))
 	require.NoError(t, r.agent.work(context.Background(), item))
 	deploys, _ := r.target.counts()
 	assert.Zero(t, deploys)

@@ -104,7 +104,7 @@ func TestAgent_AllowListRefusalFailsTheJob(t *testing.T) {
 			config[tc.config[k]] = tc.config[k+1]
 		}
 		rep := r.deploy(t, i, config)
-		assert.Equal(t, "Failed", rep.Status)
+		assert.Equal(t, wire.JobFailed, rep.Status)
 		for _, want := range tc.want {
 			assert.Contains(t, rep.Error, want)
 		}
@@ -113,7 +113,7 @@ func TestAgent_AllowListRefusalFailsTheJob(t *testing.T) {
 	}
 
 	rep := r.deploy(t, 9, map[string]string{"cert_path": filepath.Join(r.dir, "cert.pem"), "reload_command": r.allowedCmd})
-	require.Equal(t, "Completed", rep.Status, rep.Error)
+	require.Equal(t, wire.JobCompleted, rep.Status, rep.Error)
 	assert.FileExists(t, filepath.Join(r.dir, "cert.pem"))
 	assert.FileExists(t, filepath.Join(r.markers, "allowed"), "the allowed command ran")
 	assert.NoFileExists(t, other)

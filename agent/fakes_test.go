@@ -110,7 +110,9 @@ func (f *fakeCluster) SubmitCSR(_ context.Context, _ string, req wire.CSRRequest
 	}
 	f.csrs = append(f.csrs, req)
 	f.certs[req.CertificateID] = f.sign(csr.PublicKey, csr.Subject.CommonName, csr.DNSNames)
-	f.removeJob(func(j wire.WorkItem) bool { return j.CertificateID == req.CertificateID && j.Status == jobAwaitingCSR })
+	f.removeJob(func(j wire.WorkItem) bool {
+		return j.CertificateID == req.CertificateID && j.Status == wire.JobAwaitingCSR
+	})
 	return nil
 }
 

@@ -19,17 +19,6 @@ import (
 	"github.com/certctl/certctl/connectors/target"
 )
 
-// Job types and statuses as the cluster spells them.
-const (
-	jobIssuance    = "Issuance"
-	jobRenewal     = "Renewal"
-	jobDeployment  = "Deployment"
-	jobValidation  = "Validation"
-	jobAwaitingCSR = "AwaitingCSR"
-	statusDone     = "Completed"
-	statusFailed   = "Failed"
-)
-
 // work does one job of the work list.
 func (a *Agent) work(ctx context.Context, item wire.WorkItem) error {
 	log := a.log.With("job", item.ID, "type", item.Type, "certificate", item.CertificateID, "target", item.TargetID)
@@ -48,11 +37,11 @@ func (a *Agent) work(ctx context.Context, item wire.WorkItem) error {
 	ctx, cancel := a.jobContext()
 	defer cancel()
 	switch {
-	case (item.Type == jobIssuance || item.Type == jobRenewal) && item.Status == jobAwaitingCSR:
+	case (item.Type == wire.JobIssuance || item.Type == wire.JobRenewal) && item.Status == wire.JobAwaitingCSR:
 		return a.sendCSR(ctx, log, item)
-	case item.Type == jobDeployment:
+	case item.Type == wire.JobDeployment:
 		return a.deploy(ctx, item)
-	case item.Type == jobValidation:
+	case item.Type == wire.JobValidation:
 		return a.validateOnly(ctx, item)
 	}
 	log.Debug("job is the server's to work; skipped", "status", item.Status)
@@ -80,20 +69,20 @@ func (a *Agent) jobContext() (context.Context, context.CancelFunc) {
 
 // sendCSR makes the key of an AwaitingCSR job here and sends its CSR.
 func (a *Agent) sendCSR(ctx context.Context, log *slog.Logger, item wire.WorkItem) error {
-	key, err := a.keys.MakeNext(item.CertificateID, item.KeyType)
+	key, err := a.keys.MakeNext(item.CertificateID, string(item.KeyType))
 	if err != nil {
 		log.Error("cannot make the key", "err", err)
-		return a.reportNow(ctx, item.ID, outcome{Status: statusFailed, Error: err.Error()})
+		return a.reportNow(ctx, item.ID, outcome{Status: wire.JobFailed, Error: err.Error()})
 	}
 	csrPEM, err := issuer.CSRFor(key, item.CommonName, item.SANs)
 	if err != nil {
 		_ = a.keys.DiscardNext(item.CertificateID)
-		return a.reportNow(ctx, item.ID, outcome{Status: statusFailed, Error: "agent: make the CSR: " + err.Error()})
+		return a.reportNow(ctx, item.ID, outcome{Status: wire.JobFailed, Error: "agent: make the CSR: " + err.Error()})
 	}
 	err = a.cfg.API.SubmitCSR(ctx, a.cfg.AgentID, wire.CSRRequest{CSRPEM: csrPEM, CertificateID: item.CertificateID})
 	switch {
 	case err == nil:
-		log.Info("CSR sent; the key stays on this host", "key_type", keyTypeName(item.KeyType), "key", a.keys.NextPath(item.CertificateID))
+		log.Info("CSR sent; the key stays on this host", "key_type", keyTypeName(string(item.KeyType)), "key", a.keys.NextPath(item.CertificateID))
 		return nil
 	case client.IsGone(err):
 		return a.apiErr(err)
@@ -102,7 +91,7 @@ func (a *Agent) sendCSR(ctx context.Context, log *slog.Logger, item wire.WorkIte
 		// would wait for ever.
 		_ = a.keys.DiscardNext(item.CertificateID)
 		log.Error("CSR refused", "err", err)
-		return a.reportNow(ctx, item.ID, outcome{Status: statusFailed, Error: "the cluster refused the agent's CSR: " + err.Error()})
+		return a.reportNow(ctx, item.ID, outcome{Status: wire.JobFailed, Error: "the cluster refused the agent's CSR: " + err.Error()})
 	}
 	log.Error("CSR not sent; the next poll tries again", "err", err)
 	return nil
@@ -185,7 +174,7 @@ func splitChain(chain string) (*deployment, error) {
 // deployResult is what the job records of a deployment.
 type deployResult struct {
 	TargetID          string                   `json:"target_id"`
-	TargetType        string                   `json:"target_type"`
+	TargetType        wire.TargetType          `json:"target_type"`
 	SerialNumber      string                   `json:"serial_number,omitempty"`
 	FingerprintSHA256 string                   `json:"fingerprint_sha256,omitempty"`
 	Deployment        *target.DeploymentResult `json:"deployment,omitempty"`
@@ -215,7 +204,7 @@ func (a *Agent) deploy(ctx context.Context, item wire.WorkItem) error {
 		log.Error("deployment failed", "err", err)
 		return a.finish(ctx, e, res, err)
 	}
-	t, err := a.cfg.Targets.Get(item.TargetType)
+	t, err := a.cfg.Targets.Get(string(item.TargetType))
 	if err != nil {
 		return fail(err)
 	}
@@ -258,7 +247,7 @@ func (a *Agent) deploy(ctx context.Context, item wire.WorkItem) error {
 func (a *Agent) rollback(ctx context.Context, t target.Target, e *journalEntry, res *deployResult) {
 	rb, ok := t.(target.Rollbacker)
 	if !ok {
-		res.RollbackError = "target type " + e.TargetType + " cannot roll back"
+		res.RollbackError = "target type " + string(e.TargetType) + " cannot roll back"
 		return
 	}
 	r, err := rb.Rollback(ctx, target.RollbackRequest{TargetID: e.TargetID, Config: e.TargetConfig,
@@ -276,7 +265,7 @@ func (a *Agent) validateOnly(ctx context.Context, item wire.WorkItem) error {
 	e := &journalEntry{JobID: item.ID, JobType: item.Type, CertificateID: item.CertificateID, TargetID: item.TargetID,
 		TargetType: item.TargetType, StartedAt: time.Now().UTC()}
 	res := &deployResult{TargetID: item.TargetID, TargetType: item.TargetType, Host: a.cfg.Hostname}
-	t, err := a.cfg.Targets.Get(item.TargetType)
+	t, err := a.cfg.Targets.Get(string(item.TargetType))
 	if err != nil {
 		return a.finish(ctx, e, res, err)
 	}
@@ -300,9 +289,9 @@ func (a *Agent) validateOnly(ctx context.Context, item wire.WorkItem) error {
 // finish records the outcome of a job in the journal, promotes the key a
 // successful deployment used, and reports.
 func (a *Agent) finish(ctx context.Context, e *journalEntry, res *deployResult, jobErr error) error {
-	o := outcome{Status: statusDone}
+	o := outcome{Status: wire.JobCompleted}
 	if jobErr != nil {
-		o = outcome{Status: statusFailed, Error: jobErr.Error()}
+		o = outcome{Status: wire.JobFailed, Error: jobErr.Error()}
 	}
 	if res != nil {
 		res.FinishedAt = time.Now().UTC()
@@ -324,7 +313,7 @@ func (a *Agent) reportNow(ctx context.Context, jobID string, o outcome) error {
 }
 
 func errorOf(o outcome) error {
-	if o.Status == statusDone {
+	if o.Status == wire.JobCompleted {
 		return nil
 	}
 	return errors.New(o.Error)
@@ -352,7 +341,7 @@ func (a *Agent) settleEntry(ctx context.Context, e *journalEntry) error {
 	case "":
 		return a.journal.done(e.JobID) // died before the entry was written: nothing changed
 	case phaseDeploying:
-		t, err := a.cfg.Targets.Get(e.TargetType)
+		t, err := a.cfg.Targets.Get(string(e.TargetType))
 		if err != nil {
 			return err
 		}
@@ -364,7 +353,7 @@ func (a *Agent) settleEntry(ctx context.Context, e *journalEntry) error {
 		a.log.Warn("interrupted deployment rolled back; the job will be done again", "job", e.JobID, "target", e.TargetID)
 		return a.journal.done(e.JobID)
 	}
-	if e.Outcome.Status == statusDone && e.NextKey {
+	if e.Outcome.Status == wire.JobCompleted && e.NextKey {
 		if err := a.keys.Promote(e.CertificateID); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/certctl/certctl/api/wire"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -25,10 +26,10 @@ const (
 
 type journalEntry struct {
 	JobID         string          `json:"job_id"`
-	JobType       string          `json:"job_type"`
+	JobType       wire.JobType    `json:"job_type"`
 	CertificateID string          `json:"certificate_id"`
 	TargetID      string          `json:"target_id"`
-	TargetType    string          `json:"target_type"`
+	TargetType    wire.TargetType `json:"target_type"`
 	TargetConfig  json.RawMessage `json:"target_config,omitempty"`
 	Phase         string          `json:"phase"`
 	// NextKey: the deployment used the certificate's next key, promoted
@@ -40,7 +41,7 @@ type journalEntry struct {
 
 // outcome is the report owed to the cluster for a job.
 type outcome struct {
-	Status string          `json:"status"` // Completed or Failed
+	Status wire.JobStatus  `json:"status"` // Completed or Failed
 	Error  string          `json:"error,omitempty"`
 	Result json.RawMessage `json:"result,omitempty"`
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
@@ -93,7 +93,7 @@ func (s *Server) liveAgent(c *gin.Context) (*fsm.Agent, bool) {
 		return nil, false
 	}
 	if a.RetiredAt != nil {
-		failStatus(c, http.StatusGone, "", "agent "+a.ID+" was retired; register a new agent")
+		fail(c, refuse(node.CodeGone, "agent "+a.ID+" was retired; register a new agent"))
 		return nil, false
 	}
 	return a, true
@@ -147,7 +147,7 @@ func (s *Server) agentWork(c *gin.Context) {
 	}
 	// One scan of the agent's jobs, not one per status: each scan decodes
 	// every job the agent ever had, finished ones included.
-	open := []string{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}
+	open := []wire.JobStatus{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}
 	l, err := s.state.Jobs(fsm.JobFilter{AgentID: a.ID, Statuses: open}, fsm.Page{PerPage: fsm.MaxPerPage})
 	if err != nil {
 		fail(c, err)
@@ -225,16 +225,16 @@ func (s *Server) agentCSR(c *gin.Context) {
 	}
 	block, _ := pem.Decode([]byte(req.CSRPEM))
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
-		failStatus(c, http.StatusBadRequest, "csr_pem", "csr_pem must hold a PEM \"CERTIFICATE REQUEST\" block")
+		fail(c, invalid("csr_pem", "csr_pem must hold a PEM \"CERTIFICATE REQUEST\" block"))
 		return
 	}
 	csr, err := x509.ParseCertificateRequest(block.Bytes)
 	if err != nil {
-		failStatus(c, http.StatusBadRequest, "csr_pem", "csr_pem does not parse: "+err.Error())
+		fail(c, invalid("csr_pem", "csr_pem does not parse: "+err.Error()))
 		return
 	}
 	if err := csr.CheckSignature(); err != nil {
-		failStatus(c, http.StatusBadRequest, "csr_pem", "the CSR's signature does not verify: "+err.Error())
+		fail(c, invalid("csr_pem", "the CSR's signature does not verify: "+err.Error()))
 		return
 	}
 	l, err := s.state.Jobs(fsm.JobFilter{AgentID: a.ID, Status: fsm.JobAwaitingCSR}, fsm.Page{PerPage: fsm.MaxPerPage})
@@ -246,7 +246,7 @@ func (s *Server) agentCSR(c *gin.Context) {
 		return req.CertificateID == "" || j.CertificateID == req.CertificateID
 	})
 	if idx < 0 {
-		failStatus(c, http.StatusConflict, "certificate_id", "agent "+a.ID+" has no job waiting for a CSR"+forCert(req.CertificateID))
+		fail(c, &node.CodedError{Code: node.CodeState, Field: "certificate_id", Message: "agent " + a.ID + " has no job waiting for a CSR" + forCert(req.CertificateID)})
 		return
 	}
 	cert, err := s.state.Certificate(l.Items[idx].CertificateID)
@@ -255,24 +255,21 @@ func (s *Server) agentCSR(c *gin.Context) {
 		return
 	}
 	if csr.Subject.CommonName != cert.CommonName {
-		failStatus(c, http.StatusBadRequest, "csr_pem", "the CSR's common name "+csr.Subject.CommonName+" is not the certificate's "+cert.CommonName)
+		fail(c, invalid("csr_pem", "the CSR's common name "+csr.Subject.CommonName+" is not the certificate's "+cert.CommonName))
 		return
 	}
 	if s.cfg.Issuers == nil {
-		failStatus(c, http.StatusNotImplemented, "", "no issuer connector can sign CSRs on this node")
+		fail(c, refuse(node.CodeNotImplemented, "no issuer connector can sign CSRs on this node"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
 	defer cancel()
 	if err := s.cfg.Issuers.SignCSR(ctx, a.ID, l.Items[idx], *cert, req.CSRPEM); err != nil {
-		switch st, _ := statusOf(err); {
-		case st != http.StatusInternalServerError || fsm.CodeOf(err) == fsm.CodeInternal:
-			fail(c, err)
-		case errors.Is(err, context.DeadlineExceeded):
-			fail(c, errTimeout)
-		default:
-			failStatus(c, http.StatusBadGateway, "", "issuer "+cert.IssuerID+" could not sign the CSR: "+err.Error())
+		if node.DescribeError(err).Status != http.StatusInternalServerError || fsm.CodeOf(err) == fsm.CodeInternal {
+			fail(c, err) // the cluster's answer (a refusal, no leader, a deadline)
+			return
 		}
+		fail(c, refuse(node.CodeIssuerFailed, "issuer "+cert.IssuerID+" could not sign the CSR: "+err.Error()))
 		return
 	}
 	statusOK(c, http.StatusAccepted, "csr_accepted")
@@ -304,7 +301,7 @@ func (s *Server) agentPickup(c *gin.Context) {
 		return
 	}
 	if !served {
-		failStatus(c, http.StatusForbidden, "", "certificate "+cert.ID+" is not mapped to a target of agent "+a.ID)
+		fail(c, refuse(node.CodeForbidden, "certificate "+cert.ID+" is not mapped to a target of agent "+a.ID))
 		return
 	}
 	v, err := s.state.LatestCertificateVersion(cert.ID)
@@ -315,7 +312,7 @@ func (s *Server) agentPickup(c *gin.Context) {
 	pickup := wire.CertificatePickup{CertificatePEM: v.PEMChain}
 	// A server-made key goes only to the agent itself, never to an operator
 	// or admin key calling the agent's endpoints on its behalf.
-	if who := principalOf(c); strings.EqualFold(cert.KeyGeneration, "server") && who.role == fsm.RoleAgent && who.agentID == a.ID {
+	if who := principalOf(c); strings.EqualFold(string(cert.KeyGeneration), string(wire.KeyGenerationServer)) && who.role == fsm.RoleAgent && who.agentID == a.ID {
 		keyPEM, ok := s.serverKey(c, cert.ID, v.ID, a.ID)
 		if !ok {
 			return
@@ -334,7 +331,7 @@ func (s *Server) agentPickup(c *gin.Context) {
 // was moved to agentID since: it needs a renewal) is not handed out.
 func (s *Server) serverKey(c *gin.Context, certID, versionID, agentID string) ([]byte, bool) {
 	if s.cfg.Keys == nil {
-		failStatus(c, http.StatusNotImplemented, "", "this node cannot open server-side keys")
+		fail(c, refuse(node.CodeNotImplemented, "this node cannot open server-side keys"))
 		return nil, false
 	}
 	keyPEM, keyVersion, err := s.cfg.Keys.OpenServerKey(c.Request.Context(), certID, agentID)
@@ -348,7 +345,7 @@ func (s *Server) serverKey(c *gin.Context, certID, versionID, agentID string) ([
 			return nil, false
 		}
 		s.cfg.Logger.Error("server-side key does not open", "certificate", certID, "err", err)
-		failStatus(c, http.StatusInternalServerError, "", "the server-side key of certificate "+certID+" could not be opened on this node")
+		fail(c, refuse(node.CodeInternal, "the server-side key of certificate "+certID+" could not be opened on this node"))
 		return nil, false
 	}
 	if keyVersion != versionID {
@@ -389,7 +386,7 @@ func (s *Server) agentJobStatus(c *gin.Context) {
 		return
 	}
 	var p fsm.Payload
-	switch strings.ToLower(req.Status) {
+	switch strings.ToLower(string(req.Status)) {
 	case "running":
 		p = &fsm.StartJob{JobID: c.Param("job_id"), AgentID: a.ID}
 	case "completed":
@@ -397,7 +394,7 @@ func (s *Server) agentJobStatus(c *gin.Context) {
 	case "failed":
 		p = &fsm.FailJob{JobID: c.Param("job_id"), AgentID: a.ID, Error: req.Error, DeploymentResult: req.DeploymentResult}
 	default:
-		failStatus(c, http.StatusBadRequest, "status", "status must be Running, Completed or Failed, not \""+req.Status+"\"")
+		fail(c, invalid("status", "status must be Running, Completed or Failed, not \""+string(req.Status)+"\""))
 		return
 	}
 	if s.propose(c, p) {

@@ -49,7 +49,7 @@ func (s *Server) auditHead(c *gin.Context) {
 	if v := c.Query("at_index"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			failStatus(c, http.StatusBadRequest, "at_index", "at_index must be a raft index (a whole number), not "+strconv.Quote(v))
+			fail(c, invalid("at_index", "at_index must be a raft index (a whole number), not "+strconv.Quote(v)))
 			return
 		}
 		at = n

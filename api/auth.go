@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
@@ -165,7 +166,7 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 			addr := clientAddr(c.Request)
 			if wait, blocked := s.failures.blocked(addr, s.cfg.Now()); blocked {
 				c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-				failStatus(c, http.StatusTooManyRequests, "", "too many failed authentications from "+addr+"; retry after the Retry-After delay with a valid join token")
+				fail(c, refuse(node.CodeRateLimited, "too many failed authentications from "+addr+"; retry after the Retry-After delay with a valid join token"))
 				return
 			}
 			c.Next()
@@ -180,7 +181,7 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 			case err == nil && vouchedBy != "":
 				p, ok := unvouch(vouchedBy)
 				if !ok {
-					failStatus(c, http.StatusBadRequest, "", "undecodable "+vouchedHeader+" from node "+peer)
+					fail(c, invalid("", "undecodable "+vouchedHeader+" from node "+peer))
 					return
 				}
 				s.authorizePrincipal(c, a, p)
@@ -207,7 +208,7 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 		addr := clientAddr(c.Request)
 		if wait, blocked := s.failures.blocked(addr, s.cfg.Now()); blocked {
 			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			failStatus(c, http.StatusTooManyRequests, "", "too many failed authentications from "+addr+"; retry after the Retry-After delay with a valid API key")
+			fail(c, refuse(node.CodeRateLimited, "too many failed authentications from "+addr+"; retry after the Retry-After delay with a valid API key"))
 			return
 		}
 		hash := HashKey(token)
@@ -223,7 +224,7 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 			// is gone (410), as the original told retired agents.
 			if key.Role == fsm.RoleAgent && a == accessAgent && c.Param("id") == key.AgentID {
 				if ag, err := s.state.Agent(key.AgentID); err == nil && ag.RetiredAt != nil {
-					failStatus(c, http.StatusGone, "", "agent "+ag.ID+" was retired; register a new agent")
+					fail(c, refuse(node.CodeGone, "agent "+ag.ID+" was retired; register a new agent"))
 					return
 				}
 			}
@@ -234,7 +235,7 @@ func (s *Server) authorize(a access) gin.HandlerFunc {
 		if wait, ok := s.limiter.allow(key.ID, s.cfg.Now()); !ok {
 			c.Set(ctxPrincipal, p)
 			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			failStatus(c, http.StatusTooManyRequests, "", "too many requests for API key "+key.Name+"; slow down and retry after the Retry-After delay")
+			fail(c, refuse(node.CodeRateLimited, "too many requests for API key "+key.Name+"; slow down and retry after the Retry-After delay"))
 			return
 		}
 		s.authorizePrincipal(c, a, p)
@@ -249,11 +250,11 @@ func (s *Server) authorizePrincipal(c *gin.Context, a access, p principal) {
 			c.Next()
 			return
 		}
-		failStatus(c, http.StatusForbidden, "", "an agent key may only be used on its own agent's endpoints (/api/v1/agents/"+p.agentID+"/...)")
+		fail(c, refuse(node.CodeForbidden, "an agent key may only be used on its own agent's endpoints (/api/v1/agents/"+p.agentID+"/...)"))
 		return
 	}
 	if !a.allows(p.role) {
-		failStatus(c, http.StatusForbidden, "", "API key "+p.name+" has role "+p.role+"; this endpoint needs "+a.String())
+		fail(c, refuse(node.CodeForbidden, "API key "+p.name+" has role "+p.role+"; this endpoint needs "+a.String()))
 		return
 	}
 	c.Next()
@@ -277,7 +278,7 @@ func bearer(r *http.Request) string {
 
 func unauthorized(c *gin.Context, msg string) {
 	c.Header("WWW-Authenticate", `Bearer realm="certctl"`)
-	failStatus(c, http.StatusUnauthorized, "", msg)
+	fail(c, refuse(node.CodeUnauthorized, msg))
 }
 
 // rateLimiter is a token bucket per key: rate tokens a second, up to burst.

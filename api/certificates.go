@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/gin-gonic/gin"
 )
@@ -11,21 +12,21 @@ import (
 // certificateRequest is the body of POST /certificates. Only the fields a
 // client may set are accepted; lifecycle fields are the server's.
 type certificateRequest struct {
-	ID              string            `json:"id"`
-	Name            string            `json:"name"`
-	CommonName      string            `json:"common_name"`
-	SANs            []string          `json:"sans"`
-	Environment     string            `json:"environment"`
-	OwnerID         string            `json:"owner_id"`
-	TeamID          string            `json:"team_id"`
-	IssuerID        string            `json:"issuer_id"`
-	TargetIDs       []string          `json:"target_ids"`
-	RenewalPolicyID string            `json:"renewal_policy_id"`
-	Status          string            `json:"status"`
-	ExpiresAt       *time.Time        `json:"expires_at"`
-	Tags            map[string]string `json:"tags"`
-	KeyGeneration   string            `json:"key_generation"`
-	KeyType         string            `json:"key_type"`
+	ID              string                 `json:"id"`
+	Name            string                 `json:"name"`
+	CommonName      string                 `json:"common_name"`
+	SANs            []string               `json:"sans"`
+	Environment     string                 `json:"environment"`
+	OwnerID         string                 `json:"owner_id"`
+	TeamID          string                 `json:"team_id"`
+	IssuerID        string                 `json:"issuer_id"`
+	TargetIDs       []string               `json:"target_ids"`
+	RenewalPolicyID string                 `json:"renewal_policy_id"`
+	Status          wire.CertificateStatus `json:"status"`
+	ExpiresAt       *time.Time             `json:"expires_at"`
+	Tags            map[string]string      `json:"tags"`
+	KeyGeneration   wire.KeyGeneration     `json:"key_generation"`
+	KeyType         wire.KeyType           `json:"key_type"`
 }
 
 func (r certificateRequest) certificate() fsm.Certificate {
@@ -118,7 +119,7 @@ func (s *Server) updateCertificate(c *gin.Context) {
 		return
 	}
 	if req.ID != "" && req.ID != c.Param("id") {
-		failStatus(c, http.StatusBadRequest, "id", "the body's id "+req.ID+" differs from the id in the path "+c.Param("id"))
+		fail(c, invalid("id", "the body's id "+req.ID+" differs from the id in the path "+c.Param("id")))
 		return
 	}
 	req.ID = c.Param("id")

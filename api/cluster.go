@@ -181,7 +181,7 @@ func (s *Server) createJoinToken(c *gin.Context) {
 	}
 	ttl, err := time.ParseDuration(req.TTL)
 	if err != nil {
-		failStatus(c, http.StatusBadRequest, "ttl", "ttl "+strconv.Quote(req.TTL)+" is not a duration; use e.g. 30m, 1h or 24h")
+		fail(c, invalid("ttl", "ttl "+strconv.Quote(req.TTL)+" is not a duration; use e.g. 30m, 1h or 24h"))
 		return
 	}
 	tok, err := s.cluster.NewJoinToken()

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httputil"
 
@@ -28,16 +27,13 @@ func (s *Server) consistency(r route) gin.HandlerFunc {
 			return
 		case "strong":
 		default:
-			failStatus(c, http.StatusBadRequest, "consistency", "consistency must be local or strong")
+			fail(c, invalid("consistency", "consistency must be local or strong"))
 			return
 		}
 		if s.cluster.IsLeader() {
 			ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
 			defer cancel()
 			if err := s.cluster.Barrier(ctx); err != nil {
-				if errors.Is(err, context.DeadlineExceeded) {
-					err = errTimeout
-				}
 				fail(c, err)
 				return
 			}
@@ -76,7 +72,7 @@ func (s *Server) proxyToLeader(c *gin.Context, apiAddr string) {
 		Transport: s.cluster.PeerTransport(),
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			if ctx.Err() != nil {
-				err = errTimeout
+				err = node.ErrTimeout
 			} else {
 				err = node.ErrNoLeader
 			}

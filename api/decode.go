@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
@@ -21,35 +22,35 @@ func bindJSON(c *gin.Context, v any) bool {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			failStatus(c, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
+			fail(c, refuse(node.CodeTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)))
 			return false
 		}
-		failStatus(c, http.StatusBadRequest, "", "could not read the request body: "+err.Error())
+		fail(c, invalid("", "could not read the request body: "+err.Error()))
 		return false
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		failStatus(c, http.StatusBadRequest, "", "request body is empty; send a JSON object")
+		fail(c, invalid("", "request body is empty; send a JSON object"))
 		return false
 	}
 	if !utf8.Valid(body) {
-		failStatus(c, http.StatusBadRequest, "", "request body is not valid UTF-8")
+		fail(c, invalid("", "request body is not valid UTF-8"))
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		field, msg := describeJSONError(err)
-		failStatus(c, http.StatusBadRequest, field, msg)
+		fail(c, invalid(field, msg))
 		return false
 	}
 	if dec.More() {
-		failStatus(c, http.StatusBadRequest, "", "request body holds more than one JSON value")
+		fail(c, invalid("", "request body holds more than one JSON value"))
 		return false
 	}
 	// encoding/json keeps the last of duplicate keys where other parsers
 	// keep the first: refuse them, so every reader sees the same request.
 	if key, dup := duplicateKey(body); dup {
-		failStatus(c, http.StatusBadRequest, key, fmt.Sprintf("key %q appears more than once in one JSON object; send each field once", key))
+		fail(c, invalid(key, fmt.Sprintf("key %q appears more than once in one JSON object; send each field once", key)))
 		return false
 	}
 	return true

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl/certctl/api"
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/connectors/keywrap"
@@ -284,7 +285,7 @@ func pemCerts(t *testing.T, text string) []*x509.Certificate {
 // renewThroughScheduler queues a renewal job for certID, as the renewal check
 // does (no agent named), and runs the real scheduler with svc until the job
 // reaches status. It returns the job's id.
-func renewThroughScheduler(t *testing.T, w *world, svc *issuance.Service, certID, status string) string {
+func renewThroughScheduler(t *testing.T, w *world, svc *issuance.Service, certID string, status wire.JobStatus) string {
 	t.Helper()
 	jobID := w.id("job-")
 	w.propose(t, &fsm.CreateJobs{Jobs: []fsm.Job{{ID: jobID, Type: fsm.JobRenewal, CertificateID: certID}}})
@@ -295,7 +296,7 @@ func renewThroughScheduler(t *testing.T, w *world, svc *issuance.Service, certID
 	running.Go(func() { sched.Run(ctx) })
 	defer running.Wait()
 	defer cancel()
-	nodetest.WaitFor(t, "the renewal job is "+status, func() bool {
+	nodetest.WaitFor(t, "the renewal job is "+string(status), func() bool {
 		j, err := w.node.FSM().Job(jobID)
 		return err == nil && j.Status == status
 	})

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"strings"
+
 	"encoding/json"
 	"math"
 	"net/http"
@@ -36,7 +38,7 @@ func pageOf(c *gin.Context) (fsm.Page, bool) {
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPage {
-			failStatus(c, http.StatusBadRequest, q.name, q.name+" must be an integer from 1 to "+strconv.Itoa(maxPage)+", not "+strconv.Quote(v))
+			fail(c, invalid(q.name, q.name+" must be an integer from 1 to "+strconv.Itoa(maxPage)+", not "+strconv.Quote(v)))
 			return p, false
 		}
 		*q.dst = n
@@ -81,33 +83,24 @@ func timeQuery(c *gin.Context, name string) (*time.Time, bool) {
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		failStatus(c, http.StatusBadRequest, name, name+" must be an RFC 3339 time such as 2026-01-02T15:04:05Z, not "+strconv.Quote(v))
+		fail(c, invalid(name, name+" must be an RFC 3339 time such as 2026-01-02T15:04:05Z, not "+strconv.Quote(v)))
 		return nil, false
 	}
 	return &t, true
 }
 
 // enumQuery reads a query parameter that must be one of e (any case).
-func enumQuery(c *gin.Context, name string, e fsm.Enum) (string, bool) {
+func enumQuery[T ~string](c *gin.Context, name string, e fsm.Enum[T]) (T, bool) {
 	v := c.Query(name)
 	if v == "" {
 		return "", true
 	}
 	canon, ok := e.Canonical(v)
 	if !ok {
-		failStatus(c, http.StatusBadRequest, name, name+" "+strconv.Quote(v)+" is not one of "+joinEnum(e))
+		fail(c, invalid(name, name+" "+strconv.Quote(v)+" is not one of "+joinEnum(e)))
 		return "", false
 	}
 	return canon, true
 }
 
-func joinEnum(e fsm.Enum) string {
-	s := ""
-	for i, v := range e {
-		if i > 0 {
-			s += ", "
-		}
-		s += v
-	}
-	return s
-}
+func joinEnum[T ~string](e fsm.Enum[T]) string { return strings.Join(e.Strings(), ", ") }

@@ -110,7 +110,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRaftStalls, prometheus.CounterValue, float64(st.ReplicationStalls))
 	if counts, err := c.state.CertificatesByStatusCount(); err == nil {
 		for _, s := range fsm.CertificateStatuses {
-			ch <- prometheus.MustNewConstMetric(descCertificates, prometheus.GaugeValue, float64(counts[s]), s)
+			ch <- prometheus.MustNewConstMetric(descCertificates, prometheus.GaugeValue, float64(counts[s]), string(s))
 		}
 	}
 	var nearest *time.Time

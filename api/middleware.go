@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
@@ -96,8 +97,11 @@ func withAccessLog() gin.HandlerFunc {
 		if v, ok := c.Get(ctxLogger); !ok || !v.(*slog.Logger).Enabled(c.Request.Context(), lvl) {
 			return
 		}
-		loggerOf(c).Log(c.Request.Context(), lvl, "request",
-			"method", c.Request.Method, "path", c.FullPath(), "status", c.Writer.Status(), "duration", time.Since(start))
+		attrs := []any{"method", c.Request.Method, "path", c.FullPath(), "status", c.Writer.Status(), "duration", time.Since(start)}
+		if err := c.Errors.Last(); err != nil {
+			attrs = append(attrs, "err", err.Err)
+		}
+		loggerOf(c).Log(c.Request.Context(), lvl, "request", attrs...)
 	}
 }
 
@@ -110,7 +114,7 @@ func withBodyLimit(limit int64) gin.HandlerFunc {
 			return
 		}
 		if c.Request.ContentLength > limit {
-			failStatus(c, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", limit))
+			fail(c, refuse(node.CodeTooLarge, fmt.Sprintf("request body is larger than %d bytes", limit)))
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
@@ -48,7 +49,7 @@ func (s *Server) pkiReady(c *gin.Context) bool {
 		return false
 	}
 	if s.cfg.Issuers == nil {
-		failStatus(c, http.StatusNotImplemented, "", "no issuer connectors are configured on this node")
+		fail(c, refuse(node.CodeNotImplemented, "no issuer connectors are configured on this node"))
 		return false
 	}
 	return true
@@ -57,10 +58,10 @@ func (s *Server) pkiReady(c *gin.Context) bool {
 // failPKI answers a domain error (unknown issuer, an issuer without a CRL)
 // as such and anything else as the issuer's failure.
 func (s *Server) failPKI(c *gin.Context, err error) {
-	if st, _ := statusOf(err); st != http.StatusInternalServerError {
+	if node.DescribeError(err).Status != http.StatusInternalServerError {
 		fail(c, err)
 		return
 	}
 	loggerOf(c).Warn("issuer could not answer", "err", err)
-	failStatus(c, http.StatusBadGateway, "", err.Error())
+	fail(c, refuse(node.CodeIssuerFailed, err.Error()))
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
@@ -52,13 +53,13 @@ func (s *Server) testIssuer(c *gin.Context) {
 		return
 	}
 	if s.cfg.Issuers == nil {
-		failStatus(c, http.StatusNotImplemented, "", "no issuer connectors are configured on this node yet")
+		fail(c, refuse(node.CodeNotImplemented, "no issuer connectors are configured on this node yet"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
 	defer cancel()
 	if err := s.cfg.Issuers.TestIssuer(ctx, iss); err != nil {
-		failStatus(c, http.StatusBadGateway, "", "issuer "+iss.ID+" failed its test: "+err.Error())
+		fail(c, refuse(node.CodeIssuerFailed, "issuer "+iss.ID+" failed its test: "+err.Error()))
 		return
 	}
 	statusOK(c, http.StatusOK, "connection_successful")

@@ -90,7 +90,7 @@ func (r *crud[T]) update(path string) route {
 		handler: func(c *gin.Context) {
 			r.write(c, http.StatusOK, r.onUpdate, true, func(id *string) bool {
 				if *id != "" && *id != c.Param("id") {
-					failStatus(c, http.StatusBadRequest, "id", "the body's id "+*id+" differs from the id in the path "+c.Param("id"))
+					fail(c, invalid("id", "the body's id "+*id+" differs from the id in the path "+c.Param("id")))
 					return false
 				}
 				*id = c.Param("id")
@@ -116,7 +116,7 @@ func (r *crud[T]) write(c *gin.Context, status int, payload func(T, []string) fs
 	}
 	if r.check != nil {
 		if err := r.check(c, &v); err != nil {
-			failStatus(c, http.StatusBadRequest, "config", err.Error())
+			fail(c, invalid("config", err.Error()))
 			return
 		}
 	}
@@ -200,11 +200,11 @@ func (s *Server) issuersResource() *crud[fsm.Issuer] {
 		id:      func(v *fsm.Issuer) *string { return &v.ID },
 		prepare: func(v *fsm.Issuer) { emptyObject(&v.Config) },
 		check: func(c *gin.Context, v *fsm.Issuer) error {
-			typ, known := fsm.IssuerTypes.Canonical(v.Type)
+			typ, known := fsm.IssuerTypes.Canonical(string(v.Type))
 			if s.cfg.IssuerTypes == nil || !known {
 				return nil // the state names an unknown type
 			}
-			return s.cfg.IssuerTypes.ValidateConfig(c.Request.Context(), typ, v.Config)
+			return s.cfg.IssuerTypes.ValidateConfig(c.Request.Context(), string(typ), v.Config)
 		},
 		protect:  s.protectIssuer,
 		view:     s.redactIssuer,
@@ -228,8 +228,8 @@ func (s *Server) targetsResource() *crud[fsm.Target] {
 		cleared: func(v *fsm.Target, fields []string) any { return targetAnswer{Target: v, SecretsCleared: fields} },
 		read:    s.state.Target,
 		readList: func(c *gin.Context, p fsm.Page) (fsm.List[fsm.Target], error) {
-			typ := c.Query("type")
-			if canon, ok := fsm.TargetTypes.Canonical(typ); ok {
+			typ := wire.TargetType(c.Query("type"))
+			if canon, ok := fsm.TargetTypes.Canonical(string(typ)); ok {
 				typ = canon
 			}
 			return s.state.Targets(fsm.TargetFilter{AgentID: c.Query("agent_id"), Type: typ}, p)

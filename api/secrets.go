@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
@@ -52,20 +52,20 @@ type secretRecord struct {
 }
 
 func targetRecord(t *fsm.Target) secretRecord {
-	return secretRecord{kind: keywrap.FieldKindTarget, id: t.ID, typ: t.Type, agentID: t.AgentID, config: t.Config}
+	return secretRecord{kind: keywrap.FieldKindTarget, id: t.ID, typ: string(t.Type), agentID: t.AgentID, config: t.Config}
 }
 
 func issuerRecord(i *fsm.Issuer) secretRecord {
-	return secretRecord{kind: keywrap.FieldKindIssuer, id: i.ID, typ: i.Type, config: i.Config}
+	return secretRecord{kind: keywrap.FieldKindIssuer, id: i.ID, typ: string(i.Type), config: i.Config}
 }
 
 // fieldsOf returns the secret and destination fields the connector of a
 // record of kind and type typ (any case) declares.
 func (s *Server) fieldsOf(kind, typ string) (secret, destination []string) {
 	var decl SecretFields = s.cfg.TargetSecrets
-	types := fsm.TargetTypes
+	types := fsm.Enum[string](fsm.TargetTypes.Strings())
 	if kind == keywrap.FieldKindIssuer {
-		types, decl = fsm.IssuerTypes, nil
+		types, decl = fsm.Enum[string](fsm.IssuerTypes.Strings()), nil
 		if s.cfg.IssuerTypes != nil {
 			decl = s.cfg.IssuerTypes
 		}
@@ -190,12 +190,12 @@ func destinationValue(m map[string]json.RawMessage, f string) string {
 func (s *Server) protectSecrets(c *gin.Context, v secretRecord, update bool, stored func() (*secretRecord, error)) (json.RawMessage, []string, bool) {
 	m, err := configFields(v.config)
 	if err != nil {
-		failStatus(c, http.StatusBadRequest, "config", "config must be a JSON object")
+		fail(c, invalid("config", "config must be a JSON object"))
 		return nil, nil, false
 	}
 	for k, raw := range m {
 		if value, ok := stringValue(raw); ok && strings.HasPrefix(value, sealedMark) {
-			failStatus(c, http.StatusBadRequest, "config."+k, "config."+k+" looks like a sealed value; only the server seals secrets: give the secret itself")
+			fail(c, invalid("config."+k, "config."+k+" looks like a sealed value; only the server seals secrets: give the secret itself"))
 			return nil, nil, false
 		}
 	}
@@ -210,7 +210,7 @@ func (s *Server) protectSecrets(c *gin.Context, v secretRecord, update bool, sto
 			continue
 		}
 		if _, dup := given[f]; dup {
-			failStatus(c, http.StatusBadRequest, "config."+f, "config holds "+f+" more than once (field names are matched without regard to case)")
+			fail(c, invalid("config."+f, "config holds "+f+" more than once (field names are matched without regard to case)"))
 			return nil, nil, false
 		}
 		given[f] = raw
@@ -239,7 +239,7 @@ func (s *Server) protectSecrets(c *gin.Context, v secretRecord, update bool, sto
 		if present {
 			var ok bool
 			if value, ok = stringValue(raw); !ok {
-				failStatus(c, http.StatusBadRequest, field, field+" must be a string")
+				fail(c, invalid(field, field+" must be a string"))
 				return nil, nil, false
 			}
 		}
@@ -247,7 +247,7 @@ func (s *Server) protectSecrets(c *gin.Context, v secretRecord, update bool, sto
 		case !present || value == redactedSecret:
 			if !update {
 				if present {
-					failStatus(c, http.StatusBadRequest, field, field+" is "+redactedSecret+", the placeholder answers show for a stored secret; give the secret itself")
+					fail(c, invalid(field, field+" is "+redactedSecret+", the placeholder answers show for a stored secret; give the secret itself"))
 					return nil, nil, false
 				}
 				continue
@@ -255,7 +255,7 @@ func (s *Server) protectSecrets(c *gin.Context, v secretRecord, update bool, sto
 			keep := storedSecret(oldFields, f)
 			if keep == "" {
 				if present {
-					failStatus(c, http.StatusBadRequest, field, field+" is "+redactedSecret+", but "+v.kind+" "+v.id+" has no stored "+f+" to keep; give the secret itself")
+					fail(c, invalid(field, field+" is "+redactedSecret+", but "+v.kind+" "+v.id+" has no stored "+f+" to keep; give the secret itself"))
 					return nil, nil, false
 				}
 				continue
@@ -329,8 +329,8 @@ func (s *Server) keepSecret(c *gin.Context, v secretRecord, f, keep string) (jso
 func (s *Server) sealSecret(c *gin.Context, v secretRecord, f string, plaintext []byte) (json.RawMessage, bool) {
 	defer clear(plaintext)
 	if s.cfg.Secrets == nil {
-		failStatus(c, http.StatusNotImplemented, "config."+f, "this node has no key-encryption key: the "+f+" of a "+v.typ+" "+v.kind+
-			" is stored only sealed; start every node with --kek-file (the same file on each)")
+		fail(c, &node.CodedError{Code: node.CodeNotImplemented, Field: "config." + f, Message: "this node has no key-encryption key: the " + f + " of a " + v.typ + " " + v.kind +
+			" is stored only sealed; start every node with --kek-file (the same file on each)"})
 		return nil, false
 	}
 	sealed, err := s.cfg.Secrets.Seal(plaintext, keywrap.FieldAAD(v.kind, v.id, f, v.agentID))
@@ -372,10 +372,10 @@ func (s *Server) redactConfig(kind, typ string, config json.RawMessage) json.Raw
 }
 
 func (s *Server) redactTarget(t *fsm.Target) {
-	t.Config = s.redactConfig(keywrap.FieldKindTarget, t.Type, t.Config)
+	t.Config = s.redactConfig(keywrap.FieldKindTarget, string(t.Type), t.Config)
 }
 func (s *Server) redactIssuer(i *fsm.Issuer) {
-	i.Config = s.redactConfig(keywrap.FieldKindIssuer, i.Type, i.Config)
+	i.Config = s.redactConfig(keywrap.FieldKindIssuer, string(i.Type), i.Config)
 }
 
 // errNoKEK is why a node without a key-encryption key hands no secret.
@@ -392,7 +392,7 @@ var errNotItsAgent = errors.New("api: the target is served by another agent now"
 // log says why: that job fails on the agent with its connector's words
 // (the password is required), the others go on.
 func (s *Server) openTargetSecrets(c *gin.Context, t *fsm.Target, jobID, agentID string) json.RawMessage {
-	secret, _ := s.fieldsOf(keywrap.FieldKindTarget, t.Type)
+	secret, _ := s.fieldsOf(keywrap.FieldKindTarget, string(t.Type))
 	m, err := configFields(t.Config)
 	if err != nil {
 		return t.Config

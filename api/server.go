@@ -5,12 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -27,7 +28,7 @@ type State interface {
 	CertificatesJSON(fsm.CertificateFilter, fsm.Page) (fsm.List[json.RawMessage], error)
 	CertificateVersions(certID string, p fsm.Page) (fsm.List[fsm.CertificateVersion], error)
 	LatestCertificateVersion(certID string) (*fsm.CertificateVersion, error)
-	CertificatesByStatusCount() (map[string]int, error)
+	CertificatesByStatusCount() (map[wire.CertificateStatus]int, error)
 	CertificatesExpiringBefore(t time.Time, fn func(*fsm.Certificate) bool) error
 	Team(id string) (*fsm.Team, error)
 	Teams(fsm.Page) (fsm.List[fsm.Team], error)
@@ -241,10 +242,10 @@ func New(cfg Config, state State, cluster Cluster) *Server {
 		e.Handle(r.method, r.path, s.authorize(r.access), s.consistency(r), r.handler)
 	}
 	e.NoRoute(func(c *gin.Context) {
-		failStatus(c, http.StatusNotFound, "", "no route "+c.Request.Method+" "+c.Request.URL.Path)
+		fail(c, refuse(node.CodeNotFound, "no route "+c.Request.Method+" "+c.Request.URL.Path))
 	})
 	e.NoMethod(func(c *gin.Context) {
-		failStatus(c, http.StatusMethodNotAllowed, "", "method "+c.Request.Method+" is not allowed on "+c.Request.URL.Path)
+		fail(c, refuse(node.CodeMethodNotAllowed, "method "+c.Request.Method+" is not allowed on "+c.Request.URL.Path))
 	})
 	s.engine = e
 	return s
@@ -291,9 +292,6 @@ func (s *Server) propose(c *gin.Context, p fsm.Payload) bool {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
 	defer cancel()
 	if _, err := s.cluster.Propose(ctx, cmd); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = errTimeout
-		}
 		fail(c, err)
 		return false
 	}

@@ -34,10 +34,17 @@ type apiCluster struct {
 
 func newAPICluster(t *testing.T, cfg api.Config) *apiCluster {
 	t.Helper()
+	return newAPIClusterWith(t, cfg, func(n *node.Node) api.Cluster { return n })
+}
+
+// newAPIClusterWith is newAPICluster with each node's API given the Cluster
+// that wrap makes of its node.
+func newAPIClusterWith(t *testing.T, cfg api.Config, wrap func(*node.Node) api.Cluster) *apiCluster {
+	t.Helper()
 	nw := nodetest.NewNetwork()
 	ac := &apiCluster{nw: nw}
 	c := nodetest.NewCluster(t, 3, nodetest.WithNetwork(nw), nodetest.WithServe(func(n *node.Node) http.Handler {
-		a := api.New(cfg, n.FSM(), n)
+		a := api.New(cfg, n.FSM(), wrap(n))
 		t.Cleanup(a.Close)
 		h := a.Handler()
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

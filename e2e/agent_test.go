@@ -106,12 +106,12 @@ func (r *agentRig) serve(t *testing.T, ctx context.Context, s *webservertest.Ser
 func (r *agentRig) serveConfig(t *testing.T, ctx context.Context, raw json.RawMessage, typ, certID, keyType string) string {
 	t.Helper()
 	cn := certID + ".example.com"
-	tgt, err := r.api.CreateTarget(ctx, wire.Target{ID: "tgt-" + certID, Name: "target of " + certID, Type: typ, AgentID: r.reg.ID,
+	tgt, err := r.api.CreateTarget(ctx, wire.Target{ID: "tgt-" + certID, Name: "target of " + certID, Type: wire.TargetType(typ), AgentID: r.reg.ID,
 		Config: raw, Enabled: true})
 	require.NoError(t, err)
 	_, err = r.api.CreateCertificate(ctx, wire.Certificate{ID: certID, Name: "cert " + certID, CommonName: cn, SANs: []string{cn},
 		Environment: "production", OwnerID: r.f.OwnerID, TeamID: r.f.TeamID, IssuerID: r.issuerID, TargetIDs: []string{tgt.ID},
-		KeyType: keyType})
+		KeyType: wire.KeyType(keyType)})
 	require.NoError(t, err)
 	return tgt.ID
 }

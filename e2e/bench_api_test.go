@@ -401,5 +401,5 @@ func benchCertificate(fx Fixtures, id string, expires time.Time) wire.Certificat
 	cn := id + ".bench.example.com"
 	return wire.Certificate{ID: id, Name: "bench " + id, CommonName: cn, SANs: []string{cn},
 		Environment: "production", OwnerID: fx.OwnerID, TeamID: fx.TeamID, IssuerID: fx.IssuerID,
-		Status: status, ExpiresAt: &expires, Tags: map[string]string{"suite": "bench"}}
+		Status: wire.CertificateStatus(status), ExpiresAt: &expires, Tags: map[string]string{"suite": "bench"}}
 }

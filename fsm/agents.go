@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/certctl/certctl/api/wire"
 )
 
 // checkText refuses, in the agent's name, hostname and version, what
@@ -55,7 +57,7 @@ func (s agentStore) get(id string) (*Agent, error) {
 
 func (s agentStore) put(old, a *Agent) {
 	putJSON(s.t.bucket(bucketAgents), []byte(a.ID), a)
-	oldStatus := ""
+	var oldStatus wire.AgentStatus
 	if old == nil {
 		s.t.addCount(1, string(bucketAgents))
 	} else {
@@ -63,9 +65,9 @@ func (s agentStore) put(old, a *Agent) {
 	}
 	if oldStatus != a.Status {
 		if oldStatus != "" {
-			s.t.addCount(-1, string(bucketAgents), "status", oldStatus)
+			s.t.addCount(-1, string(bucketAgents), "status", string(oldStatus))
 		}
-		s.t.addCount(1, string(bucketAgents), "status", a.Status)
+		s.t.addCount(1, string(bucketAgents), "status", string(a.Status))
 	}
 }
 
@@ -205,9 +207,9 @@ func (p *RecordHeartbeats) apply(t *txn) (any, error) {
 // SetAgentStatus changes an agent's status; with From set, only while the
 // status is still From.
 type SetAgentStatus struct {
-	AgentID string `json:"agent_id"`
-	Status  string `json:"status"`
-	From    string `json:"from,omitempty"`
+	AgentID string           `json:"agent_id"`
+	Status  wire.AgentStatus `json:"status"`
+	From    wire.AgentStatus `json:"from,omitempty"`
 }
 
 func (SetAgentStatus) CommandType() CommandType { return CommandSetAgentStatus }
@@ -241,7 +243,7 @@ func (p *SetAgentStatus) apply(t *txn) (any, error) {
 	a := *old
 	a.Status = p.Status
 	s.put(old, &a)
-	t.audit("agent_status_changed", "agent", a.ID, map[string]string{"from": old.Status, "to": a.Status})
+	t.audit("agent_status_changed", "agent", a.ID, map[string]string{"from": string(old.Status), "to": string(a.Status)})
 	return nil, nil
 }
 
@@ -281,14 +283,14 @@ func (f *FSM) Agent(id string) (*Agent, error) {
 
 // AgentFilter selects agents; empty fields match everything.
 type AgentFilter struct {
-	Status string
+	Status wire.AgentStatus
 }
 
 // Agents lists agents in id order.
 func (f *FSM) Agents(flt AgentFilter, p Page) (List[Agent], error) {
 	var match func(*Agent) bool
 	if flt.Status != "" {
-		st, _ := AgentStatuses.Canonical(flt.Status)
+		st, _ := AgentStatuses.Canonical(string(flt.Status))
 		match = func(a *Agent) bool { return a.Status == st }
 	}
 	var out List[Agent]

@@ -18,7 +18,7 @@ const (
 )
 
 // Roles is the closed set of key roles.
-var Roles = Enum{RoleAdmin, RoleOperator, RoleViewer, RoleAuditor, RoleAgent}
+var Roles = Enum[string]{RoleAdmin, RoleOperator, RoleViewer, RoleAuditor, RoleAgent}
 
 // APIKey is a bearer key. Only the SHA-256 of the secret is stored; Prefix
 // (the secret's first characters) lets a person tell keys apart.

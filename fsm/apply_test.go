@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
@@ -314,7 +315,7 @@ func applyCases() []applyCase {
 			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
 				got, err := f.Issuer("issuer-2")
 				require.NoError(t, err)
-				assert.Equal(t, "ACME", got.Type, "type is stored in its canonical spelling")
+				assert.Equal(t, wire.IssuerACME, got.Type, "type is stored in its canonical spelling")
 				assert.JSONEq(t, `{"directory":"https://acme.example/dir"}`, string(got.Config))
 				list, err := f.Issuers(fsm.Page{})
 				require.NoError(t, err)
@@ -366,7 +367,7 @@ func applyCases() []applyCase {
 				got, err := f.Target(fsmtest.TargetID)
 				require.NoError(t, err)
 				assert.False(t, got.Enabled)
-				assert.Equal(t, "NGINX", got.Type)
+				assert.Equal(t, wire.TargetNGINX, got.Type)
 			},
 			audit: []auditWant{{"target_updated", "target", fsmtest.TargetID}},
 		},
@@ -399,7 +400,7 @@ func applyCases() []applyCase {
 			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
 				got, err := f.PolicyRule("rule-2")
 				require.NoError(t, err)
-				assert.Equal(t, "AllowedDomains", got.Type)
+				assert.Equal(t, wire.PolicyAllowedDomains, got.Type)
 				assert.Equal(t, fsm.SeverityCritical, got.Severity)
 				list, err := f.PolicyRules(fsm.Page{})
 				require.NoError(t, err)
@@ -534,7 +535,7 @@ func applyCases() []applyCase {
 				assert.Equal(t, "14 days left", got.StatusReason)
 				counts, err := f.CertificatesByStatusCount()
 				require.NoError(t, err)
-				assert.Equal(t, map[string]int{fsm.CertExpiring: 1}, counts)
+				assert.Equal(t, map[wire.CertificateStatus]int{fsm.CertExpiring: 1}, counts)
 			},
 			audit: []auditWant{{"certificate_status_changed", "certificate", fsmtest.CertificateID}},
 		},

@@ -6,13 +6,15 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/certctl/certctl/api/wire"
 )
 
 // AuditFilter selects audit events; empty fields match everything. From is
 // inclusive, To exclusive.
 type AuditFilter struct {
 	Actor        string
-	ActorType    string
+	ActorType    wire.ActorType
 	Action       string
 	ResourceType string
 	ResourceID   string
@@ -22,7 +24,7 @@ type AuditFilter struct {
 
 // AuditEvents lists audit events in time order, through the time index.
 func (f *FSM) AuditEvents(flt AuditFilter, p Page) (List[AuditEvent], error) {
-	if at, ok := ActorTypes.Canonical(flt.ActorType); ok {
+	if at, ok := ActorTypes.Canonical(string(flt.ActorType)); ok {
 		flt.ActorType = at
 	}
 	unfiltered := flt == AuditFilter{}

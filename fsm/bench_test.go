@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
@@ -62,7 +63,7 @@ func BenchmarkFSM_AgentWork(b *testing.B) {
 	for i := range history {
 		l.Must(&fsm.CancelJob{JobID: jobs[i].ID})
 	}
-	open := []string{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}
+	open := []wire.JobStatus{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}
 	b.Run("queries=3", func(b *testing.B) {
 		for b.Loop() {
 			n := 0
@@ -127,7 +128,7 @@ func BenchmarkFSM_RuleChangeEntry(b *testing.B) {
 	_, l, rule := policyInventory(b, certs)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		rule.Severity = []string{fsm.SeverityWarning, fsm.SeverityError}[i%2]
+		rule.Severity = []wire.Severity{fsm.SeverityWarning, fsm.SeverityError}[i%2]
 		l.Must(&fsm.UpdatePolicyRule{Rule: rule, Sweep: true})
 	}
 }
@@ -140,7 +141,8 @@ func BenchmarkFSM_RuleChangeEntryInPlace(b *testing.B) {
 	_, l, rule := policyInventory(b, certs)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		rule.Severity = []string{fsm.SeverityWarning, fsm.SeverityError}[i%2]
+		// Alternate Error and Warning: every pass rewrites the 1,000 violations.
+		rule.Severity = []wire.Severity{fsm.SeverityWarning, fsm.SeverityError}[i%2]
 		l.Must(&fsm.UpdatePolicyRule{Rule: rule})
 	}
 }
@@ -157,7 +159,7 @@ func BenchmarkFSM_PolicySweep(b *testing.B) {
 	entries := 0
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
-		rule.Severity = []string{fsm.SeverityWarning, fsm.SeverityError}[i%2]
+		rule.Severity = []wire.Severity{fsm.SeverityWarning, fsm.SeverityError}[i%2]
 		l.Must(&fsm.UpdatePolicyRule{Rule: rule, Sweep: true})
 		b.StartTimer()
 		entries += l.Reevaluate(sweepBatch)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/certctl/certctl/api/wire"
 )
 
 // Limits on a certificate's lists.
@@ -99,9 +101,9 @@ func (c *Certificate) validate() error {
 		}
 	}
 	switch c.KeyGeneration {
-	case "", "agent", "server":
+	case "", wire.KeyGenerationAgent, wire.KeyGenerationServer:
 	default:
-		return invalidf("key_generation", "key_generation %q must be \"agent\" or \"server\"", c.KeyGeneration)
+		return invalidf("key_generation", "key_generation %q must be %q or %q", c.KeyGeneration, wire.KeyGenerationAgent, wire.KeyGenerationServer)
 	}
 	kt, err := validEnum("key_type", c.KeyType, KeyTypes, false)
 	if err != nil {
@@ -146,26 +148,27 @@ func (s certStore) put(old, c *Certificate) {
 	putJSON(t.bucket(bucketCertificates), []byte(c.ID), c)
 	s.putScan(old, c)
 	exp, stat := t.bucket(bucketCertExp), t.bucket(bucketCertStat)
-	var oldName, oldStatus string
+	var oldName string
+	var oldStatus wire.CertificateStatus
 	var oldRefs []reference
 	if old != nil {
 		oldName, oldStatus, oldRefs = old.Name, old.Status, old.references()
 		if old.ExpiresAt != nil {
 			must(exp.Delete(timeIDKey(*old.ExpiresAt, old.ID)))
 		}
-		must(stat.Delete(compound(old.Status, old.ID)))
+		must(stat.Delete(compound(string(old.Status), old.ID)))
 	} else {
 		t.addCount(1, string(bucketCertificates))
 	}
 	if c.ExpiresAt != nil {
 		must(exp.Put(timeIDKey(*c.ExpiresAt, c.ID), nil))
 	}
-	must(stat.Put(compound(c.Status, c.ID), nil))
+	must(stat.Put(compound(string(c.Status), c.ID), nil))
 	if oldStatus != c.Status {
 		if oldStatus != "" {
-			t.addCount(-1, string(bucketCertificates), "status", oldStatus)
+			t.addCount(-1, string(bucketCertificates), "status", string(oldStatus))
 		}
-		t.addCount(1, string(bucketCertificates), "status", c.Status)
+		t.addCount(1, string(bucketCertificates), "status", string(c.Status))
 	}
 	t.setName(bucketCertificates, oldName, c.Name, c.ID)
 	t.moveRefs(oldRefs, c.references())
@@ -352,7 +355,7 @@ func (p *ArchiveCertificate) apply(t *txn) (any, error) {
 	c := *old
 	c.Status, c.UpdatedAt = CertArchived, t.now()
 	s.put(old, &c)
-	t.audit("certificate_archived", "certificate", c.ID, map[string]string{"previous_status": old.Status})
+	t.audit("certificate_archived", "certificate", c.ID, map[string]string{"previous_status": string(old.Status)})
 	return nil, nil
 }
 
@@ -360,10 +363,10 @@ func (p *ArchiveCertificate) apply(t *txn) (any, error) {
 // set, the change applies only while the status is still From (compare and set),
 // so a stale decision of the scheduler cannot overwrite a newer one.
 type SetCertificateStatus struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-	From   string `json:"from,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	ID     string                 `json:"id"`
+	Status wire.CertificateStatus `json:"status"`
+	From   wire.CertificateStatus `json:"from,omitempty"`
+	Reason string                 `json:"reason,omitempty"`
 }
 
 func (SetCertificateStatus) CommandType() CommandType { return CommandSetCertificateStatus }
@@ -399,7 +402,7 @@ func (p *SetCertificateStatus) apply(t *txn) (any, error) {
 	c := *old
 	c.Status, c.StatusReason, c.UpdatedAt = p.Status, p.Reason, t.now()
 	s.put(old, &c)
-	t.audit("certificate_status_changed", "certificate", c.ID, map[string]string{"from": old.Status, "to": c.Status, "reason": p.Reason})
+	t.audit("certificate_status_changed", "certificate", c.ID, map[string]string{"from": string(old.Status), "to": string(c.Status), "reason": p.Reason})
 	return nil, nil
 }
 
@@ -498,7 +501,7 @@ func (f *FSM) CertificateJSON(id string) (json.RawMessage, error) {
 
 // CertificateFilter selects certificates; empty fields match everything.
 type CertificateFilter struct {
-	Status        string
+	Status        wire.CertificateStatus
 	Environment   string
 	OwnerID       string
 	TeamID        string
@@ -512,7 +515,7 @@ type CertificateFilter struct {
 }
 
 // CertificateSortFields are the fields a certificate list can be sorted by.
-var CertificateSortFields = Enum{"id", "name", "common_name", "status", "environment", "expires_at", "created_at", "updated_at"}
+var CertificateSortFields = Enum[string]{"id", "name", "common_name", "status", "environment", "expires_at", "created_at", "updated_at"}
 
 // certLess orders certificates by field, then id; unset expiries sort last.
 func certLess(field string) func(a, b *Certificate) int {
@@ -523,7 +526,7 @@ func certLess(field string) func(a, b *Certificate) int {
 		case "common_name":
 			return c.CommonName
 		case "status":
-			return c.Status
+			return string(c.Status)
 		case "environment":
 			return c.Environment
 		case "expires_at":
@@ -593,7 +596,7 @@ func (f *FSM) Certificates(flt CertificateFilter, p Page) (List[Certificate], er
 	var out List[Certificate]
 	err = f.view(func(tx *bolt.Tx) (err error) {
 		if flt.Status != "" {
-			out, err = scanIndex(tx, bucketCertStat, prefix(flt.Status), 0, bucketCertificates, p, flt.match())
+			out, err = scanIndex(tx, bucketCertStat, prefix(string(flt.Status)), 0, bucketCertificates, p, flt.match())
 		} else {
 			out, err = scanBucket(tx, bucketCertificates, p, flt.match())
 		}
@@ -640,7 +643,7 @@ func (f *FSM) CertificatesJSON(flt CertificateFilter, p Page) (List[json.RawMess
 // normalize canonicalises the status and checks the sort; sorted reports
 // whether the list needs a sort other than by id.
 func (flt CertificateFilter) normalize() (CertificateFilter, bool, error) {
-	if st, ok := CertificateStatuses.Canonical(flt.Status); ok {
+	if st, ok := CertificateStatuses.Canonical(string(flt.Status)); ok {
 		flt.Status = st
 	}
 	field, desc := strings.CutPrefix(flt.Sort, "-")
@@ -669,8 +672,8 @@ func (f *FSM) certificatesIndexed(flt CertificateFilter, p Page) (out List[json.
 	}
 	err = f.view(func(tx *bolt.Tx) (err error) {
 		if flt.Status != "" {
-			out, err = rawIndexCounted(tx, bucketCertStat, prefix(flt.Status), bucketCertificates, p,
-				readCount(tx, string(bucketCertificates), "status", flt.Status))
+			out, err = rawIndexCounted(tx, bucketCertStat, prefix(string(flt.Status)), bucketCertificates, p,
+				readCount(tx, string(bucketCertificates), "status", string(flt.Status)))
 		} else {
 			out, err = expiryRange(tx, flt.ExpiresAfter, flt.ExpiresBefore, p)
 		}
@@ -732,11 +735,11 @@ func (f *FSM) CertificatesInRenewalScan(t time.Time, fn func(*Certificate) bool)
 }
 
 // CertificatesByStatusCount returns the number of certificates per status.
-func (f *FSM) CertificatesByStatusCount() (map[string]int, error) {
-	out := map[string]int{}
+func (f *FSM) CertificatesByStatusCount() (map[wire.CertificateStatus]int, error) {
+	out := map[wire.CertificateStatus]int{}
 	err := f.view(func(tx *bolt.Tx) error {
 		for _, st := range CertificateStatuses {
-			if n := readCount(tx, string(bucketCertificates), "status", st); n > 0 {
+			if n := readCount(tx, string(bucketCertificates), "status", string(st)); n > 0 {
 				out[st] = n
 			}
 		}
@@ -759,7 +762,7 @@ func (f *FSM) sortedCertificates(flt CertificateFilter, field string, desc bool,
 			}
 		}
 		if all.Status != "" {
-			pfx := prefix(all.Status)
+			pfx := prefix(string(all.Status))
 			certs := tx.Bucket(bucketCertificates)
 			cur := tx.Bucket(bucketCertStat).Cursor()
 			for k, _ := cur.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = cur.Next() {

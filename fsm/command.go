@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/certctl/certctl/api/wire"
 )
 
 // CommandType names a semantic command. Values are explicit, never reused and
@@ -207,12 +209,12 @@ type Payload interface {
 // Command is the envelope written to the raft log. Time, RequestID and every id
 // inside the payload are fixed by the proposer, which keeps Apply deterministic.
 type Command struct {
-	Type      CommandType `json:"type"`
-	RequestID string      `json:"request_id,omitempty"`
-	Time      time.Time   `json:"time"`
-	Actor     string      `json:"actor"`
-	ActorType string      `json:"actor_type"`
-	ActorRole string      `json:"actor_role,omitempty"`
+	Type      CommandType    `json:"type"`
+	RequestID string         `json:"request_id,omitempty"`
+	Time      time.Time      `json:"time"`
+	Actor     string         `json:"actor"`
+	ActorType wire.ActorType `json:"actor_type"`
+	ActorRole string         `json:"actor_role,omitempty"`
 	// Via is the node that authenticated Actor when the command reached the
 	// leader from another node. The leader sets it from the sending node's
 	// certificate, whatever the sender wrote.
@@ -225,9 +227,9 @@ type Command struct {
 type Meta struct {
 	RequestID string
 	Time      time.Time
-	Actor     string // who acts: an API key's name, an agent id, "scheduler"
-	ActorType string // User, System or Agent
-	ActorRole string // the acting key's role, if a key acted
+	Actor     string         // who acts: an API key's name, an agent id, "scheduler"
+	ActorType wire.ActorType // User, System or Agent
+	ActorRole string         // the acting key's role, if a key acted
 }
 
 // NewCommand validates p, applies CheckText to it, and wraps it in an

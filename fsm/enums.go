@@ -1,77 +1,93 @@
 package fsm
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/certctl/certctl/api/wire"
+)
 
 // Enumerations as strings on the wire, spelled as the original spelled them.
+// They are api/wire's typed enums (the one import of ours fsm has); these
+// names stay for the code that spells them the fsm way.
 const (
-	CertPending           = "Pending"
-	CertActive            = "Active"
-	CertExpiring          = "Expiring"
-	CertExpired           = "Expired"
-	CertRenewalInProgress = "RenewalInProgress"
-	CertFailed            = "Failed"
-	CertRevoked           = "Revoked"
-	CertArchived          = "Archived"
+	CertPending           = wire.CertificatePending
+	CertActive            = wire.CertificateActive
+	CertExpiring          = wire.CertificateExpiring
+	CertExpired           = wire.CertificateExpired
+	CertRenewalInProgress = wire.CertificateRenewalInProgress
+	CertFailed            = wire.CertificateFailed
+	CertRevoked           = wire.CertificateRevoked
+	CertArchived          = wire.CertificateArchived
 
-	JobIssuance   = "Issuance"
-	JobRenewal    = "Renewal"
-	JobDeployment = "Deployment"
-	JobValidation = "Validation"
+	JobIssuance   = wire.JobIssuance
+	JobRenewal    = wire.JobRenewal
+	JobDeployment = wire.JobDeployment
+	JobValidation = wire.JobValidation
 
-	JobPending     = "Pending"
-	JobAwaitingCSR = "AwaitingCSR"
-	JobRunning     = "Running"
-	JobCompleted   = "Completed"
-	JobFailed      = "Failed"
-	JobCancelled   = "Cancelled"
+	JobPending     = wire.JobPending
+	JobAwaitingCSR = wire.JobAwaitingCSR
+	JobRunning     = wire.JobRunning
+	JobCompleted   = wire.JobCompleted
+	JobFailed      = wire.JobFailed
+	JobCancelled   = wire.JobCancelled
 
-	AgentOnline   = "Online"
-	AgentOffline  = "Offline"
-	AgentDegraded = "Degraded"
+	AgentOnline   = wire.AgentOnline
+	AgentOffline  = wire.AgentOffline
+	AgentDegraded = wire.AgentDegraded
 
-	ActorUser   = "User"
-	ActorSystem = "System"
-	ActorAgent  = "Agent"
+	ActorUser   = wire.ActorUser
+	ActorSystem = wire.ActorSystem
+	ActorAgent  = wire.ActorAgent
 
-	SeverityWarning  = "Warning"
-	SeverityError    = "Error"
-	SeverityCritical = "Critical"
+	SeverityWarning  = wire.SeverityWarning
+	SeverityError    = wire.SeverityError
+	SeverityCritical = wire.SeverityCritical
 
-	NotifyPending = "pending"
-	NotifySent    = "sent"
-	NotifyFailed  = "failed"
-	NotifyRead    = "read"
-	NotifyDead    = "dead"
+	NotifyPending = wire.NotificationPending
+	NotifySent    = wire.NotificationSent
+	NotifyFailed  = wire.NotificationFailed
+	NotifyRead    = wire.NotificationRead
+	NotifyDead    = wire.NotificationDead
 )
 
 // Enum is a closed set of strings, matched case-insensitively and normalised to
 // its canonical spelling, as later releases of the original accepted them.
-type Enum []string
+type Enum[T ~string] []T
 
 // Canonical returns the canonical spelling of s and whether s is in the set.
-func (e Enum) Canonical(s string) (string, bool) {
+func (e Enum[T]) Canonical(s string) (T, bool) {
 	for _, v := range e {
-		if strings.EqualFold(v, s) {
+		if strings.EqualFold(string(v), s) {
 			return v, true
 		}
 	}
 	return "", false
 }
 
+// Strings returns the set's values as strings.
+func (e Enum[T]) Strings() []string {
+	out := make([]string, len(e))
+	for i, v := range e {
+		out[i] = string(v)
+	}
+	return out
+}
+
 // The closed sets of the wire format.
 var (
-	CertificateStatuses = Enum{CertPending, CertActive, CertExpiring, CertExpired, CertRenewalInProgress, CertFailed, CertRevoked, CertArchived}
-	JobTypes            = Enum{JobIssuance, JobRenewal, JobDeployment, JobValidation}
-	JobStatuses         = Enum{JobPending, JobAwaitingCSR, JobRunning, JobCompleted, JobFailed, JobCancelled}
-	AgentStatuses       = Enum{AgentOnline, AgentOffline, AgentDegraded}
-	ActorTypes          = Enum{ActorUser, ActorSystem, ActorAgent}
-	Severities          = Enum{SeverityWarning, SeverityError, SeverityCritical}
-	NotificationTypes   = Enum{"ExpirationWarning", "RenewalSuccess", "RenewalFailure", "DeploymentSuccess", "DeploymentFailure", "PolicyViolation", "Revocation", "AgentOffline"}
-	Channels            = Enum{"Email", "Webhook", "Slack", "Teams"}
-	NotificationStatus  = Enum{NotifyPending, NotifySent, NotifyFailed, NotifyRead, NotifyDead}
-	IssuerTypes         = Enum{"GenericCA", "ACME", "VaultPKI", "StepCA"}
-	TargetTypes         = Enum{"NGINX", "F5", "IIS", "Apache", "HAProxy", "Files"}
+	CertificateStatuses = Enum[wire.CertificateStatus](wire.CertificateStatuses())
+	JobTypes            = Enum[wire.JobType](wire.JobTypes())
+	JobStatuses         = Enum[wire.JobStatus](wire.JobStatuses())
+	AgentStatuses       = Enum[wire.AgentStatus](wire.AgentStatuses())
+	ActorTypes          = Enum[wire.ActorType](wire.ActorTypes())
+	Severities          = Enum[wire.Severity](wire.Severities())
+	NotificationTypes   = Enum[wire.NotificationType](wire.NotificationTypes())
+	Channels            = Enum[wire.Channel](wire.Channels())
+	NotificationStatus  = Enum[wire.NotificationStatus](wire.NotificationStatuses())
+	IssuerTypes         = Enum[wire.IssuerType](wire.IssuerTypes())
+	TargetTypes         = Enum[wire.TargetType](wire.TargetTypes())
+	KeyGenerations      = Enum[wire.KeyGeneration](wire.KeyGenerations())
 	// KeyTypes are the private keys an agent (or the server) makes for a
 	// certificate; connectors/issuer spells them the same.
-	KeyTypes = Enum{"ECDSA-P256", "ECDSA-P384", "RSA-2048", "RSA-3072", "RSA-4096", "Ed25519"}
+	KeyTypes = Enum[wire.KeyType](wire.KeyTypes())
 )

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/certctl/certctl/api/wire"
 )
 
 // MaxBatch bounds the records of one batch command.
@@ -79,12 +81,12 @@ func (s jobStore) put(old, j *Job) {
 		}
 	}
 	if old != nil && old.Status != j.Status {
-		must(stat.Delete(compound(old.Status, old.ID)))
-		t.addCount(-1, string(bucketJobs), "status", old.Status)
+		must(stat.Delete(compound(string(old.Status), old.ID)))
+		t.addCount(-1, string(bucketJobs), "status", string(old.Status))
 	}
 	if old == nil || old.Status != j.Status {
-		must(stat.Put(compound(j.Status, j.ID), nil))
-		t.addCount(1, string(bucketJobs), "status", j.Status)
+		must(stat.Put(compound(string(j.Status), j.ID), nil))
+		t.addCount(1, string(bucketJobs), "status", string(j.Status))
 	}
 	wasOpen, isOpen := old != nil && !JobFinished(old.Status), !JobFinished(j.Status)
 	switch {
@@ -96,11 +98,11 @@ func (s jobStore) put(old, j *Job) {
 }
 
 // openJobKey is a job's key in the open-jobs index.
-func openJobKey(j *Job) []byte { return compound(j.CertificateID, jobSlot(j.Type), j.ID) }
+func openJobKey(j *Job) []byte { return compound(j.CertificateID, string(jobSlot(j.Type)), j.ID) }
 
 // jobSlot is the slot of the open-jobs index a job of type typ holds: its
 // lifecycle slot (openSlot), or its own type.
-func jobSlot(typ string) string {
+func jobSlot(typ wire.JobType) wire.JobType {
 	if s := openSlot(typ); s != "" {
 		return s
 	}
@@ -110,10 +112,10 @@ func jobSlot(typ string) string {
 // openJob returns the first unfinished job of a certificate in a slot (""
 // for any), or nil. It seeks the open-jobs index once, so its cost does not
 // grow with the certificate's finished jobs.
-func (s jobStore) openJob(certID, slot string) (*Job, error) {
+func (s jobStore) openJob(certID string, slot wire.JobType) (*Job, error) {
 	pfx := prefix(certID)
 	if slot != "" {
-		pfx = prefix(certID, slot)
+		pfx = prefix(certID, string(slot))
 	}
 	k, _ := s.t.bucket(bucketOpenJobs).Cursor().Seek(pfx)
 	if k == nil || !bytes.HasPrefix(k, pfx) {
@@ -174,7 +176,7 @@ func (p *CreateJobs) apply(t *txn) (any, error) {
 			j.ScheduledAt = t.now()
 		}
 		s.put(nil, &j)
-		t.audit("job_created", "job", j.ID, map[string]string{"type": j.Type, "certificate_id": j.CertificateID, "target_id": j.TargetID})
+		t.audit("job_created", "job", j.ID, map[string]string{"type": string(j.Type), "certificate_id": j.CertificateID, "target_id": j.TargetID})
 		out = append(out, j)
 	}
 	return out, nil
@@ -260,7 +262,7 @@ func markRenewing(t *txn, certID, jobID string) {
 	c := *old
 	c.Status, c.StatusReason, c.UpdatedAt = CertRenewalInProgress, "", t.now()
 	s.put(old, &c)
-	t.audit("certificate_status_changed", "certificate", c.ID, map[string]string{"from": old.Status, "to": c.Status, "reason": "job " + jobID})
+	t.audit("certificate_status_changed", "certificate", c.ID, map[string]string{"from": string(old.Status), "to": string(c.Status), "reason": "job " + jobID})
 }
 
 // settleRenewal takes a certificate out of RenewalInProgress when its job
@@ -280,7 +282,7 @@ func settleRenewal(t *txn, certID, jobID string) {
 		c.Status = CertExpired
 	}
 	s.put(old, &c)
-	t.audit("certificate_status_changed", "certificate", c.ID, map[string]string{"from": old.Status, "to": c.Status, "reason": "job " + jobID + " cancelled"})
+	t.audit("certificate_status_changed", "certificate", c.ID, map[string]string{"from": string(old.Status), "to": string(c.Status), "reason": "job " + jobID + " cancelled"})
 }
 
 // jobOwner checks that the caller may finish the job: the lease holder when
@@ -288,7 +290,7 @@ func settleRenewal(t *txn, certID, jobID string) {
 func jobOwner(j *Job, holder, agentID string, now time.Time) error {
 	if holder != "" && (j.Status != JobRunning || j.LeaseHolder != holder || j.LeaseExpiresAt == nil || !j.LeaseExpiresAt.After(now)) {
 		return &Error{Code: CodeBadLease, Resource: "job", ID: j.ID,
-			Message: "job " + j.ID + " is not leased to " + holder + " (status " + j.Status + ", holder " + j.LeaseHolder + ")"}
+			Message: "job " + j.ID + " is not leased to " + holder + " (status " + string(j.Status) + ", holder " + j.LeaseHolder + ")"}
 	}
 	if agentID != "" && j.AgentID != agentID {
 		return &Error{Code: CodeBadLease, Resource: "job", ID: j.ID, Message: "job " + j.ID + " does not belong to agent " + agentID}
@@ -437,7 +439,7 @@ func (p *CancelJob) apply(t *txn) (any, error) {
 	j, now := *old, t.now()
 	j.Status, j.CompletedAt, j.LeaseHolder, j.LeaseExpiresAt = JobCancelled, &now, "", nil
 	s.put(old, &j)
-	t.audit("job_cancelled", "job", j.ID, map[string]string{"previous_status": old.Status})
+	t.audit("job_cancelled", "job", j.ID, map[string]string{"previous_status": string(old.Status)})
 	if j.Type == JobRenewal || j.Type == JobIssuance {
 		settleRenewal(t, j.CertificateID, j.ID)
 	}
@@ -538,26 +540,26 @@ func (f *FSM) Job(id string) (*Job, error) {
 
 // JobFilter selects jobs; empty fields match everything.
 type JobFilter struct {
-	Status string
+	Status wire.JobStatus
 	// Statuses, when not empty, admits a job whose status is any of them,
 	// so that one scan answers what would take a query per status.
-	Statuses      []string
-	Type          string
+	Statuses      []wire.JobStatus
+	Type          wire.JobType
 	AgentID       string
 	CertificateID string
 }
 
 // Jobs lists jobs, through the most selective index the filter allows.
 func (f *FSM) Jobs(flt JobFilter, p Page) (List[Job], error) {
-	if st, ok := JobStatuses.Canonical(flt.Status); ok {
+	if st, ok := JobStatuses.Canonical(string(flt.Status)); ok {
 		flt.Status = st
 	}
-	if ty, ok := JobTypes.Canonical(flt.Type); ok {
+	if ty, ok := JobTypes.Canonical(string(flt.Type)); ok {
 		flt.Type = ty
 	}
 	statuses := slices.Clone(flt.Statuses)
 	for i, st := range statuses {
-		if c, ok := JobStatuses.Canonical(st); ok {
+		if c, ok := JobStatuses.Canonical(string(st)); ok {
 			statuses[i] = c
 		}
 	}
@@ -575,12 +577,12 @@ func (f *FSM) Jobs(flt JobFilter, p Page) (List[Job], error) {
 			out, err = scanIndex(tx, bucketJobCert, prefix(flt.CertificateID), 0, bucketJobs, p, match)
 		case flt.Status != "" && flt.Type == "" && len(statuses) == 0:
 			var raw List[json.RawMessage]
-			if raw, err = rawIndexCounted(tx, bucketJobStat, prefix(flt.Status), bucketJobs, p,
-				readCount(tx, string(bucketJobs), "status", flt.Status)); err == nil {
+			if raw, err = rawIndexCounted(tx, bucketJobStat, prefix(string(flt.Status)), bucketJobs, p,
+				readCount(tx, string(bucketJobs), "status", string(flt.Status))); err == nil {
 				out, err = decodeAll[Job](raw)
 			}
 		case flt.Status != "":
-			out, err = scanIndex(tx, bucketJobStat, prefix(flt.Status), 0, bucketJobs, p, match)
+			out, err = scanIndex(tx, bucketJobStat, prefix(string(flt.Status)), 0, bucketJobs, p, match)
 		case flt.Type != "" || len(statuses) > 0:
 			out, err = scanBucket(tx, bucketJobs, p, match)
 		default:

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"github.com/certctl/certctl/api/wire"
+
 	"slices"
 	"time"
 )
@@ -120,7 +122,7 @@ func RenewalHorizon(policies []RenewalPolicy, maxLifetime time.Duration) time.Du
 
 // Watched reports whether the renewal check looks after a certificate in
 // status st: not one never issued (Pending), Revoked or Archived.
-func Watched(st string) bool {
+func Watched(st wire.CertificateStatus) bool {
 	switch st {
 	case CertActive, CertExpiring, CertExpired, CertRenewalInProgress, CertFailed:
 		return true
@@ -130,10 +132,10 @@ func Watched(st string) bool {
 
 // RenewalPlan is what the renewal check concludes about one certificate.
 type RenewalPlan struct {
-	Status  string        // the status to move to; "" keeps the current one
-	Crossed []int         // alert thresholds crossed (days), largest first
-	Renew   bool          // renewal is due and the policy renews automatically
-	Left    time.Duration // time left before expiry; negative once expired
+	Status  wire.CertificateStatus // the status to move to; "" keeps the current one
+	Crossed []int                  // alert thresholds crossed (days), largest first
+	Renew   bool                   // renewal is due and the policy renews automatically
+	Left    time.Duration          // time left before expiry; negative once expired
 }
 
 // PlanRenewal decides, at now, what certificate c under policy p needs.
@@ -186,7 +188,7 @@ func RetriesLeft(j *Job) bool { return j.Attempts < j.MaxAttempts }
 
 // JobFinished reports whether a job in status st is done with: Completed,
 // Failed or Cancelled. Only an unfinished job counts as open.
-func JobFinished(st string) bool {
+func JobFinished(st wire.JobStatus) bool {
 	return st == JobCompleted || st == JobFailed || st == JobCancelled
 }
 
@@ -221,12 +223,12 @@ func WorkRefusal(c *Certificate, what string) *Error {
 }
 
 // MayGetWork reports whether a certificate in status st may get work.
-func MayGetWork(st string) bool { return st != CertArchived && st != CertRevoked }
+func MayGetWork(st wire.CertificateStatus) bool { return st != CertArchived && st != CertRevoked }
 
 // openSlot names the lifecycle slot a job of type typ holds while it is
 // unfinished, "" for none: Issuance and Renewal share one, so a certificate
 // has at most one of them open.
-func openSlot(typ string) string {
+func openSlot(typ wire.JobType) wire.JobType {
 	if typ == JobIssuance || typ == JobRenewal {
 		return JobRenewal
 	}

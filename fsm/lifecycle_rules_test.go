@@ -1,6 +1,7 @@
 package fsm_test
 
 import (
+	"github.com/certctl/certctl/api/wire"
 	"testing"
 	"time"
 
@@ -172,7 +173,7 @@ func TestLifecycle_WhoGetsWork(t *testing.T) {
 			assert.False(t, fsm.MayGetWork(st), st)
 			if assert.NotNil(t, r, st) {
 				assert.Equal(t, fsm.CodeState, r.Code)
-				assert.Equal(t, `certificate "mc-1" is `+st+` and cannot be renewed; create a new certificate instead`, r.Message)
+				assert.Equal(t, `certificate "mc-1" is `+string(st)+` and cannot be renewed; create a new certificate instead`, r.Message)
 			}
 		default:
 			assert.True(t, fsm.MayGetWork(st), st)
@@ -211,7 +212,7 @@ func TestLifecycle_PlanRenewal(t *testing.T) {
 	std := fsm.RenewalPolicy{AutoRenew: true, RenewalWindowDays: ptr(30), AlertThresholdsDays: []int{30, 14, 7, 0}}
 	cases := []struct {
 		name     string
-		status   string
+		status   wire.CertificateStatus
 		left     time.Duration
 		policy   fsm.RenewalPolicy
 		lifetime time.Duration

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
@@ -23,7 +24,7 @@ func TestFSM_CertificateListFastPathsMatchScan(t *testing.T) {
 	fsmtest.Seed(l)
 	rng := rand.New(rand.NewSource(7))
 	base := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
-	statuses := []string{fsm.CertActive, fsm.CertExpiring, fsm.CertExpired, fsm.CertFailed}
+	statuses := []string{string(fsm.CertActive), string(fsm.CertExpiring), string(fsm.CertExpired), string(fsm.CertFailed)}
 	var all []fsm.Certificate
 	for i := range 240 {
 		c := fsmtest.Certificate(fmt.Sprintf("mc-p%03d", i), fmt.Sprintf("h%d.example.com", i))
@@ -33,8 +34,8 @@ func TestFSM_CertificateListFastPathsMatchScan(t *testing.T) {
 		}
 		l.Must(&fsm.CreateCertificate{Certificate: c})
 		st := statuses[rng.Intn(len(statuses))]
-		l.Must(&fsm.SetCertificateStatus{ID: c.ID, Status: st})
-		c.Status = st
+		l.Must(&fsm.SetCertificateStatus{ID: c.ID, Status: wire.CertificateStatus(st)})
+		c.Status = wire.CertificateStatus(st)
 		all = append(all, c)
 	}
 	before, after := base.Add(200*time.Hour), base.Add(50*time.Hour)
@@ -49,7 +50,7 @@ func TestFSM_CertificateListFastPathsMatchScan(t *testing.T) {
 		// The expected answer, computed here from what was written.
 		var want []string
 		for _, c := range all {
-			if canon, _ := fsm.CertificateStatuses.Canonical(flt.Status); flt.Status != "" && c.Status != canon {
+			if canon, _ := fsm.CertificateStatuses.Canonical(string(flt.Status)); flt.Status != "" && c.Status != canon {
 				continue
 			}
 			if flt.ExpiresBefore != nil && (c.ExpiresAt == nil || !c.ExpiresAt.Before(*flt.ExpiresBefore)) {

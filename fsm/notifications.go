@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/certctl/certctl/api/wire"
 )
 
 func (n *Notification) validate() error {
@@ -60,12 +62,12 @@ func (s notificationStore) put(old, n *Notification) {
 			must(t.bucket(bucketNotifKey).Put([]byte(n.DedupKey), []byte(n.ID)))
 		}
 	} else if old.Status != n.Status {
-		must(stat.Delete(compound(old.Status, old.ID)))
-		t.addCount(-1, string(bucketNotifications), "status", old.Status)
+		must(stat.Delete(compound(string(old.Status), old.ID)))
+		t.addCount(-1, string(bucketNotifications), "status", string(old.Status))
 	}
 	if old == nil || old.Status != n.Status {
-		must(stat.Put(compound(n.Status, n.ID), nil))
-		t.addCount(1, string(bucketNotifications), "status", n.Status)
+		must(stat.Put(compound(string(n.Status), n.ID), nil))
+		t.addCount(1, string(bucketNotifications), "status", string(n.Status))
 	}
 }
 
@@ -110,7 +112,7 @@ func (p *CreateNotifications) apply(t *txn) (any, error) {
 		}
 		n.CreatedAt, n.Attempts = t.now(), 0
 		notificationStore{t}.put(nil, &n)
-		t.audit("notification_queued", "notification", n.ID, map[string]string{"type": n.Type, "channel": n.Channel, "certificate_id": n.CertificateID})
+		t.audit("notification_queued", "notification", n.ID, map[string]string{"type": string(n.Type), "channel": string(n.Channel), "certificate_id": n.CertificateID})
 		queued = append(queued, n.ID)
 	}
 	return queued, nil
@@ -175,7 +177,7 @@ func (p *MarkNotificationFailed) apply(t *txn) (any, error) {
 		n.Status, n.NextAttemptAt = NotifyDead, nil
 	}
 	s.put(old, &n)
-	t.audit("notification_"+n.Status, "notification", n.ID, map[string]any{"error": p.Error, "attempts": n.Attempts})
+	t.audit("notification_"+string(n.Status), "notification", n.ID, map[string]any{"error": p.Error, "attempts": n.Attempts})
 	return nil, nil
 }
 
@@ -214,9 +216,9 @@ func (f *FSM) Notification(id string) (*Notification, error) {
 
 // NotificationFilter selects notifications; empty fields match everything.
 type NotificationFilter struct {
-	Status        string
-	Type          string
-	Channel       string
+	Status        wire.NotificationStatus
+	Type          wire.NotificationType
+	Channel       wire.Channel
 	CertificateID string
 }
 
@@ -231,12 +233,12 @@ func (f *FSM) Notifications(flt NotificationFilter, p Page) (List[Notification],
 		switch {
 		case flt.Status != "" && flt.Type == "" && flt.Channel == "" && flt.CertificateID == "":
 			var raw List[json.RawMessage]
-			if raw, err = rawIndexCounted(tx, bucketNotifStat, prefix(flt.Status), bucketNotifications, p,
-				readCount(tx, string(bucketNotifications), "status", flt.Status)); err == nil {
+			if raw, err = rawIndexCounted(tx, bucketNotifStat, prefix(string(flt.Status)), bucketNotifications, p,
+				readCount(tx, string(bucketNotifications), "status", string(flt.Status))); err == nil {
 				out, err = decodeAll[Notification](raw)
 			}
 		case flt.Status != "":
-			out, err = scanIndex(tx, bucketNotifStat, prefix(flt.Status), 0, bucketNotifications, p, match)
+			out, err = scanIndex(tx, bucketNotifStat, prefix(string(flt.Status)), 0, bucketNotifications, p, match)
 		case flt == NotificationFilter{}:
 			out, err = scanBucket[Notification](tx, bucketNotifications, p, nil)
 		default:

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/certctl/certctl/api/wire"
 )
 
 // Policy evaluation runs inside Apply: CreateCertificate, UpdateCertificate
@@ -145,7 +147,7 @@ func normalizeDomain(s string) string {
 
 // validateConfig refuses a config its type cannot use, naming the config field.
 func (r *PolicyRule) validateConfig() error {
-	if _, err := parseRuleConfig(r.Type, r.Config); err != nil {
+	if _, err := parseRuleConfig(string(r.Type), r.Config); err != nil {
 		return invalidf("config", "%s", err.Error())
 	}
 	return nil
@@ -200,7 +202,7 @@ type finding struct {
 // enforcing reports whether violations of a rule of severity sev refuse the
 // create, update or issuance that would make them: Error and Critical do,
 // Warning (and no severity) only reports.
-func enforcing(sev string) bool { return sev == SeverityError || sev == SeverityCritical }
+func enforcing(sev wire.Severity) bool { return sev == SeverityError || sev == SeverityCritical }
 
 // loadedRule is a stored rule read once for the evaluation of one or many
 // certificates: unreadable (err set, no rule), or its config parsed into
@@ -210,7 +212,7 @@ type loadedRule struct {
 	rule   PolicyRule
 	err    error
 	typ    string
-	sev    string
+	sev    wire.Severity
 	check  ruleCheck
 	cfgErr error
 }
@@ -232,12 +234,12 @@ func loadRules(t *txn) []loadedRule {
 		if lr.sev == "" {
 			lr.sev = SeverityWarning
 		}
-		typ, ok := PolicyRuleTypes.Canonical(lr.rule.Type)
+		typ, ok := PolicyRuleTypes.Canonical(string(lr.rule.Type))
 		if !ok {
 			typ = lr.rule.Type
 		}
-		lr.typ = typ
-		lr.check, lr.cfgErr = parseRuleConfig(typ, lr.rule.Config)
+		lr.typ = string(typ)
+		lr.check, lr.cfgErr = parseRuleConfig(string(typ), lr.rule.Config)
 		out = append(out, lr)
 	}
 	return out
@@ -481,11 +483,11 @@ func applyPolicies(t *txn, c *Certificate, vs []PolicyViolation) {
 		if t.exists(bucketNotifications, id) || t.bucket(bucketNotifKey).Get([]byte(key)) != nil {
 			continue
 		}
-		n := Notification{ID: id, Type: "PolicyViolation", CertificateID: c.ID, Channel: "Email", Recipient: o.Email,
+		n := Notification{ID: id, Type: wire.NotificationPolicyViolation, CertificateID: c.ID, Channel: wire.ChannelEmail, Recipient: o.Email,
 			Status: NotifyPending, DedupKey: key, CreatedAt: t.now(),
 			Message: fmt.Sprintf("Certificate %s (%s) violates policy rule %s [%s]: %s", c.CommonName, c.ID, v.RuleID, v.Severity, v.Message)}
 		notificationStore{t}.put(nil, &n)
-		t.audit("notification_queued", "notification", n.ID, map[string]string{"type": n.Type, "channel": n.Channel, "certificate_id": n.CertificateID})
+		t.audit("notification_queued", "notification", n.ID, map[string]string{"type": string(n.Type), "channel": string(n.Channel), "certificate_id": n.CertificateID})
 	}
 }
 

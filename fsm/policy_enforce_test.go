@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
@@ -21,8 +22,9 @@ func TestPolicy_Enforced(t *testing.T) {
 	day := 24 * time.Hour
 	cases := []struct {
 		name     string
-		typ, cfg string
-		severity string
+		typ      wire.PolicyRuleType
+		cfg      string
+		severity wire.Severity
 		cert     func(c *fsm.Certificate)
 		lifetime time.Duration // > 0: the refused write is the RecordVersion of mc-2
 		field    string
@@ -69,7 +71,7 @@ func TestPolicy_Enforced(t *testing.T) {
 			assert.Equal(t, "policy_rule", fe.Resource)
 			assert.Equal(t, "rule-x", fe.ID)
 			assert.Equal(t, tc.field, fe.Field)
-			for _, s := range append([]string{"certificate mc-2 violates policy rule rule-x", `"No ` + tc.name + `"`, "type " + tc.typ}, tc.want...) {
+			for _, s := range append([]string{"certificate mc-2 violates policy rule rule-x", `"No ` + tc.name + `"`, "type " + string(tc.typ)}, tc.want...) {
 				assert.Contains(t, fe.Message, s)
 			}
 			assert.Equal(t, stateHash(t, b), stateHash(t, a), "a refused write changed the state")

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"github.com/certctl/certctl/api/wire"
+
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -92,8 +94,8 @@ func TestClip(t *testing.T) {
 // config field, a parser, a fix), and the wire's PolicyRuleTypes are exactly
 // the table's kinds, in its order.
 func TestRuleKinds_Table(t *testing.T) {
-	seen := map[string]bool{}
-	var names []string
+	seen := map[wire.PolicyRuleType]bool{}
+	var names []wire.PolicyRuleType
 	for _, k := range ruleKinds {
 		assert.False(t, seen[k.name], "kind %s is in ruleKinds twice", k.name)
 		seen[k.name] = true
@@ -103,9 +105,9 @@ func TestRuleKinds_Table(t *testing.T) {
 		assert.NotEmpty(t, k.fixField, k.name)
 		assert.NotEmpty(t, k.fix, k.name)
 		require.NotNil(t, k.parse, k.name)
-		assert.Same(t, &ruleKinds[len(names)-1], ruleKindOf(k.name))
+		assert.Same(t, &ruleKinds[len(names)-1], ruleKindOf(string(k.name)))
 	}
-	assert.Equal(t, Enum(names), PolicyRuleTypes)
+	assert.Equal(t, Enum[wire.PolicyRuleType](names), PolicyRuleTypes)
 	assert.Nil(t, ruleKindOf("NoSuchKind"))
 	_, err := parseRuleConfig("NoSuchKind", json.RawMessage(`{}`))
 	assert.EqualError(t, err, `rule type "NoSuchKind" is unknown`)

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"github.com/certctl/certctl/api/wire"
+
 	"encoding/json"
 	"fmt"
 	"net"
@@ -10,12 +12,12 @@ import (
 
 // The kinds of policy rule (PolicyRule.Type), as the wire spells them.
 const (
-	RuleAllowedIssuers      = "AllowedIssuers"
-	RuleAllowedDomains      = "AllowedDomains"
-	RuleRequiredMetadata    = "RequiredMetadata"
-	RuleAllowedEnvironments = "AllowedEnvironments"
-	RuleRenewalLeadTime     = "RenewalLeadTime"
-	RuleCertificateLifetime = "CertificateLifetime"
+	RuleAllowedIssuers      = wire.PolicyAllowedIssuers
+	RuleAllowedDomains      = wire.PolicyAllowedDomains
+	RuleRequiredMetadata    = wire.PolicyRequiredMetadata
+	RuleAllowedEnvironments = wire.PolicyAllowedEnvironments
+	RuleRenewalLeadTime     = wire.PolicyRenewalLeadTime
+	RuleCertificateLifetime = wire.PolicyCertificateLifetime
 )
 
 // ruleCheck returns what is wrong with certificate c under one rule whose
@@ -27,7 +29,7 @@ type ruleCheck func(t *txn, c *Certificate, v *CertificateVersion) string
 // field, required), how that field is parsed into the rule's check, and
 // what fixes a violation. Adding a kind is one entry in ruleKinds.
 type ruleKind struct {
-	name string
+	name wire.PolicyRuleType
 	// field is the config's one field and want what it holds, as
 	// messages say it.
 	field, want string
@@ -147,8 +149,8 @@ var ruleKinds = []ruleKind{
 }
 
 // PolicyRuleTypes are the kinds of policy rule, from ruleKinds.
-var PolicyRuleTypes = func() Enum {
-	e := make(Enum, len(ruleKinds))
+var PolicyRuleTypes = func() Enum[wire.PolicyRuleType] {
+	e := make(Enum[wire.PolicyRuleType], len(ruleKinds))
 	for i, k := range ruleKinds {
 		e[i] = k.name
 	}
@@ -158,7 +160,7 @@ var PolicyRuleTypes = func() Enum {
 // ruleKindOf returns the kind named typ (canonical spelling), or nil.
 func ruleKindOf(typ string) *ruleKind {
 	for i := range ruleKinds {
-		if ruleKinds[i].name == typ {
+		if string(ruleKinds[i].name) == typ {
 			return &ruleKinds[i]
 		}
 	}

@@ -11,12 +11,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
 
 // policyRule returns an enabled rule of typ with config cfg.
-func policyRule(id, typ, cfg, severity string) fsm.PolicyRule {
+func policyRule(id string, typ wire.PolicyRuleType, cfg string, severity wire.Severity) fsm.PolicyRule {
 	return fsm.PolicyRule{ID: id, Name: "rule " + id, Type: typ, Config: json.RawMessage(cfg), Enabled: true, Severity: severity}
 }
 
@@ -55,7 +56,8 @@ func TestPolicy_RuleTypes(t *testing.T) {
 	day := 24 * time.Hour
 	cases := []struct {
 		name     string
-		typ, cfg string
+		typ      wire.PolicyRuleType
+		cfg      string
 		cert     func(c *fsm.Certificate)
 		lifetime time.Duration // > 0: record a version of mc-2 valid for this long
 		want     []string      // substrings of the message; nil: no violation
@@ -162,7 +164,10 @@ func TestPolicy_Severity(t *testing.T) {
 // TestPolicy_ConfigValidated: a config its type cannot use is refused up
 // front, naming config.
 func TestPolicy_ConfigValidated(t *testing.T) {
-	bad := []struct{ typ, cfg, msg string }{
+	bad := []struct {
+		typ      wire.PolicyRuleType
+		cfg, msg string
+	}{
 		{"AllowedIssuers", ``, "config is missing"},
 		{"AllowedIssuers", `null`, "config is missing"},
 		{"AllowedIssuers", `{}`, "config.allowed_issuer_ids is missing"},
@@ -186,7 +191,7 @@ func TestPolicy_ConfigValidated(t *testing.T) {
 		{"CertificateLifetime", `"x"`, "not a JSON object"},
 	}
 	for _, tc := range bad {
-		t.Run(tc.typ+" "+tc.cfg, func(t *testing.T) {
+		t.Run(string(tc.typ)+" "+tc.cfg, func(t *testing.T) {
 			for _, p := range []fsm.Payload{
 				&fsm.CreatePolicyRule{Rule: policyRule("rule-x", tc.typ, tc.cfg, "")},
 				&fsm.UpdatePolicyRule{Rule: policyRule(fsmtest.RuleID, tc.typ, tc.cfg, "")},
@@ -200,7 +205,10 @@ func TestPolicy_ConfigValidated(t *testing.T) {
 			}
 		})
 	}
-	good := []struct{ typ, cfg string }{
+	good := []struct {
+		typ wire.PolicyRuleType
+		cfg string
+	}{
 		{"AllowedIssuers", `{"allowed_issuer_ids":[]}`},
 		{"alloweddomains", `{"allowed_domains":["*.example.com","example.org."]}`},
 		{"RequiredMetadata", ` {"required_keys":["service"]} `},
@@ -292,7 +300,7 @@ func TestPolicy_NotifiedOncePerNewViolation(t *testing.T) {
 	require.Len(t, ns, 1)
 	n := ns[0]
 	assert.Equal(t, fmt.Sprintf("ne-pv-mc-2-rule-x-%d", first), n.ID)
-	assert.Equal(t, "Email", n.Channel)
+	assert.Equal(t, wire.ChannelEmail, n.Channel)
 	assert.Equal(t, fsmtest.OwnerID+"@example.com", n.Recipient)
 	assert.Equal(t, fsm.NotifyPending, n.Status)
 	assert.Equal(t, fmt.Sprintf("policy/mc-2/rule-x/%d", fsmtest.T0.Unix()), n.DedupKey)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
@@ -59,7 +60,7 @@ func certFixture(t *testing.T) *fsm.FSM {
 	l.Must(&fsm.CreateTeam{Team: fsmtest.Team("team-2", "Security")})
 	l.Must(&fsm.CreateOwner{Owner: fsmtest.Owner("owner-2", "team-2")})
 	l.Must(&fsm.CreateIssuer{Issuer: fsmtest.Issuer("issuer-2", "Other CA")})
-	add := func(id, cn, name, env, owner, team, issuer string, expires time.Duration, status string) {
+	add := func(id, cn, name, env, owner, team, issuer string, expires time.Duration, status wire.CertificateStatus) {
 		c := fsmtest.Certificate(id, cn)
 		c.Environment, c.OwnerID, c.TeamID, c.IssuerID = env, owner, team, issuer
 		if name != "" {
@@ -221,12 +222,12 @@ func TestFSM_JobFilters(t *testing.T) {
 		{"certificate", fsm.JobFilter{CertificateID: fsmtest.CertificateID}, []string{"job-1", "job-2", "job-3"}},
 		{"certificate and status", fsm.JobFilter{CertificateID: fsmtest.CertificateID, Status: fsm.JobRunning}, []string{"job-1"}},
 		{"status and type", fsm.JobFilter{Status: fsm.JobPending, Type: fsm.JobDeployment}, []string{"job-3"}},
-		{"statuses", fsm.JobFilter{Statuses: []string{"pending", fsm.JobRunning}}, []string{"job-1", "job-3", "job-4"}},
-		{"statuses and type", fsm.JobFilter{Statuses: []string{fsm.JobPending, fsm.JobCancelled}, Type: fsm.JobIssuance}, []string{"job-2"}},
-		{"agent and statuses", fsm.JobFilter{AgentID: fsmtest.AgentID, Statuses: []string{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}}, []string{"job-3"}},
-		{"agent and statuses it has none of", fsm.JobFilter{AgentID: fsmtest.AgentID, Statuses: []string{fsm.JobRunning, fsm.JobCancelled}}, []string{}},
-		{"certificate and statuses", fsm.JobFilter{CertificateID: fsmtest.CertificateID, Statuses: []string{fsm.JobRunning, fsm.JobCancelled}}, []string{"job-1", "job-2"}},
-		{"status and statuses must both hold", fsm.JobFilter{Status: fsm.JobPending, Statuses: []string{fsm.JobRunning}}, []string{}},
+		{"statuses", fsm.JobFilter{Statuses: []wire.JobStatus{"pending", fsm.JobRunning}}, []string{"job-1", "job-3", "job-4"}},
+		{"statuses and type", fsm.JobFilter{Statuses: []wire.JobStatus{fsm.JobPending, fsm.JobCancelled}, Type: fsm.JobIssuance}, []string{"job-2"}},
+		{"agent and statuses", fsm.JobFilter{AgentID: fsmtest.AgentID, Statuses: []wire.JobStatus{fsm.JobPending, fsm.JobAwaitingCSR, fsm.JobRunning}}, []string{"job-3"}},
+		{"agent and statuses it has none of", fsm.JobFilter{AgentID: fsmtest.AgentID, Statuses: []wire.JobStatus{fsm.JobRunning, fsm.JobCancelled}}, []string{}},
+		{"certificate and statuses", fsm.JobFilter{CertificateID: fsmtest.CertificateID, Statuses: []wire.JobStatus{fsm.JobRunning, fsm.JobCancelled}}, []string{"job-1", "job-2"}},
+		{"status and statuses must both hold", fsm.JobFilter{Status: fsm.JobPending, Statuses: []wire.JobStatus{fsm.JobRunning}}, []string{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/certctl/certctl/api/wire"
 )
 
 func (r *RenewalPolicy) recordID() string        { return r.ID }
@@ -87,7 +89,7 @@ func (r *RenewalPolicy) validate() error {
 // Routes returns where a notification of type typ about a certificate under
 // this policy goes: the routes that list typ (or list no types), else none
 // (the caller falls back to the owner's e-mail).
-func (r *RenewalPolicy) Routes(typ string) []NotifyRoute {
+func (r *RenewalPolicy) Routes(typ wire.NotificationType) []NotifyRoute {
 	var out []NotifyRoute
 	for _, route := range r.Notify {
 		if len(route.Types) == 0 || slices.Contains(route.Types, typ) {

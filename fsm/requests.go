@@ -68,7 +68,7 @@ func (p *RequestRenewal) apply(t *txn) (any, error) {
 	j := Job{ID: p.JobID, Type: JobRenewal, CertificateID: cert.ID, Status: JobPending,
 		MaxAttempts: MaxAttempts(policy), ScheduledAt: t.now(), CreatedAt: t.now()}
 	s.put(nil, &j)
-	t.audit("job_created", "job", j.ID, map[string]string{"type": j.Type, "certificate_id": j.CertificateID, "target_id": ""})
+	t.audit("job_created", "job", j.ID, map[string]string{"type": string(j.Type), "certificate_id": j.CertificateID, "target_id": ""})
 	return j, nil
 }
 
@@ -159,7 +159,7 @@ func (p *RequestDeployment) apply(t *txn) (any, error) {
 	s := jobStore{t}
 	for i := range jobs {
 		s.put(nil, &jobs[i])
-		t.audit("job_created", "job", jobs[i].ID, map[string]string{"type": JobDeployment, "certificate_id": cert.ID, "target_id": jobs[i].TargetID})
+		t.audit("job_created", "job", jobs[i].ID, map[string]string{"type": string(JobDeployment), "certificate_id": cert.ID, "target_id": jobs[i].TargetID})
 	}
 	return jobs, nil
 }
@@ -211,7 +211,7 @@ func (p *RequestRevocation) apply(t *txn) (any, error) {
 		j, now := *old, t.now()
 		j.Status, j.CompletedAt, j.LeaseHolder, j.LeaseExpiresAt = JobCancelled, &now, "", nil
 		s.put(old, &j)
-		t.audit("job_cancelled", "job", j.ID, map[string]string{"previous_status": old.Status, "reason": "certificate revoked"})
+		t.audit("job_cancelled", "job", j.ID, map[string]string{"previous_status": string(old.Status), "reason": "certificate revoked"})
 	}
 	return RevocationResult{SerialNumbers: revoke(t, old, p.Reason), CancelledJobIDs: ids}, nil
 }

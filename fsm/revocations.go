@@ -9,7 +9,7 @@ import (
 )
 
 // RevocationReasons are RFC 5280's CRLReason names, in code order (7 is unused).
-var RevocationReasons = Enum{"unspecified", "keyCompromise", "caCompromise", "affiliationChanged",
+var RevocationReasons = Enum[string]{"unspecified", "keyCompromise", "caCompromise", "affiliationChanged",
 	"superseded", "cessationOfOperation", "certificateHold", "removeFromCRL", "privilegeWithdrawn", "aACompromise"}
 
 // RevocationReasonCode returns the CRLReason code of a reason name.

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"github.com/certctl/certctl/api/wire"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -185,10 +187,10 @@ func migrateLifecycleIndexes(tx *bolt.Tx) error {
 			if err := json.Unmarshal(v, &j); err != nil {
 				return unreadable(k, err)
 			}
-			if JobFinished(j.Status) {
+			if JobFinished(wire.JobStatus(j.Status)) {
 				return nil
 			}
-			return open.Put(compound(j.CertificateID, jobSlot(j.Type), j.ID), nil)
+			return open.Put(compound(j.CertificateID, string(jobSlot(wire.JobType(j.Type))), j.ID), nil)
 		})
 		if err != nil {
 			return err
@@ -207,7 +209,7 @@ func migrateLifecycleIndexes(tx *bolt.Tx) error {
 		if err := json.Unmarshal(v, &c); err != nil {
 			return unreadable(k, err)
 		}
-		if c.ExpiresAt == nil || !Watched(c.Status) {
+		if c.ExpiresAt == nil || !Watched(wire.CertificateStatus(c.Status)) {
 			return nil
 		}
 		return scan.Put(timeIDKey(*c.ExpiresAt, c.ID), nil)
@@ -271,9 +273,9 @@ func (c *Certificate) storedForm() any {
 	return &certificateRecord{
 		ID: c.ID, Name: c.Name, CommonName: c.CommonName, SANs: c.SANs, Environment: c.Environment,
 		OwnerID: c.OwnerID, TeamID: c.TeamID, IssuerID: c.IssuerID, TargetIDs: c.TargetIDs,
-		RenewalPolicyID: c.RenewalPolicyID, Status: c.Status, ExpiresAt: c.ExpiresAt, Tags: c.Tags,
+		RenewalPolicyID: c.RenewalPolicyID, Status: string(c.Status), ExpiresAt: c.ExpiresAt, Tags: c.Tags,
 		LastRenewalAt: c.LastRenewalAt, LastDeploymentAt: c.LastDeploymentAt,
-		KeyGeneration: c.KeyGeneration, KeyType: c.KeyType, StatusReason: c.StatusReason,
+		KeyGeneration: string(c.KeyGeneration), KeyType: string(c.KeyType), StatusReason: c.StatusReason,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }
@@ -286,9 +288,9 @@ func (c *Certificate) decodeStored(raw []byte) error {
 	*c = Certificate{
 		ID: r.ID, Name: r.Name, CommonName: r.CommonName, SANs: r.SANs, Environment: r.Environment,
 		OwnerID: r.OwnerID, TeamID: r.TeamID, IssuerID: r.IssuerID, TargetIDs: r.TargetIDs,
-		RenewalPolicyID: r.RenewalPolicyID, Status: r.Status, ExpiresAt: r.ExpiresAt, Tags: r.Tags,
+		RenewalPolicyID: r.RenewalPolicyID, Status: wire.CertificateStatus(r.Status), ExpiresAt: r.ExpiresAt, Tags: r.Tags,
 		LastRenewalAt: r.LastRenewalAt, LastDeploymentAt: r.LastDeploymentAt,
-		KeyGeneration: r.KeyGeneration, KeyType: r.KeyType, StatusReason: r.StatusReason,
+		KeyGeneration: wire.KeyGeneration(r.KeyGeneration), KeyType: wire.KeyType(r.KeyType), StatusReason: r.StatusReason,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 	return nil

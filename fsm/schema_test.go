@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/certctl/certctl/api/wire"
 	"io"
 	"os"
 	"path/filepath"
@@ -393,7 +394,7 @@ func TestFSM_OpenJobsIndex(t *testing.T) {
 	require.NoError(t, l.Apply(&fsm.CreateJobs{Jobs: []fsm.Job{
 		fsmtest.Job("job-2", fsm.JobRenewal), fsmtest.Job("job-1", fsm.JobRenewal), fsmtest.Job("job-3", fsm.JobIssuance),
 	}}).Err)
-	open := func(typ string) []string {
+	open := func(typ wire.JobType) []string {
 		jobs, err := f.OpenJobs(fsmtest.CertificateID, typ)
 		require.NoError(t, err)
 		return jobIDs(jobs)

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/certctl/certctl/api/wire"
 )
 
 func (r *Target) recordID() string { return r.ID }
@@ -95,7 +97,7 @@ func (f *FSM) Target(id string) (*Target, error) { return get[Target](f, targets
 // TargetFilter selects targets; empty fields match everything.
 type TargetFilter struct {
 	AgentID string
-	Type    string
+	Type    wire.TargetType
 }
 
 // Targets lists targets in id order.

@@ -3,6 +3,8 @@ package fsm
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/certctl/certctl/api/wire"
 )
 
 // The domain types below are the fourteen tables of the original certctl, with
@@ -50,16 +52,16 @@ type RenewalPolicy struct {
 // Recipients empty means the certificate owner's e-mail (for Email) or the
 // channel's configured destination (webhooks).
 type NotifyRoute struct {
-	Channel    string   `json:"channel"`
-	Recipients []string `json:"recipients,omitempty"`
-	Types      []string `json:"types,omitempty"`
+	Channel    wire.Channel            `json:"channel"`
+	Recipients []string                `json:"recipients,omitempty"`
+	Types      []wire.NotificationType `json:"types,omitempty"`
 }
 
 // Issuer is a configured certificate authority connector.
 type Issuer struct {
 	ID        string          `json:"id"`
 	Name      string          `json:"name"`
-	Type      string          `json:"type"`
+	Type      wire.IssuerType `json:"type"`
 	Config    json.RawMessage `json:"config"`
 	Enabled   bool            `json:"enabled"`
 	CreatedAt time.Time       `json:"created_at"`
@@ -69,47 +71,47 @@ type Issuer struct {
 // Agent is a certctl-agent process on a host. APIKeyHash is the SHA-256 of the
 // agent's key; it is stored for export parity and never served by the API.
 type Agent struct {
-	ID              string     `json:"id"`
-	Name            string     `json:"name"`
-	Hostname        string     `json:"hostname"`
-	Status          string     `json:"status"`
-	LastHeartbeatAt *time.Time `json:"last_heartbeat_at,omitempty"`
-	RegisteredAt    time.Time  `json:"registered_at"`
-	APIKeyHash      string     `json:"api_key_hash,omitempty"`
-	Version         string     `json:"version,omitempty"`    // ours: reported in heartbeats
-	RetiredAt       *time.Time `json:"retired_at,omitempty"` // ours: a retired agent gets 410
+	ID              string           `json:"id"`
+	Name            string           `json:"name"`
+	Hostname        string           `json:"hostname"`
+	Status          wire.AgentStatus `json:"status"`
+	LastHeartbeatAt *time.Time       `json:"last_heartbeat_at,omitempty"`
+	RegisteredAt    time.Time        `json:"registered_at"`
+	APIKeyHash      string           `json:"api_key_hash,omitempty"`
+	Version         string           `json:"version,omitempty"`    // ours: reported in heartbeats
+	RetiredAt       *time.Time       `json:"retired_at,omitempty"` // ours: a retired agent gets 410
 }
 
 // Certificate is a managed certificate (table managed_certificates). TargetIDs
 // is not stored in the record: queries fill it from certificate_target_mappings.
 type Certificate struct {
-	ID               string            `json:"id"`
-	Name             string            `json:"name"`
-	CommonName       string            `json:"common_name"`
-	SANs             []string          `json:"sans"`
-	Environment      string            `json:"environment"`
-	OwnerID          string            `json:"owner_id"`
-	TeamID           string            `json:"team_id"`
-	IssuerID         string            `json:"issuer_id"`
-	TargetIDs        []string          `json:"target_ids"`
-	RenewalPolicyID  string            `json:"renewal_policy_id,omitempty"`
-	Status           string            `json:"status"`
-	ExpiresAt        *time.Time        `json:"expires_at,omitempty"`
-	Tags             map[string]string `json:"tags"`
-	LastRenewalAt    *time.Time        `json:"last_renewal_at,omitempty"`
-	LastDeploymentAt *time.Time        `json:"last_deployment_at,omitempty"`
-	KeyGeneration    string            `json:"key_generation,omitempty"` // ours: "agent" (default) or "server"
-	KeyType          string            `json:"key_type,omitempty"`       // ours: KeyTypes; empty means ECDSA-P256
-	StatusReason     string            `json:"status_reason,omitempty"`  // ours: why Failed or Revoked
-	CreatedAt        time.Time         `json:"created_at"`
-	UpdatedAt        time.Time         `json:"updated_at"`
+	ID               string                 `json:"id"`
+	Name             string                 `json:"name"`
+	CommonName       string                 `json:"common_name"`
+	SANs             []string               `json:"sans"`
+	Environment      string                 `json:"environment"`
+	OwnerID          string                 `json:"owner_id"`
+	TeamID           string                 `json:"team_id"`
+	IssuerID         string                 `json:"issuer_id"`
+	TargetIDs        []string               `json:"target_ids"`
+	RenewalPolicyID  string                 `json:"renewal_policy_id,omitempty"`
+	Status           wire.CertificateStatus `json:"status"`
+	ExpiresAt        *time.Time             `json:"expires_at,omitempty"`
+	Tags             map[string]string      `json:"tags"`
+	LastRenewalAt    *time.Time             `json:"last_renewal_at,omitempty"`
+	LastDeploymentAt *time.Time             `json:"last_deployment_at,omitempty"`
+	KeyGeneration    wire.KeyGeneration     `json:"key_generation,omitempty"` // ours: "agent" (default) or "server"
+	KeyType          wire.KeyType           `json:"key_type,omitempty"`       // ours: KeyTypes; empty means ECDSA-P256
+	StatusReason     string                 `json:"status_reason,omitempty"`  // ours: why Failed or Revoked
+	CreatedAt        time.Time              `json:"created_at"`
+	UpdatedAt        time.Time              `json:"updated_at"`
 }
 
 // Target is a deployment target (table deployment_targets), served by an agent.
 type Target struct {
 	ID        string          `json:"id"`
 	Name      string          `json:"name"`
-	Type      string          `json:"type"`
+	Type      wire.TargetType `json:"type"`
 	AgentID   string          `json:"agent_id"`
 	Config    json.RawMessage `json:"config"`
 	Enabled   bool            `json:"enabled"`
@@ -140,11 +142,11 @@ type CertificateVersion struct {
 // (LeaseHolder until LeaseExpiresAt) taken through Raft.
 type Job struct {
 	ID               string          `json:"id"`
-	Type             string          `json:"type"`
+	Type             wire.JobType    `json:"type"`
 	CertificateID    string          `json:"certificate_id"`
 	TargetID         string          `json:"target_id,omitempty"`
 	AgentID          string          `json:"agent_id,omitempty"`
-	Status           string          `json:"status"`
+	Status           wire.JobStatus  `json:"status"`
 	Attempts         int             `json:"attempts"`
 	MaxAttempts      int             `json:"max_attempts"`
 	LastError        string          `json:"last_error,omitempty"`
@@ -159,24 +161,24 @@ type Job struct {
 
 // PolicyRule is a compliance rule evaluated against certificates.
 type PolicyRule struct {
-	ID        string          `json:"id"`
-	Name      string          `json:"name"`
-	Type      string          `json:"type"`
-	Config    json.RawMessage `json:"config"`
-	Enabled   bool            `json:"enabled"`
-	Severity  string          `json:"severity,omitempty"` // ours: severity of the violations it produces
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	ID        string              `json:"id"`
+	Name      string              `json:"name"`
+	Type      wire.PolicyRuleType `json:"type"`
+	Config    json.RawMessage     `json:"config"`
+	Enabled   bool                `json:"enabled"`
+	Severity  wire.Severity       `json:"severity,omitempty"` // ours: severity of the violations it produces
+	CreatedAt time.Time           `json:"created_at"`
+	UpdatedAt time.Time           `json:"updated_at"`
 }
 
 // PolicyViolation records that a certificate broke a rule.
 type PolicyViolation struct {
-	ID            string    `json:"id"`
-	CertificateID string    `json:"certificate_id"`
-	RuleID        string    `json:"rule_id"`
-	Message       string    `json:"message"`
-	Severity      string    `json:"severity"`
-	CreatedAt     time.Time `json:"created_at"`
+	ID            string        `json:"id"`
+	CertificateID string        `json:"certificate_id"`
+	RuleID        string        `json:"rule_id"`
+	Message       string        `json:"message"`
+	Severity      wire.Severity `json:"severity"`
+	CreatedAt     time.Time     `json:"created_at"`
 }
 
 // AuditEvent is an append-only record of a change. PrevHash and Hash chain the
@@ -185,7 +187,7 @@ type PolicyViolation struct {
 type AuditEvent struct {
 	ID           string          `json:"id"`
 	Actor        string          `json:"actor"`
-	ActorType    string          `json:"actor_type"`
+	ActorType    wire.ActorType  `json:"actor_type"`
 	ActorRole    string          `json:"actor_role,omitempty"` // ours: the acting key's role
 	Action       string          `json:"action"`
 	ResourceType string          `json:"resource_type"`
@@ -207,19 +209,19 @@ type AuditEvent struct {
 
 // Notification is an alert or event to send (table notification_events).
 type Notification struct {
-	ID            string     `json:"id"`
-	Type          string     `json:"type"`
-	CertificateID string     `json:"certificate_id,omitempty"`
-	Channel       string     `json:"channel"`
-	Recipient     string     `json:"recipient"`
-	Message       string     `json:"message"`
-	SentAt        *time.Time `json:"sent_at,omitempty"`
-	Status        string     `json:"status"`
-	Error         string     `json:"error,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	Attempts      int        `json:"attempts"`                  // ours
-	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"` // ours
-	DedupKey      string     `json:"dedup_key,omitempty"`       // ours: e.g. "mc-x/threshold/14"
+	ID            string                  `json:"id"`
+	Type          wire.NotificationType   `json:"type"`
+	CertificateID string                  `json:"certificate_id,omitempty"`
+	Channel       wire.Channel            `json:"channel"`
+	Recipient     string                  `json:"recipient"`
+	Message       string                  `json:"message"`
+	SentAt        *time.Time              `json:"sent_at,omitempty"`
+	Status        wire.NotificationStatus `json:"status"`
+	Error         string                  `json:"error,omitempty"`
+	CreatedAt     time.Time               `json:"created_at"`
+	Attempts      int                     `json:"attempts"`                  // ours
+	NextAttemptAt *time.Time              `json:"next_attempt_at,omitempty"` // ours
+	DedupKey      string                  `json:"dedup_key,omitempty"`       // ours: e.g. "mc-x/threshold/14"
 }
 
 // Member is a node of the cluster as recorded through Raft, so that every node

@@ -69,13 +69,13 @@ func ValidText(field, s string, max int, req bool) error {
 func validName(field, s string) error { return ValidText(field, s, MaxNameLength, true) }
 
 // validEnum checks s against e and returns its canonical spelling.
-func validEnum(field, s string, e Enum, req bool) (string, error) {
+func validEnum[T ~string](field string, s T, e Enum[T], req bool) (T, error) {
 	if s == "" && !req {
 		return "", nil
 	}
-	c, ok := e.Canonical(s)
+	c, ok := e.Canonical(string(s))
 	if !ok {
-		return "", invalidf(field, "%s %q is not one of %s", field, s, strings.Join(e, ", "))
+		return "", invalidf(field, "%s %q is not one of %s", field, s, strings.Join(e.Strings(), ", "))
 	}
 	return c, nil
 }

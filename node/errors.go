@@ -25,6 +25,10 @@ var (
 	ErrForbidden = errors.New("node: forbidden")
 	// ErrClosed: the node is closed or not open.
 	ErrClosed = errors.New("node: closed")
+	// ErrTimeout: the cluster did not answer within the caller's deadline;
+	// a write may or may not have been applied. A peer's "timeout" answer
+	// comes back as it.
+	ErrTimeout = errors.New("node: the cluster did not answer in time")
 	// ErrShutdownTimeout: Close gave up waiting within
 	// Config.ShutdownTimeout; the error says for what.
 	ErrShutdownTimeout = errors.New("node: shutdown timed out")

@@ -40,8 +40,8 @@ const maxCommandBytes = 16 << 20
 
 // ForwardResponse is the leader's answer to a forwarded write. Error is the
 // domain rejection of the command (the entry was applied and changed
-// nothing) or, with a non-200 status, a node error whose Code is one of the
-// codes ErrorStatus returns.
+// nothing) or, with a non-200 status, a node error answered through the
+// error table (DescribeError).
 type ForwardResponse struct {
 	Index uint64     `json:"index"`
 	Error *fsm.Error `json:"error"`
@@ -288,21 +288,28 @@ func (n *Node) postForward(ctx context.Context, l leaderAddr, data []byte) (Forw
 }
 
 // remoteError turns a peer's error answer into node's sentinels where the
-// code says which one, else a *RemoteError.
+// code (or else the status) says which one, else a *RemoteError. A node of
+// an older release may still answer "not_leader".
 func remoteError(addr string, status int, body []byte) error {
 	code, msg := decodeErrorBody(body)
 	re := &RemoteError{Addr: addr, Status: status, Code: code, Message: msg}
 	switch code {
-	case codeNotLeader, codeNoLeader:
+	case "not_leader", CodeNoLeader:
 		return fmt.Errorf("%w: %w", ErrNotLeader, re)
-	case codeLeadershipLost:
+	case CodeLeadershipLost:
 		return fmt.Errorf("%w: %w", ErrLeadershipLost, re)
-	case codeUnauthorized:
+	case CodeTimeout:
+		return fmt.Errorf("%w: %w", ErrTimeout, re)
+	case CodeUnauthorized:
 		return fmt.Errorf("%w: %w", ErrUnauthorized, re)
+	case CodeForbidden:
+		return fmt.Errorf("%w: %w", ErrForbidden, re)
 	}
 	switch status {
-	case http.StatusUnauthorized, http.StatusForbidden:
+	case http.StatusUnauthorized:
 		return fmt.Errorf("%w: %w", ErrUnauthorized, re)
+	case http.StatusForbidden:
+		return fmt.Errorf("%w: %w", ErrForbidden, re)
 	case http.StatusServiceUnavailable:
 		return fmt.Errorf("%w: %w", ErrNotLeader, re)
 	}

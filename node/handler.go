@@ -1,68 +1,14 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
 	"github.com/certctl/certctl/fsm"
 )
-
-// Error codes node puts on the wire. They are stable: peers act on them.
-const (
-	codeNotLeader      = "not_leader"
-	codeNoLeader       = "no_leader"
-	codeLeadershipLost = "leadership_lost"
-	codeUnauthorized   = "unauthorized"
-	codeForbidden      = "forbidden"
-	codeUnavailable    = "unavailable"
-	codeTimeout        = "timeout"
-	codeTooLarge       = "too_large"
-	codeInternal       = "internal"
-)
-
-// ErrorStatus maps an error of this package (or a domain *fsm.Error met on
-// the way) to an HTTP status and a stable code, for the API's error table and
-// the handlers below. Node errors all mean "try again elsewhere or later"
-// (503) except ErrUnauthorized (401).
-func ErrorStatus(err error) (status int, code string) {
-	var domain *fsm.Error
-	switch {
-	case errors.Is(err, ErrUnauthorized):
-		return http.StatusUnauthorized, codeUnauthorized
-	case errors.Is(err, ErrForbidden):
-		return http.StatusForbidden, codeForbidden
-	case errors.Is(err, ErrNoLeader):
-		return http.StatusServiceUnavailable, codeNoLeader
-	case errors.Is(err, ErrNotLeader):
-		return http.StatusServiceUnavailable, codeNotLeader
-	case errors.Is(err, ErrLeadershipLost):
-		return http.StatusServiceUnavailable, codeLeadershipLost
-	case errors.Is(err, ErrClosed):
-		return http.StatusServiceUnavailable, codeUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, codeTimeout
-	case errors.As(err, &domain):
-		switch domain.Code {
-		case fsm.CodeInvalid:
-			return http.StatusBadRequest, string(domain.Code)
-		case fsm.CodeNotFound:
-			return http.StatusNotFound, string(domain.Code)
-		case fsm.CodeUnauthorized:
-			return http.StatusUnauthorized, string(domain.Code)
-		case fsm.CodeInternal:
-			return http.StatusInternalServerError, string(domain.Code)
-		case fsm.CodePolicy:
-			return http.StatusUnprocessableEntity, string(domain.Code)
-		default:
-			return http.StatusConflict, string(domain.Code)
-		}
-	}
-	return http.StatusInternalServerError, codeInternal
-}
 
 // BearerToken returns the token of an "Authorization: Bearer <token>" header,
 // or "".
@@ -85,27 +31,33 @@ func (n *Node) ProposeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeForwardError(w, http.StatusMethodNotAllowed, string(fsm.CodeInvalid), "use POST")
+			writeForwardError(w, errUsePost)
 			return
 		}
 		peer, err := n.PeerNode(r)
 		if err != nil {
-			writeForwardError(w, http.StatusUnauthorized, codeUnauthorized, "node: "+ProposePath+" takes a node certificate of this cluster only: "+err.Error())
+			writeForwardError(w, fmt.Errorf("%w: %s takes a node certificate of this cluster only: %v", ErrUnauthorized, ProposePath, err))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCommandBytes))
 		if err != nil {
-			writeForwardError(w, http.StatusRequestEntityTooLarge, codeTooLarge, "node: forwarded command too large or unreadable: "+err.Error())
+			writeForwardError(w, &CodedError{Code: CodeTooLarge, Message: "node: forwarded command too large or unreadable: " + err.Error()})
 			return
 		}
 		resp, err := n.ApplyForwarded(r.Context(), peer, body)
-		if err != nil {
-			status, code := ErrorStatus(err)
-			writeForwardError(w, status, code, err.Error())
-			return
-		}
-		writeJSON(w, http.StatusOK, resp)
+		WriteForwardAnswer(w, resp, err)
 	})
+}
+
+// WriteForwardAnswer writes ApplyForwarded's result as ProposeHandler does:
+// 200 with resp, or err through the error table (DescribeError). A test that
+// stands in for a leader answers with it.
+func WriteForwardAnswer(w http.ResponseWriter, resp ForwardResponse, err error) {
+	if err != nil {
+		writeForwardError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // JoinHandler serves JoinPath: it decodes a JoinRequest, takes its token from
@@ -122,8 +74,7 @@ func (n *Node) JoinHandler() http.Handler {
 		if err != nil {
 			// Never the token: only what was wrong with it.
 			n.log.Warn("refused a join", "joiner", req.NodeID, "from", r.RemoteAddr, "err", err)
-			status, code := ErrorStatus(err)
-			writeError(w, status, code, err.Error())
+			writeError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, resp)
@@ -136,7 +87,7 @@ func (n *Node) AddVoterHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		peer, err := n.PeerNode(r)
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, codeUnauthorized, "node: "+AddVoterPath+" takes a node certificate of this cluster only: "+err.Error())
+			writeError(w, fmt.Errorf("%w: %s takes a node certificate of this cluster only: %v", ErrUnauthorized, AddVoterPath, err))
 			return
 		}
 		var req AddVoterRequest
@@ -145,8 +96,7 @@ func (n *Node) AddVoterHandler() http.Handler {
 		}
 		resp, err := n.HandleAddVoter(r.Context(), peer, r.Header.Get(ForwardedHeader), req)
 		if err != nil {
-			status, code := ErrorStatus(err)
-			writeError(w, status, code, err.Error())
+			writeError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, resp)
@@ -167,7 +117,7 @@ func (n *Node) ClusterHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := n.fsm.ClusterID()
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, codeUnavailable, err.Error())
+			writeError(w, fmt.Errorf("%w: the state cannot be read: %v", ErrClosed, err))
 			return
 		}
 		lid, lraft, lapi := n.Leader()
@@ -184,11 +134,11 @@ func (n *Node) ClusterHandler() http.Handler {
 func decodePost(w http.ResponseWriter, r *http.Request, v any) bool {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, string(fsm.CodeInvalid), "use POST")
+		writeError(w, errUsePost)
 		return false
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, string(fsm.CodeInvalid), "node: undecodable request: "+err.Error())
+		writeError(w, &CodedError{Code: CodeInvalid, Message: "node: undecodable request: " + err.Error()})
 		return false
 	}
 	return true
@@ -199,12 +149,19 @@ type errorBody struct {
 	Error *fsm.Error `json:"error"`
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, errorBody{Error: &fsm.Error{Code: fsm.Code(code), Message: msg}})
+var errUsePost = &CodedError{Code: CodeMethodNotAllowed, Message: "node: use POST"}
+
+// writeError answers err through the error table.
+func writeError(w http.ResponseWriter, err error) {
+	e := DescribeError(err)
+	writeJSON(w, e.Status, errorBody{Error: &fsm.Error{Code: fsm.Code(e.Code), Field: e.Field, Message: e.Message}})
 }
 
-func writeForwardError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, ForwardResponse{Error: &fsm.Error{Code: fsm.Code(code), Message: msg}})
+// writeForwardError answers a forwarded write's node failure through the
+// error table.
+func writeForwardError(w http.ResponseWriter, err error) {
+	e := DescribeError(err)
+	writeJSON(w, e.Status, ForwardResponse{Error: &fsm.Error{Code: fsm.Code(e.Code), Field: e.Field, Message: e.Message}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -121,7 +121,7 @@ func TestNode_ForwardedProposeIsNeverForwardedAgain(t *testing.T) {
 	res, fr := post(follower, asNode, "")
 	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	require.NotNil(t, fr.Error)
-	assert.Equal(t, fsm.Code("not_leader"), fr.Error.Code)
+	assert.Equal(t, fsm.Code(node.CodeNoLeader), fr.Error.Code)
 
 	// A token, whatever it is, is never a node's credential.
 	noCert := nodetest.HTTPClient(t, sender.Config.DataDir, false)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -156,7 +157,7 @@ func (s *Scheduler) alertAgent(ctx context.Context, now time.Time, a *fsm.Agent,
 			p, err := s.state.RenewalPolicy(pid)
 			switch {
 			case err == nil:
-				routes = p.Routes("AgentOffline")
+				routes = p.Routes(wire.NotificationAgentOffline)
 			case !errors.Is(err, fsm.ErrNotFound):
 				return err
 			}
@@ -169,20 +170,20 @@ func (s *Scheduler) alertAgent(ctx context.Context, now time.Time, a *fsm.Agent,
 		}
 		for i, r := range routes {
 			rcpt := strings.Join(r.Recipients, ",")
-			if rcpt == "" && r.Channel == "Email" {
+			if rcpt == "" && r.Channel == wire.ChannelEmail {
 				rcpt = recipientList(owners[pid])
 			}
-			if sent[r.Channel+"\x00"+rcpt] {
+			if sent[string(r.Channel)+"\x00"+rcpt] {
 				continue
 			}
-			sent[r.Channel+"\x00"+rcpt] = true
-			k := key + "/" + pid + "/" + r.Channel + "/" + strconv.Itoa(i)
-			notes = append(notes, fsm.Notification{ID: notificationID(k), Type: "AgentOffline", Channel: r.Channel,
+			sent[string(r.Channel)+"\x00"+rcpt] = true
+			k := key + "/" + pid + "/" + string(r.Channel) + "/" + strconv.Itoa(i)
+			notes = append(notes, fsm.Notification{ID: notificationID(k), Type: wire.NotificationAgentOffline, Channel: r.Channel,
 				Recipient: rcpt, Message: msg, DedupKey: k})
 		}
 	}
 	if len(unrouted) > 0 || len(notes) == 0 {
-		notes = append(notes, fsm.Notification{ID: notificationID(key), Type: "AgentOffline", Channel: "Email",
+		notes = append(notes, fsm.Notification{ID: notificationID(key), Type: wire.NotificationAgentOffline, Channel: wire.ChannelEmail,
 			Recipient: recipientList(unrouted), Message: msg, DedupKey: key})
 	}
 	fresh := notes[:0]

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
@@ -22,7 +23,7 @@ func (h *harness) heartbeat(agentID string) {
 	h.must(&fsm.RecordHeartbeats{Beats: []fsm.Heartbeat{{AgentID: agentID, At: h.clock.Now()}}})
 }
 
-func (h *harness) agentStatus(id string) string {
+func (h *harness) agentStatus(id string) wire.AgentStatus {
 	h.t.Helper()
 	a, err := h.f.Agent(id)
 	require.NoError(h.t, err)
@@ -55,7 +56,7 @@ func TestHealth_StaleAgentGoesOfflineOnceAlertedOnce(t *testing.T) {
 	require.Len(t, alerts, 1, "alerted once")
 	assert.Equal(t, agentAlertKey(fsmtest.AgentID, seen), alerts[0].DedupKey)
 	assert.Equal(t, "owner-1@example.com, owner-2@example.com", alerts[0].Recipient)
-	assert.Equal(t, "Email", alerts[0].Channel)
+	assert.Equal(t, wire.ChannelEmail, alerts[0].Channel)
 	assert.Empty(t, alerts[0].CertificateID)
 	assert.Contains(t, alerts[0].Message, "serve 2 certificate(s)")
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -24,7 +25,7 @@ func expiryRequest(certID string, exp time.Time, what string) string {
 // Every change of a certificate stamps updated_at, so the same change
 // decided again later (the status came back meanwhile) gets a new id, while
 // the same decision taken twice on the same state does not.
-func statusRequest(c *fsm.Certificate, to string) string {
+func statusRequest(c *fsm.Certificate, to wire.CertificateStatus) string {
 	return fmt.Sprintf("renewal/%s/%d/status/%s-%s/%d", c.ID, c.ExpiresAt.Unix(), c.Status, to, c.UpdatedAt.UnixNano())
 }
 

@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/fsm"
 )
@@ -27,7 +28,7 @@ const finishTimeout = 5 * time.Second
 func (s *Scheduler) processJobs(ctx context.Context) error {
 	now := s.cfg.Now()
 	var jobs []fsm.Job
-	for _, st := range []string{fsm.JobPending, fsm.JobRunning} {
+	for _, st := range []wire.JobStatus{fsm.JobPending, fsm.JobRunning} {
 		for page := 1; ; page++ {
 			l, err := s.state.Jobs(fsm.JobFilter{Status: st}, fsm.Page{Page: page, PerPage: fsm.MaxPerPage})
 			if err != nil {
@@ -346,7 +347,7 @@ func (s *Scheduler) certificateFailed(ctx context.Context, now time.Time, job *f
 			return err
 		}
 	}
-	notes := notificationsFor(policy, "RenewalFailure", key, email, func() fsm.Notification {
+	notes := notificationsFor(policy, wire.NotificationRenewalFailure, key, email, func() fsm.Notification {
 		return fsm.Notification{CertificateID: cert.ID, Message: fmt.Sprintf("Certificate %s (%s): %s", cert.Name, cert.CommonName, why)}
 	})
 	err = s.propose(ctx, now, jobRequest(job.ID, started(job), "alert"), &fsm.CreateNotifications{Notifications: notes})

@@ -43,7 +43,7 @@ func NewNotifierService(reg *notifier.Registry, certs CertificateReader, now fun
 
 // Send sends n through the notifier of its channel.
 func (s *NotifierService) Send(ctx context.Context, n fsm.Notification) error {
-	nt, err := s.reg.Get(n.Channel)
+	nt, err := s.reg.Get(string(n.Channel))
 	if err != nil {
 		return err
 	}
@@ -54,15 +54,15 @@ func (s *NotifierService) Send(ctx context.Context, n fsm.Notification) error {
 			return err
 		}
 	}
-	if notifier.IsEvent(n.Type) {
-		e := notifier.Event{ID: n.ID, Type: n.Type, CertificateID: n.CertificateID, Message: n.Message,
+	if notifier.IsEvent(string(n.Type)) {
+		e := notifier.Event{ID: n.ID, Type: string(n.Type), CertificateID: n.CertificateID, Message: n.Message,
 			Recipients: recipients(n.Recipient), CreatedAt: n.CreatedAt}
 		if cert != nil {
 			e.CertificateName, e.CommonName = cert.Name, cert.CommonName
 		}
 		return nt.SendEvent(ctx, e)
 	}
-	a := notifier.Alert{ID: n.ID, Type: n.Type, CertificateID: n.CertificateID, Message: n.Message,
+	a := notifier.Alert{ID: n.ID, Type: string(n.Type), CertificateID: n.CertificateID, Message: n.Message,
 		Recipients: recipients(n.Recipient), CreatedAt: n.CreatedAt}
 	if cert != nil {
 		a.CertificateName, a.CommonName = cert.Name, cert.CommonName

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/connectors/notifier"
 	"github.com/certctl/certctl/fsm"
 )
@@ -101,7 +102,7 @@ func (e errNoNotifier) Is(target error) bool { return target == notifier.ErrNoNo
 func (s *Scheduler) sendNotifications(ctx context.Context) error {
 	now := s.cfg.Now()
 	var due []fsm.Notification
-	for _, status := range []string{fsm.NotifyPending, fsm.NotifyFailed} {
+	for _, status := range []wire.NotificationStatus{fsm.NotifyPending, fsm.NotifyFailed} {
 		for page := 1; ; page++ {
 			l, err := s.state.Notifications(fsm.NotificationFilter{Status: status}, fsm.Page{Page: page, PerPage: fsm.MaxPerPage})
 			if err != nil {

@@ -27,7 +27,7 @@ type fakeNotifiers struct {
 func (f *fakeNotifiers) Send(_ context.Context, n fsm.Notification) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	err, ok := f.errs[n.Channel]
+	err, ok := f.errs[string(n.Channel)]
 	if !ok {
 		return errNoNotifier(n.Channel)
 	}

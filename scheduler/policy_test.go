@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/fsm"
@@ -18,8 +19,8 @@ import (
 
 // onlyExampleOrg is a rule of severity Error the seeded certificate
 // (www.example.com) breaks.
-func onlyExampleOrg(severity string) fsm.PolicyRule {
-	return fsm.PolicyRule{ID: "rule-domains", Name: "Only example.org", Type: "AllowedDomains",
+func onlyExampleOrg(severity wire.Severity) fsm.PolicyRule {
+	return fsm.PolicyRule{ID: "rule-domains", Name: "Only example.org", Type: wire.PolicyAllowedDomains,
 		Config: []byte(`{"allowed_domains":["example.org"]}`), Enabled: true, Severity: severity}
 }
 

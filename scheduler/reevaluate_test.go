@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"github.com/certctl/certctl/api/wire"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,7 +20,7 @@ import (
 	"github.com/certctl/certctl/node/nodetest"
 )
 
-func labOnly(severity string) fsm.PolicyRule {
+func labOnly(severity wire.Severity) fsm.PolicyRule {
 	return fsm.PolicyRule{ID: "rule-env", Name: "Production only", Type: fsm.RuleAllowedEnvironments,
 		Config: []byte(`{"allowed":["production"]}`), Enabled: true, Severity: severity}
 }

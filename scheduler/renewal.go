@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -201,7 +202,7 @@ func (r *renewalRun) alert(ctx context.Context, c *fsm.Certificate, p *fsm.Renew
 			return err
 		}
 		queued := false
-		for _, n := range notificationsFor(p, "ExpirationWarning", expiryAlertKey(c.ID, t, exp), email, func() fsm.Notification {
+		for _, n := range notificationsFor(p, wire.NotificationExpirationWarning, expiryAlertKey(c.ID, t, exp), email, func() fsm.Notification {
 			return fsm.Notification{CertificateID: c.ID, Message: expiryMessage(c, t, d.Left)}
 		}) {
 			seen, err := s.state.NotificationKeySeen(n.DedupKey)

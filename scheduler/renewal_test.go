@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
@@ -41,8 +42,8 @@ func TestRenewal_OneAlertPerThresholdAndOneJobHoweverOftenItRuns(t *testing.T) {
 	keys := map[string]fsm.Notification{}
 	for _, n := range notes {
 		keys[n.DedupKey] = n
-		assert.Equal(t, "ExpirationWarning", n.Type)
-		assert.Equal(t, "Email", n.Channel)
+		assert.Equal(t, wire.NotificationExpirationWarning, n.Type)
+		assert.Equal(t, wire.ChannelEmail, n.Channel)
 		assert.Equal(t, "owner-1@example.com", n.Recipient)
 		assert.Equal(t, fsm.NotifyPending, n.Status)
 	}
@@ -110,11 +111,11 @@ func TestRenewal_ActiveThenExpiringThenExpired(t *testing.T) {
 	exp := t0.Add(40 * day)
 	h.cert("mc-life", fsm.CertActive, exp, "policy-manual")
 
-	status := func() string { return h.certificate("mc-life").Status }
+	status := func() wire.CertificateStatus { return h.certificate("mc-life").Status }
 	alerts := func() int { return len(h.notifications(fsm.NotificationFilter{CertificateID: "mc-life"})) }
 	steps := []struct {
 		at     time.Time
-		status string
+		status wire.CertificateStatus
 		alerts int
 	}{
 		{t0, fsm.CertActive, 0},                           // 40 days left: outside every window

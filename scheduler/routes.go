@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -13,23 +14,23 @@ import (
 // owner. A route's notification extends key with the route, so each is queued
 // once; the owner's e-mail keeps key as it is. build fills in what the event
 // says; channel, recipient, id and dedup key are set here.
-func notificationsFor(p *fsm.RenewalPolicy, typ, key, ownerEmail string, build func() fsm.Notification) []fsm.Notification {
+func notificationsFor(p *fsm.RenewalPolicy, typ wire.NotificationType, key, ownerEmail string, build func() fsm.Notification) []fsm.Notification {
 	var routes []fsm.NotifyRoute
 	if p != nil {
 		routes = p.Routes(typ)
 	}
 	if len(routes) == 0 {
 		n := build()
-		n.Type, n.Channel, n.Recipient, n.ID, n.DedupKey = typ, "Email", ownerEmail, notificationID(key), key
+		n.Type, n.Channel, n.Recipient, n.ID, n.DedupKey = typ, wire.ChannelEmail, ownerEmail, notificationID(key), key
 		return []fsm.Notification{n}
 	}
 	out := make([]fsm.Notification, 0, len(routes))
 	for i, r := range routes {
 		rcpt := strings.Join(r.Recipients, ",")
-		if rcpt == "" && r.Channel == "Email" {
+		if rcpt == "" && r.Channel == wire.ChannelEmail {
 			rcpt = ownerEmail
 		}
-		k := key + "/" + r.Channel + "/" + strconv.Itoa(i)
+		k := key + "/" + string(r.Channel) + "/" + strconv.Itoa(i)
 		n := build()
 		n.Type, n.Channel, n.Recipient, n.ID, n.DedupKey = typ, r.Channel, rcpt, notificationID(k), k
 		out = append(out, n)

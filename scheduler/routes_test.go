@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 )
@@ -19,9 +20,9 @@ func TestRenewal_AlertsFollowThePolicysRoutes(t *testing.T) {
 	h.must(&fsm.CreateRenewalPolicy{Policy: fsm.RenewalPolicy{ID: "policy-routed", Name: "routed", AutoRenew: false,
 		MaxRetries: 3, RetryIntervalMinutes: 60, AlertThresholdsDays: []int{30},
 		Notify: []fsm.NotifyRoute{
-			{Channel: "webhook", Types: []string{"ExpirationWarning"}},
-			{Channel: "Email", Recipients: []string{"pki@example.com", "oncall@example.com"}, Types: []string{"ExpirationWarning", "RenewalFailure"}},
-			{Channel: "Email", Types: []string{"DeploymentFailure"}},
+			{Channel: "webhook", Types: []wire.NotificationType{wire.NotificationExpirationWarning}},
+			{Channel: "Email", Recipients: []string{"pki@example.com", "oncall@example.com"}, Types: []wire.NotificationType{wire.NotificationExpirationWarning, wire.NotificationRenewalFailure}},
+			{Channel: "Email", Types: []wire.NotificationType{wire.NotificationDeploymentFailure}},
 		}}})
 	h.cert("mc-routed", fsm.CertActive, t0.Add(20*day), "policy-routed")
 	for range 3 {
@@ -31,8 +32,8 @@ func TestRenewal_AlertsFollowThePolicysRoutes(t *testing.T) {
 	require.Len(t, notes, 2, "one per route that takes the type, once however often the check runs")
 	byChannel := map[string]fsm.Notification{}
 	for _, n := range notes {
-		byChannel[n.Channel] = n
-		assert.Equal(t, "ExpirationWarning", n.Type)
+		byChannel[string(n.Channel)] = n
+		assert.Equal(t, wire.NotificationExpirationWarning, n.Type)
 	}
 	assert.Equal(t, "", byChannel["Webhook"].Recipient, "a webhook goes to its configured destination")
 	assert.Equal(t, "pki@example.com,oncall@example.com", byChannel["Email"].Recipient, "not the owner: the route names its recipients")
@@ -40,17 +41,17 @@ func TestRenewal_AlertsFollowThePolicysRoutes(t *testing.T) {
 
 func TestNotificationsFor_FallsBackToTheOwner(t *testing.T) {
 	build := func() fsm.Notification { return fsm.Notification{Message: "m"} }
-	p := &fsm.RenewalPolicy{Notify: []fsm.NotifyRoute{{Channel: "Webhook", Types: []string{"RenewalFailure"}}}}
+	p := &fsm.RenewalPolicy{Notify: []fsm.NotifyRoute{{Channel: "Webhook", Types: []wire.NotificationType{wire.NotificationRenewalFailure}}}}
 	for _, policy := range []*fsm.RenewalPolicy{nil, {}, p} {
-		notes := notificationsFor(policy, "ExpirationWarning", "k", "owner@example.com", build)
+		notes := notificationsFor(policy, wire.NotificationExpirationWarning, "k", "owner@example.com", build)
 		require.Len(t, notes, 1)
-		assert.Equal(t, "Email", notes[0].Channel)
+		assert.Equal(t, wire.ChannelEmail, notes[0].Channel)
 		assert.Equal(t, "owner@example.com", notes[0].Recipient)
 		assert.Equal(t, "k", notes[0].DedupKey, "the owner's e-mail keeps the event's key")
 	}
-	notes := notificationsFor(p, "RenewalFailure", "k", "owner@example.com", build)
+	notes := notificationsFor(p, wire.NotificationRenewalFailure, "k", "owner@example.com", build)
 	require.Len(t, notes, 1)
-	assert.Equal(t, "Webhook", notes[0].Channel)
+	assert.Equal(t, wire.ChannelWebhook, notes[0].Channel)
 	assert.Equal(t, "k/Webhook/0", notes[0].DedupKey)
 }
 
@@ -61,12 +62,12 @@ func TestNotificationsFor_FallsBackToTheOwner(t *testing.T) {
 // certificates whose policy does not route it get the e-mail as before.
 func TestHealth_AgentOfflineAlertFollowsThePolicysRoutes(t *testing.T) {
 	h := newHarness(t)
-	offline := []string{"AgentOffline"}
+	offline := []wire.NotificationType{wire.NotificationAgentOffline}
 	h.must(&fsm.CreateRenewalPolicy{Policy: fsm.RenewalPolicy{ID: "policy-routed", Name: "routed", MaxRetries: 3, RetryIntervalMinutes: 60,
 		Notify: []fsm.NotifyRoute{
 			{Channel: "Webhook", Types: offline},
 			{Channel: "Email", Types: offline},
-			{Channel: "Email", Recipients: []string{"pki@example.com"}, Types: []string{"ExpirationWarning"}},
+			{Channel: "Email", Recipients: []string{"pki@example.com"}, Types: []wire.NotificationType{wire.NotificationExpirationWarning}},
 		}}})
 	h.must(&fsm.CreateRenewalPolicy{Policy: fsm.RenewalPolicy{ID: "policy-webhook", Name: "webhook", MaxRetries: 3, RetryIntervalMinutes: 60,
 		Notify: []fsm.NotifyRoute{{Channel: "Webhook", Types: offline}}}})
@@ -87,7 +88,7 @@ func TestHealth_AgentOfflineAlertFollowsThePolicysRoutes(t *testing.T) {
 	alerts := h.notifications(fsm.NotificationFilter{Type: "AgentOffline"})
 	got := map[string]string{}
 	for _, n := range alerts {
-		got[n.Channel+" "+n.Recipient] = n.DedupKey
+		got[string(n.Channel)+" "+n.Recipient] = n.DedupKey
 		assert.Contains(t, n.Message, "serve 3 certificate(s)")
 	}
 	key := agentAlertKey(fsmtest.AgentID, seen)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
 	"github.com/certctl/certctl/node/nodetest"
@@ -129,7 +130,7 @@ func (h *harness) policy(id string, window int, autoRenew bool, thresholds ...in
 }
 
 // cert creates a certificate in status expiring at exp under policy.
-func (h *harness) cert(id, status string, exp time.Time, policy string) {
+func (h *harness) cert(id string, status wire.CertificateStatus, exp time.Time, policy string) {
 	h.t.Helper()
 	c := fsmtest.Certificate(id, id+".example.com")
 	c.Status, c.ExpiresAt, c.RenewalPolicyID = status, &exp, policy

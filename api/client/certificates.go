@@ -55,21 +55,21 @@ func (c *Client) GetCertificate(ctx context.Context, id string) (*wire.Certifica
 // fields a client may set. The lifecycle fields (timestamps, status reason)
 // are the server's and are not sent.
 type certificateRequest struct {
-	ID              string            `json:"id,omitempty"`
-	Name            string            `json:"name,omitempty"`
-	CommonName      string            `json:"common_name"`
-	SANs            []string          `json:"sans,omitempty"`
-	Environment     string            `json:"environment,omitempty"`
-	OwnerID         string            `json:"owner_id,omitempty"`
-	TeamID          string            `json:"team_id,omitempty"`
-	IssuerID        string            `json:"issuer_id,omitempty"`
-	TargetIDs       []string          `json:"target_ids,omitempty"`
-	RenewalPolicyID string            `json:"renewal_policy_id,omitempty"`
-	Status          string            `json:"status,omitempty"`
-	ExpiresAt       *time.Time        `json:"expires_at,omitempty"`
-	Tags            map[string]string `json:"tags,omitempty"`
-	KeyGeneration   string            `json:"key_generation,omitempty"`
-	KeyType         string            `json:"key_type,omitempty"`
+	ID              string                 `json:"id,omitempty"`
+	Name            string                 `json:"name,omitempty"`
+	CommonName      string                 `json:"common_name"`
+	SANs            []string               `json:"sans,omitempty"`
+	Environment     string                 `json:"environment,omitempty"`
+	OwnerID         string                 `json:"owner_id,omitempty"`
+	TeamID          string                 `json:"team_id,omitempty"`
+	IssuerID        string                 `json:"issuer_id,omitempty"`
+	TargetIDs       []string               `json:"target_ids,omitempty"`
+	RenewalPolicyID string                 `json:"renewal_policy_id,omitempty"`
+	Status          wire.CertificateStatus `json:"status,omitempty"`
+	ExpiresAt       *time.Time             `json:"expires_at,omitempty"`
+	Tags            map[string]string      `json:"tags,omitempty"`
+	KeyGeneration   wire.KeyGeneration     `json:"key_generation,omitempty"`
+	KeyType         wire.KeyType           `json:"key_type,omitempty"`
 }
 
 func newCertificateRequest(c wire.Certificate) certificateRequest {

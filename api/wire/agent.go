@@ -16,15 +16,15 @@ type HeartbeatRequest struct {
 // WorkItem is one job handed to an agent by GET /agents/{id}/work.
 type WorkItem struct {
 	ID            string          `json:"id"`
-	Type          string          `json:"type"`
+	Type          JobType         `json:"type"`
 	CertificateID string          `json:"certificate_id"`
 	CommonName    string          `json:"common_name"`
 	SANs          []string        `json:"sans"`
-	KeyType       string          `json:"key_type,omitempty"` // ours: the key to make for an AwaitingCSR job
+	KeyType       KeyType         `json:"key_type,omitempty"` // ours: the key to make for an AwaitingCSR job
 	TargetID      string          `json:"target_id,omitempty"`
-	TargetType    string          `json:"target_type,omitempty"`
+	TargetType    TargetType      `json:"target_type,omitempty"`
 	TargetConfig  json.RawMessage `json:"target_config,omitempty"`
-	Status        string          `json:"status"`
+	Status        JobStatus       `json:"status"`
 }
 
 // WorkResponse is the answer of GET /agents/{id}/work.
@@ -41,7 +41,7 @@ type CSRRequest struct {
 
 // JobStatusRequest is the body of POST /agents/{id}/jobs/{job_id}/status.
 type JobStatusRequest struct {
-	Status           string          `json:"status"`
+	Status           JobStatus       `json:"status"`
 	Error            string          `json:"error,omitempty"`
 	DeploymentResult json.RawMessage `json:"deployment_result,omitempty"`
 }

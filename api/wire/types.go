@@ -64,16 +64,16 @@ type RenewalPolicy struct {
 // listed types (all when empty) to the recipients (the owner's e-mail, or the
 // channel's configured destination, when empty).
 type NotifyRoute struct {
-	Channel    string   `json:"channel"`
-	Recipients []string `json:"recipients,omitempty"`
-	Types      []string `json:"types,omitempty"`
+	Channel    Channel            `json:"channel"`
+	Recipients []string           `json:"recipients,omitempty"`
+	Types      []NotificationType `json:"types,omitempty"`
 }
 
 // Issuer is a configured certificate authority.
 type Issuer struct {
 	ID        string          `json:"id"`
 	Name      string          `json:"name"`
-	Type      string          `json:"type"`
+	Type      IssuerType      `json:"type"`
 	Config    json.RawMessage `json:"config"`
 	Enabled   bool            `json:"enabled"`
 	CreatedAt time.Time       `json:"created_at"`
@@ -87,14 +87,14 @@ type Issuer struct {
 
 // Agent is a certctl-agent. The key hash is never served.
 type Agent struct {
-	ID              string     `json:"id"`
-	Name            string     `json:"name"`
-	Hostname        string     `json:"hostname"`
-	Status          string     `json:"status"`
-	LastHeartbeatAt *time.Time `json:"last_heartbeat_at,omitempty"`
-	RegisteredAt    time.Time  `json:"registered_at"`
-	Version         string     `json:"version,omitempty"`
-	RetiredAt       *time.Time `json:"retired_at,omitempty"`
+	ID              string      `json:"id"`
+	Name            string      `json:"name"`
+	Hostname        string      `json:"hostname"`
+	Status          AgentStatus `json:"status"`
+	LastHeartbeatAt *time.Time  `json:"last_heartbeat_at,omitempty"`
+	RegisteredAt    time.Time   `json:"registered_at"`
+	Version         string      `json:"version,omitempty"`
+	RetiredAt       *time.Time  `json:"retired_at,omitempty"`
 }
 
 // Certificate is a managed certificate.
@@ -109,13 +109,13 @@ type Certificate struct {
 	IssuerID         string            `json:"issuer_id"`
 	TargetIDs        []string          `json:"target_ids"`
 	RenewalPolicyID  string            `json:"renewal_policy_id,omitempty"`
-	Status           string            `json:"status"`
+	Status           CertificateStatus `json:"status"`
 	ExpiresAt        *time.Time        `json:"expires_at,omitempty"`
 	Tags             map[string]string `json:"tags"`
 	LastRenewalAt    *time.Time        `json:"last_renewal_at,omitempty"`
 	LastDeploymentAt *time.Time        `json:"last_deployment_at,omitempty"`
-	KeyGeneration    string            `json:"key_generation,omitempty"`
-	KeyType          string            `json:"key_type,omitempty"`
+	KeyGeneration    KeyGeneration     `json:"key_generation,omitempty"`
+	KeyType          KeyType           `json:"key_type,omitempty"`
 	StatusReason     string            `json:"status_reason,omitempty"`
 	CreatedAt        time.Time         `json:"created_at"`
 	UpdatedAt        time.Time         `json:"updated_at"`
@@ -138,7 +138,7 @@ type CertificateVersion struct {
 type Target struct {
 	ID        string          `json:"id"`
 	Name      string          `json:"name"`
-	Type      string          `json:"type"`
+	Type      TargetType      `json:"type"`
 	AgentID   string          `json:"agent_id"`
 	Config    json.RawMessage `json:"config"`
 	Enabled   bool            `json:"enabled"`
@@ -156,11 +156,11 @@ type Target struct {
 // Job is a unit of lifecycle work.
 type Job struct {
 	ID               string          `json:"id"`
-	Type             string          `json:"type"`
+	Type             JobType         `json:"type"`
 	CertificateID    string          `json:"certificate_id"`
 	TargetID         string          `json:"target_id,omitempty"`
 	AgentID          string          `json:"agent_id,omitempty"`
-	Status           string          `json:"status"`
+	Status           JobStatus       `json:"status"`
 	Attempts         int             `json:"attempts"`
 	MaxAttempts      int             `json:"max_attempts"`
 	LastError        string          `json:"last_error,omitempty"`
@@ -177,10 +177,10 @@ type Job struct {
 type PolicyRule struct {
 	ID        string          `json:"id"`
 	Name      string          `json:"name"`
-	Type      string          `json:"type"`
+	Type      PolicyRuleType  `json:"type"`
 	Config    json.RawMessage `json:"config"`
 	Enabled   bool            `json:"enabled"`
-	Severity  string          `json:"severity,omitempty"`
+	Severity  Severity        `json:"severity,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
 }
@@ -191,7 +191,7 @@ type PolicyViolation struct {
 	CertificateID string    `json:"certificate_id"`
 	RuleID        string    `json:"rule_id"`
 	Message       string    `json:"message"`
-	Severity      string    `json:"severity"`
+	Severity      Severity  `json:"severity"`
 	CreatedAt     time.Time `json:"created_at"`
 }
 
@@ -199,7 +199,7 @@ type PolicyViolation struct {
 type AuditEvent struct {
 	ID           string          `json:"id"`
 	Actor        string          `json:"actor"`
-	ActorType    string          `json:"actor_type"`
+	ActorType    ActorType       `json:"actor_type"`
 	ActorRole    string          `json:"actor_role,omitempty"`
 	Action       string          `json:"action"`
 	ResourceType string          `json:"resource_type"`
@@ -216,17 +216,17 @@ type AuditEvent struct {
 
 // Notification is an alert or event to send.
 type Notification struct {
-	ID            string     `json:"id"`
-	Type          string     `json:"type"`
-	CertificateID string     `json:"certificate_id,omitempty"`
-	Channel       string     `json:"channel"`
-	Recipient     string     `json:"recipient"`
-	Message       string     `json:"message"`
-	SentAt        *time.Time `json:"sent_at,omitempty"`
-	Status        string     `json:"status"`
-	Error         string     `json:"error,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	Attempts      int        `json:"attempts"`
-	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
-	DedupKey      string     `json:"dedup_key,omitempty"`
+	ID            string             `json:"id"`
+	Type          NotificationType   `json:"type"`
+	CertificateID string             `json:"certificate_id,omitempty"`
+	Channel       Channel            `json:"channel"`
+	Recipient     string             `json:"recipient"`
+	Message       string             `json:"message"`
+	SentAt        *time.Time         `json:"sent_at,omitempty"`
+	Status        NotificationStatus `json:"status"`
+	Error         string             `json:"error,omitempty"`
+	CreatedAt     time.Time          `json:"created_at"`
+	Attempts      int                `json:"attempts"`
+	NextAttemptAt *time.Time         `json:"next_attempt_at,omitempty"`
+	DedupKey      string             `json:"dedup_key,omitempty"`
 }

@@ -111,7 +111,7 @@ func TestTargets_EveryTypeTheClusterKnows(t *testing.T) {
 	r, err := newTargets(settled{agentConfig: agentConfig{KeyDir: "/k"}})
 	require.NoError(t, err)
 	for _, typ := range fsm.TargetTypes {
-		_, err := r.Get(strings.ToLower(typ))
+		_, err := r.Get(strings.ToLower(string(typ)))
 		assert.NoError(t, err, typ)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"path/filepath"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/connectors/target"
 	"github.com/certctl/certctl/connectors/target/f5"
 	"github.com/certctl/certctl/connectors/target/iis"
@@ -22,17 +23,17 @@ func newTargets(s settled) (*target.Registry, error) {
 	}
 	r := target.NewRegistry()
 	for _, t := range []struct {
-		typ string
+		typ wire.TargetType
 		t   target.Target
 	}{
-		{"NGINX", webserver.NewNGINX(host)},
-		{"Apache", webserver.NewApache(host)},
-		{"HAProxy", webserver.NewHAProxy(host)},
-		{"Files", webserver.NewFiles(host)},
-		{f5.Type, f5.New(f5.Options{})},
-		{iis.Type, iis.New(iis.Options{})},
+		{wire.TargetNGINX, webserver.NewNGINX(host)},
+		{wire.TargetApache, webserver.NewApache(host)},
+		{wire.TargetHAProxy, webserver.NewHAProxy(host)},
+		{wire.TargetFiles, webserver.NewFiles(host)},
+		{wire.TargetF5, f5.New(f5.Options{})},
+		{wire.TargetIIS, iis.New(iis.Options{})},
 	} {
-		if err := r.Register(t.typ, t.t); err != nil {
+		if err := r.Register(string(t.typ), t.t); err != nil {
 			return nil, err
 		}
 	}

@@ -39,7 +39,7 @@ func newAgentListCommand(o *cliOptions) *cobra.Command {
 				if a.RetiredAt != nil {
 					status = "Retired"
 				}
-				t.row(a.ID, a.Name, a.Hostname, status, ago(a.LastHeartbeatAt, inv.now), a.Version)
+				t.row(a.ID, a.Name, a.Hostname, string(status), ago(a.LastHeartbeatAt, inv.now), a.Version)
 			}
 			if err := t.flush(); err != nil {
 				return err
@@ -79,7 +79,7 @@ func printAgent(inv *invocation, a *wire.Agent) error {
 		{"ID", a.ID},
 		{"Name", a.Name},
 		{"Hostname", a.Hostname},
-		{"Status", a.Status},
+		{"Status", string(a.Status)},
 		{"Version", a.Version},
 		{"Last heartbeat", heartbeat},
 		{"Registered", when(&a.RegisteredAt)},

@@ -50,7 +50,7 @@ func newAuditListCommand(o *cliOptions) *cobra.Command {
 			for _, e := range l.Data {
 				actor := e.Actor
 				if e.ActorType != "" {
-					actor += " (" + e.ActorType + ")"
+					actor += " (" + string(e.ActorType) + ")"
 				}
 				resource := e.ResourceType
 				if e.ResourceID != "" {

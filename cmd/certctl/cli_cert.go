@@ -56,7 +56,7 @@ func newCertListCommand(o *cliOptions) *cobra.Command {
 			}
 			t := newTable(inv.out, "ID", "NAME", "COMMON NAME", "STATUS", "EXPIRES", "OWNER")
 			for _, c := range l.Data {
-				t.row(c.ID, c.Name, c.CommonName, c.Status, expires(c.ExpiresAt, inv.now), c.OwnerID)
+				t.row(c.ID, c.Name, c.CommonName, string(c.Status), expires(c.ExpiresAt, inv.now), c.OwnerID)
 			}
 			if err := t.flush(); err != nil {
 				return err
@@ -98,7 +98,7 @@ func printCertificate(inv *invocation, c *wire.Certificate) error {
 	if inv.json {
 		return printJSON(inv.out, c)
 	}
-	status := c.Status
+	status := string(c.Status)
 	if c.StatusReason != "" {
 		status += " (" + c.StatusReason + ")"
 	}
@@ -116,8 +116,8 @@ func printCertificate(inv *invocation, c *wire.Certificate) error {
 		{"Renewal policy", c.RenewalPolicyID},
 		{"Targets", join(c.TargetIDs)},
 		{"Tags", tagList(c.Tags)},
-		{"Key generation", c.KeyGeneration},
-		{"Key type", c.KeyType},
+		{"Key generation", string(c.KeyGeneration)},
+		{"Key type", string(c.KeyType)},
 		{"Last renewal", when(c.LastRenewalAt)},
 		{"Last deployment", when(c.LastDeploymentAt)},
 		{"Created", when(&c.CreatedAt)},
@@ -206,8 +206,8 @@ owner, a team and an issuer.`,
 	fs.StringVar(&given.IssuerID, "issuer", "", "issuer ID")
 	fs.StringArrayVar(&given.TargetIDs, "target", nil, "deployment target ID; repeatable")
 	fs.StringVar(&given.RenewalPolicyID, "renewal-policy", "", "renewal policy ID")
-	fs.StringVar(&given.KeyGeneration, "key-generation", "", "who makes the private key: agent (default; it never leaves the host) or server")
-	fs.StringVar(&given.KeyType, "key-type", "", "key to make: ECDSA-P256 (default), ECDSA-P384, RSA-2048, RSA-3072, RSA-4096 or Ed25519")
+	fs.StringVar((*string)(&given.KeyGeneration), "key-generation", "", "who makes the private key: agent (default; it never leaves the host) or server")
+	fs.StringVar((*string)(&given.KeyType), "key-type", "", "key to make: ECDSA-P256 (default), ECDSA-P384, RSA-2048, RSA-3072, RSA-4096 or Ed25519")
 	fs.StringArrayVar(&tags, "tag", nil, "tag as key=value; repeatable (merged into the file's tags)")
 	return cmd
 }

@@ -39,7 +39,7 @@ func newJobListCommand(o *cliOptions) *cobra.Command {
 			}
 			t := newTable(inv.out, "ID", "TYPE", "STATUS", "CERTIFICATE", "TARGET", "AGENT", "ATTEMPTS", "SCHEDULED")
 			for _, j := range l.Data {
-				t.row(j.ID, j.Type, j.Status, j.CertificateID, j.TargetID, j.AgentID, attempts(&j), when(&j.ScheduledAt))
+				t.row(j.ID, string(j.Type), string(j.Status), j.CertificateID, j.TargetID, j.AgentID, attempts(&j), when(&j.ScheduledAt))
 			}
 			if err := t.flush(); err != nil {
 				return err
@@ -77,8 +77,8 @@ func newJobGetCommand(o *cliOptions) *cobra.Command {
 			}
 			return printFields(inv.out, [][2]string{
 				{"ID", j.ID},
-				{"Type", j.Type},
-				{"Status", j.Status},
+				{"Type", string(j.Type)},
+				{"Status", string(j.Status)},
 				{"Certificate", j.CertificateID},
 				{"Target", j.TargetID},
 				{"Agent", j.AgentID},

@@ -25,7 +25,7 @@ func TestSecrets_DeclaredTypesAreKnown(t *testing.T) {
 	issuers, err := issuerRegistry(kek)
 	require.NoError(t, err)
 	for _, typ := range fsm.IssuerTypes {
-		assert.NoError(t, issuers.ValidateConfig(t.Context(), typ, []byte(`{}`)), "issuer type %q is registered", typ)
+		assert.NoError(t, issuers.ValidateConfig(t.Context(), string(typ), []byte(`{}`)), "issuer type %q is registered", typ)
 	}
 	assert.Equal(t, []string{"GenericCA"}, issuers.Types(), "the connectors this build has")
 	for _, typ := range []string{"ACME", "VaultPKI", "StepCA"} {

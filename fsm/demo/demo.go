@@ -23,6 +23,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -93,7 +94,7 @@ type cert struct {
 	policy       string
 	tags         map[string]string
 	targets      []string
-	status       string
+	status       wire.CertificateStatus
 	expiresIn    time.Duration // from now; negative when already expired
 	reason       string
 }
@@ -197,17 +198,17 @@ func Payloads(now time.Time) ([]fsm.Payload, error) {
 	)
 
 	add(
-		&fsm.CreateIssuer{Issuer: fsm.Issuer{ID: "iss-local", Name: "Local CA", Type: "GenericCA", Enabled: true,
+		&fsm.CreateIssuer{Issuer: fsm.Issuer{ID: "iss-local", Name: "Local CA", Type: wire.IssuerGenericCA, Enabled: true,
 			Config: raw(map[string]any{"ca_common_name": CACommonName, "validity_days": 90})}},
 		// The ACME issuers are disabled: a demo has no internet access.
-		&fsm.CreateIssuer{Issuer: fsm.Issuer{ID: "iss-acme-le", Name: "Let's Encrypt", Type: "ACME", Enabled: false,
+		&fsm.CreateIssuer{Issuer: fsm.Issuer{ID: "iss-acme-le", Name: "Let's Encrypt", Type: wire.IssuerACME, Enabled: false,
 			Config: raw(map[string]any{
 				"directory_url":  "https://acme-v02.api.letsencrypt.org/directory",
 				"email":          "pki@example.com",
 				"challenge_type": "http-01",
 				"http_port":      80,
 			})}},
-		&fsm.CreateIssuer{Issuer: fsm.Issuer{ID: "iss-digicert", Name: "DigiCert", Type: "ACME", Enabled: false,
+		&fsm.CreateIssuer{Issuer: fsm.Issuer{ID: "iss-digicert", Name: "DigiCert", Type: wire.IssuerACME, Enabled: false,
 			Config: raw(map[string]any{
 				"directory_url":  "https://acme.digicert.com/v2/acme/directory/",
 				"email":          "pki@example.com",
@@ -243,22 +244,22 @@ func Payloads(now time.Time) ([]fsm.Payload, error) {
 		})
 	}
 	add(
-		&fsm.CreateTarget{Target: fsm.Target{ID: "tgt-nginx-prod", Name: "NGINX Production", Type: "NGINX",
+		&fsm.CreateTarget{Target: fsm.Target{ID: "tgt-nginx-prod", Name: "NGINX Production", Type: wire.TargetNGINX,
 			AgentID: "ag-web-prod", Enabled: true, Config: nginx("/etc/nginx/ssl")}},
-		&fsm.CreateTarget{Target: fsm.Target{ID: "tgt-nginx-staging", Name: "NGINX Staging", Type: "NGINX",
+		&fsm.CreateTarget{Target: fsm.Target{ID: "tgt-nginx-staging", Name: "NGINX Staging", Type: wire.TargetNGINX,
 			AgentID: "ag-web-staging", Enabled: true, Config: nginx("/etc/nginx/ssl")}},
-		&fsm.CreateTarget{Target: fsm.Target{ID: "tgt-nginx-data", Name: "NGINX Data", Type: "NGINX",
+		&fsm.CreateTarget{Target: fsm.Target{ID: "tgt-nginx-data", Name: "NGINX Data", Type: wire.TargetNGINX,
 			AgentID: "ag-data-prod", Enabled: true, Config: nginx("/etc/nginx/ssl")}},
 		// Credentials (username, password) are configured on the agent's side,
 		// never in the demo.
-		&fsm.CreateTarget{Target: fsm.Target{ID: "tgt-f5-prod", Name: "F5 BIG-IP Production", Type: "F5",
+		&fsm.CreateTarget{Target: fsm.Target{ID: "tgt-f5-prod", Name: "F5 BIG-IP Production", Type: wire.TargetF5,
 			AgentID: "ag-lb-prod", Enabled: true, Config: raw(map[string]any{
 				"host":        "bigip-prod.example.com",
 				"port":        443,
 				"partition":   "Common",
 				"ssl_profile": "clientssl-example-com",
 			})}},
-		&fsm.CreateTarget{Target: fsm.Target{ID: "tgt-iis-prod", Name: "IIS Production", Type: "IIS",
+		&fsm.CreateTarget{Target: fsm.Target{ID: "tgt-iis-prod", Name: "IIS Production", Type: wire.TargetIIS,
 			AgentID: "ag-iis-prod", Enabled: true, Config: raw(map[string]any{
 				"hostname":     "iis-prod-01.example.com",
 				"site_name":    "Default Web Site",
@@ -268,9 +269,9 @@ func Payloads(now time.Time) ([]fsm.Payload, error) {
 	)
 
 	add(
-		&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "pr-max-lifetime", Name: "Maximum lifetime", Type: "CertificateLifetime",
+		&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "pr-max-lifetime", Name: "Maximum lifetime", Type: wire.PolicyCertificateLifetime,
 			Enabled: true, Severity: fsm.SeverityWarning, Config: raw(map[string]any{"max_days": 397})}},
-		&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "pr-required-metadata", Name: "Required metadata", Type: "RequiredMetadata",
+		&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "pr-required-metadata", Name: "Required metadata", Type: wire.PolicyRequiredMetadata,
 			Enabled: true, Severity: fsm.SeverityWarning, Config: raw(map[string]any{"required_keys": []string{"service"}})}},
 	)
 
@@ -303,7 +304,7 @@ func Payloads(now time.Time) ([]fsm.Payload, error) {
 	// The Error rule comes after the inventory it finds wanting: a rule of
 	// severity Error refuses a certificate that breaks it, so the legacy
 	// certificate is one issued before the rule, reported when it was set.
-	add(&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "pr-allowed-domains", Name: "Allowed domains", Type: "AllowedDomains",
+	add(&fsm.CreatePolicyRule{Rule: fsm.PolicyRule{ID: "pr-allowed-domains", Name: "Allowed domains", Type: wire.PolicyAllowedDomains,
 		Enabled: true, Severity: fsm.SeverityError, Config: raw(map[string]any{"allowed_domains": []string{"example.com"}})}})
 
 	add(&fsm.CreateJobs{Jobs: []fsm.Job{
@@ -341,14 +342,14 @@ func Payloads(now time.Time) ([]fsm.Payload, error) {
 	}
 	add(
 		&fsm.CreateNotifications{Notifications: []fsm.Notification{
-			{ID: "ne-demo-1", Type: "ExpirationWarning", CertificateID: "mc-auth-prod", Channel: "Email",
+			{ID: "ne-demo-1", Type: wire.NotificationExpirationWarning, CertificateID: "mc-auth-prod", Channel: wire.ChannelEmail,
 				Recipient: ownerOf("o-bob").email, DedupKey: "mc-auth-prod/threshold/7",
 				Message: fmt.Sprintf("Certificate auth.example.com (mc-auth-prod) expires in 7 days, on %s.",
 					expiry("mc-auth-prod").Format(time.RFC3339))},
-			{ID: "ne-demo-2", Type: "RenewalFailure", CertificateID: "mc-vpn-prod", Channel: "Email",
+			{ID: "ne-demo-2", Type: wire.NotificationRenewalFailure, CertificateID: "mc-vpn-prod", Channel: wire.ChannelEmail,
 				Recipient: ownerOf("o-bob").email, DedupKey: "mc-vpn-prod/renewal-failed/job-demo-3",
 				Message: "Renewal of vpn.example.com (mc-vpn-prod) failed: " + vpnFailure + "."},
-			{ID: "ne-demo-3", Type: "DeploymentSuccess", CertificateID: "mc-api-prod", Channel: "Email",
+			{ID: "ne-demo-3", Type: wire.NotificationDeploymentSuccess, CertificateID: "mc-api-prod", Channel: wire.ChannelEmail,
 				Recipient: ownerOf("o-alice").email, DedupKey: "mc-api-prod/deployed/job-demo-1",
 				Message: "Certificate api.example.com (mc-api-prod) was deployed to tgt-nginx-prod (NGINX Production)."},
 		}},

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -69,7 +70,7 @@ func TestDemoLoads(t *testing.T) {
 	now := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
 	f := load(t, now)
 
-	wantStatus := map[string]string{
+	wantStatus := map[string]wire.CertificateStatus{
 		"mc-api-prod": fsm.CertActive, "mc-web-prod": fsm.CertActive, "mc-pay-prod": fsm.CertActive,
 		"mc-dash-prod": fsm.CertActive, "mc-data-prod": fsm.CertActive, "mc-api-stg": fsm.CertActive,
 		"mc-web-stg": fsm.CertActive, "mc-wildcard": fsm.CertActive,
@@ -84,7 +85,7 @@ func TestDemoLoads(t *testing.T) {
 	require.Equal(t, 15, certs.Total)
 	require.Len(t, certs.Items, 15)
 
-	seen := map[string]bool{}
+	seen := map[wire.CertificateStatus]bool{}
 	var root *x509.Certificate
 	for _, c := range certs.Items {
 		want, ok := wantStatus[c.ID]
@@ -161,7 +162,7 @@ func TestDemoLoads(t *testing.T) {
 	}
 	counts, err := f.CertificatesByStatusCount()
 	require.NoError(t, err)
-	assert.Equal(t, map[string]int{fsm.CertActive: 8, fsm.CertExpiring: 3, fsm.CertExpired: 2,
+	assert.Equal(t, map[wire.CertificateStatus]int{fsm.CertActive: 8, fsm.CertExpiring: 3, fsm.CertExpired: 2,
 		fsm.CertRenewalInProgress: 1, fsm.CertFailed: 1}, counts)
 
 	// Agents.

@@ -3,6 +3,7 @@ package fsmtest
 import (
 	"time"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -50,7 +51,7 @@ func Owner(id, teamID string) fsm.Owner {
 
 // Issuer returns a valid GenericCA issuer.
 func Issuer(id, name string) fsm.Issuer {
-	return fsm.Issuer{ID: id, Name: name, Type: "GenericCA", Config: []byte(`{"url":"https://ca.example.com"}`), Enabled: true}
+	return fsm.Issuer{ID: id, Name: name, Type: wire.IssuerGenericCA, Config: []byte(`{"url":"https://ca.example.com"}`), Enabled: true}
 }
 
 // RenewalPolicy returns a valid renewal policy renewing 30 days ahead.
@@ -67,12 +68,12 @@ func Agent(id, name string) fsm.Agent {
 
 // Target returns a valid NGINX target served by agentID.
 func Target(id, name, agentID string) fsm.Target {
-	return fsm.Target{ID: id, Name: name, Type: "NGINX", AgentID: agentID, Config: []byte(`{"cert_path":"/etc/nginx/tls.crt"}`), Enabled: true}
+	return fsm.Target{ID: id, Name: name, Type: wire.TargetNGINX, AgentID: agentID, Config: []byte(`{"cert_path":"/etc/nginx/tls.crt"}`), Enabled: true}
 }
 
 // Rule returns a valid AllowedIssuers policy rule.
 func Rule(id, name string) fsm.PolicyRule {
-	return fsm.PolicyRule{ID: id, Name: name, Type: "AllowedIssuers", Config: []byte(`{"allowed_issuer_ids":["issuer-1"]}`),
+	return fsm.PolicyRule{ID: id, Name: name, Type: wire.PolicyAllowedIssuers, Config: []byte(`{"allowed_issuer_ids":["issuer-1"]}`),
 		Enabled: true, Severity: fsm.SeverityWarning}
 }
 
@@ -85,7 +86,7 @@ func Certificate(id, commonName string) fsm.Certificate {
 }
 
 // Job returns a valid Pending job for the seeded certificate, due at once.
-func Job(id, typ string) fsm.Job {
+func Job(id string, typ wire.JobType) fsm.Job {
 	return fsm.Job{ID: id, Type: typ, CertificateID: CertificateID}
 }
 
@@ -122,7 +123,7 @@ func hex64(n int) string {
 // Notification returns a valid pending e-mail expiration warning about the
 // seeded certificate, deduplicated by key ("" for none).
 func Notification(id, key string) fsm.Notification {
-	return fsm.Notification{ID: id, Type: "ExpirationWarning", CertificateID: CertificateID, Channel: "Email",
+	return fsm.Notification{ID: id, Type: wire.NotificationExpirationWarning, CertificateID: CertificateID, Channel: wire.ChannelEmail,
 		Recipient: "owner-1@example.com", Message: "www.example.com expires soon", DedupKey: key}
 }
 

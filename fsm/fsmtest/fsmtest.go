@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 )
 
@@ -50,11 +51,11 @@ type Log struct {
 	t    testing.TB
 	fsms []*fsm.FSM
 
-	Index     uint64    // index of the last entry built
-	Term      uint64    // term of the next entry; 1 by default
-	Now       time.Time // time of the next command; T0 by default
-	Actor     string    // actor of the next command; "tester" by default
-	ActorType string    // actor type of the next command; fsm.ActorUser by default
+	Index     uint64         // index of the last entry built
+	Term      uint64         // term of the next entry; 1 by default
+	Now       time.Time      // time of the next command; T0 by default
+	Actor     string         // actor of the next command; "tester" by default
+	ActorType wire.ActorType // actor type of the next command; fsm.ActorUser by default
 }
 
 // NewLog returns a Log that applies its entries to fsms (possibly none).

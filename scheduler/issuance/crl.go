@@ -42,7 +42,7 @@ func (s *Service) CRL(ctx context.Context, issuerID string) ([]byte, error) {
 	}
 	signer, ok := iss.(issuer.CRLSigner)
 	if !ok {
-		return nil, &fsm.Error{Code: fsm.CodeState, Resource: "issuer", ID: rec.ID, Message: "issuer " + rec.ID + " (" + rec.Type + ") does not sign its own CRL"}
+		return nil, &fsm.Error{Code: fsm.CodeState, Resource: "issuer", ID: rec.ID, Message: "issuer " + rec.ID + " (" + string(rec.Type) + ") does not sign its own CRL"}
 	}
 	list := make([]issuer.RevokedSerial, 0, len(revs))
 	for _, r := range revs {
@@ -77,7 +77,7 @@ func (s *Service) CAChain(ctx context.Context, issuerID string) (string, error) 
 	}
 	p, ok := iss.(issuer.ChainProvider)
 	if !ok {
-		return "", &fsm.Error{Code: fsm.CodeState, Resource: "issuer", ID: rec.ID, Message: "issuer " + rec.ID + " (" + rec.Type + ") does not publish its CA chain"}
+		return "", &fsm.Error{Code: fsm.CodeState, Resource: "issuer", ID: rec.ID, Message: "issuer " + rec.ID + " (" + string(rec.Type) + ") does not publish its CA chain"}
 	}
 	return p.CAChainPEM()
 }

@@ -1,6 +1,8 @@
 package issuance
 
 import (
+	"github.com/certctl/certctl/api/wire"
+
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -127,7 +129,7 @@ func (h *harness) must(p fsm.Payload) any {
 
 // claim queues job id of type typ for the seeded certificate and claims it
 // as node n1's scheduler.
-func (h *harness) claim(id, typ string) {
+func (h *harness) claim(id string, typ wire.JobType) {
 	h.t.Helper()
 	h.must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.Job(id, typ)}})
 	h.must(&fsm.ClaimJob{JobID: id, Holder: "scheduler/n1", LeaseUntil: t0.Add(leaseDuration)})

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/fsm/fsmtest"
@@ -19,9 +20,9 @@ import (
 // the issuer package (and so the agent) can make, in the same spelling.
 func TestKeyTypes_StateAndIssuerAgree(t *testing.T) {
 	for _, name := range fsm.KeyTypes {
-		kt, err := issuer.ParseKeyType(name)
+		kt, err := issuer.ParseKeyType(string(name))
 		require.NoError(t, err, name)
-		assert.Equal(t, name, string(kt))
+		assert.Equal(t, string(name), string(kt))
 	}
 }
 
@@ -66,7 +67,7 @@ func TestIssuance_ServerKeyOfTheCertificatesType(t *testing.T) {
 	cert := *h.certificate(fsmtest.CertificateID)
 	cert.KeyGeneration, cert.KeyType = "server", "rsa-2048"
 	h.must(&fsm.UpdateCertificate{Certificate: cert})
-	assert.Equal(t, "RSA-2048", h.certificate(fsmtest.CertificateID).KeyType, "stored in its canonical spelling")
+	assert.Equal(t, wire.KeyRSA2048, h.certificate(fsmtest.CertificateID).KeyType, "stored in its canonical spelling")
 	h.claim("job-1", fsm.JobRenewal)
 	require.NoError(t, s.Issue(ctx, *h.job("job-1"), *h.certificate(fsmtest.CertificateID)))
 
@@ -84,7 +85,7 @@ func TestIssuance_ServerKeyOfTheCertificatesType(t *testing.T) {
 // agent may be asked to make, and the leaf carries that key.
 func TestSignCSR_EveryKeyType(t *testing.T) {
 	for _, kt := range fsm.KeyTypes {
-		t.Run(kt, func(t *testing.T) {
+		t.Run(string(kt), func(t *testing.T) {
 			h := newHarness(t)
 			s := h.service("n1")
 			ctx := context.Background()
@@ -107,7 +108,7 @@ func TestSignCSR_EveryKeyType(t *testing.T) {
 			require.NoError(t, err)
 			got, err := issuer.KeyTypeOf(leaf.PublicKey)
 			require.NoError(t, err)
-			assert.Equal(t, kt, string(got))
+			assert.Equal(t, string(kt), string(got))
 		})
 	}
 }

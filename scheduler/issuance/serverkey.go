@@ -78,7 +78,7 @@ func (s *Service) issueAndRecord(ctx context.Context, job fsm.Job, cert fsm.Cert
 	if err != nil {
 		return err // the registry's error names the issuer
 	}
-	key, err := issuer.GenerateKey(cert.KeyType, s.cfg.Rand)
+	key, err := issuer.GenerateKey(string(cert.KeyType), s.cfg.Rand)
 	if err != nil {
 		return err
 	}

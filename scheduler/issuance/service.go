@@ -135,7 +135,7 @@ func (s *Service) build(ctx context.Context, issuerID string, create bool) (issu
 	if stored.Material, err = s.material(rec.ID); err != nil {
 		return nil, nil, err
 	}
-	iss, err := s.registry.Build(ctx, rec.Type, stored)
+	iss, err := s.registry.Build(ctx, string(rec.Type), stored)
 	if errors.Is(err, issuer.ErrNoMaterial) && !create {
 		return nil, nil, &fsm.Error{Code: fsm.CodeNotFound, Resource: "issuer", ID: rec.ID,
 			Message: "issuer " + rec.ID + " has not made its CA yet: it does on its first issuance or test"}
@@ -147,7 +147,7 @@ func (s *Service) build(ctx context.Context, issuerID string, create bool) (issu
 		if stored.Material, err = s.material(rec.ID); err != nil {
 			return nil, nil, err
 		}
-		iss, err = s.registry.Build(ctx, rec.Type, stored)
+		iss, err = s.registry.Build(ctx, string(rec.Type), stored)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -168,7 +168,7 @@ func (s *Service) material(issuerID string) (json.RawMessage, error) {
 // proposes it. A conflict means another node stored its own first; that
 // one is used.
 func (s *Service) makeMaterial(ctx context.Context, rec *fsm.Issuer, stored issuer.Stored) error {
-	maker, ok := s.registry.MaterialMaker(rec.Type)
+	maker, ok := s.registry.MaterialMaker(string(rec.Type))
 	if !ok {
 		return fmt.Errorf("issuance: issuer %s (%s) needs material its connector cannot make", rec.ID, rec.Type)
 	}
@@ -205,7 +205,7 @@ func (s *Service) Issue(ctx context.Context, job fsm.Job, cert fsm.Certificate) 
 	if err := s.state.CheckPolicies(cert.ID); err != nil {
 		return err
 	}
-	if strings.EqualFold(cert.KeyGeneration, "server") {
+	if strings.EqualFold(string(cert.KeyGeneration), "server") {
 		return s.issueServerKey(ctx, job, cert)
 	}
 	if _, _, err := s.build(ctx, cert.IssuerID, true); err != nil {
@@ -392,7 +392,7 @@ func csrKeyTypeMatches(csrPEM string, cert fsm.Certificate) error {
 	if err != nil {
 		return &fsm.Error{Code: fsm.CodeInvalid, Field: "csr_pem", Message: err.Error()}
 	}
-	if !strings.EqualFold(string(got), cert.KeyType) {
+	if !strings.EqualFold(string(got), string(cert.KeyType)) {
 		return &fsm.Error{Code: fsm.CodeInvalid, Field: "csr_pem", Message: fmt.Sprintf(
 			"the CSR's key is %s but certificate %s asks for key_type %s: make a %s key", got, cert.ID, cert.KeyType, cert.KeyType)}
 	}
