@@ -258,7 +258,7 @@ func TestAgent_DeploysToNGINXApacheHAProxy(t *testing.T) {
 			certID := "mc-" + srv.name
 			cn, _ := r.serve(t, ctx, s, srv.typ, certID, srv.keyType)
 			job := r.renew(t, ctx, certID, 90*time.Second)
-			require.Equal(t, "Completed", job.Status, "last error: %s\nagent log:\n%s", job.LastError, r.agent.LogTail(40))
+			require.Equal(t, "Completed", string(job.Status), "last error: %s\nagent log:\n%s", job.LastError, r.agent.LogTail(40))
 			serial := r.latestSerial(t, ctx, certID)
 			r.waitServed(t, s.Endpoint, cn, serial)
 			v := validationOf(t, job)
@@ -369,7 +369,7 @@ func TestAgent_RollbackRestartFailover(t *testing.T) {
 	const certID = "mc-nginx"
 	cn, targetID := r.serve(t, ctx, s, "NGINX", certID, "")
 	job := r.renew(t, ctx, certID, 90*time.Second)
-	require.Equal(t, "Completed", job.Status, job.LastError)
+	require.Equal(t, "Completed", string(job.Status), job.LastError)
 	good := r.latestSerial(t, ctx, certID)
 	r.waitServed(t, s.Endpoint, cn, good)
 
@@ -393,7 +393,7 @@ func TestAgent_RollbackRestartFailover(t *testing.T) {
 	t.Run("nginx refuses the config: rolled back", func(t *testing.T) {
 		setConfig(map[string]string{"validate_command": s.BrokenValidate})
 		job := r.renew(t, ctx, certID, 90*time.Second)
-		require.Equal(t, "Failed", job.Status)
+		require.Equal(t, "Failed", string(job.Status))
 		assert.Contains(t, job.LastError, s.Refusal, "the job carries nginx's own words")
 		assert.Equal(t, good, servedSerial(t, s.Endpoint, cn), "nginx keeps serving the previous certificate")
 		onDisk := firstCert(t, mustRead(t, s.LeafFile))
@@ -422,7 +422,7 @@ func TestAgent_RollbackRestartFailover(t *testing.T) {
 		setConfig(nil)
 		r.c.StartAgent(r.agent)
 		job := r.waitNewDeployment(t, certID, before, 90*time.Second)
-		require.Equal(t, "Completed", job.Status, job.LastError)
+		require.Equal(t, "Completed", string(job.Status), job.LastError)
 		serial := r.latestSerial(t, ctx, certID)
 		assert.NotEqual(t, good, serial)
 		r.waitServed(t, s.Endpoint, cn, serial)
@@ -437,7 +437,7 @@ func TestAgent_RollbackRestartFailover(t *testing.T) {
 		r.c.Kill(leader)
 		r.c.WaitLeader(leader)
 		job := r.renew(t, ctx, certID, 90*time.Second)
-		require.Equal(t, "Completed", job.Status, job.LastError)
+		require.Equal(t, "Completed", string(job.Status), job.LastError)
 		serial := r.latestSerial(t, ctx, certID)
 		assert.NotEqual(t, good, serial)
 		r.waitServed(t, s.Endpoint, cn, serial)
@@ -481,7 +481,7 @@ func TestAgent_RollbackRestartFailover(t *testing.T) {
 			}
 			require.NoError(t, r.api.DeployCertificate(ctx, certID, targetID))
 			job := r.waitNewDeployment(t, certID, before, 60*time.Second)
-			assert.Equal(t, "Failed", job.Status)
+			assert.Equal(t, "Failed", string(job.Status))
 			assert.Contains(t, job.LastError, bad.want)
 			assert.NoFileExists(t, filepath.Join(s.Dir, "pwned"))
 			assert.NoFileExists(t, elsewhere)

@@ -127,7 +127,7 @@ func TestCLI_AgainstCluster(t *testing.T) {
 	assert.Contains(t, r.stdout, "revoked mc-cli-1 (keyCompromise)")
 	var got wire.Certificate
 	runCLI(t, as(op, "cert", "get", "mc-cli-1", "-o", "json")...).requireCode(t, 0).decode(t, &got)
-	assert.Equal(t, "Revoked", got.Status)
+	assert.Equal(t, "Revoked", string(got.Status))
 	r = runCLI(t, as(op, "cert", "revoke", "mc-cli-1", "--reason", "keyCompromise")...).requireCode(t, 1)
 	assert.Contains(t, r.stderr, "already revoked")
 	runCLI(t, as(op, "cert", "revoke", "mc-cli-2", "--reason", "tired")...).requireCode(t, 2)
@@ -143,7 +143,7 @@ func TestCLI_AgainstCluster(t *testing.T) {
 	actions := map[string][]string{}
 	for _, e := range events.Data {
 		assert.Equal(t, "cli-operator", e.Actor)
-		assert.Equal(t, "User", e.ActorType)
+		assert.Equal(t, "User", string(e.ActorType))
 		actions[e.Action] = append(actions[e.Action], e.ResourceID)
 	}
 	assert.ElementsMatch(t, []string{"mc-cli-1", "mc-cli-2"}, actions["certificate_created"], "actions: %v", actions)

@@ -60,7 +60,7 @@ func TestNode_DevModeStartsClean(t *testing.T) {
 	for id, w := range want {
 		var j wire.Job
 		require.NoError(t, c.Client().GetJSON(ctx, n.URL(), "/api/v1/jobs/"+id, "", &j))
-		assert.Equal(t, w.status, j.Status, id)
+		assert.Equal(t, w.status, string(j.Status), id)
 		assert.Equal(t, w.holder, j.LeaseHolder, id)
 	}
 

@@ -74,7 +74,7 @@ func parsePEMCerts(t testing.TB, text []byte) []*x509.Certificate {
 		if b == nil {
 			return out
 		}
-		require.Equal(t, "CERTIFICATE", b.Type)
+		require.Equal(t, "CERTIFICATE", string(b.Type))
 		c, err := x509.ParseCertificate(b.Bytes)
 		require.NoError(t, err)
 		out = append(out, c)

@@ -287,13 +287,13 @@ func TestOriginalAgent_DeploysThroughAFollower(t *testing.T) {
 
 	mid := sawRunning[deployed]
 	require.NotNil(t, mid, "the job was seen after its Running report")
-	assert.Equal(t, "Running", mid.Status, "the Running report shows")
+	assert.Equal(t, "Running", string(mid.Status), "the Running report shows")
 	require.NotNil(t, mid.StartedAt)
 	assert.Nil(t, mid.CompletedAt)
 
 	j, err := api.GetJob(ctx, deployed)
 	require.NoError(t, err)
-	assert.Equal(t, "Completed", j.Status)
+	assert.Equal(t, "Completed", string(j.Status))
 	assert.Equal(t, reg.ID, j.AgentID)
 	assert.Equal(t, 1, j.Attempts)
 	require.NotNil(t, j.StartedAt)

@@ -76,7 +76,7 @@ func TestAgent_ProxyAgentServesF5AndIIS(t *testing.T) {
 
 			for range 2 { // the first deployment replaces the device's own certificate, the second certctl's
 				job := r.renew(t, ctx, certID, 90*time.Second)
-				require.Equal(t, "Completed", job.Status, "last error: %s\nagent log:\n%s", job.LastError, r.agent.LogTail(40))
+				require.Equal(t, "Completed", string(job.Status), "last error: %s\nagent log:\n%s", job.LastError, r.agent.LogTail(40))
 				v := validationOf(t, job)
 				assert.Equal(t, true, v["valid"], v["message"])
 				assert.Equal(t, "api", v["method"], "no endpoint configured: the device's answer is the validation")
@@ -89,7 +89,7 @@ func TestAgent_ProxyAgentServesF5AndIIS(t *testing.T) {
 			dev.refuse(dev.refusal)
 			defer dev.refuse("")
 			job := r.renew(t, ctx, certID, 90*time.Second)
-			require.Equal(t, "Failed", job.Status, "agent log:\n%s", r.agent.LogTail(40))
+			require.Equal(t, "Failed", string(job.Status), "agent log:\n%s", r.agent.LogTail(40))
 			assert.Contains(t, job.LastError, dev.words, "the job carries the device's own message")
 			renewed := r.latestVersion(t, ctx, certID)
 			require.NotEqual(t, good.SerialNumber, renewed.SerialNumber, "the renewal issued a version that was not deployed")
@@ -113,7 +113,7 @@ func TestAgent_ProxyAgentServesF5AndIIS(t *testing.T) {
 		require.NoError(t, err)
 		shown = append(shown, raw)
 		job := r.renew(t, ctx, certID, 90*time.Second)
-		require.Equal(t, "Completed", job.Status, "after an update with the placeholder; last error: %s\nagent log:\n%s", job.LastError, r.agent.LogTail(40))
+		require.Equal(t, "Completed", string(job.Status), "after an update with the placeholder; last error: %s\nagent log:\n%s", job.LastError, r.agent.LogTail(40))
 	}
 	assertTargetPasswordsNowhere(t, ctx, r, shown, f5test.Password, iistest.Password)
 
