@@ -61,6 +61,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newOperatorCommand(cli))
 	root.AddCommand(newCACommand(cli))
 	root.AddCommand(newStatusCommand(cli))
+	root.AddCommand(newSnapshotCommand(cli))
 	root.AddCommand(newManCommand())
 	return root
 }
