@@ -170,7 +170,8 @@ func (n *Node) leaveOnce(ctx context.Context, r *raft.Raft) error {
 // this way: it hands leadership over first (Leave).
 func (n *Node) HandleLeave(ctx context.Context, peer string) error {
 	if peer == n.cfg.NodeID {
-		return fmt.Errorf("%w: the leader leaves by handing leadership over first", ErrForbidden)
+		return &fsm.Error{Code: fsm.CodeState, Resource: "cluster_member", ID: peer,
+			Message: fmt.Sprintf("node %s leads the cluster: it hands leadership over before it leaves", peer)}
 	}
 	if err := n.Remove(ctx, peer); err != nil {
 		return err

@@ -199,3 +199,24 @@ func (recoverFSM) Restore(rc io.ReadCloser) error {
 	rc.Close()
 	return err
 }
+
+// Snapshot returns a snapshot that releases itself once persisted:
+// RecoverCluster persists the snapshot it takes but never releases it, and
+// the fsm's snapshot holds a bbolt read transaction, which the state file's
+// Close would wait for forever.
+func (f recoverFSM) Snapshot() (raft.FSMSnapshot, error) {
+	s, err := f.raftFSM.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return selfReleasing{s}, nil
+}
+
+type selfReleasing struct{ raft.FSMSnapshot }
+
+func (s selfReleasing) Persist(sink raft.SnapshotSink) error {
+	defer s.FSMSnapshot.Release()
+	return s.FSMSnapshot.Persist(sink)
+}
+
+func (selfReleasing) Release() {}
