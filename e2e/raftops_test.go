@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -185,7 +186,11 @@ func TestRaftOps_MembershipAndLostQuorum(t *testing.T) {
 		Index   uint64   `json:"index"`
 		Dropped []string `json:"dropped"`
 	}
-	runCLI(t, "operator", "raft", "recover", "--data-dir", survivor.DataDir, "--kek-file", c.KEKFile(), "-o", "json").requireCode(t, 0).decode(t, &res)
+	// As docs/operations.md runs it: with the node's own configuration file.
+	cfgFile := filepath.Join(t.TempDir(), "certctl.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("node_id: %s\ndata_dir: %s\napi_addr: %s\nraft_addr: %s\nkek_file: %s\n",
+		survivor.ID, survivor.DataDir, survivor.APIAddr, survivor.RaftAddr, c.KEKFile())), 0o600))
+	runCLI(t, "operator", "raft", "recover", "--config", cfgFile, "-o", "json").requireCode(t, 0).decode(t, &res)
 	assert.Equal(t, survivor.ID, res.NodeID)
 	assert.Len(t, res.Dropped, 2)
 	assert.NotZero(t, res.Index)

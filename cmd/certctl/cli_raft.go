@@ -153,8 +153,12 @@ func recoverConfig(cfgPath, dataDir, kekFile string) (node.RecoverConfig, error)
 		if err := file.loadFile(cfgPath); err != nil {
 			return node.RecoverConfig{}, usageError{err}
 		}
-		// The address the node will advertise when it starts again.
-		raftAddr = defaultServerConfig().RaftAddr
+		// What the server would use when it starts again with this file.
+		def := defaultServerConfig()
+		if file.DataDir == "" {
+			file.DataDir = def.DataDir
+		}
+		raftAddr = def.RaftAddr
 		if file.RaftAddr != "" {
 			raftAddr = file.RaftAddr
 		}
