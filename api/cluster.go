@@ -29,9 +29,16 @@ type Cluster interface {
 	IsLeader() bool
 	Barrier(ctx context.Context) error
 	Remove(ctx context.Context, nodeID string) error
+	// TransferLeadershipTo hands leadership to the voter nodeID, or to the
+	// most up-to-date follower for "", on the leader (node.ErrNotLeader
+	// elsewhere), and returns the leader after it.
+	TransferLeadershipTo(ctx context.Context, nodeID string) (node.LeaderInfo, error)
 	ProposeHandler() http.Handler
 	JoinHandler() http.Handler
 	AddVoterHandler() http.Handler
+	// LeaveHandler serves a node's request to be removed from the cluster
+	// (leave_on_terminate), node certificate only.
+	LeaveHandler() http.Handler
 
 	// PeerNode returns the node of this cluster whose certificate the
 	// request's TLS connection presented, or an error.
@@ -68,42 +75,120 @@ func (s *Server) clusterStatus(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	stats := s.memberStats(ctx, self, servers)
 	body.Members = make([]wire.ClusterMember, len(servers))
 	if s.cluster.IsLeader() {
 		body.Snapshots = s.snapshotStatus()
 	}
-	var wg sync.WaitGroup
 	for i, srv := range servers {
 		m := wire.ClusterMember{NodeID: srv.NodeID, RaftAddr: srv.RaftAddr, APIAddr: srv.APIAddr, Suffrage: strings.ToLower(srv.Suffrage)}
+		if err := stats[i].err; err != nil {
+			m.State, m.Error = "unreachable", err.Error()
+		} else {
+			fillMember(&m, stats[i].st)
+			if body.Leader != nil && m.NodeID == body.Leader.NodeID && stats[i].snaps != nil {
+				body.Snapshots = stats[i].snaps
+			}
+		}
+		body.Members[i] = m
+	}
+	c.JSON(http.StatusOK, body)
+}
+
+// memberStat is one member's own report of its progress, or why it could
+// not be asked.
+type memberStat struct {
+	st    node.NodeStats
+	snaps *wire.SnapshotStatus // the member's scheduled snapshots, if it reports them
+	err   error
+}
+
+// memberStats asks every server but this node (self) for its own progress,
+// all at once, within ctx.
+func (s *Server) memberStats(ctx context.Context, self node.NodeStats, servers []node.Server) []memberStat {
+	out := make([]memberStat, len(servers))
+	var wg sync.WaitGroup
+	for i, srv := range servers {
 		if srv.NodeID == self.NodeID {
-			fillMember(&m, self)
-			body.Members[i] = m
+			out[i].st = self
 			continue
 		}
 		wg.Add(1)
-		go func(i int, m wire.ClusterMember) {
+		go func() {
 			defer wg.Done()
-			st, err := s.fetchNodeStatus(ctx, m.NodeID, m.APIAddr)
-			if err != nil {
-				m.State, m.Error = "unreachable", err.Error()
-			} else {
-				fillMember(&m, st.NodeStats)
-				if body.Leader != nil && m.NodeID == body.Leader.NodeID {
-					body.Snapshots = st.Snapshots // only this goroutine writes it
-				}
-			}
-			body.Members[i] = m
-		}(i, m)
+			body, err := s.fetchNodeStatus(ctx, srv.NodeID, srv.APIAddr)
+			out[i].st, out[i].snaps, out[i].err = body.NodeStats, body.Snapshots, err
+		}()
 	}
 	wg.Wait()
+	return out
+}
+
+// healthy reports whether a member reporting st can serve: a leader, or a
+// follower that knows the leader.
+func healthy(st node.NodeStats) bool {
+	return (st.State == "Leader" || st.State == "Follower") && st.LeaderID != ""
+}
+
+// clusterPeers is GET /api/v1/cluster/peers: the raft configuration, each
+// server with its last log index and health as it reports them itself.
+func (s *Server) clusterPeers(c *gin.Context) {
+	clusterID, err := s.state.ClusterID()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	self := s.cluster.Stats()
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	servers, err := s.cluster.Servers(ctx)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	stats := s.memberStats(ctx, self, servers)
+	body := wire.RaftPeers{ClusterID: clusterID, NodeID: self.NodeID, Peers: make([]wire.RaftPeer, len(servers))}
+	for i, srv := range servers {
+		p := wire.RaftPeer{NodeID: srv.NodeID, RaftAddr: srv.RaftAddr, APIAddr: srv.APIAddr, Suffrage: strings.ToLower(srv.Suffrage), Leader: srv.Leader}
+		if err := stats[i].err; err != nil {
+			p.Error = err.Error()
+		} else {
+			p.LastIndex, p.Healthy = stats[i].st.LastLogIndex, healthy(stats[i].st)
+		}
+		body.Peers[i] = p
+	}
 	c.JSON(http.StatusOK, body)
+}
+
+// clusterTransferLeader is POST /api/v1/cluster/transfer-leader, on the
+// leader: it hands leadership to the voter named, or to the most
+// up-to-date follower, and answers the new leader.
+func (s *Server) clusterTransferLeader(c *gin.Context) {
+	var req wire.TransferLeaderRequest
+	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
+		return
+	}
+	if req.NodeID != "" {
+		if err := fsm.ValidID("node_id", req.NodeID); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	l, err := s.cluster.TransferLeadershipTo(ctx, req.NodeID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, wire.TransferLeaderResponse{Leader: wire.ClusterLeader{NodeID: l.NodeID, RaftAddr: l.RaftAddr, APIAddr: l.APIAddr}})
 }
 
 // fillMember sets a member's progress from its own stats.
 func fillMember(m *wire.ClusterMember, st node.NodeStats) {
 	m.State = strings.ToLower(st.State)
 	m.Term, m.CommitIndex, m.AppliedIndex, m.LastLogIndex = st.Term, st.CommitIndex, st.AppliedIndex, st.LastLogIndex
-	m.Healthy = (st.State == "Leader" || st.State == "Follower") && st.LeaderID != ""
+	m.Healthy = healthy(st)
 	m.ReplicationStalled, m.StalledFollowers, m.ReplicationStalls = st.ReplicationStalled, st.StalledFollowers, st.ReplicationStalls
 }
 

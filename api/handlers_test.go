@@ -1025,6 +1025,39 @@ func authClusterCases() map[string]routeCase {
 			requireError(t, w.as(t, w.admin, "DELETE", "/api/v1/cluster/members/n-none", nil), 404, "")
 			requireError(t, w.as(t, w.operator, "DELETE", "/api/v1/cluster/members/n1", nil), 403, "")
 		},
+		"GET /api/v1/cluster/peers": func(t *testing.T, w *world) {
+			a := w.must(t, 200, "GET", "/api/v1/cluster/peers", nil)
+			assert.Equal(t, []string{"cluster_id", "node_id", "peers"}, keys(a.body))
+			peers := a.body["peers"].([]any)
+			require.Len(t, peers, 1)
+			p := peers[0].(map[string]any)
+			assert.Equal(t, "n1", p["node_id"])
+			assert.Equal(t, "voter", p["suffrage"])
+			assert.Equal(t, true, p["leader"])
+			assert.Equal(t, true, p["healthy"])
+			assert.Greater(t, p["last_index"], float64(0))
+			assert.NotEmpty(t, p["raft_addr"])
+			assert.NotEmpty(t, p["api_addr"])
+			requireError(t, w.as(t, w.operator, "GET", "/api/v1/cluster/peers", nil), 403, "")
+		},
+		"POST /api/v1/cluster/transfer-leader": func(t *testing.T, w *world) {
+			a := w.must(t, 200, "POST", "/api/v1/cluster/transfer-leader", map[string]any{"node_id": "n1"})
+			assert.Equal(t, "n1", a.body["leader"].(map[string]any)["node_id"], "naming the leader changes nothing")
+			requireError(t, w.as(t, w.admin, "POST", "/api/v1/cluster/transfer-leader", map[string]any{}), 409, "")
+			requireError(t, w.as(t, w.admin, "POST", "/api/v1/cluster/transfer-leader", map[string]any{"node_id": "n-none"}), 404, "node_id")
+			requireError(t, w.as(t, w.admin, "POST", "/api/v1/cluster/transfer-leader", map[string]any{"node_id": "not an id!"}), 400, "node_id")
+			requireError(t, w.as(t, w.admin, "POST", "/api/v1/cluster/transfer-leader", map[string]any{"node": "n1"}), 400, "node")
+			requireError(t, w.as(t, w.operator, "POST", "/api/v1/cluster/transfer-leader", map[string]any{}), 403, "")
+		},
+		"POST /internal/v1/leave": func(t *testing.T, w *world) {
+			for _, key := range []string{w.admin, w.joinToken(t)} {
+				a := w.as(t, key, "POST", "/internal/v1/leave", "{}")
+				assert.Equal(t, 401, a.status, "only a node certificate: %s", a.raw)
+			}
+			// The leader hands leadership over before it leaves.
+			a := w.as(t, asNode, "POST", "/internal/v1/leave", "{}")
+			assert.Equal(t, 409, a.status, "%s", a.raw)
+		},
 		"POST /internal/v1/propose": func(t *testing.T, w *world) {
 			for _, key := range []string{w.admin, w.joinToken(t)} {
 				a := w.as(t, key, "POST", "/internal/v1/propose", "{}")

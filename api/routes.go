@@ -107,8 +107,11 @@ func (s *Server) routes() []route {
 		{method: "DELETE", path: "/api/v1/cluster/join-tokens/:id", access: accessAdmin, handler: s.revokeJoinToken, summary: "Revoke a join token", tag: "cluster", status: 204},
 		{method: "GET", path: "/api/v1/cluster/snapshot", access: accessAdmin, handler: s.clusterSnapshot, summary: "A snapshot file of the leader's state (certctl snapshot save), streamed; a follower relays the leader's", tag: "cluster", response: "", status: 200, produces: SnapshotMediaType},
 		{method: "GET", path: "/.well-known/pki/cluster-ca", access: accessPublic, handler: s.clusterCA, summary: "The cluster CA certificate (PEM) that signs the nodes' certificates", tag: "cluster", status: 200},
-		{method: "DELETE", path: "/api/v1/cluster/members/:id", access: accessAdmin, handler: s.clusterRemove, summary: "Remove a member from the cluster", tag: "cluster", status: 204},
+		{method: "DELETE", path: "/api/v1/cluster/members/:id", access: accessAdmin, handler: s.clusterRemove, summary: "Remove a member from the cluster (raft configuration and member record), on the leader", tag: "cluster", status: 204},
+		{method: "GET", path: "/api/v1/cluster/peers", access: accessAdmin, handler: s.clusterPeers, summary: "The raft configuration: each peer's addresses, suffrage, leader, last log index and health", tag: "cluster", response: wire.RaftPeers{}, status: 200},
+		{method: "POST", path: "/api/v1/cluster/transfer-leader", access: accessAdmin, handler: s.clusterTransferLeader, summary: "Hand leadership to a named voter, or the most up-to-date one, on the leader", tag: "cluster", request: wire.TransferLeaderRequest{}, response: wire.TransferLeaderResponse{}, status: 200},
 		{method: "POST", path: "/internal/v1/propose", access: accessInternal, handler: gin.WrapH(s.cluster.ProposeHandler()), summary: "A write forwarded by another node (node certificate)", tag: "cluster", response: map[string]any{}, status: 200},
+		{method: "POST", path: "/internal/v1/leave", access: accessInternal, handler: gin.WrapH(s.cluster.LeaveHandler()), summary: "A node stopped for good leaves the cluster (node certificate; leave_on_terminate)", tag: "cluster", response: map[string]any{}, status: 200},
 		{method: "POST", path: "/internal/v1/add-voter", access: accessInternal, handler: gin.WrapH(s.cluster.AddVoterHandler()), summary: "A node admitted by a join becomes a voter (node certificate)", tag: "cluster", response: map[string]any{}, status: 200},
 	}
 }

@@ -127,7 +127,7 @@ func (n *Node) HandleJoin(ctx context.Context, req JoinRequest) (JoinResponse, e
 	for _, s := range cf.Configuration().Servers {
 		if string(s.ID) == req.NodeID {
 			return JoinResponse{}, &fsm.Error{Code: fsm.CodeConflict, Resource: "cluster_member", ID: req.NodeID,
-				Message: fmt.Sprintf("node %s is a member of this cluster; to join again under this id, remove it first (certctl cluster remove %s)", req.NodeID, req.NodeID)}
+				Message: fmt.Sprintf("node %s is a member of this cluster; to join again under this id, remove it first (certctl operator raft remove-peer %s)", req.NodeID, req.NodeID)}
 		}
 	}
 	clusterID, err := n.waitClusterID(ctx)

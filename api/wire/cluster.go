@@ -62,3 +62,38 @@ type ClusterMember struct {
 	StalledFollowers   []string `json:"stalled_followers,omitempty"`
 	ReplicationStalls  uint64   `json:"replication_stalls"`
 }
+
+// RaftPeers is the answer of GET /api/v1/cluster/peers: every server of the
+// raft configuration, as the answering node (NodeID) sees it.
+type RaftPeers struct {
+	ClusterID string     `json:"cluster_id"`
+	NodeID    string     `json:"node_id"`
+	Peers     []RaftPeer `json:"peers"`
+}
+
+// RaftPeer is one server of the raft configuration. Suffrage is voter,
+// nonvoter or staging; Leader marks the leader the answering node knows.
+// LastIndex is the last index of the peer's own log and Healthy whether it
+// is a leader or a follower that knows the leader, both as the peer itself
+// reports them; Error says why it could not be asked (then Healthy is false).
+type RaftPeer struct {
+	NodeID    string `json:"node_id"`
+	RaftAddr  string `json:"raft_addr"`
+	APIAddr   string `json:"api_addr"`
+	Suffrage  string `json:"suffrage"`
+	Leader    bool   `json:"leader"`
+	LastIndex uint64 `json:"last_index"`
+	Healthy   bool   `json:"healthy"`
+	Error     string `json:"error,omitempty"`
+}
+
+// TransferLeaderRequest is the body of POST /api/v1/cluster/transfer-leader:
+// the voter to hand leadership to, or none for the most up-to-date one.
+type TransferLeaderRequest struct {
+	NodeID string `json:"node_id,omitempty"`
+}
+
+// TransferLeaderResponse names the leader after the transfer.
+type TransferLeaderResponse struct {
+	Leader ClusterLeader `json:"leader"`
+}

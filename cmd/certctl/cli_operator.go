@@ -23,7 +23,8 @@ const (
 func newOperatorCommand(o *cliOptions) *cobra.Command {
 	return newGroup("operator", "Operate the cluster itself (admin keys only)",
 		newGroup("join-token", "Manage the tokens that let new nodes join the cluster",
-			newJoinTokenCreateCommand(o), newJoinTokenListCommand(o), newJoinTokenRevokeCommand(o)))
+			newJoinTokenCreateCommand(o), newJoinTokenListCommand(o), newJoinTokenRevokeCommand(o)),
+		newRaftCommand(o))
 }
 
 func newJoinTokenCreateCommand(o *cliOptions) *cobra.Command {

@@ -35,6 +35,11 @@ type serverConfig struct {
 	// JoinTokenFile holds the join token: the way to pass it that keeps it
 	// out of ps and of the unit's environment.
 	JoinTokenFile string `yaml:"join_token_file"`
+	// LeaveOnTerminate makes a node stopped with SIGTERM leave the raft
+	// configuration before it exits (a leader hands leadership over
+	// first): for a node stopped for good. Off, a stop keeps the node a
+	// member, as a restart needs.
+	LeaveOnTerminate bool `yaml:"leave_on_terminate"`
 	// TLSCertFile and TLSKeyFile are the operator's certificate for the API
 	// (reloaded on SIGHUP); without them the API serves the node
 	// certificate. TLSSANs are names the node certificate carries besides
@@ -118,6 +123,7 @@ var serverSettings = []setting{
 	{"join", "CERTCTL_JOIN", "API address of any member of the cluster to join; repeatable (environment: comma-separated)", func(c *serverConfig) any { return &c.Join }},
 	{"join-token", "CERTCTL_JOIN_TOKEN", "join token a new node presents to join (prefer --join-token-file or the environment: a flag shows in ps)", func(c *serverConfig) any { return &c.JoinToken }},
 	{"join-token-file", "CERTCTL_JOIN_TOKEN_FILE", "file holding the join token a new node presents to join (from certctl operator join-token create, or printed by the first node)", func(c *serverConfig) any { return &c.JoinTokenFile }},
+	{"leave-on-terminate", "CERTCTL_LEAVE_ON_TERMINATE", "on SIGTERM, leave the cluster's raft configuration before exiting (a leader hands leadership over first): for a node stopped for good; off, a stop or restart keeps the node a member", func(c *serverConfig) any { return &c.LeaveOnTerminate }},
 	{"tls-cert-file", "CERTCTL_TLS_CERT_FILE", "PEM certificate (with its chain) the API serves to browsers, the CLI and agents; reloaded on SIGHUP (default: the node certificate from the cluster CA)", func(c *serverConfig) any { return &c.TLSCertFile }},
 	{"tls-key-file", "CERTCTL_TLS_KEY_FILE", "PEM private key of --tls-cert-file", func(c *serverConfig) any { return &c.TLSKeyFile }},
 	{"tls-sans", "CERTCTL_TLS_SANS", "name (DNS or IP) the node certificate carries besides the hosts of --api-addr and --advertise-addr; repeatable (environment: comma-separated)", func(c *serverConfig) any { return &c.TLSSANs }},

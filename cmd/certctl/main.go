@@ -23,7 +23,7 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCommand().ExecuteContext(ctx)
 	stop()
 	if err != nil {
@@ -35,6 +35,40 @@ func main() {
 		fmt.Fprintln(os.Stderr, "certctl:", err)
 		os.Exit(1)
 	}
+}
+
+// stoppedBy is the cause of the context notifyContext cancels: the signal
+// that arrived, so that the server can tell a SIGTERM (a stop, which may
+// mean for good: leave_on_terminate) from an interrupt.
+type stoppedBy struct{ sig os.Signal }
+
+func (s stoppedBy) Error() string { return "stopped by " + s.sig.String() }
+
+// notifyContext is signal.NotifyContext with the signal as the context's
+// cause (stoppedBy).
+func notifyContext(parent context.Context, sigs ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-ch:
+			cancel(stoppedBy{sig})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(context.Canceled)
+	}
+}
+
+// terminated reports whether ctx was cancelled by a SIGTERM.
+func terminated(ctx context.Context) bool {
+	var s stoppedBy
+	return errors.As(context.Cause(ctx), &s) && s.sig == syscall.SIGTERM
 }
 
 // usageError is a mistake in the command line or the config: exit status 2.

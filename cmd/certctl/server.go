@@ -361,6 +361,9 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	case err := <-serveErr:
 		runErr = fmt.Errorf("api: %w", err)
 	}
+	if cfg.LeaveOnTerminate && !cfg.Dev && terminated(ctx) {
+		leaveCluster(n, log)
+	}
 	// The API stops first so clients move to other nodes; the node then hands
 	// leadership over before raft stops.
 	shutdownHTTP(httpSrv)
@@ -368,6 +371,22 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		runErr = err
 	}
 	return runErr
+}
+
+// leaveTimeout bounds leave_on_terminate's leaving: within systemd's
+// TimeoutStopSec (60 s) with the API's drain and the node's close after it.
+const leaveTimeout = 20 * time.Second
+
+// leaveCluster takes this node out of the raft configuration before it
+// stops for good (leave_on_terminate). A failure is logged: the node stops
+// anyway, and an admin removes it with certctl operator raft remove-peer.
+func leaveCluster(n *node.Node, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	defer cancel()
+	log.Info("leave_on_terminate: leaving the cluster before stopping")
+	if err := n.Leave(ctx); err != nil {
+		log.Error("leave_on_terminate: could not leave the cluster; remove this node with certctl operator raft remove-peer", "node_id", n.ID(), "err", err)
+	}
 }
 
 // loadKEK reads --kek-file, which a node cannot run without: the cluster

@@ -154,6 +154,8 @@ func Handler(h func() *node.Node) http.Handler {
 			n.ProposeHandler().ServeHTTP(w, r)
 		case node.AddVoterPath:
 			n.AddVoterHandler().ServeHTTP(w, r)
+		case node.LeavePath:
+			n.LeaveHandler().ServeHTTP(w, r)
 		case node.ClusterPath:
 			n.ClusterHandler().ServeHTTP(w, r)
 		default:
