@@ -29,6 +29,9 @@ type Cluster interface {
 	IsLeader() bool
 	Barrier(ctx context.Context) error
 	Remove(ctx context.Context, nodeID string) error
+	// Restore replaces every node's state with a snapshot file read from r
+	// (leader only; see node.Node.Restore).
+	Restore(ctx context.Context, r io.Reader, opts node.RestoreOptions) (*node.RestoreResult, error)
 	ProposeHandler() http.Handler
 	JoinHandler() http.Handler
 	AddVoterHandler() http.Handler
