@@ -1,5 +1,7 @@
 package wire
 
+import "time"
+
 // ClusterStatus is the answer of GET /api/v1/cluster: the cluster's id, the
 // node that answered, the leader (nil while none is known) and every member
 // with its own view of its raft progress.
@@ -8,6 +10,26 @@ type ClusterStatus struct {
 	NodeID    string          `json:"node_id"`
 	Leader    *ClusterLeader  `json:"leader,omitempty"`
 	Members   []ClusterMember `json:"members"`
+	// Snapshots is the scheduled snapshots' last outcome on the leader
+	// (snapshot_interval); nil when the leader takes none or is not known.
+	Snapshots *SnapshotStatus `json:"snapshots,omitempty"`
+}
+
+// SnapshotStatus is the outcome of a node's scheduled snapshots
+// (snapshot_interval, snapshot_dir, snapshot_retain): the last file written,
+// the last failure and how many failed since the node started. Times are nil
+// when nothing has happened yet.
+type SnapshotStatus struct {
+	NodeID           string     `json:"node_id"`
+	Interval         string     `json:"interval"`
+	Dir              string     `json:"dir"`
+	Retain           int        `json:"retain"`
+	LastSuccessAt    *time.Time `json:"last_success_at,omitempty"`
+	LastSuccessFile  string     `json:"last_success_file,omitempty"`
+	LastSuccessIndex uint64     `json:"last_success_index,omitempty"`
+	LastFailureAt    *time.Time `json:"last_failure_at,omitempty"`
+	LastError        string     `json:"last_error,omitempty"`
+	Failures         uint64     `json:"failures"`
 }
 
 // ClusterLeader names the current leader and its addresses.
