@@ -31,7 +31,7 @@ type serverConfig struct {
 	// RestoreFrom is a snapshot file a node with an empty data dir starts
 	// a new cluster of its own from (disaster recovery).
 	RestoreFrom string `yaml:"restore_from"`
-	JoinToken string   `yaml:"join_token"`
+	JoinToken   string `yaml:"join_token"`
 	// JoinTokenFile holds the join token: the way to pass it that keeps it
 	// out of ps and of the unit's environment.
 	JoinTokenFile string `yaml:"join_token_file"`
