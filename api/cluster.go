@@ -72,6 +72,9 @@ func (s *Server) clusterStatus(c *gin.Context) {
 		return
 	}
 	body.Members = make([]wire.ClusterMember, len(servers))
+	if s.cluster.IsLeader() {
+		body.Snapshots = s.snapshotStatus()
+	}
 	var wg sync.WaitGroup
 	for i, srv := range servers {
 		m := wire.ClusterMember{NodeID: srv.NodeID, RaftAddr: srv.RaftAddr, APIAddr: srv.APIAddr, Suffrage: strings.ToLower(srv.Suffrage)}
@@ -87,7 +90,10 @@ func (s *Server) clusterStatus(c *gin.Context) {
 			if err != nil {
 				m.State, m.Error = "unreachable", err.Error()
 			} else {
-				fillMember(&m, st)
+				fillMember(&m, st.NodeStats)
+				if body.Leader != nil && m.NodeID == body.Leader.NodeID {
+					body.Snapshots = st.Snapshots // only this goroutine writes it
+				}
 			}
 			body.Members[i] = m
 		}(i, m)
@@ -107,8 +113,8 @@ func fillMember(m *wire.ClusterMember, st node.NodeStats) {
 // fetchNodeStatus asks a member for its own progress over mutual TLS, as
 // this node: the caller's credentials never leave this node, so a member
 // record pointing anywhere learns nothing from it.
-func (s *Server) fetchNodeStatus(ctx context.Context, nodeID, apiAddr string) (node.NodeStats, error) {
-	var st node.NodeStats
+func (s *Server) fetchNodeStatus(ctx context.Context, nodeID, apiAddr string) (nodeStatusBody, error) {
+	var st nodeStatusBody
 	if apiAddr == "" {
 		return st, errNoAPIAddr
 	}
@@ -128,7 +134,7 @@ func (s *Server) fetchNodeStatus(ctx context.Context, nodeID, apiAddr string) (n
 		return st, err
 	}
 	if st.NodeID != nodeID {
-		return node.NodeStats{}, fmt.Errorf("the node at %s is %s, not %s", apiAddr, st.NodeID, nodeID)
+		return nodeStatusBody{}, fmt.Errorf("the node at %s is %s, not %s", apiAddr, st.NodeID, nodeID)
 	}
 	return st, nil
 }
@@ -139,9 +145,26 @@ func (e *peerError) Error() string { return "member answered " + http.StatusText
 
 var errNoAPIAddr = &peerError{status: http.StatusServiceUnavailable}
 
+// nodeStatusBody is the answer of GET /api/v1/cluster/node: the node's raft
+// progress and its scheduled snapshots' outcome (nil when it takes none).
+type nodeStatusBody struct {
+	node.NodeStats
+	Snapshots *wire.SnapshotStatus `json:"snapshots,omitempty"`
+}
+
 // nodeStatus is this node's own raft progress, for clusterStatus on others.
 func (s *Server) nodeStatus(c *gin.Context) {
-	c.JSON(http.StatusOK, s.cluster.Stats())
+	c.JSON(http.StatusOK, nodeStatusBody{NodeStats: s.cluster.Stats(), Snapshots: s.snapshotStatus()})
+}
+
+// snapshotStatus is this node's scheduled snapshots' outcome, nil when it
+// takes none.
+func (s *Server) snapshotStatus() *wire.SnapshotStatus {
+	if s.cfg.Snapshots == nil {
+		return nil
+	}
+	st := s.cfg.Snapshots.Status()
+	return &st
 }
 
 // clusterRemove removes a member from the raft configuration.

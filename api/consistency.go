@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httputil"
+	"time"
 
 	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
@@ -49,14 +50,19 @@ func (s *Server) consistency(r route) gin.HandlerFunc {
 			fail(c, node.ErrNoLeader)
 			return
 		}
-		s.proxyToLeader(c, apiAddr)
+		s.proxyToLeader(c, apiAddr, s.cfg.WriteTimeout, c.Writer)
 	}
 }
 
 // proxyToLeader relays a strong read to the leader at apiAddr within
-// WriteTimeout.
-func (s *Server) proxyToLeader(c *gin.Context, apiAddr string) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+// timeout (0: for as long as the request lasts, for a stream), writing the
+// answer to w (c.Writer or a wrapper of it).
+func (s *Server) proxyToLeader(c *gin.Context, apiAddr string, timeout time.Duration, w http.ResponseWriter) {
+	ctx, cancel := context.WithCancel(c.Request.Context())
+	if timeout > 0 {
+		cancel()
+		ctx, cancel = context.WithTimeout(c.Request.Context(), timeout)
+	}
 	defer cancel()
 	target := s.cluster.PeerURL(apiAddr, "")
 	proxy := &httputil.ReverseProxy{
@@ -81,6 +87,6 @@ func (s *Server) proxyToLeader(c *gin.Context, apiAddr string) {
 		FlushInterval: -1,
 	}
 	c.Writer.Header().Del(headerRequestID) // the leader echoes ours
-	proxy.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
+	proxy.ServeHTTP(w, c.Request.WithContext(ctx))
 	c.Abort()
 }

@@ -971,6 +971,11 @@ func authClusterCases() map[string]routeCase {
 			assert.Equal(t, "n1", a.body["node_id"])
 			assert.Equal(t, "Leader", a.body["state"])
 		},
+		"GET /api/v1/cluster/snapshot": func(t *testing.T, w *world) {
+			a := w.must(t, 200, "GET", "/api/v1/cluster/snapshot", nil)
+			assert.True(t, strings.HasPrefix(string(a.raw), "certctl-snapshot 1\n{"), "a snapshot file")
+			requireError(t, w.as(t, w.operator, "GET", "/api/v1/cluster/snapshot", nil), 403, "")
+		},
 		"POST /api/v1/cluster/join": func(t *testing.T, w *world) {
 			// Node-to-node: the node's own handler and error shape {error: {code, message}}.
 			a := w.as(t, w.admin, "POST", "/api/v1/cluster/join", map[string]any{"node_id": "n9", "raft_addr": "127.0.0.1:1"})

@@ -19,7 +19,7 @@ type metrics struct {
 	handler  gin.HandlerFunc
 }
 
-func newMetrics(reg prometheus.Registerer, gather prometheus.Gatherer, state State, cluster Cluster, now func() time.Time) *metrics {
+func newMetrics(reg prometheus.Registerer, gather prometheus.Gatherer, state State, cluster Cluster, snapshots SnapshotSchedule, now func() time.Time) *metrics {
 	if reg == nil {
 		r := prometheus.NewRegistry()
 		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer, gather prometheus.Gatherer, state Sta
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "method"}),
 	}
-	reg.MustRegister(m.requests, m.latency, &stateCollector{state: state, cluster: cluster, now: now})
+	reg.MustRegister(m.requests, m.latency, &stateCollector{state: state, cluster: cluster, now: now}, &snapshotCollector{schedule: snapshots})
 	h := promhttp.HandlerFor(gather, promhttp.HandlerOpts{})
 	m.handler = gin.WrapH(h)
 	return m
@@ -124,4 +124,41 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if nearest != nil {
 		ch <- prometheus.MustNewConstMetric(descNearest, prometheus.GaugeValue, nearest.Sub(c.now()).Hours()/24)
 	}
+}
+
+var (
+	descSnapshotSuccess = prometheus.NewDesc("certctl_snapshot_last_success_timestamp_seconds",
+		"When this node last wrote a scheduled snapshot (Unix time; 0 before the first).", nil, nil)
+	descSnapshotFailure = prometheus.NewDesc("certctl_snapshot_last_failure_timestamp_seconds",
+		"When a scheduled snapshot on this node last failed (Unix time; 0 if none has).", nil, nil)
+	descSnapshotFailures = prometheus.NewDesc("certctl_snapshot_failures_total",
+		"Scheduled snapshots that failed on this node since it started.", nil, nil)
+)
+
+// snapshotCollector reads the scheduled snapshots' status at scrape time;
+// it reports nothing when scheduled snapshots are off.
+type snapshotCollector struct {
+	schedule SnapshotSchedule
+}
+
+func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descSnapshotSuccess
+	ch <- descSnapshotFailure
+	ch <- descSnapshotFailures
+}
+
+func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.schedule == nil {
+		return
+	}
+	st := c.schedule.Status()
+	unix := func(t *time.Time) float64 {
+		if t == nil {
+			return 0
+		}
+		return float64(t.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(descSnapshotSuccess, prometheus.GaugeValue, unix(st.LastSuccessAt))
+	ch <- prometheus.MustNewConstMetric(descSnapshotFailure, prometheus.GaugeValue, unix(st.LastFailureAt))
+	ch <- prometheus.MustNewConstMetric(descSnapshotFailures, prometheus.CounterValue, float64(st.Failures))
 }

@@ -111,7 +111,11 @@ func responses(r route) map[string]any {
 		if r.produces != "" {
 			media = r.produces
 		}
-		ok["content"] = map[string]any{media: map[string]any{"schema": map[string]any{"type": "string"}}}
+		schema := map[string]any{"type": "string"}
+		if r.produces == SnapshotMediaType {
+			schema["format"] = "binary"
+		}
+		ok["content"] = map[string]any{media: map[string]any{"schema": schema}}
 	default:
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(v))}}
 	}

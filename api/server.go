@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -62,6 +63,9 @@ type State interface {
 	APIKeys(fsm.Page) (fsm.List[fsm.APIKey], error)
 	JoinToken(id string) (fsm.JoinToken, error)
 	JoinTokens(fsm.Page) (fsm.List[fsm.JoinToken], error)
+	// WriteState writes a consistent copy of the state file to w and
+	// summarises it (GET /api/v1/cluster/snapshot).
+	WriteState(w io.Writer) (fsm.StateSummary, error)
 }
 
 // Config configures the API server.
@@ -122,6 +126,19 @@ type Config struct {
 	// Nudge asks the job processor to run now, after renew and deploy have
 	// queued jobs; it reaches the scheduler only on the leader. Nil: none.
 	Nudge func()
+	// SnapshotTempDir holds the copy of the state a snapshot download is
+	// made from while it is hashed and sent (the data dir in cmd; empty
+	// means the system's temporary directory).
+	SnapshotTempDir string
+	// Snapshots reports this node's scheduled snapshots in /api/v1/cluster,
+	// certctl status and /metrics; nil when snapshot_interval is off.
+	Snapshots SnapshotSchedule
+}
+
+// SnapshotSchedule is what the API reads of scheduled snapshots;
+// *backup.Schedule implements it.
+type SnapshotSchedule interface {
+	Status() wire.SnapshotStatus
 }
 
 // IssuerService is what the API needs of the issuer connectors.
@@ -229,7 +246,7 @@ func New(cfg Config, state State, cluster Cluster) *Server {
 		peers: &http.Client{Transport: cluster.PeerTransport(), Timeout: 1500 * time.Millisecond}}
 	s.limiter = newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst)
 	s.failures = newFailureLimiter(s.cfg.AuthFailureRate, s.cfg.AuthFailureBurst, maxFailureAddrs)
-	s.metrics = newMetrics(s.cfg.Registerer, s.cfg.Gatherer, state, cluster, s.cfg.Now)
+	s.metrics = newMetrics(s.cfg.Registerer, s.cfg.Gatherer, state, cluster, s.cfg.Snapshots, s.cfg.Now)
 	s.heartbeats = newHeartbeatBatcher(s.cfg.HeartbeatFlush, s.proposeSystem, s.cfg.Logger)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true

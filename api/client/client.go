@@ -238,6 +238,9 @@ type call struct {
 	accept string  // the Accept header; "" means application/json
 	want   []int
 	once   bool // try each server once without pausing (probes of a node's state)
+	// stream, when set, receives a 2xx answer whose body is read by it as
+	// it comes, with no limit of size or total time (out and raw unused).
+	stream func(*http.Response) error
 }
 
 // do sends method path?query with body (JSON-encoded unless nil) and decodes
@@ -351,12 +354,23 @@ func (c *Client) attempt(ctx context.Context, server string, cl *call, reqID, id
 	if c.apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
+	if cl.stream != nil {
+		// A stream lasts as long as it needs: the client's total timeout
+		// would cut a large one off. Dial, handshake and the wait for the
+		// answer's headers keep their own timeouts in the transport.
+		hc := *c.hc
+		hc.Timeout = 0
+		return hc.Do(req)
+	}
 	return c.hc.Do(req)
 }
 
 // finish reads resp and decodes it into cl.out or turns it into an error.
 func (c *Client) finish(resp *http.Response, cl *call, reqID string) error {
 	defer resp.Body.Close()
+	if cl.stream != nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return cl.stream(resp)
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
 		return fmt.Errorf("certctl: reading the answer of %s %s: %w", cl.method, cl.path, err)

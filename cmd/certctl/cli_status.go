@@ -17,7 +17,9 @@ func newStatusCommand(o *cliOptions) *cobra.Command {
 raft state, term, commit and applied indexes, its replication (ok, or
 "stalled" when its stall check sees replication stuck; the leader names the
 followers whose logs do not advance), and whether it is healthy (a leader or a
-follower that knows the leader). The leader is marked *.`,
+follower that knows the leader). The leader is marked *. When the leader
+takes scheduled snapshots (snapshot_interval), their last success and last
+failure follow.`,
 		Args: noArgs,
 		RunE: o.run(func(ctx context.Context, inv *invocation, _ []string) error {
 			st, err := inv.client.Cluster(ctx)
@@ -63,7 +65,27 @@ follower that knows the leader). The leader is marked *.`,
 				}
 				t.row(node, m.State, m.Suffrage, m.APIAddr, m.RaftAddr, u(m.Term), u(m.CommitIndex), u(m.AppliedIndex), repl, healthy)
 			}
-			return t.flush()
+			if err := t.flush(); err != nil {
+				return err
+			}
+			if sn := st.Snapshots; sn != nil {
+				fmt.Fprintln(inv.out)
+				last := "none yet"
+				if sn.LastSuccessAt != nil {
+					last = when(sn.LastSuccessAt) + " " + sn.LastSuccessFile + " (index " + u(sn.LastSuccessIndex) + ")"
+				}
+				failed := "none"
+				if sn.LastFailureAt != nil {
+					failed = when(sn.LastFailureAt) + ": " + sn.LastError
+				}
+				return printFields(inv.out, [][2]string{
+					{"Snapshots", "every " + sn.Interval + " to " + sn.Dir + ", keeping " + strconv.Itoa(sn.Retain) + " (on " + sn.NodeID + ")"},
+					{"Last snapshot", last},
+					{"Last failure", failed},
+					{"Failures", u(sn.Failures)},
+				})
+			}
+			return nil
 		}),
 	}
 }

@@ -62,6 +62,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newCACommand(cli))
 	root.AddCommand(newGroup("snapshot", "Back up and restore the cluster's state", newSnapshotRestoreCommand(cli)))
 	root.AddCommand(newStatusCommand(cli))
+	root.AddCommand(newSnapshotCommand(cli))
 	root.AddCommand(newManCommand())
 	return root
 }

@@ -155,7 +155,7 @@ func (s *Schedule) save() (string, uint64, error) {
 	defer p.Close()
 	name := fmt.Sprintf("%s%s-%d%s", FilePrefix, now.Format("20060102T150405Z"), p.Header.Index, FileSuffix)
 	path := filepath.Join(s.cfg.Dir, name)
-	if err := WriteFile(path, p.WriteTo); err != nil {
+	if err := WriteFile(path, p.WriteTo, nil); err != nil {
 		return "", 0, err
 	}
 	return path, p.Header.Index, nil
@@ -163,9 +163,10 @@ func (s *Schedule) save() (string, uint64, error) {
 
 // WriteFile writes a snapshot file at path through write: to a temporary
 // name in the same directory (mode 0600), synced, read back to check its
-// body's size and SHA-256, then renamed to path and the directory synced. A
+// body's size and SHA-256, checked by verify (when not nil) with the
+// temporary file's path, then renamed to path and the directory synced. A
 // failure leaves no file behind.
-func WriteFile(path string, write func(io.Writer) (int64, error)) (err error) {
+func WriteFile(path string, write func(io.Writer) (int64, error), verify func(tmp string) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -194,6 +195,11 @@ func WriteFile(path string, write func(io.Writer) (int64, error)) (err error) {
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("backup: %w", err)
+	}
+	if verify != nil {
+		if err := verify(tmp.Name()); err != nil {
+			return err
+		}
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("backup: %w", err)
