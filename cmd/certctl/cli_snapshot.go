@@ -242,4 +242,3 @@ func printInspection(w io.Writer, path string, h *backup.Header, rep backup.Repo
 	}
 	return t.flush()
 }
-

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
+	"github.com/certctl/certctl/node/backup"
 	"github.com/certctl/certctl/scheduler"
 )
 
@@ -54,6 +57,14 @@ type serverConfig struct {
 	AgentHeartbeatInterval string  `yaml:"agent_heartbeat_interval"`
 	AgentMissedHeartbeats  float64 `yaml:"agent_missed_heartbeats"`
 	PprofAddr              string  `yaml:"pprof_addr"`
+
+	// Scheduled snapshots, taken by the leader: every SnapshotInterval (a
+	// duration; "" or "0" is off) into SnapshotDir, keeping the newest
+	// SnapshotRetain.
+	SnapshotInterval string `yaml:"snapshot_interval"`
+	SnapshotDir      string `yaml:"snapshot_dir"`
+	SnapshotRetain   int    `yaml:"snapshot_retain"`
+
 	Dev                    bool    `yaml:"dev"`
 	LogLevel               string  `yaml:"log_level"`
 	LogFormat              string  `yaml:"log_format"`
@@ -87,6 +98,8 @@ func defaultServerConfig() serverConfig {
 
 		AgentHeartbeatInterval: "60s",
 		AgentMissedHeartbeats:  3,
+		SnapshotInterval:       "0",
+		SnapshotRetain:         backup.DefaultRetain,
 	}
 }
 
@@ -124,6 +137,9 @@ var serverSettings = []setting{
 	{"notification-spec", "CERTCTL_NOTIFICATION_SPEC", "how often the leader sends pending notifications and retries failed ones", func(c *serverConfig) any { return &c.NotifySpec }},
 	{"agent-heartbeat-interval", "CERTCTL_AGENT_HEARTBEAT_INTERVAL", "how often agents send heartbeats (their own setting; 60s by default)", func(c *serverConfig) any { return &c.AgentHeartbeatInterval }},
 	{"agent-missed-heartbeats", "CERTCTL_AGENT_MISSED_HEARTBEATS", "heartbeats an agent may miss before it is marked offline (and its owners alerted)", func(c *serverConfig) any { return &c.AgentMissedHeartbeats }},
+	{"snapshot-interval", "CERTCTL_SNAPSHOT_INTERVAL", "how often the leader writes a snapshot file of the state to --snapshot-dir, e.g. 6h (0: never)", func(c *serverConfig) any { return &c.SnapshotInterval }},
+	{"snapshot-dir", "CERTCTL_SNAPSHOT_DIR", "directory of the scheduled snapshot files (required with --snapshot-interval; the same path on every node, as any node may lead)", func(c *serverConfig) any { return &c.SnapshotDir }},
+	{"snapshot-retain", "CERTCTL_SNAPSHOT_RETAIN", "how many scheduled snapshot files to keep in --snapshot-dir; older ones are deleted", func(c *serverConfig) any { return &c.SnapshotRetain }},
 	{"log-level", "CERTCTL_LOG_LEVEL", "debug, info, warn or error", func(c *serverConfig) any { return &c.LogLevel }},
 	{"log-format", "CERTCTL_LOG_FORMAT", "text or json", func(c *serverConfig) any { return &c.LogFormat }},
 }
@@ -141,6 +157,8 @@ func bindFlags(fs *pflag.FlagSet, c *serverConfig) {
 			fs.StringArrayVar(p, s.flag, *p, usage)
 		case *float64:
 			fs.Float64Var(p, s.flag, *p, usage)
+		case *int:
+			fs.IntVar(p, s.flag, *p, usage)
 		}
 	}
 }
@@ -169,6 +187,12 @@ func (c *serverConfig) applyEnv(getenv func(string) string) error {
 				return fmt.Errorf("%s=%q is not a number", s.env, v)
 			}
 			*p = f
+		case *int:
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a whole number", s.env, v)
+			}
+			*p = n
 		}
 	}
 	return nil
@@ -189,6 +213,8 @@ func (c *serverConfig) applyFlags(fs *pflag.FlagSet, given *serverConfig) {
 			*p = *s.field(given).(*[]string)
 		case *float64:
 			*p = *s.field(given).(*float64)
+		case *int:
+			*p = *s.field(given).(*int)
 		}
 	}
 }
@@ -256,6 +282,9 @@ func (cfg *serverConfig) validate() error {
 		}
 	}
 	if _, err := cfg.agentOfflineAfter(); err != nil {
+		return err
+	}
+	if _, err := cfg.snapshotSchedule(); err != nil {
 		return err
 	}
 	switch cfg.LogLevel {
@@ -336,4 +365,33 @@ func (cfg *serverConfig) agentOfflineAfter() (time.Duration, error) {
 		return 0, fmt.Errorf("--agent-missed-heartbeats %g must be a whole number from 1 to 1000", n)
 	}
 	return time.Duration(n) * every, nil
+}
+
+// snapshotSchedule is the scheduled snapshots' configuration, with Interval
+// 0 when snapshot_interval is off ("" or 0).
+func (cfg *serverConfig) snapshotSchedule() (sc backup.ScheduleConfig, err error) {
+	v := strings.TrimSpace(cfg.SnapshotInterval)
+	if v == "" || v == "0" {
+		return sc, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return sc, fmt.Errorf("--snapshot-interval %q is not a duration: use e.g. 6h or 24h, or 0 to turn scheduled snapshots off", cfg.SnapshotInterval)
+	}
+	if d == 0 {
+		return sc, nil
+	}
+	if cfg.SnapshotRetain < 1 {
+		return sc, fmt.Errorf("--snapshot-retain %d must be 1 or more: the number of snapshot files to keep", cfg.SnapshotRetain)
+	}
+	sc = backup.ScheduleConfig{Dir: cfg.SnapshotDir, Interval: d, Retain: cfg.SnapshotRetain, NodeID: cfg.NodeID}
+	if err := sc.Validate(); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "backup: ")
+		msg = strings.NewReplacer("snapshot_dir", "--snapshot-dir", "snapshot_interval", "--snapshot-interval", "snapshot_retain", "--snapshot-retain").Replace(msg)
+		return sc, errors.New(msg)
+	}
+	if !filepath.IsAbs(cfg.SnapshotDir) {
+		return sc, fmt.Errorf("--snapshot-dir %q must be an absolute path", cfg.SnapshotDir)
+	}
+	return sc, nil
 }

@@ -132,3 +132,54 @@ func TestReadAdminKey_RefusesShortKeys(t *testing.T) {
 	_, err = readAdminKey(filepath.Join(dir, "missing.key"))
 	assert.ErrorContains(t, err, "admin key file")
 }
+
+// Scheduled snapshots: off by default and with snapshot_interval 0 (as the
+// shipped config has it), on with an interval and a directory, from the
+// file, the environment or flags; a bad value names the key and the fix.
+func TestServerConfig_ScheduledSnapshots(t *testing.T) {
+	cfg := defaultServerConfig()
+	sc, err := cfg.snapshotSchedule()
+	require.NoError(t, err)
+	assert.Zero(t, sc.Interval, "off by default")
+
+	file := filepath.Join(t.TempDir(), "certctl.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("snapshot_interval: 0\nsnapshot_dir: \"\"\nsnapshot_retain: 7\n"), 0o600))
+	require.NoError(t, cfg.loadFile(file))
+	require.NoError(t, cfg.validate())
+	sc, _ = cfg.snapshotSchedule()
+	assert.Zero(t, sc.Interval, "0 is off")
+
+	require.NoError(t, os.WriteFile(file, []byte("snapshot_interval: 6h\nsnapshot_dir: /var/lib/certctl/snapshots\n"), 0o600))
+	require.NoError(t, cfg.loadFile(file))
+	require.NoError(t, cfg.applyEnv(func(k string) string { return map[string]string{"CERTCTL_SNAPSHOT_RETAIN": "3"}[k] }))
+	require.NoError(t, cfg.validate())
+	sc, err = cfg.snapshotSchedule()
+	require.NoError(t, err)
+	assert.Equal(t, "6h0m0s", sc.Interval.String())
+	assert.Equal(t, "/var/lib/certctl/snapshots", sc.Dir)
+	assert.Equal(t, 3, sc.Retain)
+
+	fs := pflag.NewFlagSet("server", pflag.ContinueOnError)
+	given := defaultServerConfig()
+	bindFlags(fs, &given)
+	require.NoError(t, fs.Parse([]string{"--snapshot-retain", "12"}))
+	cfg.applyFlags(fs, &given)
+	assert.Equal(t, 12, cfg.SnapshotRetain)
+
+	for _, tt := range []struct {
+		set  func(c *serverConfig)
+		want string
+	}{
+		{func(c *serverConfig) { c.SnapshotInterval = "six hours" }, "--snapshot-interval \"six hours\" is not a duration"},
+		{func(c *serverConfig) { c.SnapshotInterval = "10s" }, "--snapshot-interval 10s is too short"},
+		{func(c *serverConfig) { c.SnapshotDir = "" }, "--snapshot-dir is required"},
+		{func(c *serverConfig) { c.SnapshotDir = "snaps" }, "--snapshot-dir \"snaps\" must be an absolute path"},
+		{func(c *serverConfig) { c.SnapshotRetain = 0 }, "--snapshot-retain 0 must be 1 or more"},
+	} {
+		c := cfg
+		tt.set(&c)
+		assert.ErrorContains(t, c.validate(), tt.want)
+	}
+	assert.ErrorContains(t, cfg.applyEnv(func(k string) string { return map[string]string{"CERTCTL_SNAPSHOT_RETAIN": "many"}[k] }),
+		"CERTCTL_SNAPSHOT_RETAIN=\"many\" is not a whole number")
+}

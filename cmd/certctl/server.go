@@ -25,6 +25,7 @@ import (
 	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
+	"github.com/certctl/certctl/node/backup"
 	"github.com/certctl/certctl/scheduler"
 	"github.com/certctl/certctl/scheduler/issuance"
 )
@@ -286,10 +287,23 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		}
 	}
 	n.RunOnLeader("scheduler", runScheduler)
+	var snapshots api.SnapshotSchedule                    // nil unless snapshot_interval is set
+	if sc, _ := cfg.snapshotSchedule(); sc.Interval > 0 { // checked by validate
+		sc.Logger = log
+		s, err := backup.NewSchedule(sc, n.FSM())
+		if err != nil {
+			ln.Close()
+			_ = n.Close()
+			return usageError{err}
+		}
+		n.RunOnLeader("snapshots", s.Run)
+		snapshots = s
+		log.Info("scheduled snapshots on", "interval", sc.Interval, "dir", sc.Dir, "retain", sc.Retain)
+	}
 	n.FSM().OnJobsQueued(sched.Nudge)
 	n.FSM().OnRulesChanged(sched.NudgePolicies)
 	srv := api.New(api.Config{Logger: log, Dev: cfg.Dev, RateLimit: rate, Nudge: sched.Nudge, Issuers: pki, Keys: pki, Secrets: secrets,
-		TargetSecrets: targetSecrets(), IssuerTypes: issuers}, n.FSM(), n)
+		TargetSecrets: targetSecrets(), IssuerTypes: issuers, Snapshots: snapshots, SnapshotTempDir: cfg.DataDir}, n.FSM(), n)
 	defer srv.Close()
 	httpSrv := newHTTPServer(srv.Handler(), log)
 	if !cfg.Dev {
