@@ -60,7 +60,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newKeyCommand(cli))
 	root.AddCommand(newOperatorCommand(cli))
 	root.AddCommand(newCACommand(cli))
-	root.AddCommand(newGroup("snapshot", "Back up and restore the cluster's state", newSnapshotRestoreCommand(cli)))
 	root.AddCommand(newStatusCommand(cli))
 	root.AddCommand(newSnapshotCommand(cli))
 	root.AddCommand(newManCommand())
