@@ -65,9 +65,9 @@ type serverConfig struct {
 	SnapshotDir      string `yaml:"snapshot_dir"`
 	SnapshotRetain   int    `yaml:"snapshot_retain"`
 
-	Dev                    bool    `yaml:"dev"`
-	LogLevel               string  `yaml:"log_level"`
-	LogFormat              string  `yaml:"log_format"`
+	Dev       bool   `yaml:"dev"`
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
 
 	NotifyEmail   *emailSettings   `yaml:"notify_email"`
 	NotifyWebhook *webhookSettings `yaml:"notify_webhook"`
