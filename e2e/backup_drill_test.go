@@ -62,7 +62,7 @@ func tableHashes(t *testing.T, path string, auditSeq uint64) map[string]string {
 
 // snapshotBody writes the body of the snapshot file at path to a state file
 // and returns the file's header and the state file's path.
-func snapshotBody(t *testing.T, path string) (*backup.Header, string) {
+func snapshotBody(t testing.TB, path string) (*backup.Header, string) {
 	t.Helper()
 	in, err := os.Open(path)
 	require.NoError(t, err)
