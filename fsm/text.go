@@ -3,6 +3,8 @@ package fsm
 import (
 	"fmt"
 	"sort"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -147,4 +149,26 @@ func tagChars(tags map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// CleanText makes s a valid text of at most limit bytes for a free-text
+// field such as a job's error or a certificate's status reason: control
+// characters but tab and line feed become spaces, invalid UTF-8 too, and a
+// long text is cut at a rune boundary with an ellipsis. Proposers use it on
+// what outside systems say (an issuer's or an agent's error).
+func CleanText(s string, limit int) string {
+	s = strings.Map(func(r rune) rune {
+		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == unicode.ReplacementChar) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, " "))
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

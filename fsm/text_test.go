@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -202,4 +203,14 @@ func TestFSM_ApplyKeepsEntriesProposedBeforeTheTextRules(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "evil\u202eteam", got.Name)
 	assert.Equal(t, stateHash(t, a), stateHash(t, b))
+}
+
+func TestCleanText(t *testing.T) {
+	assert.Equal(t, "a b\tc\nd", fsm.CleanText("a\x00b\tc\nd", 100))
+	assert.Equal(t, "bad   utf8", fsm.CleanText("bad \xff utf8", 100))
+	long := strings.Repeat("é", 100) // 200 bytes
+	got := fsm.CleanText(long, 51)
+	assert.LessOrEqual(t, len(got), 51)
+	assert.True(t, strings.HasSuffix(got, "…"))
+	require.NoError(t, fsm.ValidText("error", got, 51, true))
 }

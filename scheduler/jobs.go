@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/connectors/issuer"
@@ -286,7 +284,7 @@ func (s *Scheduler) fail(ctx context.Context, job *fsm.Job, cert *fsm.Certificat
 	ctx, cancel := finishing(ctx)
 	defer cancel()
 	now := s.cfg.Now()
-	reason = clean(reason, 2048)
+	reason = fsm.CleanText(reason, 2048)
 	final := !retry || cert == nil || !fsm.RetriesLeft(job)
 	cmd := &fsm.FailJob{JobID: job.ID, Holder: s.holder, Error: reason}
 	if !final {
@@ -319,7 +317,7 @@ func (s *Scheduler) certificateFailed(ctx context.Context, now time.Time, job *f
 	if job.Type == fsm.JobIssuance {
 		what = "issuance"
 	}
-	why := clean(fmt.Sprintf("%s failed after %d attempt(s): %s", what, job.Attempts, reason), 4096)
+	why := fsm.CleanText(fmt.Sprintf("%s failed after %d attempt(s): %s", what, job.Attempts, reason), 4096)
 	cur, err := s.state.Certificate(cert.ID)
 	if err != nil {
 		return err
@@ -375,21 +373,3 @@ func finishing(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 }
 
-// clean makes s a valid fsm text of at most limit bytes: control characters
-// become spaces and a long text is cut at a rune boundary.
-func clean(s string, limit int) string {
-	s = strings.Map(func(r rune) rune {
-		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == unicode.ReplacementChar) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, " "))
-	if len(s) <= limit {
-		return s
-	}
-	cut := limit - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}

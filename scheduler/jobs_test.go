@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,15 +210,6 @@ func TestJobs_LostLeaseStopsTheWork(t *testing.T) {
 	assert.Equal(t, 2, j.Attempts)
 }
 
-func TestClean(t *testing.T) {
-	assert.Equal(t, "a b\tc\nd", clean("a\x00b\tc\nd", 100))
-	assert.Equal(t, "bad   utf8", clean("bad \xff utf8", 100))
-	long := strings.Repeat("é", 100) // 200 bytes
-	got := clean(long, 51)
-	assert.LessOrEqual(t, len(got), 51)
-	assert.True(t, strings.HasSuffix(got, "…"))
-	require.NoError(t, fsm.ValidText("error", got, 51, true))
-}
 
 func TestJobs_PanickingIssuanceCountsAsAFailedAttempt(t *testing.T) {
 	h := newHarness(t, func(c *Config) {

@@ -57,6 +57,9 @@ type serverConfig struct {
 	AgentHeartbeatInterval string  `yaml:"agent_heartbeat_interval"`
 	AgentMissedHeartbeats  float64 `yaml:"agent_missed_heartbeats"`
 	PprofAddr              string  `yaml:"pprof_addr"`
+	Dev                    bool    `yaml:"dev"`
+	LogLevel               string  `yaml:"log_level"`
+	LogFormat              string  `yaml:"log_format"`
 
 	// Scheduled snapshots, taken by the leader: every SnapshotInterval (a
 	// duration; "" or "0" is off) into SnapshotDir, keeping the newest
@@ -65,16 +68,12 @@ type serverConfig struct {
 	SnapshotDir      string `yaml:"snapshot_dir"`
 	SnapshotRetain   int    `yaml:"snapshot_retain"`
 
-	Dev       bool   `yaml:"dev"`
-	LogLevel  string `yaml:"log_level"`
-	LogFormat string `yaml:"log_format"`
-
 	NotifyEmail   *emailSettings   `yaml:"notify_email"`
 	NotifyWebhook *webhookSettings `yaml:"notify_webhook"`
 }
 
 // setting describes one configuration key across its three sources. field
-// returns a pointer to the key's field (*string, *bool or *[]string).
+// returns a pointer to the key's field (*string, *bool, *[]string, *float64 or *int).
 type setting struct {
 	flag, env, usage string
 	field            func(c *serverConfig) any

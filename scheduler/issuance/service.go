@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/certctl/certctl/connectors/issuer"
 	"github.com/certctl/certctl/connectors/keywrap"
@@ -326,14 +324,14 @@ func (s *Service) SignCSR(ctx context.Context, agentID string, job fsm.Job, cert
 // *fsm.Error with CodePolicy).
 func (s *Service) refuseCSR(ctx context.Context, agentID string, job fsm.Job, refusal error) error {
 	now := s.cfg.Now()
-	reason := clean(refusal.Error(), 2048)
+	reason := fsm.CleanText(refusal.Error(), 2048)
 	base := "csr/" + job.ID + "/refused/"
 	err := s.propose(ctx, now, base+"fail", s.actor(), &fsm.FailJob{JobID: job.ID, AgentID: agentID, Error: reason})
 	if err != nil && !rejected(err) {
 		return fmt.Errorf("issuance: fail job %s: %w", job.ID, err)
 	}
 	if cur, err := s.state.Certificate(job.CertificateID); err == nil && fsm.MayGetWork(cur.Status) {
-		why := clean("issuance refused: "+refusal.Error(), 4096)
+		why := fsm.CleanText("issuance refused: "+refusal.Error(), 4096)
 		err = s.propose(ctx, now, base+"certificate-failed", s.actor(),
 			&fsm.SetCertificateStatus{ID: cur.ID, Status: fsm.CertFailed, From: cur.Status, Reason: why})
 		if err != nil && !rejected(err) {
@@ -421,21 +419,3 @@ func rejected(err error) bool {
 	return errors.As(err, &e)
 }
 
-// clean makes s a valid fsm text of at most limit bytes: control characters
-// become spaces and a long text is cut at a rune boundary.
-func clean(s string, limit int) string {
-	s = strings.Map(func(r rune) rune {
-		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == unicode.ReplacementChar) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, " "))
-	if len(s) <= limit {
-		return s
-	}
-	cut := limit - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
