@@ -3,6 +3,9 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
@@ -154,6 +158,17 @@ func TestNode_RestoreRefused(t *testing.T) {
 	otherID, err := other.Members[0].Node().FSM().ClusterID()
 	require.NoError(t, err)
 
+	// Files whose checksum is right but whose body is not: a record that
+	// does not decode, a stored schema newer than this binary's.
+	badRecord := rewriteBody(t, good, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("managed_certificates")).Put([]byte("mc-broken"), []byte("{not json"))
+	})
+	newerSchema := rewriteBody(t, good, func(tx *bolt.Tx) error {
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, 999)
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), v)
+	})
+
 	flipped := bytes.Clone(good)
 	flipped[headerEnd+(len(good)-headerEnd)/2] ^= 0x01
 	cases := []struct {
@@ -167,6 +182,8 @@ func TestNode_RestoreRefused(t *testing.T) {
 		{"unknown format version", append([]byte("certctl-snapshot 9\n"), good[bytes.IndexByte(good, '\n')+1:]...), node.RestoreCheckFormat, "format version 9"},
 		{"another cluster", otherFile, node.RestoreCheckClusterID, otherID},
 		{"not a snapshot", []byte("hello\n"), node.RestoreCheckFormat, "not a certctl snapshot"},
+		{"a record that does not decode", badRecord, node.RestoreCheckRecords, "mc-broken"},
+		{"a newer stored schema", newerSchema, node.RestoreCheckSchema, "version 999"},
 	}
 	before := map[string]map[string]string{}
 	for _, m := range c.Members {
@@ -274,4 +291,30 @@ func TestNode_RestoreFrom(t *testing.T) {
 	require.NoError(t, m.Stop())
 	require.NoError(t, m.Start(testCtx(t)))
 	nodetest.WaitFor(t, "restarted node to keep its writes", func() bool { return m.Node() != nil && hasTeam(m, "t-new") })
+}
+
+// rewriteBody returns the snapshot file with its body changed by fn and its
+// header's size and checksum made to match, so only the body's content is
+// wrong.
+func rewriteBody(t *testing.T, file []byte, fn func(*bolt.Tx) error) []byte {
+	t.Helper()
+	h, body, err := backup.Read(bytes.NewReader(file))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "body.db")
+	out, err := os.Create(path)
+	require.NoError(t, err)
+	_, err = out.ReadFrom(body)
+	require.NoError(t, err)
+	require.NoError(t, out.Close())
+	db, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(fn))
+	require.NoError(t, db.Close())
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	sum := sha256.Sum256(raw)
+	h.BodySize, h.BodySHA256 = int64(len(raw)), hex.EncodeToString(sum[:])
+	var buf bytes.Buffer
+	require.NoError(t, backup.Write(&buf, *h, bytes.NewReader(raw)))
+	return buf.Bytes()
 }
