@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -76,24 +75,6 @@ func snapshotBody(t testing.TB, path string) (*backup.Header, string) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	return h, out
-}
-
-// saveSnapshotAPI saves a snapshot file of the cluster through GET
-// /api/v1/cluster/snapshot on n.
-func saveSnapshotAPI(t *testing.T, ctx context.Context, c *Cluster, n *Node, path string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.URL()+"/api/v1/cluster/snapshot", nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+AdminKey)
-	resp, err := c.NewHTTPClient(1, nil).Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	require.NoError(t, err)
-	_, err = io.Copy(f, resp.Body)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
 }
 
 // TestBackupDrill saves a snapshot of a 3-node cluster holding thousands of
@@ -203,7 +184,7 @@ func TestBackupDrill(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	snap := filepath.Join(t.TempDir(), "drill.snap")
-	saveSnapshotAPI(t, ctx, c, c.Followers(leader)[0], snap)
+	runCLI(t, "--server", c.Followers(leader)[0].URL(), "--ca-file", c.CAFile(), "--api-key", AdminKey, "snapshot", "save", snap).requireCode(t, 0)
 	close(stop)
 	writer.Wait()
 	header, savedDB := snapshotBody(t, snap)
