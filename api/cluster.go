@@ -33,6 +33,9 @@ type Cluster interface {
 	// most up-to-date follower for "", on the leader (node.ErrNotLeader
 	// elsewhere), and returns the leader after it.
 	TransferLeadershipTo(ctx context.Context, nodeID string) (node.LeaderInfo, error)
+	// Restore replaces every node's state with a snapshot file read from r
+	// (leader only; see node.Node.Restore).
+	Restore(ctx context.Context, r io.Reader, opts node.RestoreOptions) (*node.RestoreResult, error)
 	ProposeHandler() http.Handler
 	JoinHandler() http.Handler
 	AddVoterHandler() http.Handler

@@ -334,6 +334,9 @@ type NodeConfig struct {
 	DataDir   string
 	Bootstrap bool
 	Join      []string // API addresses of members to join through
+	// RestoreFrom is a snapshot file the node starts a new cluster from
+	// (--restore-from).
+	RestoreFrom string
 	// LogName is the log file's name in the cluster directory; default ID.log,
 	// or ID-K.log when that is taken.
 	LogName string
@@ -367,6 +370,9 @@ func (c *Cluster) AddNode(cfg NodeConfig) *Node {
 	}
 	if cfg.Bootstrap {
 		args = append(args, "--bootstrap", "--admin-key-file", c.adminKeyFile)
+	}
+	if cfg.RestoreFrom != "" {
+		args = append(args, "--restore-from", cfg.RestoreFrom)
 	}
 	for _, j := range cfg.Join {
 		args = append(args, "--join", j)

@@ -62,6 +62,11 @@ type Config struct {
 	// Bootstrap makes this node a one-voter cluster if its data dir holds no
 	// raft state. Exactly one node of a new cluster bootstraps.
 	Bootstrap bool
+	// RestoreFrom is the path of a snapshot file (certctl snapshot save)
+	// that a node with an empty data dir starts from: a new cluster of this
+	// node alone holding the snapshot's state, which the other nodes then
+	// join. Ignored, with a warning, once the data dir holds raft state.
+	RestoreFrom string
 	// JoinAddrs are API addresses (host:port or a URL) of members of the
 	// cluster to join when the data dir holds no raft state. With existing
 	// state they are only used to check that the cluster is still the same.
@@ -226,6 +231,9 @@ func (c Config) Validate() error {
 		if err := validTLSHost(h); err != nil {
 			return err
 		}
+	}
+	if c.RestoreFrom != "" && len(c.JoinAddrs) > 0 {
+		return errors.New("node: RestoreFrom and JoinAddrs are mutually exclusive: restore one node from the snapshot, join the others to it")
 	}
 	if c.Bootstrap && len(c.JoinAddrs) > 0 {
 		return errors.New("node: Bootstrap and JoinAddrs are mutually exclusive: bootstrap one node, join the others to it")

@@ -50,6 +50,10 @@ const (
 	// CodeIssuerFailed: an issuer's CA, outside the cluster, failed or
 	// could not be reached.
 	CodeIssuerFailed = "issuer_failed"
+	// CodeSnapshotRefused: a snapshot file failed a check before it was
+	// restored (*SnapshotRefusedError: format, checksum, records, header,
+	// schema, cluster_id); the message names the check; nothing changed.
+	CodeSnapshotRefused = "snapshot_refused"
 )
 
 // ErrorInfo is how an error is answered over HTTP: a status, a stable code,
@@ -105,6 +109,7 @@ var errorTable = [...]errorRow{
 	{CodeRateLimited, http.StatusTooManyRequests, ""},
 	{CodeNotImplemented, http.StatusNotImplemented, ""},
 	{CodeIssuerFailed, http.StatusBadGateway, ""},
+	{CodeSnapshotRefused, http.StatusUnprocessableEntity, ""},
 	{CodeNoLeader, http.StatusServiceUnavailable,
 		"no leader could take the request right now (an election, or too few nodes reachable); nothing was written; retry shortly"},
 	{CodeLeadershipLost, http.StatusServiceUnavailable,
@@ -130,6 +135,7 @@ var sentinelCodes = [...]struct {
 	{context.DeadlineExceeded, CodeTimeout},
 	{ErrUnauthorized, CodeUnauthorized},
 	{ErrForbidden, CodeForbidden},
+	{ErrRestoreRunning, CodeConflict},
 }
 
 func rowOf(code string) (errorRow, bool) {
@@ -162,6 +168,7 @@ func DescribeError(err error) ErrorInfo {
 		domain *fsm.Error
 		coded  *CodedError
 		remote *RemoteError
+		snap   *SnapshotRefusedError
 	)
 	hasRemote := errors.As(err, &remote)
 	switch {
@@ -171,6 +178,8 @@ func DescribeError(err error) ErrorInfo {
 		return describe(string(domain.Code), domain.Message, domain.Field)
 	case errors.As(err, &coded):
 		return describe(coded.Code, coded.Message, coded.Field)
+	case errors.As(err, &snap):
+		return describe(CodeSnapshotRefused, snap.Error(), "snapshot")
 	}
 	for _, s := range sentinelCodes {
 		if errors.Is(err, s.err) {

@@ -78,6 +78,8 @@ type Node struct {
 	leaderCache   leaderAddr    // leader's API address, reset at each change
 
 	caughtUp atomic.Bool // see Ready
+
+	restoring atomic.Bool // a Restore is under way
 }
 
 // New checks cfg, makes the data dir or tightens it to mode 0700, refuses a
@@ -187,6 +189,14 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	seed := n.cfg.RestoreFrom != "" && !existing
+	if n.cfg.RestoreFrom != "" && existing {
+		n.log.Warn("the data dir already holds raft state; not restoring from the snapshot again", "restore_from", n.cfg.RestoreFrom)
+	}
+	if seed && n.fsm.AppliedIndex() > 0 {
+		return fmt.Errorf("node: restoring from %s needs an empty data dir, and %s already holds state (applied index %d)",
+			n.cfg.RestoreFrom, n.fsm.Path(), n.fsm.AppliedIndex())
+	}
 	if existing {
 		restored, err := catchUpFromSnapshot(n.fsm, stores.snaps)
 		if err != nil {
@@ -208,6 +218,21 @@ func (n *Node) open(ctx context.Context) error {
 	}
 	advStr := adv.String()
 	n.advertise.Store(&advStr)
+	if seed {
+		if err := n.seedFromSnapshot(n.cfg.RestoreFrom, stores.snaps, advStr); err != nil {
+			ln.Close()
+			return err
+		}
+		existing = true
+		if _, err := catchUpFromSnapshot(n.fsm, stores.snaps); err != nil {
+			ln.Close()
+			return err
+		}
+		if local, err = n.localClusterID(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	if err := n.establishIdentity(ctx, existing, local, ln); err != nil {
 		ln.Close()
 		return err

@@ -19,8 +19,8 @@ import (
 )
 
 func newSnapshotCommand(o *cliOptions) *cobra.Command {
-	return newGroup("snapshot", "Save and inspect backups of the cluster's state",
-		newSnapshotSaveCommand(o), newSnapshotInspectCommand(o))
+	return newGroup("snapshot", "Save, inspect and restore backups of the cluster's state",
+		newSnapshotSaveCommand(o), newSnapshotInspectCommand(o), newSnapshotRestoreCommand(o))
 }
 
 func newSnapshotSaveCommand(o *cliOptions) *cobra.Command {

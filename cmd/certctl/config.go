@@ -31,7 +31,10 @@ type serverConfig struct {
 	Advertise string   `yaml:"advertise_addr"`
 	Bootstrap bool     `yaml:"bootstrap"`
 	Join      []string `yaml:"join"`
-	JoinToken string   `yaml:"join_token"`
+	// RestoreFrom is a snapshot file a node with an empty data dir starts
+	// a new cluster of its own from (disaster recovery).
+	RestoreFrom string `yaml:"restore_from"`
+	JoinToken   string `yaml:"join_token"`
 	// JoinTokenFile holds the join token: the way to pass it that keeps it
 	// out of ps and of the unit's environment.
 	JoinTokenFile string `yaml:"join_token_file"`
@@ -120,6 +123,7 @@ var serverSettings = []setting{
 	{"raft-addr", "CERTCTL_RAFT_ADDR", "host:port of the Raft transport between nodes", func(c *serverConfig) any { return &c.RaftAddr }},
 	{"advertise-addr", "CERTCTL_ADVERTISE_ADDR", "host:port other nodes dial for Raft, when it differs from --raft-addr (e.g. bound to 0.0.0.0)", func(c *serverConfig) any { return &c.Advertise }},
 	{"bootstrap", "CERTCTL_BOOTSTRAP", "start a new cluster with this node as its first member (ignored once the data dir holds state)", func(c *serverConfig) any { return &c.Bootstrap }},
+	{"restore-from", "CERTCTL_RESTORE_FROM", "snapshot file (certctl snapshot save) to start a new cluster of this node alone from, on an empty data dir, with the same --kek-file as the saved cluster; the other nodes then join it (ignored once the data dir holds state)", func(c *serverConfig) any { return &c.RestoreFrom }},
 	{"join", "CERTCTL_JOIN", "API address of any member of the cluster to join; repeatable (environment: comma-separated)", func(c *serverConfig) any { return &c.Join }},
 	{"join-token", "CERTCTL_JOIN_TOKEN", "join token a new node presents to join (prefer --join-token-file or the environment: a flag shows in ps)", func(c *serverConfig) any { return &c.JoinToken }},
 	{"join-token-file", "CERTCTL_JOIN_TOKEN_FILE", "file holding the join token a new node presents to join (from certctl operator join-token create, or printed by the first node)", func(c *serverConfig) any { return &c.JoinTokenFile }},
@@ -249,6 +253,9 @@ func (cfg *serverConfig) loadFile(path string) error {
 func (cfg *serverConfig) validate() error {
 	if cfg.Bootstrap && len(cfg.Join) > 0 {
 		return fmt.Errorf("--bootstrap starts a new cluster and --join joins an existing one: give only one")
+	}
+	if cfg.RestoreFrom != "" && (cfg.Bootstrap || len(cfg.Join) > 0 || cfg.Dev) {
+		return fmt.Errorf("--restore-from starts a new cluster from the snapshot by itself: give it without --bootstrap, --join or --dev")
 	}
 	if cfg.DataDir == "" && !cfg.Dev {
 		return fmt.Errorf("--data-dir is required")

@@ -193,6 +193,7 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 		Sealer:        box,
 		Bootstrap:     cfg.Bootstrap || cfg.Dev,
 		JoinAddrs:     cfg.Join,
+		RestoreFrom:   cfg.RestoreFrom,
 		JoinToken:     token,
 		Logger:        log,
 		AuditKey:      auditKey,
