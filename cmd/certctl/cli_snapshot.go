@@ -24,13 +24,17 @@ func newSnapshotCommand(o *cliOptions) *cobra.Command {
 }
 
 func newSnapshotSaveCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
+	var checkRecords bool
+	cmd := &cobra.Command{
 		Use:   "save FILE",
 		Short: "Save a snapshot of the cluster's state to FILE (admin keys only)",
 		Long: `Save a snapshot of the leader's state to FILE. Any member answers (a follower
 relays the leader's). The file is written with mode 0600 to a temporary name
-beside FILE, checked (checksum and every record) and only then renamed to
-FILE. A progress bar shows on a terminal.
+beside FILE, read back and checked (format, size and SHA-256 of the body, in
+constant memory) and only then renamed to FILE; --check-records also opens it
+as a state file and decodes every record, as certctl snapshot inspect does
+(which maps the whole file, so memory grows with its size). A progress bar
+shows on a terminal.
 
 The file holds everything the cluster keeps, its sealed secrets sealed: keep
 it as safe as the nodes' data dirs. Issuing after a restore needs the
@@ -72,7 +76,11 @@ cluster's key-encryption key (kek_file), which the snapshot does not hold.`,
 			}
 			verify := func(tmp string) error {
 				var err error
-				h, rep, err = backup.Inspect(tmp)
+				if checkRecords {
+					h, rep, err = backup.Inspect(tmp)
+				} else {
+					h, rep, err = backup.CheckStream(tmp)
+				}
 				if err != nil {
 					return fmt.Errorf("the snapshot received fails its checks, nothing was saved: %w", err)
 				}
@@ -96,6 +104,8 @@ cluster's key-encryption key (kek_file), which the snapshot does not hold.`,
 			})
 		}),
 	}
+	cmd.Flags().BoolVar(&checkRecords, "check-records", false, "also decode every record before keeping the file (memory grows with the file's size)")
+	return cmd
 }
 
 // oneFile accepts exactly one argument, a file name.

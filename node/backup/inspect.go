@@ -52,6 +52,27 @@ const (
 	CheckHeader   = "header"   // the header's counts, index, term, cluster id and audit head match the body
 )
 
+// CheckStream checks the snapshot file at path by reading it once, in
+// constant memory: its magic and format version and the size and SHA-256 of
+// its body (the first two checks of Inspect). It does not open the body as
+// a state file; Inspect does.
+func CheckStream(path string) (*Header, Report, error) {
+	var rep Report
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, rep, fmt.Errorf("backup: %w", err)
+	}
+	defer f.Close()
+	h, body, err := Read(f)
+	rep.add(CheckFormat, err, fmt.Sprintf("%s %d", Magic, FormatVersion))
+	if err != nil {
+		return nil, rep, err
+	}
+	_, err = io.Copy(io.Discard, body)
+	rep.add(CheckChecksum, err, fmt.Sprintf("%d bytes, sha256 %s", h.BodySize, h.BodySHA256))
+	return h, rep, err
+}
+
 // Inspect checks the snapshot file at path without a cluster: its magic and
 // format version, the size and SHA-256 of its whole body, that the body is a
 // state file of a schema this binary reads whose every record decodes (see
