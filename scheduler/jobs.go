@@ -372,4 +372,3 @@ func finishing(ctx context.Context) (context.Context, context.CancelFunc) {
 	}
 	return context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 }
-

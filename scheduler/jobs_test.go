@@ -210,7 +210,6 @@ func TestJobs_LostLeaseStopsTheWork(t *testing.T) {
 	assert.Equal(t, 2, j.Attempts)
 }
 
-
 func TestJobs_PanickingIssuanceCountsAsAFailedAttempt(t *testing.T) {
 	h := newHarness(t, func(c *Config) {
 		c.Issuance = &issuance{fn: func(context.Context, fsm.Job, fsm.Certificate) error { panic("connector bug") }}

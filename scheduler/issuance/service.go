@@ -418,4 +418,3 @@ func rejected(err error) bool {
 	var e *fsm.Error
 	return errors.As(err, &e)
 }
-
