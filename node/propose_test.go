@@ -190,8 +190,14 @@ func TestNode_MalformedForwardedCommandNeverReachesTheLog(t *testing.T) {
 func TestNode_ForwardedCommandsANodeMayNotSend(t *testing.T) {
 	c := nodetest.NewCluster(t, 1)
 	leader := c.Leader(t).Node()
-	self, err := leader.FSM().Member("n1")
-	require.NoError(t, err)
+	// The node's own member record gets its addresses by a write of its
+	// own after bootstrap; compare with that one.
+	var self fsm.Member
+	nodetest.WaitFor(t, "n1's member record with its addresses", func() bool {
+		m, err := leader.FSM().Member("n1")
+		self = m
+		return err == nil && m.RaftAddr != ""
+	})
 	clusterID, _ := leader.FSM().ClusterID()
 	for _, p := range []fsm.Payload{
 		&fsm.RegisterMember{Member: fsm.Member{NodeID: "n1", RaftAddr: "10.9.9.9:1", APIAddr: "10.9.9.9:2"}},
