@@ -16,21 +16,32 @@ import (
 // the raft configuration belong to the cluster that runs, not to the one
 // that was saved.
 var identityBuckets = [][]byte{bucketMembers, bucketJoinTokens, bucketNodeCertRevoke}
+
+// carriedBuckets are the buckets CarryIdentity writes into a restored file.
+var carriedBuckets = [][]byte{bucketMembers, bucketJoinTokens, bucketNodeCertRevoke, bucketRevocations, bucketRevByCert}
+
+// unionBuckets are kept from both sides on a restore: a revocation, of a
+// node certificate or of a site certificate on an issuer's CRL, is never
+// taken back by restoring a state saved before it.
+var unionBuckets = [][]byte{bucketNodeCertRevoke, bucketRevocations, bucketRevByCert}
 var identityMeta = [][]byte{metaClusterID, metaClusterCA}
 
 // CarryIdentity writes f's cluster identity into the state file at path (a
 // snapshot body about to be restored): the cluster id and cluster CA, the
 // members whose node ids are in keep (nil: every member) and the join tokens
-// replace the file's own; the file's node certificate revocations are kept
-// and f's are added, so a node removed since either state was taken stays
-// refused. Every other record of path is left as it is. The file must not be
-// open elsewhere.
+// replace the file's own; the file's revocations (of node certificates and
+// of site certificates on the issuers' CRLs) are kept and f's are added, so a
+// node removed, or a certificate revoked, since either state was taken stays
+// refused. A certificate revoked since the file was saved keeps the file's
+// status in the inventory; revoking it again there changes only its status.
+// Every other record of path is left as it is. The file must not be open
+// elsewhere.
 func (f *FSM) CarryIdentity(path string, keep []string) error {
 	type kv struct{ k, v []byte }
 	cur := map[string][]kv{}
 	var meta []kv
 	err := f.view(func(tx *bolt.Tx) error {
-		for _, name := range identityBuckets {
+		for _, name := range carriedBuckets {
 			b := tx.Bucket(name)
 			if b == nil {
 				continue
@@ -61,8 +72,9 @@ func (f *FSM) CarryIdentity(path string, keep []string) error {
 		return fmt.Errorf("fsm: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range identityBuckets {
-			if !bytes.Equal(name, bucketNodeCertRevoke) {
+		for _, name := range carriedBuckets {
+			union := containsBucket(unionBuckets, name)
+			if !union {
 				if err := tx.DeleteBucket(name); err != nil && err != bolt.ErrBucketNotFound {
 					return err
 				}
@@ -72,6 +84,9 @@ func (f *FSM) CarryIdentity(path string, keep []string) error {
 				return err
 			}
 			for _, r := range cur[string(name)] {
+				if union && b.Get(r.k) != nil {
+					continue // the file's own record of the same revocation stays
+				}
 				if err := b.Put(r.k, r.v); err != nil {
 					return err
 				}
@@ -164,6 +179,15 @@ func ForgetMembers(path string, keep []string, now time.Time) ([]string, error) 
 func containsString(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func containsBucket(list [][]byte, name []byte) bool {
+	for _, b := range list {
+		if bytes.Equal(b, name) {
 			return true
 		}
 	}

@@ -126,3 +126,43 @@ func TestFSM_ForgetMembers(t *testing.T) {
 		assert.Equal(t, want, revoked, "serial %s", serial)
 	}
 }
+
+// TestFSM_CarryIdentityKeepsRevocations: a certificate revoked in the running
+// cluster after the file was saved stays on its issuer's CRL once the file
+// is restored; revoking it again moves only its status.
+func TestFSM_CarryIdentityKeepsRevocations(t *testing.T) {
+	version := fsmtest.Version("ver-1", fsmtest.CertificateID, 1, fsmtest.T0, 90*24*time.Hour)
+	saved, sl := seeded(t)
+	sl.Must(&fsm.RecordVersion{Version: version})
+	cur, cl := seeded(t)
+	cl.Must(&fsm.RecordVersion{Version: version})
+	cl.Must(&fsm.RequestRevocation{CertificateID: fsmtest.CertificateID, Reason: "keyCompromise"})
+	want, err := cur.Revocations(fsmtest.IssuerID)
+	require.NoError(t, err)
+	require.Len(t, want, 1)
+
+	path := filepath.Join(t.TempDir(), "body.db")
+	require.NoError(t, os.WriteFile(path, fsmtest.Snapshot(t, saved), 0o600))
+	require.NoError(t, cur.CarryIdentity(path, nil))
+	require.NoError(t, fsm.VerifyFile(path))
+	got := fsmtest.Open(t)
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, restore(got, raw))
+
+	revs, err := got.Revocations(fsmtest.IssuerID)
+	require.NoError(t, err)
+	assert.Equal(t, want, revs, "the revocation made after the save is still on the CRL")
+	c, err := got.Certificate(fsmtest.CertificateID)
+	require.NoError(t, err)
+	assert.Equal(t, fsm.CertActive, c.Status, "the inventory is the file's")
+
+	gl := fsmtest.NewLog(t, got)
+	gl.Index, gl.Now = 1000, fsmtest.T0.Add(time.Hour)
+	res := gl.Apply(&fsm.RequestRevocation{CertificateID: fsmtest.CertificateID, Reason: "keyCompromise"})
+	require.NoError(t, res.Err)
+	assert.Empty(t, res.Value.(fsm.RevocationResult).SerialNumbers, "its serial was on the CRL already")
+	revs, err = got.Revocations(fsmtest.IssuerID)
+	require.NoError(t, err)
+	assert.Equal(t, want, revs)
+}
