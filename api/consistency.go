@@ -54,7 +54,7 @@ func (s *Server) consistency(r route) gin.HandlerFunc {
 	}
 }
 
-// proxyToLeader relays a strong read to the leader at apiAddr within
+// proxyToLeader relays a strong read, a snapshot download or a restore to the leader at apiAddr within
 // timeout (0: for as long as the request lasts, for a stream), writing the
 // answer to w (c.Writer or a wrapper of it).
 func (s *Server) proxyToLeader(c *gin.Context, apiAddr string, timeout time.Duration, w http.ResponseWriter) {

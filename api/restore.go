@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"net/http/httputil"
 	"strconv"
 	"time"
 
@@ -50,7 +49,7 @@ func (s *Server) restoreSnapshot(c *gin.Context) {
 			fail(c, node.ErrNoLeader)
 			return
 		}
-		s.relayToLeader(c, apiAddr, restoreTimeout)
+		s.proxyToLeader(c, apiAddr, restoreTimeout, c.Writer)
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), restoreTimeout)
@@ -63,37 +62,4 @@ func (s *Server) restoreSnapshot(c *gin.Context) {
 	h := res.Header
 	c.JSON(http.StatusOK, wire.SnapshotRestored{ClusterID: h.ClusterID, Index: h.Index, Term: h.Term, NodeID: h.NodeID,
 		CreatedAt: h.CreatedAt, SchemaVersion: h.SchemaVersion, Records: h.Records(), RestoredIndex: res.Index})
-}
-
-// relayToLeader relays the request to the leader at apiAddr as this node,
-// vouching for the caller (see proxyToLeader), within timeout, streaming the
-// body both ways.
-func (s *Server) relayToLeader(c *gin.Context, apiAddr string, timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
-	defer cancel()
-	target := s.cluster.PeerURL(apiAddr, "")
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			pr.Out.Host = target.Host
-			pr.Out.Header.Del("Authorization")
-			pr.Out.Header.Del("Cookie")
-			pr.Out.Header.Set(vouchedHeader, principalOf(c).vouch())
-			pr.Out.Header.Set(node.ForwardedHeader, s.cluster.Stats().NodeID)
-			pr.Out.Header.Set(headerRequestID, requestID(c))
-		},
-		Transport: s.cluster.PeerTransport(),
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			if ctx.Err() != nil {
-				err = node.ErrTimeout
-			} else {
-				err = node.ErrNoLeader
-			}
-			fail(c, err)
-		},
-		FlushInterval: -1,
-	}
-	c.Writer.Header().Del(headerRequestID) // the leader echoes ours
-	proxy.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
-	c.Abort()
 }
