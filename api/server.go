@@ -13,6 +13,7 @@ import (
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
+	"github.com/certctl/certctl/web"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -257,6 +258,13 @@ func New(cfg Config, state State, cluster Cluster) *Server {
 	e.Use(withRequestID(s.cfg.Logger), withRecovery(), s.metrics.middleware(), withAccessLog(), withBodyLimit(MaxBodyBytes))
 	for _, r := range s.routes() {
 		e.Handle(r.method, r.path, s.authorize(r.access), s.consistency(r), r.handler)
+	}
+	// The dashboard's page and files need no key: they hold no data, and
+	// every request the page makes for data is an API call with the key.
+	dashboard := gin.WrapH(web.Handler())
+	for _, p := range []string{"/", "/assets/*path"} {
+		e.GET(p, dashboard)
+		e.HEAD(p, dashboard)
 	}
 	e.NoRoute(func(c *gin.Context) {
 		fail(c, refuse(node.CodeNotFound, "no route "+c.Request.Method+" "+c.Request.URL.Path))

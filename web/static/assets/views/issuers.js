@@ -1,0 +1,9 @@
+// Placeholder until this view is built.
+import { h, mount } from '../lib/dom.js';
+
+export default {
+  title: 'Issuers',
+  async render(main) {
+    mount(main, h('h1', null, 'Issuers'), h('p', null, 'This view is not built yet.'));
+  },
+};
