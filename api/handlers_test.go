@@ -347,6 +347,30 @@ func healthCases() map[string]routeCase {
 			assert.Contains(t, string(a.raw), "BEGIN CERTIFICATE")
 			requireError(t, w.as(t, "", "GET", "/.well-known/pki/ca/iss-none", nil), 404, "")
 		},
+		"GET /.well-known/pki/crl/:issuer_id/root": func(t *testing.T, w *world) {
+			a := w.as(t, "", "GET", "/.well-known/pki/crl/"+w.ref.issuer+"/root", nil)
+			require.Equal(t, 200, a.status, "%s", a.raw)
+			assert.Equal(t, "application/pkix-crl", a.header.Get("Content-Type"))
+			assert.Equal(t, fakeRootCRL, a.raw)
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/crl/iss-none/root", nil), 404, "")
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/crl/iss-unknown/root", nil), 404, "")
+		},
+		"GET /.well-known/pki/ca/:issuer_id/intermediate": func(t *testing.T, w *world) {
+			a := w.as(t, "", "GET", "/.well-known/pki/ca/"+w.ref.issuer+"/intermediate", nil)
+			require.Equal(t, 200, a.status, "%s", a.raw)
+			assert.Equal(t, "application/pkix-cert", a.header.Get("Content-Type"))
+			assert.Equal(t, fakeCACert["intermediate"], a.raw)
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/ca/iss-none/intermediate", nil), 404, "")
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/ca/iss-unknown/intermediate", nil), 404, "")
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/ca/"+w.ref.issuer+"/leaf", nil), 404, "")
+		},
+		"GET /.well-known/pki/ca/:issuer_id/root": func(t *testing.T, w *world) {
+			a := w.as(t, "", "GET", "/.well-known/pki/ca/"+w.ref.issuer+"/root", nil)
+			require.Equal(t, 200, a.status, "%s", a.raw)
+			assert.Equal(t, "application/pkix-cert", a.header.Get("Content-Type"))
+			assert.Equal(t, fakeCACert["root"], a.raw)
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/ca/iss-none/root", nil), 404, "")
+		},
 		"GET /ready": func(t *testing.T, w *world) {
 			a := w.as(t, "", "GET", "/ready", nil)
 			require.Equal(t, 200, a.status)

@@ -45,6 +45,9 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/metrics", access: accessRead, handler: s.metrics.handler, summary: "Prometheus metrics", tag: "health", response: "", status: 200},
 		{method: "GET", path: "/.well-known/pki/crl/:issuer_id", access: accessPublic, handler: s.issuerCRL, summary: "The issuer's certificate revocation list (DER)", tag: "pki", response: "", status: 200, produces: "application/pkix-crl"},
 		{method: "GET", path: "/.well-known/pki/ca/:issuer_id", access: accessPublic, handler: s.issuerCAChain, summary: "The issuer's CA certificates in PEM, the issuing CA first and the root last", tag: "pki", response: "", status: 200, produces: "application/x-pem-file"},
+		{method: "GET", path: "/.well-known/pki/crl/:issuer_id/root", access: accessPublic, handler: s.issuerRootCRL, summary: "The CRL (DER) in which a Local CA's root covers its intermediate: the intermediate's CRL distribution point", tag: "pki", response: "", status: 200, produces: "application/pkix-crl"},
+		{method: "GET", path: "/.well-known/pki/ca/:issuer_id/intermediate", access: accessPublic, handler: s.issuerCACert("intermediate"), summary: "The issuer's issuing CA certificate (DER): its leaves' AIA caIssuers", tag: "pki", response: "", status: 200, produces: "application/pkix-cert"},
+		{method: "GET", path: "/.well-known/pki/ca/:issuer_id/root", access: accessPublic, handler: s.issuerCACert("root"), summary: "The issuer's root CA certificate (DER): its intermediate's AIA caIssuers", tag: "pki", response: "", status: 200, produces: "application/pkix-cert"},
 		{method: "GET", path: "/api/v1/openapi.json", access: accessPublic, handler: s.openAPI, summary: "This API's OpenAPI 3 document", tag: "health", response: map[string]any{}, status: 200},
 
 		{method: "GET", path: "/api/v1/certificates", access: accessRead, handler: s.listCertificates, summary: "List certificates", tag: "certificates", response: wire.List[wire.Certificate]{}, status: 200,

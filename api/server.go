@@ -155,6 +155,13 @@ type IssuerService interface {
 	// CAChain returns the issuer's CA certificates in PEM, the issuing CA
 	// first and the root last.
 	CAChain(ctx context.Context, issuerID string) (string, error)
+	// RootCRL returns the CRL, DER, in which the issuer's root covers its
+	// intermediate (the Local CA's); an *fsm.Error with CodeNotFound for an
+	// issuer without a root of its own.
+	RootCRL(ctx context.Context, issuerID string) ([]byte, error)
+	// CACert returns one CA certificate of the issuer, DER: which is
+	// "intermediate" (the issuing CA) or "root".
+	CACert(ctx context.Context, issuerID, which string) ([]byte, error)
 }
 
 // KeyOpener opens server-side keys with the nodes' key-encryption key.
