@@ -306,13 +306,15 @@ func (a *attention) offlineAgents() error {
 		if ag.Status != AgentOffline || ag.RetiredAt != nil {
 			return nil
 		}
-		since := ag.LastHeartbeatAt
+		since, detail := ag.LastHeartbeatAt, ""
 		if since == nil {
 			since = &ag.RegisteredAt
+			detail = "no heartbeat from " + ag.Hostname + " since it was registered at " + since.UTC().Format(time.RFC3339)
+		} else {
+			detail = "no heartbeat from " + ag.Hostname + " since " + since.UTC().Format(time.RFC3339)
 		}
 		a.items = append(a.items, wire.AttentionItem{Kind: wire.AttentionAgentOffline, Severity: "warning",
-			Title: "Agent offline: " + ag.Name, Detail: "no heartbeat from " + ag.Hostname + " since " + since.UTC().Format(time.RFC3339),
-			Since: since, AgentID: ag.ID})
+			Title: "Agent offline: " + ag.Name, Detail: detail, Since: since, AgentID: ag.ID})
 		return nil
 	})
 }
