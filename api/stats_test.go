@@ -130,6 +130,8 @@ func TestAPI_StatsRiskTilesMatchLists(t *testing.T) {
 		assert.EqualValues(t, len(ids), l.body["total"], "risk %s sorted", risk)
 		l = e.mustAs(t, viewer, 200, "GET", "/api/v1/certificates?status=Archived&risk="+risk, nil)
 		assert.EqualValues(t, 0, l.body["total"], "no archived certificate is at risk %s", risk)
+		l = e.mustAs(t, viewer, 200, "GET", "/api/v1/certificates?status=Pending&risk="+risk, nil)
+		assert.EqualValues(t, 0, l.body["total"], "a status filter narrows risk %s", risk)
 	}
 
 	a := e.as(t, viewer, "GET", "/api/v1/certificates?risk=doomed", nil)
