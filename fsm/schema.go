@@ -26,7 +26,8 @@ import (
 //     the renewal check watches; certificates stored as certificateRecord (the
 //     same bytes as 1).
 //  3. counters of jobs by status and type (counts/jobs NUL status_type NUL
-//     status NUL type), for the dashboard and /metrics.
+//     status NUL type), for the dashboard and /metrics; certificateRecord's
+//     optional weak_key (no step: absent, false, is right for older records).
 const schemaVersion = 3
 
 // migration brings a file from version to-1 to version to. It runs inside the
