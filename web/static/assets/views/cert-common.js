@@ -83,7 +83,7 @@ export function daysCell(expiresAt) {
 // missingRoute reports whether err is the 404 of a route this node does not
 // serve yet (an older server), as opposed to a record not found.
 export function missingRoute(err) {
-  return err instanceof ApiError && (err.status === 404 || err.status === 405) && /^no route/i.test(err.message || '');
+  return err instanceof ApiError && (err.status === 404 || err.status === 405) && /^(no route|method \w+ is not allowed)/i.test(err.message || '');
 }
 
 // The certificate statuses and key types, as the API spells them.

@@ -119,7 +119,7 @@ export default {
       const hadFocus = actions.contains(document.activeElement) && document.activeElement.dataset.action;
       mount(actions, can('write') ? [
         live ? h('button', { type: 'button', class: 'btn btn-primary', 'data-action': 'renew', onclick: renew }, 'Renew') : null,
-        live && (c.target_ids || []).length ? h('button', { type: 'button', class: 'btn', 'data-action': 'deploy', onclick: () => deploy('') }, 'Deploy…') : null,
+        live && (c.target_ids || []).length && latest() ? h('button', { type: 'button', class: 'btn', 'data-action': 'deploy', onclick: () => deploy('') }, 'Deploy…') : null,
         st !== 'Archived' ? h('a', { class: 'btn', href: ctx.href(`/certificates/${enc(id)}/edit`), 'data-action': 'edit' }, 'Edit') : null,
         live ? h('button', { type: 'button', class: 'btn btn-danger', 'data-action': 'revoke', onclick: revoke }, 'Revoke…') : null,
         st !== 'Archived' ? h('button', { type: 'button', class: 'btn', 'data-action': 'archive', onclick: archive }, 'Archive') : null,

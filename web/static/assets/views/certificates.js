@@ -5,7 +5,7 @@
 import { h, mount, fmtDate, fmtNumber } from '../lib/dom.js';
 import { api, can, ApiError } from '../lib/api.js';
 import { badge, table, pager, toast, confirmAction, errorBox, field, pageHeader, revocationReasons } from '../lib/ui.js';
-import { refs, refName, daysCell, certStatuses, keyTypes, risks } from './cert-common.js';
+import { refs, refName, daysCell, certStatuses, keyTypes, risks, missingRoute } from './cert-common.js';
 
 const PER_PAGE = 50;
 // The query keys this view keeps in the URL, named as the API's filters.
@@ -218,7 +218,8 @@ export default {
         const res = await api.post('/api/v1/certificates/bulk-renew', { certificate_ids: ids });
         showBulk('renew', res, () => { selected.clear(); load(); });
       } catch (err) {
-        mount(bulkResult, errorBox(err));
+        if (err instanceof ApiError && err.status === 401) return;
+        mount(bulkResult, missingRoute(err) ? h('div', { class: 'alert alert-warn', role: 'alert' }, 'This node does not offer bulk renew yet (its API is older than the dashboard).') : errorBox(err));
         toast(`Bulk renew failed: ${err.message}`, 'bad');
       }
     }
@@ -231,7 +232,8 @@ export default {
         const res = await api.post('/api/v1/certificates/bulk-revoke', { certificate_ids: ids, reason: ok.reason });
         showBulk('revoke', res, () => { selected.clear(); load(); });
       } catch (err) {
-        mount(bulkResult, errorBox(err));
+        if (err instanceof ApiError && err.status === 401) return;
+        mount(bulkResult, missingRoute(err) ? h('div', { class: 'alert alert-warn', role: 'alert' }, 'This node does not offer bulk revoke yet (its API is older than the dashboard).') : errorBox(err));
         toast(`Bulk revoke failed: ${err.message}`, 'bad');
       }
     }
