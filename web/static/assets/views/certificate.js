@@ -207,7 +207,7 @@ export default {
           const aid = (x.job && x.job.agent_id) || (r.targets.get(x.id) || {}).agent_id;
           return aid ? h('a', { href: ctx.href(`/agents/${enc(aid)}`) }, refName(r.agents, aid)) : '—';
         } },
-        { label: 'Host', cell: (x) => (x.res && x.res.host) || (r.agents.get((x.job && x.job.agent_id) || '') || {}).hostname || '—' },
+        { label: 'Host', cell: (x) => (x.res && x.res.host) || (r.agents.get((x.job && x.job.agent_id) || (r.targets.get(x.id) || {}).agent_id || '') || {}).hostname || '—' },
         { label: 'Latest job', cell: (x) => x.job ? h('span', null, h('a', { href: ctx.href(`/jobs/${enc(x.job.id)}`) }, badge(x.job.status)), ' ', h('small', { class: 'muted' }, ago(x.job.completed_at || x.job.started_at || x.job.created_at))) : h('span', { class: 'muted' }, 'never deployed') },
         { label: 'Validation', cell: (x) => validationCell(x.res, x.job) },
         { label: 'Served serial', cell: served },
