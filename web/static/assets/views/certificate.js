@@ -271,7 +271,7 @@ export default {
       if (sameData(memo, 'violations', rows)) return;
       const t = table([
         { label: 'Severity', cell: (x) => h('span', { class: `badge badge-${x.severity === 'Warning' ? 'warn' : 'bad'}` }, x.severity) },
-        { label: 'Rule', cell: (x) => h('a', { href: ctx.href('/policies') }, x.rule_id) },
+        { label: 'Rule', cell: (x) => h('a', { href: ctx.href('/policies') }, refName(r.rules, x.rule_id)) },
         { label: 'Message', cell: (x) => x.message },
         { label: 'When', cell: (x) => fmtTime(x.created_at) },
       ], rows, { empty: 'No policy is violated.', rowAttrs: (x) => ({ 'data-id': x.id }) });
