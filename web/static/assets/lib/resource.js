@@ -342,6 +342,10 @@ function formValues(form, fields) {
   for (const f of fields) {
     const el = form.elements.namedItem(f.name);
     if (!el) continue;
+    // A required field left empty is said at once, without a request.
+    if (f.required && f.type !== 'checkbox' && !el.value.trim()) {
+      throw new ApiError(400, { field: f.name, message: `${f.label} is required.` });
+    }
     if (f.type === 'checkbox') out[f.name] = el.checked;
     else if (f.type === 'number') out[f.name] = el.value.trim() === '' ? null : Number(el.value);
     else if (f.type === 'list') out[f.name] = el.value.split(',').map((x) => x.trim()).filter(Boolean);
@@ -378,4 +382,16 @@ export function toneBadge(text, tone) {
 const extraTones = { Degraded: 'warn', unhealthy: 'bad', stalled: 'warn', candidate: 'warn', shutdown: 'bad', Retired: 'muted', AwaitingCSR: 'info', voter: 'info' };
 export function stateBadge(v) {
   return extraTones[v] ? toneBadge(v, extraTones[v]) : badge(v);
+}
+
+const shortFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+
+// shortTime is a time in a table cell: month, day, hours and minutes (the
+// year when it is not this one), with the exact time as the title.
+export function shortTime(v) {
+  if (!v) return '—';
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) return String(v);
+  const text = d.getFullYear() === new Date().getFullYear() ? shortFmt.format(d) : fmtTime(v);
+  return h('time', { datetime: d.toISOString(), title: fmtTime(v) }, text);
 }
