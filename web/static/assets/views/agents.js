@@ -78,7 +78,7 @@ export default {
       const byStatus = s ? s.by_status : count(all, (a) => a.status);
       const byVersion = s ? s.by_version : count(all, (a) => a.version);
       const byOS = s ? s.by_os : count(all, (a) => a.os);
-      fleet.set(section(`Fleet: ${s ? s.total : all.length} agents`, h('dl', { class: 'facts fleet', 'data-testid': 'fleet-counts' },
+      fleet.set(section(`Fleet: ${s ? s.total : all.length} agents`, h('dl', { class: 'facts fleet-counts', 'data-testid': 'fleet-counts' },
         h('dt', null, 'By status'), h('dd', null, countsList(byStatus, { 'data-group': 'status' })),
         h('dt', null, 'By version'), h('dd', null, countsList(byVersion, { 'data-group': 'version' })),
         h('dt', null, 'By OS'), h('dd', null, countsList(byOS || {}, { 'data-group': 'os' })))));
