@@ -157,7 +157,9 @@ export function queryValues(query, names) {
 
 // countsList shows {key: count} as a compact list of labelled counts.
 export function countsList(counts, attrs = {}) {
-  const entries = Object.entries(counts || {}).sort((a, b) => b[1] - a[1]);
+  const merged = {};
+  for (const [k, v] of Object.entries(counts || {})) merged[k || 'unknown'] = (merged[k || 'unknown'] || 0) + v;
+  const entries = Object.entries(merged).sort((a, b) => b[1] - a[1]);
   if (!entries.length) return h('p', { class: 'muted' }, 'None.');
   return h('ul', { class: 'counts', ...attrs }, entries.map(([k, v]) => h('li', { 'data-key': k }, badge(k), ' ', h('span', { class: 'count' }, String(v)))));
 }
@@ -269,6 +271,11 @@ export function crudView(cfg) {
             await reload();
           } catch (err) {
             if (err instanceof ApiError && err.status === 401) return;
+            // "notify[0].channel" or "config.port" lands on the notify or config input.
+            if (err instanceof ApiError && err.field && !form.elements.namedItem(err.field)) {
+              const base = err.field.split(/[.[]/)[0];
+              if (form.elements.namedItem(base)) err.field = base;
+            }
             showFieldErrors(form, err);
           } finally {
             btn.disabled = false;
