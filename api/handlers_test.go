@@ -322,6 +322,7 @@ func routeCases() map[string]routeCase {
 	add(jobAuditNotificationCases())
 	add(authClusterCases())
 	add(restoreCases())
+	add(statsCases())
 	return cases
 }
 

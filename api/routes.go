@@ -48,7 +48,9 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/api/v1/openapi.json", access: accessPublic, handler: s.openAPI, summary: "This API's OpenAPI 3 document", tag: "health", response: map[string]any{}, status: 200},
 
 		{method: "GET", path: "/api/v1/certificates", access: accessRead, handler: s.listCertificates, summary: "List certificates", tag: "certificates", response: wire.List[wire.Certificate]{}, status: 200,
-			query: withList("status", "environment", "owner_id", "team_id", "issuer_id", "expires_before", "expires_after", "q", "sort", "consistency")},
+			query: withList("status", "environment", "owner_id", "team_id", "issuer_id", "agent_id", "target_id", "key_type", "risk", "expires_before", "expires_after", "q", "sort", "consistency")},
+		{method: "POST", path: "/api/v1/certificates/bulk-renew", access: accessWrite, handler: s.bulkRenew, summary: "Renew the certificates named (certificate_ids, at most 1000) or matching every criterion given (owner_id, team_id, issuer_id, agent_id), each as POST /certificates/{id}/renew", tag: "certificates", request: wire.BulkRequest{}, response: wire.BulkRenewResult{}, status: 200},
+		{method: "POST", path: "/api/v1/certificates/bulk-revoke", access: accessAdmin, handler: s.bulkRevoke, summary: "Revoke the certificates named (certificate_ids, at most 1000) or matching every criterion given, with one RFC 5280 reason, each as POST /certificates/{id}/revoke", tag: "certificates", request: wire.BulkRequest{}, response: wire.BulkRevokeResult{}, status: 200},
 		{method: "POST", path: "/api/v1/certificates", access: accessWrite, handler: s.createCertificate, summary: "Create a managed certificate", tag: "certificates", request: certificateRequest{}, response: wire.Certificate{}, status: 201},
 		{method: "GET", path: "/api/v1/certificates/:id", access: accessRead, handler: s.getCertificate, summary: "Get a certificate", tag: "certificates", response: wire.Certificate{}, status: 200, query: []string{"consistency"}},
 		{method: "PUT", path: "/api/v1/certificates/:id", access: accessWrite, handler: s.updateCertificate, summary: "Update a certificate", tag: "certificates", request: certificateRequest{}, response: wire.Certificate{}, status: 200},
@@ -68,7 +70,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/api/v1/policies/:id/violations", access: accessRead, handler: s.listRuleViolations, summary: "List a policy rule's violations", tag: "policies", response: wire.List[wire.PolicyViolation]{}, status: 200, query: withList("certificate_id")},
 		rpolicies.list("/api/v1/renewal-policies"), rpolicies.create("/api/v1/renewal-policies"), rpolicies.get("/api/v1/renewal-policies/:id"), rpolicies.update("/api/v1/renewal-policies/:id"), rpolicies.remove("/api/v1/renewal-policies/:id"),
 
-		{method: "GET", path: "/api/v1/agents", access: accessRead, handler: s.listAgents, summary: "List agents", tag: "agents", response: wire.List[wire.Agent]{}, status: 200, query: withList("status", "consistency")},
+		{method: "GET", path: "/api/v1/agents", access: accessRead, handler: s.listAgents, summary: "List agents", tag: "agents", response: wire.List[wire.Agent]{}, status: 200, query: withList("status", "version", "os", "consistency")},
 		{method: "POST", path: "/api/v1/agents", access: accessWrite, handler: s.registerAgent, summary: "Register an agent; its API key is in the answer, once", tag: "agents", request: agentRequest{}, response: wire.AgentRegistration{}, status: 201},
 		{method: "GET", path: "/api/v1/agents/:id", access: accessRead, handler: s.getAgent, summary: "Get an agent", tag: "agents", response: wire.Agent{}, status: 200},
 		{method: "DELETE", path: "/api/v1/agents/:id", access: accessWrite, handler: s.retireAgent, summary: "Retire an agent: its key stops working, it gets 410", tag: "agents", status: 204},
@@ -91,7 +93,19 @@ func (s *Server) routes() []route {
 
 		{method: "GET", path: "/api/v1/notifications", access: accessRead, handler: s.listNotifications, summary: "List notifications", tag: "notifications", response: wire.List[wire.Notification]{}, status: 200, query: withList("status", "type", "channel", "certificate_id")},
 		{method: "GET", path: "/api/v1/notifications/:id", access: accessRead, handler: s.getNotification, summary: "Get a notification", tag: "notifications", response: wire.Notification{}, status: 200},
+		{method: "POST", path: "/api/v1/notifications/:id/retry", access: accessWrite, handler: s.retryNotification, summary: "Put a Failed or Dead notification back to Pending with its attempts reset (409 for any other status)", tag: "notifications", response: status, status: 200},
 		{method: "POST", path: "/api/v1/notifications/:id/read", access: accessWrite, handler: s.readNotification, summary: "Mark a notification read", tag: "notifications", response: status, status: 200},
+
+		{method: "GET", path: "/api/v1/stats/summary", access: accessRead, handler: s.statsSummary, tag: "stats", response: wire.StatsSummary{}, status: 200,
+			summary: "Overview counts. Certificates: totals leave out Archived; expiring_30d/7d: not Archived or Revoked, expires_at in (now, now+N days]; expired: not Archived or Revoked, expires_at <= now; " +
+				"renewal_overdue: Active, Expiring, RenewalInProgress or Failed, not yet expired, past its renewal point (its policy's renewal window, or a third of its current version's lifetime, before expiry), no Issuance or Renewal job open; " +
+				"renewal_failed: status Failed; revoked: status Revoked; weak_keys: not Archived or Revoked, current version's key RSA < 2048 bits, ECDSA < P-256, or signed with SHA-1. " +
+				"Agents (not retired) by status, version, OS; jobs by status, unfinished ones by type; notifications pending, failed (retried later) and dead (attempts spent, never retried)"},
+		{method: "GET", path: "/api/v1/stats/expiration-timeline", access: accessRead, handler: s.expirationTimeline, summary: "Certificates (not Archived or Revoked) expiring in each day or week from now, over days (1..365, default 30)", tag: "stats", response: wire.ExpirationTimeline{}, status: 200, query: []string{"days", "bucket"}},
+		{method: "GET", path: "/api/v1/stats/certificates-by-status", access: accessRead, handler: s.certificatesByStatus, summary: "Certificates per status", tag: "stats", response: wire.CertificatesByStatus{}, status: 200},
+		{method: "GET", path: "/api/v1/stats/job-trends", access: accessRead, handler: s.jobTrends, summary: "Jobs completed and failed per UTC day, by type, over days (1..365, default 30)", tag: "stats", response: wire.JobTrends{}, status: 200, query: []string{"days"}},
+		{method: "GET", path: "/api/v1/stats/issuance-rate", access: accessRead, handler: s.issuanceRate, summary: "Certificate versions recorded per UTC day over days (1..365, default 30)", tag: "stats", response: wire.IssuanceRate{}, status: 200, query: []string{"days"}},
+		{method: "GET", path: "/api/v1/stats/attention", access: accessRead, handler: s.attention, summary: "The needs-attention queue: failed renewals and deployments, jobs waiting for a CSR (over 5 minutes) or an offline agent, dead notifications, offline agents; newest first, at most 200, with the total", tag: "stats", response: wire.Attention{}, status: 200},
 
 		{method: "GET", path: "/api/v1/auth/info", access: accessPublic, handler: s.authInfo, summary: "Whether this server requires an API key", tag: "auth", response: map[string]any{}, status: 200},
 		{method: "GET", path: "/api/v1/auth/check", access: accessAnyKey, handler: s.authCheck, summary: "Check the presented API key", tag: "auth", response: map[string]any{}, status: 200},

@@ -64,6 +64,11 @@ type State interface {
 	APIKeys(fsm.Page) (fsm.List[fsm.APIKey], error)
 	JoinToken(id string) (fsm.JoinToken, error)
 	JoinTokens(fsm.Page) (fsm.List[fsm.JoinToken], error)
+	StatsSummary(fsm.RiskClock) (wire.StatsSummary, error)
+	ExpirationTimeline(now time.Time, days int, size time.Duration) ([]wire.ExpirationBucket, error)
+	JobTrends(now time.Time, days int) ([]wire.JobTrendDay, error)
+	IssuanceRate(now time.Time, days int) ([]wire.IssuanceDay, error)
+	Attention(now time.Time, limit int) (wire.Attention, error)
 	// WriteState writes a consistent copy of the state file to w and
 	// summarises it (GET /api/v1/cluster/snapshot).
 	WriteState(w io.Writer) (fsm.StateSummary, error)
@@ -124,6 +129,10 @@ type Config struct {
 	// fields sealed and redacted. Nil accepts any config and declares no
 	// secret.
 	IssuerTypes IssuerTypes
+	// MaxLifetime is the longest certificate lifetime the renewal check
+	// considers (the scheduler's); renewal_overdue reads as far. 0 means
+	// fsm.DefaultStatsMaxLifetime.
+	MaxLifetime time.Duration
 	// Nudge asks the job processor to run now, after renew and deploy have
 	// queued jobs; it reaches the scheduler only on the leader. Nil: none.
 	Nudge func()
@@ -298,25 +307,7 @@ func (s *Server) propose(c *gin.Context, p fsm.Payload) bool {
 	if !validRequestID(reqID) {
 		reqID = newRequestID()
 	}
-	who := principalOf(c)
-	actorType := fsm.ActorUser
-	if who.role == fsm.RoleAgent {
-		actorType = fsm.ActorAgent
-	}
-	cmd, err := fsm.NewCommand(fsm.Meta{
-		RequestID: reqID,
-		Time:      s.cfg.Now(),
-		Actor:     who.name,
-		ActorType: actorType,
-		ActorRole: who.role,
-	}, p)
-	if err != nil {
-		fail(c, err)
-		return false
-	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
-	defer cancel()
-	if _, err := s.cluster.Propose(ctx, cmd); err != nil {
+	if err := s.proposeFor(c, reqID, p); err != nil {
 		fail(c, err)
 		return false
 	}

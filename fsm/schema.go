@@ -265,8 +265,12 @@ type certificateRecord struct {
 	KeyGeneration    string            `json:"key_generation,omitempty"`
 	KeyType          string            `json:"key_type,omitempty"`
 	StatusReason     string            `json:"status_reason,omitempty"`
-	CreatedAt        time.Time         `json:"created_at"`
-	UpdatedAt        time.Time         `json:"updated_at"`
+	// WeakKey came after schema 1 as an optional field: every record
+	// written before it held a version without key facts, so its absence,
+	// false, is right for them and no migration is needed.
+	WeakKey   bool      `json:"weak_key,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func (c *Certificate) storedForm() any {
@@ -275,7 +279,7 @@ func (c *Certificate) storedForm() any {
 		OwnerID: c.OwnerID, TeamID: c.TeamID, IssuerID: c.IssuerID, TargetIDs: c.TargetIDs,
 		RenewalPolicyID: c.RenewalPolicyID, Status: string(c.Status), ExpiresAt: c.ExpiresAt, Tags: c.Tags,
 		LastRenewalAt: c.LastRenewalAt, LastDeploymentAt: c.LastDeploymentAt,
-		KeyGeneration: string(c.KeyGeneration), KeyType: string(c.KeyType), StatusReason: c.StatusReason,
+		KeyGeneration: string(c.KeyGeneration), KeyType: string(c.KeyType), StatusReason: c.StatusReason, WeakKey: c.WeakKey,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }
@@ -290,7 +294,7 @@ func (c *Certificate) decodeStored(raw []byte) error {
 		OwnerID: r.OwnerID, TeamID: r.TeamID, IssuerID: r.IssuerID, TargetIDs: r.TargetIDs,
 		RenewalPolicyID: r.RenewalPolicyID, Status: wire.CertificateStatus(r.Status), ExpiresAt: r.ExpiresAt, Tags: r.Tags,
 		LastRenewalAt: r.LastRenewalAt, LastDeploymentAt: r.LastDeploymentAt,
-		KeyGeneration: wire.KeyGeneration(r.KeyGeneration), KeyType: wire.KeyType(r.KeyType), StatusReason: r.StatusReason,
+		KeyGeneration: wire.KeyGeneration(r.KeyGeneration), KeyType: wire.KeyType(r.KeyType), StatusReason: r.StatusReason, WeakKey: r.WeakKey,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 	return nil

@@ -282,6 +282,7 @@ func (s *Service) SignCSR(ctx context.Context, agentID string, job fsm.Job, cert
 	version := fsm.CertificateVersion{ID: s.newID("cv-"), CertificateID: cert.ID, SerialNumber: res.SerialNumber,
 		NotBefore: res.NotBefore, NotAfter: res.NotAfter, FingerprintSHA256: res.FingerprintSHA256,
 		PEMChain: res.CertPEM + res.ChainPEM, CSRPEM: csrPEM}
+	version.DescribeKey()
 	now := s.cfg.Now()
 	base := "csr/" + job.ID + "/" + res.SerialNumber + "/"
 	err = s.propose(ctx, now, base+"version", actor, &fsm.RecordVersion{Version: version})
