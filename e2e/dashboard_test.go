@@ -460,10 +460,12 @@ func TestDashboard_Cluster(t *testing.T) {
 		}
 		p.WaitView("cluster", `root.querySelectorAll('[data-id]').length >= 3`)
 		p.WaitJS("the leader "+leader.ID+" shown", leaderRow(leader.ID))
+		p.WaitJS("a healthy quorum shown", `document.querySelector('[data-view="cluster"] [data-quorum="ok"]')`)
 		p.Screenshot("cluster-3-nodes")
 		c.Kill(leader)
 		next := c.WaitLeader(leader)
 		p.WaitJS("the new leader "+next.ID+" shown", leaderRow(next.ID)+" && !"+leaderRow(leader.ID))
+		p.WaitJS("the quorum shown at risk (one voter down of three)", `document.querySelector('[data-view="cluster"] [data-quorum="at-risk"]')`)
 		p.Screenshot("cluster-after-failover")
 		require.NotEqual(t, leader.ID, next.ID)
 	})
