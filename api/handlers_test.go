@@ -964,6 +964,7 @@ func authClusterCases() map[string]routeCase {
 				require.Equal(t, 200, a.status, "%s", a.raw)
 				assert.Equal(t, []string{"cluster_id", "leader", "members", "node_id"}, keys(a.body))
 				assert.Len(t, a.body["members"], 1)
+				assert.Greater(t, a.body["members"].([]any)[0].(map[string]any)["data_size_bytes"], float64(0), "state file and raft log on disk")
 			}
 		},
 		"GET /api/v1/cluster/node": func(t *testing.T, w *world) {

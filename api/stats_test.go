@@ -130,6 +130,8 @@ func TestAPI_StatsRiskTilesMatchLists(t *testing.T) {
 		assert.EqualValues(t, len(ids), l.body["total"], "risk %s sorted", risk)
 		l = e.mustAs(t, viewer, 200, "GET", "/api/v1/certificates?status=Archived&risk="+risk, nil)
 		assert.EqualValues(t, 0, l.body["total"], "no archived certificate is at risk %s", risk)
+		l = e.mustAs(t, viewer, 200, "GET", "/api/v1/certificates?status=Pending&risk="+risk, nil)
+		assert.EqualValues(t, 0, l.body["total"], "a status filter narrows risk %s", risk)
 	}
 
 	a := e.as(t, viewer, "GET", "/api/v1/certificates?risk=doomed", nil)
@@ -427,4 +429,51 @@ func statsCases() map[string]routeCase {
 			requireError(t, w.as(t, w.operator, "POST", "/api/v1/notifications/ne-none/retry", nil), 404, "")
 		},
 	}
+}
+
+// TestAPI_MetricsDashboardCounts: what the overview counts is on /metrics,
+// and made-up paths cannot grow the request metrics' label values.
+func TestAPI_MetricsDashboardCounts(t *testing.T) {
+	w := newWorld(t, api.Config{RateLimit: -1, AuthFailureRate: -1, HeartbeatFlush: 10 * time.Millisecond})
+	w.mustAs(t, w.agentKey, 200, "POST", "/api/v1/agents/"+w.agentID+"/heartbeat", map[string]any{"version": "1.4.0"})
+	certID, _ := w.deployJob(t, w.agentID)
+	note := w.notification(t)
+	w.propose(t, &fsm.MarkNotificationFailed{ID: note, Error: "smtp: 550", Dead: true})
+	archived := w.cert(t, w.admin, w.ref, nil)
+	w.issue(t, archived, archived+".example.com", 30*day)
+	w.must(t, 204, "DELETE", "/api/v1/certificates/"+archived, nil)
+
+	w.mustAs(t, w.viewer, 200, "GET", "/metrics", nil) // the /metrics route's own series
+	before := string(w.mustAs(t, w.viewer, 200, "GET", "/metrics", nil).raw)
+	for i := range 50 {
+		w.as(t, w.viewer, "GET", fmt.Sprintf("/api/v1/made-up-%d/x", i), nil)
+		w.as(t, w.viewer, "GET", fmt.Sprintf("/api/v1/certificates/mc-made-up-%d", i), nil)
+	}
+	text := string(w.mustAs(t, w.viewer, 200, "GET", "/metrics", nil).raw)
+	assert.NotContains(t, text, "made-up", "a path never becomes a label value")
+	series := func(s string) int { return strings.Count(s, "certctl_http_request_duration_seconds_count{") }
+	assert.LessOrEqual(t, series(text), series(before)+2, "at most the unmatched and /api/v1/certificates/:id series are new")
+
+	v, ok := metricValue(text, "certctl_jobs", `status="Pending"`, `type="Deployment"`)
+	assert.True(t, ok && v == 1, "certctl_jobs{Pending,Deployment}: %v", v)
+	v, ok = metricValue(text, "certctl_jobs", `status="Completed"`, `type="Renewal"`)
+	assert.True(t, ok && v == 0, "every status and type is present")
+	v, ok = metricValue(text, "certctl_agents", `status="Online"`, `version="1.4.0"`)
+	assert.True(t, ok && v == 1)
+	v, ok = metricValue(text, "certctl_agents", `status="Offline"`, `version=""`)
+	assert.True(t, ok && v == 1, "the other agent never sent a heartbeat")
+	v, ok = metricValue(text, "certctl_notifications", `status="dead"`)
+	if !ok {
+		v, ok = metricValue(text, "certctl_notifications", `status="Dead"`)
+	}
+	assert.True(t, ok && v == 1)
+	v, ok = metricValue(text, "certctl_notifications_dead")
+	assert.True(t, ok && v == 1)
+	c := w.mustAs(t, w.viewer, 200, "GET", "/api/v1/certificates/"+certID, nil)
+	exp, err := time.Parse(time.RFC3339Nano, c.body["expires_at"].(string))
+	require.NoError(t, err)
+	v, ok = metricValue(text, "certctl_certificate_expiration_timestamp_seconds", `id="`+certID+`"`, `common_name="`+certID+`.example.com"`, `issuer_id="`+w.ref.issuer+`"`)
+	assert.True(t, ok, "each certificate's expiry")
+	assert.Equal(t, float64(exp.Unix()), v)
+	assert.NotContains(t, text, `id="`+archived+`"`, "archived certificates are left out")
 }

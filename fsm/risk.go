@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/json"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -197,12 +198,20 @@ func overdueWalk(tx *bolt.Tx, rc RiskClock, visit func(id []byte) bool) error {
 		if hasPrefixKey(open, prefix(string(id), string(JobRenewal))) {
 			continue
 		}
-		var cert Certificate
-		found, err := getJSON(certs, id, &cert)
-		if err != nil {
-			return err
+		// Only what the rule reads, without the record's lists and tags.
+		var cert struct {
+			Status          wire.CertificateStatus `json:"status"`
+			ExpiresAt       *time.Time             `json:"expires_at"`
+			RenewalPolicyID string                 `json:"renewal_policy_id"`
 		}
-		if !found || cert.Status == CertExpired || cert.ExpiresAt == nil {
+		raw := certs.Get(id)
+		if raw == nil {
+			continue
+		}
+		if err := json.Unmarshal(raw, &cert); err != nil {
+			return unreadable(id, err)
+		}
+		if cert.Status == CertExpired || cert.ExpiresAt == nil {
 			continue
 		}
 		p := EffectivePolicy(nil)
@@ -273,12 +282,34 @@ func riskCount(tx *bolt.Tx, r Risk, rc RiskClock) (int, error) {
 // rest of flt, in the walk's order or sorted by field.
 func riskCertificates(tx *bolt.Tx, flt CertificateFilter, field string, desc bool, p Page) (List[Certificate], error) {
 	rest := flt
-	rest.Risk, rest.Sort = "", ""
-	match := rest.match()
+	rest.Risk, rest.Sort, rest.Clock = "", "", RiskClock{}
+	match := rest.predicate()
 	certs := tx.Bucket(bucketCertificates)
 	pg := newPager[Certificate](p)
 	var all []Certificate
 	var derr error
+	if field == "" && rest == (CertificateFilter{}) {
+		// Nothing else to match: count the walk, decode the page only.
+		err := atRisk(tx, flt.Risk, flt.Clock, func(id []byte) bool {
+			if !pg.wants() {
+				return true
+			}
+			var c Certificate
+			found, err := getJSON(certs, id, &c)
+			if err != nil {
+				derr = err
+				return false
+			}
+			if found {
+				pg.add(c)
+			}
+			return true
+		})
+		if err == nil {
+			err = derr
+		}
+		return List[Certificate]{Items: pg.items, Total: pg.seen}, err
+	}
 	err := atRisk(tx, flt.Risk, flt.Clock, func(id []byte) bool {
 		var c Certificate
 		found, err := getJSON(certs, id, &c)
@@ -286,7 +317,7 @@ func riskCertificates(tx *bolt.Tx, flt CertificateFilter, field string, desc boo
 			derr = err
 			return false
 		}
-		if !found || match != nil && !match(&c) {
+		if !found || !match(&c) {
 			return true
 		}
 		if field != "" {

@@ -25,7 +25,9 @@ import (
 //     lifecycle slot; idx_renewal_scan and renewal_scan_ended: the certificates
 //     the renewal check watches; certificates stored as certificateRecord (the
 //     same bytes as 1).
-const schemaVersion = 2
+//  3. counters of jobs by status and type (counts/jobs NUL status_type NUL
+//     status NUL type), for the dashboard and /metrics.
+const schemaVersion = 3
 
 // migration brings a file from version to-1 to version to. It runs inside the
 // opening transaction and must be deterministic: the file it leaves is the one
@@ -42,6 +44,7 @@ type migration struct {
 // version.
 var migrations = []migration{
 	{to: 2, what: "index the open jobs of each certificate and the certificates the renewal check watches", run: migrateLifecycleIndexes},
+	{to: 3, what: "count the jobs by status and type", run: migrateJobTypeCounts},
 }
 
 // bucketSince names the buckets a migration added, with the version that
@@ -322,4 +325,41 @@ func wireCertificate(raw []byte) (json.RawMessage, error) {
 		return nil, &Error{Code: CodeInternal, Message: "stored certificate is unreadable: " + err.Error()}
 	}
 	return json.Marshal(&c)
+}
+
+// Version 2 -> 3.
+
+// migrateJobTypeCounts writes the counters of jobs by status and type that
+// jobStore.put keeps from version 3 on.
+func migrateJobTypeCounts(tx *bolt.Tx) error {
+	jobs, counts := tx.Bucket(bucketJobs), tx.Bucket(bucketCounts)
+	if jobs == nil || counts == nil {
+		return nil
+	}
+	n := map[string]uint64{}
+	var keys []string
+	err := jobs.ForEach(func(k, v []byte) error {
+		var j struct { // a version 2 job, as far as the counter needs it
+			Type   string `json:"type"`
+			Status string `json:"status"`
+		}
+		if err := json.Unmarshal(v, &j); err != nil {
+			return unreadable(k, err)
+		}
+		key := string(jobTypeCountKey(wire.JobStatus(j.Status), wire.JobType(j.Type)))
+		if n[key] == 0 {
+			keys = append(keys, key)
+		}
+		n[key]++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys { // in the order first seen: deterministic
+		if err := counts.Put([]byte(k), u64(n[k])); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,6 +2,8 @@ package fsm
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -17,7 +19,7 @@ import (
 // and Risk for the definitions). Certificates are counted from counters
 // and index keys; only renewal_overdue decodes the certificates inside the
 // renewal horizon. Agents (not retired) are decoded to count versions and
-// operating systems; unfinished jobs to count types.
+// operating systems.
 func (f *FSM) StatsSummary(rc RiskClock) (wire.StatsSummary, error) {
 	var out wire.StatsSummary
 	err := f.view(func(tx *bolt.Tx) error {
@@ -67,15 +69,13 @@ func (f *FSM) StatsSummary(rc RiskClock) (wire.StatsSummary, error) {
 		js := &out.Jobs
 		js.ByStatus, js.ByType = map[string]int{}, map[string]int{}
 		for _, st := range JobStatuses {
-			n := readCount(tx, string(bucketJobs), "status", string(st))
-			if n > 0 {
+			if n := readCount(tx, string(bucketJobs), "status", string(st)); n > 0 {
 				js.ByStatus[string(st)] = n
 			}
-			if n == 0 || JobFinished(st) {
-				continue
-			}
-			if err := eachJob(tx, st, func(j *Job) bool { js.ByType[string(j.Type)]++; return true }); err != nil {
-				return err
+			for _, typ := range JobTypes {
+				if n := readCount(tx, jobTypeCountParts(st, typ)...); n > 0 {
+					js.ByType[string(typ)] += n
+				}
 			}
 		}
 
@@ -216,6 +216,53 @@ func (f *FSM) IssuanceRate(now time.Time, days int) ([]wire.IssuanceDay, error) 
 			}
 			return nil
 		})
+	})
+	return out, err
+}
+
+// AgentCount is the number of agents (not retired) of one status and
+// version.
+type AgentCount struct {
+	Status  wire.AgentStatus
+	Version string
+	N       int
+}
+
+// AgentCounts counts the agents not retired by status and version, in
+// status then version order. It decodes every agent.
+func (f *FSM) AgentCounts() ([]AgentCount, error) {
+	n := map[[2]string]int{}
+	err := f.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAgents).ForEach(func(k, v []byte) error {
+			var a Agent
+			if err := unmarshalStored(v, &a); err != nil {
+				return unreadable(k, err)
+			}
+			if a.RetiredAt == nil {
+				n[[2]string{string(a.Status), a.Version}]++
+			}
+			return nil
+		})
+	})
+	out := make([]AgentCount, 0, len(n))
+	for k, c := range n {
+		out = append(out, AgentCount{Status: wire.AgentStatus(k[0]), Version: k[1], N: c})
+	}
+	slices.SortFunc(out, func(a, b AgentCount) int {
+		return cmp.Or(cmp.Compare(a.Status, b.Status), cmp.Compare(a.Version, b.Version))
+	})
+	return out, err
+}
+
+// NotificationCounts returns the number of notifications of each status,
+// from counters.
+func (f *FSM) NotificationCounts() (map[wire.NotificationStatus]int, error) {
+	out := map[wire.NotificationStatus]int{}
+	err := f.view(func(tx *bolt.Tx) error {
+		for _, st := range NotificationStatus {
+			out[st] = readCount(tx, string(bucketNotifications), "status", string(st))
+		}
+		return nil
 	})
 	return out, err
 }
