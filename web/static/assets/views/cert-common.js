@@ -11,6 +11,7 @@ const kinds = {
   policies: '/api/v1/renewal-policies',
   targets: '/api/v1/targets',
   agents: '/api/v1/agents',
+  rules: '/api/v1/policies',
 };
 
 const cache = new Map(); // kind -> {at, promise}
@@ -29,7 +30,8 @@ async function fetchAll(path, signal) {
   return new Map(out.map((r) => [r.id, r]));
 }
 
-// refs answers {owners, teams, issuers, policies, targets, agents}: each a
+// refs answers {owners, teams, issuers, policies, targets, agents, rules}
+// (rules: policy rules; policies: renewal policies): each a
 // Map of id to record, for the kinds asked. A kind the role may not read
 // (or that fails) is an empty Map: names fall back to ids.
 export async function refs(signal, wanted = Object.keys(kinds)) {

@@ -144,7 +144,8 @@ export default {
         target_ids: [...form.querySelectorAll('input[name="target_ids"]:checked')].map((b) => b.value),
         tags,
         key_type: inputs.key_type.value,
-        key_generation: inputs.key_generation.value,
+        // Empty means on the agent: an unchanged choice is sent as it was.
+        key_generation: inputs.key_generation.value === 'agent' && !c.key_generation ? '' : inputs.key_generation.value,
       };
       if (inputs.id && inputs.id.value.trim()) body.id = inputs.id.value.trim();
       return body;

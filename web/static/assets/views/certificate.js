@@ -207,7 +207,7 @@ export default {
           const aid = (x.job && x.job.agent_id) || (r.targets.get(x.id) || {}).agent_id;
           return aid ? h('a', { href: ctx.href(`/agents/${enc(aid)}`) }, refName(r.agents, aid)) : '—';
         } },
-        { label: 'Host', cell: (x) => (x.res && x.res.host) || (r.agents.get((x.job && x.job.agent_id) || '') || {}).hostname || '—' },
+        { label: 'Host', cell: (x) => (x.res && x.res.host) || (r.agents.get((x.job && x.job.agent_id) || (r.targets.get(x.id) || {}).agent_id || '') || {}).hostname || '—' },
         { label: 'Latest job', cell: (x) => x.job ? h('span', null, h('a', { href: ctx.href(`/jobs/${enc(x.job.id)}`) }, badge(x.job.status)), ' ', h('small', { class: 'muted' }, ago(x.job.completed_at || x.job.started_at || x.job.created_at))) : h('span', { class: 'muted' }, 'never deployed') },
         { label: 'Validation', cell: (x) => validationCell(x.res, x.job) },
         { label: 'Served serial', cell: served },
@@ -271,7 +271,7 @@ export default {
       if (sameData(memo, 'violations', rows)) return;
       const t = table([
         { label: 'Severity', cell: (x) => h('span', { class: `badge badge-${x.severity === 'Warning' ? 'warn' : 'bad'}` }, x.severity) },
-        { label: 'Rule', cell: (x) => h('a', { href: ctx.href('/policies') }, x.rule_id) },
+        { label: 'Rule', cell: (x) => h('a', { href: ctx.href('/policies') }, refName(r.rules, x.rule_id)) },
         { label: 'Message', cell: (x) => x.message },
         { label: 'When', cell: (x) => fmtTime(x.created_at) },
       ], rows, { empty: 'No policy is violated.', rowAttrs: (x) => ({ 'data-id': x.id }) });

@@ -47,6 +47,14 @@ export default {
     });
     const env = h('input', { type: 'text', name: 'environment', id: 'flt-environment', value: state.filters.environment || '', list: 'env-list', size: 12, autocomplete: 'off' });
     env.addEventListener('change', () => setFilter('environment', env.value.trim()));
+    const narrow = window.matchMedia('(max-width: 760px)');
+    const sortSelect = h('select', { name: 'sort', id: 'flt-sort' },
+      h('option', { value: '' }, 'ID'),
+      [['name', 'Name'], ['common_name', 'Common name'], ['status', 'Status'], ['environment', 'Environment'], ['expires_at', 'Expiry'], ['created_at', 'Created'], ['updated_at', 'Updated']]
+        .flatMap(([k, label]) => [h('option', { value: k }, `${label} ↑`), h('option', { value: `-${k}` }, `${label} ↓`)]));
+    sortSelect.value = state.sort;
+    sortSelect.addEventListener('change', () => { state.sort = sortSelect.value; state.page = 1; changed(); });
+    const sortField = h('div', { class: 'phone-only' }, field('Sort by', sortSelect));
     const filterForm = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter certificates', onsubmit: (ev) => { ev.preventDefault(); clearTimeout(debounce); setFilter('q', search.value.trim()); } },
       field('Search', search),
       select('status', 'Status', certStatuses.map((v) => ({ value: v, label: v }))),
@@ -59,13 +67,19 @@ export default {
       select('agent_id', 'Agent', opts(r.agents)),
       select('target_id', 'Target', opts(r.targets)),
       select('key_type', 'Key type', keyTypes.map((v) => ({ value: v, label: v }))),
+      sortField,
       h('div', { class: 'field' }, h('button', { type: 'button', class: 'btn', 'data-action': 'clear-filters', onclick: clearFilters }, 'Clear filters')));
+    // On a phone the filters fold away (open when one is set), and the
+    // sort, whose column headers are hidden there, is a select.
+    const filterBox = h('details', { class: 'filters-box', open: !narrow.matches || Object.keys(state.filters).length > 0 },
+      h('summary', null, 'Filters'), filterForm);
+    narrow.addEventListener('change', () => { if (!narrow.matches) filterBox.open = true; });
     // Expiry bounds come from links (the timeline); shown so they can be removed.
     const bounds = h('div');
 
     mount(main, h('div', { 'data-view': 'certificates' },
       pageHeader('Certificates', can('write') ? h('a', { class: 'btn btn-primary', href: ctx.href('/certificates/new'), 'data-action': 'create' }, 'New certificate') : null),
-      filterForm, bounds, summary, bulkBox, bulkResult, results));
+      filterBox, bounds, summary, bulkBox, bulkResult, results));
 
     function drawBounds() {
       const b = [];
@@ -96,12 +110,13 @@ export default {
     function clearFilters() {
       state.filters = {};
       state.page = 1;
-      for (const el of filterForm.querySelectorAll('select, input')) el.value = '';
+      for (const el of filterForm.querySelectorAll('select, input')) if (el !== sortSelect) el.value = '';
       changed();
     }
 
     function onSort(key) {
       state.sort = state.sort === key ? `-${key}` : key;
+      sortSelect.value = state.sort;
       state.page = 1;
       changed();
     }
@@ -200,10 +215,10 @@ export default {
     function showBulk(kind, res, done) {
       const errs = (res && res.errors) || [];
       const line = kind === 'renew'
-        ? `Renewal: ${res.total_matched} matched, ${res.total_enqueued} renewal job${res.total_enqueued === 1 ? '' : 's'} started or open, ${res.total_skipped} skipped, ${res.total_failed} failed.`
+        ? `Renewal: ${res.total_matched} matched, ${res.total_enqueued} renewal job${res.total_enqueued === 1 ? '' : 's'} started, ${res.total_skipped} skipped (a renewal already open, or refused), ${res.total_failed} failed.`
         : `Revocation: ${res.total_matched} matched, ${res.total_revoked} revoked, ${res.total_skipped} skipped, ${res.total_failed} failed.`;
       mount(bulkResult, h('div', { class: `alert ${res.total_failed ? 'alert-warn' : 'alert-info'}`, role: 'status', 'data-testid': 'bulk-result' },
-        h('p', null, line),
+        h('p', null, line, ' ', h('button', { type: 'button', class: 'btn btn-small', 'data-action': 'dismiss', onclick: () => mount(bulkResult) }, 'Dismiss')),
         errs.length ? h('ul', null, errs.slice(0, 20).map((e) => h('li', null, h('a', { href: ctx.href(`/certificates/${encodeURIComponent(e.certificate_id)}`) }, e.certificate_id), ': ', e.error))) : null,
         errs.length > 20 ? h('p', null, `and ${errs.length - 20} more.`) : null));
       toast(line, res.total_failed ? 'bad' : 'ok');

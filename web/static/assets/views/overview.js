@@ -248,8 +248,11 @@ async function soonestRows(signal) {
 // numbers for screen readers and for reading exact values.
 function drawTimeline(buckets) {
   if (!buckets.length) return h('p', { class: 'muted' }, 'No data.');
-  const W = 640;
-  const H = 200;
+  // A narrow screen gets a narrower drawing, so its text stays readable.
+  const narrow = window.matchMedia('(max-width: 600px)').matches;
+  const W = narrow ? 360 : 640;
+  const H = narrow ? 220 : 200;
+  const every = Math.max(1, Math.ceil(buckets.length / (W / 75)));
   const pad = { l: 36, r: 8, t: 12, b: 34 };
   const max = Math.max(1, ...buckets.map((b) => b.count || 0));
   const step = niceStep(max);
@@ -268,7 +271,7 @@ function drawTimeline(buckets) {
     const text = `${label(b)}: ${b.count} certificate${b.count === 1 ? '' : 's'} expiring`;
     const bar = s('rect', { x, y: y(b.count || 0), width: bw * 0.7, height: Math.max(hgt, b.count ? 2 : 0), class: i < 1 ? 'chart-bar chart-bar-soon' : 'chart-bar' },
       s('title', null, text));
-    const lbl = (i % 2 === 0 || buckets.length <= 8)
+    const lbl = i % every === 0
       ? s('text', { x: x + bw * 0.35, y: H - pad.b + 16, class: 'chart-axis', 'text-anchor': 'middle' }, shortDate(b.start))
       : null;
     const val = b.count ? s('text', { x: x + bw * 0.35, y: y(b.count) - 3, class: 'chart-value', 'text-anchor': 'middle' }, String(b.count)) : null;
