@@ -157,7 +157,9 @@ export function queryValues(query, names) {
 
 // countsList shows {key: count} as a compact list of labelled counts.
 export function countsList(counts, attrs = {}) {
-  const entries = Object.entries(counts || {}).sort((a, b) => b[1] - a[1]);
+  const merged = {};
+  for (const [k, v] of Object.entries(counts || {})) merged[k || 'unknown'] = (merged[k || 'unknown'] || 0) + v;
+  const entries = Object.entries(merged).sort((a, b) => b[1] - a[1]);
   if (!entries.length) return h('p', { class: 'muted' }, 'None.');
   return h('ul', { class: 'counts', ...attrs }, entries.map(([k, v]) => h('li', { 'data-key': k }, badge(k), ' ', h('span', { class: 'count' }, String(v)))));
 }
@@ -269,6 +271,11 @@ export function crudView(cfg) {
             await reload();
           } catch (err) {
             if (err instanceof ApiError && err.status === 401) return;
+            // "notify[0].channel" or "config.port" lands on the notify or config input.
+            if (err instanceof ApiError && err.field && !form.elements.namedItem(err.field)) {
+              const base = err.field.split(/[.[]/)[0];
+              if (form.elements.namedItem(base)) err.field = base;
+            }
             showFieldErrors(form, err);
           } finally {
             btn.disabled = false;
@@ -342,6 +349,10 @@ function formValues(form, fields) {
   for (const f of fields) {
     const el = form.elements.namedItem(f.name);
     if (!el) continue;
+    // A required field left empty is said at once, without a request.
+    if (f.required && f.type !== 'checkbox' && !el.value.trim()) {
+      throw new ApiError(400, { field: f.name, message: `${f.label} is required.` });
+    }
     if (f.type === 'checkbox') out[f.name] = el.checked;
     else if (f.type === 'number') out[f.name] = el.value.trim() === '' ? null : Number(el.value);
     else if (f.type === 'list') out[f.name] = el.value.split(',').map((x) => x.trim()).filter(Boolean);
@@ -378,4 +389,16 @@ export function toneBadge(text, tone) {
 const extraTones = { Degraded: 'warn', unhealthy: 'bad', stalled: 'warn', candidate: 'warn', shutdown: 'bad', Retired: 'muted', AwaitingCSR: 'info', voter: 'info' };
 export function stateBadge(v) {
   return extraTones[v] ? toneBadge(v, extraTones[v]) : badge(v);
+}
+
+const shortFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+
+// shortTime is a time in a table cell: month, day, hours and minutes (the
+// year when it is not this one), with the exact time as the title.
+export function shortTime(v) {
+  if (!v) return '—';
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) return String(v);
+  const text = d.getFullYear() === new Date().getFullYear() ? shortFmt.format(d) : fmtTime(v);
+  return h('time', { datetime: d.toISOString(), title: fmtTime(v) }, text);
 }

@@ -26,7 +26,7 @@ export default {
           ? h('button', { type: 'button', class: 'btn btn-danger', 'data-action': 'retire', onclick: async () => { if (await retireAgent(a)) await load(); } }, 'Retire')
           : null));
       about.set(section('Agent', facts([
-        ['ID', h('code', null, a.id)],
+        ['ID', h('code', { class: 'id' }, a.id)],
         ['Status', stateBadge(agentStatus(a))],
         ['Last heartbeat', a.last_heartbeat_at ? `${ago(a.last_heartbeat_at)} (${fmtTime(a.last_heartbeat_at)})` : 'never'],
         ['Hostname', a.hostname],
@@ -38,7 +38,7 @@ export default {
       ], { 'data-testid': 'agent-facts' })));
       const tt = table([
         { label: 'Target', cell: (t) => h('strong', null, t.name) },
-        { label: 'ID', cell: (t) => h('code', null, t.id) },
+        { label: 'ID', cell: (t) => h('code', { class: 'id' }, t.id) },
         { label: 'Type', cell: (t) => t.type },
         { label: 'Status', cell: (t) => enabledBadge(t.enabled) },
         { label: 'Certificates', cell: (t) => h('a', { href: `#/certificates?target_id=${encodeURIComponent(t.id)}` }, 'View') },

@@ -78,10 +78,10 @@ export default {
       const byStatus = s ? s.by_status : count(all, (a) => a.status);
       const byVersion = s ? s.by_version : count(all, (a) => a.version);
       const byOS = s ? s.by_os : count(all, (a) => a.os);
-      fleet.set(h('div', { class: 'grid-3', 'data-testid': 'fleet-counts' },
-        section(`By status (${s ? s.total : all.length})`, countsList(byStatus, { 'data-group': 'status' })),
-        section('By version', countsList(byVersion, { 'data-group': 'version' })),
-        section('By OS', countsList(byOS || {}, { 'data-group': 'os' }))));
+      fleet.set(section(`Fleet: ${s ? s.total : all.length} agents`, h('dl', { class: 'facts fleet-counts', 'data-testid': 'fleet-counts' },
+        h('dt', null, 'By status'), h('dd', null, countsList(byStatus, { 'data-group': 'status' })),
+        h('dt', null, 'By version'), h('dd', null, countsList(byVersion, { 'data-group': 'version' })),
+        h('dt', null, 'By OS'), h('dd', null, countsList(byOS || {}, { 'data-group': 'os' })))));
       const cols = [
         { label: 'Agent', cell: (a) => h('a', { href: `#/agents/${encodeURIComponent(a.id)}` }, a.name || a.id) },
         { label: 'Status', cell: (a) => stateBadge(agentStatus(a)) },

@@ -1,7 +1,7 @@
 // The audit trail (auditors and up): filters by actor, action, resource and
 // time range, newest first, and the chain's verification at the top.
 import { h, mount, fmtTime } from '../lib/dom.js';
-import { api } from '../lib/api.js';
+import { api, can } from '../lib/api.js';
 import { table, pager, errorBox, pageHeader } from '../lib/ui.js';
 import { filterBar, queryValues, slot, detailsText, link } from '../lib/resource.js';
 
@@ -50,8 +50,8 @@ export function auditTable(rows, opts = {}) {
     { label: 'Time', cell: (e) => h('time', { datetime: e.timestamp }, fmtTime(e.timestamp)) },
     { label: 'Seq', class: 'num', cell: (e) => String(e.seq) },
     { label: 'Actor', cell: (e) => h('span', null, e.actor, h('span', { class: 'muted' }, ` (${e.actor_type}${e.actor_role ? `, ${e.actor_role}` : ''}${e.via ? `, via ${e.via}` : ''})`)) },
-    { label: 'Action', cell: (e) => h('code', null, e.action) },
-    { label: 'Resource', cell: (e) => h('span', null, `${e.resource_type} `, resourcePages[e.resource_type] ? link(resourcePages[e.resource_type], e.resource_id) : h('code', null, e.resource_id)) },
+    { label: 'Action', cell: (e) => h('code', { class: 'id' }, e.action) },
+    { label: 'Resource', cell: (e) => h('span', null, `${e.resource_type} `, resourcePages[e.resource_type] && can('read') ? link(resourcePages[e.resource_type], e.resource_id) : h('code', null, e.resource_id)) },
     { label: 'Details', cell: (e) => h('span', { class: 'details-text' }, detailsText(e.details)) },
   ], rows, { empty: opts.empty || 'No audit events match.', caption: opts.caption, rowAttrs: (e) => ({ 'data-id': e.id }) });
   t.querySelector('table').setAttribute('data-testid', opts.testid || 'audit-table');

@@ -34,6 +34,11 @@ function banner(status) {
   return h('div', { class: 'alert alert-ok', role: 'status', 'data-quorum': 'ok' }, h('strong', null, 'Quorum healthy. '), counts);
 }
 
+// known shows a raft figure, or "—" for a member that could not be asked.
+function known(m, v) {
+  return m.state === 'unreachable' && !v ? '—' : fmtNumber(v);
+}
+
 function nodesTable(status) {
   const leaderId = status.leader && status.leader.node_id;
   const rows = (status.members || []).slice().sort((a, b) => a.node_id.localeCompare(b.node_id));
@@ -42,17 +47,17 @@ function nodesTable(status) {
     { label: 'State', cell: (m) => h('span', null, badge(m.state), m.node_id === leaderId ? [' ', h('span', { class: 'leader-mark', title: 'current leader', 'data-leader': 'true' }, '★ leader')] : null) },
     { label: 'Suffrage', cell: (m) => m.suffrage },
     { label: 'Health', cell: (m) => badge(m.healthy ? 'healthy' : 'unhealthy') },
-    { label: 'Term', class: 'num', cell: (m) => fmtNumber(m.term) },
-    { label: 'Commit', class: 'num', cell: (m) => fmtNumber(m.commit_index) },
-    { label: 'Applied', class: 'num', cell: (m) => fmtNumber(m.applied_index) },
-    { label: 'Last log', class: 'num', cell: (m) => fmtNumber(m.last_log_index) },
+    { label: 'Term', class: 'num', cell: (m) => known(m, m.term) },
+    { label: 'Commit', class: 'num', cell: (m) => known(m, m.commit_index) },
+    { label: 'Applied', class: 'num', cell: (m) => known(m, m.applied_index) },
+    { label: 'Last log', class: 'num', cell: (m) => known(m, m.last_log_index) },
     { label: 'Data size', class: 'num', cell: (m) => (m.data_size_bytes === undefined || m.data_size_bytes === null ? '—' : fmtBytes(m.data_size_bytes)) },
-    { label: 'Replication', cell: (m) => h('span', null,
+    { label: 'Replication', cell: (m) => (m.state === 'unreachable' ? '—' : h('span', null,
       m.replication_stalled ? badge('stalled') : 'ok',
       m.stalled_followers && m.stalled_followers.length ? ` (${m.stalled_followers.join(', ')})` : '',
-      m.replication_stalls ? h('span', { class: 'muted' }, ` · ${m.replication_stalls} stall${m.replication_stalls === 1 ? '' : 's'} seen`) : '') },
-    { label: 'Addresses', cell: (m) => h('span', { class: 'mono small' }, `API ${dash(m.api_addr)} · raft ${dash(m.raft_addr)}`) },
-    { label: 'Error', cell: (m) => dash(m.error) },
+      m.replication_stalls ? h('span', { class: 'muted' }, ` · ${m.replication_stalls} stall${m.replication_stalls === 1 ? '' : 's'} seen`) : '')) },
+    { label: 'Addresses', cell: (m) => h('span', { class: 'mono small addrs' }, h('span', null, `API ${dash(m.api_addr)}`), h('span', null, `raft ${dash(m.raft_addr)}`)) },
+    { label: 'Error', cell: (m) => (m.error ? h('span', { class: 'error-text' }, m.error) : '—') },
   ], rows, {
     caption: `${rows.length} member${rows.length === 1 ? '' : 's'}`,
     rowAttrs: (m) => ({ 'data-id': m.node_id, 'data-state': m.state, 'data-leader': m.node_id === leaderId ? 'true' : 'false', class: m.healthy ? null : 'row-bad' }),

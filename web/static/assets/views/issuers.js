@@ -68,7 +68,7 @@ export default crudView({
   },
   columns: () => [
     { label: 'Name', cell: (r) => h('strong', null, r.name) },
-    { label: 'ID', cell: (r) => h('code', null, r.id) },
+    { label: 'ID', cell: (r) => h('code', { class: 'id' }, r.id) },
     { label: 'Type', cell: (r) => (r.type === 'GenericCA' ? 'Local CA (GenericCA)' : r.type) },
     { label: 'Status', cell: (r) => enabledBadge(r.enabled) },
     { label: 'Configuration', cell: (r) => h('span', { class: 'config-text' }, valueText(r.config)) },

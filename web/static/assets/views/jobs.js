@@ -4,7 +4,7 @@
 import { h, mount, fmtTime } from '../lib/dom.js';
 import { api, can } from '../lib/api.js';
 import { table, pager, toast, confirmAction, errorBox, pageHeader } from '../lib/ui.js';
-import { filterBar, queryValues, slot, link, stateBadge, dash } from '../lib/resource.js';
+import { filterBar, queryValues, slot, link, stateBadge, dash, shortTime } from '../lib/resource.js';
 
 export const jobStatuses = ['Pending', 'AwaitingCSR', 'Running', 'Completed', 'Failed', 'Cancelled'];
 export const jobTypes = ['Issuance', 'Renewal', 'Deployment', 'Validation'];
@@ -33,8 +33,13 @@ export async function cancelJob(j) {
   }
 }
 
-function when(v) {
-  return v ? h('time', { datetime: v, title: fmtTime(v) }, fmtTime(v)) : '—';
+// after says how long after from the time v came, e.g. "+3 s" (its exact
+// time as the title), keeping the table narrow.
+export function after(from, v) {
+  if (!v) return '—';
+  const sec = Math.max(0, Math.round((new Date(v) - new Date(from)) / 1000));
+  const d = sec < 60 ? `${sec} s` : sec < 3600 ? `${Math.floor(sec / 60)} min` : sec < 86400 ? `${Math.floor(sec / 3600)} h ${Math.floor((sec % 3600) / 60)} min` : `${Math.floor(sec / 86400)} d`;
+  return h('time', { datetime: v, title: fmtTime(v) }, `+${d}`);
 }
 
 // jobsTable is the table of jobs; opts: {testid, hide: [column keys], onChange}.
@@ -49,9 +54,9 @@ export function jobsTable(rows, opts = {}) {
     { key: 'agent', label: 'Agent', cell: (j) => link('/agents', j.agent_id) },
     { key: 'attempts', label: 'Attempts', class: 'num', cell: (j) => `${j.attempts}/${j.max_attempts}` },
     { key: 'error', label: 'Last error', cell: (j) => (j.last_error ? h('span', { class: 'error-text', title: j.last_error }, j.last_error.length > 140 ? `${j.last_error.slice(0, 140)}…` : j.last_error) : '—') },
-    { key: 'created', label: 'Created', cell: (j) => when(j.created_at) },
-    { key: 'started', label: 'Started', cell: (j) => when(j.started_at) },
-    { key: 'completed', label: 'Completed', cell: (j) => when(j.completed_at) },
+    { key: 'created', label: 'Created', cell: (j) => shortTime(j.created_at) },
+    { key: 'started', label: 'Started', title: 'time after creation', cell: (j) => after(j.created_at, j.started_at) },
+    { key: 'completed', label: 'Completed', cell: (j) => after(j.started_at || j.created_at, j.completed_at) },
   ].filter((c) => !hide.has(c.key));
   if (can('write') && !hide.has('actions')) {
     cols.push({ key: 'actions', label: 'Actions', cell: (j) => (cancellable(j)
@@ -73,7 +78,8 @@ export default {
     const load = async () => {
       const res = await api.get('/api/v1/jobs', { ...values, page, per_page: PER_PAGE }, { signal: ctx.signal });
       list.set(h('div', null,
-        jobsTable(res.data, { caption: `${res.total.toLocaleString()} job${res.total === 1 ? '' : 's'}`, empty: 'No jobs match.', onChange: load }),
+        h('p', { class: 'muted small' }, 'Started: time after creation; completed: time after the start (hover for the exact time).'),
+        jobsTable(res.data, { caption: `${res.total.toLocaleString()} job${res.total === 1 ? '' : 's'} `, empty: 'No jobs match.', onChange: load }),
         pager({ page, perPage: PER_PAGE, total: res.total }, (p) => { page = p; ctx.replaceQuery({ ...values, page }); load(); })));
     };
     const filters = filterBar([

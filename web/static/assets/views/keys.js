@@ -25,7 +25,7 @@ export default {
       keys.sort((a, b) => Boolean(a.revoked_at) - Boolean(b.revoked_at) || String(b.created_at).localeCompare(String(a.created_at)));
       const t = table([
         { label: 'Name', cell: (k) => h('strong', null, k.name || '—') },
-        { label: 'ID', cell: (k) => h('code', null, k.id) },
+        { label: 'ID', cell: (k) => h('code', { class: 'id' }, k.id) },
         { label: 'Role', cell: (k) => k.role },
         { label: 'Prefix', cell: (k) => h('code', null, `${k.prefix}…`) },
         { label: 'Agent', cell: (k) => (k.agent_id ? link('/agents', k.agent_id) : '—') },

@@ -3,7 +3,7 @@
 import { h, mount, fmtTime } from '../lib/dom.js';
 import { api, can } from '../lib/api.js';
 import { table, pager, toast, errorBox, pageHeader } from '../lib/ui.js';
-import { filterBar, queryValues, slot, link, stateBadge, missingRoute } from '../lib/resource.js';
+import { filterBar, queryValues, slot, link, stateBadge, missingRoute, shortTime } from '../lib/resource.js';
 
 const PER_PAGE = 50;
 const statuses = ['pending', 'sent', 'failed', 'dead', 'read'];
@@ -33,7 +33,7 @@ export default {
     const load = async () => {
       const res = await api.get('/api/v1/notifications', { ...values, page, per_page: PER_PAGE }, { signal: ctx.signal });
       const cols = [
-        { label: 'Created', cell: (n) => h('time', { datetime: n.created_at }, fmtTime(n.created_at)) },
+        { label: 'Created', cell: (n) => shortTime(n.created_at) },
         { label: 'Status', cell: (n) => stateBadge(n.status) },
         { label: 'Type', cell: (n) => n.type },
         { label: 'Channel', cell: (n) => `${n.channel} → ${n.recipient || 'default'}` },

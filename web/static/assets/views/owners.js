@@ -13,7 +13,7 @@ export default crudView({
   },
   columns: (lk) => [
     { label: 'Name', cell: (r) => h('strong', null, r.name) },
-    { label: 'ID', cell: (r) => h('code', null, r.id) },
+    { label: 'ID', cell: (r) => h('code', { class: 'id' }, r.id) },
     { label: 'E-mail', cell: (r) => (r.email ? h('a', { href: `mailto:${r.email}` }, r.email) : '—') },
     { label: 'Team', cell: (r) => dash(lk.teamName[r.team_id] || r.team_id) },
     { label: 'Certificates', cell: (r) => h('a', { href: `#/certificates?owner_id=${encodeURIComponent(r.id)}` }, 'View') },

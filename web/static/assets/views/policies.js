@@ -16,6 +16,11 @@ function sevBadge(s) {
   return b;
 }
 
+function withTestid(id, wrap) {
+  wrap.querySelector('table').setAttribute('data-testid', id);
+  return wrap;
+}
+
 async function toggle(r, reload) {
   const body = { id: r.id, name: r.name, type: r.type, config: r.config, enabled: !r.enabled, severity: r.severity };
   try {
@@ -46,20 +51,21 @@ export default crudView({
     { label: 'Status', cell: (r) => enabledBadge(r.enabled) },
     { label: 'Violations', class: 'num', cell: (r) => {
       const n = r._violations ? r._violations.total : 0;
-      return n ? h('a', { href: `#violations-${r.id}`, 'data-field': 'violations' }, String(n)) : h('span', { 'data-field': 'violations' }, '0');
+      // A button, not a #fragment link: the hash is the dashboard's route.
+      return n ? h('button', { type: 'button', class: 'btn btn-small', 'data-field': 'violations', 'aria-label': `${n} violations of ${r.name}: show`, onclick: () => { const el = document.getElementById(`violations-${r.id}`); if (el) { el.scrollIntoView(); el.querySelector('h2').focus(); } } }, String(n)) : h('span', { 'data-field': 'violations' }, '0');
     } },
   ],
   extra: (r, ctx, reload) => (can('write')
     ? h('button', { type: 'button', class: 'btn btn-small', 'data-action': r.enabled ? 'disable' : 'enable', 'aria-pressed': String(r.enabled), onclick: () => toggle(r, reload) }, r.enabled ? 'Disable' : 'Enable')
     : null),
   below: (records) => records.filter((r) => r._violations && r._violations.total).map((r) => h('div', { id: `violations-${r.id}` },
-    section(`Violations of ${r.name} (${r._violations.total})`,
-      table([
+    h('section', { class: 'card' }, h('h2', { tabindex: '-1' }, `Violations of ${r.name} (${r._violations.total})`),
+      withTestid('policy-violations-table', table([
         { label: 'Certificate', cell: (v) => link('/certificates', v.certificate_id) },
         { label: 'Severity', cell: (v) => sevBadge(v.severity) },
         { label: 'Message', cell: (v) => v.message },
         { label: 'Since', cell: (v) => fmtTime(v.created_at) },
-      ], r._violations.data, { rowAttrs: (v) => ({ 'data-id': v.id }) }),
+      ], r._violations.data, { rowAttrs: (v) => ({ 'data-id': v.id }) })),
       r._violations.total > r._violations.data.length ? h('p', { class: 'muted' }, `Showing ${r._violations.data.length} of ${r._violations.total}.`) : null))),
   fields: [
     { name: 'name', label: 'Name', required: true },

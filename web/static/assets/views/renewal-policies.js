@@ -11,7 +11,7 @@ export default crudView({
   path: '/api/v1/renewal-policies',
   columns: () => [
     { label: 'Name', cell: (r) => h('strong', null, r.name) },
-    { label: 'ID', cell: (r) => h('code', null, r.id) },
+    { label: 'ID', cell: (r) => h('code', { class: 'id' }, r.id) },
     { label: 'Renews', cell: (r) => (r.renewal_window_days === null || r.renewal_window_days === undefined ? 'issuer default' : `${r.renewal_window_days} d before expiry`) },
     { label: 'Auto-renew', cell: (r) => h('span', { class: `badge badge-${r.auto_renew ? 'ok' : 'muted'}` }, r.auto_renew ? 'Yes' : 'No (manual)') },
     { label: 'Retries', cell: (r) => `${r.max_retries} every ${r.retry_interval_minutes} min` },

@@ -16,7 +16,7 @@ export default crudView({
   },
   columns: (lk) => [
     { label: 'Name', cell: (r) => h('strong', null, r.name) },
-    { label: 'ID', cell: (r) => h('code', null, r.id) },
+    { label: 'ID', cell: (r) => h('code', { class: 'id' }, r.id) },
     { label: 'Type', cell: (r) => r.type },
     { label: 'Agent', cell: (r) => link('/agents', r.agent_id, lk.agentName[r.agent_id]) },
     { label: 'Status', cell: (r) => enabledBadge(r.enabled) },

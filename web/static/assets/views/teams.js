@@ -15,7 +15,7 @@ export default crudView({
   },
   columns: (lk) => [
     { label: 'Name', cell: (r) => h('strong', null, r.name) },
-    { label: 'ID', cell: (r) => h('code', null, r.id) },
+    { label: 'ID', cell: (r) => h('code', { class: 'id' }, r.id) },
     { label: 'Description', cell: (r) => dash(r.description) },
     { label: 'Owners', cell: (r) => {
       const m = (lk.members && lk.members[r.id]) || [];
