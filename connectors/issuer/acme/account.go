@@ -75,9 +75,9 @@ type user struct {
 	reg   *legoacme.ExtendedAccount
 }
 
-func (u *user) GetEmail() string                          { return u.email }
+func (u *user) GetEmail() string                           { return u.email }
 func (u *user) GetRegistration() *legoacme.ExtendedAccount { return u.reg }
-func (u *user) GetPrivateKey() crypto.Signer              { return u.key }
+func (u *user) GetPrivateKey() crypto.Signer               { return u.key }
 
 // maker makes an ACME issuer's account: its issuer.MaterialMaker.
 type maker struct{ c *connector }
