@@ -34,6 +34,7 @@ type State interface {
 	CertificateVersion(id string) (*fsm.CertificateVersion, error)
 	ServerKey(certID string) (*fsm.ServerKey, error)
 	Certificate(id string) (*fsm.Certificate, error)
+	Job(id string) (*fsm.Job, error)
 	// CheckPolicies is the refusal (fsm.CodePolicy) of issuing the
 	// certificate as stored, or nil.
 	CheckPolicies(certID string) error
@@ -272,6 +273,12 @@ func (s *Service) SignCSR(ctx context.Context, agentID string, job fsm.Job, cert
 		return err
 	}
 	res, err := iss.IssueCertificate(ctx, issuer.IssuanceRequest{CommonName: cert.CommonName, SANs: cert.SANs, CSRPEM: csrPEM, Serial: serial})
+	var caErr *issuer.CAError
+	if errors.As(err, &caErr) {
+		// The CA's own answer goes on the job: retried later or failed
+		// for good, never asked of the agent again at once.
+		return s.caFailed(ctx, agentID, job, caErr)
+	}
 	if errors.Is(err, issuer.ErrInvalidCSR) || errors.Is(err, issuer.ErrInvalidRequest) {
 		return &fsm.Error{Code: fsm.CodeInvalid, Field: "csr_pem", Message: err.Error()}
 	}
