@@ -348,4 +348,3 @@ func (p *Pebble) Verify(t testing.TB, chainPEM, name string) *x509.Certificate {
 	}
 	return certs[0]
 }
-
