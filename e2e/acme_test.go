@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl/certctl/api/client"
+	"github.com/certctl/certctl/api/wire"
+	"github.com/certctl/certctl/connectors/issuer"
+	"github.com/certctl/certctl/connectors/issuer/acme/acmetest"
+)
+
+// answerCSR plays the agent's part of an issuance (GET /work, then a key
+// of its own and POST /csr) for certificate certID: the key never leaves
+// the test, as it never leaves an agent's host. It returns the key.
+func answerCSR(t *testing.T, c *Cluster, agentAPI *client.Client, agentID, certID string) *ecdsa.PrivateKey {
+	t.Helper()
+	var item wire.WorkItem
+	require.NoError(t, c.WaitErr(45*time.Second, func(ctx context.Context) error {
+		w, err := agentAPI.Work(ctx, agentID)
+		if err != nil {
+			return err
+		}
+		for _, j := range w.Jobs {
+			if j.CertificateID == certID && j.Status == "AwaitingCSR" {
+				item = j
+				return nil
+			}
+		}
+		return fmt.Errorf("no job of %s waits for a CSR yet: %+v", certID, w.Jobs)
+	}))
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: item.CommonName}, DNSNames: item.SANs}, key)
+	require.NoError(t, err)
+	csr := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	require.NoError(t, agentAPI.SubmitCSR(ctx, agentID, wire.CSRRequest{CSRPEM: csr, CertificateID: certID}))
+	return key
+}
+
+// TestACME_ClusterIssuesRenewsRevokesThroughPebble: a three-node cluster
+// with an ACME issuer pointing at pebble (External Account Binding
+// required, a tenth of its nonces refused). The leader places the order
+// for an agent's CSR; pebble validates HTTP-01 at a follower's
+// acme_http_addr, which answers from the replicated state. The chain
+// verifies against pebble's root; a renewal is a new certificate from the
+// same account; a revocation with a reason reaches pebble, which reports
+// both certificates revoked with it.
+func TestACME_ClusterIssuesRenewsRevokesThroughPebble(t *testing.T) {
+	skipShort(t)
+	httpAddrs := map[string]string{}
+	for _, id := range []string{"n1", "n2", "n3"} {
+		httpAddrs[id] = "127.0.0.1:" + strconv.Itoa(acmetest.FreePort(t))
+	}
+	c := NewCluster(t, certctlBin, WithNodeArgs(func(id string) []string { return []string{"--acme-http-addr", httpAddrs[id]} }))
+	c.Start(3)
+	leader := c.WaitLeader()
+	follower := c.Followers(leader)[0]
+	_, port, err := net.SplitHostPort(httpAddrs[follower.ID])
+	require.NoError(t, err)
+	httpPort, _ := strconv.Atoi(port)
+	pebble := acmetest.Start(t, acmetest.Options{HTTPPort: httpPort, NonceReject: 10})
+
+	f := c.Seed(leader)
+	api := c.APIClient(AdminKey, append([]*Node{leader}, c.Followers(leader)...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cfg, err := json.Marshal(map[string]any{"directory_url": pebble.DirectoryURL, "ca_bundle": pebble.CABundle,
+		"email": "pki@example.com", "eab_kid": acmetest.EABKID, "eab_hmac_key": acmetest.EABHMACKey,
+		"terms_of_service_agreed": true, "challenge": "http-01"})
+	require.NoError(t, err)
+	created, err := api.CreateIssuer(ctx, wire.Issuer{ID: "iss-pebble", Name: "pebble", Type: "ACME", Config: cfg, Enabled: true})
+	require.NoError(t, err)
+	assert.NotContains(t, string(created.Config), acmetest.EABHMACKey, "the EAB key is never answered")
+
+	reg, err := api.RegisterAgent(ctx, "acme-agent", "web.acme.example")
+	require.NoError(t, err)
+	target, err := api.CreateTarget(ctx, wire.Target{ID: "tgt-acme", Name: "nginx acme", Type: "NGINX", AgentID: reg.ID,
+		Config: json.RawMessage(`{"cert_path":"/etc/nginx/acme.crt","key_path":"/etc/nginx/acme.key"}`), Enabled: true})
+	require.NoError(t, err)
+	const certID = "mc-acme-1"
+	cert := f.NewCertificate(certID)
+	cert.IssuerID, cert.TargetIDs = "iss-pebble", []string{target.ID}
+	_, err = api.CreateCertificate(ctx, wire.Certificate{ID: cert.ID, Name: cert.Name, CommonName: cert.CommonName, SANs: cert.SANs,
+		Environment: "production", OwnerID: f.OwnerID, TeamID: f.TeamID, IssuerID: cert.IssuerID, TargetIDs: cert.TargetIDs})
+	require.NoError(t, err)
+
+	// The agent talks to the leader, so the leader places the order; the
+	// validation reaches the follower.
+	agentAPI := c.APIClient(reg.APIKey, leader)
+	require.NoError(t, api.RenewCertificate(ctx, certID))
+	key := answerCSR(t, c, agentAPI, reg.ID, certID)
+	v1 := waitVersions(t, c, api, certID, 1, 60*time.Second)[0]
+	leaf := pebble.Verify(t, v1.PEMChain, cert.CommonName)
+	assert.True(t, key.PublicKey.Equal(leaf.PublicKey), "the certificate binds the agent's key")
+	assert.Equal(t, issuer.FormatSerial(leaf.SerialNumber), v1.SerialNumber)
+	assert.Contains(t, follower.Log(), "acme http-01 answers served", "the follower serves answers")
+	// The public route answers nothing for a token it does not hold (nor
+	// for the order's, withdrawn once it is done).
+	for _, addr := range httpAddrs {
+		resp, err := http.Get("http://" + addr + "/.well-known/acme-challenge/notAToken_0123456789abcdef")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, addr)
+		assert.NotContains(t, string(body), ".")
+	}
+
+	// Renewal: a new certificate from the same account.
+	require.NoError(t, api.RenewCertificate(ctx, certID))
+	answerCSR(t, c, agentAPI, reg.ID, certID)
+	versions := waitVersions(t, c, api, certID, 2, 60*time.Second)
+	serials := map[string]bool{}
+	for _, v := range versions {
+		serials[v.SerialNumber] = true
+		pebble.Verify(t, v.PEMChain, cert.CommonName)
+	}
+	require.Len(t, serials, 2, "the renewal is another certificate")
+
+	// Revocation with a reason: pebble reports every version revoked.
+	require.NoError(t, api.RevokeCertificate(ctx, certID, "keyCompromise"))
+	for serial := range serials {
+		st := pebble.Status(t, serial)
+		assert.Equal(t, "Revoked", st.Status, serial)
+		if assert.NotNil(t, st.Reason, serial) {
+			assert.EqualValues(t, issuer.ReasonKeyCompromise, *st.Reason, serial)
+		}
+	}
+}
