@@ -9,11 +9,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,4 +147,46 @@ func TestACME_ClusterIssuesRenewsRevokesThroughPebble(t *testing.T) {
 			assert.EqualValues(t, issuer.ReasonKeyCompromise, *st.Reason, serial)
 		}
 	}
+}
+
+// TestACME_DevDemoIssuerFailsOnce: the demo data's ACME issuer (disabled,
+// its directory on the internet) is not asked: a renewal of a certificate
+// on it fails once, for good, with a message saying the issuer is disabled
+// and how to enable it, instead of retrying.
+func TestACME_DevDemoIssuerFailsOnce(t *testing.T) {
+	skipShort(t)
+	c := NewCluster(t, certctlBin)
+	n := c.AddDevNode()
+	c.StartNode(n)
+	c.WaitReady(n)
+	c.Wait("demo data", func(context.Context) error {
+		if !strings.Contains(n.Log(), `msg="demo data loaded"`) {
+			return errors.New("no demo data yet")
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var renewed struct {
+		JobIDs []string `json:"job_ids"`
+	}
+	_, _, err := c.Client().Do(ctx, http.MethodPost, n.URL()+"/api/v1/certificates/mc-web-prod/renew", nil, &renewed, http.StatusAccepted)
+	require.NoError(t, err)
+	require.Len(t, renewed.JobIDs, 1)
+	var job wire.Job
+	c.Wait("the renewal fails", func(ctx context.Context) error {
+		if err := c.Client().GetJSON(ctx, n.URL(), "/api/v1/jobs/"+renewed.JobIDs[0], "", &job); err != nil {
+			return err
+		}
+		if job.Status != "Failed" {
+			return fmt.Errorf("job %s is %s (%s)", job.ID, job.Status, job.LastError)
+		}
+		return nil
+	})
+	assert.Equal(t, 1, job.Attempts, "failed once, not retried")
+	assert.Contains(t, job.LastError, "iss-acme-le")
+	assert.Contains(t, job.LastError, "disabled")
+	var cert wire.Certificate
+	require.NoError(t, c.Client().GetJSON(ctx, n.URL(), "/api/v1/certificates/mc-web-prod", "", &cert))
+	assert.Equal(t, "Failed", string(cert.Status))
 }
