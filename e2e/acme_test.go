@@ -138,6 +138,12 @@ func TestACME_ClusterIssuesRenewsRevokesThroughPebble(t *testing.T) {
 	}
 	require.Len(t, serials, 2, "the renewal is another certificate")
 
+	// A server-side key: the leader makes the key and its CSR, and orders.
+	serverKeyCert(t, ctx, api, f, "mc-acme-srv", "iss-pebble", target.ID)
+	require.NoError(t, api.RenewCertificate(ctx, "mc-acme-srv"))
+	sv := waitVersions(t, c, api, "mc-acme-srv", 1, 60*time.Second)[0]
+	pebble.Verify(t, sv.PEMChain, "mc-acme-srv.example.com")
+
 	// Revocation with a reason: pebble reports every version revoked.
 	require.NoError(t, api.RevokeCertificate(ctx, certID, "keyCompromise"))
 	for serial := range serials {
