@@ -77,7 +77,7 @@ type env struct {
 	conn    issuer.Connector
 }
 
-func newEnv(t *testing.T, opts acmetest.Options) *env {
+func newEnv(t testing.TB, opts acmetest.Options) *env {
 	t.Helper()
 	answers := &memAnswers{live: map[string]acme.Answer{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,7 +107,7 @@ func (e *env) config(extra map[string]any) json.RawMessage {
 
 // issuerFor makes the account of issuer id (as the issuance service does:
 // MakeMaterial, then Build with it) and builds it.
-func (e *env) issuerFor(t *testing.T, id string, config json.RawMessage) issuer.Issuer {
+func (e *env) issuerFor(t testing.TB, id string, config json.RawMessage) issuer.Issuer {
 	t.Helper()
 	s := issuer.Stored{ID: id, Config: config}
 	_, err := e.conn.New(t.Context(), s)
@@ -121,7 +121,7 @@ func (e *env) issuerFor(t *testing.T, id string, config json.RawMessage) issuer.
 	return iss
 }
 
-func csrFor(t *testing.T, names ...string) string {
+func csrFor(t testing.TB, names ...string) string {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
