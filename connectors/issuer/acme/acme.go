@@ -167,7 +167,7 @@ func (i *Issuer) session(ctx context.Context) (*lego.Client, error) {
 // IssueCertificate orders a certificate for the names of req.CSRPEM and
 // binds its key, validating each name with the config's challenge.
 func (i *Issuer) IssueCertificate(ctx context.Context, req issuer.IssuanceRequest) (*issuer.IssuanceResult, error) {
-	if i.c.challenges == nil {
+	if i.c.challenges == nil && i.cfg.Challenge == ChallengeHTTP01 {
 		return nil, errors.New("acme: this node publishes no HTTP-01 answers (no acme challenge store wired)")
 	}
 	allowed, err := issuer.ParseNames(req.CommonName, req.SANs)
@@ -182,7 +182,11 @@ func (i *Issuer) IssueCertificate(ctx context.Context, req issuer.IssuanceReques
 	if err != nil {
 		return nil, err
 	}
-	err = client.Challenge.SetHTTP01Provider(&publisher{i: i})
+	if i.cfg.Challenge == ChallengeDNS01 {
+		err = i.setDNS01(client)
+	} else {
+		err = client.Challenge.SetHTTP01Provider(&publisher{i: i})
+	}
 	if err != nil {
 		return nil, err
 	}

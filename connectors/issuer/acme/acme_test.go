@@ -229,6 +229,32 @@ func TestACME_ProfileOffered(t *testing.T) {
 	assert.Contains(t, ce.Reason, "shortlived")
 }
 
+// TestACME_DNS01ThroughRFC2136: with challenge dns-01 the TXT record is
+// written by a TSIG-signed RFC 2136 update to the site's DNS server,
+// checked there, validated by pebble (which resolves at that server) and
+// removed afterwards; a wrong TSIG secret is refused by the server and the
+// order fails with a clear error, not a certificate.
+func TestACME_DNS01ThroughRFC2136(t *testing.T) {
+	zone := acmetest.StartDNS(t, "example.com")
+	e := newEnv(t, acmetest.Options{DNSServer: zone.Addr})
+	dnsCfg := map[string]any{"challenge": "dns-01", "dns_server": zone.Addr, "dns_zone": "example.com",
+		"dns_tsig_key": acmetest.TSIGKey, "dns_tsig_secret": acmetest.TSIGSecret, "dns_propagation_seconds": 10}
+	iss := e.issuerFor(t, "iss-dns", e.config(dnsCfg))
+	res, err := iss.IssueCertificate(t.Context(), issuer.IssuanceRequest{CommonName: "dns.example.com", CSRPEM: csrFor(t, "dns.example.com")})
+	require.NoError(t, err)
+	e.pebble.Verify(t, res.CertPEM+res.ChainPEM, "dns.example.com")
+	assert.Empty(t, zone.TXT("_acme-challenge.dns.example.com"), "the record is removed after the order")
+	assert.Empty(t, e.answers.published, "no HTTP-01 answer for a dns-01 issuer")
+	assert.Zero(t, zone.Refused)
+
+	dnsCfg["dns_tsig_secret"] = "d3Jvbmctc2VjcmV0LW9mLXRoZS10ZXN0LWRucy0xMjM0NTY="
+	bad := e.issuerFor(t, "iss-dns-bad", e.config(dnsCfg))
+	_, err = bad.IssueCertificate(t.Context(), issuer.IssuanceRequest{CommonName: "bad.example.com", CSRPEM: csrFor(t, "bad.example.com")})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "dnsupdate", "the DNS update's failure is named")
+	assert.NotZero(t, zone.Refused, "the server refused the badly signed update")
+}
+
 func TestMain(m *testing.M) {
 	// lego logs every step at Info on stdout.
 	legolog.SetDefault(slog.New(slog.DiscardHandler))

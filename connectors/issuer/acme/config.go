@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 
@@ -41,12 +42,25 @@ type Config struct {
 	// profiles (its directory's meta.profiles); empty orders the default.
 	Profile string `json:"profile,omitempty"`
 	// Challenge is how names are validated: http-01 (default), answered by
-	// every node on its acme_http_addr.
+	// every node on its acme_http_addr, or dns-01 (the dns_ fields).
 	Challenge string `json:"challenge,omitempty"`
 	// TermsOfServiceAgreed agrees to the CA's terms of service when the
 	// account is registered; a CA that has terms refuses an account
 	// without it.
 	TermsOfServiceAgreed bool `json:"terms_of_service_agreed,omitempty"`
+
+	// DNS-01 through RFC 2136 dynamic updates to the site's DNS server:
+	// DNSServer (host:port) is where the TXT records are written, signed
+	// with the TSIG key DNSTSIGKey / DNSTSIGSecret (secret: sealed, never
+	// shown) of algorithm DNSTSIGAlgorithm (default hmac-sha256), in zone
+	// DNSZone; the record must be served there within
+	// DNSPropagationSeconds (default 120) before the CA is told.
+	DNSServer             string `json:"dns_server,omitempty"`
+	DNSZone               string `json:"dns_zone,omitempty"`
+	DNSTSIGKey            string `json:"dns_tsig_key,omitempty"`
+	DNSTSIGSecret         string `json:"dns_tsig_secret,omitempty"`
+	DNSTSIGAlgorithm      string `json:"dns_tsig_algorithm,omitempty"`
+	DNSPropagationSeconds int    `json:"dns_propagation_seconds,omitempty"`
 
 	// Fields of configs written before this connector (the original
 	// product's names), still accepted: challenge_type for challenge,
@@ -59,8 +73,8 @@ type Config struct {
 
 // Secrets are the secret fields of an ACME config.
 var Secrets = issuer.Secrets{
-	Secret:      []string{"eab_hmac_key", "eab_hmac"},
-	Destination: []string{"directory_url", "ca_bundle"},
+	Secret:      []string{"eab_hmac_key", "eab_hmac", "dns_tsig_secret"},
+	Destination: []string{"directory_url", "ca_bundle", "dns_server"},
 }
 
 // ParseConfig decodes a stored config, applies the defaults and validates
@@ -80,7 +94,7 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 			return Config{}, &issuer.ConfigError{Field: ute.Field, Reason: "must be a " + ute.Type.String()}
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return Config{}, &issuer.ConfigError{Field: strings.Trim(f, `"`), Reason: "unknown field (ACME knows directory_url, email, eab_kid, eab_hmac_key, ca_bundle, profile, challenge, terms_of_service_agreed)"}
+			return Config{}, &issuer.ConfigError{Field: strings.Trim(f, `"`), Reason: "unknown field (ACME knows directory_url, email, eab_kid, eab_hmac_key, ca_bundle, profile, challenge, terms_of_service_agreed, dns_server, dns_zone, dns_tsig_key, dns_tsig_secret, dns_tsig_algorithm, dns_propagation_seconds)"}
 		}
 		return Config{}, &issuer.ConfigError{Field: "config", Reason: err.Error()}
 	}
@@ -93,6 +107,12 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	cfg.Challenge = strings.ToLower(cfg.Challenge)
 	if cfg.EABHMACKey == "" {
 		cfg.EABHMACKey = cfg.LegacyEABHMAC
+	}
+	if cfg.DNSTSIGAlgorithm == "" {
+		cfg.DNSTSIGAlgorithm = "hmac-sha256"
+	}
+	if cfg.DNSPropagationSeconds == 0 {
+		cfg.DNSPropagationSeconds = 120
 	}
 	return cfg, cfg.Validate()
 }
@@ -138,9 +158,31 @@ func (c Config) Validate() error {
 	switch c.Challenge {
 	case ChallengeHTTP01:
 	case ChallengeDNS01:
-		return &issuer.ConfigError{Field: "challenge", Reason: "dns-01 is not available in this build yet: use http-01"}
+		return c.validateDNS()
 	default:
-		return &issuer.ConfigError{Field: "challenge", Reason: fmt.Sprintf("%q is not a challenge type: use http-01", c.Challenge)}
+		return &issuer.ConfigError{Field: "challenge", Reason: fmt.Sprintf("%q is not a challenge type: use http-01 or dns-01", c.Challenge)}
+	}
+	return nil
+}
+
+// validateDNS checks the DNS-01 fields.
+func (c Config) validateDNS() error {
+	if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
+		return &issuer.ConfigError{Field: "dns_server", Reason: "dns-01 needs the site's DNS server that takes RFC 2136 updates, as host:port (e.g. 10.0.0.53:53)"}
+	}
+	if c.DNSZone == "" {
+		return &issuer.ConfigError{Field: "dns_zone", Reason: "dns-01 needs the zone the _acme-challenge records are written in, e.g. example.com"}
+	}
+	if (c.DNSTSIGKey == "") != (c.DNSTSIGSecret == "") {
+		return &issuer.ConfigError{Field: "dns_tsig_secret", Reason: "a TSIG key needs both dns_tsig_key and dns_tsig_secret"}
+	}
+	switch strings.TrimSuffix(strings.ToLower(c.DNSTSIGAlgorithm), ".") {
+	case "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512":
+	default:
+		return &issuer.ConfigError{Field: "dns_tsig_algorithm", Reason: "one of hmac-sha256 (default), hmac-sha384, hmac-sha512, hmac-sha224, hmac-sha1"}
+	}
+	if c.DNSPropagationSeconds < 1 || c.DNSPropagationSeconds > 3600 {
+		return &issuer.ConfigError{Field: "dns_propagation_seconds", Reason: "between 1 and 3600"}
 	}
 	return nil
 }

@@ -111,13 +111,17 @@ func TestParseConfig(t *testing.T) {
 	assert.Equal(t, "abc_-w", cfg.EABHMACKey)
 	for raw, field := range map[string]string{
 		`{}`: "directory_url",
-		`{"directory_url":"http://ca.example/dir"}`:                                    "directory_url",
-		`{"directory_url":"https://ca.example/dir","eab_kid":"k"}`:                     "eab_hmac_key",
-		`{"directory_url":"https://ca.example/dir","ca_bundle":"x"}`:                   "ca_bundle",
-		`{"directory_url":"https://ca.example/dir","challenge":"x"}`:                   "challenge",
-		`{"directory_url":"https://ca.example/dir","email":"a b"}`:                     "email",
-		`{"directory_url":"https://ca.example/dir","directry_url":1}`:                  "directry_url",
-		`{"directory_url":"https://ca.example/dir","eab_kid":"k","eab_hmac_key":"!!"}`: "eab_hmac_key",
+		`{"directory_url":"http://ca.example/dir"}`:                                                                                                       "directory_url",
+		`{"directory_url":"https://ca.example/dir","eab_kid":"k"}`:                                                                                        "eab_hmac_key",
+		`{"directory_url":"https://ca.example/dir","ca_bundle":"x"}`:                                                                                      "ca_bundle",
+		`{"directory_url":"https://ca.example/dir","challenge":"x"}`:                                                                                      "challenge",
+		`{"directory_url":"https://ca.example/dir","email":"a b"}`:                                                                                        "email",
+		`{"directory_url":"https://ca.example/dir","directry_url":1}`:                                                                                     "directry_url",
+		`{"directory_url":"https://ca.example/dir","eab_kid":"k","eab_hmac_key":"!!"}`:                                                                    "eab_hmac_key",
+		`{"directory_url":"https://ca.example/dir","challenge":"dns-01"}`:                                                                                 "dns_server",
+		`{"directory_url":"https://ca.example/dir","challenge":"dns-01","dns_server":"10.0.0.53:53"}`:                                                     "dns_zone",
+		`{"directory_url":"https://ca.example/dir","challenge":"dns-01","dns_server":"10.0.0.53:53","dns_zone":"example.com","dns_tsig_key":"k"}`:         "dns_tsig_secret",
+		`{"directory_url":"https://ca.example/dir","challenge":"dns-01","dns_server":"10.0.0.53:53","dns_zone":"example.com","dns_tsig_algorithm":"md5"}`: "dns_tsig_algorithm",
 	} {
 		_, err := ParseConfig(json.RawMessage(raw))
 		var ce *issuer.ConfigError

@@ -47,6 +47,10 @@ type Options struct {
 	NonceReject int
 	// AlwaysValid sets PEBBLE_VA_ALWAYS_VALID: no validation at all.
 	AlwaysValid bool
+	// DNSServer, when set, is the DNS server pebble resolves names and
+	// DNS-01 TXT records at (a *DNS); empty runs pebble-challtestsrv,
+	// which answers 127.0.0.1 for every name.
+	DNSServer string
 	// Profiles are the certificate profiles pebble offers (name to
 	// description); nil gives pebble's default.
 	Profiles map[string]string
@@ -119,10 +123,13 @@ func Start(t testing.TB, opts Options) *Pebble {
 	}
 	certFile, keyFile := write("cert.pem", certPEM), write("key.pem", keyPEM)
 
-	dnsAddr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	run(t, dir, "challtestsrv", challBin, nil, "-http01", "", "-https01", "", "-doh", "", "-tlsalpn01", "",
-		"-dnsserver", dnsAddr, "-management", fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
-		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+	dnsAddr := opts.DNSServer
+	if dnsAddr == "" {
+		dnsAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		run(t, dir, "challtestsrv", challBin, nil, "-http01", "", "-https01", "", "-doh", "", "-tlsalpn01", "",
+			"-dnsserver", dnsAddr, "-management", fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+			"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+	}
 
 	listen := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	mgmt := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
