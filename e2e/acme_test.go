@@ -196,3 +196,46 @@ func TestACME_DevDemoIssuerFailsOnce(t *testing.T) {
 	require.NoError(t, c.Client().GetJSON(ctx, n.URL(), "/api/v1/certificates/mc-web-prod", "", &cert))
 	assert.Equal(t, "Failed", string(cert.Status))
 }
+
+// TestACME_ClusterDNS01 issues for an agent's CSR on a three-node cluster
+// through an ACME issuer validating with DNS-01: the TXT record is written
+// by a TSIG-signed RFC 2136 update to the site's DNS server (one the test
+// runs, which pebble resolves at), and removed after the order.
+func TestACME_ClusterDNS01(t *testing.T) {
+	skipShort(t)
+	c := NewCluster(t, certctlBin)
+	c.Start(3)
+	leader := c.WaitLeader()
+	zone := acmetest.StartDNS(t, "example.com")
+	pebble := acmetest.Start(t, acmetest.Options{HTTPPort: acmetest.FreePort(t), DNSServer: zone.Addr})
+	f := c.Seed(leader)
+	api := c.APIClient(AdminKey, append([]*Node{leader}, c.Followers(leader)...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg, err := json.Marshal(map[string]any{"directory_url": pebble.DirectoryURL, "ca_bundle": pebble.CABundle,
+		"eab_kid": acmetest.EABKID, "eab_hmac_key": acmetest.EABHMACKey, "terms_of_service_agreed": true,
+		"challenge": "dns-01", "dns_server": zone.Addr, "dns_zone": "example.com",
+		"dns_tsig_key": acmetest.TSIGKey, "dns_tsig_secret": acmetest.TSIGSecret, "dns_propagation_seconds": 20})
+	require.NoError(t, err)
+	created, err := api.CreateIssuer(ctx, wire.Issuer{ID: "iss-pebble-dns", Name: "pebble dns", Type: "ACME", Config: cfg, Enabled: true})
+	require.NoError(t, err)
+	assert.NotContains(t, string(created.Config), acmetest.TSIGSecret, "the TSIG secret is never answered")
+
+	reg, err := api.RegisterAgent(ctx, "dns-agent", "dns.acme.example")
+	require.NoError(t, err)
+	target, err := api.CreateTarget(ctx, wire.Target{ID: "tgt-dns", Name: "nginx dns", Type: "NGINX", AgentID: reg.ID,
+		Config: json.RawMessage(`{"cert_path":"/etc/nginx/dns.crt","key_path":"/etc/nginx/dns.key"}`), Enabled: true})
+	require.NoError(t, err)
+	const certID = "mc-acme-dns"
+	cert := f.NewCertificate(certID)
+	_, err = api.CreateCertificate(ctx, wire.Certificate{ID: cert.ID, Name: cert.Name, CommonName: cert.CommonName, SANs: cert.SANs,
+		Environment: "production", OwnerID: f.OwnerID, TeamID: f.TeamID, IssuerID: "iss-pebble-dns", TargetIDs: []string{target.ID}})
+	require.NoError(t, err)
+	require.NoError(t, api.RenewCertificate(ctx, certID))
+	key := answerCSR(t, c, c.APIClient(reg.APIKey), reg.ID, certID)
+	v := waitVersions(t, c, api, certID, 1, 60*time.Second)[0]
+	leaf := pebble.Verify(t, v.PEMChain, cert.CommonName)
+	assert.True(t, key.PublicKey.Equal(leaf.PublicKey), "the certificate binds the agent's key")
+	assert.Empty(t, zone.TXT("_acme-challenge."+cert.CommonName), "the record is removed after the order")
+	assert.Zero(t, zone.Refused)
+}
