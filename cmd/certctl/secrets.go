@@ -23,9 +23,10 @@ func targetSecrets() *target.SecretTable {
 // (which checks configs with it, and seals and redacts the secret fields
 // each connector declares). The Local CA's keys and ACME account keys are
 // sealed under kek; ACME's HTTP-01 answers are published through
-// challenges. The types whose connector this build lacks are declared
+// challenges; a dns-01 config may run only the dnsHooks (acme_dns_hooks).
+// The types whose connector this build lacks are declared
 // (their secrets) by package issuer until it arrives.
-func issuerRegistry(kek []byte, challenges acme.Challenges) (*issuer.Registry, error) {
-	return issuer.NewRegistry(append([]issuer.Connector{localca.Connector(kek), acme.Connector(kek, challenges, acme.Options{})},
+func issuerRegistry(kek []byte, challenges acme.Challenges, dnsHooks ...string) (*issuer.Registry, error) {
+	return issuer.NewRegistry(append([]issuer.Connector{localca.Connector(kek), acme.Connector(kek, challenges, acme.Options{DNSHooks: dnsHooks})},
 		issuer.Planned()...)...)
 }

@@ -54,6 +54,10 @@ type Options struct {
 	AnswerLife time.Duration
 	// HTTPTimeout bounds each request to the CA; default 30s.
 	HTTPTimeout time.Duration
+	// DNSHooks are the absolute paths of the programs a dns-01 config may
+	// name as dns_hook (the server's acme_dns_hooks): set by whoever
+	// administers the nodes, never through the API. None: no hook runs.
+	DNSHooks []string
 }
 
 // connector is what every ACME issuer of a node shares.

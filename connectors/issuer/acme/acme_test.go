@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -253,6 +254,47 @@ func TestACME_DNS01ThroughRFC2136(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "dnsupdate", "the DNS update's failure is named")
 	assert.NotZero(t, zone.Refused, "the server refused the badly signed update")
+}
+
+// TestACME_DNS01Hook: a dns-01 issuer may run a hook only when the node
+// allows its path (acme_dns_hooks); an allowed one writes the record,
+// runs without the server's environment, and cleans up.
+func TestACME_DNS01Hook(t *testing.T) {
+	t.Setenv("CERTCTL_JOIN_TOKEN", "join-secret-of-the-server")
+	dir := t.TempDir()
+	zone := acmetest.StartDNS(t, "example.com")
+	zone.File = filepath.Join(dir, "records")
+	script := filepath.Join(dir, "hook.sh")
+	require.NoError(t, os.WriteFile(script, []byte(`#!/bin/sh
+f=`+zone.File+`
+env > `+filepath.Join(dir, "env")+`
+case "$1" in
+present) echo "$2 $3" >> "$f" ;;
+cleanup) grep -v "^$2 " "$f" > "$f.tmp"; mv "$f.tmp" "$f" ;;
+*) echo "unknown action $1" >&2; exit 2 ;;
+esac
+`), 0o700))
+	e := newEnv(t, acmetest.Options{DNSServer: zone.Addr})
+	cfg := e.config(map[string]any{"challenge": "dns-01", "dns_server": zone.Addr, "dns_hook": script, "dns_propagation_seconds": 10})
+
+	iss := e.issuerFor(t, "iss-hook", cfg)
+	_, err := iss.IssueCertificate(t.Context(), issuer.IssuanceRequest{CommonName: "hook.example.com", CSRPEM: csrFor(t, "hook.example.com")})
+	var ce *issuer.ConfigError
+	require.ErrorAs(t, err, &ce, "a hook the node does not allow never runs")
+	assert.Equal(t, "dns_hook", ce.Field)
+	assert.NoFileExists(t, filepath.Join(dir, "env"))
+
+	kek, err := keywrap.NewKEK(nil)
+	require.NoError(t, err)
+	e.conn = acme.Connector(kek, e.answers, acme.Options{DNSHooks: []string{script}})
+	iss = e.issuerFor(t, "iss-hook", cfg)
+	res, err := iss.IssueCertificate(t.Context(), issuer.IssuanceRequest{CommonName: "hook.example.com", CSRPEM: csrFor(t, "hook.example.com")})
+	require.NoError(t, err)
+	e.pebble.Verify(t, res.CertPEM+res.ChainPEM, "hook.example.com")
+	assert.Empty(t, zone.TXT("_acme-challenge.hook.example.com"), "the hook cleaned up")
+	env, err := os.ReadFile(filepath.Join(dir, "env"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(env), "join-secret-of-the-server", "the hook does not get the server's environment")
 }
 
 func TestMain(m *testing.M) {

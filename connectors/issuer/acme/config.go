@@ -61,6 +61,11 @@ type Config struct {
 	DNSTSIGSecret         string `json:"dns_tsig_secret,omitempty"`
 	DNSTSIGAlgorithm      string `json:"dns_tsig_algorithm,omitempty"`
 	DNSPropagationSeconds int    `json:"dns_propagation_seconds,omitempty"`
+	// DNSHook, instead of the RFC 2136 update, is the absolute path of a
+	// program run as "<path> present|cleanup <fqdn> <value>": one of the
+	// server's acme_dns_hooks. DNSServer is still where the record is
+	// checked.
+	DNSHook string `json:"dns_hook,omitempty"`
 
 	// Fields of configs written before this connector (the original
 	// product's names), still accepted: challenge_type for challenge,
@@ -74,7 +79,7 @@ type Config struct {
 // Secrets are the secret fields of an ACME config.
 var Secrets = issuer.Secrets{
 	Secret:      []string{"eab_hmac_key", "eab_hmac", "dns_tsig_secret"},
-	Destination: []string{"directory_url", "ca_bundle", "dns_server"},
+	Destination: []string{"directory_url", "ca_bundle", "dns_server", "dns_hook"},
 }
 
 // ParseConfig decodes a stored config, applies the defaults and validates
@@ -94,7 +99,7 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 			return Config{}, &issuer.ConfigError{Field: ute.Field, Reason: "must be a " + ute.Type.String()}
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return Config{}, &issuer.ConfigError{Field: strings.Trim(f, `"`), Reason: "unknown field (ACME knows directory_url, email, eab_kid, eab_hmac_key, ca_bundle, profile, challenge, terms_of_service_agreed, dns_server, dns_zone, dns_tsig_key, dns_tsig_secret, dns_tsig_algorithm, dns_propagation_seconds)"}
+			return Config{}, &issuer.ConfigError{Field: strings.Trim(f, `"`), Reason: "unknown field (ACME knows directory_url, email, eab_kid, eab_hmac_key, ca_bundle, profile, challenge, terms_of_service_agreed, dns_server, dns_zone, dns_tsig_key, dns_tsig_secret, dns_tsig_algorithm, dns_propagation_seconds, dns_hook)"}
 		}
 		return Config{}, &issuer.ConfigError{Field: "config", Reason: err.Error()}
 	}
@@ -169,6 +174,12 @@ func (c Config) Validate() error {
 func (c Config) validateDNS() error {
 	if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
 		return &issuer.ConfigError{Field: "dns_server", Reason: "dns-01 needs the site's DNS server that takes RFC 2136 updates, as host:port (e.g. 10.0.0.53:53)"}
+	}
+	if c.DNSHook != "" {
+		if !strings.HasPrefix(c.DNSHook, "/") {
+			return &issuer.ConfigError{Field: "dns_hook", Reason: "the absolute path of a program among the server's acme_dns_hooks"}
+		}
+		return nil
 	}
 	if c.DNSZone == "" {
 		return &issuer.ConfigError{Field: "dns_zone", Reason: "dns-01 needs the zone the _acme-challenge records are written in, e.g. example.com"}

@@ -2,6 +2,7 @@ package acme
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,13 +11,30 @@ import (
 	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/providers/dns/dnsupdate"
 	"github.com/miekg/dns"
+
+	"github.com/certctl/certctl/connectors/issuer"
 )
 
-// setDNS01 makes client answer DNS-01 by RFC 2136 updates to the config's
-// DNS server (lego's dnsupdate provider, TSIG-signed when a key is set),
+// errHookNotAllowed: a config names a dns_hook the node does not allow.
+var errHookNotAllowed = errors.New("acme: hook not allowed")
+
+// setDNS01 makes client answer DNS-01 by the config's dns_hook (when the
+// node allows it) or by RFC 2136 updates to the config's DNS server (lego's
+// dnsupdate provider, TSIG-signed when a key is set),
 // and check that the server answers the record before the CA is told:
 // asked directly, every two seconds, up to dns_propagation_seconds.
 func (i *Issuer) setDNS01(client *lego.Client) error {
+	server := i.cfg.DNSServer
+	check := dns01.WrapPreCheck(func(ctx context.Context, _, fqdn, value string, _ dns01.PreCheckFunc) (bool, error) {
+		return txtServed(ctx, server, fqdn, value)
+	})
+	if i.cfg.DNSHook != "" {
+		if err := i.c.allowedHook(i.cfg.DNSHook); err != nil {
+			return &issuer.ConfigError{Field: "dns_hook", Reason: err.Error()}
+		}
+		return client.Challenge.SetDNS01Provider(hook{path: i.cfg.DNSHook,
+			timeout: time.Duration(i.cfg.DNSPropagationSeconds) * time.Second}, check)
+	}
 	cfg := dnsupdate.NewDefaultConfig()
 	cfg.Nameserver = i.cfg.DNSServer
 	cfg.Zones = []string{i.cfg.DNSZone}
@@ -30,11 +48,7 @@ func (i *Issuer) setDNS01(client *lego.Client) error {
 	if err != nil {
 		return fmt.Errorf("acme: dns-01: %w", err)
 	}
-	server := i.cfg.DNSServer
-	return client.Challenge.SetDNS01Provider(provider, dns01.WrapPreCheck(
-		func(ctx context.Context, _, fqdn, value string, _ dns01.PreCheckFunc) (bool, error) {
-			return txtServed(ctx, server, fqdn, value)
-		}))
+	return client.Challenge.SetDNS01Provider(provider, check)
 }
 
 // txtServed asks server whether fqdn has the TXT record value.

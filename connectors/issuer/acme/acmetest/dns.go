@@ -2,6 +2,7 @@ package acmetest
 
 import (
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,9 @@ type DNS struct {
 	txt  map[string][]string
 	// Refused counts the updates refused for their signature.
 	Refused int
+	// File, when set, holds more TXT records, a line "<fqdn> <value>"
+	// each, read at every query: what a DNS-01 hook of the tests writes.
+	File string
 }
 
 // TSIG key of the test DNS server.
@@ -58,7 +62,17 @@ func StartDNS(t testing.TB, zone string) *DNS {
 func (d *DNS) TXT(name string) []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return append([]string(nil), d.txt[dns.Fqdn(strings.ToLower(name))]...)
+	name = dns.Fqdn(strings.ToLower(name))
+	out := append([]string(nil), d.txt[name]...)
+	if d.File != "" {
+		data, _ := os.ReadFile(d.File)
+		for _, line := range strings.Split(string(data), "\n") {
+			if n, v, ok := strings.Cut(strings.TrimSpace(line), " "); ok && dns.Fqdn(strings.ToLower(n)) == name {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // ServeDNS answers queries and signed updates.
