@@ -237,5 +237,5 @@ func TestACME_ClusterDNS01(t *testing.T) {
 	leaf := pebble.Verify(t, v.PEMChain, cert.CommonName)
 	assert.True(t, key.PublicKey.Equal(leaf.PublicKey), "the certificate binds the agent's key")
 	assert.Empty(t, zone.TXT("_acme-challenge."+cert.CommonName), "the record is removed after the order")
-	assert.Zero(t, zone.Refused)
+	assert.Zero(t, zone.Refused())
 }

@@ -64,6 +64,12 @@ func (m *memAnswers) ACMEChallengeAnswer(token string, now time.Time) (string, b
 	return a.KeyAuthorization, true
 }
 
+func (m *memAnswers) publishedCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.published)
+}
+
 func (m *memAnswers) liveCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -148,7 +154,7 @@ func TestACME_IssueRenewRevokeAgainstPebble(t *testing.T) {
 	leaf := e.pebble.Verify(t, res.CertPEM+res.ChainPEM, "www.example.com")
 	assert.Equal(t, issuer.FormatSerial(leaf.SerialNumber), res.SerialNumber)
 	assert.NotEmpty(t, res.OrderID)
-	assert.Len(t, e.answers.published, 2, "one HTTP-01 answer per name")
+	assert.Equal(t, 2, e.answers.publishedCount(), "one HTTP-01 answer per name")
 	assert.Zero(t, e.answers.liveCount(), "answers are withdrawn after the order")
 	assert.Equal(t, "Valid", e.pebble.Status(t, res.SerialNumber).Status)
 
@@ -206,7 +212,9 @@ func TestACME_CARefusalsAreFinalWithItsMessage(t *testing.T) {
 	assert.Contains(t, err.Error(), "forbidden", "the CA's own message")
 	assert.ErrorIs(t, err, issuer.ErrInvalidRequest)
 
+	e.answers.mu.Lock()
 	e.answers.drop = true
+	e.answers.mu.Unlock()
 	_, err = iss.IssueCertificate(t.Context(), issuer.IssuanceRequest{CommonName: "nobody.example.com", CSRPEM: csrFor(t, "nobody.example.com")})
 	require.ErrorAs(t, err, &caErr)
 	assert.Equal(t, "urn:ietf:params:acme:error:unauthorized", caErr.Type, "%v", err)
@@ -245,15 +253,15 @@ func TestACME_DNS01ThroughRFC2136(t *testing.T) {
 	require.NoError(t, err)
 	e.pebble.Verify(t, res.CertPEM+res.ChainPEM, "dns.example.com")
 	assert.Empty(t, zone.TXT("_acme-challenge.dns.example.com"), "the record is removed after the order")
-	assert.Empty(t, e.answers.published, "no HTTP-01 answer for a dns-01 issuer")
-	assert.Zero(t, zone.Refused)
+	assert.Zero(t, e.answers.publishedCount(), "no HTTP-01 answer for a dns-01 issuer")
+	assert.Zero(t, zone.Refused())
 
 	dnsCfg["dns_tsig_secret"] = "d3Jvbmctc2VjcmV0LW9mLXRoZS10ZXN0LWRucy0xMjM0NTY="
 	bad := e.issuerFor(t, "iss-dns-bad", e.config(dnsCfg))
 	_, err = bad.IssueCertificate(t.Context(), issuer.IssuanceRequest{CommonName: "bad.example.com", CSRPEM: csrFor(t, "bad.example.com")})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "dnsupdate", "the DNS update's failure is named")
-	assert.NotZero(t, zone.Refused, "the server refused the badly signed update")
+	assert.NotZero(t, zone.Refused(), "the server refused the badly signed update")
 }
 
 // TestACME_DNS01Hook: a dns-01 issuer may run a hook only when the node
@@ -263,10 +271,11 @@ func TestACME_DNS01Hook(t *testing.T) {
 	t.Setenv("CERTCTL_JOIN_TOKEN", "join-secret-of-the-server")
 	dir := t.TempDir()
 	zone := acmetest.StartDNS(t, "example.com")
-	zone.File = filepath.Join(dir, "records")
+	records := filepath.Join(dir, "records")
+	zone.SetFile(records)
 	script := filepath.Join(dir, "hook.sh")
 	require.NoError(t, os.WriteFile(script, []byte(`#!/bin/sh
-f=`+zone.File+`
+f=`+records+`
 env > `+filepath.Join(dir, "env")+`
 case "$1" in
 present) echo "$2 $3" >> "$f" ;;

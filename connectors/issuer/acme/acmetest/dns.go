@@ -21,11 +21,24 @@ type DNS struct {
 	zone string
 	mu   sync.Mutex
 	txt  map[string][]string
-	// Refused counts the updates refused for their signature.
-	Refused int
-	// File, when set, holds more TXT records, a line "<fqdn> <value>"
-	// each, read at every query: what a DNS-01 hook of the tests writes.
-	File string
+	refused int
+	file    string
+}
+
+// Refused counts the updates refused for their signature.
+func (d *DNS) Refused() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.refused
+}
+
+// SetFile makes the server answer, besides its own, the TXT records in
+// file, a line "<fqdn> <value>" each, read at every query: what a DNS-01
+// hook of the tests writes.
+func (d *DNS) SetFile(file string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.file = file
 }
 
 // TSIG key of the test DNS server.
@@ -64,8 +77,8 @@ func (d *DNS) TXT(name string) []string {
 	defer d.mu.Unlock()
 	name = dns.Fqdn(strings.ToLower(name))
 	out := append([]string(nil), d.txt[name]...)
-	if d.File != "" {
-		data, _ := os.ReadFile(d.File)
+	if d.file != "" {
+		data, _ := os.ReadFile(d.file)
 		for _, line := range strings.Split(string(data), "\n") {
 			if n, v, ok := strings.Cut(strings.TrimSpace(line), " "); ok && dns.Fqdn(strings.ToLower(n)) == name {
 				out = append(out, v)
@@ -83,7 +96,7 @@ func (d *DNS) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if r.Opcode == dns.OpcodeUpdate {
 		if r.IsTsig() == nil || w.TsigStatus() != nil {
 			d.mu.Lock()
-			d.Refused++
+			d.refused++
 			d.mu.Unlock()
 			m.Rcode = dns.RcodeRefused
 			_ = w.WriteMsg(m)
