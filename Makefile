@@ -9,6 +9,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 API_ADDR ?= 127.0.0.1:8443
 TOOLS    := $(CURDIR)/$(BIN)/tools
 MAILPIT_VERSION := v1.27.11
+PEBBLE_VERSION  := v2.10.3
 
 .PHONY: all build agent-cross run test test-deps test-unit test-wedge test-e2e bench screenshots cluster vet fmt clean
 
@@ -41,14 +42,16 @@ test: test-deps vet agent-cross test-unit test-wedge test-e2e test-package
 ## test-deps: what the tests run besides Go, installed when missing: openssl from
 ## Debian's packages (checks the Local CA's certificates and CRLs), and Mailpit, the
 ## SMTP server the e-mail notifier's tests send to, built with go install into
-## $(TOOLS) (the tests look there).
+## $(TOOLS) (the tests look there). Pebble, Let's Encrypt's ACME test server, and its
+## pebble-challtestsrv (DNS for the validations), the CA the ACME issuer's tests order
+## from, go install'ed into $(TOOLS) the same way.
 ## The agent's target tests run the real web servers: nginx, Apache httpd and
 ## HAProxy from Debian's packages (started by the tests on 127.0.0.1, never as
 ## system services).
 ## The dashboard's browser tests (e2e/dashboard_test.go) drive Debian's
 ## chromium headless through chromedp; no browser is ever downloaded.
 APT_TEST_PACKAGES := openssl:openssl nginx:nginx-light apache2:apache2 haproxy:haproxy chromium:chromium
-test-deps: $(TOOLS)/mailpit
+test-deps: $(TOOLS)/mailpit $(TOOLS)/pebble $(TOOLS)/pebble-challtestsrv
 	@missing=; for pair in $(APT_TEST_PACKAGES); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
 		command -v $$cmd >/dev/null || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; \
@@ -62,6 +65,14 @@ test-deps: $(TOOLS)/mailpit
 $(TOOLS)/mailpit:
 	@mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS) $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)
+
+$(TOOLS)/pebble:
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/letsencrypt/pebble/v2/cmd/pebble@$(PEBBLE_VERSION)
+
+$(TOOLS)/pebble-challtestsrv:
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$(PEBBLE_VERSION)
 
 vet:
 	$(GO) vet ./...

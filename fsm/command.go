@@ -84,6 +84,9 @@ const (
 
 	CommandSetIssuerMaterial CommandType = 100
 
+	CommandPutACMEChallenge    CommandType = 101
+	CommandDeleteACMEChallenge CommandType = 102
+
 	CommandReevaluatePolicies CommandType = 110
 
 	CommandStartJob CommandType = 120
@@ -160,6 +163,8 @@ var commands = []commandSpec{
 	register[RevokeCertificate](CommandRevokeCertificate, "RevokeCertificate"),
 	register[RequestRevocation](CommandRequestRevocation, "RequestRevocation"),
 	register[SetIssuerMaterial](CommandSetIssuerMaterial, "SetIssuerMaterial"),
+	register[PutACMEChallenge](CommandPutACMEChallenge, "PutACMEChallenge"),
+	register[DeleteACMEChallenge](CommandDeleteACMEChallenge, "DeleteACMEChallenge"),
 	register[ReevaluatePolicies](CommandReevaluatePolicies, "ReevaluatePolicies"),
 	register[StartJob](CommandStartJob, "StartJob"),
 }
