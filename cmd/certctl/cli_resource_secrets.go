@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// redacted is how the API shows a stored secret; sent back in an update it
+// keeps the stored one.
+const redacted = "********"
+
+// secretFields are the secret fields of the config of a record of kind k
+// and type typ (any case), as its connector declares them: the issuer
+// registry's for issuers, the target connectors' for targets. The CLI holds
+// the same connectors as the server it ships with.
+func secretFields(k *resourceKind, typ string) []string {
+	switch k.secrets {
+	case "issuer":
+		reg, err := issuerRegistry(nil)
+		if err != nil {
+			return nil
+		}
+		s, _ := reg.SecretFields(typ)
+		return s
+	case "target":
+		s, _ := targetSecrets().SecretFields(typ)
+		return s
+	}
+	return nil
+}
+
+// allSecretFields are the secret fields any type of kind k declares, sorted.
+func allSecretFields(k *resourceKind) []string {
+	var types []string
+	switch k.secrets {
+	case "issuer":
+		reg, err := issuerRegistry(nil)
+		if err != nil {
+			return nil
+		}
+		types = reg.Types()
+	case "target":
+		types = targetSecrets().Types()
+	}
+	var out []string
+	for _, t := range types {
+		for _, f := range secretFields(k, t) {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// fieldError is a problem with one field of a body, named by its path
+// ("config.password").
+type fieldError struct {
+	path []string
+	msg  string
+}
+
+func (e *fieldError) Error() string { return strings.Join(e.path, ".") + ": " + e.msg }
+
+// resolveSecrets replaces, in body's config, each NAME_file: PATH naming a
+// secret field its type declares with the secret read from PATH (relative
+// to baseDir), and refuses a secret given as a value: secrets live in
+// files, never in flags or inventory files. The redaction marker ********
+// (a stored secret, kept) is accepted.
+func (k *resourceKind) resolveSecrets(body map[string]any, baseDir string) error {
+	if k.secrets == "" {
+		return nil
+	}
+	config, ok := body["config"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	typ, _ := body["type"].(string)
+	declared := secretFields(k, typ)
+	keys := make([]string, 0, len(config))
+	for key := range config {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		if base, ok := strings.CutSuffix(key, "_file"); ok {
+			if field, ok := fold(base, declared); ok {
+				path, _ := config[key].(string)
+				if _, both := config[base]; both {
+					return &fieldError{[]string{"config", base}, "given with " + key + " as well: give the file only"}
+				}
+				if path != "" && !filepath.IsAbs(path) {
+					path = filepath.Join(baseDir, path)
+				}
+				v, err := readSecretFile(path)
+				if err != nil {
+					return &fieldError{[]string{"config", key}, err.Error()}
+				}
+				delete(config, key)
+				config[field] = v
+				continue
+			}
+		}
+		if _, ok := fold(key, declared); ok {
+			if v, isString := config[key].(string); isString && (v == redacted || v == "") {
+				continue
+			}
+			return &fieldError{[]string{"config", key}, fmt.Sprintf("%s is a secret of %s type %s: give it as %s_file: PATH (a file holding it), never its value", key, k.name, typ, key)}
+		}
+	}
+	return nil
+}
+
+// fold returns the field of fields equal to s without regard to case, as
+// the API matches a connector's config fields.
+func fold(s string, fields []string) (string, bool) {
+	for _, f := range fields {
+		if strings.EqualFold(s, f) {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// maxInventoryFile bounds a body or inventory file.
+const maxInventoryFile = 16 << 20
+
+// readLimited reads a file of at most maxInventoryFile bytes.
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxInventoryFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxInventoryFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxInventoryFile)
+	}
+	return raw, nil
+}
+
+// readFull reads into buf until it is full or the reader ends.
+func readFull(r io.Reader, buf []byte) (int, error) {
+	n, err := io.ReadFull(r, buf)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
