@@ -90,8 +90,12 @@ type ref struct {
 var serverManaged = []string{"created_at", "updated_at", "secrets_cleared"}
 
 // resourceKinds is the table of every resource kind, the inventory's in
-// dependency order (teams, owners, issuers, renewal policies, policy rules,
-// targets, certificates) first.
+// the order apply writes them first: teams, owners, issuers, renewal
+// policies, targets, certificates, then policy rules. Nothing refers to a
+// rule, and a rule judges certificates: written first, a rule of severity
+// Error would refuse a certificate of the same inventory that breaks it,
+// where written after it records the violation (as the cluster that was
+// exported did).
 func resourceKinds() []*resourceKind {
 	id := fieldFlag{flag: "id", field: "id", usage: "ID to give it (default: the server chooses)"}
 	name := fieldFlag{flag: "name", field: "name", usage: "unique name"}
@@ -123,12 +127,6 @@ func resourceKinds() []*resourceKind {
 				{flag: "retry-interval-minutes", field: "retry_interval_minutes", typ: flagInt, usage: "minutes between attempts"},
 				{flag: "alert-threshold", field: "alert_thresholds_days", typ: flagInts, usage: "days before expiry to alert; repeatable"}},
 		},
-		{name: "policy", kind: "PolicyRule", aliases: []string{"policy-rule", "policyrule", "rule"}, plural: "policy rules", path: "policies", idPrefix: "pr-",
-			wire: wire.PolicyRule{}, command: true, inventory: true, remove: "delete",
-			columns: []column{{"ID", "id", ""}, {"NAME", "name", ""}, {"TYPE", "type", ""}, {"SEVERITY", "severity", ""}, {"ENABLED", "enabled", ""}},
-			fields: []fieldFlag{id, name, {flag: "type", field: "type", usage: "rule type, such as AllowedDomains or CertificateLifetime"},
-				{flag: "severity", field: "severity", usage: "Warning, Error or Critical"}, enabled, config},
-		},
 		{name: "target", kind: "Target", plural: "targets", path: "targets", idPrefix: "tgt-", wire: wire.Target{}, command: true, inventory: true, remove: "delete", secrets: "target",
 			columns: []column{{"ID", "id", ""}, {"NAME", "name", ""}, {"TYPE", "type", ""}, {"AGENT", "agent_id", ""}, {"ENABLED", "enabled", ""}},
 			filters: []filter{{flag: "agent", query: "agent_id", usage: "only this agent's targets", ref: "agent"}, {flag: "type", query: "type", usage: "only this type, such as NGINX"}},
@@ -141,6 +139,12 @@ func resourceKinds() []*resourceKind {
 				{field: "renewal_policy_id", kind: "renewal-policy"}, {field: "target_ids", kind: "target", many: true}},
 			server:     []string{"status", "status_reason", "expires_at", "last_renewal_at", "last_deployment_at"},
 			skipExport: func(v map[string]any) bool { return v["status"] == string(wire.CertificateArchived) },
+		},
+		{name: "policy", kind: "PolicyRule", aliases: []string{"policy-rule", "policyrule", "rule"}, plural: "policy rules", path: "policies", idPrefix: "pr-",
+			wire: wire.PolicyRule{}, command: true, inventory: true, remove: "delete",
+			columns: []column{{"ID", "id", ""}, {"NAME", "name", ""}, {"TYPE", "type", ""}, {"SEVERITY", "severity", ""}, {"ENABLED", "enabled", ""}},
+			fields: []fieldFlag{id, name, {flag: "type", field: "type", usage: "rule type, such as AllowedDomains or CertificateLifetime"},
+				{flag: "severity", field: "severity", usage: "Warning, Error or Critical"}, enabled, config},
 		},
 		{name: "agent", kind: "Agent", plural: "agents", path: "agents", idPrefix: "ag-", wire: wire.Agent{}},
 		{name: "violation", kind: "PolicyViolation", plural: "policy violations", wire: wire.PolicyViolation{}, command: true, readOnly: true,
