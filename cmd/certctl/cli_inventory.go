@@ -399,8 +399,8 @@ func checkReferences(kinds []*resourceKind, docs []*document, state cluster) err
 // change is one field that differs: its path and both values (absent: nil
 // and the flag).
 type change struct {
-	path          string
-	from, to      any
+	path           string
+	from, to       any
 	fromSet, toSet bool
 }
 
