@@ -510,7 +510,7 @@ func (fv *fieldValues) apply(k *resourceKind, fs *pflag.FlagSet, body map[string
 		if !slices.Contains(secretFields(k, typ), field) {
 			return false, usageError{fmt.Errorf("--%s: %s type %q has no secret %s (its secrets: %s)", flag, k.name, typ, field, dash(join(secretFields(k, typ))))}
 		}
-		v, err := readSecretFile(*path)
+		abs, err := filepath.Abs(*path)
 		if err != nil {
 			return false, usageError{fmt.Errorf("--%s: %w", flag, err)}
 		}
@@ -518,7 +518,8 @@ func (fv *fieldValues) apply(k *resourceKind, fs *pflag.FlagSet, body map[string
 		if m == nil {
 			m = map[string]any{}
 		}
-		m[field] = v
+		delete(m, field)       // the stored secret (********) gives way to the file's
+		m[field+"_file"] = abs // read by resolveSecrets
 		body["config"] = m
 	}
 	return changed, nil

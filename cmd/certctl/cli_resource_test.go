@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/certctl/certctl/api"
+	"github.com/certctl/certctl/api/client"
 	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/node"
 	"github.com/certctl/certctl/node/nodetest"
@@ -138,4 +139,147 @@ func TestCLI_Team(t *testing.T) {
 	_, err = cliErr(t, url, "team", "get", "t-data")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "Not Found")
+}
+
+// TestCLI_EveryResource runs each kind's verbs against a real node:
+// create from flags, list with a filter, get, update, -o json and -o yaml
+// parsing back to the same object, delete.
+func TestCLI_EveryResource(t *testing.T) {
+	url := resourceNode(t, false)
+	cli(t, url, "team", "create", "--id", "t-a", "--name", "A")
+	cli(t, url, "team", "create", "--id", "t-b", "--name", "B")
+	cli(t, url, "owner", "create", "--id", "o-other", "--name", "Other", "--email", "other@example.com", "--team", "t-b")
+	c, err := client.New(client.Config{Servers: []string{url}})
+	require.NoError(t, err)
+	_, err = c.CreateJSON(context.Background(), []byte(`{"id":"ag-1","name":"web-1","hostname":"web-1.example.com"}`), "agents")
+	require.NoError(t, err)
+	cli(t, url, "target", "create", "--id", "tgt-other", "--name", "Other", "--type", "NGINX", "--agent", "ag-1")
+
+	for _, tc := range []struct {
+		kind, id   string
+		create     []string
+		filter     []string // list flags that keep id and leave out other
+		other      string
+		update     []string
+		field      string
+		want       any
+		removeVerb string
+	}{
+		{kind: "owner", id: "o-ann", create: []string{"--name", "Ann", "--email", "ann@example.com", "--team", "t-a"},
+			filter: []string{"--team", "t-a"}, other: "o-other",
+			update: []string{"--email", "ann@example.org"}, field: "email", want: "ann@example.org", removeVerb: "delete"},
+		{kind: "issuer", id: "iss-test", create: []string{"--name", "Test CA", "--type", "GenericCA", "--enabled", "--config", "ca_common_name=Test CA", "--config", "validity_days=30"},
+			update: []string{"--name", "Test CA 2"}, field: "name", want: "Test CA 2", removeVerb: "delete"},
+		{kind: "renewal-policy", id: "rp-fast", create: []string{"--name", "Fast", "--renewal-window-days", "20", "--alert-threshold", "10", "--alert-threshold", "5"},
+			update: []string{"--auto-renew=false"}, field: "auto_renew", want: false, removeVerb: "delete"},
+		{kind: "policy", id: "pr-dom", create: []string{"--name", "Domains", "--type", "AllowedDomains", "--severity", "Warning", "--enabled", "--config", "allowed_domains=[example.com]"},
+			update: []string{"--severity", "Critical"}, field: "severity", want: "Critical", removeVerb: "delete"},
+		{kind: "target", id: "tgt-web", create: []string{"--name", "Web", "--type", "NGINX", "--agent", "ag-1", "--enabled", "--config", "cert_path=/etc/ssl/web.pem"},
+			filter: []string{"--agent", "ag-1", "--type", "nginx"}, other: "",
+			update: []string{"--config", "cert_path=/etc/ssl/web2.pem"}, field: "config", want: map[string]any{"cert_path": "/etc/ssl/web2.pem"}, removeVerb: "delete"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			out := cli(t, url, append([]string{tc.kind, "create", "--id", tc.id}, tc.create...)...)
+			assert.Regexp(t, `(?m)^ID:\s+`+tc.id+`$`, out)
+
+			out = cli(t, url, append([]string{tc.kind, "list"}, tc.filter...)...)
+			assert.Regexp(t, `(?m)^`+tc.id+`\s`, out)
+			if tc.other != "" {
+				assert.NotContains(t, out, tc.other, "the filter leaves out the others")
+				assert.Contains(t, cli(t, url, tc.kind, "list"), tc.other)
+			}
+			l := decodeJSON(t, cli(t, url, append([]string{tc.kind, "list", "-o", "json"}, tc.filter...)...))
+			assert.NotEmpty(t, l["data"])
+
+			before := checkFormats(t, url, tc.kind, tc.id)
+			cli(t, url, append([]string{tc.kind, "update", tc.id}, tc.update...)...)
+			after := checkFormats(t, url, tc.kind, tc.id)
+			assert.Equal(t, tc.want, after[tc.field])
+			for f, v := range before {
+				if f != tc.field && f != "updated_at" {
+					assert.Equal(t, v, after[f], "update keeps %s", f)
+				}
+			}
+
+			out = cli(t, url, tc.kind, tc.removeVerb, tc.id)
+			assert.Equal(t, tc.removeVerb+"d "+tc.kind+" "+tc.id+"\n", out)
+			_, err := cliErr(t, url, tc.kind, "get", tc.id)
+			require.Error(t, err)
+		})
+	}
+}
+
+func TestCLI_ResourceErrorsNameTheField(t *testing.T) {
+	url := resourceNode(t, false)
+	_, err := cliErr(t, url, "owner", "create", "--id", "o-x", "--email", "x@example.com", "--team", "t-none")
+	require.Error(t, err)
+	assert.Regexp(t, `field (name|team_id): `, err.Error())
+
+	// Nothing to create is a usage error naming the flags.
+	_, err = cliErr(t, url, "team", "create")
+	require.Error(t, err)
+	assert.True(t, isUsage(err))
+	assert.Contains(t, err.Error(), "--id, --name, --description")
+
+	// A secret file flag for a type that has no such secret is refused
+	// before anything is sent.
+	dir := t.TempDir()
+	pw := writeFile(t, dir, "pw", "s3cret\n")
+	_, err = cliErr(t, url, "target", "create", "--name", "x", "--type", "NGINX", "--agent", "ag-1", "--password-file", pw)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `--password-file: target type "NGINX" has no secret password`)
+	// A literal secret in a body file is refused, naming the _file form.
+	body := writeFile(t, dir, "t.yaml", "name: x\ntype: F5\nagent_id: ag-1\nconfig:\n  host: lb\n  password: s3cret\n")
+	_, err = cliErr(t, url, "target", "create", "-f", body)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "config.password: password is a secret of target type F5: give it as password_file: PATH")
+}
+
+func TestCLI_TargetPasswordFromFile(t *testing.T) {
+	url := resourceNode(t, false)
+	c, err := client.New(client.Config{Servers: []string{url}})
+	require.NoError(t, err)
+	_, err = c.CreateJSON(context.Background(), []byte(`{"id":"ag-lb","name":"lb","hostname":"lb.example.com"}`), "agents")
+	require.NoError(t, err)
+	pw := writeFile(t, t.TempDir(), "pw", "s3cret-value\n")
+	out := cli(t, url, "target", "create", "--id", "tgt-f5", "--name", "F5", "--type", "F5", "--agent", "ag-lb",
+		"--config", "host=lb.example.com", "--config", "username=admin", "--password-file", pw, "-o", "json")
+	assert.NotContains(t, out, "s3cret")
+	assert.Equal(t, "********", decodeJSON(t, out)["config"].(map[string]any)["password"])
+	// An update of another field keeps the stored password.
+	cli(t, url, "target", "update", "tgt-f5", "--name", "F5 prod")
+	got := decodeJSON(t, cli(t, url, "target", "get", "tgt-f5", "-o", "json"))
+	assert.Equal(t, "********", got["config"].(map[string]any)["password"])
+}
+
+func TestCLI_ViolationsAndNotifications(t *testing.T) {
+	url := resourceNode(t, true)
+	out := cli(t, url, "violation", "list", "--rule", "pr-allowed-domains")
+	assert.Regexp(t, `(?m)^\S+\s+mc-legacy-prod\s+pr-allowed-domains\s+Error\s`, out)
+	assert.Equal(t, out, cli(t, url, "policy", "violations", "pr-allowed-domains"))
+	l := decodeJSON(t, cli(t, url, "violation", "list", "--certificate", "mc-legacy-prod", "-o", "json"))
+	assert.Len(t, l["data"], 1)
+	_, err := cliErr(t, url, "violation", "list")
+	assert.True(t, isUsage(err), "violation list needs --rule or --certificate")
+
+	out = cli(t, url, "notification", "list", "--status", "sent")
+	assert.Regexp(t, `(?m)^ne-demo-3\s`, out)
+	assert.NotContains(t, out, "ne-demo-1")
+	n := checkFormats(t, url, "notification", "ne-demo-1")
+	assert.Equal(t, "mc-auth-prod", n["certificate_id"])
+	assert.Equal(t, "notification ne-demo-1: marked_as_read\n", cli(t, url, "notification", "read", "ne-demo-1"))
+	assert.Equal(t, "read", strings.ToLower(decodeJSON(t, cli(t, url, "notification", "get", "ne-demo-1", "-o", "json"))["status"].(string)))
+}
+
+func TestCLI_CompletesIDsFromTheAPI(t *testing.T) {
+	url := resourceNode(t, true)
+	out := cli(t, url, "__complete", "owner", "get", "o-")
+	assert.Contains(t, out, "o-alice\tAlice Johnson")
+	assert.Contains(t, out, "o-bob\tBob Smith")
+	out = cli(t, url, "__complete", "owner", "list", "--team", "t-p")
+	assert.Contains(t, out, "t-platform\tPlatform")
+	assert.Contains(t, out, "t-payments\tPayments")
+	assert.NotContains(t, out, "t-data")
+	out = cli(t, url, "__complete", "owner", "get", "o-alice", "")
+	assert.NotContains(t, out, "o-bob", "one ID only")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,10 +34,13 @@ func printYAML(w io.Writer, v any) error {
 }
 
 // jsonNode parses JSON (which is YAML) into a yaml.Node keeping the field
-// order, in block style: the shape printYAML and export write.
+// order, in block style: the shape printYAML and export write. raw is
+// valid JSON from encoding/json.
 func jsonNode(raw []byte) (*yaml.Node, error) {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	// Escaped first: YAML reads a raw U+0085 in a quoted scalar as a line
+	// break and folds it into a space, where it reads \u0085 as itself.
+	if err := yaml.Unmarshal(escapeJSON(raw), &doc); err != nil {
 		return nil, fmt.Errorf("converting to YAML: %w", err)
 	}
 	n := &doc
@@ -48,24 +52,22 @@ func jsonNode(raw []byte) (*yaml.Node, error) {
 }
 
 // blockStyle drops the flow and quoting styles JSON gave n, so the encoder
-// writes block YAML and quotes only the strings that need it; a string
-// holding a character unsafeRune refuses is double-quoted, so writeYAML can
-// escape that character.
+// writes block YAML and quotes only the strings that need it.
 func blockStyle(n *yaml.Node) {
 	n.Style = 0
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && strings.ContainsFunc(n.Value, unsafeRune) {
-		n.Style = yaml.DoubleQuotedStyle
-	}
 	for _, c := range n.Content {
 		blockStyle(c)
 	}
 }
 
-// writeYAML encodes n as one YAML document, indented by two spaces. Every
-// character unsafeRune refuses is inside a double-quoted scalar there
-// (blockStyle), where it is written as a \u escape, which YAML decodes to
-// the same character; line breaks the encoder wrote are kept.
+// writeYAML encodes n as one YAML document, indented by two spaces. A
+// string holding a character unsafeRune refuses (a terminal control, a
+// bidi override, a YAML line break such as U+0085) is written as a
+// double-quoted scalar with JSON's escapes, \u for those characters, which
+// YAML decodes to the same text: the encoder gets a placeholder for it, so
+// it neither writes the character raw nor folds it.
 func writeYAML(w io.Writer, n *yaml.Node) error {
+	n, escaped, mark := withPlaceholders(n)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -75,20 +77,45 @@ func writeYAML(w io.Writer, n *yaml.Node) error {
 	if err := enc.Close(); err != nil {
 		return err
 	}
-	out := buf.Bytes()
-	if bytes.ContainsFunc(out, func(r rune) bool { return r != '\n' && unsafeRune(r) }) {
-		var esc bytes.Buffer
-		for _, r := range string(out) {
-			if r != '\n' && unsafeRune(r) {
-				fmt.Fprintf(&esc, "\\u%04x", r)
-				continue
-			}
-			esc.WriteRune(r)
-		}
-		out = esc.Bytes()
+	out := buf.String()
+	for i := len(escaped) - 1; i >= 0; i-- { // the longest placeholders first
+		out = strings.ReplaceAll(out, mark+strconv.Itoa(i), escaped[i])
 	}
-	_, err := w.Write(out)
+	_, err := io.WriteString(w, out)
 	return err
+}
+
+// withPlaceholders returns a copy of n whose strings holding a character
+// unsafeRune refuses are placeholders (mark and a number), the
+// JSON-escaped strings they stand for, by number, and mark: text found in
+// no value of n.
+func withPlaceholders(n *yaml.Node) (out *yaml.Node, escaped []string, mark string) {
+	mark = "certctl-escaped-"
+	var holds func(*yaml.Node) bool
+	holds = func(n *yaml.Node) bool {
+		return strings.Contains(n.Value, mark) || slices.ContainsFunc(n.Content, holds)
+	}
+	for holds(n) {
+		mark += "x"
+	}
+	var walk func(*yaml.Node) *yaml.Node
+	walk = func(n *yaml.Node) *yaml.Node {
+		c := *n
+		if c.Kind == yaml.ScalarNode && c.Tag == "!!str" && strings.ContainsFunc(c.Value, unsafeRune) {
+			raw, _ := json.Marshal(c.Value) // a string always encodes
+			escaped = append(escaped, string(escapeJSON(raw)))
+			c.Value, c.Style = mark+strconv.Itoa(len(escaped)-1), 0
+			return &c
+		}
+		if len(n.Content) > 0 {
+			c.Content = make([]*yaml.Node, len(n.Content))
+			for i, child := range n.Content {
+				c.Content[i] = walk(child)
+			}
+		}
+		return &c
+	}
+	return walk(n), escaped, mark
 }
 
 // nodeValue converts a parsed YAML node to the value encoding/json writes
