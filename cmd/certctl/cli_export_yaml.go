@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -112,11 +111,7 @@ func exportYAML(ctx context.Context, inv *invocation, kinds []*resourceKind) err
 func (k *resourceKind) exportNode(rec map[string]any) (*yaml.Node, error) {
 	doc := &yaml.Node{Kind: yaml.MappingNode}
 	add := func(key string, v any) error {
-		raw, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		val, err := jsonNode(raw)
+		val, err := valueNode(v)
 		if err != nil {
 			return err
 		}

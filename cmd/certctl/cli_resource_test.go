@@ -20,27 +20,20 @@ import (
 	"github.com/certctl/certctl/node/nodetest"
 )
 
-// resourceNode starts a one-node cluster serving the API in --dev mode
-// (plain HTTP on loopback, no keys) with the server's issuer and target
-// connectors, so configs are checked and secrets sealed and redacted as in
-// production; with demo set it holds the demo data of 'certctl server
-// --dev'. It returns the API's URL.
-func resourceNode(t *testing.T, demo bool) string {
+// devNode starts a one-node cluster serving the API in --dev mode (plain
+// HTTP on loopback, no keys) with cfg's connectors, and returns the API's
+// URL and the node; both stop when the test ends.
+func devNode(t *testing.T, cfg api.Config) (string, *node.Node) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	cfg := nodetest.Config(t, "n1")
-	cfg.Bootstrap = true
-	cfg.APIAddr = ln.Addr().String()
-	n, err := node.New(cfg)
+	ncfg := nodetest.Config(t, "n1")
+	ncfg.Bootstrap = true
+	ncfg.APIAddr = ln.Addr().String()
+	n, err := node.New(ncfg)
 	require.NoError(t, err)
-	kek := make([]byte, keywrap.KEKSize)
-	copy(kek, "cli-resource-test")
-	box, err := keywrap.NewBox(kek)
-	require.NoError(t, err)
-	issuers, err := issuerRegistry(kek)
-	require.NoError(t, err)
-	a := api.New(api.Config{Dev: true, Logger: cfg.Logger, RateLimit: -1, Secrets: box, TargetSecrets: targetSecrets(), IssuerTypes: issuers}, n.FSM(), n)
+	cfg.Dev, cfg.Logger, cfg.RateLimit = true, ncfg.Logger, -1
+	a := api.New(cfg, n.FSM(), n)
 	t.Cleanup(a.Close)
 	srv := httptest.NewUnstartedServer(a.Handler())
 	srv.Listener.Close()
@@ -52,10 +45,28 @@ func resourceNode(t *testing.T, demo bool) string {
 	require.NoError(t, n.Open(ctx))
 	t.Cleanup(func() { _ = n.Close() })
 	nodetest.WaitFor(t, "ready with a cluster id", func() bool { id, _ := n.FSM().ClusterID(); return n.Ready() && id != "" })
+	return srv.URL, n
+}
+
+// resourceNode is a devNode with the server's issuer and target
+// connectors, so configs are checked and secrets sealed and redacted as in
+// production; with demo set it holds the demo data of 'certctl server
+// --dev'.
+func resourceNode(t *testing.T, demo bool) string {
+	t.Helper()
+	kek := make([]byte, keywrap.KEKSize)
+	copy(kek, "cli-resource-test")
+	box, err := keywrap.NewBox(kek)
+	require.NoError(t, err)
+	issuers, err := issuerRegistry(kek)
+	require.NoError(t, err)
+	url, n := devNode(t, api.Config{Secrets: box, TargetSecrets: targetSecrets(), IssuerTypes: issuers})
 	if demo {
+		ctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
+		defer cancel()
 		require.NoError(t, loadDemoData(ctx, n, slog.New(slog.DiscardHandler)))
 	}
-	return srv.URL
+	return url
 }
 
 // cli runs certctl against url and fails the test on an error.

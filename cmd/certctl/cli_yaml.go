@@ -22,15 +22,20 @@ func (y *yamlOut) Write(p []byte) (int, error) { return y.w.Write(p) }
 // printYAML writes v, encoded as JSON first (so the field names and order
 // are the API's), as a YAML document.
 func printYAML(w io.Writer, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	n, err := jsonNode(raw)
+	n, err := valueNode(v)
 	if err != nil {
 		return err
 	}
 	return writeYAML(w, n)
+}
+
+// valueNode is v, encoded as JSON, as a block-style yaml.Node.
+func valueNode(v any) (*yaml.Node, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return jsonNode(raw)
 }
 
 // jsonNode parses JSON (which is YAML) into a yaml.Node keeping the field
