@@ -261,3 +261,32 @@ func TestCLI_ApplyReadsSecretsFromFiles(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "target.yaml: document 1: line 10: field config.password: password is a secret of target type F5: give it as password_file: PATH")
 }
+
+// TestCLI_ExampleInventoryApplies applies docs/examples/inventory to a new
+// cluster (with its agent registered and its secret file written), then
+// again without a change.
+func TestCLI_ExampleInventoryApplies(t *testing.T) {
+	url := resourceNode(t, false)
+	dir := t.TempDir()
+	examples := filepath.Join("..", "..", "docs", "examples", "inventory")
+	entries, err := os.ReadDir(examples)
+	require.NoError(t, err)
+	for _, e := range entries {
+		raw, err := os.ReadFile(filepath.Join(examples, e.Name()))
+		require.NoError(t, err)
+		writeFile(t, dir, e.Name(), string(raw))
+	}
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "secrets"), 0o700))
+	writeFile(t, filepath.Join(dir, "secrets"), "acme-eab.key", "ZXhhbXBsZS1obWFjLWtleQ\n")
+	c, err := client.New(client.Config{Servers: []string{url}})
+	require.NoError(t, err)
+	_, err = c.CreateJSON(context.Background(), []byte(`{"id":"ag-web-1","name":"web-1","hostname":"web-1.example.com"}`), "agents")
+	require.NoError(t, err)
+
+	out := cli(t, url, "apply", "-f", dir)
+	assert.Contains(t, out, "created certificate mc-www")
+	assert.Contains(t, out, "created policy pr-domains")
+	assert.Equal(t, "no change: the cluster matches the inventory (11 resources)\n", cli(t, url, "apply", "-f", dir))
+	iss := decodeJSON(t, cli(t, url, "issuer", "get", "iss-acme", "-o", "json"))
+	assert.Equal(t, "********", iss["config"].(map[string]any)["eab_hmac_key"])
+}

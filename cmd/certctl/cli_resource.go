@@ -214,7 +214,7 @@ func cloneValues(q url.Values) url.Values {
 func (k *resourceKind) getCommand(o *cliOptions, kinds []*resourceKind) *cobra.Command {
 	return &cobra.Command{
 		Use:               "get ID",
-		Short:             "Show one of " + k.plural,
+		Short:             "Show " + k.article(),
 		Args:              oneID,
 		ValidArgsFunction: o.completeArg(kinds, k.name),
 		RunE: o.run(func(ctx context.Context, inv *invocation, args []string) error {
@@ -325,11 +325,15 @@ func decodeObject(raw json.RawMessage) (map[string]any, error) {
 func (k *resourceKind) writeCommand(o *cliOptions, kinds []*resourceKind, update bool) *cobra.Command {
 	var file string
 	fv := &fieldValues{}
+	secretsNote := ""
+	if k.secrets != "" {
+		secretsNote = " Secrets are read from files (--NAME-file, or config.NAME_file: PATH in the body), never given as values; a secret shown as ******** and sent back is kept."
+	}
 	cmd := &cobra.Command{
 		Use:   "create",
-		Short: "Create one of " + k.plural,
-		Long: "Create one of " + k.plural + ". Give its fields as flags, or the whole body (the API's JSON shape, in YAML or JSON) with -f FILE (- for standard input); " +
-			"flags given as well override the file's fields. Secrets are read from files (--NAME-file, or config.NAME_file: PATH in the body), never given as values.",
+		Short: "Create " + k.article(),
+		Long: "Create " + k.article() + ". Give its fields as flags, or the whole body (the API's shape, in YAML or JSON) with -f FILE (- for standard input); " +
+			"flags given as well override the file's fields." + secretsNote,
 		Args: noArgs,
 		RunE: o.run(func(ctx context.Context, inv *invocation, args []string) error {
 			body := map[string]any{}
@@ -387,9 +391,9 @@ func (k *resourceKind) writeCommand(o *cliOptions, kinds []*resourceKind, update
 		}),
 	}
 	if update {
-		cmd.Use, cmd.Args, cmd.Short = "update ID", oneID, "Change one of "+k.plural
-		cmd.Long = "Change one of " + k.plural + ": the flags given change their fields and leave the others as they are; -f FILE gives the whole body instead " +
-			"(fields it leaves out are cleared). Secrets are read from files (--NAME-file), never given as values; a secret shown as ******** and sent back is kept."
+		cmd.Use, cmd.Args, cmd.Short = "update ID", oneID, "Change "+k.article()
+		cmd.Long = "Change " + k.article() + ": the flags given change their fields and leave the others as they are; -f FILE gives the whole body instead " +
+			"(fields it leaves out are cleared)." + secretsNote
 		cmd.ValidArgsFunction = o.completeArg(kinds, k.name)
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "YAML or JSON file of the whole body (- for standard input)")
@@ -566,9 +570,9 @@ func readSecretFile(path string) (string, error) {
 }
 
 func (k *resourceKind) removeCommand(o *cliOptions, kinds []*resourceKind) *cobra.Command {
-	short, done := "Delete one of "+k.plural, "deleted"
+	short, done := "Delete "+k.article(), "deleted"
 	if k.remove == "archive" {
-		short, done = "Archive one of "+k.plural, "archived"
+		short, done = "Archive "+k.article(), "archived"
 	}
 	return &cobra.Command{
 		Use:               k.remove + " ID",

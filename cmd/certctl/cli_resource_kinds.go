@@ -190,6 +190,18 @@ func kindNamed(kinds []*resourceKind, s string) *resourceKind {
 	return nil
 }
 
+// article is "a team", "an issuer", "a policy rule": one of k in a sentence.
+func (k *resourceKind) article() string {
+	noun := strings.TrimSuffix(k.plural, "s")
+	if strings.HasSuffix(k.plural, "ies") {
+		noun = strings.TrimSuffix(k.plural, "ies") + "y"
+	}
+	if strings.ContainsAny(noun[:1], "aeiou") {
+		return "an " + noun
+	}
+	return "a " + noun
+}
+
 // isServerField reports whether the server manages field of k.
 func (k *resourceKind) isServerField(field string) bool {
 	return slices.Contains(serverManaged, field) || slices.Contains(k.server, field)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/certctl/certctl/api/wire"
 )
 
 // redacted is how the API shows a stored secret; sent back in an update it
@@ -34,18 +36,19 @@ func secretFields(k *resourceKind, typ string) []string {
 	return nil
 }
 
-// allSecretFields are the secret fields any type of kind k declares, sorted.
+// allSecretFields are the secret fields any type of kind k declares,
+// sorted: the types the API knows (wire's enums), asked one by one.
 func allSecretFields(k *resourceKind) []string {
 	var types []string
 	switch k.secrets {
 	case "issuer":
-		reg, err := issuerRegistry(nil)
-		if err != nil {
-			return nil
+		for _, t := range wire.IssuerTypes() {
+			types = append(types, string(t))
 		}
-		types = reg.Types()
 	case "target":
-		types = targetSecrets().Types()
+		for _, t := range wire.TargetTypes() {
+			types = append(types, string(t))
+		}
 	}
 	var out []string
 	for _, t := range types {
