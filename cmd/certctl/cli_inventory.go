@@ -80,18 +80,19 @@ func lineOf(n *yaml.Node, path []string) int {
 }
 
 // inventoryFiles expands the -f arguments: a file as it is, a directory's
-// .yaml, .yml and .json files (recursively), in name order.
-func inventoryFiles(args []string) ([]string, error) {
-	var files []string
+// .yaml, .yml and .json files (recursively), in name order; dirs are the
+// directories given and those of the files given.
+func inventoryFiles(args []string) (files, dirs []string, err error) {
 	for _, a := range args {
 		info, err := os.Stat(a)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !info.IsDir() {
-			files = append(files, a)
+			files, dirs = append(files, a), append(dirs, filepath.Dir(a))
 			continue
 		}
+		dirs = append(dirs, a)
 		var found []string
 		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -106,15 +107,15 @@ func inventoryFiles(args []string) ([]string, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(found) == 0 {
-			return nil, fmt.Errorf("%s holds no .yaml, .yml or .json file", a)
+			return nil, nil, fmt.Errorf("%s holds no .yaml, .yml or .json file", a)
 		}
 		sort.Strings(found)
 		files = append(files, found...)
 	}
-	return files, nil
+	return files, dirs, nil
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
@@ -131,7 +132,8 @@ var yamlParserProblems = []string{
 // parseInventory reads every document of files and checks each on its own:
 // a known kind, an id, known fields of the right types, no secret given as
 // a value. Every problem is collected; any is an *inventoryError.
-func parseInventory(kinds []*resourceKind, files []string) ([]*document, error) {
+// Secret files must be inside one of the directories secretDirs.
+func parseInventory(kinds []*resourceKind, files, secretDirs []string) ([]*document, error) {
 	var (
 		docs     []*document
 		problems []string
@@ -167,7 +169,7 @@ func parseInventory(kinds []*resourceKind, files []string) ([]*document, error) 
 			if len(n.Content) == 0 || n.Content[0].ShortTag() == "!!null" {
 				continue // an empty document
 			}
-			d, errs := parseDocument(kinds, file, index, n.Content[0])
+			d, errs := parseDocument(kinds, file, index, n.Content[0], secretDirs)
 			problems = append(problems, errs...)
 			if d == nil {
 				continue
@@ -189,7 +191,7 @@ func parseInventory(kinds []*resourceKind, files []string) ([]*document, error) 
 
 // parseDocument checks one document; it returns nil and the problems when
 // it cannot be used.
-func parseDocument(kinds []*resourceKind, file string, index int, root *yaml.Node) (*document, []string) {
+func parseDocument(kinds []*resourceKind, file string, index int, root *yaml.Node, secretDirs []string) (*document, []string) {
 	d := &document{file: file, index: index, root: root}
 	if root.Kind != yaml.MappingNode {
 		return nil, []string{d.where() + ": a document must be a resource's fields (kind: Team, id: t-web, name: ...)"}
@@ -245,7 +247,7 @@ func parseDocument(kinds []*resourceKind, file string, index int, root *yaml.Nod
 		return nil, []string{d.where() + ": " + err.Error()}
 	}
 	before := configKeys(body)
-	if err := k.resolveSecrets(body, filepath.Dir(file)); err != nil {
+	if err := k.resolveSecrets(body, filepath.Dir(file), secretDirs); err != nil {
 		var fe *fieldError
 		if errors.As(err, &fe) {
 			return nil, []string{d.where(fe.path...) + ": field " + fe.Error()}

@@ -370,7 +370,7 @@ func (k *resourceKind) writeCommand(o *cliOptions, kinds []*resourceKind, update
 					body["id"] = args[0]
 				}
 			}
-			if err := k.resolveSecrets(body, baseDir); err != nil {
+			if err := k.resolveSecrets(body, baseDir, nil); err != nil {
 				return usageError{err}
 			}
 			k.dropServerFields(body)

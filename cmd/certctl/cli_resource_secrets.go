@@ -75,8 +75,12 @@ func (e *fieldError) Error() string { return strings.Join(e.path, ".") + ": " + 
 // secret field its type declares with the secret read from PATH (relative
 // to baseDir), and refuses a secret given as a value: secrets live in
 // files, never in flags or inventory files. The redaction marker ********
-// (a stored secret, kept) is accepted.
-func (k *resourceKind) resolveSecrets(body map[string]any, baseDir string) error {
+// (a stored secret, kept) is accepted. With allowed not nil (an
+// inventory's secrets), a secret file must be inside one of those
+// directories once symbolic links are followed: a reviewed inventory change
+// cannot make apply read, and send to a target's host, a file of the
+// machine that runs it from elsewhere.
+func (k *resourceKind) resolveSecrets(body map[string]any, baseDir string, allowed []string) error {
 	if k.secrets == "" {
 		return nil
 	}
@@ -101,6 +105,11 @@ func (k *resourceKind) resolveSecrets(body map[string]any, baseDir string) error
 				if path != "" && !filepath.IsAbs(path) {
 					path = filepath.Join(baseDir, path)
 				}
+				if allowed != nil && path != "" {
+					if err := within(path, allowed); err != nil {
+						return &fieldError{[]string{"config", key}, err.Error()}
+					}
+				}
 				v, err := readSecretFile(path)
 				if err != nil {
 					return &fieldError{[]string{"config", key}, err.Error()}
@@ -118,6 +127,30 @@ func (k *resourceKind) resolveSecrets(body map[string]any, baseDir string) error
 		}
 	}
 	return nil
+}
+
+// within checks that path, its links followed, is inside one of dirs.
+func within(path string, dirs []string) error {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	if real, err = filepath.Abs(real); err != nil {
+		return err
+	}
+	for _, d := range dirs {
+		rd, err := filepath.EvalSymlinks(d)
+		if err != nil {
+			continue
+		}
+		if rd, err = filepath.Abs(rd); err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(rd, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is outside the inventory's directories (%s): an inventory names secret files there, or in a directory given with --secrets-dir", path, strings.Join(dirs, ", "))
 }
 
 // fold returns the field of fields equal to s without regard to case, as

@@ -128,17 +128,29 @@ func withPlaceholders(n *yaml.Node) (out *yaml.Node, escaped []string, mark stri
 // A key that is not a string, an alias cycle or a value JSON cannot hold is
 // an error naming the node's line.
 func nodeValue(n *yaml.Node, depth int) (any, error) {
+	budget := maxYAMLValues
+	return nodeValueWithin(n, depth, &budget)
+}
+
+// maxYAMLValues bounds the values one document expands to: aliases may
+// repeat a mapping many times over ("billion laughs").
+const maxYAMLValues = 1 << 20
+
+func nodeValueWithin(n *yaml.Node, depth int, budget *int) (any, error) {
 	if depth > 64 {
 		return nil, lineError{n.Line, "nested too deeply"}
+	}
+	if *budget--; *budget < 0 {
+		return nil, lineError{n.Line, "the document expands to more than " + strconv.Itoa(maxYAMLValues) + " values (through aliases?)"}
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return nodeValue(n.Content[0], depth+1)
+		return nodeValueWithin(n.Content[0], depth+1, budget)
 	case yaml.AliasNode:
-		return nodeValue(n.Alias, depth+1)
+		return nodeValueWithin(n.Alias, depth+1, budget)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -149,7 +161,7 @@ func nodeValue(n *yaml.Node, depth int) (any, error) {
 			if _, dup := m[k.Value]; dup {
 				return nil, lineError{k.Line, strconv.Quote(k.Value) + " is given twice"}
 			}
-			val, err := nodeValue(v, depth+1)
+			val, err := nodeValueWithin(v, depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -159,7 +171,7 @@ func nodeValue(n *yaml.Node, depth int) (any, error) {
 	case yaml.SequenceNode:
 		l := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			val, err := nodeValue(c, depth+1)
+			val, err := nodeValueWithin(c, depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
