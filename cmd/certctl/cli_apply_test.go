@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,15 +34,10 @@ func registerAgentsOf(t *testing.T, from, to string) {
 	t.Helper()
 	src, err := client.New(client.Config{Servers: []string{from}})
 	require.NoError(t, err)
-	dst, err := client.New(client.Config{Servers: []string{to}})
-	require.NoError(t, err)
-	ctx := context.Background()
-	l, err := src.ListAgents(ctx, client.ListOptions{PerPage: 500})
+	l, err := src.ListAgents(context.Background(), client.ListOptions{PerPage: 500})
 	require.NoError(t, err)
 	for _, a := range l.Data {
-		body, _ := json.Marshal(map[string]string{"id": a.ID, "name": a.Name, "hostname": a.Hostname})
-		_, err := dst.CreateJSON(ctx, body, "agents")
-		require.NoError(t, err)
+		registerAgent(t, to, a.ID, a.Name, a.Hostname)
 	}
 }
 
@@ -231,10 +225,7 @@ func TestCLI_ApplyRefusesBadInputNamingFileDocumentAndLine(t *testing.T) {
 func TestCLI_ApplyReadsSecretsFromFiles(t *testing.T) {
 	url := resourceNode(t, false)
 	dir := t.TempDir()
-	c, err := client.New(client.Config{Servers: []string{url}})
-	require.NoError(t, err)
-	_, err = c.CreateJSON(context.Background(), []byte(`{"id":"ag-lb","name":"lb","hostname":"lb.example.com"}`), "agents")
-	require.NoError(t, err)
+	registerAgent(t, url, "ag-lb", "lb", "lb.example.com")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "f5.pw"), []byte("hunter2-secret\n"), 0o600))
 	doc := "kind: Target\nid: tgt-f5\nname: F5\ntype: F5\nagent_id: ag-lb\nenabled: true\nconfig:\n  host: lb.example.com\n  username: admin\n  password_file: f5.pw\n"
 	file := writeFile(t, dir, "target.yaml", doc)
@@ -279,10 +270,7 @@ func TestCLI_ExampleInventoryApplies(t *testing.T) {
 	}
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "secrets"), 0o700))
 	writeFile(t, filepath.Join(dir, "secrets"), "acme-eab.key", "ZXhhbXBsZS1obWFjLWtleQ\n")
-	c, err := client.New(client.Config{Servers: []string{url}})
-	require.NoError(t, err)
-	_, err = c.CreateJSON(context.Background(), []byte(`{"id":"ag-web-1","name":"web-1","hostname":"web-1.example.com"}`), "agents")
-	require.NoError(t, err)
+	registerAgent(t, url, "ag-web-1", "web-1", "web-1.example.com")
 
 	out := cli(t, url, "apply", "-f", dir)
 	assert.Contains(t, out, "created certificate mc-www")
@@ -298,10 +286,7 @@ func TestCLI_ExampleInventoryApplies(t *testing.T) {
 // even through a symbolic link; --secrets-dir allows another directory.
 func TestCLI_ApplySecretFilesStayInTheInventory(t *testing.T) {
 	url := resourceNode(t, false)
-	c, err := client.New(client.Config{Servers: []string{url}})
-	require.NoError(t, err)
-	_, err = c.CreateJSON(context.Background(), []byte(`{"id":"ag-lb","name":"lb","hostname":"lb.example.com"}`), "agents")
-	require.NoError(t, err)
+	registerAgent(t, url, "ag-lb", "lb", "lb.example.com")
 	outside := t.TempDir()
 	writeFile(t, outside, "id_rsa", "not for the F5\n")
 	dir := t.TempDir()

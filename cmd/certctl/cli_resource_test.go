@@ -69,6 +69,18 @@ func resourceNode(t *testing.T, demo bool) string {
 	return url
 }
 
+// registerAgent registers agent id in the cluster at url: targets name
+// agents, which register (they are not applied).
+func registerAgent(t *testing.T, url, id, name, hostname string) {
+	t.Helper()
+	c, err := client.New(client.Config{Servers: []string{url}})
+	require.NoError(t, err)
+	body, err := json.Marshal(map[string]string{"id": id, "name": name, "hostname": hostname})
+	require.NoError(t, err)
+	_, err = c.CreateJSON(context.Background(), body, "agents")
+	require.NoError(t, err)
+}
+
 // cli runs certctl against url and fails the test on an error.
 func cli(t *testing.T, url string, args ...string) string {
 	t.Helper()
@@ -160,10 +172,7 @@ func TestCLI_EveryResource(t *testing.T) {
 	cli(t, url, "team", "create", "--id", "t-a", "--name", "A")
 	cli(t, url, "team", "create", "--id", "t-b", "--name", "B")
 	cli(t, url, "owner", "create", "--id", "o-other", "--name", "Other", "--email", "other@example.com", "--team", "t-b")
-	c, err := client.New(client.Config{Servers: []string{url}})
-	require.NoError(t, err)
-	_, err = c.CreateJSON(context.Background(), []byte(`{"id":"ag-1","name":"web-1","hostname":"web-1.example.com"}`), "agents")
-	require.NoError(t, err)
+	registerAgent(t, url, "ag-1", "web-1", "web-1.example.com")
 	cli(t, url, "target", "create", "--id", "tgt-other", "--name", "Other", "--type", "NGINX", "--agent", "ag-1")
 
 	for _, tc := range []struct {
@@ -251,10 +260,7 @@ func TestCLI_ResourceErrorsNameTheField(t *testing.T) {
 
 func TestCLI_TargetPasswordFromFile(t *testing.T) {
 	url := resourceNode(t, false)
-	c, err := client.New(client.Config{Servers: []string{url}})
-	require.NoError(t, err)
-	_, err = c.CreateJSON(context.Background(), []byte(`{"id":"ag-lb","name":"lb","hostname":"lb.example.com"}`), "agents")
-	require.NoError(t, err)
+	registerAgent(t, url, "ag-lb", "lb", "lb.example.com")
 	pw := writeFile(t, t.TempDir(), "pw", "s3cret-value\n")
 	out := cli(t, url, "target", "create", "--id", "tgt-f5", "--name", "F5", "--type", "F5", "--agent", "ag-lb",
 		"--config", "host=lb.example.com", "--config", "username=admin", "--password-file", pw, "-o", "json")
