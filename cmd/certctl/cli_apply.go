@@ -186,12 +186,25 @@ func (s step) run(ctx context.Context, inv *invocation) error {
 		if err != nil {
 			return err
 		}
+		var answer json.RawMessage
 		if s.op == "create" {
-			_, err = inv.client.CreateJSON(ctx, raw, k.path)
+			answer, err = inv.client.CreateJSON(ctx, raw, k.path)
 		} else {
-			_, err = inv.client.UpdateJSON(ctx, raw, k.path, s.id)
+			answer, err = inv.client.UpdateJSON(ctx, raw, k.path, s.id)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		// An update that moved a record (another agent, type or
+		// destination) without its secrets cleared them: say which.
+		var cleared struct {
+			SecretsCleared []string `json:"secrets_cleared"`
+		}
+		if json.Unmarshal(answer, &cleared) == nil && len(cleared.SecretsCleared) > 0 {
+			fmt.Fprintf(inv.errOut, "warning: %s %s moved and its secrets %s were cleared: give them again (config.NAME_file)\n",
+				k.name, printable(s.id), printable(join(cleared.SecretsCleared)))
+		}
+		return nil
 	default:
 		return inv.client.DeleteJSON(ctx, k.path, s.id)
 	}

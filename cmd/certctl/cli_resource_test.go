@@ -174,6 +174,8 @@ func TestCLI_EveryResource(t *testing.T) {
 	cli(t, url, "owner", "create", "--id", "o-other", "--name", "Other", "--email", "other@example.com", "--team", "t-b")
 	registerAgent(t, url, "ag-1", "web-1", "web-1.example.com")
 	cli(t, url, "target", "create", "--id", "tgt-other", "--name", "Other", "--type", "NGINX", "--agent", "ag-1")
+	cli(t, url, "issuer", "create", "--id", "iss-keep", "--name", "Keep", "--type", "GenericCA", "--enabled", "--config", "ca_common_name=Keep CA")
+	cli(t, url, "cert", "create", "--id", "mc-other", "--common-name", "other.example.com", "--owner", "o-other", "--team", "t-b", "--issuer", "iss-keep")
 
 	for _, tc := range []struct {
 		kind, id   string
@@ -197,6 +199,9 @@ func TestCLI_EveryResource(t *testing.T) {
 		{kind: "target", id: "tgt-web", create: []string{"--name", "Web", "--type", "NGINX", "--agent", "ag-1", "--enabled", "--config", "cert_path=/etc/ssl/web.pem"},
 			filter: []string{"--agent", "ag-1", "--type", "nginx"}, other: "",
 			update: []string{"--config", "cert_path=/etc/ssl/web2.pem"}, field: "config", want: map[string]any{"cert_path": "/etc/ssl/web2.pem"}, removeVerb: "delete"},
+		{kind: "cert", id: "mc-www", create: []string{"--common-name", "www.example.com", "--owner", "o-other", "--team", "t-a", "--issuer", "iss-keep"},
+			filter: []string{"--team", "t-a"}, other: "mc-other",
+			update: []string{"--environment", "staging"}, field: "environment", want: "staging", removeVerb: "archive"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			out := cli(t, url, append([]string{tc.kind, "create", "--id", tc.id}, tc.create...)...)
@@ -222,7 +227,15 @@ func TestCLI_EveryResource(t *testing.T) {
 			}
 
 			out = cli(t, url, tc.kind, tc.removeVerb, tc.id)
-			assert.Equal(t, tc.removeVerb+"d "+tc.kind+" "+tc.id+"\n", out)
+			name := tc.kind
+			if name == "cert" {
+				name = "certificate"
+			}
+			assert.Equal(t, tc.removeVerb+"d "+name+" "+tc.id+"\n", out)
+			if tc.removeVerb == "archive" {
+				assert.Equal(t, "Archived", decodeJSON(t, cli(t, url, tc.kind, "get", tc.id, "-o", "json"))["status"])
+				return
+			}
 			_, err := cliErr(t, url, tc.kind, "get", tc.id)
 			require.Error(t, err)
 		})
