@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -88,7 +89,7 @@ status is 0 when the cluster matches, 1 when it differs, 2 on an error.`,
 				return usageError{err}
 			}
 			if len(steps) > 0 {
-				return fmt.Errorf("%w: %d resources to change", errDiffers, len(steps))
+				return fmt.Errorf("%w: %s to change", errDiffers, count(len(steps), "resource"))
 			}
 			return nil
 		}),
@@ -139,7 +140,7 @@ func applySteps(ctx context.Context, inv *invocation, steps []step, unchanged in
 		if inv.json {
 			return printJSON(inv.out, applyReport{Unchanged: unchanged, Steps: []stepReport{}})
 		}
-		_, err := fmt.Fprintf(inv.out, "no change: the cluster matches the inventory (%d resources)\n", unchanged)
+		_, err := fmt.Fprintf(inv.out, "no change: the cluster matches the inventory (%s)\n", count(unchanged, "resource"))
 		return err
 	}
 	if dryRun {
@@ -169,6 +170,14 @@ func applySteps(ctx context.Context, inv *invocation, steps []step, unchanged in
 	}
 	_, err := fmt.Fprintf(inv.out, "%d changed, %d unchanged\n", done, unchanged)
 	return err
+}
+
+// count is "1 resource", "2 resources".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // run writes the step.

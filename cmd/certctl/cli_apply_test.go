@@ -186,7 +186,7 @@ func TestCLI_PruneArchivesARemovedCertificateOnly(t *testing.T) {
 		cli(t, url, args...)
 	}
 	// Pruning again: the archived certificate is gone from the plan.
-	assert.Equal(t, "no change: the cluster matches the inventory (1 resources)\n", cli(t, url, "apply", "-f", file, "--prune"))
+	assert.Equal(t, "no change: the cluster matches the inventory (1 resource)\n", cli(t, url, "apply", "-f", file, "--prune"))
 }
 
 func TestCLI_ApplyRefusesBadInputNamingFileDocumentAndLine(t *testing.T) {
@@ -238,14 +238,14 @@ func TestCLI_ApplyReadsSecretsFromFiles(t *testing.T) {
 	assert.NotContains(t, out, "hunter2")
 	got := decodeJSON(t, cli(t, url, "target", "get", "tgt-f5", "-o", "json"))
 	assert.Equal(t, "********", got["config"].(map[string]any)["password"], "the secret is stored (and shown redacted)")
-	assert.Equal(t, "no change: the cluster matches the inventory (1 resources)\n", cli(t, url, "apply", "-f", file))
+	assert.Equal(t, "no change: the cluster matches the inventory (1 resource)\n", cli(t, url, "apply", "-f", file))
 
 	// Export names the stored secret in a comment, never its value, and
 	// its output applies back without change.
 	exported := cli(t, url, "export", "-o", "yaml", "--kind", "target")
 	assert.Contains(t, exported, "# config.password is stored in the cluster and kept; to set it, give config.password_file: PATH")
 	assert.NotContains(t, exported, "********")
-	assert.Equal(t, "no change: the cluster matches the inventory (1 resources)\n", cli(t, url, "apply", "-f", writeFile(t, dir, "exported.yaml", exported)))
+	assert.Equal(t, "no change: the cluster matches the inventory (1 resource)\n", cli(t, url, "apply", "-f", writeFile(t, dir, "exported.yaml", exported)))
 
 	// A secret given as a value is refused, naming the field and the _file form.
 	writeFile(t, dir, "target.yaml", strings.Replace(doc, "password_file: f5.pw", "password: hunter2", 1))
