@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/certctl/certctl/api/wire"
+	"github.com/certctl/certctl/connectors/issuer"
 )
 
 // redacted is how the API shows a stored secret; sent back in an update it
@@ -23,7 +24,7 @@ const redacted = "********"
 func secretFields(k *resourceKind, typ string) []string {
 	switch k.secrets {
 	case "issuer":
-		reg, err := issuerRegistry(nil)
+		reg, err := declaredIssuers(nil)
 		if err != nil {
 			return nil
 		}
@@ -34,6 +35,14 @@ func secretFields(k *resourceKind, typ string) []string {
 		return s
 	}
 	return nil
+}
+
+// declaredIssuers is the server's issuer registry (secrets.go), whose
+// connectors declare the secret fields of their configs; the CLI builds
+// no issuer, so kek may be nil. The one place the CLI and its tests build
+// the registry.
+func declaredIssuers(kek []byte) (*issuer.Registry, error) {
+	return issuerRegistry(kek)
 }
 
 // allSecretFields are the secret fields any type of kind k declares,

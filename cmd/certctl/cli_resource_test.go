@@ -58,7 +58,7 @@ func resourceNode(t *testing.T, demo bool) string {
 	copy(kek, "cli-resource-test")
 	box, err := keywrap.NewBox(kek)
 	require.NoError(t, err)
-	issuers, err := issuerRegistry(kek)
+	issuers, err := declaredIssuers(kek)
 	require.NoError(t, err)
 	url, n := devNode(t, api.Config{Secrets: box, TargetSecrets: targetSecrets(), IssuerTypes: issuers})
 	if demo {
