@@ -205,6 +205,7 @@ func TestCLI_ApplyRefusesBadInputNamingFileDocumentAndLine(t *testing.T) {
 			`bad.yaml: document 2: line 11: field config.eab_hmac_key: eab_hmac_key is a secret of issuer type ACME: give it as eab_hmac_key_file: PATH`},
 		{"syntax error in a mapping", "kind: Team\nid: t-5\n  name: x\n", `bad.yaml: document 2: line 7: YAML syntax: mapping values are not allowed in this context`},
 		{"alias bomb", "kind: Team\nid: t-lol\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n", `bad.yaml: document 2: line 7: the document expands to more than 1048576 values (through aliases?)`},
+		{"hostile text", "kind: Owner\nid: o-2\nname: x\nteam_id: \"t-\\e[2J\"\n", `bad.yaml: document 2: line 8: team_id "t-\x1b[2J": no Team t-\x1b[2J in the files`},
 		{"wrong type", "kind: Team\nid: t-4\nname: [a, b]\n", `bad.yaml: document 2: line 7: field name must be text`},
 		{"server field", "kind: Certificate\nid: mc-2\ncommon_name: b.example.com\nstatus: Active\n", `bad.yaml: document 2: line 8: field "status" of Certificate is set by the server`},
 	} {
@@ -215,6 +216,7 @@ func TestCLI_ApplyRefusesBadInputNamingFileDocumentAndLine(t *testing.T) {
 			assert.True(t, isUsage(err))
 			assert.Contains(t, err.Error(), tc.want)
 			assert.Contains(t, err.Error(), file)
+			assert.NotContains(t, err.Error(), "\x1b", "the file's text is escaped")
 			// Nothing applied: not even the good first document.
 			_, err = cliErr(t, url, "team", "get", "t-first")
 			require.Error(t, err, "the first document was not applied")

@@ -47,8 +47,14 @@ func (d *document) where(path ...string) string {
 // file, the document and the line.
 type inventoryError struct{ problems []string }
 
+// Error lists the problems one a line, each escaped (printable): they quote
+// the files, whose text could otherwise rewrite the terminal.
 func (e *inventoryError) Error() string {
-	msg := strings.Join(e.problems, "\n")
+	lines := make([]string, len(e.problems))
+	for i, p := range e.problems {
+		lines[i] = printable(p)
+	}
+	msg := strings.Join(lines, "\n")
 	if len(e.problems) > 1 {
 		msg = strconv.Itoa(len(e.problems)) + " problems, nothing applied:\n" + msg
 	} else {

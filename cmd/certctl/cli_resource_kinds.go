@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -183,12 +184,8 @@ func violationsPath(f map[string]string) ([]string, string, error) {
 	case f["certificate_id"] != "":
 		return []string{"certificates", f["certificate_id"], "violations"}, "certificate_id", nil
 	}
-	return nil, "", usageError{errorString("violation list needs --rule ID or --certificate ID (the API lists violations by rule or by certificate)")}
+	return nil, "", usageError{errors.New("violation list needs --rule ID or --certificate ID (the API lists violations by rule or by certificate)")}
 }
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 // kindNamed returns the kind whose name, kind or alias is s (any case).
 func kindNamed(kinds []*resourceKind, s string) *resourceKind {
