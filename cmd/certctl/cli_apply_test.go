@@ -249,6 +249,14 @@ func TestCLI_ApplyReadsSecretsFromFiles(t *testing.T) {
 	assert.NotContains(t, exported, "********")
 	assert.Equal(t, "no change: the cluster matches the inventory (1 resource)\n", cli(t, url, "apply", "-f", writeFile(t, dir, "exported.yaml", exported)))
 
+	// Moved to another host without its password, the target loses it, and
+	// apply says so.
+	moved := writeFile(t, dir, "moved.yaml", strings.Replace(exported, "host: lb.example.com", "host: lb2.example.com", 1))
+	out, errOut, err := runCLI(t, nil, "--server", url, "apply", "-f", moved)
+	require.NoError(t, err)
+	assert.Equal(t, "updated target tgt-f5 (config.host)\n1 changed, 0 unchanged\n", out)
+	assert.Contains(t, errOut, "warning: target tgt-f5 moved and its secrets password were cleared: give them again (config.NAME_file)")
+
 	// A secret given as a value is refused, naming the field and the _file form.
 	writeFile(t, dir, "target.yaml", strings.Replace(doc, "password_file: f5.pw", "password: hunter2", 1))
 	_, _, err = runCLI(t, nil, "--server", url, "apply", "-f", file)
@@ -307,4 +315,23 @@ func TestCLI_ApplySecretFilesStayInTheInventory(t *testing.T) {
 	}
 	out := cli(t, url, "apply", "-f", filepath.Join(dir, "t.yaml"), "--secrets-dir", outside)
 	assert.Equal(t, "created target tgt-f5\n1 changed, 0 unchanged\n", out)
+}
+
+// TestCLI_ApplyStopsAtARefusedWrite: a write the API refuses (a rule of
+// severity Error in the cluster) stops apply, naming the resource, how far
+// it got and the API's field; what came before it stays.
+func TestCLI_ApplyStopsAtARefusedWrite(t *testing.T) {
+	url := resourceNode(t, false)
+	cli(t, url, "policy", "create", "--id", "pr-dom", "--name", "Domains", "--type", "AllowedDomains", "--severity", "Error", "--enabled",
+		"--config", "allowed_domains=[example.com]")
+	i := strings.Index(inventory, "---\nkind: PolicyRule")
+	j := strings.Index(inventory, "---\nkind: Certificate")
+	file := writeFile(t, t.TempDir(), "inventory.yaml", inventory[:i]+inventory[j:]+
+		"---\nkind: Certificate\nid: mc-bad\ncommon_name: www.example.org\nowner_id: o-ann\nteam_id: t-web\nissuer_id: iss-ca\n")
+	out, _, err := runCLI(t, nil, "--server", url, "apply", "-f", file)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "create certificate mc-bad (after 6 of 7 changes): Unprocessable Entity: field ")
+	assert.Contains(t, err.Error(), "violates policy rule pr-dom")
+	assert.Contains(t, out, "created certificate mc-old\n")
+	cli(t, url, "cert", "get", "mc-www")
 }
