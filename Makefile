@@ -10,7 +10,7 @@ API_ADDR ?= 127.0.0.1:8443
 TOOLS    := $(CURDIR)/$(BIN)/tools
 MAILPIT_VERSION := v1.27.11
 
-.PHONY: all build agent-cross run test test-deps test-unit test-wedge test-e2e bench cluster vet fmt clean
+.PHONY: all build agent-cross run test test-deps test-unit test-wedge test-e2e bench screenshots cluster vet fmt clean
 
 all: build
 
@@ -45,7 +45,9 @@ test: test-deps vet agent-cross test-unit test-wedge test-e2e test-package
 ## The agent's target tests run the real web servers: nginx, Apache httpd and
 ## HAProxy from Debian's packages (started by the tests on 127.0.0.1, never as
 ## system services).
-APT_TEST_PACKAGES := openssl:openssl nginx:nginx-light apache2:apache2 haproxy:haproxy
+## The dashboard's browser tests (e2e/dashboard_test.go) drive Debian's
+## chromium headless through chromedp; no browser is ever downloaded.
+APT_TEST_PACKAGES := openssl:openssl nginx:nginx-light apache2:apache2 haproxy:haproxy chromium:chromium
 test-deps: $(TOOLS)/mailpit
 	@missing=; for pair in $(APT_TEST_PACKAGES); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
@@ -85,6 +87,15 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime=3x -count=1 -timeout 20m ./scheduler/
 	$(GO) test -run '^$$' -bench . -benchtime=2s -count=1 ./connectors/issuer/localca/
 	CERTCTL_BIN=$(CURDIR)/$(BIN)/certctl CERTCTL_FLEET_WINDOW=2m $(GO) test -run '^$$' -bench . -benchtime=1x -count=1 -timeout 40m ./e2e/
+
+## screenshots: refreshes docs/screenshots/ (every view of the dashboard on the
+## demo data at 1280x720, the overview and the certificates at 390x844) from the
+## browser tests, which otherwise write them to $TMPDIR/certctl-screenshots.
+screenshots: build
+	@command -v chromium >/dev/null || { echo "chromium is missing: run make test-deps"; exit 1; }
+	rm -f docs/screenshots/*.png
+	CERTCTL_SCREENSHOTS=$(CURDIR)/docs/screenshots CERTCTL_BIN=$(CURDIR)/$(BIN)/certctl CERTCTL_AGENT_BIN=$(CURDIR)/$(BIN)/certctl-agent \
+		$(GO) test -count=1 -timeout 5m -run 'TestDashboard_DevNode/views' ./e2e/
 
 ## cluster: three local nodes on 127.0.0.1, joined into one cluster; Ctrl-C stops them.
 cluster: build

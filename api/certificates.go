@@ -85,9 +85,19 @@ func (s *Server) listCertificates(c *gin.Context) {
 	flt := fsm.CertificateFilter{
 		Environment: c.Query("environment"), OwnerID: c.Query("owner_id"), TeamID: c.Query("team_id"),
 		IssuerID: c.Query("issuer_id"), Q: c.Query("q"), Sort: c.Query("sort"),
+		AgentID: c.Query("agent_id"), TargetID: c.Query("target_id"),
 	}
 	if flt.Status, ok = enumQuery(c, "status", fsm.CertificateStatuses); !ok {
 		return
+	}
+	if flt.KeyType, ok = enumQuery(c, "key_type", fsm.KeyTypes); !ok {
+		return
+	}
+	if flt.Risk, ok = enumQuery(c, "risk", fsm.Risks); !ok {
+		return
+	}
+	if flt.Risk != "" {
+		flt.Clock = s.riskClock()
 	}
 	if flt.ExpiresBefore, ok = timeQuery(c, "expires_before"); !ok {
 		return

@@ -1110,6 +1110,28 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"notification_read", "notification", "n-1"}},
 		},
 		{
+			name: "RequeueNotification",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.CreateNotifications{Notifications: []fsm.Notification{fsmtest.Notification("n-1", "")}})
+				l.Must(&fsm.MarkNotificationFailed{ID: "n-1", Error: "smtp: 550 no such user", Dead: true})
+			},
+			payload: &fsm.RequeueNotification{ID: "n-1"},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				n, err := f.Notification("n-1")
+				require.NoError(t, err)
+				assert.Equal(t, fsm.NotifyPending, n.Status)
+				assert.Equal(t, 0, n.Attempts, "attempts start again")
+				assert.Equal(t, 1, n.Requeues)
+				assert.Nil(t, n.NextAttemptAt, "due at once")
+				for st, want := range map[wire.NotificationStatus]int{fsm.NotifyDead: 0, fsm.NotifyPending: 1} {
+					list, err := f.Notifications(fsm.NotificationFilter{Status: st}, fsm.Page{})
+					require.NoError(t, err)
+					assert.Equal(t, want, list.Total, "%s", st)
+				}
+			},
+			audit: []auditWant{{"notification_requeued", "notification", "n-1"}},
+		},
+		{
 			name: "RecordViolations",
 			setup: func(l *fsmtest.Log) {
 				l.Must(&fsm.RecordViolations{CertificateID: fsmtest.CertificateID, Violations: []fsm.PolicyViolation{

@@ -72,6 +72,7 @@ const (
 	CommandMarkNotificationSent   CommandType = 61
 	CommandMarkNotificationFailed CommandType = 62
 	CommandMarkNotificationRead   CommandType = 63
+	CommandRequeueNotification    CommandType = 64
 
 	CommandRecordViolations CommandType = 70
 
@@ -152,6 +153,7 @@ var commands = []commandSpec{
 	register[MarkNotificationSent](CommandMarkNotificationSent, "MarkNotificationSent"),
 	register[MarkNotificationFailed](CommandMarkNotificationFailed, "MarkNotificationFailed"),
 	register[MarkNotificationRead](CommandMarkNotificationRead, "MarkNotificationRead"),
+	register[RequeueNotification](CommandRequeueNotification, "RequeueNotification"),
 	register[RecordViolations](CommandRecordViolations, "RecordViolations"),
 	register[CreateAPIKey](CommandCreateAPIKey, "CreateAPIKey"),
 	register[RevokeAPIKey](CommandRevokeAPIKey, "RevokeAPIKey"),

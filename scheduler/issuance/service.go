@@ -84,8 +84,9 @@ type Service struct {
 	registry *issuer.Registry
 	log      *slog.Logger
 
-	mu   sync.Mutex
-	crls map[string]cachedCRL // by issuer id
+	mu       sync.Mutex
+	crls     map[string]cachedCRL // by issuer id
+	rootCRLs map[string]cachedCRL // by issuer id
 }
 
 // New returns the issuance service, building issuers through registry
@@ -108,7 +109,7 @@ func New(cfg Config, registry *issuer.Registry, state State, proposer Proposer) 
 	}
 	cfg.KEK = bytes.Clone(cfg.KEK) // the caller may clear its copy
 	return &Service{cfg: cfg, state: state, proposer: proposer, registry: registry,
-		log: cfg.Logger.With("component", "issuance"), crls: map[string]cachedCRL{}}, nil
+		log: cfg.Logger.With("component", "issuance"), crls: map[string]cachedCRL{}, rootCRLs: map[string]cachedCRL{}}, nil
 }
 
 // build builds the connector of issuer id from its stored record: config
@@ -282,6 +283,7 @@ func (s *Service) SignCSR(ctx context.Context, agentID string, job fsm.Job, cert
 	version := fsm.CertificateVersion{ID: s.newID("cv-"), CertificateID: cert.ID, SerialNumber: res.SerialNumber,
 		NotBefore: res.NotBefore, NotAfter: res.NotAfter, FingerprintSHA256: res.FingerprintSHA256,
 		PEMChain: res.CertPEM + res.ChainPEM, CSRPEM: csrPEM}
+	version.DescribeKey()
 	now := s.cfg.Now()
 	base := "csr/" + job.ID + "/" + res.SerialNumber + "/"
 	err = s.propose(ctx, now, base+"version", actor, &fsm.RecordVersion{Version: version})
