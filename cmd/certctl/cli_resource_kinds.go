@@ -170,7 +170,8 @@ func resourceKinds() []*resourceKind {
 				{flag: "type", query: "type", usage: "only this type, such as ExpirationWarning"},
 				{flag: "channel", query: "channel", usage: "only this channel, such as Email or Webhook"},
 				{flag: "certificate", query: "certificate_id", usage: "only this certificate's", ref: "certificate"}},
-			actions: []action{{name: "read", path: "read", short: "Mark a notification read", status: "marked_as_read"}},
+			actions: []action{{name: "read", path: "read", short: "Mark a notification read", status: "marked_as_read"},
+				{name: "retry", path: "retry", short: "Put a failed or dead notification back to pending, its attempts reset", status: "requeued"}},
 		},
 	}
 }

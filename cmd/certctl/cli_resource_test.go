@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,6 +17,7 @@ import (
 	"github.com/certctl/certctl/api"
 	"github.com/certctl/certctl/api/client"
 	"github.com/certctl/certctl/connectors/keywrap"
+	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
 	"github.com/certctl/certctl/node/nodetest"
 )
@@ -54,6 +56,13 @@ func devNode(t *testing.T, cfg api.Config) (string, *node.Node) {
 // --dev'.
 func resourceNode(t *testing.T, demo bool) string {
 	t.Helper()
+	url, _ := resourceNodeOf(t, demo)
+	return url
+}
+
+// resourceNodeOf is resourceNode, with the node.
+func resourceNodeOf(t *testing.T, demo bool) (string, *node.Node) {
+	t.Helper()
 	kek := make([]byte, keywrap.KEKSize)
 	copy(kek, "cli-resource-test")
 	box, err := keywrap.NewBox(kek)
@@ -66,7 +75,7 @@ func resourceNode(t *testing.T, demo bool) string {
 		defer cancel()
 		require.NoError(t, loadDemoData(ctx, n, slog.New(slog.DiscardHandler)))
 	}
-	return url
+	return url, n
 }
 
 // registerAgent registers agent id in the cluster at url: targets name
@@ -293,7 +302,7 @@ func TestCLI_TargetPasswordFromFile(t *testing.T) {
 }
 
 func TestCLI_ViolationsAndNotifications(t *testing.T) {
-	url := resourceNode(t, true)
+	url, n := resourceNodeOf(t, true)
 	out := cli(t, url, "violation", "list", "--rule", "pr-allowed-domains")
 	assert.Regexp(t, `(?m)^\S+\s+mc-legacy-prod\s+pr-allowed-domains\s+Error\s`, out)
 	assert.Equal(t, out, cli(t, url, "policy", "violations", "pr-allowed-domains"))
@@ -305,10 +314,25 @@ func TestCLI_ViolationsAndNotifications(t *testing.T) {
 	out = cli(t, url, "notification", "list", "--status", "sent")
 	assert.Regexp(t, `(?m)^ne-demo-3\s`, out)
 	assert.NotContains(t, out, "ne-demo-1")
-	n := checkFormats(t, url, "notification", "ne-demo-1")
-	assert.Equal(t, "mc-auth-prod", n["certificate_id"])
+	note := checkFormats(t, url, "notification", "ne-demo-1")
+	assert.Equal(t, "mc-auth-prod", note["certificate_id"])
 	assert.Equal(t, "notification ne-demo-1: marked_as_read\n", cli(t, url, "notification", "read", "ne-demo-1"))
 	assert.Equal(t, "read", strings.ToLower(decodeJSON(t, cli(t, url, "notification", "get", "ne-demo-1", "-o", "json"))["status"].(string)))
+
+	// retry: refused for a pending one (the API's conflict), done for a dead one.
+	_, err = cliErr(t, url, "notification", "retry", "ne-demo-2")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Conflict")
+	cmd, err := fsm.NewCommand(fsm.Meta{Time: time.Now().UTC(), Actor: "test", ActorType: fsm.ActorSystem},
+		&fsm.MarkNotificationFailed{ID: "ne-demo-2", Error: "smtp refused", Dead: true})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
+	defer cancel()
+	_, err = n.Propose(ctx, cmd)
+	require.NoError(t, err)
+	assert.Contains(t, cli(t, url, "notification", "list", "--status", "dead"), "ne-demo-2")
+	assert.Equal(t, "notification ne-demo-2: requeued\n", cli(t, url, "notification", "retry", "ne-demo-2"))
+	assert.Equal(t, "pending", decodeJSON(t, cli(t, url, "notification", "get", "ne-demo-2", "-o", "json"))["status"])
 }
 
 func TestCLI_CompletesIDsFromTheAPI(t *testing.T) {
