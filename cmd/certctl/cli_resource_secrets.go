@@ -42,7 +42,7 @@ func secretFields(k *resourceKind, typ string) []string {
 // no issuer, so kek may be nil. The one place the CLI and its tests build
 // the registry.
 func declaredIssuers(kek []byte) (*issuer.Registry, error) {
-	return issuerRegistry(kek)
+	return issuerRegistry(kek, nil)
 }
 
 // allSecretFields are the secret fields any type of kind k declares,
