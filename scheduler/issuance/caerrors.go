@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,6 +96,13 @@ func (s *Service) RevokeAtCA(ctx context.Context, certID string) error {
 		s.log.Warn("certificate revoked, but its issuer is disabled: its CA was not told", "certificate", certID, "issuer", rec.ID)
 		return nil
 	}
+	revs, err := s.state.Revocations(cert.IssuerID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(revs, func(r fsm.Revocation) bool { return r.CertificateID == certID }) {
+		return nil // never issued: no CA holds anything of it (and a CA may not exist yet)
+	}
 	iss, _, err := s.build(ctx, cert.IssuerID, false)
 	if errors.Is(err, issuer.ErrUnknownType) {
 		return nil // a type this build has no connector for: nothing to tell
@@ -104,10 +112,6 @@ func (s *Service) RevokeAtCA(ctx context.Context, certID string) error {
 	}
 	if _, ok := iss.(issuer.CRLSigner); ok {
 		return nil
-	}
-	revs, err := s.state.Revocations(cert.IssuerID)
-	if err != nil {
-		return err
 	}
 	var errs []error
 	for _, r := range revs {
