@@ -45,11 +45,13 @@ test: test-deps vet agent-cross test-unit test-wedge test-e2e test-package
 ## The agent's target tests run the real web servers: nginx, Apache httpd and
 ## HAProxy from Debian's packages (started by the tests on 127.0.0.1, never as
 ## system services).
-APT_TEST_PACKAGES := openssl:openssl nginx:nginx-light apache2:apache2 haproxy:haproxy
+## PostgreSQL from Debian's postgresql package: the export and import tests start a
+## throwaway cluster with initdb/pg_ctl (internal/pgtest) as the postgres user.
+APT_TEST_PACKAGES := openssl:openssl nginx:nginx-light apache2:apache2 haproxy:haproxy pg_ctl:postgresql
 test-deps: $(TOOLS)/mailpit
 	@missing=; for pair in $(APT_TEST_PACKAGES); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
-		command -v $$cmd >/dev/null || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; \
+		command -v $$cmd >/dev/null || [ -x /usr/sbin/$$cmd ] || ls /usr/lib/postgresql/*/bin/$$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing for the tests:$$missing"; \
