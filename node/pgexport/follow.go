@@ -263,6 +263,8 @@ func total(m map[string]int) int {
 	return n
 }
 
+var errReaderDone = errors.New("pgexport: snapshot reader done")
+
 // FetchState fetches a snapshot from src and writes its body, the state
 // file, to path (mode 0600), checking the snapshot's size and SHA-256 as it
 // streams: a damaged or short snapshot leaves no file.
@@ -275,9 +277,12 @@ func FetchState(ctx context.Context, src Source, path string) error {
 		errc <- err
 	}()
 	err := ReadSnapshot(pr, path)
-	pr.CloseWithError(errors.New("pgexport: snapshot reader done"))
-	if ferr := <-errc; err == nil && ferr != nil {
-		err = fmt.Errorf("pgexport: fetch the state: %w", ferr)
+	pr.CloseWithError(errReaderDone)
+	// The fetch's own error (refused, unreachable) explains a failed read
+	// better than the read does.
+	if ferr := <-errc; ferr != nil && !errors.Is(ferr, errReaderDone) {
+		os.Remove(path)
+		return fmt.Errorf("pgexport: fetch the state: %w", ferr)
 	}
 	return err
 }
