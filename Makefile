@@ -86,6 +86,7 @@ bench: build
 	$(GO) test -run '^$$' -bench BenchmarkFSM -benchtime=3000x -count=1 ./fsm/
 	$(GO) test -run '^$$' -bench . -benchtime=3x -count=1 -timeout 20m ./scheduler/
 	$(GO) test -run '^$$' -bench . -benchtime=2s -count=1 ./connectors/issuer/localca/
+	$(GO) test -run '^$$' -bench BenchmarkExport -benchtime=1x -count=1 -timeout 30m ./node/pgexport/
 	CERTCTL_BIN=$(CURDIR)/$(BIN)/certctl CERTCTL_FLEET_WINDOW=2m $(GO) test -run '^$$' -bench . -benchtime=1x -count=1 -timeout 40m ./e2e/
 
 ## cluster: three local nodes on 127.0.0.1, joined into one cluster; Ctrl-C stops them.
