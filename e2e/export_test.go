@@ -47,7 +47,7 @@ type follower struct {
 	done chan error
 }
 
-func startFollower(t *testing.T, args ...string) *follower {
+func startFollower(t testing.TB, args ...string) *follower {
 	t.Helper()
 	cmd := exec.Command(certctlBin, args...)
 	for _, kv := range os.Environ() {
@@ -64,7 +64,7 @@ func startFollower(t *testing.T, args ...string) *follower {
 }
 
 // stop sends SIGTERM and waits (bounded) for a clean exit.
-func (f *follower) stop(t *testing.T) {
+func (f *follower) stop(t testing.TB) {
 	t.Helper()
 	if f.cmd.ProcessState != nil {
 		return
