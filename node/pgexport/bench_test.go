@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,10 +39,15 @@ func BenchmarkExport(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		conn := connect(b, pg.CreateDB(fmt.Sprintf("bench%d", i)))
+		var backend int
+		require.NoError(b, conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend))
+		cpu0, pg0 := selfCPU(), procCPU(backend)
 		start := time.Now()
 		res, err := e.Sync(ctx, conn, nil, cur)
 		require.NoError(b, err)
 		took := time.Since(start)
+		b.ReportMetric((selfCPU() - cpu0).Seconds(), "exporter-cpu-s")
+		b.ReportMetric((procCPU(backend) - pg0).Seconds(), "postgres-cpu-s")
 		b.ReportMetric(float64(res.Rows)/took.Seconds(), "rows/s")
 		b.ReportMetric(float64(n)/took.Seconds(), "certs/s")
 		b.ReportMetric(float64(res.Rows), "rows")
@@ -64,4 +71,23 @@ func BenchmarkExport(b *testing.B) {
 	require.False(b, res.Full)
 	b.ReportMetric(time.Since(start).Seconds(), "s/diff-1000")
 	_ = fsm.ExportTables
+}
+
+// selfCPU is the CPU time (user + system) this process used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time process pid used so far (Linux /proc, in clock ticks of 10 ms).
+func procCPU(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }

@@ -134,7 +134,7 @@ func (e *Exporter) Sync(ctx context.Context, conn *pgx.Conn, prev, cur *fsm.Stat
 		ps := prev.Summary()
 		res.Full = !(ps.ClusterID == dbCluster && ps.AppliedIndex == uint64(dbIndex))
 	}
-	s := &syncRun{e: e, tx: tx, cur: cur, res: &res, skipped: map[string]map[string]bool{}, deletes: map[string][][]any{}}
+	s := &syncRun{e: e, tx: tx, cur: cur, res: &res, skipped: map[string]map[string]bool{}, deletes: map[string][][]any{}, direct: map[string]bool{}}
 	if !res.Full {
 		s.prev = prev
 	}
@@ -172,6 +172,7 @@ type syncRun struct {
 	res       *Result
 	skipped   map[string]map[string]bool // table → ids left out
 	deletes   map[string][][]any         // table → keys to delete (difference only)
+	direct    map[string]bool            // tables that were empty, copied into directly
 }
 
 // keyVals returns the primary key's values of a row.
@@ -230,7 +231,20 @@ func stageName(table string) string { return "certctl_stage_" + table }
 func (s *syncRun) upsertTable(ctx context.Context, table string) error {
 	spec := specs[table]
 	stage := stageName(table)
-	if _, err := s.tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP`, stage, table)); err != nil {
+	// An empty table (a first export) takes the rows straight from COPY:
+	// there is nothing to compare them with, nor to delete.
+	direct := false
+	if s.prev == nil {
+		var any bool
+		if err := s.tx.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s)`, table)).Scan(&any); err != nil {
+			return fmt.Errorf("pgexport: read %s: %w", table, err)
+		}
+		direct = !any
+	}
+	if direct {
+		stage = table
+		s.direct[table] = true
+	} else if _, err := s.tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP`, stage, table)); err != nil {
 		return fmt.Errorf("pgexport: staging table for %s: %w", table, err)
 	}
 	batch := make([][]any, 0, batchRows)
@@ -242,6 +256,9 @@ func (s *syncRun) upsertTable(ctx context.Context, table string) error {
 			return fmt.Errorf("pgexport: copy %s: %w", table, err)
 		}
 		s.res.Rows += len(batch)
+		if direct {
+			s.res.Changed[table] += len(batch)
+		}
 		batch = batch[:0]
 		return nil
 	}
@@ -273,6 +290,9 @@ func (s *syncRun) upsertTable(ctx context.Context, table string) error {
 	}
 	if err := flush(); err != nil {
 		return err
+	}
+	if direct {
+		return nil
 	}
 	cl := quoted(spec.cols)
 	conflict := "DO NOTHING"
@@ -352,6 +372,9 @@ func (s *syncRun) deleteTable(ctx context.Context, table string) error {
 		sql  string
 		args []any
 	)
+	if s.direct[table] {
+		return nil
+	}
 	if s.prev == nil {
 		var on []string
 		for _, k := range spec.key {
