@@ -243,3 +243,25 @@ func freePort(t testing.TB) int {
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// SchemaDump returns pg_dump --schema-only of database db (no owners or
+// privileges, nor the random key of its \restrict lines), for comparing
+// two databases' schemas.
+func (s *Server) SchemaDump(db string) string {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(s.bin, "pg_dump"), "--schema-only", "--no-owner", "--no-privileges",
+		"-h", s.Host, "-p", strconv.Itoa(s.Port), "-U", s.User, "-d", db)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		s.t.Fatalf("pg_dump %s: %v\n%s", db, err, errOut.String())
+	}
+	// pg_dump's \restrict lines carry a random key each run.
+	var keep []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if !strings.HasPrefix(line, `\restrict `) && !strings.HasPrefix(line, `\unrestrict `) {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n")
+}

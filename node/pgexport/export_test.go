@@ -328,6 +328,15 @@ func TestExport_SQLScriptLoadsTheSameRows(t *testing.T) {
 	pg.CreateDB("script")
 	pg.Psql("script", "-f", path)
 	assert.Equal(t, dump(t, pg, "direct"), dump(t, pg, "script"))
+
+	// Both make the schema of the DDL run as it is, the foreign keys and
+	// indexes included.
+	pg.CreateDB("ddl")
+	pg.Psql("ddl", "-c", pgexport.DDL())
+	want := pg.SchemaDump("ddl")
+	assert.Contains(t, want, "FOREIGN KEY (owner_id) REFERENCES public.owners(id) ON DELETE RESTRICT")
+	assert.Equal(t, want, pg.SchemaDump("direct"))
+	assert.Equal(t, want, pg.SchemaDump("script"))
 }
 
 // A secret a connector declares leaves sealed when sealed, redacted

@@ -1,6 +1,10 @@
 package pgexport
 
-import "strings"
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
 
 // schemaDDL creates the original's fourteen tables (migrations/000001 of
 // certctl 1.0) when missing, with their indexes, and certctl_export. Two
@@ -259,4 +263,38 @@ func quoted(c []string) string {
 		q[i] = `"` + s + `"`
 	}
 	return strings.Join(q, ", ")
+}
+
+// The DDL of a fresh database, split as pg_dump splits it: the tables bare,
+// then (after the rows are in) their indexes and foreign keys, which
+// PostgreSQL builds in one pass each instead of row by row. The result is
+// the schema schemaDDL makes, the foreign keys under the names PostgreSQL
+// gives inline ones (<table>_<column>_fkey).
+var freshTables, freshConstraints = splitDDL(schemaDDL)
+
+var (
+	referencesRE = regexp.MustCompile(`\s+REFERENCES (\w+)\((\w+)\) ON DELETE (CASCADE|RESTRICT|SET NULL)`)
+	createRE     = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS (\w+) \($`)
+)
+
+func splitDDL(ddl string) (tables, constraints string) {
+	var t, idx, fks []string
+	table := ""
+	for _, line := range strings.Split(ddl, "\n") {
+		if m := createRE.FindStringSubmatch(line); m != nil {
+			table = m[1]
+		}
+		if strings.HasPrefix(line, "CREATE INDEX") {
+			idx = append(idx, line)
+			continue
+		}
+		if m := referencesRE.FindStringSubmatch(line); m != nil {
+			col := strings.Fields(line)[0]
+			fks = append(fks, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s_%s_fkey FOREIGN KEY (%s) REFERENCES %s(%s) ON DELETE %s;",
+				table, table, col, col, m[1], m[2], m[3]))
+			line = referencesRE.ReplaceAllString(line, "")
+		}
+		t = append(t, line)
+	}
+	return strings.Join(t, "\n"), strings.Join(append(idx, fks...), "\n") + "\n"
 }

@@ -13,8 +13,9 @@ import (
 )
 
 // WriteSQL writes the state cur as a SQL script that `psql -f` loads into an
-// empty database: the tables (as Sync creates them), one transaction of
-// COPY ... FROM stdin blocks, one per table, and the certctl_export row. The
+// empty database, in one transaction: the tables, one COPY ... FROM stdin
+// block per table, then the indexes and foreign keys (the schema Sync
+// makes), and the certctl_export row. The
 // rows are those Sync writes, secrets redacted alike.
 func (e *Exporter) WriteSQL(w io.Writer, cur *fsm.StateFile) (Result, error) {
 	sum := cur.Summary()
@@ -25,7 +26,7 @@ func (e *Exporter) WriteSQL(w io.Writer, cur *fsm.StateFile) (Result, error) {
 	fmt.Fprintf(bw, "-- certctl export of cluster %s at raft index %d (term %d)\n", sum.ClusterID, sum.AppliedIndex, sum.AppliedTerm)
 	fmt.Fprint(bw, "-- Load into an empty database: psql -v ON_ERROR_STOP=1 -f FILE\n")
 	fmt.Fprint(bw, "SET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\n")
-	fmt.Fprint(bw, DDL(), "\nBEGIN;\n")
+	fmt.Fprint(bw, "BEGIN;\n\n", strings.TrimLeft(freshTables, "\n"))
 	var line []byte
 	for _, t := range fsm.ExportTables {
 		fmt.Fprintf(bw, "\nCOPY %s (%s) FROM stdin;\n", t, quoted(specs[t].cols))
@@ -52,6 +53,7 @@ func (e *Exporter) WriteSQL(w io.Writer, cur *fsm.StateFile) (Result, error) {
 		}
 		fmt.Fprint(bw, "\\.\n")
 	}
+	fmt.Fprint(bw, "\n", freshConstraints)
 	fmt.Fprintf(bw, "\nINSERT INTO certctl_export (id, cluster_id, raft_index, raft_term, schema_version, exported_at)\n"+
 		"VALUES (1, %s, %d, %d, %d, %s);\nCOMMIT;\n",
 		sqlString(sum.ClusterID), sum.AppliedIndex, sum.AppliedTerm, sum.SchemaVersion, sqlString(time.Now().UTC().Format(time.RFC3339Nano)))

@@ -113,7 +113,20 @@ func (e *Exporter) Sync(ctx context.Context, conn *pgx.Conn, prev, cur *fsm.Stat
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
 		return res, fmt.Errorf("pgexport: lock: %w", err)
 	}
-	if _, err := tx.Exec(ctx, schemaDDL); err != nil {
+	// A database without any of the tables gets them bare, and their
+	// indexes and foreign keys once the rows are in (as pg_dump orders a
+	// dump): built in one pass each rather than row by row.
+	var existing int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NOT NULL`,
+		append(append([]string(nil), fsm.ExportTables...), "certctl_export")).Scan(&existing); err != nil {
+		return res, fmt.Errorf("pgexport: look for the tables: %w", err)
+	}
+	fresh := existing == 0
+	ddl := schemaDDL
+	if fresh {
+		ddl = freshTables
+	}
+	if _, err := tx.Exec(ctx, ddl); err != nil {
 		return res, fmt.Errorf("pgexport: create tables: %w", err)
 	}
 	var (
@@ -146,6 +159,11 @@ func (e *Exporter) Sync(ctx context.Context, conn *pgx.Conn, prev, cur *fsm.Stat
 	for i := len(fsm.ExportTables) - 1; i >= 0; i-- {
 		if err := s.deleteTable(ctx, fsm.ExportTables[i]); err != nil {
 			return res, err
+		}
+	}
+	if fresh {
+		if _, err := tx.Exec(ctx, freshConstraints); err != nil {
+			return res, fmt.Errorf("pgexport: indexes and foreign keys: %w", err)
 		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO certctl_export (id, cluster_id, raft_index, raft_term, schema_version, exported_at)
