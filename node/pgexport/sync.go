@@ -259,16 +259,37 @@ func (s *syncRun) upsertTable(ctx context.Context, table string) error {
 		}
 		direct = !any
 	}
+	staged := false
+	makeStage := func() error {
+		if staged {
+			return nil
+		}
+		staged = true
+		if direct {
+			return nil
+		}
+		if _, err := s.tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP`, stage, table)); err != nil {
+			return fmt.Errorf("pgexport: staging table for %s: %w", table, err)
+		}
+		return nil
+	}
 	if direct {
 		stage = table
 		s.direct[table] = true
-	} else if _, err := s.tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP`, stage, table)); err != nil {
-		return fmt.Errorf("pgexport: staging table for %s: %w", table, err)
+	} else if s.prev == nil {
+		// The whole comparison deletes what the staging table lacks: it
+		// must exist, empty or not. A difference stages only changed rows.
+		if err := makeStage(); err != nil {
+			return err
+		}
 	}
 	batch := make([][]any, 0, batchRows)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
+		}
+		if err := makeStage(); err != nil {
+			return err
 		}
 		if _, err := s.tx.CopyFrom(ctx, pgx.Identifier{stage}, spec.cols, pgx.CopyFromRows(batch)); err != nil {
 			return fmt.Errorf("pgexport: copy %s: %w", table, err)
@@ -309,7 +330,7 @@ func (s *syncRun) upsertTable(ctx context.Context, table string) error {
 	if err := flush(); err != nil {
 		return err
 	}
-	if direct {
+	if direct || !staged {
 		return nil
 	}
 	cl := quoted(spec.cols)
