@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/internal/pgtest"
 	"github.com/certctl/certctl/node/pgexport"
 )
@@ -70,7 +69,6 @@ func BenchmarkExport(b *testing.B) {
 	require.NoError(b, err)
 	require.False(b, res.Full)
 	b.ReportMetric(time.Since(start).Seconds(), "s/diff-1000")
-	_ = fsm.ExportTables
 }
 
 // selfCPU is the CPU time (user + system) this process used so far.
