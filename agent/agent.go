@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/certctl/certctl/api/client"
@@ -190,9 +191,11 @@ func (a *Agent) backoff(failures int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// Heartbeat tells the cluster the agent is alive.
+// Heartbeat tells the cluster the agent is alive, with its version, host
+// name, operating system and architecture (the dashboard's fleet view).
 func (a *Agent) Heartbeat(ctx context.Context) error {
-	err := a.cfg.API.Heartbeat(ctx, a.cfg.AgentID, wire.HeartbeatRequest{Version: a.cfg.Version, Hostname: a.cfg.Hostname})
+	err := a.cfg.API.Heartbeat(ctx, a.cfg.AgentID, wire.HeartbeatRequest{Version: a.cfg.Version, Hostname: a.cfg.Hostname,
+		OS: runtime.GOOS, Architecture: runtime.GOARCH})
 	return a.apiErr(err)
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -420,4 +421,18 @@ func TestAgent_RunRidesOutAnOutage(t *testing.T) {
 	require.Eventually(t, func() bool { return beats() > during }, 10*time.Second, 20*time.Millisecond, "heartbeats resume")
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// TestAgent_HeartbeatReportsHost: a heartbeat carries the host's operating
+// system and architecture, which the server stores for the fleet view.
+func TestAgent_HeartbeatReportsHost(t *testing.T) {
+	r := newRig(t)
+	require.NoError(t, r.agent.Heartbeat(context.Background()))
+	r.cluster.mu.Lock()
+	defer r.cluster.mu.Unlock()
+	require.NotEmpty(t, r.cluster.bodies)
+	var hb wire.HeartbeatRequest
+	require.NoError(t, json.Unmarshal([]byte(r.cluster.bodies[len(r.cluster.bodies)-1]), &hb))
+	assert.Equal(t, runtime.GOOS, hb.OS)
+	assert.Equal(t, runtime.GOARCH, hb.Architecture)
 }

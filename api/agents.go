@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
@@ -17,7 +20,8 @@ import (
 // viewAgent is an agent as served: never its key hash.
 func viewAgent(a *fsm.Agent) wire.Agent {
 	return wire.Agent{ID: a.ID, Name: a.Name, Hostname: a.Hostname, Status: a.Status, LastHeartbeatAt: a.LastHeartbeatAt,
-		RegisteredAt: a.RegisteredAt, Version: a.Version, RetiredAt: a.RetiredAt}
+		RegisteredAt: a.RegisteredAt, Version: a.Version, RetiredAt: a.RetiredAt,
+		OS: a.OS, Architecture: a.Architecture, IPAddress: a.IPAddress}
 }
 
 func (s *Server) listAgents(c *gin.Context) {
@@ -29,7 +33,7 @@ func (s *Server) listAgents(c *gin.Context) {
 	if !ok {
 		return
 	}
-	l, err := s.state.Agents(fsm.AgentFilter{Status: st}, p)
+	l, err := s.state.Agents(fsm.AgentFilter{Status: st, Version: c.Query("version"), OS: c.Query("os")}, p)
 	if err != nil {
 		fail(c, err)
 		return
@@ -109,28 +113,26 @@ func (s *Server) heartbeat(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
 		return
 	}
+	beat := fsm.Heartbeat{Version: req.Version, Hostname: req.Hostname,
+		OS: req.OS, Architecture: req.Architecture, IPAddress: req.IPAddress}
 	// The state machine's own limits: a beat that passed here but failed
 	// there would fail the whole batch, every other agent's beat with it.
-	for _, f := range []struct {
-		name, value string
-		max         int
-	}{{"version", req.Version, 64}, {"hostname", req.Hostname, 253}} {
-		if err := fsm.ValidText(f.name, f.value, f.max, false); err != nil {
-			fail(c, err)
-			return
-		}
-		if err := fsm.ValidNameChars(f.name, f.value); err != nil {
-			fail(c, err)
-			return
-		}
+	if err := fsm.CheckHeartbeat(&beat); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.IPAddress != "" && net.ParseIP(req.IPAddress) == nil {
+		fail(c, invalid("ip_address", "ip_address must be an IPv4 or IPv6 address, not "+strconv.Quote(req.IPAddress)))
+		return
 	}
 	a, ok := s.liveAgent(c)
 	if !ok {
 		return
 	}
-	beat := fsm.Heartbeat{AgentID: a.ID, At: s.cfg.Now().UTC(), Version: req.Version, Hostname: req.Hostname}
-	changes := a.Status != fsm.AgentOnline || (req.Version != "" && req.Version != a.Version) ||
-		(req.Hostname != "" && req.Hostname != a.Hostname)
+	beat.AgentID, beat.At = a.ID, s.cfg.Now().UTC()
+	changed := func(sent, stored string) bool { return sent != "" && sent != stored }
+	changes := a.Status != fsm.AgentOnline || changed(req.Version, a.Version) || changed(req.Hostname, a.Hostname) ||
+		changed(req.OS, a.OS) || changed(req.Architecture, a.Architecture) || changed(req.IPAddress, a.IPAddress)
 	if err := s.heartbeats.add(c.Request.Context(), beat, changes); err != nil {
 		fail(c, err)
 		return
@@ -262,7 +264,9 @@ func (s *Server) agentCSR(c *gin.Context) {
 		fail(c, refuse(node.CodeNotImplemented, "no issuer connector can sign CSRs on this node"))
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+	// A CA that validates the names first (ACME: order, challenge,
+	// finalize) takes seconds; the agent waits 30 s for the answer.
+	ctx, cancel := context.WithTimeout(c.Request.Context(), max(s.cfg.WriteTimeout, csrSignTimeout))
 	defer cancel()
 	if err := s.cfg.Issuers.SignCSR(ctx, a.ID, l.Items[idx], *cert, req.CSRPEM); err != nil {
 		if node.DescribeError(err).Status != http.StatusInternalServerError || fsm.CodeOf(err) == fsm.CodeInternal {
@@ -274,6 +278,10 @@ func (s *Server) agentCSR(c *gin.Context) {
 	}
 	statusOK(c, http.StatusAccepted, "csr_accepted")
 }
+
+// csrSignTimeout bounds signing an agent's CSR, within the 30 s the agent's
+// client waits for response headers.
+const csrSignTimeout = 25 * time.Second
 
 func forCert(id string) string {
 	if id == "" {

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
@@ -85,9 +87,19 @@ func (s *Server) listCertificates(c *gin.Context) {
 	flt := fsm.CertificateFilter{
 		Environment: c.Query("environment"), OwnerID: c.Query("owner_id"), TeamID: c.Query("team_id"),
 		IssuerID: c.Query("issuer_id"), Q: c.Query("q"), Sort: c.Query("sort"),
+		AgentID: c.Query("agent_id"), TargetID: c.Query("target_id"),
 	}
 	if flt.Status, ok = enumQuery(c, "status", fsm.CertificateStatuses); !ok {
 		return
+	}
+	if flt.KeyType, ok = enumQuery(c, "key_type", fsm.KeyTypes); !ok {
+		return
+	}
+	if flt.Risk, ok = enumQuery(c, "risk", fsm.Risks); !ok {
+		return
+	}
+	if flt.Risk != "" {
+		flt.Clock = s.riskClock()
 	}
 	if flt.ExpiresBefore, ok = timeQuery(c, "expires_before"); !ok {
 		return
@@ -209,9 +221,26 @@ func (s *Server) revokeCertificate(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
 		return
 	}
-	if s.propose(c, &fsm.RequestRevocation{CertificateID: c.Param("id"), Reason: req.Reason}) {
-		statusOK(c, http.StatusOK, "revoked")
+	if !s.propose(c, &fsm.RequestRevocation{CertificateID: c.Param("id"), Reason: req.Reason}) {
+		return
 	}
+	// An issuer that keeps revocations itself (ACME) is told now; one that
+	// signs its own CRL lists the revocation there.
+	if r, ok := s.cfg.Issuers.(caRevoker); ok {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+		defer cancel()
+		if err := r.RevokeAtCA(ctx, c.Param("id")); err != nil {
+			fail(c, refuse(node.CodeIssuerFailed, "certificate "+c.Param("id")+" is revoked here and its jobs cancelled, but its CA did not confirm the revocation: "+err.Error()))
+			return
+		}
+	}
+	statusOK(c, http.StatusOK, "revoked")
+}
+
+// caRevoker tells a certificate's CA of its revocation (the issuance
+// service).
+type caRevoker interface {
+	RevokeAtCA(ctx context.Context, certID string) error
 }
 
 // nudge wakes the job processor, if this node runs it.

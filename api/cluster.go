@@ -192,6 +192,7 @@ func fillMember(m *wire.ClusterMember, st node.NodeStats) {
 	m.State = strings.ToLower(st.State)
 	m.Term, m.CommitIndex, m.AppliedIndex, m.LastLogIndex = st.Term, st.CommitIndex, st.AppliedIndex, st.LastLogIndex
 	m.Healthy = healthy(st)
+	m.DataSizeBytes = st.DataSizeBytes
 	m.ReplicationStalled, m.StalledFollowers, m.ReplicationStalls = st.ReplicationStalled, st.StalledFollowers, st.ReplicationStalls
 }
 

@@ -322,6 +322,7 @@ func routeCases() map[string]routeCase {
 	add(jobAuditNotificationCases())
 	add(authClusterCases())
 	add(restoreCases())
+	add(statsCases())
 	return cases
 }
 
@@ -346,6 +347,30 @@ func healthCases() map[string]routeCase {
 			assert.Equal(t, "application/x-pem-file", a.header.Get("Content-Type"))
 			assert.Contains(t, string(a.raw), "BEGIN CERTIFICATE")
 			requireError(t, w.as(t, "", "GET", "/.well-known/pki/ca/iss-none", nil), 404, "")
+		},
+		"GET /.well-known/pki/crl/:issuer_id/root": func(t *testing.T, w *world) {
+			a := w.as(t, "", "GET", "/.well-known/pki/crl/"+w.ref.issuer+"/root", nil)
+			require.Equal(t, 200, a.status, "%s", a.raw)
+			assert.Equal(t, "application/pkix-crl", a.header.Get("Content-Type"))
+			assert.Equal(t, fakeRootCRL, a.raw)
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/crl/iss-none/root", nil), 404, "")
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/crl/iss-unknown/root", nil), 404, "")
+		},
+		"GET /.well-known/pki/ca/:issuer_id/intermediate": func(t *testing.T, w *world) {
+			a := w.as(t, "", "GET", "/.well-known/pki/ca/"+w.ref.issuer+"/intermediate", nil)
+			require.Equal(t, 200, a.status, "%s", a.raw)
+			assert.Equal(t, "application/pkix-cert", a.header.Get("Content-Type"))
+			assert.Equal(t, fakeCACert["intermediate"], a.raw)
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/ca/iss-none/intermediate", nil), 404, "")
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/ca/iss-unknown/intermediate", nil), 404, "")
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/ca/"+w.ref.issuer+"/leaf", nil), 404, "")
+		},
+		"GET /.well-known/pki/ca/:issuer_id/root": func(t *testing.T, w *world) {
+			a := w.as(t, "", "GET", "/.well-known/pki/ca/"+w.ref.issuer+"/root", nil)
+			require.Equal(t, 200, a.status, "%s", a.raw)
+			assert.Equal(t, "application/pkix-cert", a.header.Get("Content-Type"))
+			assert.Equal(t, fakeCACert["root"], a.raw)
+			requireError(t, w.as(t, "", "GET", "/.well-known/pki/ca/iss-none/root", nil), 404, "")
 		},
 		"GET /ready": func(t *testing.T, w *world) {
 			a := w.as(t, "", "GET", "/ready", nil)
@@ -963,6 +988,7 @@ func authClusterCases() map[string]routeCase {
 				require.Equal(t, 200, a.status, "%s", a.raw)
 				assert.Equal(t, []string{"cluster_id", "leader", "members", "node_id"}, keys(a.body))
 				assert.Len(t, a.body["members"], 1)
+				assert.Greater(t, a.body["members"].([]any)[0].(map[string]any)["data_size_bytes"], float64(0), "state file and raft log on disk")
 			}
 		},
 		"GET /api/v1/cluster/node": func(t *testing.T, w *world) {

@@ -363,6 +363,27 @@ func (f fakeIssuers) CRL(_ context.Context, id string) ([]byte, error) {
 	return fakeCRL, f.err
 }
 
+// fakeRootCRL and fakeCACert are what fakeIssuers serves at the root's
+// CRL and the DER certificate routes.
+var (
+	fakeRootCRL = []byte{0x30, 0x01, 0x00}
+	fakeCACert  = map[string][]byte{"intermediate": {0x30, 0x02, 0x01, 0x01}, "root": {0x30, 0x02, 0x02, 0x02}}
+)
+
+func (f fakeIssuers) RootCRL(_ context.Context, id string) ([]byte, error) {
+	if id == "iss-none" {
+		return nil, &fsm.Error{Code: fsm.CodeNotFound, Resource: "issuer", ID: id, Message: "issuer not found"}
+	}
+	return fakeRootCRL, f.err
+}
+
+func (f fakeIssuers) CACert(_ context.Context, id, which string) ([]byte, error) {
+	if id == "iss-none" {
+		return nil, &fsm.Error{Code: fsm.CodeNotFound, Resource: "issuer", ID: id, Message: "issuer not found"}
+	}
+	return fakeCACert[which], f.err
+}
+
 func (f fakeIssuers) CAChain(_ context.Context, id string) (string, error) {
 	if id == "iss-none" {
 		return "", &fsm.Error{Code: fsm.CodeNotFound, Resource: "issuer", ID: id, Message: "issuer not found"}

@@ -26,6 +26,7 @@ import (
 	"github.com/certctl/certctl/api"
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/connectors/issuer"
+	"github.com/certctl/certctl/connectors/issuer/acme"
 	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/fsm"
@@ -53,7 +54,7 @@ func issuanceWorld(t *testing.T, withKEK bool) (*world, *issuance.Service, []byt
 		kek, err = keywrap.NewKEK(nil)
 		require.NoError(t, err)
 	}
-	reg, err := issuer.NewRegistry(append([]issuer.Connector{localca.Connector(kek)}, issuer.Planned()...)...)
+	reg, err := issuer.NewRegistry(append([]issuer.Connector{localca.Connector(kek), acme.Connector(kek, nil, acme.Options{})}, issuer.Planned()...)...)
 	require.NoError(t, err)
 	svc, err := issuance.New(issuance.Config{NodeID: "n1", KEK: kek}, reg, w.node.FSM(), w.node)
 	require.NoError(t, err)
@@ -159,11 +160,41 @@ func TestAPI_AgentIssuanceThroughLocalCA(t *testing.T) {
 		require.NoError(t, crl.CheckSignatureFrom(inter), "the intermediate signs the CRL")
 		return write(name, a.raw)
 	}
-	before, err := exec.Command(openssl, "crl", "-inform", "DER", "-in", crlPath("before.crl"), "-noout", "-text").CombinedOutput()
+	// The DER routes serve the same CA certificates, and the root's CRL
+	// covers the intermediate: openssl checks revocation along the whole
+	// chain with both CRLs the node serves.
+	for which, want := range map[string]*x509.Certificate{"intermediate": inter, "root": root} {
+		a := w.as(t, "", "GET", "/.well-known/pki/ca/"+issuerID+"/"+which, nil)
+		require.Equal(t, 200, a.status, "%s", a.raw)
+		assert.Equal(t, "application/pkix-cert", a.header.Get("Content-Type"))
+		assert.Equal(t, want.Raw, a.raw, which)
+	}
+	rootCRL := w.as(t, "", "GET", "/.well-known/pki/crl/"+issuerID+"/root", nil)
+	require.Equal(t, 200, rootCRL.status, "%s", rootCRL.raw)
+	assert.Equal(t, "application/pkix-crl", rootCRL.header.Get("Content-Type"))
+	parsedRootCRL, err := x509.ParseRevocationList(rootCRL.raw)
+	require.NoError(t, err)
+	require.NoError(t, parsedRootCRL.CheckSignatureFrom(root), "the root signs its CRL")
+	rootCRLFile := write("root.crl", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: rootCRL.raw}))
+	crlCheckAll := func(interCRL string) ([]byte, error) {
+		pemCRL := write(filepath.Base(interCRL)+".pem", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: mustRead(t, interCRL)}))
+		return exec.Command(openssl, "verify", "-crl_check_all", "-CAfile", rootPEM, "-untrusted", interPEM,
+			"-CRLfile", rootCRLFile, "-CRLfile", pemCRL, leafPEM).CombinedOutput()
+	}
+	beforeCRL := crlPath("before.crl")
+	out, err = crlCheckAll(beforeCRL)
+	require.NoError(t, err, "openssl verify -crl_check_all: %s", out)
+	assert.Contains(t, string(out), leafPEM+": OK")
+
+	before, err := exec.Command(openssl, "crl", "-inform", "DER", "-in", beforeCRL, "-noout", "-text").CombinedOutput()
 	require.NoError(t, err, "openssl crl: %s", before)
 	assert.Contains(t, string(before), "No Revoked Certificates")
 	w.must(t, 200, "POST", "/api/v1/certificates/"+certID+"/revoke", map[string]any{"reason": "keyCompromise"})
-	after, err := exec.Command(openssl, "crl", "-inform", "DER", "-in", crlPath("after.crl"), "-noout", "-text").CombinedOutput()
+	afterCRL := crlPath("after.crl")
+	out, err = crlCheckAll(afterCRL)
+	require.Error(t, err, "a revoked leaf must fail openssl verify -crl_check_all: %s", out)
+	assert.Contains(t, string(out), "certificate revoked")
+	after, err := exec.Command(openssl, "crl", "-inform", "DER", "-in", afterCRL, "-noout", "-text").CombinedOutput()
 	require.NoError(t, err, "openssl crl: %s", after)
 	var listed []string
 	for _, line := range strings.Split(string(after), "\n") {
@@ -301,4 +332,11 @@ func renewThroughScheduler(t *testing.T, w *world, svc *issuance.Service, certID
 		return err == nil && j.Status == status
 	})
 	return jobID
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return data
 }

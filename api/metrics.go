@@ -66,6 +66,13 @@ var (
 	descRaftStalls   = prometheus.NewDesc("certctl_raft_replication_stalls_total", "Replication stalls this node has seen since it started.", nil, nil)
 	descCertificates = prometheus.NewDesc("certctl_certificates", "Managed certificates by status.", []string{"status"}, nil)
 	descNearest      = prometheus.NewDesc("certctl_certificate_nearest_expiry_days", "Days until the soonest expiry among certificates not archived or revoked (negative when expired).", nil, nil)
+	descJobs         = prometheus.NewDesc("certctl_jobs", "Jobs by status and type.", []string{"status", "type"}, nil)
+	descAgents       = prometheus.NewDesc("certctl_agents", "Agents not retired, by status and reported version.", []string{"status", "version"}, nil)
+	descNotes        = prometheus.NewDesc("certctl_notifications", "Notifications by delivery status.", []string{"status"}, nil)
+	descNotesDead    = prometheus.NewDesc("certctl_notifications_dead", "Notifications whose delivery attempts are spent: never retried unless an operator retries them.", nil, nil)
+	descExpiration   = prometheus.NewDesc("certctl_certificate_expiration_timestamp_seconds",
+		"When each certificate not archived expires (Unix time), as cert-manager's certmanager_certificate_expiration_timestamp_seconds.",
+		[]string{"id", "name", "common_name", "issuer_id"}, nil)
 )
 
 // stateCollector reads raft and the inventory at scrape time: the counts are
@@ -77,7 +84,8 @@ type stateCollector struct {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descRaftLeader, descRaftStalled, descRaftStalledFollower, descRaftStalls, descCertificates, descNearest} {
+	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descRaftLeader, descRaftStalled, descRaftStalledFollower, descRaftStalls, descCertificates, descNearest,
+		descJobs, descAgents, descNotes, descNotesDead, descExpiration} {
 		ch <- d
 	}
 }
@@ -124,6 +132,37 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if nearest != nil {
 		ch <- prometheus.MustNewConstMetric(descNearest, prometheus.GaugeValue, nearest.Sub(c.now()).Hours()/24)
 	}
+	c.collectWork(ch)
+}
+
+// collectWork reports jobs, agents and notifications (counters, and the
+// agents' records) and each certificate's expiry (every record with one:
+// the one part of a scrape that grows with the inventory, as cert-manager's
+// does).
+func (c *stateCollector) collectWork(ch chan<- prometheus.Metric) {
+	if jobs, err := c.state.JobCounts(); err == nil {
+		for _, st := range fsm.JobStatuses {
+			for _, typ := range fsm.JobTypes {
+				ch <- prometheus.MustNewConstMetric(descJobs, prometheus.GaugeValue, float64(jobs[st][typ]), string(st), string(typ))
+			}
+		}
+	}
+	if agents, err := c.state.AgentCounts(); err == nil {
+		for _, a := range agents {
+			ch <- prometheus.MustNewConstMetric(descAgents, prometheus.GaugeValue, float64(a.N), string(a.Status), a.Version)
+		}
+	}
+	if notes, err := c.state.NotificationCounts(); err == nil {
+		for _, st := range fsm.NotificationStatus {
+			ch <- prometheus.MustNewConstMetric(descNotes, prometheus.GaugeValue, float64(notes[st]), string(st))
+		}
+		ch <- prometheus.MustNewConstMetric(descNotesDead, prometheus.GaugeValue, float64(notes[fsm.NotifyDead]))
+	}
+	_ = c.state.CertificatesExpiringBefore(c.now().AddDate(1000, 0, 0), func(cert *fsm.Certificate) bool {
+		ch <- prometheus.MustNewConstMetric(descExpiration, prometheus.GaugeValue, float64(cert.ExpiresAt.Unix()),
+			cert.ID, cert.Name, cert.CommonName, cert.IssuerID)
+		return true
+	})
 }
 
 var (

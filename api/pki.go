@@ -41,6 +41,45 @@ func (s *Server) issuerCAChain(c *gin.Context) {
 	c.Data(http.StatusOK, "application/x-pem-file", []byte(chain))
 }
 
+// issuerRootCRL serves the CRL in which a Local CA's root covers its
+// intermediate, DER-encoded, to anyone: the intermediate's CRL
+// distribution point, which relying parties that check the whole chain
+// (openssl verify -crl_check_all) need.
+func (s *Server) issuerRootCRL(c *gin.Context) {
+	if !s.pkiReady(c) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	der, err := s.cfg.Issuers.RootCRL(ctx, c.Param("issuer_id"))
+	if err != nil {
+		s.failPKI(c, err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Data(http.StatusOK, "application/pkix-crl", der)
+}
+
+// issuerCACert serves one of an issuer's CA certificates, DER-encoded
+// (application/pkix-cert, RFC 2585), to anyone: an HTTP caIssuers location
+// serves a single DER certificate (RFC 5280 4.2.2.1).
+func (s *Server) issuerCACert(which string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !s.pkiReady(c) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+		defer cancel()
+		der, err := s.cfg.Issuers.CACert(ctx, c.Param("issuer_id"), which)
+		if err != nil {
+			s.failPKI(c, err)
+			return
+		}
+		c.Header("Cache-Control", "public, max-age=3600")
+		c.Data(http.StatusOK, "application/pkix-cert", der)
+	}
+}
+
 // pkiReady answers 404 for an unknown issuer and 501 on a node without
 // issuer connectors.
 func (s *Server) pkiReady(c *gin.Context) bool {

@@ -64,6 +64,14 @@ type State interface {
 	APIKeys(fsm.Page) (fsm.List[fsm.APIKey], error)
 	JoinToken(id string) (fsm.JoinToken, error)
 	JoinTokens(fsm.Page) (fsm.List[fsm.JoinToken], error)
+	StatsSummary(fsm.RiskClock) (wire.StatsSummary, error)
+	JobCounts() (map[wire.JobStatus]map[wire.JobType]int, error)
+	AgentCounts() ([]fsm.AgentCount, error)
+	NotificationCounts() (map[wire.NotificationStatus]int, error)
+	ExpirationTimeline(now time.Time, days int, size time.Duration) ([]wire.ExpirationBucket, error)
+	JobTrends(now time.Time, days int) ([]wire.JobTrendDay, error)
+	IssuanceRate(now time.Time, days int) ([]wire.IssuanceDay, error)
+	Attention(now time.Time, limit int) (wire.Attention, error)
 	// WriteState writes a consistent copy of the state file to w and
 	// summarises it (GET /api/v1/cluster/snapshot).
 	WriteState(w io.Writer) (fsm.StateSummary, error)
@@ -124,6 +132,10 @@ type Config struct {
 	// fields sealed and redacted. Nil accepts any config and declares no
 	// secret.
 	IssuerTypes IssuerTypes
+	// MaxLifetime is the longest certificate lifetime the renewal check
+	// considers (the scheduler's); renewal_overdue reads as far. 0 means
+	// fsm.DefaultStatsMaxLifetime.
+	MaxLifetime time.Duration
 	// Nudge asks the job processor to run now, after renew and deploy have
 	// queued jobs; it reaches the scheduler only on the leader. Nil: none.
 	Nudge func()
@@ -155,6 +167,13 @@ type IssuerService interface {
 	// CAChain returns the issuer's CA certificates in PEM, the issuing CA
 	// first and the root last.
 	CAChain(ctx context.Context, issuerID string) (string, error)
+	// RootCRL returns the CRL, DER, in which the issuer's root covers its
+	// intermediate (the Local CA's); an *fsm.Error with CodeNotFound for an
+	// issuer without a root of its own.
+	RootCRL(ctx context.Context, issuerID string) ([]byte, error)
+	// CACert returns one CA certificate of the issuer, DER: which is
+	// "intermediate" (the issuing CA) or "root".
+	CACert(ctx context.Context, issuerID, which string) ([]byte, error)
 }
 
 // KeyOpener opens server-side keys with the nodes' key-encryption key.
@@ -298,25 +317,7 @@ func (s *Server) propose(c *gin.Context, p fsm.Payload) bool {
 	if !validRequestID(reqID) {
 		reqID = newRequestID()
 	}
-	who := principalOf(c)
-	actorType := fsm.ActorUser
-	if who.role == fsm.RoleAgent {
-		actorType = fsm.ActorAgent
-	}
-	cmd, err := fsm.NewCommand(fsm.Meta{
-		RequestID: reqID,
-		Time:      s.cfg.Now(),
-		Actor:     who.name,
-		ActorType: actorType,
-		ActorRole: who.role,
-	}, p)
-	if err != nil {
-		fail(c, err)
-		return false
-	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
-	defer cancel()
-	if _, err := s.cluster.Propose(ctx, cmd); err != nil {
+	if err := s.proposeFor(c, reqID, p); err != nil {
 		fail(c, err)
 		return false
 	}

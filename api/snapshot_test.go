@@ -94,6 +94,11 @@ func TestAPI_ClusterSnapshotThroughAFollowerIsTheLeaders(t *testing.T) {
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&cs))
 	require.NotNil(t, cs.Snapshots)
 	assert.Equal(t, st, *cs.Snapshots)
+	// Each member reports its own data size.
+	require.Len(t, cs.Members, 3)
+	for _, m := range cs.Members {
+		assert.Positive(t, m.DataSizeBytes, "member %s", m.NodeID)
+	}
 }
 
 func TestAPI_ScheduledSnapshotStatusInClusterAndMetrics(t *testing.T) {

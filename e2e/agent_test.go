@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,11 @@ func newAgentRig(t *testing.T, ctx context.Context, allow allowLists) *agentRig 
 		}
 		return nil
 	})
+	// The heartbeat told the cluster about the host.
+	a, err := r.api.GetAgent(ctx, r.reg.ID)
+	require.NoError(t, err)
+	require.Equal(t, runtime.GOOS, a.OS)
+	require.Equal(t, runtime.GOARCH, a.Architecture)
 	return r
 }
 

@@ -84,6 +84,8 @@ type ErrorBody struct {
 	Error     string `json:"error"`
 	Message   string `json:"message"`
 	RequestID string `json:"request_id"`
+	Field     string `json:"field,omitempty"`
+	Code      string `json:"code,omitempty"`
 }
 
 // StatusError is returned by Client when a node answers with a status other

@@ -26,11 +26,12 @@ import (
 	"github.com/certctl/certctl/api/wire"
 )
 
-// localCA creates a Local CA issuer (GenericCA) whose CRL is published by
-// node n, and returns its id.
+// localCA creates a Local CA issuer (GenericCA) whose CRLs and CA
+// certificates are published by node n (crl_url, public_url), and returns
+// its id.
 func localCA(t testing.TB, ctx context.Context, api *client.Client, n *Node, id string) string {
 	t.Helper()
-	cfg := fmt.Sprintf(`{"ca_common_name":"E2E CA","validity_days":30,"crl_url":"%s/.well-known/pki/crl/%s"}`, n.URL(), id)
+	cfg := fmt.Sprintf(`{"ca_common_name":"E2E CA","validity_days":30,"crl_url":"%s/.well-known/pki/crl/%s","public_url":"%s","organization":"certctl e2e","country":"DE"}`, n.URL(), id, n.URL())
 	iss, err := api.CreateIssuer(ctx, wire.Issuer{ID: id, Name: "e2e local CA " + id, Type: "GenericCA", Config: json.RawMessage(cfg), Enabled: true})
 	require.NoError(t, err)
 	return iss.ID
@@ -205,8 +206,31 @@ func TestLifecycle_ServerKeyIssueVerifyRevoke(t *testing.T) {
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, files, 6, "every node's state file and raft log were searched")
 
+	// The certificates name where their issuers and CRLs are, and the
+	// cluster serves them there: openssl checks revocation along the whole
+	// chain with the two CRLs fetched from the URLs in the certificates.
+	require.Len(t, leaf.IssuingCertificateURL, 1)
+	assert.Equal(t, inter.Raw, rawGet(t, ctx, c, leaf.IssuingCertificateURL[0]), "the leaf's caIssuers serves the intermediate")
+	require.Len(t, inter.IssuingCertificateURL, 1)
+	assert.Equal(t, root.Raw, rawGet(t, ctx, c, inter.IssuingCertificateURL[0]), "the intermediate's caIssuers serves the root")
+	assert.Equal(t, []string{"certctl e2e"}, inter.Subject.Organization)
+	require.Len(t, inter.CRLDistributionPoints, 1)
+	rootCRL := write("root.crl", rawGet(t, ctx, c, inter.CRLDistributionPoints[0]))
+	require.Len(t, leaf.CRLDistributionPoints, 1)
+	crlCheckAll := func() ([]byte, error) {
+		interCRL := write("intermediate.crl", rawGet(t, ctx, c, leaf.CRLDistributionPoints[0]))
+		return exec.Command(openssl, "verify", "-crl_check_all", "-CAfile", rootPEM, "-untrusted", interPEM,
+			"-CRLfile", rootCRL, "-CRLfile", interCRL, leafPEM).CombinedOutput()
+	}
+	out, err = crlCheckAll()
+	require.NoError(t, err, "openssl verify -crl_check_all: %s", out)
+	assert.Contains(t, string(out), leafPEM+": OK")
+
 	// Revoked, the serial is on the CRL.
 	require.NoError(t, api.RevokeCertificate(ctx, certID, "keyCompromise"))
+	out, err = crlCheckAll()
+	require.Error(t, err, "a revoked leaf fails openssl verify -crl_check_all: %s", out)
+	assert.Contains(t, string(out), "certificate revoked")
 	crlDER := rawGet(t, ctx, c, leader.URL()+"/.well-known/pki/crl/"+issuerID)
 	crl, err := x509.ParseRevocationList(crlDER)
 	require.NoError(t, err)

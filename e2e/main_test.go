@@ -43,6 +43,9 @@ func run(m *testing.M) int {
 	if err := closeInventory(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
+	if err := closeBrowser(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
 	return code
 }
 

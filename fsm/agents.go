@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/hex"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -130,6 +131,35 @@ type Heartbeat struct {
 	At       time.Time `json:"at"`
 	Version  string    `json:"version,omitempty"`
 	Hostname string    `json:"hostname,omitempty"`
+	// OS, Architecture and IPAddress, when set, replace the agent's
+	// (entries written before they existed have none and change none).
+	OS           string `json:"os,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
+	IPAddress    string `json:"ip_address,omitempty"`
+}
+
+// HeartbeatLimits are the longest values a heartbeat's text fields may
+// hold, in bytes.
+var HeartbeatLimits = map[string]int{"version": 64, "hostname": 253, "os": 64, "architecture": 64, "ip_address": 64}
+
+// fields lists the beat's text fields with their values, in a fixed order.
+func (b *Heartbeat) fields() [][2]string {
+	return [][2]string{{"version", b.Version}, {"hostname", b.Hostname}, {"os", b.OS}, {"architecture", b.Architecture}, {"ip_address", b.IPAddress}}
+}
+
+// CheckHeartbeat checks one beat's text fields as RecordHeartbeats does:
+// the API asks it of each beat before batching it, since one refused beat
+// would fail the whole batch.
+func CheckHeartbeat(b *Heartbeat) error {
+	for _, f := range b.fields() {
+		if err := ValidText(f[0], f[1], HeartbeatLimits[f[0]], false); err != nil {
+			return err
+		}
+		if err := ValidNameChars(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RecordHeartbeats folds many heartbeats into one entry, so thousands of
@@ -151,11 +181,10 @@ func (p *RecordHeartbeats) Validate() error {
 		if b.At.IsZero() {
 			return invalidf("at", "heartbeat time is required")
 		}
-		if err := ValidText("version", b.Version, 64, false); err != nil {
-			return err
-		}
-		if err := ValidText("hostname", b.Hostname, 253, false); err != nil {
-			return err
+		for _, f := range b.fields() {
+			if err := ValidText(f[0], f[1], HeartbeatLimits[f[0]], false); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -165,8 +194,10 @@ func (p *RecordHeartbeats) Validate() error {
 // batched, as one refused beat here would fail every other agent's.
 func (p *RecordHeartbeats) checkText() error {
 	for _, b := range p.Beats {
-		if err := nameFields("version", b.Version, "hostname", b.Hostname); err != nil {
-			return err
+		for _, f := range b.fields() {
+			if err := ValidNameChars(f[0], f[1]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -190,6 +221,15 @@ func (p *RecordHeartbeats) apply(t *txn) (any, error) {
 		}
 		if b.Hostname != "" {
 			a.Hostname = b.Hostname
+		}
+		if b.OS != "" {
+			a.OS = b.OS
+		}
+		if b.Architecture != "" {
+			a.Architecture = b.Architecture
+		}
+		if b.IPAddress != "" {
+			a.IPAddress = b.IPAddress
 		}
 		if a.Status != AgentOnline {
 			cameOnline = append(cameOnline, a.ID)
@@ -283,15 +323,20 @@ func (f *FSM) Agent(id string) (*Agent, error) {
 
 // AgentFilter selects agents; empty fields match everything.
 type AgentFilter struct {
-	Status wire.AgentStatus
+	Status  wire.AgentStatus
+	Version string // exactly
+	OS      string // exactly, any case
 }
 
 // Agents lists agents in id order.
 func (f *FSM) Agents(flt AgentFilter, p Page) (List[Agent], error) {
 	var match func(*Agent) bool
-	if flt.Status != "" {
+	if flt != (AgentFilter{}) {
 		st, _ := AgentStatuses.Canonical(string(flt.Status))
-		match = func(a *Agent) bool { return a.Status == st }
+		match = func(a *Agent) bool {
+			return (st == "" || a.Status == st) && (flt.Version == "" || a.Version == flt.Version) &&
+				(flt.OS == "" || strings.EqualFold(a.OS, flt.OS))
+		}
 	}
 	var out List[Agent]
 	err := f.view(func(tx *bolt.Tx) (err error) {

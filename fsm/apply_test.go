@@ -787,6 +787,34 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"issuer_material_created", "issuer", fsmtest.IssuerID}},
 		},
 		{
+			name: "PutACMEChallenge",
+			payload: &fsm.PutACMEChallenge{Challenge: fsm.ACMEChallenge{Token: "tok_A-1", KeyAuthorization: "tok_A-1.thumb",
+				IssuerID: fsmtest.IssuerID, ExpiresAt: at(10 * time.Minute)}},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				got, ok := f.ACMEChallengeAnswer("tok_A-1", at(time.Minute))
+				require.True(t, ok)
+				assert.Equal(t, "tok_A-1.thumb", got)
+				_, ok = f.ACMEChallengeAnswer("tok_A-1", at(10*time.Minute))
+				assert.False(t, ok, "an expired answer is not served")
+				_, ok = f.ACMEChallengeAnswer("other", at(time.Minute))
+				assert.False(t, ok, "an unknown token has no answer")
+			},
+			audit: []auditWant{{"acme_challenge_published", "issuer", fsmtest.IssuerID}},
+		},
+		{
+			name: "DeleteACMEChallenge",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.PutACMEChallenge{Challenge: fsm.ACMEChallenge{Token: "tok", KeyAuthorization: "tok.thumb",
+					IssuerID: fsmtest.IssuerID, ExpiresAt: at(10 * time.Minute)}})
+			},
+			payload: &fsm.DeleteACMEChallenge{Token: "tok"},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				_, ok := f.ACMEChallengeAnswer("tok", at(time.Minute))
+				assert.False(t, ok, "a deleted answer is not served")
+			},
+			audit: []auditWant{{"acme_challenge_removed", "issuer", fsmtest.IssuerID}},
+		},
+		{
 			name:    "ReleaseLease",
 			setup:   func(l *fsmtest.Log) { claimed(l, fsmtest.Job("job-1", fsm.JobRenewal)) },
 			payload: &fsm.ReleaseLease{JobID: "job-1", Holder: "node-1"},
@@ -1108,6 +1136,28 @@ func applyCases() []applyCase {
 				assert.Equal(t, fsm.NotifyRead, n.Status)
 			},
 			audit: []auditWant{{"notification_read", "notification", "n-1"}},
+		},
+		{
+			name: "RequeueNotification",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.CreateNotifications{Notifications: []fsm.Notification{fsmtest.Notification("n-1", "")}})
+				l.Must(&fsm.MarkNotificationFailed{ID: "n-1", Error: "smtp: 550 no such user", Dead: true})
+			},
+			payload: &fsm.RequeueNotification{ID: "n-1"},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				n, err := f.Notification("n-1")
+				require.NoError(t, err)
+				assert.Equal(t, fsm.NotifyPending, n.Status)
+				assert.Equal(t, 0, n.Attempts, "attempts start again")
+				assert.Equal(t, 1, n.Requeues)
+				assert.Nil(t, n.NextAttemptAt, "due at once")
+				for st, want := range map[wire.NotificationStatus]int{fsm.NotifyDead: 0, fsm.NotifyPending: 1} {
+					list, err := f.Notifications(fsm.NotificationFilter{Status: st}, fsm.Page{})
+					require.NoError(t, err)
+					assert.Equal(t, want, list.Total, "%s", st)
+				}
+			},
+			audit: []auditWant{{"notification_requeued", "notification", "n-1"}},
 		},
 		{
 			name: "RecordViolations",

@@ -172,6 +172,9 @@ func (s certStore) put(old, c *Certificate) {
 	}
 	t.setName(bucketCertificates, oldName, c.Name, c.ID)
 	t.moveRefs(oldRefs, c.references())
+	if was, is := old != nil && weakAtRisk(old), weakAtRisk(c); was != is {
+		t.addCount(map[bool]int64{true: 1, false: -1}[is], string(bucketCertificates), countWeak)
+	}
 }
 
 // putScan keeps the renewal check's index in step with a certificate
@@ -270,6 +273,7 @@ func (p *CreateCertificate) apply(t *txn) (any, error) {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = t.now(), t.now()
+	c.WeakKey = false // a fact of a version: RecordVersion sets it
 	violations, err := planPolicies(t, &c, nil)
 	if err != nil {
 		return nil, err
@@ -315,6 +319,7 @@ func (p *UpdateCertificate) apply(t *txn) (any, error) {
 	}
 	c.Status, c.StatusReason = old.Status, old.StatusReason
 	c.LastRenewalAt, c.LastDeploymentAt = old.LastRenewalAt, old.LastDeploymentAt
+	c.WeakKey = old.WeakKey
 	if c.ExpiresAt == nil {
 		c.ExpiresAt = old.ExpiresAt
 	}
@@ -509,6 +514,14 @@ type CertificateFilter struct {
 	ExpiresBefore *time.Time
 	ExpiresAfter  *time.Time
 	Q             string // substring of name or common name, case-insensitive
+	AgentID       string // mapped to a target this agent serves
+	TargetID      string // mapped to this target
+	KeyType       wire.KeyType
+	// Risk keeps the certificates at that risk at Clock (see Risk).
+	Risk  Risk
+	Clock RiskClock
+	// agentTargets are AgentID's targets, read by the query.
+	agentTargets *[]string
 	// Sort is a field of CertificateSortFields, "-" first for descending;
 	// empty means by id.
 	Sort string
@@ -549,12 +562,36 @@ func certLess(field string) func(a, b *Certificate) int {
 	}
 }
 
+// match is predicate, or nil when the filter holds a status alone (the
+// caller walks that status's index).
 func (flt CertificateFilter) match() func(*Certificate) bool {
 	if flt == (CertificateFilter{Status: flt.Status}) {
 		return nil
 	}
+	return flt.predicate()
+}
+
+// predicate reports whether a certificate matches every field of the
+// filter but Risk, which its walk decides.
+func (flt CertificateFilter) predicate() func(*Certificate) bool {
 	q := strings.ToLower(flt.Q)
+	var agentTargets []string
+	if flt.agentTargets != nil {
+		agentTargets = *flt.agentTargets
+	}
+	keyType := func(c *Certificate) wire.KeyType {
+		if c.KeyType == "" {
+			return wire.KeyECDSAP256
+		}
+		return c.KeyType
+	}
 	return func(c *Certificate) bool {
+		switch {
+		case flt.TargetID != "" && !slices.Contains(c.TargetIDs, flt.TargetID),
+			flt.AgentID != "" && !slices.ContainsFunc(c.TargetIDs, func(id string) bool { return slices.Contains(agentTargets, id) }),
+			flt.KeyType != "" && keyType(c) != flt.KeyType:
+			return false
+		}
 		switch {
 		case flt.Status != "" && c.Status != flt.Status,
 			flt.Environment != "" && c.Environment != flt.Environment,
@@ -582,6 +619,22 @@ func (f *FSM) Certificates(flt CertificateFilter, p Page) (List[Certificate], er
 	flt, sorted, err := flt.normalize()
 	if err != nil {
 		return List[Certificate]{}, err
+	}
+	if flt.AgentID != "" {
+		ids, err := f.agentTargetIDs(flt.AgentID)
+		if err != nil {
+			return List[Certificate]{}, err
+		}
+		flt.agentTargets = &ids
+	}
+	if flt.Risk != "" {
+		field, desc := strings.CutPrefix(flt.Sort, "-")
+		var out List[Certificate]
+		err := f.view(func(tx *bolt.Tx) (err error) {
+			out, err = riskCertificates(tx, flt, field, desc, p)
+			return err
+		})
+		return out, err
 	}
 	if sorted {
 		field, desc := strings.CutPrefix(flt.Sort, "-")
@@ -645,6 +698,25 @@ func (f *FSM) CertificatesJSON(flt CertificateFilter, p Page) (List[json.RawMess
 func (flt CertificateFilter) normalize() (CertificateFilter, bool, error) {
 	if st, ok := CertificateStatuses.Canonical(string(flt.Status)); ok {
 		flt.Status = st
+	}
+	if flt.KeyType != "" {
+		kt, ok := KeyTypes.Canonical(string(flt.KeyType))
+		if !ok {
+			return flt, false, invalidf("key_type", "key_type %q is not one of %s", flt.KeyType, strings.Join(KeyTypes.Strings(), ", "))
+		}
+		flt.KeyType = kt
+	}
+	if flt.Risk != "" {
+		r, ok := Risks.Canonical(string(flt.Risk))
+		if !ok {
+			return flt, false, invalidf("risk", "risk %q is not one of %s", flt.Risk, joinRisks())
+		}
+		if flt.Clock.Now.IsZero() {
+			return flt, false, invalidf("risk", "a risk is judged at a time: the query needs its clock")
+		}
+		flt.Risk = r
+	} else {
+		flt.Clock = RiskClock{}
 	}
 	field, desc := strings.CutPrefix(flt.Sort, "-")
 	if field == "" || field == "id" && !desc {
@@ -786,6 +858,11 @@ func (f *FSM) sortedCertificates(flt CertificateFilter, field string, desc bool,
 	if err != nil {
 		return List[Certificate]{}, err
 	}
+	return sortPage(matches, field, desc, p), nil
+}
+
+// sortPage sorts matches by field (then id) and returns page p of them.
+func sortPage(matches []Certificate, field string, desc bool, p Page) List[Certificate] {
 	less := certLess(field)
 	slices.SortFunc(matches, func(a, b Certificate) int {
 		if desc {
@@ -797,7 +874,27 @@ func (f *FSM) sortedCertificates(flt CertificateFilter, field string, desc bool,
 	lo := min(p.offset(), len(matches))
 	hi := min(lo+p.PerPage, len(matches))
 	page := append([]Certificate{}, matches[lo:hi]...)
-	return List[Certificate]{Items: page, Total: len(matches)}, nil
+	return List[Certificate]{Items: page, Total: len(matches)}
+}
+
+// agentTargetIDs returns the ids of the targets agentID serves.
+func (f *FSM) agentTargetIDs(agentID string) ([]string, error) {
+	ids := []string{}
+	err := f.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTargets).ForEach(func(k, v []byte) error {
+			var t struct {
+				AgentID string `json:"agent_id"`
+			}
+			if err := json.Unmarshal(v, &t); err != nil {
+				return unreadable(k, err)
+			}
+			if t.AgentID == agentID {
+				ids = append(ids, string(k))
+			}
+			return nil
+		})
+	})
+	return ids, err
 }
 
 // expiryRange pages the certificates expiring strictly between after and

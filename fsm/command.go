@@ -72,6 +72,7 @@ const (
 	CommandMarkNotificationSent   CommandType = 61
 	CommandMarkNotificationFailed CommandType = 62
 	CommandMarkNotificationRead   CommandType = 63
+	CommandRequeueNotification    CommandType = 64
 
 	CommandRecordViolations CommandType = 70
 
@@ -82,6 +83,9 @@ const (
 	CommandRequestRevocation CommandType = 91
 
 	CommandSetIssuerMaterial CommandType = 100
+
+	CommandPutACMEChallenge    CommandType = 101
+	CommandDeleteACMEChallenge CommandType = 102
 
 	CommandReevaluatePolicies CommandType = 110
 
@@ -152,12 +156,15 @@ var commands = []commandSpec{
 	register[MarkNotificationSent](CommandMarkNotificationSent, "MarkNotificationSent"),
 	register[MarkNotificationFailed](CommandMarkNotificationFailed, "MarkNotificationFailed"),
 	register[MarkNotificationRead](CommandMarkNotificationRead, "MarkNotificationRead"),
+	register[RequeueNotification](CommandRequeueNotification, "RequeueNotification"),
 	register[RecordViolations](CommandRecordViolations, "RecordViolations"),
 	register[CreateAPIKey](CommandCreateAPIKey, "CreateAPIKey"),
 	register[RevokeAPIKey](CommandRevokeAPIKey, "RevokeAPIKey"),
 	register[RevokeCertificate](CommandRevokeCertificate, "RevokeCertificate"),
 	register[RequestRevocation](CommandRequestRevocation, "RequestRevocation"),
 	register[SetIssuerMaterial](CommandSetIssuerMaterial, "SetIssuerMaterial"),
+	register[PutACMEChallenge](CommandPutACMEChallenge, "PutACMEChallenge"),
+	register[DeleteACMEChallenge](CommandDeleteACMEChallenge, "DeleteACMEChallenge"),
 	register[ReevaluatePolicies](CommandReevaluatePolicies, "ReevaluatePolicies"),
 	register[StartJob](CommandStartJob, "StartJob"),
 }

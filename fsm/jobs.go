@@ -88,6 +88,12 @@ func (s jobStore) put(old, j *Job) {
 		must(stat.Put(compound(string(j.Status), j.ID), nil))
 		t.addCount(1, string(bucketJobs), "status", string(j.Status))
 	}
+	if old == nil || old.Status != j.Status || old.Type != j.Type {
+		if old != nil {
+			t.addCount(-1, jobTypeCountParts(old.Status, old.Type)...)
+		}
+		t.addCount(1, jobTypeCountParts(j.Status, j.Type)...)
+	}
 	wasOpen, isOpen := old != nil && !JobFinished(old.Status), !JobFinished(j.Status)
 	switch {
 	case isOpen && !wasOpen:
@@ -589,6 +595,35 @@ func (f *FSM) Jobs(flt JobFilter, p Page) (List[Job], error) {
 			out, err = scanBucket[Job](tx, bucketJobs, p, nil)
 		}
 		return err
+	})
+	return out, err
+}
+
+// jobTypeCountParts names the counter of jobs in status st of type typ.
+func jobTypeCountParts(st wire.JobStatus, typ wire.JobType) []string {
+	return []string{string(bucketJobs), "status_type", string(st), string(typ)}
+}
+
+func jobTypeCountKey(st wire.JobStatus, typ wire.JobType) []byte {
+	return countKey(jobTypeCountParts(st, typ)...)
+}
+
+// JobCounts returns the number of jobs of each status and type (status →
+// type → n), from counters.
+func (f *FSM) JobCounts() (map[wire.JobStatus]map[wire.JobType]int, error) {
+	out := map[wire.JobStatus]map[wire.JobType]int{}
+	err := f.view(func(tx *bolt.Tx) error {
+		for _, st := range JobStatuses {
+			for _, typ := range JobTypes {
+				if n := readCount(tx, jobTypeCountParts(st, typ)...); n > 0 {
+					if out[st] == nil {
+						out[st] = map[wire.JobType]int{}
+					}
+					out[st][typ] = n
+				}
+			}
+		}
+		return nil
 	})
 	return out, err
 }

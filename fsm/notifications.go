@@ -204,6 +204,33 @@ func (p *MarkNotificationRead) apply(t *txn) (any, error) {
 	return nil, nil
 }
 
+// RequeueNotification puts a Failed or Dead notification back to Pending
+// with its attempts reset, due at once: an operator's retry after fixing
+// what made its deliveries fail. Any other status is refused (CodeState): a
+// Sent or Read one went out, a Pending one is queued already.
+type RequeueNotification struct {
+	ID string `json:"id"`
+}
+
+func (RequeueNotification) CommandType() CommandType { return CommandRequeueNotification }
+func (p *RequeueNotification) Validate() error       { return ValidID("id", p.ID) }
+func (p *RequeueNotification) apply(t *txn) (any, error) {
+	s := notificationStore{t}
+	old, err := s.get(p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if old.Status != NotifyFailed && old.Status != NotifyDead {
+		return nil, statef("notification", p.ID, "notification %q is %s; only a Failed or Dead notification can be retried", p.ID, old.Status)
+	}
+	n := *old
+	n.Status, n.Attempts, n.NextAttemptAt = NotifyPending, 0, nil
+	n.Requeues++
+	s.put(old, &n)
+	t.audit("notification_requeued", "notification", n.ID, map[string]any{"from": old.Status, "attempts": old.Attempts, "error": old.Error})
+	return nil, nil
+}
+
 // Notification returns the notification with id.
 func (f *FSM) Notification(id string) (*Notification, error) {
 	var out *Notification

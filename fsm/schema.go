@@ -25,7 +25,10 @@ import (
 //     lifecycle slot; idx_renewal_scan and renewal_scan_ended: the certificates
 //     the renewal check watches; certificates stored as certificateRecord (the
 //     same bytes as 1).
-const schemaVersion = 2
+//  3. counters of jobs by status and type (counts/jobs NUL status_type NUL
+//     status NUL type), for the dashboard and /metrics; certificateRecord's
+//     optional weak_key (no step: absent, false, is right for older records).
+const schemaVersion = 3
 
 // migration brings a file from version to-1 to version to. It runs inside the
 // opening transaction and must be deterministic: the file it leaves is the one
@@ -42,6 +45,7 @@ type migration struct {
 // version.
 var migrations = []migration{
 	{to: 2, what: "index the open jobs of each certificate and the certificates the renewal check watches", run: migrateLifecycleIndexes},
+	{to: 3, what: "count the jobs by status and type", run: migrateJobTypeCounts},
 }
 
 // bucketSince names the buckets a migration added, with the version that
@@ -265,8 +269,12 @@ type certificateRecord struct {
 	KeyGeneration    string            `json:"key_generation,omitempty"`
 	KeyType          string            `json:"key_type,omitempty"`
 	StatusReason     string            `json:"status_reason,omitempty"`
-	CreatedAt        time.Time         `json:"created_at"`
-	UpdatedAt        time.Time         `json:"updated_at"`
+	// WeakKey came after schema 1 as an optional field: every record
+	// written before it held a version without key facts, so its absence,
+	// false, is right for them and no migration is needed.
+	WeakKey   bool      `json:"weak_key,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func (c *Certificate) storedForm() any {
@@ -275,7 +283,7 @@ func (c *Certificate) storedForm() any {
 		OwnerID: c.OwnerID, TeamID: c.TeamID, IssuerID: c.IssuerID, TargetIDs: c.TargetIDs,
 		RenewalPolicyID: c.RenewalPolicyID, Status: string(c.Status), ExpiresAt: c.ExpiresAt, Tags: c.Tags,
 		LastRenewalAt: c.LastRenewalAt, LastDeploymentAt: c.LastDeploymentAt,
-		KeyGeneration: string(c.KeyGeneration), KeyType: string(c.KeyType), StatusReason: c.StatusReason,
+		KeyGeneration: string(c.KeyGeneration), KeyType: string(c.KeyType), StatusReason: c.StatusReason, WeakKey: c.WeakKey,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }
@@ -290,7 +298,7 @@ func (c *Certificate) decodeStored(raw []byte) error {
 		OwnerID: r.OwnerID, TeamID: r.TeamID, IssuerID: r.IssuerID, TargetIDs: r.TargetIDs,
 		RenewalPolicyID: r.RenewalPolicyID, Status: wire.CertificateStatus(r.Status), ExpiresAt: r.ExpiresAt, Tags: r.Tags,
 		LastRenewalAt: r.LastRenewalAt, LastDeploymentAt: r.LastDeploymentAt,
-		KeyGeneration: wire.KeyGeneration(r.KeyGeneration), KeyType: wire.KeyType(r.KeyType), StatusReason: r.StatusReason,
+		KeyGeneration: wire.KeyGeneration(r.KeyGeneration), KeyType: wire.KeyType(r.KeyType), StatusReason: r.StatusReason, WeakKey: r.WeakKey,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 	return nil
@@ -318,4 +326,41 @@ func wireCertificate(raw []byte) (json.RawMessage, error) {
 		return nil, &Error{Code: CodeInternal, Message: "stored certificate is unreadable: " + err.Error()}
 	}
 	return json.Marshal(&c)
+}
+
+// Version 2 -> 3.
+
+// migrateJobTypeCounts writes the counters of jobs by status and type that
+// jobStore.put keeps from version 3 on.
+func migrateJobTypeCounts(tx *bolt.Tx) error {
+	jobs, counts := tx.Bucket(bucketJobs), tx.Bucket(bucketCounts)
+	if jobs == nil || counts == nil {
+		return nil
+	}
+	n := map[string]uint64{}
+	var keys []string
+	err := jobs.ForEach(func(k, v []byte) error {
+		var j struct { // a version 2 job, as far as the counter needs it
+			Type   string `json:"type"`
+			Status string `json:"status"`
+		}
+		if err := json.Unmarshal(v, &j); err != nil {
+			return unreadable(k, err)
+		}
+		key := string(jobTypeCountKey(wire.JobStatus(j.Status), wire.JobType(j.Type)))
+		if n[key] == 0 {
+			keys = append(keys, key)
+		}
+		n[key]++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys { // in the order first seen: deterministic
+		if err := counts.Put([]byte(k), u64(n[k])); err != nil {
+			return err
+		}
+	}
+	return nil
 }

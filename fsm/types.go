@@ -80,6 +80,11 @@ type Agent struct {
 	APIKeyHash      string           `json:"api_key_hash,omitempty"`
 	Version         string           `json:"version,omitempty"`    // ours: reported in heartbeats
 	RetiredAt       *time.Time       `json:"retired_at,omitempty"` // ours: a retired agent gets 410
+	// OS, Architecture and IPAddress are what the agent last reported in a
+	// heartbeat (ours; the original agent sends them).
+	OS           string `json:"os,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
+	IPAddress    string `json:"ip_address,omitempty"`
 }
 
 // Certificate is a managed certificate (table managed_certificates). TargetIDs
@@ -103,8 +108,10 @@ type Certificate struct {
 	KeyGeneration    wire.KeyGeneration     `json:"key_generation,omitempty"` // ours: "agent" (default) or "server"
 	KeyType          wire.KeyType           `json:"key_type,omitempty"`       // ours: KeyTypes; empty means ECDSA-P256
 	StatusReason     string                 `json:"status_reason,omitempty"`  // ours: why Failed or Revoked
-	CreatedAt        time.Time              `json:"created_at"`
-	UpdatedAt        time.Time              `json:"updated_at"`
+	// WeakKey is the current version's WeakKey (ours), set by RecordVersion.
+	WeakKey   bool      `json:"weak_key,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Target is a deployment target (table deployment_targets), served by an agent.
@@ -136,6 +143,13 @@ type CertificateVersion struct {
 	PEMChain          string    `json:"pem_chain"`
 	CSRPEM            string    `json:"csr_pem"`
 	CreatedAt         time.Time `json:"created_at"`
+	// KeyAlgorithm ("RSA-2048", "ECDSA-P256", "Ed25519"), SignatureAlgorithm
+	// (x509's name, "SHA256-RSA") and WeakKey describe the leaf of PEMChain
+	// (ours). The proposer fills them with DescribeKey when it records the
+	// version, so that no reader parses a PEM to know them.
+	KeyAlgorithm       string `json:"key_algorithm,omitempty"`
+	SignatureAlgorithm string `json:"signature_algorithm,omitempty"`
+	WeakKey            bool   `json:"weak_key,omitempty"`
 }
 
 // Job is a unit of lifecycle work. A job being worked on holds a lease
@@ -222,6 +236,10 @@ type Notification struct {
 	Attempts      int                     `json:"attempts"`                  // ours
 	NextAttemptAt *time.Time              `json:"next_attempt_at,omitempty"` // ours
 	DedupKey      string                  `json:"dedup_key,omitempty"`       // ours: e.g. "mc-x/threshold/14"
+	// Requeues counts the operator's retries (RequeueNotification, ours):
+	// attempts restart from 0 after each, so a delivery's request id names
+	// both.
+	Requeues int `json:"requeues,omitempty"`
 }
 
 // Member is a node of the cluster as recorded through Raft, so that every node

@@ -115,6 +115,7 @@ func (p *RecordVersion) apply(t *txn) (any, error) {
 	notAfter, now := v.NotAfter, t.now()
 	c.ExpiresAt, c.LastRenewalAt = &notAfter, &now
 	c.Status, c.StatusReason, c.UpdatedAt = CertActive, "", now
+	c.WeakKey = v.WeakKey
 	violations, err := planPolicies(t, &c, &v)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
 )
 
 // NodeStats is a snapshot of this node's raft and state-machine progress.
@@ -22,11 +23,26 @@ type NodeStats struct {
 	StalledFollowers   []string `json:"stalled_followers,omitempty"`
 	// ReplicationStalls counts the stalls this node has seen since it started.
 	ReplicationStalls uint64 `json:"replication_stalls"`
+	// DataSizeBytes is the size on disk of this node's state file and raft
+	// log (snapshots not included).
+	DataSizeBytes int64 `json:"data_size_bytes"`
+}
+
+// dataSize is the size of the state file and the raft log under dataDir;
+// a file that cannot be read counts 0.
+func dataSize(dataDir string) int64 {
+	var n int64
+	for _, p := range []string{statePath(dataDir), raftDBPath(dataDir)} {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 // Stats returns this node's current progress.
 func (n *Node) Stats() NodeStats {
-	s := NodeStats{NodeID: n.cfg.NodeID, State: "Closed", AppliedIndex: n.fsm.AppliedIndex()}
+	s := NodeStats{NodeID: n.cfg.NodeID, State: "Closed", AppliedIndex: n.fsm.AppliedIndex(), DataSizeBytes: dataSize(n.cfg.DataDir)}
 	s.ReplicationStalled, s.StalledFollowers, s.ReplicationStalls = n.watch.stallStats()
 	r := n.raft.Load()
 	if r == nil {

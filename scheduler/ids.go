@@ -80,7 +80,10 @@ func renewalFailedKey(certID, jobID string) string {
 // notifyRequest is the request id of the outcome of a notification's
 // attempt after attempts earlier ones: one outcome per attempt, so a retry
 // after a lost leadership is a no-op.
-func notifyRequest(id string, attempts int, what string) string {
+func notifyRequest(id string, requeues, attempts int, what string) string {
+	if requeues > 0 { // attempts restarted from 0 after an operator's retry
+		return fmt.Sprintf("notify/%s/r%d/%d/%s", id, requeues, attempts, what)
+	}
 	return fmt.Sprintf("notify/%s/%d/%s", id, attempts, what)
 }
 

@@ -142,7 +142,7 @@ func (s *Scheduler) sendNotifications(ctx context.Context) error {
 				what = "dead"
 			}
 		}
-		perr := s.propose(ctx, at, notifyRequest(n.ID, n.Attempts, what), p)
+		perr := s.propose(ctx, at, notifyRequest(n.ID, n.Requeues, n.Attempts, what), p)
 		switch {
 		case rejected(perr):
 			s.log.Debug("notification changed meanwhile", "notification", n.ID, "err", perr)

@@ -182,6 +182,35 @@ func TestScheduler_NotifyDeadAfterBudget(t *testing.T) {
 	assert.Equal(t, 4, fake.calls(), "a dead notification is never sent again")
 }
 
+// TestScheduler_NotifyAfterRequeue: a dead notification an operator
+// retried (RequeueNotification: attempts back to 0) is sent again, and
+// its outcomes are recorded: the attempts' request ids name the requeue, so
+// none repeats an outcome recorded before it.
+func TestScheduler_NotifyAfterRequeue(t *testing.T) {
+	fake := &fakeNotifiers{errs: map[string]error{"Email": errors.New("smtp: 554 rejected")}}
+	h := newNotifyHarness(t, fake, func(c *Config) { c.NotifyMaxAttempts = 2 })
+	h.queue(fsmtest.Notification("ne-a", ""))
+	ctx := context.Background()
+	require.NoError(t, h.s.sendNotifications(ctx))
+	h.clock.Set(*h.notification("ne-a").NextAttemptAt)
+	require.NoError(t, h.s.sendNotifications(ctx))
+	require.Equal(t, fsm.NotifyDead, h.notification("ne-a").Status)
+
+	h.must(&fsm.RequeueNotification{ID: "ne-a"})
+	require.NoError(t, h.s.sendNotifications(ctx))
+	n := h.notification("ne-a")
+	assert.Equal(t, fsm.NotifyFailed, n.Status, "the first attempt after the requeue is recorded")
+	assert.Equal(t, 1, n.Attempts)
+	assert.Equal(t, 3, fake.calls())
+
+	fake.set("Email", nil)
+	h.clock.Set(*n.NextAttemptAt)
+	require.NoError(t, h.s.sendNotifications(ctx))
+	n = h.notification("ne-a")
+	assert.Equal(t, fsm.NotifySent, n.Status)
+	assert.Equal(t, 2, n.Attempts)
+}
+
 func TestScheduler_NotifyNoNotifier(t *testing.T) {
 	for _, tc := range []struct {
 		name string

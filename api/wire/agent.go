@@ -6,8 +6,8 @@ import "encoding/json"
 type HeartbeatRequest struct {
 	Version  string `json:"version"`
 	Hostname string `json:"hostname"`
-	// Sent by the original agent's releases after 1.0.0. Accepted so those
-	// agents are not refused; not stored yet.
+	// Sent by the original agent's releases after 1.0.0; stored on the
+	// agent record.
 	OS           string `json:"os,omitempty"`
 	Architecture string `json:"architecture,omitempty"`
 	IPAddress    string `json:"ip_address,omitempty"`

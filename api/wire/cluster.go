@@ -53,7 +53,10 @@ type ClusterMember struct {
 	AppliedIndex uint64 `json:"applied_index"`
 	LastLogIndex uint64 `json:"last_log_index"`
 	Healthy      bool   `json:"healthy"`
-	Error        string `json:"error,omitempty"`
+	// DataSizeBytes is the member's own report of its state file and raft
+	// log on disk.
+	DataSizeBytes int64  `json:"data_size_bytes"`
+	Error         string `json:"error,omitempty"`
 	// ReplicationStalled is the member's own stall check: as leader, some
 	// follower answers but its log does not advance (StalledFollowers names
 	// them); as follower, the leader's heartbeats arrive but its entries do

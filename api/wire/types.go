@@ -95,6 +95,9 @@ type Agent struct {
 	RegisteredAt    time.Time   `json:"registered_at"`
 	Version         string      `json:"version,omitempty"`
 	RetiredAt       *time.Time  `json:"retired_at,omitempty"`
+	OS              string      `json:"os,omitempty"`
+	Architecture    string      `json:"architecture,omitempty"`
+	IPAddress       string      `json:"ip_address,omitempty"`
 }
 
 // Certificate is a managed certificate.
@@ -117,21 +120,25 @@ type Certificate struct {
 	KeyGeneration    KeyGeneration     `json:"key_generation,omitempty"`
 	KeyType          KeyType           `json:"key_type,omitempty"`
 	StatusReason     string            `json:"status_reason,omitempty"`
+	WeakKey          bool              `json:"weak_key,omitempty"`
 	CreatedAt        time.Time         `json:"created_at"`
 	UpdatedAt        time.Time         `json:"updated_at"`
 }
 
 // CertificateVersion is one issued certificate of a managed certificate.
 type CertificateVersion struct {
-	ID                string    `json:"id"`
-	CertificateID     string    `json:"certificate_id"`
-	SerialNumber      string    `json:"serial_number"`
-	NotBefore         time.Time `json:"not_before"`
-	NotAfter          time.Time `json:"not_after"`
-	FingerprintSHA256 string    `json:"fingerprint_sha256"`
-	PEMChain          string    `json:"pem_chain"`
-	CSRPEM            string    `json:"csr_pem"`
-	CreatedAt         time.Time `json:"created_at"`
+	ID                 string    `json:"id"`
+	CertificateID      string    `json:"certificate_id"`
+	SerialNumber       string    `json:"serial_number"`
+	NotBefore          time.Time `json:"not_before"`
+	NotAfter           time.Time `json:"not_after"`
+	FingerprintSHA256  string    `json:"fingerprint_sha256"`
+	PEMChain           string    `json:"pem_chain"`
+	CSRPEM             string    `json:"csr_pem"`
+	CreatedAt          time.Time `json:"created_at"`
+	KeyAlgorithm       string    `json:"key_algorithm,omitempty"`
+	SignatureAlgorithm string    `json:"signature_algorithm,omitempty"`
+	WeakKey            bool      `json:"weak_key,omitempty"`
 }
 
 // Target is a deployment target served by an agent.
@@ -229,4 +236,5 @@ type Notification struct {
 	Attempts      int                `json:"attempts"`
 	NextAttemptAt *time.Time         `json:"next_attempt_at,omitempty"`
 	DedupKey      string             `json:"dedup_key,omitempty"`
+	Requeues      int                `json:"requeues,omitempty"`
 }

@@ -24,9 +24,10 @@ import (
 	"github.com/certctl/certctl/node/pgexport"
 )
 
-func newExportCommand(o *cliOptions) *cobra.Command {
-	return newGroup("export", "Export the cluster's state as the original certctl's PostgreSQL tables",
-		newExportPostgresCommand(o), newExportSQLCommand(o))
+// newExportSubcommands are the exports of the cluster's state as the
+// original certctl's PostgreSQL tables, subcommands of certctl export.
+func newExportSubcommands(o *cliOptions) []*cobra.Command {
+	return []*cobra.Command{newExportPostgresCommand(o), newExportSQLCommand(o)}
 }
 
 // exportSource is where an export reads the state: a saved snapshot file
@@ -60,7 +61,7 @@ func (s *exportSource) source(inv *invocation) pgexport.Source {
 // exportSecrets are the secret fields the connectors declare, which an
 // export leaves sealed or redacted.
 func exportSecrets() (pgexport.Secrets, error) {
-	reg, err := issuerRegistry(nil)
+	reg, err := issuerRegistry(nil, nil)
 	if err != nil {
 		return pgexport.Secrets{}, err
 	}

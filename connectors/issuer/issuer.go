@@ -38,6 +38,16 @@ type CRLSigner interface {
 	CRL(ctx context.Context, revoked []RevokedSerial, thisUpdate, nextUpdate time.Time, number *big.Int) ([]byte, error)
 }
 
+// RootCRLSigner is implemented by issuers whose issuing CA was signed by a
+// root of their own (the Local CA): the root signs the CRL that covers the
+// issuing CA, for relying parties that check revocation along the whole
+// chain.
+type RootCRLSigner interface {
+	// RootCRL returns the root's DER-encoded CRL, valid from thisUpdate to
+	// nextUpdate, with CRL number number.
+	RootCRL(ctx context.Context, thisUpdate, nextUpdate time.Time, number *big.Int) ([]byte, error)
+}
+
 // ChainProvider is implemented by issuers that can give their CA
 // certificates, for clients that must trust them.
 type ChainProvider interface {
@@ -136,6 +146,9 @@ type RevocationRequest struct {
 	Reason string
 	// RevokedAt is when the revocation took effect, fixed by the caller.
 	RevokedAt time.Time
+	// CertPEM is the certificate, for a CA that revokes what it is shown
+	// (ACME); issuers that keep their own records may ignore it.
+	CertPEM string
 }
 
 // RevokedSerial is one entry of a CRL.

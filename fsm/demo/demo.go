@@ -296,6 +296,7 @@ func Payloads(now time.Time) ([]fsm.Payload, error) {
 		if err != nil {
 			return nil, err
 		}
+		v.DescribeKey()
 		add(&fsm.RecordVersion{Version: v})
 		if c.status != fsm.CertActive {
 			add(&fsm.SetCertificateStatus{ID: c.id, Status: c.status, From: fsm.CertActive, Reason: c.reason})

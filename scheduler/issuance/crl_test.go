@@ -148,3 +148,60 @@ func TestIssuance_CapabilitiesAreGeneric(t *testing.T) {
 	_, err = s.CAChain(ctx, "iss-acme")
 	assert.ErrorContains(t, err, "does not publish its CA chain")
 }
+
+// TestIssuance_RootCRLAndCACerts: the Local CA's root signs a CRL that
+// covers its intermediate, cached like the intermediate's; its CA
+// certificates come one at a time in DER; neither is made by asking.
+func TestIssuance_RootCRLAndCACerts(t *testing.T) {
+	h := newHarness(t)
+	s := h.serviceWith(Config{NodeID: "n1", KEK: h.kek}, registry(t, h.kek,
+		issuer.Connector{Type: "ACME", New: func(context.Context, issuer.Stored) (issuer.Issuer, error) { return plainIssuer{}, nil }}))
+	ctx := context.Background()
+	_, err := s.RootCRL(ctx, fsmtest.IssuerID)
+	require.ErrorIs(t, err, fsm.ErrNotFound, "no CA made by a public endpoint")
+	_, err = s.CACert(ctx, fsmtest.IssuerID, CARoot)
+	require.ErrorIs(t, err, fsm.ErrNotFound)
+	rec, err := h.f.Issuer(fsmtest.IssuerID)
+	require.NoError(t, err)
+	require.NoError(t, s.TestIssuer(ctx, rec))
+
+	rootDER, err := s.CACert(ctx, fsmtest.IssuerID, CARoot)
+	require.NoError(t, err)
+	root, err := x509.ParseCertificate(rootDER)
+	require.NoError(t, err)
+	interDER, err := s.CACert(ctx, fsmtest.IssuerID, CAIntermediate)
+	require.NoError(t, err)
+	inter, err := x509.ParseCertificate(interDER)
+	require.NoError(t, err)
+	assert.Equal(t, "Harness CA Root", root.Subject.CommonName)
+	assert.Equal(t, "Harness CA", inter.Subject.CommonName)
+	require.NoError(t, inter.CheckSignatureFrom(root))
+	_, err = s.CACert(ctx, fsmtest.IssuerID, "leaf")
+	require.ErrorIs(t, err, fsm.ErrNotFound)
+
+	der, err := s.RootCRL(ctx, fsmtest.IssuerID)
+	require.NoError(t, err)
+	crl, err := x509.ParseRevocationList(der)
+	require.NoError(t, err)
+	require.NoError(t, crl.CheckSignatureFrom(root), "the root signs it")
+	assert.Empty(t, crl.RevokedCertificateEntries)
+	assert.Equal(t, new(big.Int).SetUint64(h.f.AppliedIndex()), crl.Number)
+	assert.Equal(t, t0.Add(CRLValidity).UTC().Truncate(time.Second), crl.NextUpdate)
+	again, err := s.RootCRL(ctx, fsmtest.IssuerID)
+	require.NoError(t, err)
+	assert.Equal(t, der, again, "cached")
+
+	// Another node's service signs its own, with the same root.
+	other, err := h.service("n2").RootCRL(ctx, fsmtest.IssuerID)
+	require.NoError(t, err)
+	crl, err = x509.ParseRevocationList(other)
+	require.NoError(t, err)
+	require.NoError(t, crl.CheckSignatureFrom(root))
+
+	h.must(&fsm.CreateIssuer{Issuer: fsm.Issuer{ID: "iss-acme", Name: "acme", Type: "ACME", Config: json.RawMessage(`{}`), Enabled: true}})
+	_, err = s.RootCRL(ctx, "iss-acme")
+	require.ErrorIs(t, err, fsm.ErrNotFound)
+	assert.ErrorContains(t, err, "no root of its own")
+	_, err = s.RootCRL(ctx, "iss-none")
+	require.ErrorIs(t, err, fsm.ErrNotFound)
+}

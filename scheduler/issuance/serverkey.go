@@ -114,6 +114,7 @@ func (s *Service) issueAndRecord(ctx context.Context, job fsm.Job, cert fsm.Cert
 	version := fsm.CertificateVersion{ID: versionID, CertificateID: cert.ID, SerialNumber: res.SerialNumber,
 		NotBefore: res.NotBefore, NotAfter: res.NotAfter, FingerprintSHA256: res.FingerprintSHA256,
 		PEMChain: res.CertPEM + res.ChainPEM, CSRPEM: csrPEM}
+	version.DescribeKey()
 	err = s.propose(ctx, s.cfg.Now(), base+"version", s.actor(), &fsm.RecordVersion{Version: version, SealedKey: sealed, KeyAgentIDs: agents})
 	if errors.Is(err, fsm.ErrConflict) {
 		// Recorded by an earlier attempt whose request id is forgotten.

@@ -75,6 +75,26 @@ type Config struct {
 	// AllowIPSANs.
 	PermittedIPRanges []string `json:"permitted_ip_ranges,omitempty"`
 
+	// Organization, OrganizationalUnit and Country name the CA in the
+	// subjects of its root and intermediate (O, OU, C), next to
+	// ca_common_name. Used by NewCA; leaves keep a subject of their common
+	// name only. Country is an ISO 3166-1 alpha-2 code, two capital letters.
+	Organization       string `json:"organization,omitempty"`
+	OrganizationalUnit string `json:"organizational_unit,omitempty"`
+	Country            string `json:"country,omitempty"`
+	// PublicURL is the site's name for the cluster as relying parties reach
+	// it (https://pki.example.net, or http:// for a plain-HTTP front, which
+	// the CA/Browser Forum's profile asks for CRL and AIA URLs). From it the
+	// Local CA writes AIA caIssuers and CRL distribution point URLs into
+	// the intermediate (when the CA is made) and into every leaf, pointing
+	// at the cluster's /.well-known/pki routes, and takes the CA/Browser
+	// Forum's profile: see profile.go. Empty: none of that, as before.
+	PublicURL string `json:"public_url,omitempty"`
+	// PolicyOIDs are certificate policy OIDs (dotted, e.g.
+	// 1.3.6.1.4.1.99999.1.1) put in the certificatePolicies extension of
+	// the intermediate (when the CA is made) and of every leaf.
+	PolicyOIDs []string `json:"policy_oids,omitempty"`
+
 	// ID is the issuer's id. It is not part of the stored config: the
 	// caller sets it (Connector does). New requires it: it binds the
 	// sealed keys to the issuer.
@@ -166,7 +186,7 @@ func (c Config) Validate() error {
 			return &issuer.ConfigError{Field: "crl_url", Reason: fmt.Sprintf("%q is not an absolute http or https URL", c.CRLURL)}
 		}
 	}
-	return nil
+	return c.validateProfile()
 }
 
 func caKeyType(s string) (issuer.KeyType, error) {
@@ -192,7 +212,7 @@ func decodeError(err error) error {
 		if unquoted, uerr := strconv.Unquote(name); uerr == nil {
 			name = unquoted
 		}
-		return &issuer.ConfigError{Field: name, Reason: "unknown field (known: ca_common_name, validity_days, max_validity_days, key_type, crl_url, allow_ip_sans, permitted_dns_domains, permitted_ip_ranges)"}
+		return &issuer.ConfigError{Field: name, Reason: "unknown field (known: ca_common_name, validity_days, max_validity_days, key_type, crl_url, allow_ip_sans, permitted_dns_domains, permitted_ip_ranges, organization, organizational_unit, country, public_url, policy_oids)"}
 	}
 	return &issuer.ConfigError{Field: "config", Reason: "not a JSON object: " + err.Error()}
 }

@@ -14,7 +14,7 @@ import (
 
 // Connector returns the Local CA's issuer.Connector, to register in cmd's
 // issuer.Registry. Each build parses the config (a config naming no
-// crl_url takes the Stored.CRLURL the caller serves), decodes the stored
+// crl_url or public_url takes the Stored.CRLURL the caller serves), decodes the stored
 // CAMaterial and opens it with kek (a copy is kept); without material it
 // fails with ErrNoMaterial, which the caller answers by making the CA with
 // the connector's MaterialMaker (NewCAFor, keys sealed under kek), storing
@@ -35,7 +35,7 @@ func Connector(kek []byte, opts ...Option) issuer.Connector {
 				return nil, err
 			}
 			cfg.ID = s.ID
-			if cfg.CRLURL == "" {
+			if cfg.CRLURL == "" && cfg.PublicURL == "" {
 				cfg.CRLURL = s.CRLURL
 			}
 			var m *CAMaterial

@@ -17,17 +17,8 @@ import (
 // the intermediate's key id as its AuthorityKeyId. A serial listed twice, a
 // zero revocation time or an invalid reason is a *issuer.RequestError.
 func (i *Issuer) CRL(ctx context.Context, revoked []issuer.RevokedSerial, thisUpdate, nextUpdate time.Time, number *big.Int) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+	if err := checkCRLParams(ctx, thisUpdate, nextUpdate, number); err != nil {
 		return nil, err
-	}
-	if number == nil || number.Sign() < 0 || number.BitLen() > 159 {
-		return nil, &issuer.RequestError{Field: "number", Reason: "CRL number must be set, non-negative and at most 20 octets"}
-	}
-	if thisUpdate.IsZero() {
-		return nil, &issuer.RequestError{Field: "this_update", Reason: "must be set"}
-	}
-	if !nextUpdate.After(thisUpdate) {
-		return nil, &issuer.RequestError{Field: "next_update", Reason: "must be after this_update"}
 	}
 
 	entries := make([]x509.RevocationListEntry, 0, len(revoked))
@@ -64,4 +55,49 @@ func (i *Issuer) CRL(ctx context.Context, revoked []issuer.RevokedSerial, thisUp
 		return nil, fmt.Errorf("localca: sign CRL: %w", err)
 	}
 	return der, nil
+}
+
+// RootCRL signs, with the root, the DER CRL that covers the intermediate,
+// valid from thisUpdate to nextUpdate with CRL number number. It lists no
+// serial: the intermediate is made once with the CA and never re-issued, so
+// the root has signed no other certificate, and a CA whose intermediate
+// must go is replaced by a new issuer. The root's key is opened from the
+// sealed material for this signature and dropped after it. Relying parties
+// that check the whole chain (openssl verify -crl_check_all) need it; the
+// intermediate names where it is served when the CA was made with
+// public_url.
+func (i *Issuer) RootCRL(ctx context.Context, thisUpdate, nextUpdate time.Time, number *big.Int) ([]byte, error) {
+	if err := checkCRLParams(ctx, thisUpdate, nextUpdate, number); err != nil {
+		return nil, err
+	}
+	rootKey, err := i.rootMaterial.openKey(i.kek, i.cfg.ID, roleRoot, i.root)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.RevocationList{
+		Number:     number,
+		ThisUpdate: thisUpdate.UTC(),
+		NextUpdate: nextUpdate.UTC(),
+	}
+	der, err := x509.CreateRevocationList(i.rand, tmpl, i.root, rootKey)
+	if err != nil {
+		return nil, fmt.Errorf("localca: sign the root's CRL: %w", err)
+	}
+	return der, nil
+}
+
+func checkCRLParams(ctx context.Context, thisUpdate, nextUpdate time.Time, number *big.Int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if number == nil || number.Sign() < 0 || number.BitLen() > 159 {
+		return &issuer.RequestError{Field: "number", Reason: "CRL number must be set, non-negative and at most 20 octets"}
+	}
+	if thisUpdate.IsZero() {
+		return &issuer.RequestError{Field: "this_update", Reason: "must be set"}
+	}
+	if !nextUpdate.After(thisUpdate) {
+		return &issuer.RequestError{Field: "next_update", Reason: "must be after this_update"}
+	}
+	return nil
 }

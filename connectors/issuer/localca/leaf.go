@@ -74,9 +74,7 @@ func (i *Issuer) issue(ctx context.Context, req issuer.IssuanceRequest) (*issuer
 		EmailAddresses: names.EmailAddresses,
 		URIs:           names.URIs,
 	}
-	if i.cfg.CRLURL != "" {
-		tmpl.CRLDistributionPoints = []string{i.cfg.CRLURL}
-	}
+	i.cfg.applyLeaf(tmpl)
 	der, err := x509.CreateCertificate(i.rand, tmpl, i.inter, csr.PublicKey, i.signer)
 	if err != nil {
 		return nil, fmt.Errorf("localca: sign certificate: %w", err)

@@ -1,6 +1,7 @@
 package localca
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	crand "crypto/rand"
@@ -18,20 +19,25 @@ import (
 // Issuer is a Local CA: it signs leaves and CRLs with the intermediate of
 // its CAMaterial. It is immutable after New and safe for concurrent use.
 type Issuer struct {
-	cfg        Config
-	root       *x509.Certificate
-	inter      *x509.Certificate
-	signer     crypto.Signer // the intermediate's key
-	chainPEM   string        // the intermediate: what a server sends after a leaf
-	caChainPEM string        // the intermediate, then the root
-	now        func() time.Time
-	rand       io.Reader
+	cfg    Config
+	root   *x509.Certificate
+	inter  *x509.Certificate
+	signer crypto.Signer // the intermediate's key
+	// kek and rootMaterial open the root's key for the moment RootCRL
+	// signs with it; it is not kept open.
+	kek          []byte
+	rootMaterial *CAMaterial
+	chainPEM     string // the intermediate: what a server sends after a leaf
+	caChainPEM   string // the intermediate, then the root
+	now          func() time.Time
+	rand         io.Reader
 }
 
 var (
 	_ issuer.Issuer        = (*Issuer)(nil)
 	_ issuer.CRLSigner     = (*Issuer)(nil)
 	_ issuer.ChainProvider = (*Issuer)(nil)
+	_ issuer.RootCRLSigner = (*Issuer)(nil)
 )
 
 // Option changes a default of New.
@@ -50,8 +56,9 @@ func WithRand(r io.Reader) Option { return func(i *Issuer) { i.rand = r } }
 // intermediate's key with kek. cfg takes its defaults; cfg.ID is required.
 // New fails with ErrNoMaterial for nil material, ErrKEKMismatch for material
 // sealed under another KEK, and keywrap.ErrOpen for material that does not
-// open (altered, or sealed for another issuer). New keeps no reference to
-// kek or material.
+// open (altered, or sealed for another issuer). New keeps copies of kek and
+// of the sealed root key, which RootCRL opens for each signature; the root
+// key is never held open.
 func New(cfg Config, material *CAMaterial, kek []byte, opts ...Option) (*Issuer, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -75,10 +82,17 @@ func New(cfg Config, material *CAMaterial, kek []byte, opts ...Option) (*Issuer,
 		return nil, err
 	}
 	i := &Issuer{
-		cfg:        cfg,
-		root:       root,
-		inter:      inter,
-		signer:     signer,
+		cfg:    cfg,
+		root:   root,
+		inter:  inter,
+		signer: signer,
+		kek:    bytes.Clone(kek),
+		rootMaterial: &CAMaterial{
+			KeyType:       material.KeyType,
+			RootCertPEM:   material.RootCertPEM,
+			RootKeySealed: bytes.Clone(material.RootKeySealed),
+			KEKID:         material.KEKID,
+		},
 		chainPEM:   certPEM(inter.Raw),
 		caChainPEM: certPEM(inter.Raw) + certPEM(root.Raw),
 		now:        time.Now,

@@ -108,7 +108,18 @@ func NewCAFor(cfg Config, kek []byte, now time.Time, rand io.Reader) (*CAMateria
 	if err != nil {
 		return nil, fmt.Errorf("localca: root key: %w", err)
 	}
-	root, err := newCACert(rand, cfg.CACommonName+rootSuffix, start, start.Add(RootValidity), 1, rootKey.Public(), nil, rootKey, nameConstraints{})
+	// A root made for the CA/Browser Forum's profile (public_url) leaves its
+	// path length open (BR 7.1.2.1.4: SHOULD NOT be present); otherwise it
+	// allows the one intermediate below it, as it always has.
+	rootPathLen := 1
+	if cfg.PublicURL != "" {
+		rootPathLen = -1
+	}
+	root, err := newCACert(rand, cfg.caSubject(cfg.CACommonName+rootSuffix), start, start.Add(RootValidity), rootPathLen, rootKey.Public(), nil, rootKey, func(tmpl *x509.Certificate) {
+		// RFC 5280 4.2.1.1 lets a self-signed certificate carry its own key
+		// identifier as the authority's: path builders match on it.
+		tmpl.AuthorityKeyId = tmpl.SubjectKeyId
+	})
 	if err != nil {
 		return nil, fmt.Errorf("localca: root certificate: %w", err)
 	}
@@ -116,7 +127,10 @@ func NewCAFor(cfg Config, kek []byte, now time.Time, rand io.Reader) (*CAMateria
 	if err != nil {
 		return nil, fmt.Errorf("localca: intermediate key: %w", err)
 	}
-	inter, err := newCACert(rand, cfg.CACommonName, start, start.Add(IntermediateValidity), 0, interKey.Public(), root, rootKey, nc)
+	inter, err := newCACert(rand, pkix.Name{CommonName: cfg.CACommonName}, start, start.Add(IntermediateValidity), 0, interKey.Public(), root, rootKey, func(tmpl *x509.Certificate) {
+		cfg.applyIntermediate(tmpl)
+		nc.apply(tmpl)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("localca: intermediate certificate: %w", err)
 	}
@@ -139,10 +153,12 @@ func NewCAFor(cfg Config, kek []byte, now time.Time, rand io.Reader) (*CAMateria
 	}, nil
 }
 
-// newCACert signs a CA certificate for pub with signer, under parent (self
-// signed when nil), allowing maxPathLen CAs below it, with name constraints
-// nc (none when empty).
-func newCACert(rand io.Reader, cn string, notBefore, notAfter time.Time, maxPathLen int, pub crypto.PublicKey, parent *x509.Certificate, signer crypto.Signer, nc nameConstraints) (*x509.Certificate, error) {
+// newCACert signs a CA certificate named subject for pub with signer, under
+// parent (self signed when nil), allowing maxPathLen CAs below it (-1: no
+// limit written); profile
+// adds to its template what the config asks for (subject fields, name
+// constraints, URLs, policies).
+func newCACert(rand io.Reader, subject pkix.Name, notBefore, notAfter time.Time, maxPathLen int, pub crypto.PublicKey, parent *x509.Certificate, signer crypto.Signer, profile func(*x509.Certificate)) (*x509.Certificate, error) {
 	serial, err := issuer.NewSerial(rand)
 	if err != nil {
 		return nil, err
@@ -153,7 +169,7 @@ func newCACert(rand io.Reader, cn string, notBefore, notAfter time.Time, maxPath
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
+		Subject:               subject,
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
@@ -163,7 +179,7 @@ func newCACert(rand io.Reader, cn string, notBefore, notAfter time.Time, maxPath
 		MaxPathLenZero:        maxPathLen == 0,
 		SubjectKeyId:          ski,
 	}
-	nc.apply(tmpl)
+	profile(tmpl)
 	if parent == nil {
 		parent = tmpl
 	}

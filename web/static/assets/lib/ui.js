@@ -58,9 +58,10 @@ export function toast(message, kind = 'ok') {
 
 // confirmAction asks before an action in a modal <dialog>. opts: {title,
 // message, confirm (button text), danger, reasons: [{value,label}] (a
-// required choice, e.g. a revocation reason)}. It resolves to {reason} when
-// confirmed and null when cancelled.
-export function confirmAction({ title, message, confirm = 'Confirm', danger = false, reasons = null }) {
+// required choice, e.g. a revocation reason), reasonLabel (the choice's
+// label, "Reason" by default)}. It resolves to {reason} when confirmed and
+// null when cancelled.
+export function confirmAction({ title, message, confirm = 'Confirm', danger = false, reasons = null, reasonLabel = 'Reason' }) {
   return new Promise((resolve) => {
     let select = null;
     if (reasons) {
@@ -71,7 +72,7 @@ export function confirmAction({ title, message, confirm = 'Confirm', danger = fa
     const form = h('form', { method: 'dialog', class: 'dialog-body' },
       h('h2', { id: 'confirm-title' }, title),
       message ? h('p', null, message) : null,
-      select ? h('p', null, h('label', { for: 'confirm-reason' }, 'Reason'), select) : null,
+      select ? h('p', null, h('label', { for: 'confirm-reason' }, reasonLabel), select) : null,
       h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'btn', value: 'cancel', onclick: () => dlg.close('cancel') }, 'Cancel'),
         h('button', { type: 'submit', class: danger ? 'btn btn-danger' : 'btn btn-primary', value: 'ok' }, confirm)));

@@ -1,9 +1,104 @@
-// Placeholder until this view is built.
-import { h, mount } from '../lib/dom.js';
+// Issuers: the configured certificate authorities. For the built-in Local CA
+// (type GenericCA) the CA certificate's expiry and the CRL's next update are
+// read from the node's own /.well-known/pki files.
+import { h, fmtDate, fmtTime, daysLeft } from '../lib/dom.js';
+import { api, can } from '../lib/api.js';
+import { toast } from '../lib/ui.js';
+import { crudView, enabledBadge, valueText } from '../lib/resource.js';
+import { pemBlocks, certValidity, crlDates } from '../lib/x509.js';
 
-export default {
+const types = ['GenericCA', 'ACME', 'VaultPKI', 'StepCA'];
+
+// pki fetches the CA chain and CRL of a Local CA issuer.
+async function pki(id, signal) {
+  const out = { ca: null, crl: null, error: '' };
+  const get = (p) => fetch(p, { signal, credentials: 'omit', cache: 'no-store', redirect: 'error' });
+  try {
+    const res = await get(`/.well-known/pki/ca/${encodeURIComponent(id)}`);
+    if (res.ok) {
+      const certs = pemBlocks(await res.text()).map(certValidity);
+      if (certs.length) out.ca = { issuing: certs[0], soonest: certs.reduce((a, b) => (b.notAfter < a.notAfter ? b : a)) };
+    }
+  } catch (err) { if (signal.aborted) throw err; out.error = `CA: ${err.message}`; }
+  try {
+    const res = await get(`/.well-known/pki/crl/${encodeURIComponent(id)}`);
+    if (res.ok) out.crl = crlDates(new Uint8Array(await res.arrayBuffer()));
+  } catch (err) { if (signal.aborted) throw err; out.error += `${out.error ? '; ' : ''}CRL: ${err.message}`; }
+  return out;
+}
+
+function dateLeft(d) {
+  if (!d) return '—';
+  const left = daysLeft(d);
+  const cls = left < 0 ? 'bad' : left <= 30 ? 'warn' : 'ok';
+  return h('span', null, h('time', { datetime: d.toISOString(), title: fmtTime(d) }, fmtDate(d)), ' ',
+    h('span', { class: `badge badge-${cls}` }, left < 0 ? `expired ${-left} d ago` : `${left} d left`));
+}
+
+function caCell(r) {
+  if (r.type !== 'GenericCA') return '—';
+  const p = r._pki;
+  if (!p) return '…';
+  if (!p.ca) return p.error ? h('span', { class: 'muted', title: p.error }, 'not readable') : 'not created yet';
+  const { issuing, soonest } = p.ca;
+  return h('div', { 'data-field': 'ca-expiry' }, dateLeft(issuing.notAfter),
+    soonest !== issuing ? h('div', { class: 'muted small' }, `chain's ${soonest.subject || 'root'}: `, dateLeft(soonest.notAfter)) : null);
+}
+
+function crlCell(r) {
+  if (r.type !== 'GenericCA') return '—';
+  const p = r._pki;
+  if (!p) return '…';
+  if (!p.crl) return 'none published';
+  const next = p.crl.nextUpdate;
+  const overdue = next && next.getTime() < Date.now();
+  return h('div', { 'data-field': 'crl-next-update' },
+    next ? h('time', { datetime: next.toISOString(), title: `this update ${fmtTime(p.crl.thisUpdate)}` }, fmtTime(next)) : 'no next update',
+    overdue ? [' ', h('span', { class: 'badge badge-bad' }, 'overdue')] : null);
+}
+
+export default crudView({
+  name: 'issuers',
   title: 'Issuers',
-  async render(main) {
-    mount(main, h('h1', null, 'Issuers'), h('p', null, 'This view is not built yet.'));
+  singular: 'issuer',
+  path: '/api/v1/issuers',
+  intro: 'Secrets in a configuration are shown as ******** and kept when saved unchanged.',
+  afterLoad: async (records, ctx) => {
+    await Promise.all(records.filter((r) => r.type === 'GenericCA').map(async (r) => { r._pki = await pki(r.id, ctx.signal); }));
   },
-};
+  columns: () => [
+    { label: 'Name', cell: (r) => h('strong', null, r.name) },
+    { label: 'ID', cell: (r) => h('code', { class: 'id' }, r.id) },
+    { label: 'Type', cell: (r) => (r.type === 'GenericCA' ? 'Local CA (GenericCA)' : r.type) },
+    { label: 'Status', cell: (r) => enabledBadge(r.enabled) },
+    { label: 'Configuration', cell: (r) => h('span', { class: 'config-text' }, valueText(r.config)) },
+    { label: 'CA expires', cell: caCell },
+    { label: 'CRL next update', cell: crlCell },
+    { label: 'Files', cell: (r) => (r.type === 'GenericCA'
+      ? h('span', { class: 'actions' },
+        h('a', { href: `/.well-known/pki/ca/${encodeURIComponent(r.id)}`, download: `${r.id}-ca.pem` }, 'CA (PEM)'),
+        h('a', { href: `/.well-known/pki/crl/${encodeURIComponent(r.id)}`, download: `${r.id}.crl` }, 'CRL'))
+      : '—') },
+  ],
+  extra: (r) => (can('write') ? h('button', {
+    type: 'button', class: 'btn btn-small', 'data-action': 'test',
+    onclick: async (ev) => {
+      ev.currentTarget.disabled = true;
+      const btn = ev.currentTarget;
+      try {
+        const res = await api.post(`/api/v1/issuers/${encodeURIComponent(r.id)}/test`);
+        toast(`Issuer ${r.name}: ${(res && res.status) || 'ok'}`);
+      } catch (err) {
+        toast(`Issuer ${r.name}: ${err.message}`, 'bad');
+      } finally { btn.disabled = false; }
+    },
+  }, 'Test') : null),
+  fields: [
+    { name: 'name', label: 'Name', required: true },
+    { name: 'type', label: 'Type', type: 'select', required: true, options: types.map((t) => ({ value: t, label: t === 'GenericCA' ? 'Local CA (GenericCA)' : t })) },
+    { name: 'enabled', label: 'Enabled', type: 'checkbox', default: true },
+    { name: 'config', label: 'Configuration (JSON)', type: 'json', hint: 'The type\'s settings, e.g. {"ca_common_name": "Site CA", "validity_days": 90} for a Local CA; ACME: directory_url, email, challenge_type.' },
+  ],
+  body: (v, rec) => ({ ...(rec ? { id: rec.id } : {}), name: v.name, type: v.type, enabled: v.enabled, config: v.config }),
+  deleteMessage: (r) => `Issuer ${r.name} is deleted; certificates that name it can no longer renew.`,
+});
