@@ -97,7 +97,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newStatusCommand(cli))
 	root.AddCommand(newSnapshotCommand(cli))
 	root.AddCommand(newResourceCommands(cli)...)
-	root.AddCommand(newApplyCommand(cli), newDiffCommand(cli), newExportYAMLCommand(cli))
+	root.AddCommand(newApplyCommand(cli), newDiffCommand(cli), newExportYAMLCommand(cli, newExportSubcommands(cli)...))
 	root.AddCommand(newManCommand())
 	return root
 }
