@@ -96,6 +96,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newCACommand(cli))
 	root.AddCommand(newStatusCommand(cli))
 	root.AddCommand(newSnapshotCommand(cli))
+	root.AddCommand(newExportCommand(cli))
 	root.AddCommand(newManCommand())
 	return root
 }
