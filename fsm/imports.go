@@ -605,13 +605,13 @@ func CertificateFingerprint(chain string) (string, error) {
 func (pl *importPlanner) versions() {
 	for i := range pl.p.Versions {
 		r := pl.p.Versions[i]
-		if !pl.check(ImportVersions, r.ID, r.validate, nil) ||
-			pl.existing(ImportVersions, r.ID, func() bool { return pl.t.exists(bucketVersions, r.ID) }) != importNew {
-			continue
-		}
 		fp, err := CertificateFingerprint(r.PEMChain)
 		if err != nil {
 			pl.refuse(ImportVersions, r.ID, "pem_chain", "invalid PEM: "+err.Error())
+			continue
+		}
+		if !pl.check(ImportVersions, r.ID, r.validate, nil) ||
+			pl.existing(ImportVersions, r.ID, func() bool { return pl.t.exists(bucketVersions, r.ID) }) != importNew {
 			continue
 		}
 		if fp != r.FingerprintSHA256 {

@@ -97,6 +97,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newStatusCommand(cli))
 	root.AddCommand(newSnapshotCommand(cli))
 	root.AddCommand(newExportCommand(cli))
+	root.AddCommand(newImportCommand(cli))
 	root.AddCommand(newManCommand())
 	return root
 }
