@@ -120,6 +120,11 @@ A run can be stopped and run again: it resumes after the last batch written
 				}
 				return err
 			}
+			if !dryRun && checkpoint != "" {
+				// The run is complete: the next one reads every table again
+				// (and skips what it finds imported).
+				_ = os.Remove(checkpoint)
+			}
 			if !inv.json {
 				verb := "imported"
 				if dryRun {
@@ -132,9 +137,6 @@ A run can be stopped and run again: it resumes after the last batch written
 					return fmt.Errorf("%d row(s) would be refused (listed above)", n)
 				}
 				return fmt.Errorf("%d row(s) refused (listed above); the rest was imported", n)
-			}
-			if !dryRun && checkpoint != "" {
-				_ = os.Remove(checkpoint)
 			}
 			return nil
 		}),
