@@ -1,13 +1,17 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
@@ -54,11 +58,11 @@ func (s *Server) importRecords(c *gin.Context) {
 		return
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxImportBody)
-	var req wire.ImportRequest
-	if !bindJSON(c, &req) {
+	req, ok := decodeImport(c)
+	if !ok {
 		return
 	}
-	p, err := importPayload(&req)
+	p, err := importPayload(req)
 	if err != nil {
 		fail(c, err)
 		return
@@ -133,20 +137,70 @@ func (s *Server) importRecords(c *gin.Context) {
 	c.JSON(http.StatusOK, res)
 }
 
-// importPayload turns a request into the entry to plan: the records in
-// the state machine's types (the same JSON), each with the digest of its
-// row as sent, taken before any secret in it is sealed.
-func importPayload(req *wire.ImportRequest) (*fsm.ImportRecords, error) {
-	raw, err := json.Marshal(req.Records)
+// importBody is wire.ImportRequest decoded straight into the state
+// machine's types (the same JSON), saving a copy of every record.
+type importBody struct {
+	Source  string   `json:"source"`
+	DryRun  bool     `json:"dry_run"`
+	Assume  []string `json:"assume"`
+	Records struct {
+		Teams           []fsm.Team               `json:"teams"`
+		Owners          []fsm.Owner              `json:"owners"`
+		RenewalPolicies []fsm.RenewalPolicy      `json:"renewal_policies"`
+		Issuers         []fsm.Issuer             `json:"issuers"`
+		Agents          []fsm.Agent              `json:"agents"`
+		Targets         []fsm.Target             `json:"deployment_targets"`
+		PolicyRules     []fsm.PolicyRule         `json:"policy_rules"`
+		Certificates    []fsm.Certificate        `json:"managed_certificates"`
+		Versions        []fsm.CertificateVersion `json:"certificate_versions"`
+		Jobs            []fsm.Job                `json:"jobs"`
+		Violations      []fsm.PolicyViolation    `json:"policy_violations"`
+		Notifications   []fsm.Notification       `json:"notification_events"`
+		AuditEvents     []fsm.AuditEvent         `json:"audit_events"`
+	} `json:"records"`
+}
+
+// decodeImport reads an import batch: one JSON object, valid UTF-8. Unlike
+// bindJSON it does not look for duplicate keys, a second parse that cost a
+// fifth of an import's CPU: nothing reads the body but this decoder (a
+// follower relays it to a leader that decodes it the same way), and each
+// record's digest is taken from its decoded value.
+func decodeImport(c *gin.Context) (*importBody, bool) {
+	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
-		return nil, fmt.Errorf("api: encode the import batch: %w", err)
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(c, refuse(node.CodeTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)))
+			return nil, false
+		}
+		fail(c, invalid("", "could not read the request body: "+err.Error()))
+		return nil, false
 	}
-	p := &fsm.ImportRecords{Source: req.Source}
-	if err := json.Unmarshal(raw, p); err != nil {
-		return nil, &fsm.Error{Code: fsm.CodeInvalid, Field: "records", Message: "records do not fit the tables: " + err.Error()}
+	if len(bytes.TrimSpace(body)) == 0 {
+		fail(c, invalid("", "request body is empty; send a JSON object"))
+		return nil, false
 	}
-	p.Source = req.Source
-	p.Digests = map[string]string{}
+	if !utf8.Valid(body) {
+		fail(c, invalid("", "request body is not valid UTF-8"))
+		return nil, false
+	}
+	var req importBody
+	if err := json.Unmarshal(body, &req); err != nil {
+		field, msg := describeJSONError(err)
+		fail(c, invalid(field, msg))
+		return nil, false
+	}
+	return &req, true
+}
+
+// importPayload turns a request into the entry to plan, each record with
+// the digest of its row as sent, taken before any secret in it is sealed.
+func importPayload(req *importBody) (*fsm.ImportRecords, error) {
+	r := &req.Records
+	p := &fsm.ImportRecords{Source: req.Source, Teams: r.Teams, Owners: r.Owners, RenewalPolicies: r.RenewalPolicies,
+		Issuers: r.Issuers, Agents: r.Agents, Targets: r.Targets, PolicyRules: r.PolicyRules, Certificates: r.Certificates,
+		Versions: r.Versions, Jobs: r.Jobs, Violations: r.Violations, Notifications: r.Notifications, AuditEvents: r.AuditEvents,
+		Digests: map[string]string{}}
 	add := func(table, id string, rec any) error {
 		b, err := json.Marshal(rec)
 		if err != nil {
@@ -157,43 +211,43 @@ func importPayload(req *wire.ImportRequest) (*fsm.ImportRecords, error) {
 		return nil
 	}
 	var errs []error
-	for _, r := range req.Records.Teams {
+	for _, r := range p.Teams {
 		errs = append(errs, add(fsm.ImportTeams, r.ID, r))
 	}
-	for _, r := range req.Records.Owners {
+	for _, r := range p.Owners {
 		errs = append(errs, add(fsm.ImportOwners, r.ID, r))
 	}
-	for _, r := range req.Records.RenewalPolicies {
+	for _, r := range p.RenewalPolicies {
 		errs = append(errs, add(fsm.ImportRenewalPolicies, r.ID, r))
 	}
-	for _, r := range req.Records.Issuers {
+	for _, r := range p.Issuers {
 		errs = append(errs, add(fsm.ImportIssuers, r.ID, r))
 	}
-	for _, r := range req.Records.Agents {
+	for _, r := range p.Agents {
 		errs = append(errs, add(fsm.ImportAgents, r.ID, r))
 	}
-	for _, r := range req.Records.Targets {
+	for _, r := range p.Targets {
 		errs = append(errs, add(fsm.ImportTargets, r.ID, r))
 	}
-	for _, r := range req.Records.PolicyRules {
+	for _, r := range p.PolicyRules {
 		errs = append(errs, add(fsm.ImportPolicyRules, r.ID, r))
 	}
-	for _, r := range req.Records.Certificates {
+	for _, r := range p.Certificates {
 		errs = append(errs, add(fsm.ImportCertificates, r.ID, r))
 	}
-	for _, r := range req.Records.Versions {
+	for _, r := range p.Versions {
 		errs = append(errs, add(fsm.ImportVersions, r.ID, r))
 	}
-	for _, r := range req.Records.Jobs {
+	for _, r := range p.Jobs {
 		errs = append(errs, add(fsm.ImportJobs, r.ID, r))
 	}
-	for _, r := range req.Records.Violations {
+	for _, r := range p.Violations {
 		errs = append(errs, add(fsm.ImportViolations, r.ID, r))
 	}
-	for _, r := range req.Records.Notifications {
+	for _, r := range p.Notifications {
 		errs = append(errs, add(fsm.ImportNotifications, r.ID, r))
 	}
-	for _, r := range req.Records.AuditEvents {
+	for _, r := range p.AuditEvents {
 		errs = append(errs, add(fsm.ImportAuditEvents, r.ID, r))
 	}
 	for _, err := range errs {

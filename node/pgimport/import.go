@@ -17,6 +17,7 @@ import (
 const (
 	DefaultBatchRows  = 500
 	DefaultBatchBytes = 4 << 20 // half the server's limit on a batch
+	DefaultInFlight   = 3
 )
 
 // Client is what an import needs of the cluster: api/client's *Client.
@@ -32,6 +33,8 @@ type Config struct {
 	DryRun     bool
 	BatchRows  int
 	BatchBytes int
+	// InFlight is how many batches of a table are sent at once (3).
+	InFlight int
 	// Checkpoint is the file recording how far a run got, read at the start
 	// and written after every batch written; "" keeps none. A dry run
 	// neither reads nor writes it.
@@ -50,6 +53,9 @@ func (c *Config) defaults() {
 	}
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = DefaultBatchBytes
+	}
+	if c.InFlight <= 0 {
+		c.InFlight = DefaultInFlight
 	}
 }
 
@@ -201,6 +207,45 @@ func Run(ctx context.Context, q querier, c Client, cfg Config) (*Report, error) 
 
 	accepted := map[string]bool{} // a dry run's records that would be there
 	done := map[string]int64{}
+	// Up to cfg.InFlight batches of one table are sent at once: rows of a
+	// table reference only earlier tables, so they are independent, and
+	// the cluster folds concurrent entries into one raft append. Answers
+	// are taken in the order the batches were read, so the checkpoint
+	// only ever moves past batches that were written.
+	var pending []*inflight
+	settle := func(p *inflight) error {
+		res, err := p.wait()
+		if err != nil {
+			return err
+		}
+		record(rep, p.table, p.rows, res, accepted)
+		done[p.table] += int64(len(p.rows))
+		if !cfg.DryRun {
+			cp.Table, cp.After = p.table, p.rows[len(p.rows)-1].key
+			if err := cp.save(cfg.Checkpoint); err != nil {
+				return err
+			}
+		}
+		if cfg.Progress != nil {
+			cfg.Progress(p.table, done[p.table], totals[p.table])
+		}
+		return nil
+	}
+	drain := func() error {
+		for len(pending) > 0 {
+			p := pending[0]
+			pending = pending[1:]
+			if err := settle(p); err != nil {
+				for _, q := range pending {
+					_, _ = q.wait()
+				}
+				pending = nil
+				return err
+			}
+		}
+		return nil
+	}
+	defer func() { _ = drain() }()
 	for b := range batches {
 		if b.err != nil {
 			return rep, b.err
@@ -212,23 +257,20 @@ func Run(ctx context.Context, q querier, c Client, cfg Config) (*Report, error) 
 				bytes += b.rows[end].size
 				end++
 			}
-			part := b.rows[start:end]
-			if err := send(ctx, c, cfg, rep, b.table, part, accepted); err != nil {
-				return rep, err
-			}
-			done[b.table] += int64(len(part))
-			if !cfg.DryRun {
-				cp.Table, cp.After = b.table, part[len(part)-1].key
-				if err := cp.save(cfg.Checkpoint); err != nil {
+			if len(pending) >= cfg.InFlight {
+				p := pending[0]
+				pending = pending[1:]
+				if err := settle(p); err != nil {
 					return rep, err
 				}
 			}
-			if cfg.Progress != nil {
-				cfg.Progress(b.table, done[b.table], totals[b.table])
-			}
+			pending = append(pending, post(ctx, c, cfg, b.table, b.rows[start:end], accepted))
 			start = end
 		}
 		if b.last {
+			if err := drain(); err != nil {
+				return rep, err
+			}
 			if cfg.Progress != nil {
 				cfg.Progress(b.table, totals[b.table], totals[b.table])
 			}
@@ -240,14 +282,34 @@ func Run(ctx context.Context, q querier, c Client, cfg Config) (*Report, error) 
 			}
 		}
 	}
+	if err := drain(); err != nil {
+		return rep, err
+	}
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
 	return rep, nil
 }
 
-// send sends one batch of rows of table and adds the answer to rep.
-func send(ctx context.Context, c Client, cfg Config, rep *Report, table string, rows []row, accepted map[string]bool) error {
+// inflight is one batch sent and its answer to come.
+type inflight struct {
+	table string
+	rows  []row
+	done  chan struct{}
+	res   *wire.ImportResult
+	err   error
+}
+
+func (p *inflight) wait() (*wire.ImportResult, error) {
+	<-p.done
+	return p.res, p.err
+}
+
+// post sends one batch of rows of table; the answer is the inflight's.
+// A dry run names in the request the records it references that earlier
+// batches would have written (accepted, read here before the goroutine
+// starts: it holds only earlier tables' records, settled already).
+func post(ctx context.Context, c Client, cfg Config, table string, rows []row, accepted map[string]bool) *inflight {
 	req := wire.ImportRequest{Source: cfg.Source, DryRun: cfg.DryRun}
 	for _, r := range rows {
 		addRecord(&req.Records, table, r.rec)
@@ -261,10 +323,19 @@ func send(ctx context.Context, c Client, cfg Config, rep *Report, table string, 
 	}
 	slices.Sort(req.Assume)
 	req.Assume = slices.Compact(req.Assume)
-	res, err := c.Import(ctx, req)
-	if err != nil {
-		return fmt.Errorf("pgimport: %s: a batch of %d rows from %s: %w", table, len(rows), rows[0].id, err)
-	}
+	p := &inflight{table: table, rows: rows, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.res, p.err = c.Import(ctx, req)
+		if p.err != nil {
+			p.err = fmt.Errorf("pgimport: %s: a batch of %d rows from %s: %w", table, len(rows), rows[0].id, p.err)
+		}
+	}()
+	return p
+}
+
+// record adds the answer to one batch to rep.
+func record(rep *Report, table string, rows []row, res *wire.ImportResult, accepted map[string]bool) {
 	refused := map[string]bool{}
 	for _, r := range res.Refused {
 		refused[r.Table+"/"+r.ID] = true
@@ -286,7 +357,6 @@ func send(ctx context.Context, c Client, cfg Config, rep *Report, table string, 
 	}
 	rep.Refused = append(rep.Refused, res.Refused...)
 	rep.AgentKeys = append(rep.AgentKeys, res.AgentKeys...)
-	return nil
 }
 
 func addRecord(r *wire.ImportRecords, table string, rec any) {
