@@ -175,6 +175,19 @@ func TestImport_OriginalDemoDatabase(t *testing.T) {
 		assert.Equal(t, wire.ImportCount{Same: w.New, Refused: w.Refused}, *again.Tables[table], table)
 	}
 
+	// A run that stopped left its checkpoint: the next run reads only what
+	// follows it, and drops the checkpoint when it is through.
+	cp, err := json.Marshal(map[string]any{"source": rep.Source, "table": "audit_events", "after": "",
+		"done": []string{"teams", "owners", "renewal_policies", "issuers", "agents", "deployment_targets", "policy_rules",
+			"managed_certificates", "certificate_versions", "jobs", "policy_violations", "notification_events"}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(checkpoint, cp, 0o600))
+	resumed := importReport(t, global, 0, "--dsn-file", dsnFile, "--checkpoint", checkpoint)
+	assert.NotEmpty(t, resumed.Resumed)
+	assert.Equal(t, map[string]*wire.ImportCount{"audit_events": {Same: 7}}, resumed.Tables)
+	_, err = os.Stat(checkpoint)
+	assert.True(t, os.IsNotExist(err), "a finished run drops its checkpoint")
+
 	// Exported back, the rows are the source's.
 	back := pg.CreateDB("back")
 	runCLI(t, append(append([]string{}, global...), "export", "postgres", "--dsn", back)...).requireCode(t, 0)
