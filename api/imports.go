@@ -161,11 +161,10 @@ type importBody struct {
 }
 
 // decodeImport reads an import batch: one JSON object, valid UTF-8, no
-// unknown fields. Unlike
-// bindJSON it does not look for duplicate keys, a second parse that cost a
-// fifth of an import's CPU: nothing reads the body but this decoder (a
-// follower relays it to a leader that decodes it the same way), and each
-// record's digest is taken from its decoded value.
+// unknown fields. Unlike bindJSON it does not look for duplicate keys, a
+// second parse that cost a fifth of an import's CPU: nothing reads the body
+// but this decoder (a follower relays it to a leader that decodes it the
+// same way), and each record's digest is taken from its decoded value.
 func decodeImport(c *gin.Context) (*importBody, bool) {
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
