@@ -691,6 +691,17 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"job_completed", "job", "job-2"}},
 		},
 		{
+			name: "ImportRecords",
+			payload: &fsm.ImportRecords{Source: "postgres://db.example.com/certctl", Teams: []fsm.Team{fsmtest.Team("t-imported", "Imported")},
+				Digests: map[string]string{"teams/t-imported": hash64("t-imported")}},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				tm, err := f.Team("t-imported")
+				require.NoError(t, err)
+				assert.Equal(t, "Imported", tm.Name)
+			},
+			audit: []auditWant{{"records_imported", "import", "postgres://db.example.com/certctl"}},
+		},
+		{
 			name:    "StartJob",
 			setup:   func(l *fsmtest.Log) { l.Must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.DeploymentJob("job-2")}}) },
 			payload: &fsm.StartJob{JobID: "job-2", AgentID: fsmtest.AgentID},

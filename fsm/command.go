@@ -90,6 +90,9 @@ const (
 	CommandReevaluatePolicies CommandType = 110
 
 	CommandStartJob CommandType = 120
+
+	// Imports from another system (imports.go); 130-139 are kept for them.
+	CommandImportRecords CommandType = 130
 )
 
 // commandSpec registers one command: its type, the name String gives it,
@@ -167,6 +170,7 @@ var commands = []commandSpec{
 	register[DeleteACMEChallenge](CommandDeleteACMEChallenge, "DeleteACMEChallenge"),
 	register[ReevaluatePolicies](CommandReevaluatePolicies, "ReevaluatePolicies"),
 	register[StartJob](CommandStartJob, "StartJob"),
+	register[ImportRecords](CommandImportRecords, "ImportRecords"),
 }
 
 // register makes the spec of a command whose payload is a *T.

@@ -98,6 +98,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newSnapshotCommand(cli))
 	root.AddCommand(newResourceCommands(cli)...)
 	root.AddCommand(newApplyCommand(cli), newDiffCommand(cli), newExportYAMLCommand(cli, newExportSubcommands(cli)...))
+	root.AddCommand(newImportCommand(cli))
 	root.AddCommand(newManCommand())
 	return root
 }
