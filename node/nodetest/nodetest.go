@@ -84,9 +84,12 @@ func Config(t testing.TB, id string) node.Config {
 		Sealer:             Sealer,
 		CASeed:             []byte("nodetest cluster CA seed 0123456"),
 		Logger:             Logger(t, slog.LevelWarn),
-		HeartbeatTimeout:   200 * time.Millisecond,
-		ElectionTimeout:    200 * time.Millisecond,
-		LeaderLeaseTimeout: 100 * time.Millisecond,
+		// Short enough for quick elections, long enough that a leader on a
+		// loaded 2-core machine under -race (every package's tests at
+		// once) keeps its lease: at 100 ms leaders stepped down mid-test.
+		HeartbeatTimeout:   400 * time.Millisecond,
+		ElectionTimeout:    400 * time.Millisecond,
+		LeaderLeaseTimeout: 300 * time.Millisecond,
 		LeaderWait:         3 * time.Second,
 		JoinTimeout:        WaitTimeout,
 		NoSync:             true,
