@@ -143,6 +143,8 @@ func TestDashboard_DevNode(t *testing.T) {
 		}
 	})
 
+	t.Run("list-live-refresh", func(t *testing.T) { listLiveRefresh(t, b, c, n) })
+
 	t.Run("hostile-text", func(t *testing.T) {
 		const name = `<img src=x onerror=alert(1)>`
 		const tag = `<script>alert(2)</script>`
@@ -258,6 +260,75 @@ func certificateLife(t *testing.T, b *Browser, c *Cluster, n *Node) {
 	}
 	p.Reload()
 	p.WaitJS("the filtered audit trail after a reload", auditRows)
+}
+
+// listLiveRefresh opens the certificate list, checks a row, and creates a
+// certificate through the API: the list shows it by itself, without a
+// reload, while the checked row keeps its element, its check and the focus.
+func listLiveRefresh(t *testing.T, b *Browser, c *Cluster, n *Node) {
+	write := func(method, id, name string) {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		path, status := "/api/v1/certificates", http.StatusCreated
+		if method == http.MethodPut {
+			path, status = path+"/"+id, http.StatusOK
+		}
+		_, _, err := c.Client().Do(ctx, method, n.URL()+path, map[string]any{
+			"id": id, "name": name, "common_name": id + ".live-refresh.example.com", "environment": "staging",
+			"owner_id": "o-alice", "team_id": "t-platform", "issuer_id": "iss-local",
+		}, nil, status)
+		require.NoError(t, err)
+	}
+	create := func(id string) { write(http.MethodPost, id, "Live refresh "+id) }
+	create("mc-live-a")
+	p := b.NewPage(t, n.URL())
+	p.Open("/certificates?q=live-refresh")
+	p.WaitView("certificates", `root.querySelector('[data-id="mc-live-a"]')`)
+	require.Equal(t, []string{"mc-live-a"}, rowIDs(p, "certificates"))
+	p.Click(`[data-view="certificates"] input[data-select="mc-live-a"]`)
+	p.WaitJS("one row selected", `(document.querySelector('[data-testid="selected-count"]') || {}).textContent === '1 selected'`)
+	p.Eval(`(() => {
+		window.e2eSameDocument = true;
+		window.e2eRow = document.querySelector('[data-view="certificates"] [data-id="mc-live-a"]');
+		return true;
+	})()`, nil)
+
+	create("mc-live-b")
+	p.WaitJS("the new certificate in the open list", `document.querySelector('[data-view="certificates"] [data-testid="certificates-table"] [data-id="mc-live-b"]')`)
+	var kept struct {
+		Same, Row, Checked, Focused bool
+		Count                       string
+	}
+	p.Eval(`(() => {
+		const row = document.querySelector('[data-view="certificates"] [data-id="mc-live-a"]');
+		const box = row.querySelector('input[data-select]');
+		return { Same: window.e2eSameDocument === true, Row: row === window.e2eRow, Checked: box.checked,
+			Focused: document.activeElement === box,
+			Count: document.querySelector('[data-testid="selected-count"]').textContent };
+	})()`, &kept)
+	assert.True(t, kept.Same, "the page was not reloaded")
+	assert.True(t, kept.Row, "the unchanged row kept its element")
+	assert.True(t, kept.Checked, "the checked row is still checked")
+	assert.True(t, kept.Focused, "the focus stayed on the checked box")
+	assert.Equal(t, "1 selected", kept.Count)
+	assert.ElementsMatch(t, []string{"mc-live-a", "mc-live-b"}, rowIDs(p, "certificates"))
+
+	// A changed record's row is drawn again in its place, still checked,
+	// with the focus on its box.
+	write(http.MethodPut, "mc-live-a", "Live refresh renamed")
+	p.WaitJS("the renamed certificate in the open list", `document.querySelector('[data-view="certificates"] [data-id="mc-live-a"]').textContent.includes('Live refresh renamed')`)
+	p.Eval(`(() => {
+		const row = document.querySelector('[data-view="certificates"] [data-id="mc-live-a"]');
+		const box = row.querySelector('input[data-select]');
+		return { Same: window.e2eSameDocument === true, Row: row === window.e2eRow, Checked: box.checked,
+			Focused: document.activeElement === box,
+			Count: document.querySelector('[data-testid="selected-count"]').textContent };
+	})()`, &kept)
+	assert.True(t, kept.Same, "the page was not reloaded")
+	assert.False(t, kept.Row, "the changed row was drawn again")
+	assert.True(t, kept.Checked, "the changed row is still checked")
+	assert.True(t, kept.Focused, "the focus moved to the changed row's box")
+	assert.Equal(t, "1 selected", kept.Count)
 }
 
 // getJSON reads path from node n into out, failing the test on error.
