@@ -145,6 +145,34 @@ func TestDashboard_DevNode(t *testing.T) {
 
 	t.Run("list-live-refresh", func(t *testing.T) { listLiveRefresh(t, b, c, n) })
 
+	// A first visit fetches the modules of the view shown, not of every
+	// view (dynamic import() under the page's CSP and Trusted Types), each
+	// gzip-compressed.
+	t.Run("first-visit-modules", func(t *testing.T) {
+		p := b.NewPage(t, n.URL())
+		p.Open("/")
+		p.WaitView("overview", devViews[0].ready)
+		var files []struct {
+			Name             string
+			Encoded, Decoded int
+		}
+		p.Eval(`performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname.startsWith('/assets/'))
+			.map((e) => ({ Name: new URL(e.name).pathname, Encoded: e.encodedBodySize, Decoded: e.decodedBodySize }))`, &files)
+		var names []string
+		for _, f := range files {
+			names = append(names, f.Name)
+			if strings.HasSuffix(f.Name, ".js") || strings.HasSuffix(f.Name, ".css") {
+				assert.Less(t, f.Encoded, f.Decoded, "%s is sent gzip-compressed", f.Name)
+			}
+		}
+		assert.Contains(t, names, "/assets/views/overview.js")
+		for _, other := range []string{"/assets/views/certificates.js", "/assets/views/keys.js", "/assets/views/issuers.js", "/assets/views/login.js"} {
+			assert.NotContains(t, names, other, "a view not shown is not fetched")
+		}
+		p.Go("/keys")
+		p.WaitView("keys", rows)
+	})
+
 	t.Run("hostile-text", func(t *testing.T) {
 		const name = `<img src=x onerror=alert(1)>`
 		const tag = `<script>alert(2)</script>`
