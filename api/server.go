@@ -253,6 +253,7 @@ type Server struct {
 	limiter    *rateLimiter
 	failures   *failureLimiter
 	heartbeats *heartbeatBatcher
+	summary    summaryCache
 	metrics    *metrics
 	openapi    openAPIDocument
 	// peers asks other members for their own progress; a short timeout

@@ -64,6 +64,9 @@ var (
 	// (EndExpiryWatch): certificate id → the expiry (timeKey) it ended at.
 	// A new expiry puts it back in the scan.
 	bucketScanEnded = []byte("renewal_scan_ended")
+	// bucketCertWeak holds the id of each certificate at risk weak_keys
+	// (weakAtRisk): its list reads these keys instead of every record.
+	bucketCertWeak = []byte("idx_certificates_weak")
 )
 
 // allBuckets is every bucket Open creates; a snapshot lacking one is refused.
@@ -77,7 +80,7 @@ var allBuckets = [][]byte{
 	bucketViolCert, bucketViolRule, bucketNotifStat, bucketNotifKey,
 	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert, bucketIssuerMaterial,
 	bucketServerKeys, bucketJoinTokens, bucketNodeCertRevoke,
-	bucketOpenJobs, bucketRenewalScan, bucketScanEnded,
+	bucketOpenJobs, bucketRenewalScan, bucketScanEnded, bucketCertWeak,
 }
 
 // laterBuckets were added after the first release, before the schema had
