@@ -9,6 +9,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 API_ADDR ?= 127.0.0.1:8443
 TOOLS    := $(CURDIR)/$(BIN)/tools
 MAILPIT_VERSION := v1.27.11
+PEBBLE_VERSION  := v2.10.3
 
 .PHONY: all build agent-cross run test test-deps test-unit test-wedge test-e2e bench screenshots cluster vet fmt clean
 
@@ -41,17 +42,21 @@ test: test-deps vet agent-cross test-unit test-wedge test-e2e test-package
 ## test-deps: what the tests run besides Go, installed when missing: openssl from
 ## Debian's packages (checks the Local CA's certificates and CRLs), and Mailpit, the
 ## SMTP server the e-mail notifier's tests send to, built with go install into
-## $(TOOLS) (the tests look there).
+## $(TOOLS) (the tests look there). Pebble, Let's Encrypt's ACME test server, and its
+## pebble-challtestsrv (DNS for the validations), the CA the ACME issuer's tests order
+## from, go install'ed into $(TOOLS) the same way.
 ## The agent's target tests run the real web servers: nginx, Apache httpd and
 ## HAProxy from Debian's packages (started by the tests on 127.0.0.1, never as
 ## system services).
+## PostgreSQL from Debian's postgresql package: the export and import tests start a
+## throwaway cluster with initdb/pg_ctl (internal/pgtest) as the postgres user.
 ## The dashboard's browser tests (e2e/dashboard_test.go) drive Debian's
 ## chromium headless through chromedp; no browser is ever downloaded.
-APT_TEST_PACKAGES := openssl:openssl nginx:nginx-light apache2:apache2 haproxy:haproxy chromium:chromium
-test-deps: $(TOOLS)/mailpit
+APT_TEST_PACKAGES := openssl:openssl nginx:nginx-light apache2:apache2 haproxy:haproxy chromium:chromium pg_ctl:postgresql
+test-deps: $(TOOLS)/mailpit $(TOOLS)/pebble $(TOOLS)/pebble-challtestsrv
 	@missing=; for pair in $(APT_TEST_PACKAGES); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
-		command -v $$cmd >/dev/null || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; \
+		command -v $$cmd >/dev/null || [ -x /usr/sbin/$$cmd ] || ls /usr/lib/postgresql/*/bin/$$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing for the tests:$$missing"; \
@@ -62,6 +67,14 @@ test-deps: $(TOOLS)/mailpit
 $(TOOLS)/mailpit:
 	@mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS) $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)
+
+$(TOOLS)/pebble:
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/letsencrypt/pebble/v2/cmd/pebble@$(PEBBLE_VERSION)
+
+$(TOOLS)/pebble-challtestsrv:
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$(PEBBLE_VERSION)
 
 vet:
 	$(GO) vet ./...
@@ -86,6 +99,7 @@ bench: build
 	$(GO) test -run '^$$' -bench BenchmarkFSM -benchtime=3000x -count=1 ./fsm/
 	$(GO) test -run '^$$' -bench . -benchtime=3x -count=1 -timeout 20m ./scheduler/
 	$(GO) test -run '^$$' -bench . -benchtime=2s -count=1 ./connectors/issuer/localca/
+	$(GO) test -run '^$$' -bench BenchmarkExport -benchtime=1x -count=1 -timeout 30m ./node/pgexport/
 	CERTCTL_BIN=$(CURDIR)/$(BIN)/certctl CERTCTL_FLEET_WINDOW=2m $(GO) test -run '^$$' -bench . -benchtime=1x -count=1 -timeout 40m ./e2e/
 
 ## screenshots: refreshes docs/screenshots/ (every view of the dashboard on the

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
@@ -263,7 +264,9 @@ func (s *Server) agentCSR(c *gin.Context) {
 		fail(c, refuse(node.CodeNotImplemented, "no issuer connector can sign CSRs on this node"))
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+	// A CA that validates the names first (ACME: order, challenge,
+	// finalize) takes seconds; the agent waits 30 s for the answer.
+	ctx, cancel := context.WithTimeout(c.Request.Context(), max(s.cfg.WriteTimeout, csrSignTimeout))
 	defer cancel()
 	if err := s.cfg.Issuers.SignCSR(ctx, a.ID, l.Items[idx], *cert, req.CSRPEM); err != nil {
 		if node.DescribeError(err).Status != http.StatusInternalServerError || fsm.CodeOf(err) == fsm.CodeInternal {
@@ -275,6 +278,10 @@ func (s *Server) agentCSR(c *gin.Context) {
 	}
 	statusOK(c, http.StatusAccepted, "csr_accepted")
 }
+
+// csrSignTimeout bounds signing an agent's CSR, within the 30 s the agent's
+// client waits for response headers.
+const csrSignTimeout = 25 * time.Second
 
 func forCert(id string) string {
 	if id == "" {

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
@@ -219,9 +221,26 @@ func (s *Server) revokeCertificate(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
 		return
 	}
-	if s.propose(c, &fsm.RequestRevocation{CertificateID: c.Param("id"), Reason: req.Reason}) {
-		statusOK(c, http.StatusOK, "revoked")
+	if !s.propose(c, &fsm.RequestRevocation{CertificateID: c.Param("id"), Reason: req.Reason}) {
+		return
 	}
+	// An issuer that keeps revocations itself (ACME) is told now; one that
+	// signs its own CRL lists the revocation there.
+	if r, ok := s.cfg.Issuers.(caRevoker); ok {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+		defer cancel()
+		if err := r.RevokeAtCA(ctx, c.Param("id")); err != nil {
+			fail(c, refuse(node.CodeIssuerFailed, "certificate "+c.Param("id")+" is revoked here and its jobs cancelled, but its CA did not confirm the revocation: "+err.Error()))
+			return
+		}
+	}
+	statusOK(c, http.StatusOK, "revoked")
+}
+
+// caRevoker tells a certificate's CA of its revocation (the issuance
+// service).
+type caRevoker interface {
+	RevokeAtCA(ctx context.Context, certID string) error
 }
 
 // nudge wakes the job processor, if this node runs it.

@@ -23,3 +23,6 @@ type (
 	TargetAnswer = targetAnswer
 	IssuerAnswer = issuerAnswer
 )
+
+// MaxImportBody is the body limit of an import batch.
+const MaxImportBody = maxImportBody

@@ -26,6 +26,7 @@ import (
 	"github.com/certctl/certctl/api"
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/connectors/issuer"
+	"github.com/certctl/certctl/connectors/issuer/acme"
 	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/fsm"
@@ -53,7 +54,7 @@ func issuanceWorld(t *testing.T, withKEK bool) (*world, *issuance.Service, []byt
 		kek, err = keywrap.NewKEK(nil)
 		require.NoError(t, err)
 	}
-	reg, err := issuer.NewRegistry(append([]issuer.Connector{localca.Connector(kek)}, issuer.Planned()...)...)
+	reg, err := issuer.NewRegistry(append([]issuer.Connector{localca.Connector(kek), acme.Connector(kek, nil, acme.Options{})}, issuer.Planned()...)...)
 	require.NoError(t, err)
 	svc, err := issuance.New(issuance.Config{NodeID: "n1", KEK: kek}, reg, w.node.FSM(), w.node)
 	require.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/certctl/certctl/api"
 	"github.com/certctl/certctl/connectors/issuer"
+	"github.com/certctl/certctl/connectors/issuer/acme"
 	"github.com/certctl/certctl/connectors/issuer/localca"
 )
 
@@ -48,7 +49,7 @@ func (validator) SecretFields(string) (secret, destination []string) { return ni
 // Local CA config is checked by the Local CA's validator (a misspelt field
 // is named), and a planned type's config is stored as given.
 func TestAPI_IssuerConfigCheckedByTheRegistry(t *testing.T) {
-	reg, err := issuer.NewRegistry(append([]issuer.Connector{localca.Connector(nil)}, issuer.Planned()...)...)
+	reg, err := issuer.NewRegistry(append([]issuer.Connector{localca.Connector(nil), acme.Connector(nil, nil, acme.Options{})}, issuer.Planned()...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

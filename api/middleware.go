@@ -106,11 +106,11 @@ func withAccessLog() gin.HandlerFunc {
 }
 
 // withBodyLimit refuses bodies above limit with 413. Commands forwarded
-// between nodes under /internal/ have their own, larger limit; a snapshot
-// restore streams a whole file to disk and has none.
+// between nodes under /internal/ and import batches have their own, larger
+// limits; a snapshot restore streams a whole file to disk and has none.
 func withBodyLimit(limit int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if strings.HasPrefix(c.Request.URL.Path, "/internal/") || c.Request.URL.Path == snapshotRestorePath {
+		if strings.HasPrefix(c.Request.URL.Path, "/internal/") || c.Request.URL.Path == snapshotRestorePath || c.Request.URL.Path == importPath {
 			c.Next()
 			return
 		}

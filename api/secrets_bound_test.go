@@ -189,7 +189,7 @@ func TestAPI_LegacySealedTargetSecret(t *testing.T) {
 // CA without them clears them, and says so.
 func TestAPI_IssuerSecretsSealedAndNeverAnswered(t *testing.T) {
 	s := newSecretsEnv(t)
-	const eab, token = "eab-hmac-s3cret-value", "hvs.vault-t0ken-value"
+	const eab, token = "ZWFiLWhtYWMtczNjcmV0LXZhbHVl", "hvs.vault-t0ken-value"
 	acme := s.id("iss-")
 	acmeConfig := map[string]any{"directory_url": "https://acme.internal/directory", "eab_kid": "kid-1", "eab_hmac_key": eab, "email": "pki@example.net"}
 	created := s.must(t, 201, "POST", "/api/v1/issuers", map[string]any{"id": acme, "name": acme, "type": "acme", "config": acmeConfig, "enabled": true})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/certctl/certctl/api"
 	"github.com/certctl/certctl/connectors/issuer"
+	"github.com/certctl/certctl/connectors/issuer/acme"
 	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/connectors/keywrap"
 	"github.com/certctl/certctl/connectors/target"
@@ -54,7 +55,7 @@ func targetSecrets() *target.SecretTable {
 
 func issuerTypes(t *testing.T) *issuer.Registry {
 	t.Helper()
-	reg, err := issuer.NewRegistry(append([]issuer.Connector{localca.Connector(nil)}, issuer.Planned()...)...)
+	reg, err := issuer.NewRegistry(append([]issuer.Connector{localca.Connector(nil), acme.Connector(nil, nil, acme.Options{})}, issuer.Planned()...)...)
 	require.NoError(t, err)
 	return reg
 }

@@ -691,6 +691,17 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"job_completed", "job", "job-2"}},
 		},
 		{
+			name: "ImportRecords",
+			payload: &fsm.ImportRecords{Source: "postgres://db.example.com/certctl", Teams: []fsm.Team{fsmtest.Team("t-imported", "Imported")},
+				Digests: map[string]string{"teams/t-imported": hash64("t-imported")}},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				tm, err := f.Team("t-imported")
+				require.NoError(t, err)
+				assert.Equal(t, "Imported", tm.Name)
+			},
+			audit: []auditWant{{"records_imported", "import", "postgres://db.example.com/certctl"}},
+		},
+		{
 			name:    "StartJob",
 			setup:   func(l *fsmtest.Log) { l.Must(&fsm.CreateJobs{Jobs: []fsm.Job{fsmtest.DeploymentJob("job-2")}}) },
 			payload: &fsm.StartJob{JobID: "job-2", AgentID: fsmtest.AgentID},
@@ -785,6 +796,34 @@ func applyCases() []applyCase {
 				assert.Contains(t, details, "ECDSA-P384")
 			},
 			audit: []auditWant{{"issuer_material_created", "issuer", fsmtest.IssuerID}},
+		},
+		{
+			name: "PutACMEChallenge",
+			payload: &fsm.PutACMEChallenge{Challenge: fsm.ACMEChallenge{Token: "tok_A-1", KeyAuthorization: "tok_A-1.thumb",
+				IssuerID: fsmtest.IssuerID, ExpiresAt: at(10 * time.Minute)}},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				got, ok := f.ACMEChallengeAnswer("tok_A-1", at(time.Minute))
+				require.True(t, ok)
+				assert.Equal(t, "tok_A-1.thumb", got)
+				_, ok = f.ACMEChallengeAnswer("tok_A-1", at(10*time.Minute))
+				assert.False(t, ok, "an expired answer is not served")
+				_, ok = f.ACMEChallengeAnswer("other", at(time.Minute))
+				assert.False(t, ok, "an unknown token has no answer")
+			},
+			audit: []auditWant{{"acme_challenge_published", "issuer", fsmtest.IssuerID}},
+		},
+		{
+			name: "DeleteACMEChallenge",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.PutACMEChallenge{Challenge: fsm.ACMEChallenge{Token: "tok", KeyAuthorization: "tok.thumb",
+					IssuerID: fsmtest.IssuerID, ExpiresAt: at(10 * time.Minute)}})
+			},
+			payload: &fsm.DeleteACMEChallenge{Token: "tok"},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				_, ok := f.ACMEChallengeAnswer("tok", at(time.Minute))
+				assert.False(t, ok, "a deleted answer is not served")
+			},
+			audit: []auditWant{{"acme_challenge_removed", "issuer", fsmtest.IssuerID}},
 		},
 		{
 			name:    "ReleaseLease",

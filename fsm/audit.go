@@ -16,16 +16,13 @@ import (
 // audit appends an event for the command being applied, chained to the
 // previous event. details is marshalled to JSON (nil becomes {}).
 func (t *txn) audit(action, resourceType, resourceID string, details any) {
-	meta := t.bucket(bucketMeta)
-	seq := readU64(meta.Get(metaAuditSeq)) + 1
 	raw := json.RawMessage("{}")
 	if details != nil {
 		b, err := json.Marshal(details)
 		must(err)
 		raw = b
 	}
-	ev := AuditEvent{
-		ID:           auditID(seq),
+	t.appendAudit(AuditEvent{
 		Actor:        t.cmd.Actor,
 		ActorType:    t.cmd.ActorType,
 		ActorRole:    t.cmd.ActorRole,
@@ -34,11 +31,18 @@ func (t *txn) audit(action, resourceType, resourceID string, details any) {
 		ResourceID:   resourceID,
 		Details:      raw,
 		Timestamp:    t.now(),
-		Seq:          seq,
-		RaftIndex:    t.index,
 		Via:          t.cmd.Via,
-		PrevHash:     string(meta.Get(metaAuditHead)),
-	}
+	})
+}
+
+// appendAudit numbers ev, links it to the head of the chain and stores it
+// with its time index: ev's ID, Seq, RaftIndex, PrevHash, Chain and Hash are
+// the chain's, whatever ev held.
+func (t *txn) appendAudit(ev AuditEvent) {
+	meta := t.bucket(bucketMeta)
+	seq := readU64(meta.Get(metaAuditSeq)) + 1
+	ev.ID, ev.Seq, ev.RaftIndex = auditID(seq), seq, t.index
+	ev.PrevHash = string(meta.Get(metaAuditHead))
 	stored := sealAudit(&ev, t.auditKey)
 	must(t.bucket(bucketAudit).Put(u64(seq), stored))
 	must(t.bucket(bucketAuditTime).Put(append(timeKey(ev.Timestamp), u64(seq)...), nil))

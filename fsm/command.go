@@ -84,9 +84,15 @@ const (
 
 	CommandSetIssuerMaterial CommandType = 100
 
+	CommandPutACMEChallenge    CommandType = 101
+	CommandDeleteACMEChallenge CommandType = 102
+
 	CommandReevaluatePolicies CommandType = 110
 
 	CommandStartJob CommandType = 120
+
+	// Imports from another system (imports.go); 130-139 are kept for them.
+	CommandImportRecords CommandType = 130
 )
 
 // commandSpec registers one command: its type, the name String gives it,
@@ -160,8 +166,11 @@ var commands = []commandSpec{
 	register[RevokeCertificate](CommandRevokeCertificate, "RevokeCertificate"),
 	register[RequestRevocation](CommandRequestRevocation, "RequestRevocation"),
 	register[SetIssuerMaterial](CommandSetIssuerMaterial, "SetIssuerMaterial"),
+	register[PutACMEChallenge](CommandPutACMEChallenge, "PutACMEChallenge"),
+	register[DeleteACMEChallenge](CommandDeleteACMEChallenge, "DeleteACMEChallenge"),
 	register[ReevaluatePolicies](CommandReevaluatePolicies, "ReevaluatePolicies"),
 	register[StartJob](CommandStartJob, "StartJob"),
+	register[ImportRecords](CommandImportRecords, "ImportRecords"),
 }
 
 // register makes the spec of a command whose payload is a *T.

@@ -71,6 +71,7 @@ var recordDecoders = []struct {
 	{bucketServerKeys, decodeJSON[ServerKey]},
 	{bucketJoinTokens, decodeJSON[JoinToken]},
 	{bucketNodeCertRevoke, decodeJSON[NodeCertRevocation]},
+	{bucketACMEChallenges, decodeJSON[ACMEChallenge]},
 }
 
 func decodeJSON[T any](_, v []byte) error {

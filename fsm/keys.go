@@ -64,6 +64,9 @@ var (
 	// (EndExpiryWatch): certificate id → the expiry (timeKey) it ended at.
 	// A new expiry puts it back in the scan.
 	bucketScanEnded = []byte("renewal_scan_ended")
+	// bucketACMEChallenges holds the live answers to ACME HTTP-01
+	// challenges: token → ACMEChallenge.
+	bucketACMEChallenges = []byte("acme_challenges")
 	// bucketCertWeak holds the id of each certificate at risk weak_keys
 	// (weakAtRisk): its list reads these keys instead of every record.
 	bucketCertWeak = []byte("idx_certificates_weak")
@@ -80,15 +83,17 @@ var allBuckets = [][]byte{
 	bucketViolCert, bucketViolRule, bucketNotifStat, bucketNotifKey,
 	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert, bucketIssuerMaterial,
 	bucketServerKeys, bucketJoinTokens, bucketNodeCertRevoke,
-	bucketOpenJobs, bucketRenewalScan, bucketScanEnded, bucketCertWeak,
+	bucketOpenJobs, bucketRenewalScan, bucketScanEnded, bucketACMEChallenges, bucketCertWeak,
 }
 
 // laterBuckets were added after the first release, before the schema had
 // versions that moved: a snapshot of an older build lacks them and is still
 // restored, Open creating them empty, as it does on every replica. Buckets
-// added since come with a migration (schema.go, bucketSince).
+// added since come with a migration (schema.go, bucketSince), except those
+// that hold only short-lived records no older file can have had
+// (acme_challenges: a file without it has no live challenge).
 var laterBuckets = map[string]bool{string(bucketIssuerMaterial): true, string(bucketServerKeys): true,
-	string(bucketJoinTokens): true, string(bucketNodeCertRevoke): true}
+	string(bucketJoinTokens): true, string(bucketNodeCertRevoke): true, string(bucketACMEChallenges): true}
 
 var (
 	metaAppliedIndex = []byte("applied_index")

@@ -213,12 +213,22 @@ type AuditEvent struct {
 	// Via is the node that authenticated the actor, when the write reached
 	// the leader through another node (ours).
 	Via string `json:"via,omitempty"`
+	// Imported marks an event read from another system's history (ours):
+	// where it came from and its id there. Its Actor, Action, Resource and
+	// Timestamp are the source's; Seq, RaftIndex and the link are ours.
+	Imported *AuditImport `json:"imported,omitempty"`
 	// Chain names how Hash was made (ours): ChainHMAC for a keyed link,
 	// empty for a plain SHA-256 link written before links were keyed or by
 	// an FSM without an audit key. It is inside what the link covers.
 	Chain    string `json:"chain,omitempty"`
 	PrevHash string `json:"prev_hash"` // ours
 	Hash     string `json:"hash"`      // ours: always the last field (see sealAudit)
+}
+
+// AuditImport says where an imported audit event came from.
+type AuditImport struct {
+	Source string `json:"source"` // the source named by the import's marker event
+	ID     string `json:"id"`     // the event's id in the source
 }
 
 // Notification is an alert or event to send (table notification_events).

@@ -2,12 +2,14 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl/certctl/fsm"
+	"github.com/certctl/certctl/node"
 	"github.com/certctl/certctl/node/nodetest"
 )
 
@@ -44,4 +46,23 @@ func teamCount(t testing.TB, m *nodetest.Member) int {
 	l, err := m.Node().FSM().Teams(fsm.Page{Page: 1, PerPage: 1})
 	require.NoError(t, err)
 	return l.Total
+}
+
+// proposeOnLeader proposes cmd on c's leader, again on the leader of the
+// moment while an election (-race on a loaded machine) answers that nothing
+// or maybe something was written: the command's request id makes a repeat
+// apply once, as a client's retry with its Idempotency-Key does.
+func proposeOnLeader(t *testing.T, c *nodetest.Cluster, cmd *fsm.Command) {
+	t.Helper()
+	if cmd.RequestID == "" {
+		t.Fatal("proposeOnLeader needs a command with a request id, so that a repeat applies once")
+	}
+	var err error
+	for range 20 {
+		if _, err = c.Leader(t).Node().Propose(testCtx(t), cmd); err == nil ||
+			!(errors.Is(err, node.ErrLeadershipLost) || errors.Is(err, node.ErrNotLeader) || errors.Is(err, node.ErrNoLeader)) {
+			break
+		}
+	}
+	require.NoError(t, err)
 }

@@ -121,8 +121,7 @@ func TestNode_RaftPortRefusesStrangers(t *testing.T) {
 	require.Error(t, raftHandshake(t, follower.Node().RaftAddr(), &tls.Config{Certificates: []tls.Certificate{forgedPair}}))
 
 	// The cluster goes on; nothing of the attempt is anywhere.
-	_, err = leader.Node().Propose(testCtx(t), createTeam(t, "t-after-attack", ""))
-	require.NoError(t, err)
+	proposeOnLeader(t, c, createTeam(t, "t-after-attack", "req-after-attack"))
 	nodetest.WaitFor(t, "the follower applies the next write", func() bool { return f.AppliedIndex() > before })
 	_, err = f.APIKey("key-evil")
 	require.ErrorIs(t, err, fsm.ErrNotFound)
@@ -211,10 +210,8 @@ func TestNode_ClusterCAKeyNeverInPlaintext(t *testing.T) {
 	c := nodetest.NewCluster(t, 3, nodetest.WithConfig(func(cfg *node.Config) {
 		cfg.SnapshotThreshold, cfg.TrailingLogs, cfg.SnapshotInterval = 8, 4, 50*time.Millisecond
 	}))
-	ctx := testCtx(t)
 	for i := range 20 {
-		_, err := c.Leader(t).Node().Propose(ctx, createTeam(t, fmt.Sprintf("t-snap-%d", i), ""))
-		require.NoError(t, err)
+		proposeOnLeader(t, c, createTeam(t, fmt.Sprintf("t-snap-%d", i), fmt.Sprintf("req-snap-%d", i)))
 	}
 	leader := c.Leader(t)
 	nodetest.WaitFor(t, "a snapshot", func() bool { return snapshotCount(leader.Config.DataDir) > 0 })

@@ -30,6 +30,8 @@ func expectedFiles(pkg, format string) map[string]file {
 	if pkg == "certctl" {
 		files["/usr/share/bash-completion/completions/certctl"] = doc
 		files["/usr/share/doc/certctl/install.md"] = doc
+		files["/usr/share/doc/certctl/export.md"] = doc
+		files["/usr/lib/systemd/system/certctl-export.service"] = doc
 	}
 	if format == "deb" {
 		files["/usr/share/doc/"+pkg+"/changelog.Debian.gz"] = doc

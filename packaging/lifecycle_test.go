@@ -150,6 +150,8 @@ func assertInstalled(t *testing.T, m *machine, version string) {
 	assertMode(t, m, confPath, "640 root certctl")
 	assertMode(t, m, "/usr/bin/certctl", "755 root root")
 	assertMode(t, m, "/usr/lib/systemd/system/certctl.service", "644 root root")
+	assertMode(t, m, "/usr/lib/systemd/system/certctl-export.service", "644 root root")
+	assert.NoFileExists(t, "/etc/systemd/system/multi-user.target.wants/certctl-export.service", "the export service is not enabled by the package")
 
 	conffiles, err := exec.Command("dpkg-query", "-W", "-f=${Conffiles}", "certctl").Output()
 	require.NoError(t, err)

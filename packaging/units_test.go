@@ -29,6 +29,7 @@ func TestUnits_SystemdAnalyzeVerify(t *testing.T) {
 	for _, pkg := range m.packages() {
 		units[pkg] = "/usr/lib/systemd/system/" + pkg + ".service"
 	}
+	units["certctl-export"] = "/usr/lib/systemd/system/certctl-export.service"
 	if !m.agent {
 		shipped, err := os.ReadFile("systemd/certctl-agent.service")
 		require.NoError(t, err)

@@ -194,6 +194,14 @@ func (s *Scheduler) work(ctx context.Context, j fsm.Job) error {
 		// as is an issuer refusing the request itself (a name or lifetime its
 		// config does not allow): the same request would be refused again.
 		retry := !errors.Is(ierr, fsm.ErrPolicy) && !errors.Is(ierr, issuer.ErrInvalidRequest)
+		// A CA that said when to come back (ACME rateLimited, Retry-After)
+		// is not asked again before.
+		var caErr *issuer.CAError
+		if errors.As(ierr, &caErr) && caErr.RetryAfter > 0 {
+			p := policy
+			p.RetryIntervalMinutes = max(p.RetryIntervalMinutes, int((caErr.RetryAfter+time.Minute-1)/time.Minute))
+			return s.fail(ctx, job, cert, p, ierr.Error(), retry)
+		}
 		return s.fail(ctx, job, cert, policy, ierr.Error(), retry)
 	}
 }

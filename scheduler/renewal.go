@@ -41,7 +41,7 @@ func (s *Scheduler) checkRenewals(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r := renewalRun{s: s, now: now, policies: policies, emails: map[string]string{}}
+	r := renewalRun{s: s, now: now, policies: policies, emails: map[string]string{}, disabled: map[string]bool{}}
 	for i := range certs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -84,6 +84,7 @@ type renewalRun struct {
 	now      time.Time
 	policies map[string]fsm.RenewalPolicy
 	emails   map[string]string // owner id → e-mail
+	disabled map[string]bool   // issuer id → disabled, as read this run
 
 	changed, alerts, jobs, ended int
 }
@@ -93,6 +94,16 @@ func (r *renewalRun) policy(c *fsm.Certificate) fsm.RenewalPolicy {
 		return p
 	}
 	return fsm.EffectivePolicy(nil)
+}
+
+// issuerDisabled reports whether issuer id exists and is disabled.
+func (r *renewalRun) issuerDisabled(id string) bool {
+	if d, ok := r.disabled[id]; ok {
+		return d
+	}
+	iss, err := r.s.state.Issuer(id)
+	r.disabled[id] = err == nil && !iss.Enabled
+	return r.disabled[id]
 }
 
 func (r *renewalRun) check(ctx context.Context, c *fsm.Certificate) error {
@@ -129,6 +140,13 @@ func (r *renewalRun) check(ctx context.Context, c *fsm.Certificate) error {
 
 	if err := r.alert(ctx, c, &p, d); err != nil {
 		return err
+	}
+	if d.Renew && r.issuerDisabled(c.IssuerID) {
+		// A disabled issuer issues nothing: no job is queued for it, to
+		// fail and be queued again at every check. The expiry alerts go
+		// on; a renewal asked for by hand fails once, saying so.
+		s.log.Debug("renewal due, but the issuer is disabled", "certificate", c.ID, "issuer", c.IssuerID)
+		d.Renew = false
 	}
 	if d.Renew {
 		if err := r.queueRenewal(ctx, c); err != nil {

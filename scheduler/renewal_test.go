@@ -332,3 +332,25 @@ func TestRenewal_ExpiredLeavesTheScanOnceItsFinalAlertIsQueued(t *testing.T) {
 	h.renewalCheck()
 	assert.Equal(t, 1, counting.visited)
 }
+
+// TestRenewal_DisabledIssuerGetsNoJob: a certificate of a disabled issuer
+// is alerted but gets no renewal job (it would fail at every check); once
+// the issuer is enabled again, the next check queues it.
+func TestRenewal_DisabledIssuerGetsNoJob(t *testing.T) {
+	h := newHarness(t)
+	h.policy("policy-4t", 30, true, 30, 14, 7, 0)
+	h.cert("mc-off", fsm.CertActive, t0.Add(10*day), "policy-4t")
+	iss := fsmtest.Issuer(fsmtest.IssuerID, "Local CA")
+	iss.Enabled = false
+	h.must(&fsm.UpdateIssuer{Issuer: iss})
+
+	h.renewalCheck()
+	assert.Empty(t, h.jobsOf("mc-off"), "no job for a disabled issuer")
+	assert.NotEmpty(t, h.notifications(fsm.NotificationFilter{CertificateID: "mc-off"}), "the expiry alerts go on")
+
+	iss.Enabled = true
+	h.must(&fsm.UpdateIssuer{Issuer: iss})
+	h.clock.Advance(time.Minute)
+	h.renewalCheck()
+	assert.Len(t, h.jobsOf("mc-off"), 1, "enabled again, it is renewed")
+}

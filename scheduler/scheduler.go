@@ -183,6 +183,7 @@ type State interface {
 	// certificate, or nil.
 	OpenRenewalJob(certID string) (*fsm.Job, error)
 	Certificate(id string) (*fsm.Certificate, error)
+	Issuer(id string) (*fsm.Issuer, error)
 	LatestCertificateVersion(certID string) (*fsm.CertificateVersion, error)
 	RenewalPolicy(id string) (*fsm.RenewalPolicy, error)
 	RenewalPolicies(p fsm.Page) (fsm.List[fsm.RenewalPolicy], error)

@@ -215,10 +215,18 @@ type AuditEvent struct {
 	Timestamp    time.Time       `json:"timestamp"`
 	Seq          uint64          `json:"seq"`
 	RaftIndex    uint64          `json:"raft_index"`
-	Via          string          `json:"via,omitempty"` // the node that vouched for the actor of a forwarded write
+	Via          string          `json:"via,omitempty"`      // the node that vouched for the actor of a forwarded write
+	Imported     *AuditImport    `json:"imported,omitempty"` // set on an event imported from another system's history
 	Chain        string          `json:"chain,omitempty"`
 	PrevHash     string          `json:"prev_hash"`
 	Hash         string          `json:"hash"`
+}
+
+// AuditImport says where an imported audit event came from: the source its
+// import's marker event names, and the event's id there.
+type AuditImport struct {
+	Source string `json:"source"`
+	ID     string `json:"id"`
 }
 
 // Notification is an alert or event to send.

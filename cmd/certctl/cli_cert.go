@@ -17,8 +17,11 @@ import (
 )
 
 func newCertCommand(o *cliOptions) *cobra.Command {
+	kinds := resourceKinds()
+	k := kindNamed(kinds, "certificate")
 	return newGroup("cert", "Manage certificates",
 		newCertListCommand(o), newCertGetCommand(o), newCertCreateCommand(o),
+		k.writeCommand(o, kinds, true), k.removeCommand(o, kinds),
 		newCertRenewCommand(o), newCertRevokeCommand(o), newCertDeployCommand(o))
 }
 

@@ -15,11 +15,15 @@ import (
 	"unicode/utf8"
 )
 
-// printJSON writes v as indented JSON, the -o json output of every command.
+// printJSON writes v as indented JSON, the -o json output of every command,
+// or as YAML (printYAML) when w is the *yamlOut of -o yaml.
 // encoding/json escapes C0 controls, U+2028 and U+2029; the other characters
 // printable escapes (DEL, C1 controls, bidi controls, the BOM) are escaped
 // here as \uXXXX, which decodes to the same value.
 func printJSON(w io.Writer, v any) error {
+	if y, ok := w.(*yamlOut); ok {
+		return printYAML(y.w, v)
+	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err

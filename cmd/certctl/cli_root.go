@@ -45,7 +45,7 @@ func addCLIFlags(root *cobra.Command) *cliOptions {
 	pf.StringVar(&o.apiKey, "api-key", "", "API key (env CERTCTL_API_KEY, better: a flag is visible in the process list)")
 	pf.StringVar(&o.caFile, "ca-file", "", "PEM bundle of the CAs trusted for the server's HTTPS certificate, instead of the system's: the cluster CA from 'certctl ca bundle' (env CERTCTL_CA_FILE)")
 	pf.BoolVar(&o.insecureHTTP, "insecure-http", false, "allow http:// server URLs of other hosts: API keys and answers cross the network in clear (env CERTCTL_INSECURE_HTTP=true)")
-	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	pf.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return o
 }
@@ -60,7 +60,7 @@ type invocation struct {
 	in     io.Reader
 	out    io.Writer
 	errOut io.Writer
-	json   bool
+	json   bool // -o json or -o yaml: printJSON writes the format asked (out is a *yamlOut for yaml)
 	now    time.Time
 }
 
@@ -82,8 +82,11 @@ func (o *cliOptions) invocation(cmd *cobra.Command) (*invocation, error) {
 	case "table":
 	case "json":
 		inv.json = true
+	case "yaml":
+		inv.json = true
+		inv.out = &yamlOut{w: inv.out}
 	default:
-		return nil, usageError{fmt.Errorf("--output %q must be table or json", o.output)}
+		return nil, usageError{fmt.Errorf("--output %q must be table, json or yaml", o.output)}
 	}
 	cfg, err := o.clientConfig(cmd, inv.errOut)
 	if err != nil {

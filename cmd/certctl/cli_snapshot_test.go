@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,25 +28,9 @@ import (
 // API's URL and the node.
 func snapshotNode(t *testing.T) (string, *node.Node) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	cfg := nodetest.Config(t, "n1")
-	cfg.Bootstrap = true
-	cfg.APIAddr = ln.Addr().String()
-	n, err := node.New(cfg)
-	require.NoError(t, err)
-	a := api.New(api.Config{Dev: true, Logger: cfg.Logger, RateLimit: -1}, n.FSM(), n)
-	t.Cleanup(a.Close)
-	srv := httptest.NewUnstartedServer(a.Handler())
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
+	url, n := devNode(t, api.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), nodetest.WaitTimeout)
 	defer cancel()
-	require.NoError(t, n.Open(ctx))
-	t.Cleanup(func() { _ = n.Close() })
-	nodetest.WaitFor(t, "ready with a cluster id", func() bool { id, _ := n.FSM().ClusterID(); return n.Ready() && id != "" })
 	for i := range 300 {
 		cmd, err := fsm.NewCommand(fsm.Meta{Time: time.Now().UTC(), Actor: "test", ActorType: fsm.ActorSystem},
 			&fsm.CreateTeam{Team: fsm.Team{ID: "t-" + strings.Repeat("x", 40) + "-" + string(rune('a'+i%26)) + time.Duration(i).String(), Name: "team " + time.Duration(i).String(), Description: strings.Repeat("d", 200)}})
@@ -56,7 +38,7 @@ func snapshotNode(t *testing.T) (string, *node.Node) {
 		_, err = n.Propose(ctx, cmd)
 		require.NoError(t, err)
 	}
-	return srv.URL, n
+	return url, n
 }
 
 func TestCLI_SnapshotSaveAndInspect(t *testing.T) {

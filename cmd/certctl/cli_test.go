@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/certctl/certctl/api/client"
 	"github.com/certctl/certctl/api/wire"
@@ -286,7 +287,7 @@ func TestCLI_UsageErrors(t *testing.T) {
 	}{
 		{"unknown flag", []string{"cert", "list", "--bogus"}, "unknown flag: --bogus"},
 		{"bad int flag", []string{"cert", "list", "--page", "two"}, `invalid argument "two"`},
-		{"bad output", []string{"-o", "yaml", "cert", "list"}, `--output "yaml" must be table or json`},
+		{"bad output", []string{"-o", "xml", "cert", "list"}, `--output "xml" must be table, json or yaml`},
 		{"missing id", []string{"cert", "get"}, "certctl cert get needs one ID argument"},
 		{"extra argument", []string{"cert", "list", "extra"}, `takes no arguments, got "extra"`},
 		{"unknown subcommand", []string{"cert", "frobnicate"}, `unknown command "frobnicate" for "certctl cert"`},
@@ -577,4 +578,38 @@ func TestPrintable(t *testing.T) {
 	} {
 		assert.Equal(t, want, printable(in), "%q", in)
 	}
+}
+
+// TestCLI_OutputYAML: -o yaml writes what -o json writes, as YAML, for the
+// commands that were there before it too.
+func TestCLI_OutputYAML(t *testing.T) {
+	api := newFakeAPI(t)
+	body := certListJSON(time.Now())
+	api.on("GET /api/v1/certificates", 200, body)
+	jsonOut, _, err := runCLI(t, api, "cert", "list", "-o", "json")
+	require.NoError(t, err)
+	yamlOut, _, err := runCLI(t, api, "cert", "list", "-o", "yaml")
+	require.NoError(t, err)
+	assert.NotEqual(t, jsonOut, yamlOut)
+	assert.Contains(t, yamlOut, "\n  - id: mc-api-prod\n")
+	var fromJSON, fromYAML any
+	require.NoError(t, json.Unmarshal([]byte(jsonOut), &fromJSON))
+	require.NoError(t, yaml.Unmarshal([]byte(yamlOut), &fromYAML))
+	raw, err := json.Marshal(fromYAML)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &fromYAML))
+	assert.Equal(t, fromJSON, fromYAML)
+}
+
+// TestCLI_OutputYAMLEscapesHostileText: a value holding terminal controls
+// or bidi overrides is written escaped, and decodes back to itself.
+func TestCLI_OutputYAMLEscapesHostileText(t *testing.T) {
+	var buf bytes.Buffer
+	hostile := "evil\x1b[2J\u202edrow\u0085x"
+	require.NoError(t, printJSON(&yamlOut{w: &buf}, map[string]string{"name": hostile, "k\x1b": "v"}))
+	assert.False(t, strings.ContainsFunc(buf.String(), func(r rune) bool { return r != '\n' && unsafeRune(r) }), buf.String())
+	var back map[string]string
+	require.NoError(t, yaml.Unmarshal(buf.Bytes(), &back))
+	assert.Equal(t, hostile, back["name"])
+	assert.Equal(t, "v", back["k\x1b"])
 }

@@ -62,9 +62,17 @@ type serverConfig struct {
 	AgentHeartbeatInterval string  `yaml:"agent_heartbeat_interval"`
 	AgentMissedHeartbeats  float64 `yaml:"agent_missed_heartbeats"`
 	PprofAddr              string  `yaml:"pprof_addr"`
-	Dev                    bool    `yaml:"dev"`
-	LogLevel               string  `yaml:"log_level"`
-	LogFormat              string  `yaml:"log_format"`
+	// ACMEHTTPAddr is where this node answers ACME HTTP-01 challenges
+	// (plain HTTP; the CA reaches it on port 80 of the names it validates,
+	// through whatever forwards there). Empty: not served.
+	ACMEHTTPAddr string `yaml:"acme_http_addr"`
+	// ACMEDNSHooks are the programs an ACME issuer's dns-01 config may run
+	// as its dns_hook: absolute paths, set only here, by whoever
+	// administers the node, never through the API.
+	ACMEDNSHooks []string `yaml:"acme_dns_hooks"`
+	Dev          bool     `yaml:"dev"`
+	LogLevel     string   `yaml:"log_level"`
+	LogFormat    string   `yaml:"log_format"`
 
 	// Scheduled snapshots, taken by the leader: every SnapshotInterval (a
 	// duration; "" or "0" is off) into SnapshotDir, keeping the newest
@@ -135,6 +143,8 @@ var serverSettings = []setting{
 	{"kek-file", "CERTCTL_KEK_FILE", "file holding the key-encryption key (32 bytes: raw, hex or base64; mode 0600) that seals the Local CA's keys; every node needs the same one (--dev makes one in its data dir)", func(c *serverConfig) any { return &c.KEKFile }},
 	{"dev", "CERTCTL_DEV", "one node with demo data and NO AUTHENTICATION, on loopback addresses only, in a temporary data dir unless --data-dir is given", func(c *serverConfig) any { return &c.Dev }},
 	{"rate-limit", "CERTCTL_RATE_LIMIT", "requests per second allowed per API key (bursts of twice that); 0 turns the limit off", func(c *serverConfig) any { return &c.RateLimit }},
+	{"acme-http-addr", "CERTCTL_ACME_HTTP_ADDR", "host:port to answer ACME HTTP-01 challenges on, plain HTTP (every node of a cluster with an ACME issuer using http-01; off when empty)", func(c *serverConfig) any { return &c.ACMEHTTPAddr }},
+	{"acme-dns-hooks", "CERTCTL_ACME_DNS_HOOKS", "absolute path of a program an ACME issuer's dns-01 config may run as its dns_hook (present|cleanup <fqdn> <value>); repeatable (environment: comma-separated); none: no hook runs", func(c *serverConfig) any { return &c.ACMEDNSHooks }},
 	{"pprof-addr", "CERTCTL_PPROF_ADDR", "loopback host:port to serve Go's profiler on, for diagnosing performance (off when empty)", func(c *serverConfig) any { return &c.PprofAddr }},
 	{"renewal-check-spec", "CERTCTL_RENEWAL_CHECK_SPEC", "how often the leader checks expiries, sends threshold alerts and queues renewals (cron spec or @every)", func(c *serverConfig) any { return &c.RenewalCheckSpec }},
 	{"job-processor-spec", "CERTCTL_JOB_PROCESSOR_SPEC", "how often the leader works through due issuance and renewal jobs (renew and deploy also wake it)", func(c *serverConfig) any { return &c.JobProcessorSpec }},
@@ -259,6 +269,11 @@ func (cfg *serverConfig) validate() error {
 	}
 	if cfg.DataDir == "" && !cfg.Dev {
 		return fmt.Errorf("--data-dir is required")
+	}
+	for _, h := range cfg.ACMEDNSHooks {
+		if !filepath.IsAbs(h) {
+			return fmt.Errorf("--acme-dns-hooks %q must be an absolute path", h)
+		}
 	}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return fmt.Errorf("--tls-cert-file and --tls-key-file go together: give both, or neither to serve the node certificate")

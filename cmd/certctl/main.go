@@ -96,6 +96,9 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newCACommand(cli))
 	root.AddCommand(newStatusCommand(cli))
 	root.AddCommand(newSnapshotCommand(cli))
+	root.AddCommand(newResourceCommands(cli)...)
+	root.AddCommand(newApplyCommand(cli), newDiffCommand(cli), newExportYAMLCommand(cli, newExportSubcommands(cli)...))
+	root.AddCommand(newImportCommand(cli))
 	root.AddCommand(newManCommand())
 	return root
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/certctl/certctl/connectors/issuer"
+	"github.com/certctl/certctl/connectors/issuer/acme"
 	"github.com/certctl/certctl/connectors/issuer/localca"
 	"github.com/certctl/certctl/connectors/target"
 	"github.com/certctl/certctl/connectors/target/f5"
@@ -20,9 +21,12 @@ func targetSecrets() *target.SecretTable {
 // issuerRegistry is the node's one registry of issuer connectors, handed
 // to the issuance service (which builds issuers through it) and the API
 // (which checks configs with it, and seals and redacts the secret fields
-// each connector declares). The Local CA's keys are sealed under kek; the
-// types whose connector this build lacks are declared (their secrets) by
-// package issuer until it arrives.
-func issuerRegistry(kek []byte) (*issuer.Registry, error) {
-	return issuer.NewRegistry(append([]issuer.Connector{localca.Connector(kek)}, issuer.Planned()...)...)
+// each connector declares). The Local CA's keys and ACME account keys are
+// sealed under kek; ACME's HTTP-01 answers are published through
+// challenges; a dns-01 config may run only the dnsHooks (acme_dns_hooks).
+// The types whose connector this build lacks are declared
+// (their secrets) by package issuer until it arrives.
+func issuerRegistry(kek []byte, challenges acme.Challenges, dnsHooks ...string) (*issuer.Registry, error) {
+	return issuer.NewRegistry(append([]issuer.Connector{localca.Connector(kek), acme.Connector(kek, challenges, acme.Options{DNSHooks: dnsHooks})},
+		issuer.Planned()...)...)
 }

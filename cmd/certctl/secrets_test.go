@@ -22,12 +22,16 @@ func TestSecrets_DeclaredTypesAreKnown(t *testing.T) {
 	}
 	kek, err := keywrap.NewKEK(nil)
 	require.NoError(t, err)
-	issuers, err := issuerRegistry(kek)
+	issuers, err := issuerRegistry(kek, nil)
 	require.NoError(t, err)
 	for _, typ := range fsm.IssuerTypes {
-		assert.NoError(t, issuers.ValidateConfig(t.Context(), string(typ), []byte(`{}`)), "issuer type %q is registered", typ)
+		config := []byte(`{}`)
+		if typ == "ACME" {
+			config = []byte(`{"directory_url":"https://ca.example.net/directory"}`)
+		}
+		assert.NoError(t, issuers.ValidateConfig(t.Context(), string(typ), config), "issuer type %q is registered", typ)
 	}
-	assert.Equal(t, []string{"GenericCA"}, issuers.Types(), "the connectors this build has")
+	assert.Equal(t, []string{"ACME", "GenericCA"}, issuers.Types(), "the connectors this build has")
 	for _, typ := range []string{"ACME", "VaultPKI", "StepCA"} {
 		secret, _ := issuers.SecretFields(typ)
 		assert.NotEmpty(t, secret, "issuer type %q declares its secrets", typ)

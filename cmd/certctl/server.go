@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	legolog "github.com/go-acme/lego/v5/log"
 	"io"
 	"log/slog"
 	"net"
@@ -216,7 +217,9 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	// The issuer connectors, built once: the issuance service builds
 	// issuers through them and the API checks configs and seals secrets by
 	// their declarations.
-	issuers, err := issuerRegistry(kek)
+	// lego logs through its own default logger: make it the node's.
+	legolog.SetDefault(log.With("component", "acme"))
+	issuers, err := issuerRegistry(kek, &acmeChallenges{nodeID: cfg.NodeID, n: n, now: time.Now}, cfg.ACMEDNSHooks...)
 	if err != nil {
 		clear(kek)
 		ln.Close()
@@ -308,6 +311,13 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	httpSrv := newHTTPServer(srv.Handler(), log)
 	if !cfg.Dev {
 		httpSrv.TLSConfig = n.ServerTLSConfig(operatorCert.Load)
+	}
+	if cfg.ACMEHTTPAddr != "" {
+		stopACME, err := serveACMEHTTP(cfg.ACMEHTTPAddr, n.FSM(), log)
+		if err != nil {
+			return err
+		}
+		defer stopACME()
 	}
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)

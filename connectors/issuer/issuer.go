@@ -146,6 +146,9 @@ type RevocationRequest struct {
 	Reason string
 	// RevokedAt is when the revocation took effect, fixed by the caller.
 	RevokedAt time.Time
+	// CertPEM is the certificate, for a CA that revokes what it is shown
+	// (ACME); issuers that keep their own records may ignore it.
+	CertPEM string
 }
 
 // RevokedSerial is one entry of a CRL.

@@ -10,7 +10,7 @@ import "github.com/certctl/certctl/connectors/internal/secretspec"
 type Secrets = secretspec.Spec
 
 // Planned returns the Connectors of the issuer types whose connector this
-// build does not have yet (ACME, Vault PKI, step-ca): a type name and the
+// build does not have yet (Vault PKI, step-ca): a type name and the
 // secrets of its config, no constructor. Their configs are stored now, so
 // their secrets must be sealed now; each connector takes its declaration
 // over when it arrives, and its entry leaves this list. The field names are
@@ -19,10 +19,6 @@ type Secrets = secretspec.Spec
 // provisioner's password).
 func Planned() []Connector {
 	return []Connector{
-		{Type: "ACME", Secrets: Secrets{
-			Secret:      []string{"eab_hmac", "eab_hmac_key"},
-			Destination: []string{"directory_url", "ca_file", "insecure_skip_verify"},
-		}},
 		{Type: "VaultPKI", Secrets: Secrets{
 			Secret:      []string{"token", "secret_id", "password"},
 			Destination: []string{"addr", "address", "ca_file", "insecure_skip_verify"},

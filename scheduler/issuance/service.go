@@ -34,6 +34,7 @@ type State interface {
 	CertificateVersion(id string) (*fsm.CertificateVersion, error)
 	ServerKey(certID string) (*fsm.ServerKey, error)
 	Certificate(id string) (*fsm.Certificate, error)
+	Job(id string) (*fsm.Job, error)
 	// CheckPolicies is the refusal (fsm.CodePolicy) of issuing the
 	// certificate as stored, or nil.
 	CheckPolicies(certID string) error
@@ -204,6 +205,9 @@ func (s *Service) Issue(ctx context.Context, job fsm.Job, cert fsm.Certificate) 
 	if err := s.state.CheckPolicies(cert.ID); err != nil {
 		return err
 	}
+	if err := s.issuerEnabled(cert.IssuerID); err != nil {
+		return err
+	}
 	if strings.EqualFold(string(cert.KeyGeneration), "server") {
 		return s.issueServerKey(ctx, job, cert)
 	}
@@ -223,6 +227,21 @@ func (s *Service) Issue(ctx context.Context, job fsm.Job, cert fsm.Certificate) 
 		return fmt.Errorf("issuance: hand job %s to agent %s: %w", job.ID, agentID, err)
 	}
 	s.log.Info("job waits for its agent's CSR", "job", job.ID, "certificate", cert.ID, "agent", agentID)
+	return nil
+}
+
+// issuerEnabled refuses, for good, work for a disabled issuer: it is not
+// asked (an ACME issuer of the demo data would try a CA on the internet),
+// and the job fails once saying how to enable it.
+func (s *Service) issuerEnabled(id string) error {
+	rec, err := s.state.Issuer(id)
+	if err != nil {
+		return err
+	}
+	if !rec.Enabled {
+		return &issuer.RequestError{Field: "issuer_id", Reason: fmt.Sprintf(
+			"issuer %s (%s) is disabled, so it issues nothing: enable it (PUT /api/v1/issuers/%s with \"enabled\": true) or move the certificate to another issuer, then renew", rec.ID, rec.Type, rec.ID)}
+	}
 	return nil
 }
 
@@ -273,6 +292,12 @@ func (s *Service) SignCSR(ctx context.Context, agentID string, job fsm.Job, cert
 		return err
 	}
 	res, err := iss.IssueCertificate(ctx, issuer.IssuanceRequest{CommonName: cert.CommonName, SANs: cert.SANs, CSRPEM: csrPEM, Serial: serial})
+	var caErr *issuer.CAError
+	if errors.As(err, &caErr) {
+		// The CA's own answer goes on the job: retried later or failed
+		// for good, never asked of the agent again at once.
+		return s.caFailed(ctx, agentID, job, caErr)
+	}
 	if errors.Is(err, issuer.ErrInvalidCSR) || errors.Is(err, issuer.ErrInvalidRequest) {
 		return &fsm.Error{Code: fsm.CodeInvalid, Field: "csr_pem", Message: err.Error()}
 	}
