@@ -575,6 +575,14 @@ func certificateCases() map[string]routeCase {
 			assert.Equal(t, map[string]any{"status": "connection_successful"}, a.body)
 			requireError(t, w.as(t, w.admin, "POST", "/api/v1/issuers/iss-none/test", nil), 404, "")
 		},
+		// With material and a real CRL: TestAPI_IssuerCA.
+		"GET /api/v1/issuers/:id/ca": func(t *testing.T, w *world) {
+			a := w.as(t, w.viewer, "GET", "/api/v1/issuers/"+w.ref.issuer+"/ca", nil)
+			require.Equal(t, 200, a.status, "%s", a.raw)
+			assert.Equal(t, map[string]any{"issuer_id": w.ref.issuer, "has_material": false, "ca_not_after": nil, "root_not_after": nil,
+				"crl_this_update": nil, "crl_next_update": nil, "revoked_count": nil}, a.body)
+			requireError(t, w.as(t, w.viewer, "GET", "/api/v1/issuers/iss-none/ca", nil), 404, "")
+		},
 		"GET /api/v1/certificates/:id/violations": func(t *testing.T, w *world) {
 			rule := w.id("pr-")
 			ruleBody := map[string]any{"id": rule, "name": rule, "type": "RequiredMetadata", "config": map[string]any{"required_keys": []string{"cost_center"}}, "enabled": true, "severity": "Warning"}

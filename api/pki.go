@@ -2,8 +2,14 @@ package api
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
 	"net/http"
 
+	"github.com/certctl/certctl/api/wire"
+	"github.com/certctl/certctl/fsm"
 	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
@@ -103,4 +109,88 @@ func (s *Server) failPKI(c *gin.Context, err error) {
 	}
 	loggerOf(c).Warn("issuer could not answer", "err", err)
 	fail(c, refuse(node.CodeIssuerFailed, err.Error()))
+}
+
+// issuerCA answers what the dashboard shows of an issuer's own CA, from the
+// chain and the CRL the /.well-known/pki routes serve: 200 with
+// has_material false for an issuer that has not made its CA (rather than
+// the 404 of those routes, which a browser logs as an error). Only
+// certificates' and the CRL's dates are read: the material's keys never
+// leave the issuance service.
+func (s *Server) issuerCA(c *gin.Context) {
+	id := c.Param("id")
+	if _, err := s.state.Issuer(id); err != nil {
+		fail(c, err)
+		return
+	}
+	out := wire.IssuerCA{IssuerID: id}
+	if _, err := s.state.IssuerMaterial(id); err != nil {
+		if !errors.Is(err, fsm.ErrNotFound) {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, out)
+		return
+	}
+	out.HasMaterial = true
+	if s.cfg.Issuers == nil {
+		c.JSON(http.StatusOK, out)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	chain, err := s.cfg.Issuers.CAChain(ctx, id)
+	switch {
+	case err == nil:
+		var certs []*x509.Certificate
+		for rest := []byte(chain); ; {
+			var b *pem.Block
+			if b, rest = pem.Decode(rest); b == nil {
+				break
+			}
+			if b.Type != "CERTIFICATE" {
+				continue
+			}
+			cert, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				s.failPKI(c, fmt.Errorf("issuer %s published a CA certificate that does not parse: %w", id, err))
+				return
+			}
+			certs = append(certs, cert)
+		}
+		if len(certs) > 0 {
+			ca, root := certs[0].NotAfter.UTC(), certs[len(certs)-1].NotAfter.UTC()
+			out.CANotAfter, out.RootNotAfter = &ca, &root
+		}
+	case !publishesNone(err):
+		s.failPKI(c, err)
+		return
+	}
+	der, err := s.cfg.Issuers.CRL(ctx, id)
+	switch {
+	case err == nil:
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			s.failPKI(c, fmt.Errorf("issuer %s signed a CRL that does not parse: %w", id, err))
+			return
+		}
+		this, n := crl.ThisUpdate.UTC(), len(crl.RevokedCertificateEntries)
+		out.CRLThisUpdate, out.RevokedCount = &this, &n
+		if !crl.NextUpdate.IsZero() {
+			next := crl.NextUpdate.UTC()
+			out.CRLNextUpdate = &next
+		}
+	case !publishesNone(err):
+		s.failPKI(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// publishesNone reports whether err says the issuer has no such part (a
+// connector without a chain or a CRL of its own), which issuerCA answers
+// as null rather than as a failure.
+func publishesNone(err error) bool {
+	var fe *fsm.Error
+	return errors.As(err, &fe) && (fe.Code == fsm.CodeState || fe.Code == fsm.CodeNotFound)
 }

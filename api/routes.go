@@ -67,6 +67,7 @@ func (s *Server) routes() []route {
 		teams.list("/api/v1/teams"), teams.create("/api/v1/teams"), teams.get("/api/v1/teams/:id"), teams.update("/api/v1/teams/:id"), teams.remove("/api/v1/teams/:id"),
 		owners.list("/api/v1/owners", "team_id"), owners.create("/api/v1/owners"), owners.get("/api/v1/owners/:id"), owners.update("/api/v1/owners/:id"), owners.remove("/api/v1/owners/:id"),
 		issuers.list("/api/v1/issuers"), issuers.create("/api/v1/issuers"), issuers.get("/api/v1/issuers/:id"), issuers.update("/api/v1/issuers/:id"), issuers.remove("/api/v1/issuers/:id"),
+		{method: "GET", path: "/api/v1/issuers/:id/ca", access: accessRead, handler: s.issuerCA, summary: "The issuer's own CA: whether it has made it, its issuing CA's and root's expiry, its CRL's this and next update and revoked count (null where it publishes none)", tag: "issuers", response: wire.IssuerCA{}, status: 200},
 		{method: "POST", path: "/api/v1/issuers/:id/test", access: accessWrite, handler: s.testIssuer, summary: "Test the issuer's connection to its CA", tag: "issuers", response: status, status: 200},
 		targets.list("/api/v1/targets", "agent_id", "type"), targets.create("/api/v1/targets"), targets.get("/api/v1/targets/:id"), targets.update("/api/v1/targets/:id"), targets.remove("/api/v1/targets/:id"),
 		rules.list("/api/v1/policies"), rules.create("/api/v1/policies"), rules.get("/api/v1/policies/:id"), rules.update("/api/v1/policies/:id"), rules.remove("/api/v1/policies/:id"),

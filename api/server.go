@@ -37,6 +37,7 @@ type State interface {
 	Owner(id string) (*fsm.Owner, error)
 	Owners(fsm.OwnerFilter, fsm.Page) (fsm.List[fsm.Owner], error)
 	Issuer(id string) (*fsm.Issuer, error)
+	IssuerMaterial(issuerID string) (json.RawMessage, error)
 	Issuers(fsm.Page) (fsm.List[fsm.Issuer], error)
 	Target(id string) (*fsm.Target, error)
 	Targets(fsm.TargetFilter, fsm.Page) (fsm.List[fsm.Target], error)
@@ -252,6 +253,7 @@ type Server struct {
 	limiter    *rateLimiter
 	failures   *failureLimiter
 	heartbeats *heartbeatBatcher
+	summary    summaryCache
 	metrics    *metrics
 	openapi    openAPIDocument
 	// peers asks other members for their own progress; a short timeout

@@ -22,11 +22,14 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/certctl/certctl/api"
 )
 
 // dashboardLoads is how many cold loads each view is measured over.
@@ -71,6 +74,7 @@ func benchDashboard(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer br.Close()
+	b.Run("certs=100000/summary", func(b *testing.B) { benchSummary(b, inv) })
 	for _, v := range dashboardViews {
 		b.Run("certs=100000/view="+v.name, func(b *testing.B) {
 			b.StopTimer()
@@ -155,3 +159,46 @@ func loadDashboard(b *testing.B, br *Browser, n *Node, route, shown string) dash
 }
 
 func msDuration(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+
+// benchSummary times GET /api/v1/stats/summary on the reader over HTTPS:
+// computed (the node's cached summary is older than api.SummaryMaxAge),
+// served again from the cache, and eight concurrent pollers after it
+// expired (the wall time of all eight: one computation, shared).
+func benchSummary(b *testing.B, inv *inventory) {
+	b.StopTimer()
+	get := func() time.Duration {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		var out map[string]any
+		t0 := time.Now()
+		if err := inv.c.Client().GetJSON(ctx, inv.reader.URL(), "/api/v1/stats/summary", "", &out); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	const rounds = 5
+	var computed, cached, eight []time.Duration
+	for range rounds {
+		time.Sleep(api.SummaryMaxAge + 100*time.Millisecond)
+		computed = append(computed, get())
+		cached = append(cached, get())
+		time.Sleep(api.SummaryMaxAge + 100*time.Millisecond)
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() { defer wg.Done(); get() }()
+		}
+		wg.Wait()
+		eight = append(eight, time.Since(t0))
+	}
+	for _, l := range [][]time.Duration{computed, cached, eight} {
+		slices.Sort(l)
+	}
+	b.Logf("summary: computed %v, cached %v, 8 concurrent %v (medians of %d)",
+		computed[rounds/2].Round(time.Millisecond), cached[rounds/2].Round(100*time.Microsecond), eight[rounds/2].Round(time.Millisecond), rounds)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(computed[rounds/2]), "computed-ms")
+	b.ReportMetric(ms(cached[rounds/2]), "cached-ms")
+	b.ReportMetric(ms(eight[rounds/2]), "8-concurrent-ms")
+}

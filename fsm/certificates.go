@@ -174,6 +174,11 @@ func (s certStore) put(old, c *Certificate) {
 	t.moveRefs(oldRefs, c.references())
 	if was, is := old != nil && weakAtRisk(old), weakAtRisk(c); was != is {
 		t.addCount(map[bool]int64{true: 1, false: -1}[is], string(bucketCertificates), countWeak)
+		if is {
+			must(t.bucket(bucketCertWeak).Put([]byte(c.ID), nil))
+		} else {
+			must(t.bucket(bucketCertWeak).Delete([]byte(c.ID)))
+		}
 	}
 }
 

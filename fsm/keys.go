@@ -67,6 +67,9 @@ var (
 	// bucketACMEChallenges holds the live answers to ACME HTTP-01
 	// challenges: token → ACMEChallenge.
 	bucketACMEChallenges = []byte("acme_challenges")
+	// bucketCertWeak holds the id of each certificate at risk weak_keys
+	// (weakAtRisk): its list reads these keys instead of every record.
+	bucketCertWeak = []byte("idx_certificates_weak")
 )
 
 // allBuckets is every bucket Open creates; a snapshot lacking one is refused.
@@ -80,7 +83,7 @@ var allBuckets = [][]byte{
 	bucketViolCert, bucketViolRule, bucketNotifStat, bucketNotifKey,
 	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert, bucketIssuerMaterial,
 	bucketServerKeys, bucketJoinTokens, bucketNodeCertRevoke,
-	bucketOpenJobs, bucketRenewalScan, bucketScanEnded, bucketACMEChallenges,
+	bucketOpenJobs, bucketRenewalScan, bucketScanEnded, bucketACMEChallenges, bucketCertWeak,
 }
 
 // laterBuckets were added after the first release, before the schema had

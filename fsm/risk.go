@@ -83,8 +83,8 @@ func inUse(tx *bolt.Tx, id []byte) bool {
 // order of the index it walks (expiry for the expiry risks, id otherwise).
 // visit returning false stops. It decodes records only where the index
 // cannot answer: renewal_overdue (the certificates inside the renewal
-// horizon) and weak_keys (every certificate; its count is a counter, see
-// riskCount).
+// horizon). weak_keys walks idx_certificates_weak (its count is a counter,
+// see riskCount).
 func atRisk(tx *bolt.Tx, r Risk, rc RiskClock, visit func(id []byte) bool) error {
 	now := rc.Now
 	switch r {
@@ -118,31 +118,18 @@ func atRisk(tx *bolt.Tx, r Risk, rc RiskClock, visit func(id []byte) bool) error
 		}
 		return nil
 	case RiskWeakKeys:
-		if readCount(tx, string(bucketCertificates), countWeak) == 0 {
-			return nil
-		}
-		err := tx.Bucket(bucketCertificates).ForEach(func(k, v []byte) error {
-			var c Certificate
-			if err := c.decodeStored(v); err != nil {
-				return unreadable(k, err)
+		c := tx.Bucket(bucketCertWeak).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if !visit(k) {
+				return nil
 			}
-			if weakAtRisk(&c) && !visit(k) {
-				return errStop
-			}
-			return nil
-		})
-		if err == errStop {
-			return nil
 		}
-		return err
+		return nil
 	case RiskRenewalOverdue:
 		return overdueWalk(tx, rc, visit)
 	}
 	return invalidf("risk", "risk %q is not one of %s", r, joinRisks())
 }
-
-// errStop ends a ForEach early; atRisk's callers never see it.
-var errStop = &Error{Code: CodeInternal, Message: "stop"}
 
 func joinRisks() string {
 	out := ""

@@ -28,7 +28,8 @@ import (
 //  3. counters of jobs by status and type (counts/jobs NUL status_type NUL
 //     status NUL type), for the dashboard and /metrics; certificateRecord's
 //     optional weak_key (no step: absent, false, is right for older records).
-const schemaVersion = 3
+//  4. idx_certificates_weak: the ids of the certificates at risk weak_keys.
+const schemaVersion = 4
 
 // migration brings a file from version to-1 to version to. It runs inside the
 // opening transaction and must be deterministic: the file it leaves is the one
@@ -46,6 +47,7 @@ type migration struct {
 var migrations = []migration{
 	{to: 2, what: "index the open jobs of each certificate and the certificates the renewal check watches", run: migrateLifecycleIndexes},
 	{to: 3, what: "count the jobs by status and type", run: migrateJobTypeCounts},
+	{to: 4, what: "index the certificates with a weak key", run: migrateWeakIndex},
 }
 
 // bucketSince names the buckets a migration added, with the version that
@@ -54,6 +56,7 @@ var bucketSince = map[string]uint64{
 	string(bucketOpenJobs):    2,
 	string(bucketRenewalScan): 2,
 	string(bucketScanEnded):   2,
+	string(bucketCertWeak):    4,
 }
 
 // ErrSchemaNewer is matched (errors.Is) by a SchemaError.
@@ -363,4 +366,31 @@ func migrateJobTypeCounts(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// migrateWeakIndex fills idx_certificates_weak from the certificates of a
+// version 3 file: those with weak_key true whose status may still get work
+// (weakAtRisk), as the counter counts them.
+func migrateWeakIndex(tx *bolt.Tx) error {
+	certs := tx.Bucket(bucketCertificates)
+	if certs == nil {
+		return nil
+	}
+	idx, err := tx.CreateBucketIfNotExists(bucketCertWeak)
+	if err != nil {
+		return err
+	}
+	return certs.ForEach(func(k, v []byte) error {
+		var c struct { // a version 3 certificate, as far as the index needs it
+			Status  wire.CertificateStatus `json:"status"`
+			WeakKey bool                   `json:"weak_key"`
+		}
+		if err := json.Unmarshal(v, &c); err != nil {
+			return unreadable(k, err)
+		}
+		if c.WeakKey && c.Status != "Archived" && c.Status != "Revoked" { // weakAtRisk at version 4
+			return idx.Put(k, nil)
+		}
+		return nil
+	})
 }

@@ -276,6 +276,7 @@ func TestFSM_ReplayMatchesMigratedDataDir(t *testing.T) {
 			"bucket idx_open_jobs_by_certificate is new",
 			"bucket idx_renewal_scan is new",
 			"bucket renewal_scan_ended is new",
+			"bucket idx_certificates_weak is new", // schema 4; this log has no weak key
 			fmt.Sprintf("meta/schema_version: %x -> %x", u64(1), u64(fsm.SchemaVersion())),
 		}, differ)
 		require.NotEmpty(t, now["idx_open_jobs_by_certificate"])
@@ -421,4 +422,56 @@ func TestFSM_OpenJobsIndex(t *testing.T) {
 	jobs, err := f.OpenJobs("mc-unknown", "")
 	require.NoError(t, err)
 	assert.Empty(t, jobs)
+}
+
+// TestFSM_WeakKeysIndex: Apply keeps idx_certificates_weak (what the
+// weak_keys list walks) as versions and statuses change, and schema 4's
+// migration builds it from a version 3 file's records, giving the file a
+// replay would have written.
+func TestFSM_WeakKeysIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	f := fsmtest.OpenPath(t, path, fsm.Options{NoSync: true})
+	l := fsmtest.NewLog(t, f)
+	fsmtest.Seed(l)
+	weak := func(f *fsm.FSM) []string {
+		t.Helper()
+		rc := fsm.RiskClock{Now: l.Now}
+		list, err := f.Certificates(fsm.CertificateFilter{Risk: fsm.RiskWeakKeys, Clock: rc}, fsm.Page{})
+		require.NoError(t, err)
+		ids := []string{}
+		for _, c := range list.Items {
+			ids = append(ids, c.ID)
+		}
+		s, err := f.StatsSummary(rc)
+		require.NoError(t, err)
+		assert.Equal(t, len(ids), s.Certificates.WeakKeys, "the count and the list agree")
+		return ids
+	}
+	for i, id := range []string{"w-3", "w-1", "w-2", "w-4"} {
+		l.Must(&fsm.CreateCertificate{Certificate: fsmtest.Certificate(id, id+".example.com")})
+		v := fsmtest.Version("cv-"+id, id, i+1, l.Now.Add(-fsm.Day), 90*fsm.Day)
+		v.WeakKey = id != "w-3"
+		l.Must(&fsm.RecordVersion{Version: v})
+	}
+	assert.Equal(t, []string{"w-1", "w-2", "w-4"}, weak(f))
+	l.Must(&fsm.RevokeCertificate{CertificateID: "w-2", Reason: "keyCompromise"})
+	assert.Equal(t, []string{"w-1", "w-4"}, weak(f), "a revoked certificate is no longer at risk")
+	strong := fsmtest.Version("cv-w-4b", "w-4", 9, l.Now, 90*fsm.Day)
+	l.Must(&fsm.RecordVersion{Version: strong})
+	assert.Equal(t, []string{"w-1"}, weak(f), "a strong key replaced the weak one")
+	want := stateHash(t, f)
+	require.NoError(t, f.Close())
+
+	// The same file at version 3, without the index.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("idx_certificates_weak")) }))
+	require.NoError(t, db.Close())
+	setSchemaVersion(t, path, 3)
+	g := fsmtest.OpenPath(t, path, fsm.Options{NoSync: true})
+	from, _, ok := g.Migrated()
+	require.True(t, ok)
+	assert.EqualValues(t, 3, from)
+	assert.Equal(t, []string{"w-1"}, weak(g))
+	assert.Equal(t, want, stateHash(t, g), "the migrated file is the one Apply wrote")
 }

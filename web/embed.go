@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -9,8 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
-	"time"
 )
 
 //go:embed static
@@ -25,11 +26,82 @@ const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 	"connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; " +
 	"frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'"
 
-// asset is one embedded file, with the ETag a browser revalidates it by.
+// asset is one embedded file, with the ETag a browser revalidates it by,
+// and its gzip encoding (nil when that would not be smaller) with an ETag
+// of its own: the two are different representations (RFC 9110 8.8.3), so a
+// cache never answers one with the other.
 type asset struct {
-	body  []byte
-	ctype string
-	etag  string
+	body   []byte
+	ctype  string
+	etag   string
+	gz     []byte
+	gzEtag string
+}
+
+// gzipped compresses b once, at start, at the best ratio (the files are
+// small and served many times); nil when it does not save anything.
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		panic(err)
+	}
+	if _, err := zw.Write(b); err != nil {
+		panic(err)
+	}
+	if err := zw.Close(); err != nil {
+		panic(err)
+	}
+	if buf.Len() >= len(b) {
+		return nil
+	}
+	return buf.Bytes()
+}
+
+// noneMatch reports whether an If-None-Match header names etag (weak
+// comparison, RFC 9110 13.1.2) or is "*": the browser holds this very
+// representation and is answered 304.
+func noneMatch(header, etag string) bool {
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if tag == "*" || tag == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip: a
+// "gzip" (or "x-gzip") or "*" coding whose q is not 0, and no "gzip;q=0".
+func acceptsGzip(r *http.Request) bool {
+	ok := false
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			name = strings.ToLower(strings.TrimSpace(name))
+			if name != "gzip" && name != "x-gzip" && name != "*" {
+				continue
+			}
+			allowed := true
+			for _, p := range strings.Split(params, ";") {
+				k, q, found := strings.Cut(strings.TrimSpace(p), "=")
+				if found && strings.EqualFold(strings.TrimSpace(k), "q") {
+					if f, err := strconv.ParseFloat(strings.TrimSpace(q), 64); err != nil || f == 0 {
+						allowed = false
+					}
+				}
+			}
+			if name == "*" {
+				ok = ok || allowed
+				continue
+			}
+			if !allowed {
+				return false // gzip refused by name outweighs a "*"
+			}
+			ok = true
+		}
+	}
+	return ok
 }
 
 // Handler serves the dashboard: index.html at "/" and the files under
@@ -58,7 +130,11 @@ func Handler() http.Handler {
 		if path.Ext(p) == ".js" {
 			ctype = "text/javascript; charset=utf-8"
 		}
-		assets["/"+p] = &asset{body: b, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+		a := &asset{body: b, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+		if a.gz = gzipped(b); a.gz != nil {
+			a.gzEtag = `"` + hex.EncodeToString(sum[:12]) + `-gzip"`
+		}
+		assets["/"+p] = a
 		return nil
 	})
 	if err != nil {
@@ -90,13 +166,25 @@ func Handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
+		body, etag := a.body, a.etag
+		if a.gz != nil {
+			h.Add("Vary", "Accept-Encoding")
+			if acceptsGzip(r) {
+				body, etag = a.gz, a.gzEtag
+				h.Set("Content-Encoding", "gzip")
+			}
+		}
 		h.Set("Content-Type", a.ctype)
 		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", a.etag)
-		if match := r.Header.Get("If-None-Match"); match != "" && match == a.etag {
+		h.Set("ETag", etag)
+		if noneMatch(r.Header.Get("If-None-Match"), etag) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(body)
+		}
 	})
 }

@@ -246,3 +246,20 @@ type Notification struct {
 	DedupKey      string             `json:"dedup_key,omitempty"`
 	Requeues      int                `json:"requeues,omitempty"`
 }
+
+// IssuerCA is the answer of GET /api/v1/issuers/{id}/ca: what the dashboard
+// shows of an issuer's own CA, read from the CA chain and the CRL the node
+// serves at /.well-known/pki. HasMaterial is false for an issuer that has
+// not made its CA yet (it does on its first issuance or test) and for one
+// whose CA is elsewhere (ACME, Vault, step-ca): the other fields are then
+// null. A field is also null when the issuer does not publish that part
+// (a chain, a CRL). No key is ever part of it.
+type IssuerCA struct {
+	IssuerID      string     `json:"issuer_id"`
+	HasMaterial   bool       `json:"has_material"`
+	CANotAfter    *time.Time `json:"ca_not_after"`   // the issuing CA (first of the chain)
+	RootNotAfter  *time.Time `json:"root_not_after"` // the root (last of the chain)
+	CRLThisUpdate *time.Time `json:"crl_this_update"`
+	CRLNextUpdate *time.Time `json:"crl_next_update"`
+	RevokedCount  *int       `json:"revoked_count"` // serials on the CRL
+}

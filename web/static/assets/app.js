@@ -1,6 +1,7 @@
 // The dashboard: signs in, draws the navigation for the key's role, and
 // renders the view the location's hash names. Views are modules of views/
-// exporting {title, render(main, ctx)}; see views/index.js for the routes.
+// exporting {title, render(main, ctx)}, imported when their route is first
+// shown; see views/index.js for the routes.
 import { h, href, mount } from './lib/dom.js';
 import { api, can, session, setUnauthorizedHandler, ApiError } from './lib/api.js';
 import { errorBox } from './lib/ui.js';
@@ -100,14 +101,18 @@ async function render() {
   }
   drawNav(path);
   const ctx = makeContext(route, params, query);
-  document.title = `${route.view.title || route.nav || 'certctl'} · certctl`;
+  document.title = `${route.nav || 'certctl'} · certctl`;
   mount(main, h('p', { class: 'loading' }, 'Loading…'));
+  let view = null;
   try {
-    await route.view.render(main, ctx);
+    view = (await route.load()).default;
+    if (ctx.signal.aborted) return; // left while its module loaded
+    document.title = `${view.title || route.nav || 'certctl'} · certctl`;
+    await view.render(main, ctx);
   } catch (err) {
     if (ctx.signal.aborted || (err instanceof ApiError && err.status === 401)) return;
     console.warn(err);
-    mount(main, h('h1', null, route.view.title || 'Error'), errorBox(err));
+    mount(main, h('h1', null, (view && view.title) || route.nav || 'Error'), errorBox(err));
   }
   if (document.activeElement === document.body) main.focus({ preventScroll: true });
 }

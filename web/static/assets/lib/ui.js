@@ -29,12 +29,18 @@ export function table(columns, rows, opts = {}) {
         c.label, active ? (opts.sort.desc ? ' ▼' : ' ▲') : ''));
   }));
   const body = rows.length
-    ? rows.map((r) => h('tr', opts.rowAttrs ? opts.rowAttrs(r) : null,
-      columns.map((c) => h('td', { class: c.class, 'data-label': c.label }, c.cell(r)))))
+    ? rows.map((r) => tableRow(columns, r, opts))
     : [h('tr', null, h('td', { colspan: columns.length, class: 'empty' }, opts.empty || 'Nothing here.'))];
   return h('div', { class: 'table-wrap' },
     h('table', { class: 'grid' }, opts.caption ? h('caption', null, opts.caption) : null,
       h('thead', null, head), h('tbody', null, body)));
+}
+
+// tableRow is one row of table(columns, rows, opts): a live refresh draws a
+// changed record's row again with it and swaps it in place.
+export function tableRow(columns, row, opts = {}) {
+  return h('tr', opts.rowAttrs ? opts.rowAttrs(row) : null,
+    columns.map((c) => h('td', { class: c.class, 'data-label': c.label }, c.cell(row))));
 }
 
 // pager shows "x–y of total" with previous/next; onPage(page) is called to move.

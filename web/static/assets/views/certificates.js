@@ -2,12 +2,17 @@
 // answered by the server (a page of 50 at a time, whatever the fleet's size)
 // and kept in the URL so a reload or the back button finds the same list;
 // bulk renew (operators, admins) and bulk revoke (admins) of checked rows.
+// The page refreshes itself every few seconds: rows that changed are drawn
+// again in place, new ones appear, and the checked rows, the focus and an
+// open dialog stay; nothing is refreshed while a bulk action is under way.
 import { h, mount, fmtDate, fmtNumber } from '../lib/dom.js';
 import { api, can, ApiError } from '../lib/api.js';
-import { badge, table, pager, toast, confirmAction, errorBox, field, pageHeader, revocationReasons } from '../lib/ui.js';
+import { badge, table, tableRow, pager, toast, confirmAction, errorBox, field, pageHeader, revocationReasons } from '../lib/ui.js';
 import { refs, refName, daysCell, certStatuses, keyTypes, risks, missingRoute } from './cert-common.js';
 
 const PER_PAGE = 50;
+// REFRESH_MS is how often the shown page is fetched again.
+const REFRESH_MS = 5000;
 // The query keys this view keeps in the URL, named as the API's filters.
 const FILTERS = ['q', 'status', 'risk', 'environment', 'owner_id', 'team_id', 'issuer_id', 'agent_id', 'target_id', 'key_type', 'expires_after', 'expires_before'];
 
@@ -123,13 +128,19 @@ export default {
 
     let seq = 0;
     let rows = [];
+    let loading = false; // a load() is waiting for its answer
+    let busy = false; // a bulk action is being confirmed or sent
+    let drawn = null; // the table shown: {columns, opts, all, tbody, pagerEl, total}
+    const listParams = () => ({ ...state.filters, sort: state.sort, page: state.page, per_page: PER_PAGE });
     async function load() {
       const mine = ++seq;
       results.setAttribute('aria-busy', 'true');
       let l;
+      loading = true;
       try {
-        l = await api.get('/api/v1/certificates', { ...state.filters, sort: state.sort, page: state.page, per_page: PER_PAGE }, { signal });
+        l = await api.get('/api/v1/certificates', listParams(), { signal });
       } catch (err) {
+        if (mine === seq) loading = false;
         if (mine !== seq || signal.aborted || (err instanceof ApiError && err.status === 401)) return;
         results.removeAttribute('aria-busy');
         mount(summary);
@@ -137,6 +148,7 @@ export default {
         return;
       }
       if (mine !== seq) return;
+      loading = false;
       const total = l.total || 0;
       const pages = Math.max(1, Math.ceil(total / PER_PAGE));
       if (state.page > pages && total > 0) { // past the end (the list shrank): the last page
@@ -147,17 +159,92 @@ export default {
       }
       rows = l.data || [];
       results.removeAttribute('aria-busy');
-      const filtered = Object.keys(state.filters).length > 0;
-      summary.textContent = `${fmtNumber(total)} certificate${total === 1 ? '' : 's'}${filtered ? ' match' + (total === 1 ? 'es' : '') + ' the filters' : ''}.`;
+      drawSummary(total);
       drawTable(total);
       drawBulk();
+    }
+
+    function drawSummary(total) {
+      const filtered = Object.keys(state.filters).length > 0;
+      summary.textContent = `${fmtNumber(total)} certificate${total === 1 ? '' : 's'}${filtered ? ' match' + (total === 1 ? 'es' : '') + ' the filters' : ''}.`;
+    }
+
+    // refresh fetches the page shown again and updates it in place: an
+    // unchanged row keeps its element (and so its checkbox, focus and
+    // scroll), a changed one is drawn again where it was, with the focus
+    // moved to the same control in it. It does nothing while the page is
+    // loading another list or a bulk action is under way.
+    async function refresh() {
+      if (busy || loading || !drawn || document.querySelector('dialog[open]')) return;
+      const mine = seq;
+      const l = await api.get('/api/v1/certificates', listParams(), { signal });
+      if (mine !== seq || busy || loading || !drawn || signal.aborted) return;
+      const fresh = l.data || [];
+      const total = l.total || 0;
+      const pages = Math.max(1, Math.ceil(total / PER_PAGE));
+      if (state.page > pages && total > 0) { load(); return; }
+      drawSummary(total);
+      if ((fresh.length === 0) !== (rows.length === 0)) { // empty ↔ rows: the table's shape changes
+        rows = fresh;
+        drawTable(total);
+        drawBulk();
+        return;
+      }
+      const before = new Map(rows.map((c) => [c.id, JSON.stringify(c)]));
+      const shown = new Map([...drawn.tbody.querySelectorAll(':scope > tr[data-id]')].map((tr) => [tr.dataset.id, tr]));
+      const active = document.activeElement;
+      let refocus = null;
+      const want = fresh.map((c) => {
+        const tr = shown.get(c.id);
+        if (tr && before.get(c.id) === JSON.stringify(c)) return tr;
+        const nt = drawRow(c);
+        if (tr && active && tr.contains(active)) {
+          const controls = [...tr.querySelectorAll('a, button, input, select')];
+          refocus = [...nt.querySelectorAll('a, button, input, select')][controls.indexOf(active)] || null;
+        }
+        return nt;
+      });
+      rows = fresh;
+      const keep = new Set(want);
+      for (const tr of shown.values()) if (!keep.has(tr)) tr.remove();
+      want.forEach((tr, i) => {
+        const at = drawn.tbody.children[i];
+        if (at !== tr) drawn.tbody.insertBefore(tr, at || null);
+      });
+      if (refocus) refocus.focus({ preventScroll: true });
+      if (drawn.all) drawn.all.checked = rows.length > 0 && rows.every((c) => selected.has(c.id));
+      if (total !== drawn.total) {
+        const hadFocus = drawn.pagerEl.contains(document.activeElement);
+        const index = [...drawn.pagerEl.querySelectorAll('button')].indexOf(document.activeElement);
+        const p = drawPager(total);
+        drawn.pagerEl.replaceWith(p);
+        drawn.pagerEl = p;
+        drawn.total = total;
+        if (hadFocus) { const b = p.querySelectorAll('button')[index]; if (b && !b.disabled) b.focus({ preventScroll: true }); }
+      }
+    }
+
+    // drawRow draws one record's row of the table shown.
+    function drawRow(c) {
+      const tr = tableRow(drawn.columns, c, drawn.opts);
+      for (const td of tr.querySelectorAll('td.check')) td.setAttribute('data-label', 'Select');
+      return tr;
+    }
+
+    function drawPager(total) {
+      return pager({ page: state.page, perPage: PER_PAGE, total }, (p) => {
+        state.page = p;
+        writeURL();
+        load().then(() => results.querySelector('table').scrollIntoView({ block: 'start', behavior: 'instant' }));
+      });
     }
 
     function drawTable(total) {
       const sortKey = state.sort.replace(/^-/, '');
       const columns = [];
+      let all = null;
       if (can('write')) {
-        const all = h('input', { type: 'checkbox', 'aria-label': 'Select every certificate on this page', 'data-action': 'select-page',
+        all = h('input', { type: 'checkbox', 'aria-label': 'Select every certificate on this page', 'data-action': 'select-page',
           checked: rows.length > 0 && rows.every((c) => selected.has(c.id)) });
         all.addEventListener('change', () => {
           for (const c of rows) if (all.checked) selected.add(c.id); else selected.delete(c.id);
@@ -187,20 +274,19 @@ export default {
       );
       // A header label that is a node (the select-all box) is fine for table();
       // its data-label for phone cards must be text.
-      const t = table(columns, rows, {
+      const opts = {
         sort: sortKey ? { key: sortKey, desc: state.sort.startsWith('-') } : null,
         onSort,
         empty: Object.keys(state.filters).length ? 'No certificate matches these filters.' : 'No certificates yet.',
         rowAttrs: (c) => ({ 'data-id': c.id, 'data-status': c.status }),
-      });
+      };
+      const t = table(columns, rows, opts);
       t.querySelector('table').setAttribute('data-testid', 'certificates-table');
       t.querySelector('table').setAttribute('aria-describedby', 'list-summary');
       for (const td of t.querySelectorAll('td.check')) td.setAttribute('data-label', 'Select');
-      mount(results, t, pager({ page: state.page, perPage: PER_PAGE, total }, (p) => {
-        state.page = p;
-        writeURL();
-        load().then(() => results.querySelector('table').scrollIntoView({ block: 'start', behavior: 'instant' }));
-      }));
+      const pagerEl = drawPager(total);
+      mount(results, t, pagerEl);
+      drawn = { columns, opts, all, tbody: t.querySelector('tbody'), pagerEl, total };
     }
 
     function drawBulk() {
@@ -225,7 +311,16 @@ export default {
       done();
     }
 
-    async function bulkRenew() {
+    // bulk runs a bulk action with the live refresh held until it ends.
+    async function bulk(action) {
+      busy = true;
+      try { await action(); } finally { busy = false; }
+    }
+
+    function bulkRenew() { return bulk(doBulkRenew); }
+    function bulkRevoke() { return bulk(doBulkRevoke); }
+
+    async function doBulkRenew() {
       const ids = [...selected];
       const ok = await confirmAction({ title: `Renew ${ids.length} certificate${ids.length === 1 ? '' : 's'}?`, message: 'A renewal job is started for each (or the open one kept). Revoked and archived certificates are skipped.', confirm: 'Renew' });
       if (!ok) return;
@@ -239,7 +334,7 @@ export default {
       }
     }
 
-    async function bulkRevoke() {
+    async function doBulkRevoke() {
       const ids = [...selected];
       const ok = await confirmAction({ title: `Revoke ${ids.length} certificate${ids.length === 1 ? '' : 's'}?`, message: 'Revocation cannot be undone: each certificate goes on its issuer\'s CRL and its open jobs are cancelled.', confirm: 'Revoke', danger: true, reasons: revocationReasons });
       if (!ok) return;
@@ -255,5 +350,6 @@ export default {
 
     drawBounds();
     await load();
+    ctx.every(REFRESH_MS, refresh);
   },
 };

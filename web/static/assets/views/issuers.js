@@ -1,29 +1,27 @@
 // Issuers: the configured certificate authorities. For the built-in Local CA
-// (type GenericCA) the CA certificate's expiry and the CRL's next update are
-// read from the node's own /.well-known/pki files.
+// (type GenericCA) the CA certificate's expiry and the CRL's next update come
+// from GET /api/v1/issuers/{id}/ca, which also says when the CA has not been
+// made yet (rather than the 404 of the /.well-known/pki files).
 import { h, fmtDate, fmtTime, daysLeft } from '../lib/dom.js';
 import { api, can } from '../lib/api.js';
 import { toast } from '../lib/ui.js';
 import { crudView, enabledBadge, valueText } from '../lib/resource.js';
-import { pemBlocks, certValidity, crlDates } from '../lib/x509.js';
 
 const types = ['GenericCA', 'ACME', 'VaultPKI', 'StepCA'];
 
-// pki fetches the CA chain and CRL of a Local CA issuer.
+// pki reads what the node knows of an issuer's own CA: {ca, crl, error}.
 async function pki(id, signal) {
-  const out = { ca: null, crl: null, error: '' };
-  const get = (p) => fetch(p, { signal, credentials: 'omit', cache: 'no-store', redirect: 'error' });
+  const out = { ca: null, crl: null, made: false, error: '' };
   try {
-    const res = await get(`/.well-known/pki/ca/${encodeURIComponent(id)}`);
-    if (res.ok) {
-      const certs = pemBlocks(await res.text()).map(certValidity);
-      if (certs.length) out.ca = { issuing: certs[0], soonest: certs.reduce((a, b) => (b.notAfter < a.notAfter ? b : a)) };
-    }
-  } catch (err) { if (signal.aborted) throw err; out.error = `CA: ${err.message}`; }
-  try {
-    const res = await get(`/.well-known/pki/crl/${encodeURIComponent(id)}`);
-    if (res.ok) out.crl = crlDates(new Uint8Array(await res.arrayBuffer()));
-  } catch (err) { if (signal.aborted) throw err; out.error += `${out.error ? '; ' : ''}CRL: ${err.message}`; }
+    const r = await api.get(`/api/v1/issuers/${encodeURIComponent(id)}/ca`, null, { signal });
+    const date = (v) => (v ? new Date(v) : null);
+    out.made = Boolean(r.has_material);
+    if (r.ca_not_after) out.ca = { issuing: date(r.ca_not_after), root: date(r.root_not_after) };
+    if (r.crl_this_update) out.crl = { thisUpdate: date(r.crl_this_update), nextUpdate: date(r.crl_next_update), revoked: r.revoked_count };
+  } catch (err) {
+    if (signal.aborted) throw err;
+    out.error = err.message;
+  }
   return out;
 }
 
@@ -39,22 +37,24 @@ function caCell(r) {
   if (r.type !== 'GenericCA') return '—';
   const p = r._pki;
   if (!p) return '…';
-  if (!p.ca) return p.error ? h('span', { class: 'muted', title: p.error }, 'not readable') : 'not created yet';
-  const { issuing, soonest } = p.ca;
-  return h('div', { 'data-field': 'ca-expiry' }, dateLeft(issuing.notAfter),
-    soonest !== issuing ? h('div', { class: 'muted small' }, `chain's ${soonest.subject || 'root'}: `, dateLeft(soonest.notAfter)) : null);
+  if (p.error) return h('span', { class: 'muted', title: p.error }, 'not readable');
+  if (!p.ca) return p.made ? 'no chain published' : 'not created yet';
+  const { issuing, root } = p.ca;
+  return h('div', { 'data-field': 'ca-expiry' }, dateLeft(issuing),
+    root && root.getTime() !== issuing.getTime() ? h('div', { class: 'muted small' }, 'root: ', dateLeft(root)) : null);
 }
 
 function crlCell(r) {
   if (r.type !== 'GenericCA') return '—';
   const p = r._pki;
   if (!p) return '…';
-  if (!p.crl) return 'none published';
+  if (!p.crl) return p.made ? 'none published' : '—';
   const next = p.crl.nextUpdate;
   const overdue = next && next.getTime() < Date.now();
   return h('div', { 'data-field': 'crl-next-update' },
     next ? h('time', { datetime: next.toISOString(), title: `this update ${fmtTime(p.crl.thisUpdate)}` }, fmtTime(next)) : 'no next update',
-    overdue ? [' ', h('span', { class: 'badge badge-bad' }, 'overdue')] : null);
+    overdue ? [' ', h('span', { class: 'badge badge-bad' }, 'overdue')] : null,
+    typeof p.crl.revoked === 'number' ? h('div', { class: 'muted small' }, `${p.crl.revoked} revoked`) : null);
 }
 
 export default crudView({
@@ -74,7 +74,7 @@ export default crudView({
     { label: 'Configuration', cell: (r) => h('span', { class: 'config-text' }, valueText(r.config)) },
     { label: 'CA expires', cell: caCell },
     { label: 'CRL next update', cell: crlCell },
-    { label: 'Files', cell: (r) => (r.type === 'GenericCA'
+    { label: 'Files', cell: (r) => (r.type === 'GenericCA' && r._pki && r._pki.made
       ? h('span', { class: 'actions' },
         h('a', { href: `/.well-known/pki/ca/${encodeURIComponent(r.id)}`, download: `${r.id}-ca.pem` }, 'CA (PEM)'),
         h('a', { href: `/.well-known/pki/crl/${encodeURIComponent(r.id)}`, download: `${r.id}.crl` }, 'CRL'))
