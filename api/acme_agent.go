@@ -5,30 +5,15 @@ import (
 
 	"github.com/certctl/certctl/api/wire"
 	"github.com/certctl/certctl/fsm"
-	"github.com/certctl/certctl/node"
 	"github.com/gin-gonic/gin"
 )
 
-// ownAgent loads the agent of the path for a request made with that
-// agent's own key: the ACME answers are the agent's to serve and confirm,
-// not an operator's to confirm on its behalf.
-func (s *Server) ownAgent(c *gin.Context) (*fsm.Agent, bool) {
-	a, ok := s.liveAgent(c)
-	if !ok {
-		return nil, false
-	}
-	if who := principalOf(c); who.role != fsm.RoleAgent || who.agentID != a.ID {
-		fail(c, refuse(node.CodeForbidden, "only agent "+a.ID+"'s own key serves its ACME challenges"))
-		return nil, false
-	}
-	return a, true
-}
-
 // agentACMEChallenges lists the live HTTP-01 answers the agent is to serve
 // on its host: those of orders for certificates mapped to its targets,
-// under issuers with http01_responder agent. Nothing else.
+// under issuers with http01_responder agent. Nothing else. Another agent's
+// key is refused (403) by the route's access, as on every agent route.
 func (s *Server) agentACMEChallenges(c *gin.Context) {
-	a, ok := s.ownAgent(c)
+	a, ok := s.liveAgent(c)
 	if !ok {
 		return
 	}
@@ -50,7 +35,7 @@ func (s *Server) agentACMEChallenges(c *gin.Context) {
 // order waiting for it then tells the CA to validate. A token that is not
 // one of the agent's live answers is 404, whether or not it exists.
 func (s *Server) agentACMEServed(c *gin.Context) {
-	a, ok := s.ownAgent(c)
+	a, ok := s.liveAgent(c)
 	if !ok {
 		return
 	}
