@@ -211,13 +211,13 @@ func (r *Responder) Close() {
 // remove takes token down; r.mu is held.
 func (r *Responder) remove(token string) {
 	delete(r.live, token)
+	r.log.Info("acme http-01 answer taken down", "token", token)
 	if r.webroot == "" {
 		return
 	}
 	if err := os.Remove(filepath.Join(r.webroot, filepath.FromSlash(acmePathPrefix), token)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		r.log.Warn("acme answer file not removed", "token", token, "err", err)
 	}
-	r.log.Info("acme http-01 answer taken down", "token", token)
 }
 
 // writeFile writes the answer of token under the webroot, readable by the

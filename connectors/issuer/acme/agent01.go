@@ -62,6 +62,16 @@ func (p *publisher) presentByAgent(ctx context.Context, domain, token, keyAuth s
 	if err != nil {
 		return err
 	}
+	// lego cleans up only the challenges it presented: an answer no agent
+	// confirmed is withdrawn here.
+	confirmed := false
+	defer func() {
+		if !confirmed {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = p.i.c.challenges.Withdraw(wctx, p.i.id, token)
+		}
+	}()
 	wait := p.i.c.opts.AgentWait
 	if wait <= 0 {
 		wait = 20 * time.Second
@@ -72,6 +82,7 @@ func (p *publisher) presentByAgent(ctx context.Context, domain, token, keyAuth s
 	defer tick.Stop()
 	for {
 		if _, ok := checker.ServedBy(token); ok {
+			confirmed = true
 			return nil
 		}
 		select {
