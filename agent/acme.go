@@ -227,11 +227,28 @@ func (r *Responder) writeFile(token, keyAuth string) error {
 	if r.webroot == "" {
 		return nil
 	}
-	dir := filepath.Join(r.webroot, filepath.FromSlash(acmePathPrefix))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	// .well-known and acme-challenge are made here or must be real
+	// directories: a symbolic link in the webroot (its web application may
+	// write there) must not send the agent's write elsewhere.
+	dir := r.webroot
+	for _, part := range []string{".well-known", "acme-challenge"} {
+		dir = filepath.Join(dir, part)
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		fi, err := os.Lstat(dir)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("agent: %s is not a directory (a symbolic link?): the ACME answers are written only into real directories under acme_webroot", dir)
+		}
 	}
-	return writeFileAtomic(filepath.Join(dir, token), []byte(keyAuth), 0o644)
+	path := filepath.Join(dir, token)
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("agent: %s exists and is not a regular file", path)
+	}
+	return writeFileAtomic(path, []byte(keyAuth), 0o644)
 }
 
 // ServeACME listens on addr and serves r's answers until ctx ends.

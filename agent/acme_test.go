@@ -232,3 +232,17 @@ func freeAddr(t *testing.T) string {
 	require.NoError(t, ln.Close())
 	return addr
 }
+
+// A symbolic link in the webroot does not send the answer elsewhere.
+func TestACME_WebrootSymlinkRefused(t *testing.T) {
+	cluster := &acmeCluster{fakeCluster: newFakeCluster(t)}
+	webroot, elsewhere := t.TempDir(), t.TempDir()
+	require.NoError(t, os.Symlink(elsewhere, filepath.Join(webroot, ".well-known")))
+	a := newACMEAgent(t, cluster, "", webroot)
+	cluster.set(answerOf(tokA, time.Minute))
+	require.NoError(t, a.SyncACME(context.Background()))
+	assert.Empty(t, cluster.confirmed, "not confirmed: not served")
+	entries, err := os.ReadDir(elsewhere)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing written through the link")
+}
