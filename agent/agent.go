@@ -59,6 +59,14 @@ type Config struct {
 	API                       API
 	Targets                   *target.Registry
 	Logger                    *slog.Logger
+	// ACMEHTTPAddr and ACMEWebroot answer ACME HTTP-01 on this host for
+	// issuers with http01_responder agent (acme.go): a listener of the
+	// agent's own (e.g. ":80"), or files under a web server's document
+	// root. Both empty (the default): the agent answers none. API must
+	// then be an ACMEAPI too. ACMEPoll is how often it asks for answers
+	// (default DefaultACMEPoll).
+	ACMEHTTPAddr, ACMEWebroot string
+	ACMEPoll                  time.Duration
 }
 
 // Agent is the runtime of certctl-agent.
@@ -71,6 +79,9 @@ type Agent struct {
 	// ShutdownGrace after it.
 	jobCtx    context.Context
 	cancelJob context.CancelFunc
+	// responder and acmeAPI answer ACME HTTP-01; nil when not configured.
+	responder *Responder
+	acmeAPI   ACMEAPI
 }
 
 // New checks cfg and opens the key store and the journal.
@@ -104,6 +115,17 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("agent", cfg.AgentID), keys: keys, journal: j}
+	if cfg.ACMEHTTPAddr != "" || cfg.ACMEWebroot != "" {
+		api, ok := cfg.API.(ACMEAPI)
+		if !ok {
+			return nil, errors.New("agent: Config.API does not speak the ACME answers' part of the protocol")
+		}
+		setDefault(&a.cfg.ACMEPoll, DefaultACMEPoll)
+		if a.responder, err = NewResponder(cfg.ACMEWebroot, nil, a.log); err != nil {
+			return nil, err
+		}
+		a.acmeAPI = api
+	}
 	a.jobCtx, a.cancelJob = context.WithCancel(context.Background())
 	return a, nil
 }
@@ -130,15 +152,28 @@ func (a *Agent) Run(ctx context.Context) error {
 		"heartbeat", a.cfg.HeartbeatInterval, "poll", a.cfg.PollInterval, "targets", a.cfg.Targets.Types())
 	a.settle(ctx)
 
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	loopCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	loops := 2
+	if a.responder != nil {
+		defer a.responder.Close()
+		if a.cfg.ACMEHTTPAddr != "" {
+			if _, err := ServeACME(loopCtx, a.cfg.ACMEHTTPAddr, a.responder, a.log); err != nil {
+				return err
+			}
+		}
+		loops++
+		go func() { errs <- a.loop(loopCtx, "acme answers", a.cfg.ACMEPoll, a.SyncACME) }()
+	}
 	go func() { errs <- a.loop(loopCtx, "heartbeat", a.cfg.HeartbeatInterval, a.Heartbeat) }()
 	go func() { errs <- a.loop(loopCtx, "work poll", a.cfg.PollInterval, a.PollOnce) }()
 	err := <-errs
 	cancel()
-	if err2 := <-errs; err == nil {
-		err = err2
+	for range loops - 1 {
+		if err2 := <-errs; err == nil {
+			err = err2
+		}
 	}
 	a.log.Info("agent stopped", "err", err)
 	return err

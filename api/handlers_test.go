@@ -320,6 +320,7 @@ func routeCases() map[string]routeCase {
 	add(healthCases())
 	add(certificateCases())
 	add(agentCases())
+	add(acmeAgentCases())
 	add(jobAuditNotificationCases())
 	add(authClusterCases())
 	add(restoreCases())

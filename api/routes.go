@@ -83,6 +83,8 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/api/v1/agents/:id/csr", access: accessAgent, handler: s.agentCSR, summary: "Submit a CSR for an AwaitingCSR job", tag: "agent protocol", request: wire.CSRRequest{}, response: status, status: 202},
 		{method: "GET", path: "/api/v1/agents/:id/certificates/:cert_id", access: accessAgent, handler: s.agentPickup, summary: "Fetch an issued certificate with its chain", tag: "agent protocol", response: wire.CertificatePickup{}, status: 200},
 		{method: "POST", path: "/api/v1/agents/:id/jobs/:job_id/status", access: accessAgent, handler: s.agentJobStatus, summary: "Report a job's outcome", tag: "agent protocol", request: wire.JobStatusRequest{}, response: status, status: 200},
+		{method: "GET", path: "/api/v1/agents/:id/acme-challenges", access: accessAgent, handler: s.agentACMEChallenges, summary: "ACME HTTP-01 answers this agent serves on its host (issuers with http01_responder agent)", tag: "agent protocol", response: wire.ACMEChallengesResponse{}, status: 200},
+		{method: "POST", path: "/api/v1/agents/:id/acme-challenges/:token/served", access: accessAgent, handler: s.agentACMEServed, summary: "Confirm this agent serves an ACME HTTP-01 answer; the order then asks the CA to validate", tag: "agent protocol", response: status, status: 200},
 
 		{method: "GET", path: "/api/v1/jobs", access: accessRead, handler: s.listJobs, summary: "List jobs", tag: "jobs", response: wire.List[wire.Job]{}, status: 200, query: withList("status", "type", "agent_id", "certificate_id", "consistency")},
 		{method: "GET", path: "/api/v1/jobs/:id", access: accessRead, handler: s.getJob, summary: "Get a job", tag: "jobs", response: wire.Job{}, status: 200},

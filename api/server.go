@@ -25,6 +25,7 @@ type State interface {
 	Members() ([]fsm.Member, error)
 
 	Certificate(id string) (*fsm.Certificate, error)
+	ACMEChallengesForAgent(agentID string, now time.Time) ([]fsm.ACMEChallenge, error)
 	CertificateJSON(id string) (json.RawMessage, error)
 	Certificates(fsm.CertificateFilter, fsm.Page) (fsm.List[fsm.Certificate], error)
 	CertificatesJSON(fsm.CertificateFilter, fsm.Page) (fsm.List[json.RawMessage], error)

@@ -17,6 +17,14 @@ type ACMEChallenge struct {
 	KeyAuthorization string    `json:"key_authorization"`
 	IssuerID         string    `json:"issuer_id"`
 	ExpiresAt        time.Time `json:"expires_at"`
+	// Responder "agent" (ACMEResponderAgent) has the agents of
+	// CertificateID's targets serve the answer on their hosts; the order
+	// waits until one of them confirms (ServedBy, ServedAt). Empty: the
+	// nodes serve it. See acme_agent.go.
+	Responder     string     `json:"responder,omitempty"`
+	CertificateID string     `json:"certificate_id,omitempty"`
+	ServedBy      string     `json:"served_by,omitempty"`
+	ServedAt      *time.Time `json:"served_at,omitempty"`
 }
 
 // Bounds of an ACMEChallenge. RFC 8555 tokens carry at least 128 bits
@@ -69,12 +77,18 @@ func (p *PutACMEChallenge) Validate() error {
 	if c.ExpiresAt.IsZero() {
 		return invalidf("expires_at", "an ACME challenge answer needs an expiry")
 	}
-	return nil
+	return validateResponder(c)
 }
 func (p *PutACMEChallenge) apply(t *txn) (any, error) {
 	if err := t.requireExists(bucketIssuers, "issuer", "issuer_id", p.Challenge.IssuerID); err != nil {
 		return nil, err
 	}
+	if p.Challenge.Responder == ACMEResponderAgent {
+		if err := t.requireExists(bucketCertificates, "certificate", "certificate_id", p.Challenge.CertificateID); err != nil {
+			return nil, err
+		}
+	}
+	p.Challenge.ServedBy, p.Challenge.ServedAt = "", nil
 	now := t.now()
 	if !p.Challenge.ExpiresAt.After(now) || p.Challenge.ExpiresAt.Sub(now) > MaxACMEChallengeLife {
 		return nil, invalidf("expires_at", "an ACME challenge answer must expire within %s of now", MaxACMEChallengeLife)

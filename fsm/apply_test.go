@@ -826,6 +826,20 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"acme_challenge_removed", "issuer", fsmtest.IssuerID}},
 		},
 		{
+			name: "ConfirmACMEChallenge",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.PutACMEChallenge{Challenge: fsm.ACMEChallenge{Token: "tok", KeyAuthorization: "tok.thumb",
+					IssuerID: fsmtest.IssuerID, ExpiresAt: at(10 * time.Minute), Responder: fsm.ACMEResponderAgent, CertificateID: fsmtest.CertificateID}})
+			},
+			payload: &fsm.ConfirmACMEChallenge{Token: "tok", AgentID: fsmtest.AgentID},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				by, ok := f.ACMEChallengeServedBy("tok")
+				assert.True(t, ok)
+				assert.Equal(t, fsmtest.AgentID, by)
+			},
+			audit: []auditWant{{"acme_challenge_served", "certificate", fsmtest.CertificateID}},
+		},
+		{
 			name:    "ReleaseLease",
 			setup:   func(l *fsmtest.Log) { claimed(l, fsmtest.Job("job-1", fsm.JobRenewal)) },
 			payload: &fsm.ReleaseLease{JobID: "job-1", Holder: "node-1"},

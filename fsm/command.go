@@ -86,6 +86,8 @@ const (
 
 	CommandPutACMEChallenge    CommandType = 101
 	CommandDeleteACMEChallenge CommandType = 102
+	// CommandConfirmACMEChallenge: an agent serves an HTTP-01 answer.
+	CommandConfirmACMEChallenge CommandType = 103
 
 	CommandReevaluatePolicies CommandType = 110
 
@@ -168,6 +170,7 @@ var commands = []commandSpec{
 	register[SetIssuerMaterial](CommandSetIssuerMaterial, "SetIssuerMaterial"),
 	register[PutACMEChallenge](CommandPutACMEChallenge, "PutACMEChallenge"),
 	register[DeleteACMEChallenge](CommandDeleteACMEChallenge, "DeleteACMEChallenge"),
+	register[ConfirmACMEChallenge](CommandConfirmACMEChallenge, "ConfirmACMEChallenge"),
 	register[ReevaluatePolicies](CommandReevaluatePolicies, "ReevaluatePolicies"),
 	register[StartJob](CommandStartJob, "StartJob"),
 	register[ImportRecords](CommandImportRecords, "ImportRecords"),

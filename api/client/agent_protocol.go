@@ -41,3 +41,19 @@ func (c *Client) PickupCertificate(ctx context.Context, agentID, certID string) 
 func (c *Client) ReportJobStatus(ctx context.Context, agentID, jobID string, st wire.JobStatusRequest) error {
 	return c.action(ctx, apiPath("agents", agentID, "jobs", jobID, "status"), st, http.StatusOK)
 }
+
+// ACMEChallenges lists the ACME HTTP-01 answers agent agentID is to serve
+// on its host (issuers with http01_responder agent).
+func (c *Client) ACMEChallenges(ctx context.Context, agentID string) (*wire.ACMEChallengesResponse, error) {
+	r, err := get[wire.ACMEChallengesResponse](ctx, c, apiPath("agents", agentID, "acme-challenges"))
+	if err == nil && r.Challenges == nil {
+		r.Challenges = []wire.ACMEChallenge{}
+	}
+	return r, err
+}
+
+// ConfirmACMEChallenge tells the cluster agent agentID serves the answer of
+// token, so the order asks the CA to validate.
+func (c *Client) ConfirmACMEChallenge(ctx context.Context, agentID, token string) error {
+	return c.action(ctx, apiPath("agents", agentID, "acme-challenges", token, "served"), nil, http.StatusOK)
+}

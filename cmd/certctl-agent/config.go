@@ -36,6 +36,9 @@ type agentConfig struct {
 	JobTimeout      string     `yaml:"job_timeout"`
 	AllowedCommands stringList `yaml:"allowed_commands"`
 	AllowedDirs     stringList `yaml:"allowed_dirs"`
+	ACMEHTTPAddr    string     `yaml:"acme_http_addr"`
+	ACMEWebroot     string     `yaml:"acme_webroot"`
+	ACMEPoll        string     `yaml:"acme_poll_interval"`
 	LogLevel        string     `yaml:"log_level"`
 	LogFormat       string     `yaml:"log_format"`
 }
@@ -92,6 +95,9 @@ var settings = []setting{
 	{"job-timeout", "CERTCTL_JOB_TIMEOUT", "longest time one job (a deployment with its validation) may take", func(c *agentConfig) any { return &c.JobTimeout }},
 	{"allowed-commands", "CERTCTL_ALLOWED_COMMANDS", "whole command lines (program and arguments; {cert_path}, {key_path}, {chain_path}, {fullchain_path}, {pem_path} stand for the target's paths) the targets' validate and reload commands must match to run, comma-separated (default: none, so no command runs; commands never run through a shell)", func(c *agentConfig) any { return &c.AllowedCommands }},
 	{"allowed-dirs", "CERTCTL_ALLOWED_DIRS", "directories certificate and key files may be written into, comma-separated (default: none, so nothing is written but the agent's own keys and state)", func(c *agentConfig) any { return &c.AllowedDirs }},
+	{"acme-http-addr", "CERTCTL_ACME_HTTP_ADDR", "answer ACME HTTP-01 for this host's certificates (issuers with http01_responder agent) on a listener of the agent's own at this address, e.g. :80 (default: none)", func(c *agentConfig) any { return &c.ACMEHTTPAddr }},
+	{"acme-webroot", "CERTCTL_ACME_WEBROOT", "answer ACME HTTP-01 for this host's certificates by writing .well-known/acme-challenge/<token> files under this web server document root, inside allowed_dirs; removed once the order is done (default: none)", func(c *agentConfig) any { return &c.ACMEWebroot }},
+	{"acme-poll-interval", "CERTCTL_ACME_POLL_INTERVAL", "time between asks for ACME HTTP-01 answers, when acme_http_addr or acme_webroot is set", func(c *agentConfig) any { return &c.ACMEPoll }},
 	{"log-level", "CERTCTL_LOG_LEVEL", "debug, info, warn or error", func(c *agentConfig) any { return &c.LogLevel }},
 	{"log-format", "CERTCTL_LOG_FORMAT", "text or json", func(c *agentConfig) any { return &c.LogFormat }},
 }
@@ -103,6 +109,7 @@ func defaultConfig() agentConfig {
 		Heartbeat:  "60s",
 		Poll:       "30s",
 		JobTimeout: "5m",
+		ACMEPoll:   "2s",
 		LogLevel:   "info",
 		LogFormat:  "text",
 	}
@@ -208,6 +215,7 @@ func readConfigFile(path string, cfg *agentConfig) error {
 type settled struct {
 	agentConfig
 	heartbeat, poll, jobTimeout time.Duration
+	acmePoll                    time.Duration
 }
 
 // check says what is missing or wrong, naming the setting to fix.
@@ -250,6 +258,7 @@ func (c agentConfig) check() (settled, error) {
 			problems = append(problems, fmt.Sprintf("allowed_dirs: %q must be an absolute directory in clean form, such as /etc/nginx/certs", d))
 		}
 	}
+	problems = append(problems, c.checkACME(&s)...)
 	if s.StateDir == "" && s.KeyDir != "" {
 		s.StateDir = filepath.Join(filepath.Dir(filepath.Clean(s.KeyDir)), "state")
 	}

@@ -135,6 +135,7 @@ func newAgent(s settled, log *slog.Logger) (*agent.Agent, error) {
 		AgentID: s.AgentID, Hostname: host, Version: version, KeyDir: s.KeyDir, StateDir: s.StateDir,
 		HeartbeatInterval: s.heartbeat, PollInterval: s.poll, Jitter: agent.DefaultJitter, JobTimeout: s.jobTimeout,
 		API: api, Targets: targets, Logger: log,
+		ACMEHTTPAddr: s.ACMEHTTPAddr, ACMEWebroot: s.ACMEWebroot, ACMEPoll: s.acmePoll,
 	})
 }
 

@@ -22,9 +22,25 @@ type acmeChallenges struct {
 	nodeID string
 	n      proposer
 	now    func() time.Time
+	// state reads the agents' confirmations (*fsm.FSM); nil: none.
+	state interface {
+		ACMEChallengeServedBy(token string) (string, bool)
+	}
 }
 
-var _ acme.Challenges = (*acmeChallenges)(nil)
+var (
+	_ acme.Challenges    = (*acmeChallenges)(nil)
+	_ acme.ServedChecker = (*acmeChallenges)(nil)
+)
+
+// ServedBy returns the agent that confirmed it serves token, from this
+// node's replicated state.
+func (c *acmeChallenges) ServedBy(token string) (string, bool) {
+	if c.state == nil {
+		return "", false
+	}
+	return c.state.ACMEChallengeServedBy(token)
+}
 
 func (c *acmeChallenges) propose(ctx context.Context, requestID string, p fsm.Payload) error {
 	cmd, err := fsm.NewCommand(fsm.Meta{Actor: "scheduler/" + c.nodeID, ActorType: fsm.ActorSystem,
@@ -39,7 +55,8 @@ func (c *acmeChallenges) propose(ctx context.Context, requestID string, p fsm.Pa
 // Publish commits the answer; it returns once it is applied on the leader.
 func (c *acmeChallenges) Publish(ctx context.Context, a acme.Answer) error {
 	err := c.propose(ctx, "acme-challenge/"+a.Token+"/put", &fsm.PutACMEChallenge{Challenge: fsm.ACMEChallenge{
-		Token: a.Token, KeyAuthorization: a.KeyAuthorization, IssuerID: a.IssuerID, ExpiresAt: a.ExpiresAt}})
+		Token: a.Token, KeyAuthorization: a.KeyAuthorization, IssuerID: a.IssuerID, ExpiresAt: a.ExpiresAt,
+		CertificateID: a.CertificateID, Responder: a.Responder}})
 	if err != nil {
 		return fmt.Errorf("acme: publish the HTTP-01 answer for issuer %s: %w", a.IssuerID, err)
 	}

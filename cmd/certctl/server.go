@@ -219,7 +219,7 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	// their declarations.
 	// lego logs through its own default logger: make it the node's.
 	legolog.SetDefault(log.With("component", "acme"))
-	issuers, err := issuerRegistry(kek, &acmeChallenges{nodeID: cfg.NodeID, n: n, now: time.Now}, cfg.ACMEDNSHooks...)
+	issuers, err := issuerRegistry(kek, &acmeChallenges{nodeID: cfg.NodeID, n: n, now: time.Now, state: n.FSM()}, cfg.ACMEDNSHooks...)
 	if err != nil {
 		clear(kek)
 		ln.Close()

@@ -109,6 +109,10 @@ type IssuanceRequest struct {
 	// Validity is the lifetime wanted when NotAfter is zero; zero means the
 	// issuer's configured default.
 	Validity time.Duration
+	// CertificateID is the managed certificate the request is for, when
+	// there is one: an ACME issuer whose HTTP-01 answers are served by the
+	// agents hands them to the agents of its targets.
+	CertificateID string
 }
 
 // RenewalRequest asks for the successor of a certificate. Issuers that keep

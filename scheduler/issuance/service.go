@@ -291,7 +291,7 @@ func (s *Service) SignCSR(ctx context.Context, agentID string, job fsm.Job, cert
 	if err != nil {
 		return err
 	}
-	res, err := iss.IssueCertificate(ctx, issuer.IssuanceRequest{CommonName: cert.CommonName, SANs: cert.SANs, CSRPEM: csrPEM, Serial: serial})
+	res, err := iss.IssueCertificate(ctx, issuer.IssuanceRequest{CommonName: cert.CommonName, SANs: cert.SANs, CSRPEM: csrPEM, Serial: serial, CertificateID: cert.ID})
 	var caErr *issuer.CAError
 	if errors.As(err, &caErr) {
 		// The CA's own answer goes on the job: retried later or failed

@@ -32,6 +32,10 @@ type Answer struct {
 	Token            string
 	KeyAuthorization string
 	ExpiresAt        time.Time
+	// CertificateID is the certificate the order is for; with Responder
+	// ResponderAgent its targets' agents serve the answer.
+	CertificateID string
+	Responder     string
 }
 
 // Challenges publishes HTTP-01 answers where every node serves them: cmd's
@@ -58,6 +62,9 @@ type Options struct {
 	// name as dns_hook (the server's acme_dns_hooks): set by whoever
 	// administers the nodes, never through the API. None: no hook runs.
 	DNSHooks []string
+	// AgentWait bounds the wait for an agent to confirm it serves an
+	// HTTP-01 answer (http01_responder: agent); default 20s.
+	AgentWait time.Duration
 }
 
 // connector is what every ACME issuer of a node shares.
@@ -189,7 +196,7 @@ func (i *Issuer) IssueCertificate(ctx context.Context, req issuer.IssuanceReques
 	if i.cfg.Challenge == ChallengeDNS01 {
 		err = i.setDNS01(client)
 	} else {
-		err = client.Challenge.SetHTTP01Provider(&publisher{i: i})
+		err = client.Challenge.SetHTTP01Provider(&publisher{i: i, certID: req.CertificateID})
 	}
 	if err != nil {
 		return nil, err
@@ -290,11 +297,17 @@ func names(csr *x509.CertificateRequest) []string {
 // publisher is the HTTP-01 challenge.Provider of one order: Present
 // publishes the answer through the connector's Challenges (committed
 // before lego tells the CA the challenge is ready), CleanUp withdraws it.
-type publisher struct{ i *Issuer }
+type publisher struct {
+	i      *Issuer
+	certID string
+}
 
-func (p *publisher) Present(ctx context.Context, _, token, keyAuth string) error {
+func (p *publisher) Present(ctx context.Context, domain, token, keyAuth string) error {
+	if p.i.cfg.HTTP01Responder == ResponderAgent {
+		return p.presentByAgent(ctx, domain, token, keyAuth)
+	}
 	return p.i.c.challenges.Publish(ctx, Answer{IssuerID: p.i.id, Token: token, KeyAuthorization: keyAuth,
-		ExpiresAt: p.i.c.opts.Now().Add(p.i.c.opts.AnswerLife)})
+		ExpiresAt: p.i.c.opts.Now().Add(p.i.c.opts.AnswerLife), CertificateID: p.certID})
 }
 
 func (p *publisher) CleanUp(ctx context.Context, _, token, _ string) error {

@@ -48,6 +48,10 @@ type Config struct {
 	// account is registered; a CA that has terms refuses an account
 	// without it.
 	TermsOfServiceAgreed bool `json:"terms_of_service_agreed,omitempty"`
+	// HTTP01Responder is who answers http-01: "cluster" (default), every
+	// node on its acme_http_addr, or "agent", the agents of the
+	// certificate's targets on their hosts (agent01.go).
+	HTTP01Responder string `json:"http01_responder,omitempty"`
 
 	// DNS-01 through RFC 2136 dynamic updates to the site's DNS server:
 	// DNSServer (host:port) is where the TXT records are written, signed
@@ -99,7 +103,7 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 			return Config{}, &issuer.ConfigError{Field: ute.Field, Reason: "must be a " + ute.Type.String()}
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return Config{}, &issuer.ConfigError{Field: strings.Trim(f, `"`), Reason: "unknown field (ACME knows directory_url, email, eab_kid, eab_hmac_key, ca_bundle, profile, challenge, terms_of_service_agreed, dns_server, dns_zone, dns_tsig_key, dns_tsig_secret, dns_tsig_algorithm, dns_propagation_seconds, dns_hook)"}
+			return Config{}, &issuer.ConfigError{Field: strings.Trim(f, `"`), Reason: "unknown field (ACME knows directory_url, email, eab_kid, eab_hmac_key, ca_bundle, profile, challenge, terms_of_service_agreed, http01_responder, dns_server, dns_zone, dns_tsig_key, dns_tsig_secret, dns_tsig_algorithm, dns_propagation_seconds, dns_hook)"}
 		}
 		return Config{}, &issuer.ConfigError{Field: "config", Reason: err.Error()}
 	}
@@ -159,6 +163,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Profile) > 64 || strings.ContainsAny(c.Profile, " \t\r\n") {
 		return &issuer.ConfigError{Field: "profile", Reason: "a profile name as the CA's directory lists it (meta.profiles)"}
+	}
+	if err := c.validateResponder(); err != nil {
+		return err
 	}
 	switch c.Challenge {
 	case ChallengeHTTP01:
