@@ -78,12 +78,12 @@ const WaitTimeout = 15 * time.Second
 // level through t.Log. APIAddr is left for the caller.
 func Config(t testing.TB, id string) node.Config {
 	return node.Config{
-		NodeID:             id,
-		DataDir:            t.TempDir(),
-		RaftAddr:           "127.0.0.1:0",
-		Sealer:             Sealer,
-		CASeed:             []byte("nodetest cluster CA seed 0123456"),
-		Logger:             Logger(t, slog.LevelWarn),
+		NodeID:   id,
+		DataDir:  t.TempDir(),
+		RaftAddr: "127.0.0.1:0",
+		Sealer:   Sealer,
+		CASeed:   []byte("nodetest cluster CA seed 0123456"),
+		Logger:   Logger(t, slog.LevelWarn),
 		// Short enough for quick elections, long enough that a leader on a
 		// loaded 2-core machine under -race (every package's tests at
 		// once) keeps its lease: at 100 ms leaders stepped down mid-test.
