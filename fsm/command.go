@@ -86,6 +86,7 @@ const (
 
 	CommandPutACMEChallenge    CommandType = 101
 	CommandDeleteACMEChallenge CommandType = 102
+	CommandSetRenewalInfo      CommandType = 103
 
 	CommandReevaluatePolicies CommandType = 110
 
@@ -168,6 +169,7 @@ var commands = []commandSpec{
 	register[SetIssuerMaterial](CommandSetIssuerMaterial, "SetIssuerMaterial"),
 	register[PutACMEChallenge](CommandPutACMEChallenge, "PutACMEChallenge"),
 	register[DeleteACMEChallenge](CommandDeleteACMEChallenge, "DeleteACMEChallenge"),
+	register[SetRenewalInfo](CommandSetRenewalInfo, "SetRenewalInfo"),
 	register[ReevaluatePolicies](CommandReevaluatePolicies, "ReevaluatePolicies"),
 	register[StartJob](CommandStartJob, "StartJob"),
 	register[ImportRecords](CommandImportRecords, "ImportRecords"),
