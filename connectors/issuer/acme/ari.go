@@ -47,9 +47,11 @@ func (i *Issuer) RenewalInfo(ctx context.Context, certPEM string) (*issuer.Renew
 
 // RenewCertificate orders a new certificate as IssueCertificate does; the
 // order names the certificate it replaces (RFC 9773 §5) when the request
-// carries it, so a CA that asked for an early renewal knows it is done. A
-// CA that refuses the replacement (already replaced, or a certificate it
-// does not know) gets the order again without it.
+// carries it and the directory has renewalInfo (lego sends "replaces" only
+// then, and orders again without it on alreadyReplaced). A CA that refuses
+// the replacement otherwise (a "replaces" it cannot parse, or a certificate
+// it has no order for: malformed or serverInternal from Boulder and
+// pebble) gets the order again without it, once.
 func (i *Issuer) RenewCertificate(ctx context.Context, req issuer.RenewalRequest) (*issuer.IssuanceResult, error) {
 	replaces := ""
 	if req.PreviousCertPEM != "" {
