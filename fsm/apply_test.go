@@ -1075,6 +1075,25 @@ func applyCases() []applyCase {
 			audit: []auditWant{{"certificate_expiry_watch_ended", "certificate", fsmtest.CertificateID}},
 		},
 		{
+			name: "SetRenewalInfo",
+			setup: func(l *fsmtest.Log) {
+				l.Must(&fsm.RecordVersion{Version: fsmtest.Version("ver-1", fsmtest.CertificateID, 1, at(-10*24*time.Hour), 90*24*time.Hour)})
+			},
+			payload: &fsm.SetRenewalInfo{CertificateID: fsmtest.CertificateID, Info: wire.RenewalInfo{
+				WindowStart: at(24 * time.Hour), WindowEnd: at(25 * time.Hour), ExplanationURL: "https://ca.example/why",
+				RetryAfter: at(6 * time.Hour), FetchedAt: at(0), ExpiresAt: at(80 * 24 * time.Hour)}},
+			check: func(t *testing.T, f *fsm.FSM, _ *fsm.ApplyResult) {
+				c, err := f.Certificate(fsmtest.CertificateID)
+				require.NoError(t, err)
+				require.NotNil(t, c.RenewalInfo)
+				assert.Equal(t, "https://ca.example/why", c.RenewalInfo.ExplanationURL)
+				assert.True(t, fsm.RenewalInfoValid(c))
+				assert.Empty(t, renewalInfoDue(t, f, at(24*time.Hour)), "not before the window")
+				assert.Equal(t, []string{fsmtest.CertificateID}, renewalInfoDue(t, f, at(25*time.Hour)), "due inside the window")
+			},
+			audit: []auditWant{{"certificate_renewal_info_set", "certificate", fsmtest.CertificateID}},
+		},
+		{
 			name: "CreateNotifications",
 			setup: func(l *fsmtest.Log) {
 				l.Must(&fsm.CreateNotifications{Notifications: []fsm.Notification{fsmtest.Notification("n-1", "mc-1/threshold/30")}})

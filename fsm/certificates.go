@@ -197,6 +197,7 @@ func (s certStore) putScan(old, c *Certificate) {
 	if inRenewalScan(ended, c) {
 		must(scan.Put(timeIDKey(*c.ExpiresAt, c.ID), nil))
 	}
+	s.putRenewalInfo(old, c)
 }
 
 // inRenewalScan reports whether the renewal check looks after c: it has an
@@ -263,6 +264,7 @@ func (p *CreateCertificate) Validate() error       { return p.Certificate.valida
 func (p *CreateCertificate) checkText() error      { return p.Certificate.checkText() }
 func (p *CreateCertificate) apply(t *txn) (any, error) {
 	c := p.Certificate
+	c.RenewalInfo = nil // only SetRenewalInfo records the CA's window
 	if t.exists(bucketCertificates, c.ID) {
 		return nil, conflictf("certificate", c.ID, "certificate %q already exists", c.ID)
 	}
@@ -324,7 +326,7 @@ func (p *UpdateCertificate) apply(t *txn) (any, error) {
 	}
 	c.Status, c.StatusReason = old.Status, old.StatusReason
 	c.LastRenewalAt, c.LastDeploymentAt = old.LastRenewalAt, old.LastDeploymentAt
-	c.WeakKey = old.WeakKey
+	c.WeakKey, c.RenewalInfo = old.WeakKey, old.RenewalInfo
 	if c.ExpiresAt == nil {
 		c.ExpiresAt = old.ExpiresAt
 	}

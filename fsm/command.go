@@ -88,6 +88,7 @@ const (
 	CommandDeleteACMEChallenge CommandType = 102
 	// CommandConfirmACMEChallenge: an agent serves an HTTP-01 answer.
 	CommandConfirmACMEChallenge CommandType = 103
+	CommandSetRenewalInfo       CommandType = 104
 
 	CommandReevaluatePolicies CommandType = 110
 
@@ -171,6 +172,7 @@ var commands = []commandSpec{
 	register[PutACMEChallenge](CommandPutACMEChallenge, "PutACMEChallenge"),
 	register[DeleteACMEChallenge](CommandDeleteACMEChallenge, "DeleteACMEChallenge"),
 	register[ConfirmACMEChallenge](CommandConfirmACMEChallenge, "ConfirmACMEChallenge"),
+	register[SetRenewalInfo](CommandSetRenewalInfo, "SetRenewalInfo"),
 	register[ReevaluatePolicies](CommandReevaluatePolicies, "ReevaluatePolicies"),
 	register[StartJob](CommandStartJob, "StartJob"),
 	register[ImportRecords](CommandImportRecords, "ImportRecords"),

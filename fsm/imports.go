@@ -564,6 +564,7 @@ func (pl *importPlanner) certificates() {
 			continue
 		}
 		r.TargetIDs = dedupSorted(r.TargetIDs)
+		r.RenewalInfo = nil // a CA's window is only ever its answer (SetRenewalInfo)
 		mapped := true
 		for _, tid := range r.TargetIDs {
 			if !pl.has(ImportTargets, bucketTargets, tid) {

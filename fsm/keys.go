@@ -70,6 +70,9 @@ var (
 	// bucketCertWeak holds the id of each certificate at risk weak_keys
 	// (weakAtRisk): its list reads these keys instead of every record.
 	bucketCertWeak = []byte("idx_certificates_weak")
+	// bucketRenewalInfo indexes the certificates whose CA suggested a
+	// renewal window still in force (RenewalInfoValid): RenewAt \x00 id.
+	bucketRenewalInfo = []byte("idx_renewal_info")
 )
 
 // allBuckets is every bucket Open creates; a snapshot lacking one is refused.
@@ -84,6 +87,7 @@ var allBuckets = [][]byte{
 	bucketAPIKeys, bucketKeyByHash, bucketKeyByAgent, bucketRevocations, bucketRevByCert, bucketIssuerMaterial,
 	bucketServerKeys, bucketJoinTokens, bucketNodeCertRevoke,
 	bucketOpenJobs, bucketRenewalScan, bucketScanEnded, bucketACMEChallenges, bucketCertWeak,
+	bucketRenewalInfo,
 }
 
 // laterBuckets were added after the first release, before the schema had
@@ -91,9 +95,12 @@ var allBuckets = [][]byte{
 // restored, Open creating them empty, as it does on every replica. Buckets
 // added since come with a migration (schema.go, bucketSince), except those
 // that hold only short-lived records no older file can have had
-// (acme_challenges: a file without it has no live challenge).
+// (acme_challenges: a file without it has no live challenge) or whose
+// records are optional fields no older file has (idx_renewal_info: no
+// certificate of a file without it holds a renewal window).
 var laterBuckets = map[string]bool{string(bucketIssuerMaterial): true, string(bucketServerKeys): true,
-	string(bucketJoinTokens): true, string(bucketNodeCertRevoke): true, string(bucketACMEChallenges): true}
+	string(bucketJoinTokens): true, string(bucketNodeCertRevoke): true, string(bucketACMEChallenges): true,
+	string(bucketRenewalInfo): true}
 
 var (
 	metaAppliedIndex = []byte("applied_index")

@@ -135,7 +135,10 @@ type RenewalPlan struct {
 	Status  wire.CertificateStatus // the status to move to; "" keeps the current one
 	Crossed []int                  // alert thresholds crossed (days), largest first
 	Renew   bool                   // renewal is due and the policy renews automatically
-	Left    time.Duration          // time left before expiry; negative once expired
+	// Suggested: the CA's suggested window (RenewalInfoValid) decided
+	// Renew instead of the policy's renewal window.
+	Suggested bool
+	Left      time.Duration // time left before expiry; negative once expired
 }
 
 // PlanRenewal decides, at now, what certificate c under policy p needs.
@@ -145,7 +148,10 @@ type RenewalPlan struct {
 //     threshold); Active, Expiring, RenewalInProgress or Failed → Expired
 //     once expires_at ≤ now;
 //   - alerts: CrossedThresholds;
-//   - renewal: RenewalDue.
+//   - renewal: RenewalDue, or, when c's CA suggested a window still in
+//     force (RenewalInfoValid, RFC 9773), once now reaches RenewAt in it
+//     or c has expired; the policy still says whether to renew
+//     automatically at all.
 //
 // A certificate that is not Watched, or has no expiry, needs nothing.
 func PlanRenewal(now time.Time, c *Certificate, p *RenewalPolicy, lifetime time.Duration) RenewalPlan {
@@ -160,6 +166,11 @@ func PlanRenewal(now time.Time, c *Certificate, p *RenewalPolicy, lifetime time.
 		d.Status = CertExpired
 	case d.Left > 0 && c.Status == CertActive && len(thresholds) > 0 && d.Left <= time.Duration(thresholds[0])*Day:
 		d.Status = CertExpiring
+	}
+	if RenewalInfoValid(c) {
+		d.Suggested = true
+		d.Renew = p.AutoRenew && (d.Left <= 0 || !now.Before(RenewAt(c.ID, c.RenewalInfo)))
+		return d
 	}
 	d.Renew = RenewalDue(p, d.Left, lifetime)
 	return d

@@ -273,6 +273,9 @@ func (p *EndExpiryWatch) apply(t *txn) (any, error) {
 		return nil, nil
 	}
 	must(t.bucket(bucketRenewalScan).Delete(timeIDKey(*c.ExpiresAt, c.ID)))
+	if RenewalInfoValid(c) {
+		must(t.bucket(bucketRenewalInfo).Delete(timeIDKey(RenewAt(c.ID, c.RenewalInfo), c.ID)))
+	}
 	must(ended.Put([]byte(c.ID), timeKey(*c.ExpiresAt)))
 	t.audit("certificate_expiry_watch_ended", "certificate", c.ID, map[string]any{"expires_at": *c.ExpiresAt})
 	return nil, nil

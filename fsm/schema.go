@@ -275,9 +275,12 @@ type certificateRecord struct {
 	// WeakKey came after schema 1 as an optional field: every record
 	// written before it held a version without key facts, so its absence,
 	// false, is right for them and no migration is needed.
-	WeakKey   bool      `json:"weak_key,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	WeakKey bool `json:"weak_key,omitempty"`
+	// RenewalInfo came later still, optional in the same way: no record
+	// written before it had a window from its CA.
+	RenewalInfo *wire.RenewalInfo `json:"renewal_info,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
 }
 
 func (c *Certificate) storedForm() any {
@@ -287,7 +290,7 @@ func (c *Certificate) storedForm() any {
 		RenewalPolicyID: c.RenewalPolicyID, Status: string(c.Status), ExpiresAt: c.ExpiresAt, Tags: c.Tags,
 		LastRenewalAt: c.LastRenewalAt, LastDeploymentAt: c.LastDeploymentAt,
 		KeyGeneration: string(c.KeyGeneration), KeyType: string(c.KeyType), StatusReason: c.StatusReason, WeakKey: c.WeakKey,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		RenewalInfo: c.RenewalInfo, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }
 
@@ -302,7 +305,7 @@ func (c *Certificate) decodeStored(raw []byte) error {
 		RenewalPolicyID: r.RenewalPolicyID, Status: wire.CertificateStatus(r.Status), ExpiresAt: r.ExpiresAt, Tags: r.Tags,
 		LastRenewalAt: r.LastRenewalAt, LastDeploymentAt: r.LastDeploymentAt,
 		KeyGeneration: wire.KeyGeneration(r.KeyGeneration), KeyType: wire.KeyType(r.KeyType), StatusReason: r.StatusReason, WeakKey: r.WeakKey,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		RenewalInfo: r.RenewalInfo, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 	return nil
 }

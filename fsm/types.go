@@ -109,9 +109,12 @@ type Certificate struct {
 	KeyType          wire.KeyType           `json:"key_type,omitempty"`       // ours: KeyTypes; empty means ECDSA-P256
 	StatusReason     string                 `json:"status_reason,omitempty"`  // ours: why Failed or Revoked
 	// WeakKey is the current version's WeakKey (ours), set by RecordVersion.
-	WeakKey   bool      `json:"weak_key,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	WeakKey bool `json:"weak_key,omitempty"`
+	// RenewalInfo is the CA's suggested renewal window (ours, RFC 9773),
+	// set by SetRenewalInfo; it governs only while RenewalInfoValid.
+	RenewalInfo *wire.RenewalInfo `json:"renewal_info,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
 }
 
 // Target is a deployment target (table deployment_targets), served by an agent.

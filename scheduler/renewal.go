@@ -15,7 +15,8 @@ import (
 const day = fsm.Day
 
 // checkRenewals is the renewal check: for every certificate it watches
-// expiring within the horizon (fsm.RenewalHorizon), move its status, queue
+// expiring within the horizon (fsm.RenewalHorizon), or whose CA's suggested
+// renewal window has opened (fsm.CertificatesRenewalInfoDue), move its status, queue
 // the alerts of the thresholds it has crossed and ask for a renewal when
 // one is due (fsm.PlanRenewal), and end the watch of an expired one once
 // nothing is left to do for it. It reads only the horizon's range of the
@@ -36,6 +37,21 @@ func (s *Scheduler) checkRenewals(ctx context.Context) error {
 	// it open across raft round trips.
 	err = s.state.CertificatesInRenewalScan(now.Add(fsm.RenewalHorizon(all, s.cfg.MaxLifetime)), func(c *fsm.Certificate) bool {
 		certs = append(certs, *c)
+		return ctx.Err() == nil
+	})
+	if err != nil {
+		return err
+	}
+	// And those whose CA's suggested window has opened, however far off
+	// their expiry (fsm.RenewalInfoValid).
+	seen := make(map[string]bool, len(certs))
+	for i := range certs {
+		seen[certs[i].ID] = true
+	}
+	err = s.state.CertificatesRenewalInfoDue(now.Add(time.Nanosecond), func(c *fsm.Certificate) bool {
+		if !seen[c.ID] {
+			certs = append(certs, *c)
+		}
 		return ctx.Err() == nil
 	})
 	if err != nil {

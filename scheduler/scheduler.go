@@ -50,6 +50,9 @@ type Config struct {
 	// NudgePolicies (fsm.OnRulesChanged) starts it at once after a rule
 	// change, so the schedule only catches up on a missed one.
 	PolicySpec string
+	// RenewalInfoSpec schedules the renewal-information loop
+	// (renewal_info.go), the same way.
+	RenewalInfoSpec string
 	// PolicyBatch is how many certificates one ReevaluatePolicies entry
 	// evaluates, at most fsm.MaxBatch: about 30 µs each, so the default
 	// 250 holds the log for some 8 ms per entry.
@@ -113,6 +116,9 @@ func (c Config) withDefaults() Config {
 	if c.PolicySpec == "" {
 		c.PolicySpec = DefaultPolicySpec
 	}
+	if c.RenewalInfoSpec == "" {
+		c.RenewalInfoSpec = DefaultRenewalInfoSpec
+	}
 	if c.PolicyBatch == 0 {
 		c.PolicyBatch = DefaultPolicyBatch
 	}
@@ -151,7 +157,7 @@ func (c Config) Validate() error {
 	}
 	for _, s := range []struct{ name, spec string }{
 		{"renewal", c.RenewalSpec}, {"jobs", c.JobsSpec}, {"health", c.HealthSpec}, {"notify", c.NotifySpec},
-		{"policy", c.PolicySpec},
+		{"policy", c.PolicySpec}, {"renewal info", c.RenewalInfoSpec},
 	} {
 		if _, err := cron.ParseStandard(s.spec); err != nil {
 			return fmt.Errorf("scheduler: %s spec %q: %w", s.name, s.spec, err)
@@ -179,6 +185,11 @@ type State interface {
 	// CertificatesInRenewalScan calls fn for each certificate the renewal
 	// check watches whose expiry is before t, soonest first.
 	CertificatesInRenewalScan(t time.Time, fn func(*fsm.Certificate) bool) error
+	// CertificatesRenewalInfoDue calls fn for each certificate the renewal
+	// check watches whose CA's suggested window opens before t.
+	CertificatesRenewalInfoDue(t time.Time, fn func(*fsm.Certificate) bool) error
+	Certificates(flt fsm.CertificateFilter, p fsm.Page) (fsm.List[fsm.Certificate], error)
+	Issuers(p fsm.Page) (fsm.List[fsm.Issuer], error)
 	// OpenRenewalJob is the unfinished Issuance or Renewal job of a
 	// certificate, or nil.
 	OpenRenewalJob(certID string) (*fsm.Job, error)
@@ -231,7 +242,7 @@ type Scheduler struct {
 	log      *slog.Logger
 	holder   string
 
-	renewal, jobs, health, notify, sweep *loop
+	renewal, jobs, health, notify, sweep, renewalInfo *loop
 
 	wake       chan struct{} // Nudge → the job loop; capacity 1
 	policyWake chan struct{} // NudgePolicies → the policy loop; capacity 1
@@ -262,6 +273,7 @@ func New(cfg Config, state State, proposer Proposer) (*Scheduler, error) {
 	s.health = s.newLoop("health", cfg.HealthSpec, s.checkAgents)
 	s.notify = s.newLoop("notify", cfg.NotifySpec, s.sendNotifications)
 	s.sweep = s.newLoop("policies", cfg.PolicySpec, s.reevaluatePolicies)
+	s.renewalInfo = s.newLoop("renewal info", cfg.RenewalInfoSpec, s.refreshRenewalInfo)
 	return s, nil
 }
 
@@ -284,7 +296,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cl),
 		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
 	recovered := cron.NewChain(cron.Recover(cl))
-	loops := []*loop{s.renewal, s.jobs, s.health, s.notify, s.sweep}
+	loops := []*loop{s.renewal, s.jobs, s.health, s.notify, s.sweep, s.renewalInfo}
 	for _, l := range loops {
 		c.Schedule(l.schedule, cron.FuncJob(func() { l.run(ctx) }))
 	}

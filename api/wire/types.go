@@ -121,8 +121,25 @@ type Certificate struct {
 	KeyType          KeyType           `json:"key_type,omitempty"`
 	StatusReason     string            `json:"status_reason,omitempty"`
 	WeakKey          bool              `json:"weak_key,omitempty"`
-	CreatedAt        time.Time         `json:"created_at"`
-	UpdatedAt        time.Time         `json:"updated_at"`
+	// RenewalInfo is the renewal window the CA last suggested (ACME
+	// Renewal Information, RFC 9773); absent when its CA serves none.
+	RenewalInfo *RenewalInfo `json:"renewal_info,omitempty"`
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+}
+
+// RenewalInfo is a CA's suggested renewal window for one issued
+// certificate (RFC 9773 §4.2), as fetched by the scheduler: it governs the
+// renewal of the certificate expiring at ExpiresAt only.
+type RenewalInfo struct {
+	WindowStart    time.Time `json:"window_start"`
+	WindowEnd      time.Time `json:"window_end"`
+	ExplanationURL string    `json:"explanation_url,omitempty"`
+	// RetryAfter is the earliest time to ask the CA again (its Retry-After).
+	RetryAfter time.Time `json:"retry_after"`
+	FetchedAt  time.Time `json:"fetched_at"`
+	// ExpiresAt is the expiry of the certificate the window is for.
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // CertificateVersion is one issued certificate of a managed certificate.

@@ -58,6 +58,7 @@ type serverConfig struct {
 	JobProcessorSpec string `yaml:"job_processor_spec"`
 	AgentHealthSpec  string `yaml:"agent_health_spec"`
 	NotifySpec       string `yaml:"notification_spec"`
+	RenewalInfoSpec  string `yaml:"renewal_info_spec"`
 
 	AgentHeartbeatInterval string  `yaml:"agent_heartbeat_interval"`
 	AgentMissedHeartbeats  float64 `yaml:"agent_missed_heartbeats"`
@@ -107,6 +108,7 @@ func defaultServerConfig() serverConfig {
 		JobProcessorSpec: scheduler.DefaultJobsSpec,
 		AgentHealthSpec:  scheduler.DefaultHealthSpec,
 		NotifySpec:       scheduler.DefaultNotifySpec,
+		RenewalInfoSpec:  scheduler.DefaultRenewalInfoSpec,
 
 		AgentHeartbeatInterval: "60s",
 		AgentMissedHeartbeats:  3,
@@ -150,6 +152,7 @@ var serverSettings = []setting{
 	{"job-processor-spec", "CERTCTL_JOB_PROCESSOR_SPEC", "how often the leader works through due issuance and renewal jobs (renew and deploy also wake it)", func(c *serverConfig) any { return &c.JobProcessorSpec }},
 	{"agent-health-spec", "CERTCTL_AGENT_HEALTH_SPEC", "how often the leader marks agents with stale heartbeats offline", func(c *serverConfig) any { return &c.AgentHealthSpec }},
 	{"notification-spec", "CERTCTL_NOTIFICATION_SPEC", "how often the leader sends pending notifications and retries failed ones", func(c *serverConfig) any { return &c.NotifySpec }},
+	{"renewal-info-spec", "CERTCTL_RENEWAL_INFO_SPEC", "how often the leader asks ACME CAs for their suggested renewal windows (RFC 9773), each certificate no sooner than its CA's Retry-After", func(c *serverConfig) any { return &c.RenewalInfoSpec }},
 	{"agent-heartbeat-interval", "CERTCTL_AGENT_HEARTBEAT_INTERVAL", "how often agents send heartbeats (their own setting; 60s by default)", func(c *serverConfig) any { return &c.AgentHeartbeatInterval }},
 	{"agent-missed-heartbeats", "CERTCTL_AGENT_MISSED_HEARTBEATS", "heartbeats an agent may miss before it is marked offline (and its owners alerted)", func(c *serverConfig) any { return &c.AgentMissedHeartbeats }},
 	{"snapshot-interval", "CERTCTL_SNAPSHOT_INTERVAL", "how often the leader writes a snapshot file of the state to --snapshot-dir, e.g. 6h (0: never)", func(c *serverConfig) any { return &c.SnapshotInterval }},
@@ -296,6 +299,7 @@ func (cfg *serverConfig) validate() error {
 	for _, spec := range []struct{ flag, value string }{
 		{"renewal-check-spec", cfg.RenewalCheckSpec}, {"job-processor-spec", cfg.JobProcessorSpec},
 		{"agent-health-spec", cfg.AgentHealthSpec}, {"notification-spec", cfg.NotifySpec},
+		{"renewal-info-spec", cfg.RenewalInfoSpec},
 	} {
 		if _, err := cron.ParseStandard(spec.value); err != nil {
 			return fmt.Errorf("--%s %q: %v (use a cron spec such as \"0 * * * *\" or \"@every 1h\")", spec.flag, spec.value, err)

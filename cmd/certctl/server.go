@@ -255,7 +255,8 @@ func runServer(ctx context.Context, cfg serverConfig, stderr io.Writer, reload f
 	}
 	offlineAfter, _ := cfg.agentOfflineAfter() // checked by validate
 	schedCfg := scheduler.Config{NodeID: cfg.NodeID, Logger: log, Issuance: pki, Notifiers: notify, AgentOfflineAfter: offlineAfter,
-		RenewalSpec: cfg.RenewalCheckSpec, JobsSpec: cfg.JobProcessorSpec, HealthSpec: cfg.AgentHealthSpec, NotifySpec: cfg.NotifySpec}
+		RenewalSpec: cfg.RenewalCheckSpec, JobsSpec: cfg.JobProcessorSpec, HealthSpec: cfg.AgentHealthSpec, NotifySpec: cfg.NotifySpec,
+		RenewalInfoSpec: cfg.RenewalInfoSpec}
 	if cfg.Dev {
 		// Unless told otherwise, a dev node checks every minute so its
 		// lifecycle shows.

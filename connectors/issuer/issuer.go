@@ -122,6 +122,9 @@ type RenewalRequest struct {
 	// PreviousSerial is the hex serial number of the certificate being
 	// renewed, for issuers and audit trails that link the two.
 	PreviousSerial string
+	// PreviousCertPEM is the certificate being renewed, when known: an
+	// ACME issuer names it in the order's "replaces" (RFC 9773 §5).
+	PreviousCertPEM string
 }
 
 // IssuanceResult is a signed certificate.

@@ -24,6 +24,10 @@ func (r refusingCA) IssueCertificate(context.Context, issuer.IssuanceRequest) (*
 	return nil, r.err
 }
 
+func (r refusingCA) RenewCertificate(context.Context, issuer.RenewalRequest) (*issuer.IssuanceResult, error) {
+	return nil, r.err
+}
+
 // TestSignCSR_CARefusalGoesOnTheJob: a CA's refusal of an agent's CSR is
 // recorded on the job with the CA's message: a rateLimited one is retried
 // no sooner than its Retry-After, a final one fails the job and the

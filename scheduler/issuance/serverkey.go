@@ -107,7 +107,7 @@ func (s *Service) issueAndRecord(ctx context.Context, job fsm.Job, cert fsm.Cert
 	if err != nil {
 		return err
 	}
-	res, err := iss.IssueCertificate(ctx, issuer.IssuanceRequest{CommonName: cert.CommonName, SANs: cert.SANs, CSRPEM: csrPEM, Serial: serial, CertificateID: cert.ID})
+	res, err := s.order(ctx, iss, job, cert, issuer.IssuanceRequest{CommonName: cert.CommonName, SANs: cert.SANs, CSRPEM: csrPEM, Serial: serial, CertificateID: cert.ID})
 	if err != nil {
 		return fmt.Errorf("issuance: issuer %s: %w", cert.IssuerID, err)
 	}

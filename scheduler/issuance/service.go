@@ -32,6 +32,7 @@ type State interface {
 	Target(id string) (*fsm.Target, error)
 	Revocations(issuerID string) ([]fsm.Revocation, error)
 	CertificateVersion(id string) (*fsm.CertificateVersion, error)
+	LatestCertificateVersion(certID string) (*fsm.CertificateVersion, error)
 	ServerKey(certID string) (*fsm.ServerKey, error)
 	Certificate(id string) (*fsm.Certificate, error)
 	Job(id string) (*fsm.Job, error)
@@ -291,7 +292,7 @@ func (s *Service) SignCSR(ctx context.Context, agentID string, job fsm.Job, cert
 	if err != nil {
 		return err
 	}
-	res, err := iss.IssueCertificate(ctx, issuer.IssuanceRequest{CommonName: cert.CommonName, SANs: cert.SANs, CSRPEM: csrPEM, Serial: serial, CertificateID: cert.ID})
+	res, err := s.order(ctx, iss, job, cert, issuer.IssuanceRequest{CommonName: cert.CommonName, SANs: cert.SANs, CSRPEM: csrPEM, Serial: serial, CertificateID: cert.ID})
 	var caErr *issuer.CAError
 	if errors.As(err, &caErr) {
 		// The CA's own answer goes on the job: retried later or failed

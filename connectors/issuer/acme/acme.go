@@ -178,6 +178,12 @@ func (i *Issuer) session(ctx context.Context) (*lego.Client, error) {
 // IssueCertificate orders a certificate for the names of req.CSRPEM and
 // binds its key, validating each name with the config's challenge.
 func (i *Issuer) IssueCertificate(ctx context.Context, req issuer.IssuanceRequest) (*issuer.IssuanceResult, error) {
+	return i.issue(ctx, req, "")
+}
+
+// issue orders the certificate of IssueCertificate; replaces, when set,
+// is the ARI certificate id of the certificate it replaces (ari.go).
+func (i *Issuer) issue(ctx context.Context, req issuer.IssuanceRequest, replaces string) (*issuer.IssuanceResult, error) {
 	if i.c.challenges == nil && i.cfg.Challenge == ChallengeHTTP01 {
 		return nil, errors.New("acme: this node publishes no HTTP-01 answers (no acme challenge store wired)")
 	}
@@ -201,16 +207,11 @@ func (i *Issuer) IssueCertificate(ctx context.Context, req issuer.IssuanceReques
 	if err != nil {
 		return nil, err
 	}
-	res, err := client.Certificate.ObtainForCSR(ctx, certificate.ObtainForCSRRequest{CSR: csr, Profile: i.cfg.Profile})
+	res, err := client.Certificate.ObtainForCSR(ctx, certificate.ObtainForCSRRequest{CSR: csr, Profile: i.cfg.Profile, ReplacesCertID: replaces})
 	if err != nil {
 		return nil, caError("issue a certificate for "+strings.Join(names(csr), ", "), err)
 	}
 	return result(res)
-}
-
-// RenewCertificate orders a new certificate as IssueCertificate does.
-func (i *Issuer) RenewCertificate(ctx context.Context, req issuer.RenewalRequest) (*issuer.IssuanceResult, error) {
-	return i.IssueCertificate(ctx, req.IssuanceRequest)
 }
 
 // RevokeCertificate revokes req.CertPEM at the CA with req.Reason. A
