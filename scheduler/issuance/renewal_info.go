@@ -15,6 +15,14 @@ import (
 // CA serves none, gives an error matching issuer.ErrNoRenewalInfo; an
 // issuer without material yet is not built for it (nothing is written).
 func (s *Service) RenewalInfo(ctx context.Context, cert fsm.Certificate, certPEM string) (*issuer.RenewalInfo, error) {
+	// Without material (a Local CA's CA, an ACME account) the issuer has
+	// issued nothing through this cluster, so there is nothing to ask; a
+	// build would answer "not made yet" and the loop would warn each pass.
+	if m, err := s.material(cert.IssuerID); err != nil {
+		return nil, err
+	} else if m == nil {
+		return nil, fmt.Errorf("issuance: issuer %s has no material yet: %w", cert.IssuerID, issuer.ErrNoRenewalInfo)
+	}
 	iss, _, err := s.build(ctx, cert.IssuerID, false)
 	if err != nil {
 		return nil, err
