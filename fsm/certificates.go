@@ -795,10 +795,17 @@ func (f *FSM) CertificatesExpiringBefore(t time.Time, fn func(*Certificate) bool
 // expired certificate the check is done with costs nothing. fn returning
 // false stops.
 func (f *FSM) CertificatesInRenewalScan(t time.Time, fn func(*Certificate) bool) error {
+	return f.certificatesByTimeIndex(bucketRenewalScan, t, fn)
+}
+
+// certificatesByTimeIndex calls fn for each certificate of index (keys: an
+// 8-byte time, then the id) whose time is before t, in key order, until fn
+// returns false.
+func (f *FSM) certificatesByTimeIndex(index []byte, t time.Time, fn func(*Certificate) bool) error {
 	return f.view(func(tx *bolt.Tx) error {
 		end := timeKey(t)
 		certs := tx.Bucket(bucketCertificates)
-		c := tx.Bucket(bucketRenewalScan).Cursor()
+		c := tx.Bucket(index).Cursor()
 		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], end) < 0; k, _ = c.Next() {
 			var cert Certificate
 			found, err := getJSON(certs, k[8:], &cert)

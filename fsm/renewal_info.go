@@ -1,11 +1,8 @@
 package fsm
 
 import (
-	"bytes"
 	"hash/fnv"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/certctl/certctl/api/wire"
 )
@@ -108,20 +105,5 @@ func (p *SetRenewalInfo) apply(t *txn) (any, error) {
 // RenewAt before t, soonest first: those whose expiry alone would not put
 // them in the check's horizon. fn returning false stops.
 func (f *FSM) CertificatesRenewalInfoDue(t time.Time, fn func(*Certificate) bool) error {
-	return f.view(func(tx *bolt.Tx) error {
-		end := timeKey(t)
-		certs := tx.Bucket(bucketCertificates)
-		c := tx.Bucket(bucketRenewalInfo).Cursor()
-		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], end) < 0; k, _ = c.Next() {
-			var cert Certificate
-			found, err := getJSON(certs, k[8:], &cert)
-			if err != nil {
-				return err
-			}
-			if found && !fn(&cert) {
-				return nil
-			}
-		}
-		return nil
-	})
+	return f.certificatesByTimeIndex(bucketRenewalInfo, t, fn)
 }
