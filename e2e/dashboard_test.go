@@ -327,13 +327,18 @@ func listLiveRefresh(t *testing.T, b *Browser, c *Cluster, n *Node) {
 		Same, Row, Checked, Focused bool
 		Count                       string
 	}
-	p.Eval(`(() => {
-		const row = document.querySelector('[data-view="certificates"] [data-id="mc-live-a"]');
-		const box = row.querySelector('input[data-select]');
-		return { Same: window.e2eSameDocument === true, Row: row === window.e2eRow, Checked: box.checked,
-			Focused: document.activeElement === box,
-			Count: document.querySelector('[data-testid="selected-count"]').textContent };
-	})()`, &kept)
+	// readKept reads what of mc-live-a's row and the page survived a refresh.
+	readKept := func() {
+		t.Helper()
+		p.Eval(`(() => {
+			const row = document.querySelector('[data-view="certificates"] [data-id="mc-live-a"]');
+			const box = row.querySelector('input[data-select]');
+			return { Same: window.e2eSameDocument === true, Row: row === window.e2eRow, Checked: box.checked,
+				Focused: document.activeElement === box,
+				Count: document.querySelector('[data-testid="selected-count"]').textContent };
+		})()`, &kept)
+	}
+	readKept()
 	assert.True(t, kept.Same, "the page was not reloaded")
 	assert.True(t, kept.Row, "the unchanged row kept its element")
 	assert.True(t, kept.Checked, "the checked row is still checked")
@@ -345,13 +350,7 @@ func listLiveRefresh(t *testing.T, b *Browser, c *Cluster, n *Node) {
 	// with the focus on its box.
 	write(http.MethodPut, "mc-live-a", "Live refresh renamed")
 	p.WaitJS("the renamed certificate in the open list", `document.querySelector('[data-view="certificates"] [data-id="mc-live-a"]').textContent.includes('Live refresh renamed')`)
-	p.Eval(`(() => {
-		const row = document.querySelector('[data-view="certificates"] [data-id="mc-live-a"]');
-		const box = row.querySelector('input[data-select]');
-		return { Same: window.e2eSameDocument === true, Row: row === window.e2eRow, Checked: box.checked,
-			Focused: document.activeElement === box,
-			Count: document.querySelector('[data-testid="selected-count"]').textContent };
-	})()`, &kept)
+	readKept()
 	assert.True(t, kept.Same, "the page was not reloaded")
 	assert.False(t, kept.Row, "the changed row was drawn again")
 	assert.True(t, kept.Checked, "the changed row is still checked")
